@@ -1,1 +1,5 @@
-//! media (in progress)
+//! Media: codecs and SDP offer/answer now; RTP sessions, prompts and DTMF next.
+
+pub mod codec;
+
+pub use codec::Codec;
