@@ -1,1 +1,14 @@
-//! sip (in progress)
+//! SIP: the message model, its strict parser and writer, and (in [`transaction`]) the
+//! RFC 3261 §17 transaction state machines. Everything here is sans-IO: bytes and time
+//! in, bytes and timers out.
+
+pub mod header;
+pub mod message;
+pub mod parse;
+pub mod transaction;
+pub mod uri;
+
+pub use header::{CSeq, Header, HeaderName, NameAddr, Via};
+pub use message::{Head, Message, Method, Outgoing, Request, Response};
+pub use parse::{parse, ParseError, ParseErrorKind};
+pub use uri::{Host, Uri, UriKind};
