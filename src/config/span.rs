@@ -143,8 +143,21 @@ pub(crate) fn path_near(text: &str, offset: usize) -> String {
     let end = offset.min(text.len());
     let before = text.get(..end).unwrap_or(text);
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line_text = text
+        .get(line_start..)
+        .unwrap_or("")
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim();
+    // The header on the error's own line counts too: `[sip]` written twice.
+    let upto = text
+        .get(..line_start)
+        .unwrap_or("")
+        .lines()
+        .chain([line_text]);
     let mut table = String::new();
-    for line in text.get(..line_start).unwrap_or("").lines() {
+    for line in upto {
         let t = line.trim();
         if t.starts_with('[') {
             let name = t.trim_start_matches('[');
@@ -153,13 +166,6 @@ pub(crate) fn path_near(text: &str, offset: usize) -> String {
             }
         }
     }
-    let line_text = text
-        .get(line_start..)
-        .unwrap_or("")
-        .lines()
-        .next()
-        .unwrap_or("")
-        .trim();
     let key = match line_text.split_once('=') {
         Some((k, _)) if !line_text.starts_with('[') && !line_text.starts_with('#') => {
             k.trim().to_string()

@@ -646,3 +646,42 @@ fn summary_mentions_everything() {
         assert!(s.contains(needle), "summary lacks {needle:?}:\n{s}");
     }
 }
+
+#[test]
+fn dotted_and_inline_tables_locate_like_headers() {
+    one(
+        "sip.listen_udp = []\nsip.listen_tcp = []\n",
+        "sip",
+        1,
+        "no SIP listener",
+    );
+    one(
+        "\n\nsip = { listen_udp = [], listen_tcp = [] }\n",
+        "sip",
+        3,
+        "no SIP listener",
+    );
+    one(
+        "media = { codecs = [\"x\"] }\n",
+        "media.codecs[0]",
+        1,
+        "not a supported codec",
+    );
+}
+
+#[test]
+fn bom_and_crlf_keep_line_numbers() {
+    one(
+        "\u{feff}[sip]\r\n\r\nuser_agent = \"\"\r\n",
+        "sip.user_agent",
+        3,
+        "empty",
+    );
+}
+
+#[test]
+fn duplicate_tables_are_syntax_errors_with_line() {
+    let e = errs("[sip]\n[media]\n[sip]\n");
+    assert_eq!((e[0].path.as_str(), e[0].line), ("sip", Some(3)), "{e:#?}");
+    assert!(e[0].message.contains("duplicate key"), "{e:#?}");
+}
