@@ -292,6 +292,14 @@ fn deserialize_error(
     ] {
         message = message.replace(from, to);
     }
+    // toml widens integers that overflow i64 to i128 before serde rejects them.
+    if let Some(n) = message
+        .strip_prefix("invalid type: integer `")
+        .and_then(|rest| rest.split_once("` as i128"))
+        .map(|(n, _)| n.to_string())
+    {
+        message = format!("{n} is too large; expected a number in range for this key");
+    }
     if message.contains("expected struct") {
         if let Some(i) = message.find("expected struct") {
             message.truncate(i);

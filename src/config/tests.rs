@@ -551,6 +551,12 @@ fn type_errors_have_path_and_line() {
     );
     one("sip = 3\n", "sip", 1, "expected a table");
     one(
+        "[media]\nport_min = 99999999999999999999\n",
+        "media.port_min",
+        2,
+        "99999999999999999999 is too large",
+    );
+    one(
         "[media]\ncodecs = [\"PCMU\", 8]\n",
         "media.codecs[1]",
         2,
