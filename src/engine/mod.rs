@@ -1,1 +1,1021 @@
-//! engine (in progress)
+//! The engine: the sans-IO state machine that owns all signalling state.
+//!
+//! It is fed bytes from the network, media-port results and time, and it returns
+//! [`Output`]s: bytes to send, media ports to open or close, call events to record.
+//! One engine task in the runtime owns it, so nothing here needs a lock, and every
+//! scenario — retransmissions, CANCEL races, lost ACKs — is testable on a virtual
+//! clock (see `tests` below).
+//!
+//! Life of an emergency INVITE here: 100 Trying at once; the protocol checks a UAS must
+//! make (RFC 3261 §8.2: scheme 416, Require 420, body 415) and whether the Request-URI is
+//! a configured emergency identity (404 if not); codec negotiation (488 if no common
+//! codec); then a media port is opened and, once it is, the 200 OK with our SDP goes out
+//! and is retransmitted until the ACK. Nothing about queues, IVR or configuration state
+//! can refuse it; no credentials are ever asked of it.
+
+pub mod call;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::media::ports::PortPool;
+use crate::media::sdp::{self, LocalMedia, Negotiated, SdpError};
+use crate::media::Codec;
+use crate::sip::body::sdp_of;
+use crate::sip::header::split_list;
+use crate::sip::message::reason_phrase;
+use crate::sip::transaction::{InviteServerTx, NonInviteClientTx, NonInviteServerTx, Timers, TxAction, TxKey};
+use crate::sip::{parse, HeaderName, Message, Method, Outgoing, ParseError, Request, Response, Uri, UriKind};
+
+pub use call::{Call, CallId, CallState, DialogKey, EndReason};
+
+/// The methods we implement, as sent in Allow.
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
+
+/// How many ports are tried for one call before it gets 503: a port can fail to bind
+/// when another process holds it.
+const MAX_PORT_TRIES: u32 = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+
+    fn reliable(self) -> bool {
+        self == Transport::Tcp
+    }
+}
+
+/// Where a message came from and where its answers go. Responses always go back to
+/// the source address (as with `rport`, RFC 3581): it is the only address known to
+/// reach a caller behind NAT. On TCP `conn` names the connection it arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Peer {
+    pub transport: Transport,
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    pub conn: Option<u64>,
+}
+
+/// What the engine asks the runtime to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Send { peer: Peer, bytes: Bytes },
+    /// Bind RTP on `port` (and RTCP on `port + 1`) at the media address, then answer
+    /// with [`Engine::handle_media_opened`].
+    OpenMedia { call: CallId, port: u16 },
+    CloseMedia { call: CallId, port: u16 },
+    Event(CallEvent),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallEvent {
+    pub call: CallId,
+    pub sip_call_id: String,
+    pub kind: CallEventKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEventKind {
+    /// An emergency INVITE was accepted; recorded before the 200 OK goes out.
+    Started {
+        caller: String,
+        caller_name: Option<String>,
+        dialed: String,
+        identity: String,
+        remote: SocketAddr,
+        transport: Transport,
+        config_version: String,
+    },
+    /// The 200 OK went out.
+    Answered { codec: Codec, telephone_event: Option<u8>, rtp_port: u16, remote_rtp: Option<SocketAddr> },
+    /// The ACK arrived.
+    Confirmed,
+    /// A DTMF digit from SIP INFO (`application/dtmf-relay` or `application/dtmf`).
+    Digit { key: char },
+    Ended { reason: EndReason },
+}
+
+/// Counters read by health output and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub messages: u64,
+    pub malformed_answered: u64,
+    pub malformed_dropped: u64,
+    pub stray_responses: u64,
+    pub stray_acks: u64,
+    pub calls_started: u64,
+    pub calls_answered: u64,
+    pub calls_ended: u64,
+    pub not_emergency: u64,
+    pub no_common_codec: u64,
+    pub no_media_port: u64,
+}
+
+struct IstEntry {
+    tx: InviteServerTx,
+    peer: Peer,
+    req: Request,
+    to_tag: String,
+    call: Option<CallId>,
+    scheduled: Option<Instant>,
+}
+
+struct NistEntry {
+    tx: NonInviteServerTx,
+    peer: Peer,
+    scheduled: Option<Instant>,
+}
+
+struct NictEntry {
+    tx: NonInviteClientTx,
+    peer: Peer,
+    branch: String,
+    scheduled: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerRef {
+    Ist(u64),
+    Nist(u64),
+    Nict(u64),
+}
+
+/// At most one log line per source address per second for bad input.
+struct LogLimiter {
+    last: HashMap<IpAddr, Instant>,
+}
+
+impl LogLimiter {
+    fn allow(&mut self, now: Instant, ip: IpAddr) -> bool {
+        if self.last.len() > 4096 {
+            self.last.retain(|_, t| now.saturating_duration_since(*t) < Duration::from_secs(1));
+        }
+        match self.last.get(&ip) {
+            Some(t) if now.saturating_duration_since(*t) < Duration::from_secs(1) => false,
+            _ => {
+                self.last.insert(ip, now);
+                true
+            }
+        }
+    }
+}
+
+pub struct Engine {
+    config: Arc<Config>,
+    timers: Timers,
+    rng: SmallRng,
+    next_id: u64,
+    ist_index: HashMap<TxKey, u64>,
+    ists: HashMap<u64, IstEntry>,
+    nist_index: HashMap<TxKey, u64>,
+    nists: HashMap<u64, NistEntry>,
+    nict_index: HashMap<String, u64>,
+    nicts: HashMap<u64, NictEntry>,
+    calls: HashMap<CallId, Call>,
+    dialogs: HashMap<DialogKey, CallId>,
+    /// Calls that ended while their port was still being opened: close it when it is.
+    closing: HashMap<CallId, u16>,
+    ports: PortPool,
+    heap: BinaryHeap<Reverse<(Instant, TimerRef)>>,
+    out: VecDeque<Output>,
+    stats: Stats,
+    limiter: LogLimiter,
+}
+
+impl Engine {
+    /// `seed` feeds the generator of tags, branches and SDP session ids.
+    pub fn new(config: Arc<Config>, seed: u64) -> Engine {
+        Engine::with_timers(config, seed, Timers::default())
+    }
+
+    pub fn with_timers(config: Arc<Config>, seed: u64, timers: Timers) -> Engine {
+        let ports = PortPool::new(config.media.port_min, config.media.port_max);
+        Engine {
+            config,
+            timers,
+            rng: SmallRng::seed_from_u64(seed),
+            next_id: 1,
+            ist_index: HashMap::new(),
+            ists: HashMap::new(),
+            nist_index: HashMap::new(),
+            nists: HashMap::new(),
+            nict_index: HashMap::new(),
+            nicts: HashMap::new(),
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            closing: HashMap::new(),
+            ports,
+            heap: BinaryHeap::new(),
+            out: VecDeque::new(),
+            stats: Stats::default(),
+            limiter: LogLimiter { last: HashMap::new() },
+        }
+    }
+
+    /// New calls use the new configuration; calls in progress keep what they have.
+    pub fn set_config(&mut self, config: Arc<Config>) {
+        self.config = config;
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub fn call(&self, id: CallId) -> Option<&Call> {
+        self.calls.get(&id)
+    }
+
+    /// Open transactions of every kind (for leak checks in tests and health output).
+    pub fn open_transactions(&self) -> usize {
+        self.ists.len() + self.nists.len() + self.nicts.len()
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// One SIP message (a datagram, or a frame cut from a TCP stream).
+    pub fn handle_sip(&mut self, now: Instant, peer: Peer, bytes: &[u8]) {
+        self.stats.messages += 1;
+        match parse(bytes) {
+            Ok(Message::Request(req)) => self.on_request(now, peer, req),
+            Ok(Message::Response(resp)) => self.on_response(now, resp),
+            Err(e) => self.on_parse_error(peer, now, e),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((t, r))) = self.heap.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.heap.pop();
+            match r {
+                TimerRef::Ist(id) => {
+                    if let Some(e) = self.ists.get_mut(&id) {
+                        if e.scheduled == Some(t) {
+                            e.scheduled = None;
+                            e.tx.handle_timeout(now);
+                            self.drain_ist(now, id);
+                        }
+                    }
+                }
+                TimerRef::Nist(id) => {
+                    if let Some(e) = self.nists.get_mut(&id) {
+                        if e.scheduled == Some(t) {
+                            e.scheduled = None;
+                            e.tx.handle_timeout(now);
+                            self.drain_nist(id);
+                        }
+                    }
+                }
+                TimerRef::Nict(id) => {
+                    if let Some(e) = self.nicts.get_mut(&id) {
+                        if e.scheduled == Some(t) {
+                            e.scheduled = None;
+                            e.tx.handle_timeout(now);
+                            self.drain_nict(id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The runtime opened (or failed to open) the RTP/RTCP sockets of a call.
+    pub fn handle_media_opened(&mut self, now: Instant, id: CallId, port: u16, ok: bool) {
+        if let Some(p) = self.closing.remove(&id) {
+            if ok {
+                self.out.push_back(Output::CloseMedia { call: id, port: p });
+            }
+            self.ports.release(p);
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let CallState::Opening { port: expected, tries } = call.state else { return };
+        if expected != port {
+            return;
+        }
+        if !ok {
+            warn!(call = %id, port, "RTP port could not be opened; trying the next one");
+            self.ports.release(port);
+            match self.ports.take() {
+                Some(next) if tries < MAX_PORT_TRIES => {
+                    call.state = CallState::Opening { port: next, tries: tries + 1 };
+                    self.out.push_back(Output::OpenMedia { call: id, port: next });
+                }
+                other => {
+                    if let Some(p) = other {
+                        self.ports.release(p);
+                    }
+                    self.stats.no_media_port += 1;
+                    warn!(call = %id, "no RTP port can be opened: answering 503");
+                    if let Some(key) = call.invite_tx.clone() {
+                        self.final_ist(now, &key, 503, "No media port available", &[("Retry-After", "5".into())], None);
+                    }
+                    self.end_call(id, EndReason::NoMediaPort);
+                }
+            }
+            return;
+        }
+        self.answer_call(now, id, port);
+    }
+
+    // ----- requests -------------------------------------------------------------------
+
+    fn on_request(&mut self, now: Instant, peer: Peer, req: Request) {
+        if req.method == Method::Ack {
+            return self.on_ack(now, req);
+        }
+        let Some(key) = TxKey::server(&req) else { return };
+        // A retransmission goes to its transaction, which answers with its latest response.
+        if req.method == Method::Invite {
+            if let Some(&id) = self.ist_index.get(&key) {
+                if let Some(e) = self.ists.get_mut(&id) {
+                    e.tx.handle_retransmission();
+                }
+                return self.drain_ist(now, id);
+            }
+        } else if let Some(&id) = self.nist_index.get(&key) {
+            if let Some(e) = self.nists.get_mut(&id) {
+                e.tx.handle_retransmission();
+            }
+            return self.drain_nist(id);
+        }
+        match req.method {
+            Method::Invite => self.on_invite(now, peer, req, key),
+            Method::Cancel => self.on_cancel(now, peer, req, key),
+            Method::Bye => self.on_bye(now, peer, req, key),
+            Method::Options => {
+                let hdrs = capabilities();
+                self.respond_nist(now, peer, key, &req, 200, "OK", &hdrs);
+            }
+            Method::Info => self.on_info(now, peer, req, key),
+            Method::Register => {
+                // Operator registration arrives with the registrar (issue 4); until then no
+                // account exists. A non-SIP address of record is malformed (RFC 4475 §3.3.4).
+                let aor_ok = matches!(req.head.to.uri.kind(), UriKind::Sip(_));
+                if aor_ok {
+                    self.respond_nist(now, peer, key, &req, 403, "No operator accounts configured", &[]);
+                } else {
+                    self.respond_nist(now, peer, key, &req, 400, "Address of record must be a SIP URI", &[]);
+                }
+            }
+            Method::Other(_) => {
+                self.respond_nist(now, peer, key, &req, 501, "Not Implemented", &[("Allow", ALLOW.into())]);
+            }
+            _ => {
+                self.respond_nist(now, peer, key, &req, 405, "Method Not Allowed", &[("Allow", ALLOW.into())]);
+            }
+        }
+    }
+
+    fn on_invite(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
+        let id = self.next_id();
+        let to_tag = self.random_tag();
+        let mut tx = InviteServerTx::new(peer.transport.reliable(), self.timers);
+        // 100 Trying at once, so the caller's INVITE retransmissions stop (§17.2.1).
+        tx.respond(now, 100, self.response(&req, 100, "Trying", None, &[]).to_bytes());
+        self.ists.insert(id, IstEntry { tx, peer, req, to_tag, call: None, scheduled: None });
+        self.ist_index.insert(key.clone(), id);
+        self.drain_ist(now, id);
+        let Some(req) = self.ists.get(&id).map(|e| e.req.clone()) else { return };
+
+        if let Some(remote_tag) = req.head.to.tag() {
+            let dk = DialogKey {
+                call_id: req.head.call_id.clone(),
+                local_tag: remote_tag.to_string(),
+                remote_tag: req.head.from.tag().unwrap_or_default().to_string(),
+            };
+            return match self.dialogs.get(&dk).copied() {
+                Some(call) => self.on_reinvite(now, call, key, &req),
+                None => self.final_ist(now, &key, 481, "Call/Transaction Does Not Exist", &[], None),
+            };
+        }
+        if let UriKind::Other { .. } = req.uri.kind() {
+            return self.final_ist(now, &key, 416, "Unsupported URI Scheme", &[], None);
+        }
+        let require = req.head.list(&HeaderName::Require);
+        if !require.is_empty() {
+            let tags = require.join(", ");
+            return self.final_ist(now, &key, 420, "Bad Extension", &[("Unsupported", tags)], None);
+        }
+        let offer = match sdp_of(&req.head, &req.body) {
+            Ok(o) => o,
+            Err(e) => {
+                debug!(%e, "INVITE body refused");
+                return self.final_ist(now, &key, 415, "Unsupported Media Type", &[("Accept", "application/sdp".into())], None);
+            }
+        };
+        let Some(identity) = self.match_emergency(&req.uri) else {
+            self.stats.not_emergency += 1;
+            debug!(uri = %req.uri, "INVITE to a non-emergency identity");
+            return self.final_ist(now, &key, 404, "Not an emergency number", &[], None);
+        };
+        if !accepts_sdp(&req) {
+            return self.final_ist(now, &key, 406, "Not Acceptable", &[("Accept", "application/sdp".into())], None);
+        }
+        if let Some(offer) = &offer {
+            let probe = LocalMedia { addr: self.config.media.address, port: 0, session_id: 0, session_version: 0 };
+            if let Err(e) = sdp::answer(offer, &probe, &self.config.media.codecs) {
+                return self.refuse_offer(now, &key, &e);
+            }
+        }
+        let Some(port) = self.ports.take() else {
+            self.stats.no_media_port += 1;
+            warn!("RTP port pool exhausted: answering 503");
+            return self.final_ist(now, &key, 503, "No media port available", &[("Retry-After", "5".into())], None);
+        };
+        let call_id = CallId(self.next_id());
+        let local_tag = self.ists.get(&id).map(|e| e.to_tag.clone()).unwrap_or_default();
+        let remote_target = req.head.contact.first().map_or_else(|| req.head.from.uri.to_string(), |c| c.uri.to_string());
+        let route_set = req
+            .head
+            .get_all(&HeaderName::RecordRoute)
+            .filter_map(|v| split_list(v).ok())
+            .flatten()
+            .map(str::to_string)
+            .collect();
+        let call = Call {
+            id: call_id,
+            sip_call_id: req.head.call_id.clone(),
+            peer,
+            started: now,
+            state: CallState::Opening { port, tries: 1 },
+            local_tag,
+            remote_tag: req.head.from.tag().unwrap_or_default().to_string(),
+            invite_tx: Some(key),
+            remote_from: req.head.get(&HeaderName::From).unwrap_or_default().to_string(),
+            local_to: req.head.get(&HeaderName::To).unwrap_or_default().to_string(),
+            remote_target,
+            route_set,
+            local_cseq: 0,
+            remote_cseq: req.head.cseq.seq,
+            remote_offer: offer,
+            local_media: None,
+            negotiated: None,
+        };
+        self.dialogs.insert(call.dialog_key(), call_id);
+        if let Some(e) = self.ists.get_mut(&id) {
+            e.call = Some(call_id);
+        }
+        let caller = req.head.from.uri.dialed().unwrap_or_else(|| req.head.from.uri.to_string());
+        let event = CallEventKind::Started {
+            caller,
+            caller_name: req.head.from.display.clone(),
+            dialed: req.uri.to_string(),
+            identity,
+            remote: peer.remote,
+            transport: peer.transport,
+            config_version: self.config.version.clone(),
+        };
+        info!(call = %call_id, sip_call_id = %call.sip_call_id, remote = %peer.remote, "emergency call accepted");
+        self.calls.insert(call_id, call);
+        self.stats.calls_started += 1;
+        self.event(call_id, event);
+        self.out.push_back(Output::OpenMedia { call: call_id, port });
+    }
+
+    /// The port is open: send the 200 OK with our SDP (answer, or offer if the INVITE had none).
+    fn answer_call(&mut self, now: Instant, id: CallId, port: u16) {
+        let session_id = self.rng.gen::<u32>() as u64;
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let local = LocalMedia { addr: self.config.media.address, port, session_id, session_version: 1 };
+        let (body, negotiated) = match &call.remote_offer {
+            Some(offer) => match sdp::answer(offer, &local, &self.config.media.codecs) {
+                Ok((b, n)) => (b, Some(n)),
+                // Checked before the port was taken; an error here is a bug, not the caller's.
+                Err(e) => {
+                    warn!(call = %id, %e, "SDP answer failed after the offer was checked");
+                    (sdp::offer(&local, &self.config.media.codecs), None)
+                }
+            },
+            None => (sdp::offer(&local, &self.config.media.codecs), None),
+        };
+        call.state = CallState::Answered;
+        call.local_media = Some(local);
+        call.negotiated = negotiated.clone();
+        let Some(key) = call.invite_tx.clone() else { return };
+        let contact = self.contact_for(call.peer);
+        let hdrs = [("Contact", contact), ("Allow", ALLOW.into()), ("Supported", String::new()), ("Accept", "application/sdp".into())];
+        self.final_ist(now, &key, 200, "OK", &hdrs, Some(Bytes::from(body)));
+        self.stats.calls_answered += 1;
+        let kind = match negotiated {
+            Some(n) => CallEventKind::Answered { codec: n.codec, telephone_event: n.telephone_event, rtp_port: port, remote_rtp: n.remote },
+            None => CallEventKind::Answered {
+                codec: self.config.media.codecs.first().copied().unwrap_or(Codec::Pcmu),
+                telephone_event: None,
+                rtp_port: port,
+                remote_rtp: None,
+            },
+        };
+        self.event(id, kind);
+    }
+
+    fn refuse_offer(&mut self, now: Instant, key: &TxKey, e: &SdpError) {
+        let (reason, warning) = match e {
+            SdpError::NoCommonCodec { .. } => {
+                self.stats.no_common_codec += 1;
+                ("Not Acceptable Here", "305 cc112 \"Incompatible media format: PCMU or PCMA required\"")
+            }
+            SdpError::NoAudio => ("Not Acceptable Here", "304 cc112 \"Media type not available: audio required\""),
+            SdpError::Malformed(_) => ("Not Acceptable Here", "399 cc112 \"Malformed SDP\""),
+        };
+        info!(%e, "INVITE offer refused");
+        self.final_ist(now, key, 488, reason, &[("Warning", warning.into())], None);
+    }
+
+    fn on_reinvite(&mut self, now: Instant, id: CallId, key: TxKey, req: &Request) {
+        let codecs = self.config.media.codecs.clone();
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        if call.invite_tx.is_some() || call.local_media.is_none() {
+            // RFC 3261 §14.2: an INVITE arriving while ours awaits its ACK gets 500 + Retry-After.
+            return self.final_ist(now, &key, 500, "Previous INVITE still pending", &[("Retry-After", "1".into())], None);
+        }
+        let offer = match sdp_of(&req.head, &req.body) {
+            Ok(o) => o,
+            Err(_) => return self.final_ist(now, &key, 415, "Unsupported Media Type", &[("Accept", "application/sdp".into())], None),
+        };
+        let Some(mut local) = call.local_media.clone() else { return };
+        local.session_version += 1;
+        let body = match &offer {
+            Some(o) => match sdp::answer(o, &local, &codecs) {
+                Ok((b, n)) => {
+                    call.negotiated = Some(n);
+                    b
+                }
+                Err(e) => return self.refuse_offer(now, &key, &e),
+            },
+            None => sdp::offer(&local, &codecs),
+        };
+        call.remote_offer = offer;
+        call.local_media = Some(local);
+        call.remote_cseq = req.head.cseq.seq;
+        call.invite_tx = Some(key.clone());
+        let contact = self.contact_for(call.peer);
+        let hdrs = [("Contact", contact), ("Allow", ALLOW.into()), ("Supported", String::new())];
+        self.final_ist(now, &key, 200, "OK", &hdrs, Some(Bytes::from(body)));
+    }
+
+    fn on_ack(&mut self, now: Instant, req: Request) {
+        // ACK to a non-2xx (same branch as the INVITE); for RFC 2543 peers also the ACK
+        // to a 2xx, which their transaction key cannot tell apart.
+        if let Some(key) = TxKey::server(&req) {
+            if let Some(&tid) = self.ist_index.get(&key) {
+                let call = self.ists.get_mut(&tid).and_then(|e| {
+                    e.tx.handle_ack(now);
+                    e.call
+                });
+                self.drain_ist(now, tid);
+                if let Some(c) = call {
+                    self.confirm(now, c, &req);
+                }
+                return;
+            }
+        }
+        let dk = DialogKey {
+            call_id: req.head.call_id.clone(),
+            local_tag: req.head.to.tag().unwrap_or_default().to_string(),
+            remote_tag: req.head.from.tag().unwrap_or_default().to_string(),
+        };
+        match self.dialogs.get(&dk).copied() {
+            Some(c) => self.confirm(now, c, &req),
+            None => self.stats.stray_acks += 1, // an ACK is never answered
+        }
+    }
+
+    fn confirm(&mut self, now: Instant, id: CallId, ack: &Request) {
+        let codecs = self.config.media.codecs.clone();
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let Some(key) = call.invite_tx.take() else { return };
+        if let Some(&tid) = self.ist_index.get(&key) {
+            if let Some(e) = self.ists.get_mut(&tid) {
+                e.tx.handle_ack(now);
+            }
+        }
+        let was_answered = call.state == CallState::Answered;
+        call.state = CallState::Confirmed;
+        // INVITE without SDP: the answer comes in the ACK (RFC 3264 §4).
+        if call.remote_offer.is_none() {
+            if let Ok(Some(answer)) = sdp_of(&ack.head, &ack.body) {
+                match sdp::accept_answer(&answer, &codecs) {
+                    Ok(n) => call.negotiated = Some(n),
+                    // An emergency call is never dropped for this: media may still flow.
+                    Err(e) => warn!(call = %id, %e, "unusable SDP answer in ACK; keeping the call"),
+                }
+            }
+        }
+        if let Some(&tid) = self.ist_index.get(&key) {
+            self.drain_ist(now, tid);
+        }
+        if was_answered {
+            self.event(id, CallEventKind::Confirmed);
+        }
+    }
+
+    fn on_cancel(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
+        let Some(target) = TxKey::cancel_target(&req) else { return };
+        let found = self.ist_index.get(&target).copied().and_then(|tid| self.ists.get(&tid).map(|e| (tid, e.tx.is_proceeding(), e.call, e.to_tag.clone())));
+        match found {
+            Some((_, proceeding, call, to_tag)) => {
+                self.respond_nist_tagged(now, peer, key, &req, 200, "OK", &[], Some(&to_tag));
+                if proceeding {
+                    // RFC 3261 §9.2: 487 to the INVITE; the call never started.
+                    self.final_ist(now, &target, 487, "Request Terminated", &[], None);
+                    if let Some(c) = call {
+                        self.end_call(c, EndReason::CallerCancelled);
+                    }
+                }
+            }
+            None => self.respond_nist(now, peer, key, &req, 481, "Call/Transaction Does Not Exist", &[]),
+        }
+    }
+
+    fn on_bye(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
+        let Some(id) = self.dialog_of(&req) else {
+            return self.respond_nist(now, peer, key, &req, 481, "Call/Transaction Does Not Exist", &[]);
+        };
+        self.respond_nist(now, peer, key, &req, 200, "OK", &[]);
+        // A BYE before the ACK also stops our 2xx retransmissions.
+        if let Some(tkey) = self.calls.get_mut(&id).and_then(|c| c.invite_tx.take()) {
+            if let Some(&tid) = self.ist_index.get(&tkey) {
+                if let Some(e) = self.ists.get_mut(&tid) {
+                    e.tx.handle_ack(now);
+                }
+                self.drain_ist(now, tid);
+            }
+        }
+        self.end_call(id, EndReason::CallerHangup);
+    }
+
+    fn on_info(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
+        let Some(id) = self.dialog_of(&req) else {
+            return self.respond_nist(now, peer, key, &req, 481, "Call/Transaction Does Not Exist", &[]);
+        };
+        let digit = info_digit(&req);
+        self.respond_nist(now, peer, key, &req, 200, "OK", &[]);
+        if let Some(key) = digit {
+            self.event(id, CallEventKind::Digit { key });
+        }
+    }
+
+    fn on_response(&mut self, now: Instant, resp: Response) {
+        let branch = resp.head.top_via().and_then(|v| v.branch()).unwrap_or_default();
+        match self.nict_index.get(branch).copied() {
+            Some(id) => {
+                if let Some(e) = self.nicts.get_mut(&id) {
+                    e.tx.handle_response(now, resp.status);
+                }
+                self.drain_nict(id);
+            }
+            None => self.stats.stray_responses += 1,
+        }
+    }
+
+    fn on_parse_error(&mut self, peer: Peer, now: Instant, e: ParseError) {
+        let log = self.limiter.allow(now, peer.remote.ip());
+        match (&e.echo, &e.method) {
+            (Some(echo), m) if *m != Some(Method::Ack) => {
+                self.stats.malformed_answered += 1;
+                if log {
+                    warn!(remote = %peer.remote, error = %e, "malformed request answered {}", e.status());
+                }
+                let reason = e.kind.to_string();
+                let bytes = Outgoing::response_raw(e.status(), &reason, echo)
+                    .header("Server", self.config.sip.user_agent.clone())
+                    .to_bytes();
+                self.out.push_back(Output::Send { peer, bytes });
+            }
+            _ => {
+                self.stats.malformed_dropped += 1;
+                if log {
+                    warn!(remote = %peer.remote, error = %e, "malformed message dropped");
+                }
+            }
+        }
+    }
+
+    // ----- call end -------------------------------------------------------------------
+
+    fn end_call(&mut self, id: CallId, reason: EndReason) {
+        let Some(call) = self.calls.remove(&id) else { return };
+        self.dialogs.remove(&call.dialog_key());
+        match call.state {
+            CallState::Opening { port, .. } => {
+                self.closing.insert(id, port);
+            }
+            _ => {
+                if let Some(m) = &call.local_media {
+                    self.out.push_back(Output::CloseMedia { call: id, port: m.port });
+                    self.ports.release(m.port);
+                }
+            }
+        }
+        self.stats.calls_ended += 1;
+        info!(call = %id, reason = reason.as_str(), "call ended");
+        self.event(id, CallEventKind::Ended { reason });
+        // Keep the IST's back-reference from pointing at a call that is gone.
+        for e in self.ists.values_mut() {
+            if e.call == Some(id) {
+                e.call = None;
+            }
+        }
+    }
+
+    /// Our BYE: the caller is gone from our side (no ACK, shutdown...).
+    fn send_bye(&mut self, now: Instant, id: CallId) {
+        let branch = format!("z9hG4bK{:016x}", self.rng.gen::<u64>());
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        call.local_cseq += 1;
+        let sent_by = sent_by(call.peer.local);
+        let mut o = Outgoing::request(&Method::Bye, &call.remote_target)
+            .header("Via", format!("SIP/2.0/{} {sent_by};branch={branch};rport", call.peer.transport.as_str()))
+            .header("Max-Forwards", "70")
+            .header("From", format!("{};tag={}", call.local_to, call.local_tag))
+            .header("To", call.remote_from.clone())
+            .header("Call-ID", call.sip_call_id.clone())
+            .header("CSeq", format!("{} BYE", call.local_cseq));
+        for r in &call.route_set {
+            o.push_header("Route", r.clone());
+        }
+        o.push_header("User-Agent", self.config.sip.user_agent.clone());
+        let peer = call.peer;
+        let tx = NonInviteClientTx::new(now, peer.transport.reliable(), self.timers, o.to_bytes());
+        let tid = self.next_id();
+        self.nicts.insert(tid, NictEntry { tx, peer, branch: branch.clone(), scheduled: None });
+        self.nict_index.insert(branch, tid);
+        self.drain_nict(tid);
+    }
+
+    // ----- transaction plumbing -------------------------------------------------------
+
+    fn final_ist(&mut self, now: Instant, key: &TxKey, status: u16, reason: &str, extra: &[(&str, String)], body: Option<Bytes>) {
+        let Some(&tid) = self.ist_index.get(key) else { return };
+        let Some(e) = self.ists.get(&tid) else { return };
+        let mut o = self.response(&e.req, status, reason, Some(&e.to_tag), extra);
+        if let Some(b) = body {
+            o = o.body("application/sdp", b);
+        }
+        let bytes = o.to_bytes();
+        if let Some(e) = self.ists.get_mut(&tid) {
+            e.tx.respond(now, status, bytes);
+        }
+        self.drain_ist(now, tid);
+    }
+
+    fn respond_nist(&mut self, now: Instant, peer: Peer, key: TxKey, req: &Request, status: u16, reason: &str, extra: &[(&str, String)]) {
+        let tag = self.random_tag();
+        self.respond_nist_tagged(now, peer, key, req, status, reason, extra, Some(&tag));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn respond_nist_tagged(&mut self, now: Instant, peer: Peer, key: TxKey, req: &Request, status: u16, reason: &str, extra: &[(&str, String)], tag: Option<&str>) {
+        let mut tx = NonInviteServerTx::new(peer.transport.reliable(), self.timers);
+        tx.respond(now, status, self.response(req, status, reason, tag, extra).to_bytes());
+        let id = self.next_id();
+        self.nists.insert(id, NistEntry { tx, peer, scheduled: None });
+        self.nist_index.insert(key, id);
+        self.drain_nist(id);
+    }
+
+    fn response(&self, req: &Request, status: u16, reason: &str, to_tag: Option<&str>, extra: &[(&str, String)]) -> Outgoing {
+        let reason = if reason.is_empty() { reason_phrase(status) } else { reason };
+        let mut o = Outgoing::response(req, status, reason, to_tag);
+        for (n, v) in extra {
+            o.push_header(*n, v.clone());
+        }
+        o.push_header("Server", self.config.sip.user_agent.clone());
+        o
+    }
+
+    fn drain_ist(&mut self, now: Instant, id: u64) {
+        let mut no_ack = None;
+        let mut done = false;
+        let Some(e) = self.ists.get_mut(&id) else { return };
+        while let Some(a) = e.tx.poll_action() {
+            match a {
+                TxAction::Send(bytes) => self.out.push_back(Output::Send { peer: e.peer, bytes }),
+                TxAction::NoAck { two_xx } => no_ack = Some((two_xx, e.call)),
+                TxAction::Terminated => done = true,
+                TxAction::Final(_) | TxAction::Timeout => {}
+            }
+        }
+        let next = e.tx.poll_timeout();
+        if done {
+            let key = TxKey::server(&e.req);
+            self.ists.remove(&id);
+            if let Some(k) = key {
+                if self.ist_index.get(&k) == Some(&id) {
+                    self.ist_index.remove(&k);
+                }
+            }
+        } else if next != e.scheduled {
+            e.scheduled = next;
+            if let Some(t) = next {
+                self.heap.push(Reverse((t, TimerRef::Ist(id))));
+            }
+        }
+        if let Some((true, Some(call))) = no_ack {
+            warn!(call = %call, "no ACK for our 200 OK within 64*T1: ending the call with BYE");
+            self.send_bye(now, call);
+            self.end_call(call, EndReason::NoAck);
+        }
+    }
+
+    fn drain_nist(&mut self, id: u64) {
+        let Some(e) = self.nists.get_mut(&id) else { return };
+        let mut done = false;
+        while let Some(a) = e.tx.poll_action() {
+            match a {
+                TxAction::Send(bytes) => self.out.push_back(Output::Send { peer: e.peer, bytes }),
+                TxAction::Terminated => done = true,
+                _ => {}
+            }
+        }
+        let next = e.tx.poll_timeout();
+        if done {
+            self.nists.remove(&id);
+            self.nist_index.retain(|_, v| *v != id);
+        } else if next != e.scheduled {
+            e.scheduled = next;
+            if let Some(t) = next {
+                self.heap.push(Reverse((t, TimerRef::Nist(id))));
+            }
+        }
+    }
+
+    fn drain_nict(&mut self, id: u64) {
+        let Some(e) = self.nicts.get_mut(&id) else { return };
+        let mut done = false;
+        while let Some(a) = e.tx.poll_action() {
+            match a {
+                TxAction::Send(bytes) => self.out.push_back(Output::Send { peer: e.peer, bytes }),
+                TxAction::Timeout => debug!(branch = %e.branch, "no answer to our BYE"),
+                TxAction::Terminated => done = true,
+                _ => {}
+            }
+        }
+        let next = e.tx.poll_timeout();
+        if done {
+            let branch = e.branch.clone();
+            self.nicts.remove(&id);
+            self.nict_index.remove(&branch);
+        } else if next != e.scheduled {
+            e.scheduled = next;
+            if let Some(t) = next {
+                self.heap.push(Reverse((t, TimerRef::Nict(id))));
+            }
+        }
+    }
+
+    // ----- small helpers --------------------------------------------------------------
+
+    fn dialog_of(&self, req: &Request) -> Option<CallId> {
+        let dk = DialogKey {
+            call_id: req.head.call_id.clone(),
+            local_tag: req.head.to.tag()?.to_string(),
+            remote_tag: req.head.from.tag().unwrap_or_default().to_string(),
+        };
+        self.dialogs.get(&dk).copied()
+    }
+
+    /// The configured emergency identity a Request-URI names, exactly: `112` but not
+    /// `1120`, `0112` or `112a`.
+    fn match_emergency(&self, uri: &Uri) -> Option<String> {
+        let em = &self.config.emergency;
+        let number = |n: &str| em.numbers.iter().find(|e| e.number == n).map(|e| e.number.clone());
+        match uri.kind() {
+            UriKind::Sip(s) => {
+                let user = s.user_unescaped()?;
+                // With user=phone the user part is a telephone-subscriber that may carry
+                // its own parameters (RFC 3261 §19.1.1): `112;phone-context=+62`.
+                let user = if s.param("user").and_then(|p| p.value.as_deref()) == Some("phone") {
+                    user.split(';').next().unwrap_or_default().to_string()
+                } else {
+                    user
+                };
+                number(&user)
+            }
+            UriKind::Tel(t) => number(&t.number),
+            UriKind::Urn(_) => {
+                let full = uri.dialed()?;
+                em.service_urns
+                    .iter()
+                    .find(|s| full == **s || full.strip_prefix(s.as_str()).is_some_and(|r| r.starts_with('.')))
+                    .map(|_| full)
+            }
+            UriKind::Other { .. } => None,
+        }
+    }
+
+    fn contact_for(&self, peer: Peer) -> String {
+        let mut local = peer.local;
+        if local.ip().is_unspecified() {
+            local.set_ip(self.config.media.address);
+        }
+        let transport = if peer.transport == Transport::Tcp { ";transport=tcp" } else { "" };
+        format!("<sip:cc112@{}{transport}>", sent_by(local))
+    }
+
+    fn event(&mut self, call: CallId, kind: CallEventKind) {
+        let sip_call_id = self.calls.get(&call).map(|c| c.sip_call_id.clone()).unwrap_or_default();
+        self.out.push_back(Output::Event(CallEvent { call, sip_call_id, kind }));
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn random_tag(&mut self) -> String {
+        format!("{:012x}", self.rng.gen::<u64>() & 0xffff_ffff_ffff)
+    }
+}
+
+fn sent_by(addr: SocketAddr) -> String {
+    match addr.ip() {
+        IpAddr::V4(ip) => format!("{ip}:{}", addr.port()),
+        IpAddr::V6(ip) => format!("[{ip}]:{}", addr.port()),
+    }
+}
+
+/// What OPTIONS answers: carriers and monitors probe us with it.
+fn capabilities() -> Vec<(&'static str, String)> {
+    vec![
+        ("Allow", ALLOW.into()),
+        ("Accept", "application/sdp".into()),
+        ("Accept-Encoding", "identity".into()),
+        ("Supported", String::new()),
+    ]
+}
+
+/// RFC 3261 §20.1: an Accept that excludes SDP means the caller cannot take our answer.
+fn accepts_sdp(req: &Request) -> bool {
+    let accept = req.head.list(&HeaderName::Accept);
+    if req.head.get(&HeaderName::Accept).is_none() {
+        return true;
+    }
+    accept.iter().any(|a| {
+        let mime = a.split(';').next().unwrap_or_default().trim();
+        ["application/sdp", "application/*", "*/*"].iter().any(|m| mime.eq_ignore_ascii_case(m))
+    })
+}
+
+/// A DTMF digit from a SIP INFO body (`Signal=5` in application/dtmf-relay, or the bare
+/// digit in application/dtmf).
+fn info_digit(req: &Request) -> Option<char> {
+    let ct = req.head.content_type()?.split(';').next()?.trim().to_ascii_lowercase();
+    let body = std::str::from_utf8(&req.body).ok()?;
+    let raw = match ct.as_str() {
+        "application/dtmf-relay" => body
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("signal"))
+            .map(|(_, v)| v.trim())?,
+        "application/dtmf" => body.trim(),
+        _ => return None,
+    };
+    let mut chars = raw.chars();
+    let c = chars.next()?.to_ascii_uppercase();
+    let c = match (c, raw) {
+        (_, "10") => '*',
+        (_, "11") => '#',
+        (c, _) if chars.next().is_none() && (c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D')) => c,
+        _ => return None,
+    };
+    Some(c)
+}
+
+#[cfg(test)]
+mod tests;

@@ -2,6 +2,7 @@
 //! RFC 3261 §17 transaction state machines. Everything here is sans-IO: bytes and time
 //! in, bytes and timers out.
 
+pub mod body;
 pub mod header;
 pub mod message;
 pub mod parse;

@@ -1,0 +1,102 @@
+//! One emergency call as the engine keeps it: the caller's dialog, media port, state.
+
+use std::fmt;
+use std::time::Instant;
+
+use crate::media::sdp::{LocalMedia, Negotiated};
+use crate::sip::transaction::TxKey;
+
+use super::Peer;
+
+/// Our id for a call: short, unique in this process, used in logs and records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// A dialog is found by Call-ID and both tags (RFC 3261 §12).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DialogKey {
+    pub call_id: String,
+    pub local_tag: String,
+    pub remote_tag: String,
+}
+
+/// Where a call is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallState {
+    /// INVITE accepted, waiting for the media port to be opened before the 200 OK.
+    Opening { port: u16, tries: u32 },
+    /// 200 OK sent, waiting for the ACK.
+    Answered,
+    /// ACK received: the call is up.
+    Confirmed,
+    /// We sent a BYE and wait for its answer.
+    Ending,
+}
+
+/// Why a call ended; kept in the record and the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller sent BYE.
+    CallerHangup,
+    /// The caller sent CANCEL before we answered.
+    CallerCancelled,
+    /// No ACK came for our 200 OK within 64×T1: we sent BYE.
+    NoAck,
+    /// No RTP port could be opened at all.
+    NoMediaPort,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::CallerHangup => "caller_hangup",
+            EndReason::CallerCancelled => "caller_cancelled",
+            EndReason::NoAck => "no_ack",
+            EndReason::NoMediaPort => "no_media_port",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Call {
+    pub id: CallId,
+    pub sip_call_id: String,
+    pub peer: Peer,
+    pub started: Instant,
+    pub state: CallState,
+    pub local_tag: String,
+    pub remote_tag: String,
+    /// The INVITE server transaction whose final response is still waiting for its ACK
+    /// (the initial INVITE, or a re-INVITE).
+    pub invite_tx: Option<TxKey>,
+    /// Raw header values of the caller's INVITE, for the requests we send in the dialog.
+    pub remote_from: String,
+    pub local_to: String,
+    pub remote_target: String,
+    pub route_set: Vec<String>,
+    pub local_cseq: u32,
+    pub remote_cseq: u32,
+    /// The offer the caller made; `None` if we made the offer in the 200.
+    pub remote_offer: Option<bytes::Bytes>,
+    pub local_media: Option<LocalMedia>,
+    pub negotiated: Option<Negotiated>,
+}
+
+impl Call {
+    pub fn dialog_key(&self) -> DialogKey {
+        DialogKey { call_id: self.sip_call_id.clone(), local_tag: self.local_tag.clone(), remote_tag: self.remote_tag.clone() }
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        match self.state {
+            CallState::Opening { port, .. } => Some(port),
+            _ => self.local_media.as_ref().map(|m| m.port),
+        }
+    }
+}
