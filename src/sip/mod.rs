@@ -1,1 +1,3 @@
 //! sip (in progress)
+
+pub mod framing;
