@@ -199,9 +199,96 @@ enum Preference {
     Theirs,
 }
 
+/// Strict parse first; if that fails, one retry on a normalised copy (see [`lenient`]).
+/// An emergency call must not fail on a harmless ordering slip of some old gateway, but
+/// the strict path stays first so well-formed bodies are read exactly as sent.
 fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
-    SessionDescription::unmarshal(&mut Cursor::new(body))
-        .map_err(|e| SdpError::Malformed(quote(&e.to_string())))
+    let strict = SessionDescription::unmarshal(&mut Cursor::new(body));
+    match strict {
+        Ok(sdp) => Ok(sdp),
+        Err(e) => lenient(body)
+            .and_then(|fixed| SessionDescription::unmarshal(&mut Cursor::new(fixed)).ok())
+            .ok_or_else(|| SdpError::Malformed(quote(&e.to_string()))),
+    }
+}
+
+/// Repair what rtc-sdp's strict RFC 4566 grammar refuses but is harmless to us:
+/// session- and media-level lines out of order (e.g. `c=` after `a=`), a missing `s=` or
+/// `t=`, and an `o=` session id or version beyond 64 bits (we never use the remote's o=).
+/// Returns `None` when there is nothing SDP-like to repair: it must start with `v=`.
+fn lenient(body: &[u8]) -> Option<String> {
+    const SESSION_ORDER: &str = "vosiuepcbtrzka";
+    const MEDIA_ORDER: &str = "icbka";
+    let text = std::str::from_utf8(body).ok()?;
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next()?;
+    if !first.starts_with("v=") {
+        return None;
+    }
+    let mut session: Vec<(usize, String)> = vec![(0, first.to_string())];
+    let mut media: Vec<(String, Vec<(usize, String)>)> = Vec::new();
+    for line in lines {
+        let (kind, _) = line.split_once('=')?;
+        let mut chars = kind.chars();
+        let (Some(kind), None) = (chars.next(), chars.next()) else {
+            return None;
+        };
+        if kind == 'm' {
+            media.push((line.to_string(), Vec::new()));
+        } else if let Some((_, lines)) = media.last_mut() {
+            if let Some(rank) = MEDIA_ORDER.find(kind) {
+                lines.push((rank, line.to_string()));
+            }
+        } else if let Some(rank) = SESSION_ORDER.find(kind) {
+            let line = if kind == 'o' {
+                clamp_origin(line)
+            } else {
+                line.to_string()
+            };
+            session.push((rank, line));
+        }
+    }
+    if !session.iter().any(|(_, l)| l.starts_with("s=")) {
+        session.push((SESSION_ORDER.find('s')?, "s=-".into()));
+    }
+    if !session.iter().any(|(_, l)| l.starts_with("t=")) {
+        session.push((SESSION_ORDER.find('t')?, "t=0 0".into()));
+    }
+    // Stable sorts: lines of one kind keep their order (rtpmap before its fmtp, etc.).
+    session.sort_by_key(|(rank, _)| *rank);
+    let mut out = String::with_capacity(body.len() + 16);
+    for (_, l) in &session {
+        out.push_str(l);
+        out.push_str("\r\n");
+    }
+    for (m, mut lines) in media {
+        lines.sort_by_key(|(rank, _)| *rank);
+        out.push_str(&m);
+        out.push_str("\r\n");
+        for (_, l) in &lines {
+            out.push_str(l);
+            out.push_str("\r\n");
+        }
+    }
+    Some(out)
+}
+
+/// `o=` with its numeric session id and version reduced to 0 when they exceed u64.
+fn clamp_origin(line: &str) -> String {
+    let fields: Vec<&str> = line.trim_start_matches("o=").split_whitespace().collect();
+    let fixed: Vec<&str> = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let numeric = f.bytes().all(|b| b.is_ascii_digit());
+            if (i == 1 || i == 2) && numeric && f.parse::<u64>().is_err() {
+                "0"
+            } else {
+                f
+            }
+        })
+        .collect();
+    format!("o={}", fixed.join(" "))
 }
 
 /// Pick the m-line and codec: the first audio m-line over plain RTP with a shared codec.
@@ -888,6 +975,34 @@ mod tests {
             "m=audio 5004 RTP/AVP 0",
         ]);
         assert_eq!(answer(&o, &local4(), BOTH).unwrap().1.remote, None);
+    }
+
+    #[test]
+    fn sloppy_but_harmless_offers_are_repaired() {
+        // c= after a=, no t=, and a 30-digit o= session id.
+        let o = sdp(&[
+            "v=0",
+            "o=gw 123456789012345678901234567890 1 IN IP4 203.0.113.5",
+            "s=-",
+            "c=IN IP4 203.0.113.5",
+            "m=audio 5004 RTP/AVP 8",
+            "a=rtpmap:8 PCMA/8000",
+            "c=IN IP4 203.0.113.77",
+        ]);
+        let (_, n) = answer(&o, &local4(), BOTH).unwrap();
+        assert_eq!(
+            (n.codec, n.remote),
+            (Codec::Pcma, remote("203.0.113.77", 5004))
+        );
+        // No s= line at all.
+        let o = sdp(&[
+            "v=0",
+            "o=a 1 2 IN IP4 h",
+            "c=IN IP4 203.0.113.5",
+            "t=0 0",
+            "m=audio 5004 RTP/AVP 0",
+        ]);
+        assert_eq!(answer(&o, &local4(), BOTH).unwrap().1.codec, Codec::Pcmu);
     }
 
     #[test]

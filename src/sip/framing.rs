@@ -248,7 +248,12 @@ fn content_length(head: &[u8]) -> Result<usize, FrameError> {
         };
         let name = trim_ws(line.get(..colon).unwrap_or_default());
         let is_cl = name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l");
-        let mut value = line.get(colon + 1..).unwrap_or_default().to_vec();
+        // Only a Content-Length value is collected; other fields cost no allocation.
+        let mut value = if is_cl {
+            line.get(colon + 1..).unwrap_or_default().to_vec()
+        } else {
+            Vec::new()
+        };
         // Continuation lines (leading SP/HTAB) belong to this field even when it is not
         // the one we want: consuming them keeps a folded line from posing as a header.
         while let Some(next) = lines.peek() {
