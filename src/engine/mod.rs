@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::media::ports::PortPool;
-use crate::media::sdp::{self, LocalMedia, Negotiated, SdpError};
+use crate::media::sdp::{self, LocalMedia, SdpError};
 use crate::media::Codec;
 use crate::sip::body::sdp_of;
 use crate::sip::header::split_list;
@@ -527,7 +527,8 @@ impl Engine {
         call.local_media = Some(local);
         call.negotiated = negotiated.clone();
         let Some(key) = call.invite_tx.clone() else { return };
-        let contact = self.contact_for(call.peer);
+        let peer = call.peer;
+        let contact = self.contact_for(peer);
         let hdrs = [("Contact", contact), ("Allow", ALLOW.into()), ("Supported", String::new()), ("Accept", "application/sdp".into())];
         self.final_ist(now, &key, 200, "OK", &hdrs, Some(Bytes::from(body)));
         self.stats.calls_answered += 1;
@@ -583,7 +584,8 @@ impl Engine {
         call.local_media = Some(local);
         call.remote_cseq = req.head.cseq.seq;
         call.invite_tx = Some(key.clone());
-        let contact = self.contact_for(call.peer);
+        let peer = call.peer;
+        let contact = self.contact_for(peer);
         let hdrs = [("Contact", contact), ("Allow", ALLOW.into()), ("Supported", String::new())];
         self.final_ist(now, &key, 200, "OK", &hdrs, Some(Bytes::from(body)));
     }

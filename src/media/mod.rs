@@ -2,5 +2,6 @@
 
 pub mod codec;
 pub mod ports;
+pub mod sdp;
 
 pub use codec::Codec;

@@ -1,0 +1,497 @@
+//! Engine scenario tests on a virtual clock: one caller, the engine, and the runtime's
+//! part (opening media ports) played by the harness. No sockets, no sleeping.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::sip::parse;
+
+const SDP: &str = "v=0\r\no=caller 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n";
+
+struct Harness {
+    engine: Engine,
+    t0: Instant,
+    now: Instant,
+    peer: Peer,
+    /// Answer OpenMedia requests at once with success.
+    auto_media: bool,
+    /// Every output, with the virtual time it came out.
+    log: Vec<(Duration, Output)>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness::with_config(Config::embedded_default().expect("default config"))
+    }
+
+    fn with_config(config: Config) -> Harness {
+        let t0 = Instant::now();
+        let peer = Peer {
+            transport: Transport::Udp,
+            remote: "192.0.2.10:5060".parse().unwrap(),
+            local: "127.0.0.1:5060".parse().unwrap(),
+            conn: None,
+        };
+        Harness { engine: Engine::new(Arc::new(config), 7), t0, now: t0, peer, auto_media: true, log: Vec::new() }
+    }
+
+    fn send(&mut self, msg: &str) -> Vec<Output> {
+        self.engine.handle_sip(self.now, self.peer, msg.as_bytes());
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Vec<Output> {
+        let mut out = Vec::new();
+        while let Some(o) = self.engine.poll_output() {
+            if let (true, Output::OpenMedia { call, port }) = (self.auto_media, &o) {
+                let (call, port) = (*call, *port);
+                self.log.push((self.now - self.t0, o.clone()));
+                out.push(o);
+                self.engine.handle_media_opened(self.now, call, port, true);
+                continue;
+            }
+            self.log.push((self.now - self.t0, o.clone()));
+            out.push(o);
+        }
+        out
+    }
+
+    /// Move the clock forward, firing every timer on the way.
+    fn advance(&mut self, d: Duration) -> Vec<(Duration, Output)> {
+        let end = self.now + d;
+        let mut out = Vec::new();
+        while let Some(t) = self.engine.poll_timeout() {
+            if t > end {
+                break;
+            }
+            self.now = t.max(self.now);
+            self.engine.handle_timeout(self.now);
+            for o in self.drain() {
+                out.push((self.now - self.t0, o));
+            }
+        }
+        self.now = end;
+        out
+    }
+}
+
+fn invite(call_id: &str, branch: &str, uri: &str, body: &str) -> String {
+    let ct = if body.is_empty() { String::new() } else { "Content-Type: application/sdp\r\n".to_string() };
+    format!(
+        "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch={branch};rport\r\nMax-Forwards: 70\r\n\
+From: \"Siti\" <sip:081234567@carrier.example>;tag=caller1\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+Contact: <sip:081234567@192.0.2.10:5060>\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn in_dialog(method: &str, call_id: &str, branch: &str, to_tag: &str, cseq: u32, body: &str) -> String {
+    format!(
+        "{method} sip:cc112@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch={branch}\r\nMax-Forwards: 70\r\n\
+From: \"Siti\" <sip:081234567@carrier.example>;tag=caller1\r\nTo: <sip:112@gw>;tag={to_tag}\r\nCall-ID: {call_id}\r\n\
+CSeq: {cseq} {method}\r\n{}Content-Length: {}\r\n\r\n{body}",
+        if body.is_empty() { "" } else { "Content-Type: application/sdp\r\n" },
+        body.len()
+    )
+}
+
+fn cancel(call_id: &str, branch: &str, uri: &str) -> String {
+    format!(
+        "CANCEL {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch={branch};rport\r\nMax-Forwards: 70\r\n\
+From: \"Siti\" <sip:081234567@carrier.example>;tag=caller1\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// Parsed responses among the outputs.
+fn responses(out: &[Output]) -> Vec<Response> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send { bytes, .. } => match parse(bytes) {
+                Ok(Message::Response(r)) => Some(r),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+fn requests(out: &[Output]) -> Vec<Request> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send { bytes, .. } => match parse(bytes) {
+                Ok(Message::Request(r)) => Some(r),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+fn statuses(out: &[Output]) -> Vec<u16> {
+    responses(out).iter().map(|r| r.status).collect()
+}
+
+fn events(out: &[Output]) -> Vec<CallEventKind> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e.kind.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Place an emergency call and return the To tag of our 200.
+fn answered_call(h: &mut Harness, call_id: &str) -> String {
+    let out = h.send(&invite(call_id, "z9hG4bKinv1", "sip:112@gw.example", SDP));
+    assert_eq!(statuses(&out), vec![100, 200]);
+    let ok = responses(&out).pop().unwrap();
+    ok.head.to.tag().unwrap().to_string()
+}
+
+#[test]
+fn emergency_invite_gets_trying_then_ok_with_sdp_answer() {
+    let mut h = Harness::new();
+    h.auto_media = false;
+    let out = h.send(&invite("call-1", "z9hG4bKa1", "sip:112@gw.example;user=phone", SDP));
+    assert_eq!(statuses(&out), vec![100], "100 Trying at once, 200 waits for the media port");
+    let ev = events(&out);
+    assert!(matches!(&ev[0], CallEventKind::Started { identity, caller, caller_name, .. }
+        if identity == "112" && caller == "081234567" && caller_name.as_deref() == Some("Siti")));
+    let (call, port) = match out.iter().find(|o| matches!(o, Output::OpenMedia { .. })) {
+        Some(Output::OpenMedia { call, port }) => (*call, *port),
+        _ => panic!("no OpenMedia"),
+    };
+    assert!(port % 2 == 0 && (10000..20000).contains(&port));
+    h.engine.handle_media_opened(h.now, call, port, true);
+    let out = h.drain();
+    let ok = responses(&out).pop().unwrap();
+    assert_eq!(ok.status, 200);
+    assert!(ok.head.to.tag().is_some());
+    assert_eq!(ok.head.get(&HeaderName::ContentType), Some("application/sdp"));
+    let body = std::str::from_utf8(&ok.body).unwrap();
+    assert!(body.contains(&format!("m=audio {port} RTP/AVP 0 101")), "{body}");
+    assert!(ok.head.get(&HeaderName::Contact).unwrap().starts_with("<sip:cc112@127.0.0.1:5060"));
+    assert!(ok.head.get(&HeaderName::Allow).unwrap().contains("INVITE"));
+    assert!(matches!(events(&out)[0], CallEventKind::Answered { codec: Codec::Pcmu, telephone_event: Some(101), rtp_port, .. } if rtp_port == port));
+}
+
+#[test]
+fn every_default_identity_is_answered_and_near_misses_get_404() {
+    let mut h = Harness::new();
+    let good = [
+        "sip:112@gw.example",
+        "sip:112@gw.example;user=phone",
+        "tel:112",
+        "sip:110@gw.example",
+        "sip:113@gw.example",
+        "sip:115@gw.example",
+        "sip:118@gw.example",
+        "sip:119@gw.example",
+        "tel:119",
+        "urn:service:sos",
+        "urn:service:sos.fire",
+        "urn:service:sos.ambulance",
+        "sip:%31%31%32@gw.example",
+    ];
+    for (i, uri) in good.iter().enumerate() {
+        let out = h.send(&invite(&format!("good-{i}"), &format!("z9hG4bKg{i}"), uri, SDP));
+        assert_eq!(statuses(&out), vec![100, 200], "{uri}");
+    }
+    let bad = ["sip:1120@gw.example", "sip:0112@gw.example", "sip:112a@gw.example", "tel:1120", "urn:service:sosfoo", "urn:service:counseling", "sip:gw.example"];
+    for (i, uri) in bad.iter().enumerate() {
+        let out = h.send(&invite(&format!("bad-{i}"), &format!("z9hG4bKb{i}"), uri, SDP));
+        assert_eq!(statuses(&out), vec![100, 404], "{uri}");
+    }
+    assert_eq!(h.engine.stats().not_emergency, bad.len() as u64);
+    assert_eq!(h.engine.active_calls(), good.len());
+}
+
+#[test]
+fn retransmitted_invite_is_absorbed_and_answered_with_latest_response() {
+    let mut h = Harness::new();
+    h.auto_media = false;
+    let inv = invite("call-rt", "z9hG4bKrt", "sip:112@gw", SDP);
+    let out = h.send(&inv);
+    let (call, port) = match out.iter().find(|o| matches!(o, Output::OpenMedia { .. })) {
+        Some(Output::OpenMedia { call, port }) => (*call, *port),
+        _ => panic!(),
+    };
+    let again = h.send(&inv);
+    assert_eq!(statuses(&again), vec![100]);
+    assert!(events(&again).is_empty(), "no second call");
+    h.engine.handle_media_opened(h.now, call, port, true);
+    h.drain();
+    let again = h.send(&inv);
+    assert_eq!(statuses(&again), vec![200]);
+    assert_eq!(h.engine.active_calls(), 1);
+}
+
+#[test]
+fn ok_is_retransmitted_on_timer_g_until_the_ack() {
+    let mut h = Harness::new();
+    let tag = answered_call(&mut h, "call-g");
+    let out = h.advance(Duration::from_millis(3600));
+    let times: Vec<u128> = out.iter().filter(|(_, o)| matches!(o, Output::Send { .. })).map(|(t, _)| t.as_millis()).collect();
+    assert_eq!(times, vec![500, 1500, 3500]);
+    let out = h.send(&in_dialog("ACK", "call-g", "z9hG4bKack1", &tag, 1, ""));
+    assert_eq!(events(&out), vec![CallEventKind::Confirmed]);
+    let out = h.advance(Duration::from_secs(60));
+    assert!(out.iter().all(|(_, o)| !matches!(o, Output::Send { .. })), "no retransmission after ACK");
+    assert_eq!(h.engine.active_calls(), 1, "the call stays up until the caller hangs up");
+}
+
+#[test]
+fn ack_loss_is_repaired() {
+    let mut h = Harness::new();
+    let tag = answered_call(&mut h, "call-loss");
+    // The first ACK is lost on the way; the 2xx keeps coming; the second ACK arrives.
+    let out = h.advance(Duration::from_millis(1600));
+    assert_eq!(out.len(), 2);
+    let out = h.send(&in_dialog("ACK", "call-loss", "z9hG4bKack2", &tag, 1, ""));
+    assert_eq!(events(&out), vec![CallEventKind::Confirmed]);
+    let out = h.advance(Duration::from_secs(40));
+    assert!(out.is_empty());
+}
+
+#[test]
+fn no_ack_at_all_ends_the_call_with_bye_after_64_t1() {
+    let mut h = Harness::new();
+    answered_call(&mut h, "call-noack");
+    let out = h.advance(Duration::from_secs(40));
+    let oks = out.iter().filter(|(_, o)| !responses(std::slice::from_ref(o)).is_empty()).count();
+    assert_eq!(oks, 10, "200 OK retransmitted on T1, 2T1, 4T1, then every T2, until 64*T1");
+    let byes: Vec<_> = out.iter().filter(|(_, o)| !requests(std::slice::from_ref(o)).is_empty()).collect();
+    assert!(!byes.is_empty());
+    assert_eq!(byes[0].0, Duration::from_secs(32));
+    let bye = &requests(std::slice::from_ref(&byes[0].1))[0];
+    assert_eq!(bye.method, Method::Bye);
+    assert_eq!(bye.uri.as_str(), "sip:081234567@192.0.2.10:5060", "sent to the caller's Contact");
+    assert_eq!(bye.head.to.tag(), Some("caller1"));
+    let outs: Vec<Output> = out.iter().map(|(_, o)| o.clone()).collect();
+    assert!(events(&outs).contains(&CallEventKind::Ended { reason: EndReason::NoAck }));
+    assert!(outs.iter().any(|o| matches!(o, Output::CloseMedia { .. })));
+    assert_eq!(h.engine.active_calls(), 0);
+}
+
+#[test]
+fn cancel_before_the_ok_gets_487_and_frees_the_port() {
+    let mut h = Harness::new();
+    h.auto_media = false;
+    let out = h.send(&invite("call-c1", "z9hG4bKc1", "sip:112@gw", SDP));
+    let (call, port) = match out.iter().find(|o| matches!(o, Output::OpenMedia { .. })) {
+        Some(Output::OpenMedia { call, port }) => (*call, *port),
+        _ => panic!(),
+    };
+    let out = h.send(&cancel("call-c1", "z9hG4bKc1", "sip:112@gw"));
+    let rs = responses(&out);
+    assert_eq!(rs.iter().map(|r| (r.status, r.head.cseq.method.clone())).collect::<Vec<_>>(), vec![(200, Method::Cancel), (487, Method::Invite)]);
+    assert_eq!(rs[0].head.to.tag(), rs[1].head.to.tag(), "CANCEL's 200 carries the INVITE's To tag");
+    assert_eq!(events(&out), vec![CallEventKind::Ended { reason: EndReason::CallerCancelled }]);
+    // The port finishes opening after the call is gone: it is closed again at once.
+    h.engine.handle_media_opened(h.now, call, port, true);
+    let out = h.drain();
+    assert_eq!(out, vec![Output::CloseMedia { call, port }]);
+    // ACK for the 487 (same branch) completes the INVITE transaction; Timer I cleans up.
+    let ack = invite("call-c1", "z9hG4bKc1", "sip:112@gw", "").replace("INVITE sip", "ACK sip").replace("1 INVITE", "1 ACK");
+    h.send(&ack);
+    h.advance(Duration::from_secs(40));
+    assert_eq!(h.engine.open_transactions(), 0);
+    assert_eq!(h.engine.active_calls(), 0);
+}
+
+#[test]
+fn cancel_after_the_ok_does_not_end_the_call() {
+    let mut h = Harness::new();
+    answered_call(&mut h, "call-c2");
+    let out = h.send(&cancel("call-c2", "z9hG4bKinv1", "sip:112@gw.example"));
+    assert_eq!(statuses(&out), vec![200]);
+    assert!(events(&out).is_empty());
+    assert_eq!(h.engine.active_calls(), 1);
+    let out = h.send(&cancel("nope", "z9hG4bKnope", "sip:112@gw.example"));
+    assert_eq!(statuses(&out), vec![481]);
+}
+
+#[test]
+fn bye_from_the_caller_ends_the_call_cleanly() {
+    let mut h = Harness::new();
+    let tag = answered_call(&mut h, "call-bye");
+    h.send(&in_dialog("ACK", "call-bye", "z9hG4bKa", &tag, 1, ""));
+    let out = h.send(&in_dialog("BYE", "call-bye", "z9hG4bKbye", &tag, 2, ""));
+    assert_eq!(statuses(&out), vec![200]);
+    assert_eq!(events(&out), vec![CallEventKind::Ended { reason: EndReason::CallerHangup }]);
+    assert!(out.iter().any(|o| matches!(o, Output::CloseMedia { .. })));
+    // A retransmitted BYE gets the same 200 from its transaction, not a 481.
+    let out = h.send(&in_dialog("BYE", "call-bye", "z9hG4bKbye", &tag, 2, ""));
+    assert_eq!(statuses(&out), vec![200]);
+    // A new BYE for the ended dialog gets 481.
+    let out = h.send(&in_dialog("BYE", "call-bye", "z9hG4bKbye2", &tag, 3, ""));
+    assert_eq!(statuses(&out), vec![481]);
+    h.advance(Duration::from_secs(40));
+    assert_eq!(h.engine.open_transactions(), 0, "Timer J and L clean everything up");
+}
+
+#[test]
+fn invite_without_sdp_gets_our_offer_and_the_answer_comes_in_the_ack() {
+    let mut h = Harness::new();
+    let out = h.send(&invite("call-late", "z9hG4bKl", "sip:112@gw", ""));
+    let ok = responses(&out).pop().unwrap();
+    let body = std::str::from_utf8(&ok.body).unwrap();
+    assert!(body.contains("RTP/AVP 0 8 101"), "{body}");
+    let tag = ok.head.to.tag().unwrap().to_string();
+    let answer = SDP.replace("RTP/AVP 8 0 101", "RTP/AVP 8 101");
+    h.send(&in_dialog("ACK", "call-late", "z9hG4bKla", &tag, 1, &answer));
+    let call = h.engine.calls.values().next().unwrap();
+    assert_eq!(call.negotiated.as_ref().map(|n| n.codec), Some(Codec::Pcma));
+    assert_eq!(call.state, CallState::Confirmed);
+}
+
+#[test]
+fn no_common_codec_gets_488_with_warning() {
+    let mut h = Harness::new();
+    let g729 = SDP.replace("RTP/AVP 8 0 101", "RTP/AVP 18").replace("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n", "a=rtpmap:18 G729/8000\r\n");
+    let out = h.send(&invite("call-488", "z9hG4bK488", "sip:112@gw", &g729));
+    let rs = responses(&out);
+    assert_eq!(rs.iter().map(|r| r.status).collect::<Vec<_>>(), vec![100, 488]);
+    assert!(rs[1].head.get(&HeaderName::Warning).unwrap().starts_with("305 "));
+    assert_eq!(h.engine.stats().no_common_codec, 1);
+    assert_eq!(h.engine.active_calls(), 0);
+}
+
+#[test]
+fn options_unknown_methods_and_register() {
+    let mut h = Harness::new();
+    let opt = "OPTIONS sip:gw.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.99;branch=z9hG4bKo\r\nMax-Forwards: 0\r\nFrom: <sip:mon@example>;tag=m\r\nTo: <sip:gw.example>\r\nCall-ID: opt1\r\nCSeq: 9 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    let rs = responses(&h.send(opt));
+    assert_eq!(rs[0].status, 200);
+    for name in [HeaderName::Allow, HeaderName::Accept, HeaderName::Supported] {
+        assert!(rs[0].head.get(&name).is_some(), "{name}");
+    }
+    assert!(rs[0].head.to.tag().is_some());
+    let foo = opt.replace("OPTIONS", "FOO").replace("opt1", "foo1").replace("z9hG4bKo", "z9hG4bKf");
+    let rs = responses(&h.send(&foo));
+    assert_eq!(rs[0].status, 501);
+    assert!(rs[0].head.get(&HeaderName::Allow).is_some());
+    let msg = opt.replace("OPTIONS", "MESSAGE").replace("opt1", "m1").replace("z9hG4bKo", "z9hG4bKm");
+    assert_eq!(statuses(&h.send(&msg)), vec![405]);
+    let reg = opt.replace("OPTIONS", "REGISTER").replace("opt1", "r1").replace("z9hG4bKo", "z9hG4bKr");
+    assert_eq!(statuses(&h.send(&reg)), vec![403]);
+}
+
+#[test]
+fn require_and_body_and_scheme_checks() {
+    let mut h = Harness::new();
+    let inv = invite("call-req", "z9hG4bKq", "sip:112@gw", SDP).replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nRequire: nothingyouknow, foo\r\n");
+    let rs = responses(&h.send(&inv));
+    assert_eq!(rs[1].status, 420);
+    assert_eq!(rs[1].head.get(&HeaderName::Unsupported), Some("nothingyouknow, foo"));
+    let inv = invite("call-ct", "z9hG4bKct", "sip:112@gw", SDP).replace("application/sdp", "application/unknown");
+    let rs = responses(&h.send(&inv));
+    assert_eq!(rs[1].status, 415);
+    assert_eq!(rs[1].head.get(&HeaderName::Accept), Some("application/sdp"));
+    let inv = invite("call-sch", "z9hG4bKs", "http:112", SDP);
+    assert_eq!(statuses(&h.send(&inv)), vec![100, 416]);
+}
+
+#[test]
+fn malformed_requests_get_400_naming_the_problem_and_garbage_is_dropped() {
+    let mut h = Harness::new();
+    let bad = invite("call-bad", "z9hG4bKbad", "sip:112@gw", SDP).replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
+    let rs = responses(&h.send(&bad));
+    assert_eq!(rs.len(), 1);
+    assert_eq!(rs[0].status, 400);
+    assert_eq!(rs[0].reason, "CSeq method does not match the request method");
+    assert_eq!(rs[0].head.call_id, "call-bad");
+    assert!(h.send("\x00\x01garbage\r\n\r\n").is_empty());
+    assert!(h.send("INVITE sip:112@gw SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\n").is_empty(), "no From/To/Call-ID/CSeq: dropped");
+    assert_eq!(h.engine.stats().malformed_answered, 1);
+    assert_eq!(h.engine.stats().malformed_dropped, 2);
+    let v3 = invite("call-v3", "z9hG4bKv3", "sip:112@gw", SDP).replacen("SIP/2.0\r\n", "SIP/3.0\r\n", 1);
+    assert_eq!(statuses(&h.send(&v3)), vec![505]);
+}
+
+#[test]
+fn media_port_failure_moves_to_the_next_port_and_exhaustion_gets_503() {
+    let mut cfg = Config::embedded_default().unwrap();
+    cfg.media.port_min = 10000;
+    cfg.media.port_max = 10004; // two ports: 10000 and 10002
+    let mut h = Harness::with_config(cfg);
+    h.auto_media = false;
+    let out = h.send(&invite("p1", "z9hG4bKp1", "sip:112@gw", SDP));
+    let (call, port) = match out.iter().find(|o| matches!(o, Output::OpenMedia { .. })) {
+        Some(Output::OpenMedia { call, port }) => (*call, *port),
+        _ => panic!(),
+    };
+    h.engine.handle_media_opened(h.now, call, port, false);
+    let out = h.drain();
+    assert_eq!(out, vec![Output::OpenMedia { call, port: 10002 }], "next port tried");
+    h.engine.handle_media_opened(h.now, call, 10002, true);
+    assert_eq!(statuses(&h.drain()), vec![200]);
+    h.auto_media = true;
+    assert_eq!(statuses(&h.send(&invite("p2", "z9hG4bKp2", "sip:112@gw", SDP))), vec![100, 200]);
+    let rs = responses(&h.send(&invite("p3", "z9hG4bKp3", "sip:112@gw", SDP)));
+    assert_eq!(rs[1].status, 503);
+    assert_eq!(rs[1].head.get(&HeaderName::RetryAfter), Some("5"));
+}
+
+#[test]
+fn reinvite_in_dialog_gets_a_fresh_answer_on_the_same_port() {
+    let mut h = Harness::new();
+    let tag = answered_call(&mut h, "call-re");
+    h.send(&in_dialog("ACK", "call-re", "z9hG4bKa", &tag, 1, ""));
+    let hold = SDP.replace("a=fmtp:101 0-16\r\n", "a=fmtp:101 0-16\r\na=sendonly\r\n");
+    let out = h.send(&in_dialog("INVITE", "call-re", "z9hG4bKre", &tag, 2, &hold));
+    let ok = responses(&out).pop().unwrap();
+    assert_eq!(ok.status, 200);
+    assert!(std::str::from_utf8(&ok.body).unwrap().contains("a=recvonly"));
+    let out = h.send(&in_dialog("ACK", "call-re", "z9hG4bKa2", &tag, 2, ""));
+    assert!(events(&out).is_empty(), "a re-INVITE's ACK is not a new confirmation");
+    let out = h.advance(Duration::from_secs(10));
+    assert!(out.is_empty(), "no retransmission after the re-INVITE's ACK");
+}
+
+#[test]
+fn sip_info_dtmf_reaches_the_call_as_a_digit() {
+    let mut h = Harness::new();
+    let tag = answered_call(&mut h, "call-info");
+    let info = in_dialog("INFO", "call-info", "z9hG4bKi", &tag, 2, "")
+        .replace("Content-Length: 0", "Content-Type: application/dtmf-relay\r\nContent-Length: 24")
+        + "Signal=5\r\nDuration=160\r\n";
+    let out = h.send(&info);
+    assert_eq!(statuses(&out), vec![200]);
+    assert_eq!(events(&out), vec![CallEventKind::Digit { key: '5' }]);
+}
+
+#[test]
+fn legacy_rfc2543_invite_reaches_112() {
+    let mut h = Harness::new();
+    let inv = "INVITE sip:112@gw SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10\r\nFrom: <sip:old@phone>\r\nTo: <sip:112@gw>\r\nCall-ID: legacy1\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\n\r\n".to_string() + SDP;
+    let out = h.send(&inv);
+    assert_eq!(statuses(&out), vec![100, 200]);
+    // The 2543 ACK reuses the INVITE's Via without branch: it matches the transaction.
+    let tag = responses(&out).pop().unwrap().head.to.tag().unwrap().to_string();
+    let ack = format!("ACK sip:112@gw SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10\r\nFrom: <sip:old@phone>\r\nTo: <sip:112@gw>;tag={tag}\r\nCall-ID: legacy1\r\nCSeq: 1 ACK\r\n\r\n");
+    assert_eq!(events(&h.send(&ack)), vec![CallEventKind::Confirmed]);
+    assert!(h.advance(Duration::from_secs(5)).is_empty());
+}
+
+#[test]
+fn many_calls_leave_no_state_behind() {
+    let mut h = Harness::new();
+    for i in 0..200 {
+        let cid = format!("many-{i}");
+        let out = h.send(&invite(&cid, &format!("z9hG4bKm{i}"), "sip:112@gw", SDP));
+        let tag = responses(&out).pop().unwrap().head.to.tag().unwrap().to_string();
+        h.send(&in_dialog("ACK", &cid, &format!("z9hG4bKma{i}"), &tag, 1, ""));
+        h.send(&in_dialog("BYE", &cid, &format!("z9hG4bKmb{i}"), &tag, 2, ""));
+    }
+    assert_eq!(h.engine.stats().calls_started, 200);
+    assert_eq!(h.engine.stats().calls_ended, 200);
+    h.advance(Duration::from_secs(40));
+    assert_eq!(h.engine.open_transactions(), 0);
+    assert_eq!(h.engine.active_calls(), 0);
+    assert_eq!(h.engine.ports.in_use(), 0);
+    assert!(h.engine.heap.len() <= 1);
+    let _: SocketAddr = h.peer.remote;
+}

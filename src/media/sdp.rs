@@ -1,0 +1,1163 @@
+//! SDP offer/answer (RFC 3264) for a G.711-only gateway.
+//!
+//! This module owns the negotiation decisions: which m-line carries the call, which codec
+//! we use (ours decide: an emergency gateway transcodes nothing, so only PCMU/PCMA with
+//! our preference order), whether RFC 4733 telephone-event is used, the direction and the
+//! remote RTP address. Parsing and printing SDP text is `rtc-sdp`'s job; it is sans-IO
+//! and so is this module: bytes in, text and a [`Negotiated`] summary out.
+//!
+//! Every input is untrusted network data: nothing here panics on any bytes, and errors
+//! quote the peer's text only up to a small bound.
+
+use std::fmt::Write as _;
+use std::io::Cursor;
+use std::net::{IpAddr, SocketAddr};
+
+use rtc_sdp::description::common::{Address, Attribute, ConnectionInformation};
+use rtc_sdp::description::media::{MediaDescription, MediaName, RangedPort};
+use rtc_sdp::description::session::{Origin, TimeDescription, Timing};
+use rtc_sdp::SessionDescription;
+
+use crate::media::Codec;
+
+/// The payload type we offer telephone-event on. 101 is what most SIP stacks use, which
+/// makes traces easy to read; any dynamic number would be legal.
+pub const TELEPHONE_EVENT_PT: u8 = 101;
+
+/// Packetisation we send: 20 ms, the G.711 default every endpoint accepts.
+const PTIME_MS: u32 = 20;
+
+/// Bound on peer text quoted in errors, so a hostile body cannot bloat logs.
+const QUOTE_LIMIT: usize = 160;
+
+/// Our side of the media session: where we receive RTP and the o= line identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalMedia {
+    /// Address the RTP socket is reachable on (goes in c= and o=).
+    pub addr: IpAddr,
+    /// RTP port (RTCP is port + 1, RFC 3550 convention).
+    pub port: u16,
+    /// o= session id: stable for the dialog.
+    pub session_id: u64,
+    /// o= session version: the caller increments it on every new offer/answer.
+    pub session_version: u64,
+}
+
+/// What a completed offer/answer exchange decided for the audio stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Negotiated {
+    /// The codec both sides send.
+    pub codec: Codec,
+    /// Payload type carrying `codec` (the number the remote used; 0/8 unless it remapped).
+    pub payload_type: u8,
+    /// Where to send RTP; `None` when c= is 0.0.0.0 (old-style hold), absent, or not a
+    /// unicast IP literal (we resolve no names in the media path).
+    pub remote: Option<SocketAddr>,
+    /// The REMOTE's payload type for telephone-event/8000: RFC 4733 digits we send use it
+    /// and digits we receive arrive on it. `None` when the remote does not do RFC 4733,
+    /// so DTMF can only be detected in-band.
+    pub telephone_event: Option<u8>,
+    /// Our direction, i.e. the remote's attribute mirrored: `SendOnly` means we send and
+    /// do not expect to receive.
+    pub direction: Direction,
+    /// The remote's a=ptime, if it gave one.
+    pub ptime_ms: Option<u32>,
+}
+
+/// RFC 3264 §5.1 stream direction, from the point of view of the side that states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Both ways (the default when no attribute is present).
+    SendRecv,
+    /// Only sends.
+    SendOnly,
+    /// Only receives.
+    RecvOnly,
+    /// Neither (e.g. hold in both directions).
+    Inactive,
+}
+
+impl Direction {
+    /// The direction the other side must take (RFC 3264 §6.1).
+    pub fn mirror(self) -> Direction {
+        match self {
+            Direction::SendRecv => Direction::SendRecv,
+            Direction::SendOnly => Direction::RecvOnly,
+            Direction::RecvOnly => Direction::SendOnly,
+            Direction::Inactive => Direction::Inactive,
+        }
+    }
+
+    /// The attribute name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+
+    fn from_attr(key: &str) -> Option<Direction> {
+        match key {
+            "sendrecv" => Some(Direction::SendRecv),
+            "sendonly" => Some(Direction::SendOnly),
+            "recvonly" => Some(Direction::RecvOnly),
+            "inactive" => Some(Direction::Inactive),
+            _ => None,
+        }
+    }
+}
+
+/// Why no media session could be agreed. Each maps to a SIP answer upstream (400 or 488).
+#[derive(Debug, thiserror::Error)]
+pub enum SdpError {
+    /// The body is not SDP we can read.
+    #[error("malformed SDP: {0}")]
+    Malformed(String),
+    /// No audio m-line with a non-zero port: nothing to answer with.
+    #[error("no audio stream in the offer")]
+    NoAudio,
+    /// Audio was offered, but not in G.711 over plain RTP.
+    #[error("no common codec; offered: {offered}")]
+    NoCommonCodec {
+        /// What the peer offered, for the log line and the call record.
+        offered: String,
+    },
+}
+
+/// Build our answer to a remote offer; our codec preference order `prefs` decides (first
+/// of ours that the offer has).
+///
+/// The answer has as many m-lines as the offer, in order (RFC 3264 §6). The first audio
+/// m-line over RTP/AVP(F) that shares a codec with us is accepted; all others (video, a
+/// second audio stream, SRTP) are rejected with port 0, because the gateway bridges one
+/// G.711 stream and nothing else.
+pub fn answer(
+    offer: &[u8],
+    local: &LocalMedia,
+    prefs: &[Codec],
+) -> Result<(String, Negotiated), SdpError> {
+    let sdp = parse(offer)?;
+    let (index, chosen) = choose_stream(&sdp, prefs, Preference::Ours)?;
+    let offered_md = sdp
+        .media_descriptions
+        .get(index)
+        .ok_or_else(|| SdpError::Malformed("chosen m-line vanished".into()))?;
+
+    let mut media = Vec::with_capacity(sdp.media_descriptions.len());
+    for (i, md) in sdp.media_descriptions.iter().enumerate() {
+        if i == index {
+            media.push(audio_media(
+                local.port,
+                md.media_name.protos.clone(),
+                &[(chosen.codec, chosen.payload_type)],
+                chosen
+                    .telephone_event
+                    .map(|pt| (pt, te_events_for(offered_md, pt))),
+                chosen.direction,
+            ));
+        } else {
+            media.push(rejected(md));
+        }
+    }
+    let text = render(local, media);
+    Ok((text, chosen))
+}
+
+/// Our offer (for an INVITE without SDP, or the operator leg): all prefs +
+/// telephone-event/8000 as payload 101, a=ptime:20, sendrecv.
+pub fn offer(local: &LocalMedia, prefs: &[Codec]) -> String {
+    let codecs: Vec<(Codec, u8)> = prefs.iter().map(|&c| (c, c.payload_type())).collect();
+    let media = audio_media(
+        local.port,
+        vec!["RTP".into(), "AVP".into()],
+        &codecs,
+        Some((TELEPHONE_EVENT_PT, "0-16")),
+        Direction::SendRecv,
+    );
+    render(local, vec![media])
+}
+
+/// Read the remote's answer to our offer (the ACK of an offer-less INVITE, or an
+/// operator's 200).
+///
+/// Among the answer's formats the answerer's order wins (RFC 3264 §6.1: the answerer
+/// lists what it prefers first, and both sides should send the same codec); `prefs`
+/// only filters out what we cannot handle.
+pub fn accept_answer(answer: &[u8], prefs: &[Codec]) -> Result<Negotiated, SdpError> {
+    let sdp = parse(answer)?;
+    choose_stream(&sdp, prefs, Preference::Theirs).map(|(_, n)| n)
+}
+
+/// Whose order picks the codec when several are shared.
+#[derive(Clone, Copy)]
+enum Preference {
+    /// Answering: our `prefs` order (we decide).
+    Ours,
+    /// Reading an answer: the m-line's order (they decided).
+    Theirs,
+}
+
+/// Strict parse first; if that fails, one retry on a normalised copy (see [`lenient`]).
+/// An emergency call must not fail on a harmless ordering slip of some old gateway, but
+/// the strict path stays first so well-formed bodies are read exactly as sent.
+fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
+    let strict = SessionDescription::unmarshal(&mut Cursor::new(body));
+    match strict {
+        Ok(sdp) => Ok(sdp),
+        Err(e) => lenient(body)
+            .and_then(|fixed| SessionDescription::unmarshal(&mut Cursor::new(fixed)).ok())
+            .ok_or_else(|| SdpError::Malformed(quote(&e.to_string()))),
+    }
+}
+
+/// Repair what rtc-sdp's strict RFC 4566 grammar refuses but is harmless to us:
+/// session- and media-level lines out of order (e.g. `c=` after `a=`), a missing `s=` or
+/// `t=`, and an `o=` session id or version beyond 64 bits (we never use the remote's o=).
+/// Returns `None` when there is nothing SDP-like to repair: it must start with `v=`.
+fn lenient(body: &[u8]) -> Option<String> {
+    const SESSION_ORDER: &str = "vosiuepcbtrzka";
+    const MEDIA_ORDER: &str = "icbka";
+    let text = std::str::from_utf8(body).ok()?;
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next()?;
+    if !first.starts_with("v=") {
+        return None;
+    }
+    let mut session: Vec<(usize, String)> = vec![(0, first.to_string())];
+    let mut media: Vec<(String, Vec<(usize, String)>)> = Vec::new();
+    for line in lines {
+        let (kind, _) = line.split_once('=')?;
+        let mut chars = kind.chars();
+        let (Some(kind), None) = (chars.next(), chars.next()) else {
+            return None;
+        };
+        if kind == 'm' {
+            media.push((line.to_string(), Vec::new()));
+        } else if let Some((_, lines)) = media.last_mut() {
+            if let Some(rank) = MEDIA_ORDER.find(kind) {
+                lines.push((rank, line.to_string()));
+            }
+        } else if let Some(rank) = SESSION_ORDER.find(kind) {
+            let line = if kind == 'o' {
+                clamp_origin(line)
+            } else {
+                line.to_string()
+            };
+            session.push((rank, line));
+        }
+    }
+    if !session.iter().any(|(_, l)| l.starts_with("s=")) {
+        session.push((SESSION_ORDER.find('s')?, "s=-".into()));
+    }
+    if !session.iter().any(|(_, l)| l.starts_with("t=")) {
+        session.push((SESSION_ORDER.find('t')?, "t=0 0".into()));
+    }
+    // Stable sorts: lines of one kind keep their order (rtpmap before its fmtp, etc.).
+    session.sort_by_key(|(rank, _)| *rank);
+    let mut out = String::with_capacity(body.len() + 16);
+    for (_, l) in &session {
+        out.push_str(l);
+        out.push_str("\r\n");
+    }
+    for (m, mut lines) in media {
+        lines.sort_by_key(|(rank, _)| *rank);
+        out.push_str(&m);
+        out.push_str("\r\n");
+        for (_, l) in &lines {
+            out.push_str(l);
+            out.push_str("\r\n");
+        }
+    }
+    Some(out)
+}
+
+/// `o=` with its numeric session id and version reduced to 0 when they exceed u64.
+fn clamp_origin(line: &str) -> String {
+    let fields: Vec<&str> = line.trim_start_matches("o=").split_whitespace().collect();
+    let fixed: Vec<&str> = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let numeric = f.bytes().all(|b| b.is_ascii_digit());
+            if (i == 1 || i == 2) && numeric && f.parse::<u64>().is_err() {
+                "0"
+            } else {
+                f
+            }
+        })
+        .collect();
+    format!("o={}", fixed.join(" "))
+}
+
+/// Pick the m-line and codec: the first audio m-line over plain RTP with a shared codec.
+fn choose_stream(
+    sdp: &SessionDescription,
+    prefs: &[Codec],
+    preference: Preference,
+) -> Result<(usize, Negotiated), SdpError> {
+    let mut saw_audio = false;
+    let mut offered = String::new();
+    for (i, md) in sdp.media_descriptions.iter().enumerate() {
+        let name = &md.media_name;
+        if !name.media.eq_ignore_ascii_case("audio") || name.port.value == 0 {
+            continue;
+        }
+        saw_audio = true;
+        describe_offered(md, &mut offered);
+        if !is_plain_rtp(&name.protos) {
+            continue;
+        }
+        let Some((codec, payload_type)) = pick_codec(md, prefs, preference) else {
+            continue;
+        };
+        let direction = media_or_session_direction(md, sdp)
+            .unwrap_or(Direction::SendRecv)
+            .mirror();
+        let remote = connection_addr(md, sdp)
+            .and_then(|ip| u16::try_from(name.port.value).ok().map(|p| (ip, p)))
+            .map(|(ip, p)| SocketAddr::new(ip, p));
+        let negotiated = Negotiated {
+            codec,
+            payload_type,
+            remote,
+            telephone_event: telephone_event_pt(md),
+            direction,
+            ptime_ms: ptime(md, sdp),
+        };
+        return Ok((i, negotiated));
+    }
+    if saw_audio {
+        Err(SdpError::NoCommonCodec {
+            offered: quote(offered.trim()),
+        })
+    } else {
+        Err(SdpError::NoAudio)
+    }
+}
+
+/// RTP/AVP and RTP/AVPF: we do no SRTP (SAVP) and no other transport.
+fn is_plain_rtp(protos: &[String]) -> bool {
+    match protos {
+        [rtp, profile] => {
+            rtp.eq_ignore_ascii_case("RTP")
+                && (profile.eq_ignore_ascii_case("AVP") || profile.eq_ignore_ascii_case("AVPF"))
+        }
+        _ => false,
+    }
+}
+
+fn pick_codec(
+    md: &MediaDescription,
+    prefs: &[Codec],
+    preference: Preference,
+) -> Option<(Codec, u8)> {
+    let formats: Vec<(u8, Option<Codec>)> = payload_types(md)
+        .map(|pt| (pt, codec_for(md, pt)))
+        .collect();
+    match preference {
+        Preference::Ours => prefs.iter().find_map(|&want| {
+            formats
+                .iter()
+                .find(|(_, c)| *c == Some(want))
+                .map(|&(pt, _)| (want, pt))
+        }),
+        Preference::Theirs => formats
+            .iter()
+            .find_map(|&(pt, c)| c.filter(|c| prefs.contains(c)).map(|c| (c, pt))),
+    }
+}
+
+/// The m-line's formats that are RTP payload type numbers; anything else is ignored.
+fn payload_types(md: &MediaDescription) -> impl Iterator<Item = u8> + '_ {
+    md.media_name
+        .formats
+        .iter()
+        .filter_map(|f| f.parse::<u8>().ok())
+        .filter(|&pt| pt < 128)
+}
+
+/// Our codec for a payload type. An rtpmap line is authoritative; without one only the
+/// static types 0 and 8 are known (RFC 3551 table 4), which offers may legally rely on.
+fn codec_for(md: &MediaDescription, pt: u8) -> Option<Codec> {
+    match md.codecs().get(&pt).filter(|c| !c.name.is_empty()) {
+        Some(c) => Codec::from_name(&c.name).filter(|codec| {
+            c.clock_rate == codec.clock_rate()
+                && (c.encoding_parameters.is_empty() || c.encoding_parameters == "1")
+        }),
+        None => Codec::from_static_payload_type(pt),
+    }
+}
+
+/// The m-line's payload type for telephone-event/8000 (RFC 4733), if offered.
+fn telephone_event_pt(md: &MediaDescription) -> Option<u8> {
+    let codecs = md.codecs();
+    payload_types(md).find(|pt| {
+        codecs
+            .get(pt)
+            .is_some_and(|c| c.name.eq_ignore_ascii_case("telephone-event") && c.clock_rate == 8000)
+    })
+}
+
+/// The events we accept on telephone-event: 0-16 (digits, *, #, A-D, flash), or 0-15 when
+/// that is what was offered, mirroring endpoints that do not send flash.
+fn te_events_for(md: &MediaDescription, pt: u8) -> &'static str {
+    let offered_0_15 = md
+        .attributes
+        .iter()
+        .filter(|a| a.key == "fmtp")
+        .filter_map(|a| a.value.as_deref())
+        .filter_map(|v| v.trim().split_once(char::is_whitespace))
+        .any(|(p, params)| p.parse::<u8>() == Ok(pt) && params.trim() == "0-15");
+    if offered_0_15 {
+        "0-15"
+    } else {
+        "0-16"
+    }
+}
+
+fn media_or_session_direction(
+    md: &MediaDescription,
+    sdp: &SessionDescription,
+) -> Option<Direction> {
+    md.attributes
+        .iter()
+        .find_map(|a| Direction::from_attr(&a.key))
+        .or_else(|| {
+            sdp.attributes
+                .iter()
+                .find_map(|a| Direction::from_attr(&a.key))
+        })
+}
+
+fn ptime(md: &MediaDescription, sdp: &SessionDescription) -> Option<u32> {
+    let value = md
+        .attribute("ptime")
+        .flatten()
+        .or_else(|| sdp.attribute("ptime").map(String::as_str))?;
+    let value = value.trim();
+    value.parse::<u32>().ok().or_else(|| {
+        // Some stacks write "20.0"; accept a sane decimal, refuse anything else.
+        value
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 1.0 && *v <= 1000.0)
+            .map(|v| v.round() as u32)
+    })
+}
+
+/// The unicast address to send RTP to: media-level c= first, else session-level
+/// (RFC 4566 §5.7). 0.0.0.0 / :: is RFC 2543 hold and names are not resolved here.
+fn connection_addr(md: &MediaDescription, sdp: &SessionDescription) -> Option<IpAddr> {
+    let ci = md
+        .connection_information
+        .as_ref()
+        .or(sdp.connection_information.as_ref())?;
+    let raw = &ci.address.as_ref()?.address;
+    let host = raw.split('/').next()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip: IpAddr = host.parse().ok()?;
+    (!ip.is_unspecified() && !ip.is_multicast()).then_some(ip)
+}
+
+fn describe_offered(md: &MediaDescription, out: &mut String) {
+    if out.len() > QUOTE_LIMIT {
+        return;
+    }
+    let codecs = md.codecs();
+    let _ = write!(out, "{}", md.media_name.protos.join("/"));
+    for f in md.media_name.formats.iter().take(16) {
+        let described = f
+            .parse::<u8>()
+            .ok()
+            .and_then(|pt| codecs.get(&pt))
+            .filter(|c| !c.name.is_empty());
+        match described {
+            Some(c) => {
+                let _ = write!(out, " {}:{}/{}", f, c.name, c.clock_rate);
+            }
+            None => {
+                let _ = write!(out, " {}", f);
+            }
+        }
+    }
+    out.push_str("; ");
+}
+
+fn quote(s: &str) -> String {
+    let mut q: String = s.chars().take(QUOTE_LIMIT).collect();
+    if q.len() < s.len() {
+        q.push('…');
+    }
+    q
+}
+
+fn attr(key: &str, value: Option<String>) -> Attribute {
+    Attribute::new(key.to_string(), value)
+}
+
+/// Our accepted audio m-line: the codecs given, optional telephone-event, ptime, direction.
+fn audio_media(
+    port: u16,
+    protos: Vec<String>,
+    codecs: &[(Codec, u8)],
+    telephone_event: Option<(u8, &str)>,
+    direction: Direction,
+) -> MediaDescription {
+    let mut formats: Vec<String> = codecs.iter().map(|(_, pt)| pt.to_string()).collect();
+    let mut attributes: Vec<Attribute> = codecs
+        .iter()
+        .map(|(c, pt)| {
+            attr(
+                "rtpmap",
+                Some(format!("{pt} {}/{}", c.name(), c.clock_rate())),
+            )
+        })
+        .collect();
+    if let Some((pt, events)) = telephone_event {
+        formats.push(pt.to_string());
+        attributes.push(attr("rtpmap", Some(format!("{pt} telephone-event/8000"))));
+        attributes.push(attr("fmtp", Some(format!("{pt} {events}"))));
+    }
+    attributes.push(attr("ptime", Some(PTIME_MS.to_string())));
+    attributes.push(attr(direction.as_str(), None));
+    MediaDescription {
+        media_name: MediaName {
+            media: "audio".into(),
+            port: RangedPort {
+                value: isize::try_from(port).unwrap_or(0),
+                range: None,
+            },
+            protos,
+            formats,
+        },
+        media_title: None,
+        connection_information: None,
+        bandwidth: vec![],
+        encryption_key: None,
+        attributes,
+    }
+}
+
+/// RFC 3264 §6: a refused stream stays in the answer with port 0 and the offered formats.
+fn rejected(md: &MediaDescription) -> MediaDescription {
+    MediaDescription {
+        media_name: MediaName {
+            media: md.media_name.media.clone(),
+            port: RangedPort {
+                value: 0,
+                range: None,
+            },
+            protos: md.media_name.protos.clone(),
+            formats: md.media_name.formats.clone(),
+        },
+        media_title: None,
+        connection_information: None,
+        bandwidth: vec![],
+        encryption_key: None,
+        attributes: vec![],
+    }
+}
+
+/// Session envelope around our m-lines; rtc-sdp prints it with CRLF line endings.
+fn render(local: &LocalMedia, media: Vec<MediaDescription>) -> String {
+    let addr_type = match local.addr {
+        IpAddr::V4(_) => "IP4",
+        IpAddr::V6(_) => "IP6",
+    };
+    let sdp = SessionDescription {
+        version: 0,
+        origin: Origin {
+            username: "cc112".into(),
+            session_id: local.session_id,
+            session_version: local.session_version,
+            network_type: "IN".into(),
+            address_type: addr_type.into(),
+            unicast_address: local.addr.to_string(),
+        },
+        session_name: "cc112".into(),
+        session_information: None,
+        uri: None,
+        email_address: None,
+        phone_number: None,
+        connection_information: Some(ConnectionInformation {
+            network_type: "IN".into(),
+            address_type: addr_type.into(),
+            address: Some(Address {
+                address: local.addr.to_string(),
+                ttl: None,
+                range: None,
+            }),
+        }),
+        bandwidth: vec![],
+        time_descriptions: vec![TimeDescription {
+            timing: Timing {
+                start_time: 0,
+                stop_time: 0,
+            },
+            repeat_times: vec![],
+        }],
+        time_zones: vec![],
+        encryption_key: None,
+        attributes: vec![],
+        media_descriptions: media,
+    };
+    sdp.marshal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::path::PathBuf;
+
+    const BOTH: &[Codec] = &[Codec::Pcmu, Codec::Pcma];
+
+    fn local4() -> LocalMedia {
+        LocalMedia {
+            addr: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)),
+            port: 40000,
+            session_id: 4242,
+            session_version: 1,
+        }
+    }
+
+    fn local6() -> LocalMedia {
+        LocalMedia {
+            addr: IpAddr::V6("2001:db8::112".parse::<Ipv6Addr>().unwrap()),
+            ..local4()
+        }
+    }
+
+    /// An offer body from lines, CRLF-terminated like on the wire.
+    fn sdp(lines: &[&str]) -> Vec<u8> {
+        let mut s = lines.join("\r\n");
+        s.push_str("\r\n");
+        s.into_bytes()
+    }
+
+    fn offer_with(media: &[&str]) -> Vec<u8> {
+        let mut lines = vec![
+            "v=0",
+            "o=caller 1 1 IN IP4 203.0.113.5",
+            "s=-",
+            "c=IN IP4 203.0.113.5",
+            "t=0 0",
+        ];
+        lines.extend_from_slice(media);
+        sdp(&lines)
+    }
+
+    fn m_lines(text: &str) -> Vec<&str> {
+        text.split("\r\n").filter(|l| l.starts_with("m=")).collect()
+    }
+
+    fn remote(ip: &str, port: u16) -> Option<SocketAddr> {
+        Some(SocketAddr::new(ip.parse().unwrap(), port))
+    }
+
+    fn corpus_sdp(name: &str) -> Vec<u8> {
+        let dir = std::env::var_os("CC112_CORPORA")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora"));
+        let path = dir.join("rfc5118/wire-crlf").join(name);
+        let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("header end")
+            + 4;
+        raw[split..].to_vec()
+    }
+
+    #[test]
+    fn pcmu_only_offer() {
+        let o = offer_with(&["m=audio 5004 RTP/AVP 0", "a=rtpmap:0 PCMU/8000"]);
+        let (text, n) = answer(&o, &local4(), BOTH).unwrap();
+        assert_eq!(n.codec, Codec::Pcmu);
+        assert_eq!(n.payload_type, 0);
+        assert_eq!(n.remote, remote("203.0.113.5", 5004));
+        assert_eq!(n.telephone_event, None);
+        assert_eq!(n.direction, Direction::SendRecv);
+        assert_eq!(n.ptime_ms, None);
+        assert_eq!(m_lines(&text), ["m=audio 40000 RTP/AVP 0"]);
+        assert!(text.contains("\r\nc=IN IP4 198.51.100.7\r\n"));
+        assert!(text.contains("\r\na=rtpmap:0 PCMU/8000\r\n"));
+        assert!(text.contains("\r\na=ptime:20\r\n"));
+        assert!(text.contains("\r\na=sendrecv\r\n"));
+        assert!(!text.contains("telephone-event"));
+        assert!(text.starts_with("v=0\r\no=cc112 4242 1 IN IP4 198.51.100.7\r\n"));
+        assert!(
+            !text.replace("\r\n", "").contains('\n'),
+            "bare LF in {text:?}"
+        );
+        assert!(text.ends_with("\r\n"));
+    }
+
+    #[test]
+    fn pcma_only_offer() {
+        let o = offer_with(&[
+            "m=audio 5004 RTP/AVP 8",
+            "a=rtpmap:8 PCMA/8000",
+            "a=ptime:30",
+        ]);
+        let (text, n) = answer(&o, &local4(), BOTH).unwrap();
+        assert_eq!((n.codec, n.payload_type), (Codec::Pcma, 8));
+        assert_eq!(n.ptime_ms, Some(30));
+        assert_eq!(m_lines(&text), ["m=audio 40000 RTP/AVP 8"]);
+    }
+
+    #[test]
+    fn both_offered_our_order_decides() {
+        let o = offer_with(&[
+            "m=audio 5004 RTP/AVP 8 0",
+            "a=rtpmap:8 PCMA/8000",
+            "a=rtpmap:0 PCMU/8000",
+        ]);
+        let (_, n) = answer(&o, &local4(), &[Codec::Pcmu, Codec::Pcma]).unwrap();
+        assert_eq!(n.codec, Codec::Pcmu);
+        let (text, n) = answer(&o, &local4(), &[Codec::Pcma, Codec::Pcmu]).unwrap();
+        assert_eq!(n.codec, Codec::Pcma);
+        assert_eq!(m_lines(&text), ["m=audio 40000 RTP/AVP 8"]);
+    }
+
+    #[test]
+    fn static_types_without_rtpmap() {
+        let o = offer_with(&["m=audio 5004 RTP/AVP 18 8 0"]);
+        let (text, n) = answer(&o, &local4(), BOTH).unwrap();
+        assert_eq!((n.codec, n.payload_type), (Codec::Pcmu, 0));
+        assert!(text.contains("a=rtpmap:0 PCMU/8000"));
+        let (_, n) = answer(&o, &local4(), &[Codec::Pcma]).unwrap();
+        assert_eq!((n.codec, n.payload_type), (Codec::Pcma, 8));
+    }
+
+    #[test]
+    fn rtpmap_is_authoritative_over_static_numbers() {
+        // Dynamic PCMU on 96, and a G.711 name at a clock rate we cannot use.
+        let o = offer_with(&[
+            "m=audio 5004 RTP/AVP 97 96",
+            "a=rtpmap:97 PCMA/16000",
+            "a=rtpmap:96 pcmu/8000",
+        ]);
+        let (text, n) = answer(&o, &local4(), BOTH).unwrap();
+        assert_eq!((n.codec, n.payload_type), (Codec::Pcmu, 96));
+        assert!(text.contains("a=rtpmap:96 PCMU/8000"));
+        let err = answer(&o, &local4(), &[Codec::Pcma]).unwrap_err();
+        assert!(matches!(err, SdpError::NoCommonCodec { .. }), "{err}");
+    }
+
+    #[test]
+    fn telephone_event_dynamic_96_and_101() {
+        for pt in [96u8, 101] {
+            let m = format!("m=audio 5004 RTP/AVP 0 {pt}");
+            let rtpmap = format!("a=rtpmap:{pt} telephone-event/8000");
+            let fmtp = format!("a=fmtp:{pt} 0-16");
+            let o = offer_with(&[&m, "a=rtpmap:0 PCMU/8000", &rtpmap, &fmtp]);
+            let (text, n) = answer(&o, &local4(), BOTH).unwrap();
+            assert_eq!(n.telephone_event, Some(pt));
+            assert_eq!(m_lines(&text), [format!("m=audio 40000 RTP/AVP 0 {pt}")]);
+            assert!(text.contains(&format!("\r\na=rtpmap:{pt} telephone-event/8000\r\n")));
+            assert!(text.contains(&format!("\r\na=fmtp:{pt} 0-16\r\n")));
+        }
+    }
+
+    #[test]
+    fn telephone_event_0_15_is_mirrored_and_wrong_rate_ignored() {
+        let o = offer_with(&[
+            "m=audio 5004 RTP/AVP 0 100 101",
+            "a=rtpmap:100 telephone-event/48000",
+            "a=rtpmap:101 telephone-event/8000",
+            "a=fmtp:101 0-15",
+        ]);
+        let (text, n) = answer(&o, &local4(), BOTH).unwrap();
+        assert_eq!(n.telephone_event, Some(101));
+        assert!(text.contains("\r\na=fmtp:101 0-15\r\n"));
+        assert_eq!(m_lines(&text), ["m=audio 40000 RTP/AVP 0 101"]);
+    }
+
+    #[test]
+    fn video_and_second_audio_are_rejected_in_place() {
+        let o = offer_with(&[
+            "m=video 6000 RTP/AVP 96",
+            "a=rtpmap:96 H264/90000",
+            "m=audio 5004 RTP/SAVP 0",
+            "m=audio 5006 RTP/AVP 9 8",
+            "c=IN IP4 203.0.113.9",
+            "m=audio 5008 RTP/AVP 0",
+        ]);
+        let (text, n) = answer(&o, &local4(), BOTH).unwrap();
+        assert_eq!(
+            m_lines(&text),
+            [
+                "m=video 0 RTP/AVP 96",
+                "m=audio 0 RTP/SAVP 0",
+                "m=audio 40000 RTP/AVP 8",
+                "m=audio 0 RTP/AVP 0",
+            ]
+        );
+        assert_eq!(n.codec, Codec::Pcma);
+        assert_eq!(n.remote, remote("203.0.113.9", 5006));
+    }
+
+    #[test]
+    fn ipv6_offer_from_rfc5118_has_no_g711() {
+        // Audio is G.726-32 only: a gateway without transcoding must refuse it.
+        let body = corpus_sdp("ipv6-in-sdp.dat");
+        let err = answer(&body, &local6(), BOTH).unwrap_err();
+        match err {
+            SdpError::NoCommonCodec { offered } => {
+                assert!(offered.contains("G726-32"), "{offered}")
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn ipv6_offer_from_rfc5118_with_g711_substituted() {
+        let body = String::from_utf8(corpus_sdp("ipv6-in-sdp.dat")).unwrap();
+        let body = body
+            .replace("m=audio 6000 RTP/AVP 2", "m=audio 6000 RTP/AVP 0")
+            .replace("a=rtpmap:2 G726-32/8000\r\n", "");
+        let (text, n) = answer(body.as_bytes(), &local6(), BOTH).unwrap();
+        assert_eq!(n.remote, remote("2001:db8::20", 6000));
+        assert_eq!(n.codec, Codec::Pcmu);
+        assert!(text.contains("\r\nc=IN IP6 2001:db8::112\r\n"));
+        assert!(text.contains("\r\no=cc112 4242 1 IN IP6 2001:db8::112\r\n"));
+        assert_eq!(
+            m_lines(&text),
+            ["m=audio 40000 RTP/AVP 0", "m=video 0 RTP/AVP 107"]
+        );
+    }
+
+    #[test]
+    fn mult_ip_offer_from_rfc5118_uses_media_level_c() {
+        let body = corpus_sdp("mult-ip-in-sdp.dat");
+        let (text, n) = answer(&body, &local4(), BOTH).unwrap();
+        assert_eq!(n.remote, remote("192.0.2.1", 22334));
+        assert_eq!((n.codec, n.payload_type), (Codec::Pcmu, 0));
+        assert_eq!(
+            m_lines(&text),
+            ["m=audio 40000 RTP/AVP 0", "m=video 0 RTP/AVP 107"]
+        );
+    }
+
+    #[test]
+    fn g729_only_is_no_common_codec() {
+        let o = offer_with(&[
+            "m=audio 5004 RTP/AVP 18 101",
+            "a=rtpmap:18 G729/8000",
+            "a=rtpmap:101 telephone-event/8000",
+        ]);
+        match answer(&o, &local4(), BOTH) {
+            Err(SdpError::NoCommonCodec { offered }) => {
+                assert!(offered.contains("18:G729/8000"), "{offered}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Empty preferences share nothing either.
+        let o = offer_with(&["m=audio 5004 RTP/AVP 0"]);
+        assert!(matches!(
+            answer(&o, &local4(), &[]),
+            Err(SdpError::NoCommonCodec { .. })
+        ));
+    }
+
+    #[test]
+    fn no_audio() {
+        let o = offer_with(&["m=video 6000 RTP/AVP 96"]);
+        assert!(matches!(
+            answer(&o, &local4(), BOTH),
+            Err(SdpError::NoAudio)
+        ));
+        let o = offer_with(&["m=audio 0 RTP/AVP 0"]);
+        assert!(matches!(
+            answer(&o, &local4(), BOTH),
+            Err(SdpError::NoAudio)
+        ));
+        let o = offer_with(&[]);
+        assert!(matches!(
+            answer(&o, &local4(), BOTH),
+            Err(SdpError::NoAudio)
+        ));
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        for body in [
+            &b""[..],
+            b"hello",
+            b"\xff\xfe\x00garbage\r\n",
+            b"v=0\r\no=x\r\n",
+            b"v=1\r\n",
+            b"INVITE sip:112@x SIP/2.0\r\n\r\n",
+        ] {
+            let err = answer(body, &local4(), BOTH).unwrap_err();
+            assert!(matches!(err, SdpError::Malformed(_)), "{body:?}: {err}");
+            assert!(matches!(
+                accept_answer(body, BOTH),
+                Err(SdpError::Malformed(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn hold_offers() {
+        // RFC 3264 hold: sendonly → we receive only.
+        let o = offer_with(&["m=audio 5004 RTP/AVP 0", "a=sendonly"]);
+        let (text, n) = answer(&o, &local4(), BOTH).unwrap();
+        assert_eq!(n.direction, Direction::RecvOnly);
+        assert!(text.contains("\r\na=recvonly\r\n"));
+        assert_eq!(n.remote, remote("203.0.113.5", 5004));
+
+        let o = offer_with(&["m=audio 5004 RTP/AVP 0", "a=inactive"]);
+        let (text, n) = answer(&o, &local4(), BOTH).unwrap();
+        assert_eq!(n.direction, Direction::Inactive);
+        assert!(text.contains("\r\na=inactive\r\n"));
+
+        let o = offer_with(&["m=audio 5004 RTP/AVP 0", "a=recvonly"]);
+        let (text, n) = answer(&o, &local4(), BOTH).unwrap();
+        assert_eq!(n.direction, Direction::SendOnly);
+        assert!(text.contains("\r\na=sendonly\r\n"));
+
+        // Session-level direction applies when the m-line has none.
+        let o = sdp(&[
+            "v=0",
+            "o=a 1 2 IN IP4 203.0.113.5",
+            "s=-",
+            "c=IN IP4 203.0.113.5",
+            "t=0 0",
+            "a=sendonly",
+            "m=audio 5004 RTP/AVP 0",
+        ]);
+        assert_eq!(
+            answer(&o, &local4(), BOTH).unwrap().1.direction,
+            Direction::RecvOnly
+        );
+
+        // RFC 2543 hold: c=0.0.0.0 leaves nowhere to send.
+        let o = sdp(&[
+            "v=0",
+            "o=a 1 2 IN IP4 203.0.113.5",
+            "s=-",
+            "c=IN IP4 0.0.0.0",
+            "t=0 0",
+            "m=audio 5004 RTP/AVP 0",
+        ]);
+        let (_, n) = answer(&o, &local4(), BOTH).unwrap();
+        assert_eq!(n.remote, None);
+        assert_eq!(n.codec, Codec::Pcmu);
+    }
+
+    #[test]
+    fn unusable_connection_addresses() {
+        for c in [
+            "c=IN IP4 pbx.example.net",
+            "c=IN IP4 224.2.1.1/127",
+            "c=IN IP6 ::",
+        ] {
+            let o = sdp(&[
+                "v=0",
+                "o=a 1 2 IN IP4 h",
+                "s=-",
+                c,
+                "t=0 0",
+                "m=audio 5004 RTP/AVP 0",
+            ]);
+            assert_eq!(answer(&o, &local4(), BOTH).unwrap().1.remote, None, "{c}");
+        }
+        let o = sdp(&[
+            "v=0",
+            "o=a 1 2 IN IP4 h",
+            "s=-",
+            "t=0 0",
+            "m=audio 5004 RTP/AVP 0",
+        ]);
+        assert_eq!(answer(&o, &local4(), BOTH).unwrap().1.remote, None);
+    }
+
+    #[test]
+    fn sloppy_but_harmless_offers_are_repaired() {
+        // c= after a=, no t=, and a 30-digit o= session id.
+        let o = sdp(&[
+            "v=0",
+            "o=gw 123456789012345678901234567890 1 IN IP4 203.0.113.5",
+            "s=-",
+            "c=IN IP4 203.0.113.5",
+            "m=audio 5004 RTP/AVP 8",
+            "a=rtpmap:8 PCMA/8000",
+            "c=IN IP4 203.0.113.77",
+        ]);
+        let (_, n) = answer(&o, &local4(), BOTH).unwrap();
+        assert_eq!(
+            (n.codec, n.remote),
+            (Codec::Pcma, remote("203.0.113.77", 5004))
+        );
+        // No s= line at all.
+        let o = sdp(&[
+            "v=0",
+            "o=a 1 2 IN IP4 h",
+            "c=IN IP4 203.0.113.5",
+            "t=0 0",
+            "m=audio 5004 RTP/AVP 0",
+        ]);
+        assert_eq!(answer(&o, &local4(), BOTH).unwrap().1.codec, Codec::Pcmu);
+    }
+
+    #[test]
+    fn bare_lf_offer_is_read() {
+        let o = b"v=0\no=a 1 2 IN IP4 203.0.113.5\ns=-\nc=IN IP4 203.0.113.5\nt=0 0\nm=audio 5004 RTP/AVP 8\n";
+        let (text, n) = answer(o, &local4(), BOTH).unwrap();
+        assert_eq!(n.codec, Codec::Pcma);
+        assert!(!text.replace("\r\n", "").contains('\n'));
+    }
+
+    #[test]
+    fn our_offer() {
+        let text = offer(&local4(), BOTH);
+        assert_eq!(m_lines(&text), ["m=audio 40000 RTP/AVP 0 8 101"]);
+        for line in [
+            "a=rtpmap:0 PCMU/8000",
+            "a=rtpmap:8 PCMA/8000",
+            "a=rtpmap:101 telephone-event/8000",
+            "a=fmtp:101 0-16",
+            "a=ptime:20",
+            "a=sendrecv",
+            "c=IN IP4 198.51.100.7",
+        ] {
+            assert!(
+                text.contains(&format!("\r\n{line}\r\n")),
+                "{line} missing in {text}"
+            );
+        }
+        // Our own offer answered by our own answer logic: the loop closes.
+        let (_, n) = answer(text.as_bytes(), &local6(), &[Codec::Pcma, Codec::Pcmu]).unwrap();
+        assert_eq!(
+            (n.codec, n.telephone_event, n.ptime_ms),
+            (Codec::Pcma, Some(101), Some(20))
+        );
+        assert_eq!(n.remote, remote("198.51.100.7", 40000));
+        let text6 = offer(&local6(), &[Codec::Pcma]);
+        assert!(text6.contains("\r\nc=IN IP6 2001:db8::112\r\n"));
+        assert_eq!(m_lines(&text6), ["m=audio 40000 RTP/AVP 8 101"]);
+    }
+
+    #[test]
+    fn answer_reparses_into_the_same_codec() {
+        let offers = [
+            offer_with(&["m=audio 5004 RTP/AVP 0"]),
+            offer_with(&[
+                "m=audio 5004 RTP/AVP 8 0 101",
+                "a=rtpmap:101 telephone-event/8000",
+            ]),
+            offer_with(&[
+                "m=audio 5004 RTP/AVP 96",
+                "a=rtpmap:96 PCMA/8000",
+                "a=sendonly",
+            ]),
+            offer(&local6(), BOTH).into_bytes(),
+        ];
+        for o in offers {
+            for prefs in [BOTH, &[Codec::Pcma, Codec::Pcmu][..]] {
+                let (text, ours) = answer(&o, &local4(), prefs).unwrap();
+                let theirs = accept_answer(text.as_bytes(), prefs).unwrap();
+                assert_eq!(theirs.codec, ours.codec);
+                assert_eq!(theirs.payload_type, ours.payload_type);
+                assert_eq!(theirs.telephone_event, ours.telephone_event);
+                assert_eq!(theirs.remote, remote("198.51.100.7", 40000));
+                assert_eq!(theirs.ptime_ms, Some(20));
+                // Their view of the direction is the mirror of ours.
+                assert_eq!(theirs.direction, ours.direction.mirror());
+            }
+        }
+    }
+
+    #[test]
+    fn accept_answer_follows_the_answerers_order() {
+        let a = offer_with(&["m=audio 7000 RTP/AVP 8 0", "a=recvonly"]);
+        let n = accept_answer(&a, BOTH).unwrap();
+        assert_eq!(n.codec, Codec::Pcma);
+        assert_eq!(n.direction, Direction::SendOnly);
+        let a = offer_with(&["m=audio 0 RTP/AVP 0"]);
+        assert!(matches!(accept_answer(&a, BOTH), Err(SdpError::NoAudio)));
+        let a = offer_with(&["m=audio 7000 RTP/AVP 18"]);
+        assert!(matches!(
+            accept_answer(&a, BOTH),
+            Err(SdpError::NoCommonCodec { .. })
+        ));
+    }
+
+    #[test]
+    fn error_text_is_bounded() {
+        let mut body = b"v=0\r\no=".to_vec();
+        body.extend(std::iter::repeat(b'x').take(100_000));
+        match answer(&body, &local4(), BOTH) {
+            Err(SdpError::Malformed(m)) => assert!(m.len() < 1000, "{}", m.len()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn valid_offers() -> Vec<Vec<u8>> {
+        vec![
+            offer_with(&[
+                "m=audio 5004 RTP/AVP 8 0 101",
+                "c=IN IP4 203.0.113.9",
+                "a=rtpmap:8 PCMA/8000",
+                "a=rtpmap:101 telephone-event/8000",
+                "a=fmtp:101 0-15",
+                "a=ptime:20",
+                "a=sendonly",
+                "m=video 6000 RTP/AVP 96",
+                "a=rtpmap:96 H264/90000",
+            ]),
+            offer(&local6(), BOTH).into_bytes(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = answer(&body, &local4(), BOTH);
+            let _ = accept_answer(&body, BOTH);
+        }
+
+        #[test]
+        fn sdp_shaped_text_never_panics(body in "(([vosctmab]=[ -~]{0,40})\r?\n){0,20}") {
+            let _ = answer(body.as_bytes(), &local4(), BOTH);
+            let _ = accept_answer(body.as_bytes(), BOTH);
+        }
+
+        #[test]
+        fn mutated_valid_offers_never_panic(
+            which in 0usize..2,
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 1..12),
+        ) {
+            let mut body = valid_offers().swap_remove(which);
+            for (at, byte, op) in edits {
+                if body.is_empty() {
+                    body.push(byte);
+                    continue;
+                }
+                let i = at.index(body.len());
+                match op {
+                    0 => body[i] = byte,
+                    1 => body.insert(i, byte),
+                    2 => { body.remove(i); }
+                    _ => {
+                        // Splice in a huge or odd number where a digit was.
+                        let s = ["99999999999999999999999", "-1", "65536", "256", "0"][usize::from(byte) % 5];
+                        body.splice(i..i, s.bytes());
+                    }
+                }
+            }
+            if let Ok((text, n)) = answer(&body, &local4(), BOTH) {
+                let back = accept_answer(text.as_bytes(), BOTH).unwrap();
+                prop_assert_eq!(back.codec, n.codec);
+            }
+            let _ = accept_answer(&body, BOTH);
+        }
+    }
+}
