@@ -26,6 +26,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tracing::{debug, info, warn};
 
+
 use crate::config::Config;
 use crate::media::ports::PortPool;
 use crate::media::sdp::{self, LocalMedia, SdpError};
@@ -128,6 +129,7 @@ pub struct Stats {
     pub not_emergency: u64,
     pub no_common_codec: u64,
     pub no_media_port: u64,
+    pub refused_shutting_down: u64,
 }
 
 struct IstEntry {
@@ -199,6 +201,7 @@ pub struct Engine {
     out: VecDeque<Output>,
     stats: Stats,
     limiter: LogLimiter,
+    draining: bool,
 }
 
 impl Engine {
@@ -228,7 +231,15 @@ impl Engine {
             out: VecDeque::new(),
             stats: Stats::default(),
             limiter: LogLimiter { last: HashMap::new() },
+            draining: false,
         }
+    }
+
+    /// Shutting down: new INVITEs get 503 with Retry-After so the carrier tries another
+    /// gateway at once, while calls in progress go on until they end or the grace period
+    /// runs out.
+    pub fn begin_shutdown(&mut self) {
+        self.draining = true;
     }
 
     /// New calls use the new configuration; calls in progress keep what they have.
@@ -438,6 +449,10 @@ impl Engine {
                 return self.final_ist(now, &key, 415, "Unsupported Media Type", &[("Accept", "application/sdp".into())], None);
             }
         };
+        if self.draining {
+            self.stats.refused_shutting_down += 1;
+            return self.final_ist(now, &key, 503, "Shutting down", &[("Retry-After", "1".into())], None);
+        }
         let Some(identity) = self.match_emergency(&req.uri) else {
             self.stats.not_emergency += 1;
             debug!(uri = %req.uri, "INVITE to a non-emergency identity");
@@ -500,7 +515,6 @@ impl Engine {
             transport: peer.transport,
             config_version: self.config.version.clone(),
         };
-        info!(call = %call_id, sip_call_id = %call.sip_call_id, remote = %peer.remote, "emergency call accepted");
         self.calls.insert(call_id, call);
         self.stats.calls_started += 1;
         self.event(call_id, event);
@@ -745,8 +759,7 @@ impl Engine {
             }
         }
         self.stats.calls_ended += 1;
-        info!(call = %id, reason = reason.as_str(), "call ended");
-        self.event(id, CallEventKind::Ended { reason });
+        self.out.push_back(Output::Event(CallEvent { call: id, sip_call_id: call.sip_call_id, kind: CallEventKind::Ended { reason } }));
         // Keep the IST's back-reference from pointing at a call that is gone.
         for e in self.ists.values_mut() {
             if e.call == Some(id) {

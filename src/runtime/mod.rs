@@ -1,1 +1,308 @@
-//! runtime (in progress)
+//! The tokio shell: the only place with sockets, tasks and the clock.
+//!
+//! One engine task owns the [`Engine`] and all signalling state; UDP and TCP tasks only
+//! cut bytes into messages and forward them; one media task per call owns that call's
+//! RTP/RTCP sockets. Every channel is bounded. Shutdown: new INVITEs get 503, live
+//! calls get a grace period, then everything stops.
+
+mod media;
+mod tcp;
+mod udp;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use thiserror::Error;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info, warn};
+
+use crate::config::Config;
+use crate::engine::{CallEventKind, CallId, Engine, Output, Peer, Transport};
+
+/// Capacity of the channel into the engine task. UDP readers wait when it is full (the
+/// kernel buffer then absorbs bursts, and SIP retransmits what it drops).
+const ENGINE_QUEUE: usize = 16_384;
+
+/// How long calls in progress are given to end after a shutdown request.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    #[error("cannot bind SIP {transport} on {addr}: {source}")]
+    Bind { transport: &'static str, addr: SocketAddr, source: std::io::Error },
+}
+
+/// What the shell tells the engine task.
+#[derive(Debug)]
+pub(crate) enum EngineInput {
+    Sip { peer: Peer, bytes: Bytes },
+    MediaOpened { call: CallId, port: u16, ok: bool },
+    Reload(Arc<Config>),
+}
+
+/// Writers of open TCP connections, by connection id, shared by the TCP tasks (which
+/// add and remove them) and the engine task (which sends on them).
+pub(crate) type TcpWriters = Arc<Mutex<HashMap<u64, mpsc::Sender<Bytes>>>>;
+
+/// A running gateway.
+pub struct Gateway {
+    pub udp_addrs: Vec<SocketAddr>,
+    pub tcp_addrs: Vec<SocketAddr>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    input: mpsc::Sender<EngineInput>,
+}
+
+impl Gateway {
+    /// Bind every listener and start the tasks. Fails only if a listener cannot be bound.
+    pub async fn start(config: Config) -> Result<Gateway, RuntimeError> {
+        let config = Arc::new(config);
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let (tx, rx) = mpsc::channel(ENGINE_QUEUE);
+        let writers: TcpWriters = Arc::new(Mutex::new(HashMap::new()));
+
+        let mut udp_sockets = HashMap::new();
+        let mut udp_addrs = Vec::new();
+        for addr in &config.sip.listen_udp {
+            let sock = UdpSocket::bind(addr).await.map_err(|source| RuntimeError::Bind { transport: "UDP", addr: *addr, source })?;
+            let local = sock.local_addr().map_err(|source| RuntimeError::Bind { transport: "UDP", addr: *addr, source })?;
+            let sock = Arc::new(sock);
+            udp_sockets.insert(local, sock.clone());
+            udp_addrs.push(local);
+            tracker.spawn(udp::receive(sock, local, tx.clone(), shutdown.clone()));
+        }
+        let mut tcp_addrs = Vec::new();
+        for addr in &config.sip.listen_tcp {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| RuntimeError::Bind { transport: "TCP", addr: *addr, source })?;
+            let local = listener.local_addr().map_err(|source| RuntimeError::Bind { transport: "TCP", addr: *addr, source })?;
+            tcp_addrs.push(local);
+            let limits = tcp::Limits::from(&config.sip);
+            tracker.spawn(tcp::accept(listener, local, limits, tx.clone(), writers.clone(), shutdown.clone(), tracker.clone()));
+        }
+        info!(udp = ?udp_addrs, tcp = ?tcp_addrs, version = %config.version, "SIP listening");
+
+        let engine = Engine::new(config.clone(), rand::random());
+        let task = EngineTask {
+            engine,
+            rx,
+            tx: tx.clone(),
+            udp: udp_sockets,
+            tcp: writers,
+            media: HashMap::new(),
+            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+        };
+        tracker.spawn(task.run());
+        Ok(Gateway { udp_addrs, tcp_addrs, shutdown, tracker, input: tx })
+    }
+
+    /// Apply a new configuration to new calls. Listeners are not rebound: a change of
+    /// listen addresses needs a restart (it is logged).
+    pub async fn reload(&self, config: Config) {
+        let _ = self.input.send(EngineInput::Reload(Arc::new(config))).await;
+    }
+
+    /// Ask for a graceful stop and wait for every task.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// Run the gateway until SIGINT/SIGTERM; SIGHUP reloads `config_path` (if any).
+pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), RuntimeError> {
+    let gw = Gateway::start(config.clone()).await?;
+    let mut current = config;
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = signal(SignalKind::hangup()).ok();
+        let mut term = signal(SignalKind::terminate()).ok();
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => break,
+                _ = async { match hup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {
+                    reload_from(&gw, &mut current, config_path.as_deref()).await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    info!("shutdown requested: new calls get 503, calls in progress have {}s", SHUTDOWN_GRACE.as_secs());
+    gw.shutdown().await;
+    info!("stopped");
+    Ok(())
+}
+
+/// All or nothing: a file with errors is refused and the running plan stays.
+async fn reload_from(gw: &Gateway, current: &mut Config, path: Option<&std::path::Path>) {
+    let Some(path) = path else {
+        warn!("SIGHUP ignored: running on the embedded default config (start with --config FILE to reload)");
+        return;
+    };
+    match Config::load(path) {
+        Ok(new) => {
+            if new.version == current.version {
+                info!(version = %new.version, "config unchanged");
+                return;
+            }
+            if new.sip.listen_udp != current.sip.listen_udp || new.sip.listen_tcp != current.sip.listen_tcp {
+                warn!("listen addresses changed: they take effect after a restart");
+            }
+            info!(old = %current.version, new = %new.version, "config reloaded; new calls use it");
+            *current = new.clone();
+            gw.reload(new).await;
+        }
+        Err(errors) => {
+            for e in &errors.errors {
+                error!(file = %errors.origin, path = %e.path, line = ?e.line, "{}", e.message);
+            }
+            error!(count = errors.errors.len(), version = %current.version, "config refused; the running config stays");
+        }
+    }
+}
+
+struct EngineTask {
+    engine: Engine,
+    rx: mpsc::Receiver<EngineInput>,
+    tx: mpsc::Sender<EngineInput>,
+    udp: HashMap<SocketAddr, Arc<UdpSocket>>,
+    tcp: TcpWriters,
+    media: HashMap<CallId, CancellationToken>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl EngineTask {
+    async fn run(mut self) {
+        let mut grace_end: Option<tokio::time::Instant> = None;
+        loop {
+            let deadline = self.engine.poll_timeout().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                input = self.rx.recv() => {
+                    let Some(input) = input else { break };
+                    let now = Instant::now();
+                    match input {
+                        EngineInput::Sip { peer, bytes } => self.engine.handle_sip(now, peer, &bytes),
+                        EngineInput::MediaOpened { call, port, ok } => self.engine.handle_media_opened(now, call, port, ok),
+                        EngineInput::Reload(cfg) => self.engine.set_config(cfg),
+                    }
+                }
+                _ = sleep_until(deadline) => self.engine.handle_timeout(Instant::now()),
+                _ = self.shutdown.cancelled(), if grace_end.is_none() => {
+                    self.engine.begin_shutdown();
+                    grace_end = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+                }
+                _ = sleep_until(grace_end), if grace_end.is_some() => break,
+            }
+            self.dispatch().await;
+            if grace_end.is_some() && self.engine.active_calls() == 0 {
+                break;
+            }
+        }
+        for (_, token) in self.media.drain() {
+            token.cancel();
+        }
+        info!(calls = self.engine.active_calls(), stats = ?self.engine.stats(), "engine stopped");
+    }
+
+    async fn dispatch(&mut self) {
+        while let Some(out) = self.engine.poll_output() {
+            match out {
+                Output::Send { peer, bytes } => self.send(peer, bytes).await,
+                Output::OpenMedia { call, port } => {
+                    let token = self.shutdown.child_token();
+                    self.media.insert(call, token.clone());
+                    let addr = self.engine.config().media.address;
+                    self.tracker.spawn(media::run(call, SocketAddr::new(addr, port), self.tx.clone(), token));
+                }
+                Output::CloseMedia { call, .. } => {
+                    if let Some(t) = self.media.remove(&call) {
+                        t.cancel();
+                    }
+                }
+                Output::Event(ev) => log_event(&ev),
+            }
+        }
+    }
+
+    async fn send(&self, peer: Peer, bytes: Bytes) {
+        match peer.transport {
+            Transport::Udp => {
+                let Some(sock) = self.udp.get(&peer.local).or_else(|| self.udp.values().next()) else { return };
+                if let Err(e) = sock.send_to(&bytes, peer.remote).await {
+                    debug!(remote = %peer.remote, error = %e, "UDP send failed");
+                }
+            }
+            Transport::Tcp => {
+                let writer = peer.conn.and_then(|c| self.tcp.lock().ok().and_then(|m| m.get(&c).cloned()));
+                match writer {
+                    // The engine never waits on a slow TCP peer: a full queue drops the
+                    // message (the connection is then closed by its own timeouts).
+                    Some(w) => {
+                        if w.try_send(bytes).is_err() {
+                            debug!(remote = %peer.remote, "TCP write queue full or closed; message dropped");
+                        }
+                    }
+                    None => debug!(remote = %peer.remote, "TCP connection gone; message dropped"),
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The call's story in the log, one line per event, with the call id on every line.
+fn log_event(ev: &crate::engine::CallEvent) {
+    let span = tracing::info_span!("call", call = %ev.call, sip_call_id = %ev.sip_call_id);
+    let _g = span.enter();
+    match &ev.kind {
+        CallEventKind::Started { caller, caller_name, dialed, identity, remote, transport, config_version } => info!(
+            event = "started",
+            caller = %caller,
+            caller_name = caller_name.as_deref().unwrap_or(""),
+            dialed = %dialed,
+            identity = %identity,
+            remote = %remote,
+            transport = transport.as_str(),
+            config_version = %config_version,
+            "call started"
+        ),
+        CallEventKind::Answered { codec, telephone_event, rtp_port, remote_rtp } => info!(
+            event = "answered",
+            codec = %codec,
+            telephone_event = ?telephone_event,
+            rtp_port,
+            remote_rtp = ?remote_rtp,
+            "call answered"
+        ),
+        CallEventKind::Confirmed => info!(event = "confirmed", "ACK received"),
+        CallEventKind::Digit { key } => info!(event = "digit", key = %key, source = "sip_info", "digit"),
+        CallEventKind::Ended { reason } => info!(event = "ended", reason = reason.as_str(), "call ended"),
+    }
+}

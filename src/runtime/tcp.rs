@@ -1,0 +1,206 @@
+//! SIP over TCP: a listener, one task per connection, framing by Content-Length.
+//!
+//! A TCP peer can hold memory and sockets in ways a UDP peer cannot, so each limit here
+//! closes a door: the framer caps a message's size, the idle timer closes silent
+//! connections, the message timer closes peers that trickle a message byte by byte
+//! (slowloris), and a cap per source address keeps one host from taking every socket.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use super::{EngineInput, TcpWriters};
+use crate::config::SipConfig;
+use crate::engine::{Peer, Transport};
+use crate::sip::framing::{Frame, FrameError, Framer};
+
+/// Messages waiting to be written to one connection before we give up on it.
+const WRITE_QUEUE: usize = 256;
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    pub max_message: usize,
+    pub idle: Duration,
+    pub message: Duration,
+    pub per_ip: usize,
+}
+
+impl From<&SipConfig> for Limits {
+    fn from(c: &SipConfig) -> Self {
+        Limits {
+            max_message: c.max_message_bytes,
+            idle: c.tcp_idle_timeout,
+            message: c.tcp_message_timeout,
+            per_ip: c.max_tcp_connections_per_ip,
+        }
+    }
+}
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+type Counts = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// Decrements the per-address count when the connection task ends, however it ends.
+struct Slot {
+    counts: Counts,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.counts.lock() {
+            if let Some(n) = m.get_mut(&self.ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+pub(super) async fn accept(
+    listener: TcpListener,
+    local: SocketAddr,
+    limits: Limits,
+    tx: mpsc::Sender<EngineInput>,
+    writers: TcpWriters,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let counts: Counts = Arc::new(Mutex::new(HashMap::new()));
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.cancelled() => return,
+        };
+        let (stream, remote) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a little instead of spinning.
+                warn!(%local, error = %e, "TCP accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let ip = remote.ip();
+        let admitted = counts.lock().ok().is_some_and(|mut m| {
+            let n = m.entry(ip).or_insert(0);
+            if *n >= limits.per_ip {
+                false
+            } else {
+                *n += 1;
+                true
+            }
+        });
+        if !admitted {
+            debug!(%remote, "TCP connection refused: too many from this address");
+            drop(stream);
+            continue;
+        }
+        let slot = Slot { counts: counts.clone(), ip };
+        let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+        let peer = Peer { transport: Transport::Tcp, remote, local, conn: Some(conn) };
+        tracker.spawn(connection(stream, peer, limits, tx.clone(), writers.clone(), shutdown.clone(), slot));
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: Peer,
+    limits: Limits,
+    tx: mpsc::Sender<EngineInput>,
+    writers: TcpWriters,
+    shutdown: CancellationToken,
+    _slot: Slot,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let (wtx, mut wrx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+    let conn = peer.conn.unwrap_or_default();
+    if let Ok(mut m) = writers.lock() {
+        m.insert(conn, wtx.clone());
+    }
+    let writer = tokio::spawn(async move {
+        while let Some(b) = wrx.recv().await {
+            if wr.write_all(&b).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+
+    let mut framer = Framer::new(limits.max_message);
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut last_activity = Instant::now();
+    let mut partial_since: Option<Instant> = None;
+    let reason = loop {
+        let deadline = match partial_since {
+            Some(t) => t + limits.message,
+            None => last_activity + limits.idle,
+        };
+        let n = tokio::select! {
+            r = rd.read(&mut buf) => r,
+            _ = tokio::time::sleep_until(deadline) => {
+                break if partial_since.is_some() { "message timeout" } else { "idle timeout" };
+            }
+            _ = shutdown.cancelled() => break "shutdown",
+        };
+        let n = match n {
+            Ok(0) => break "closed by peer",
+            Ok(n) => n,
+            Err(_) => break "read error",
+        };
+        last_activity = Instant::now();
+        framer.push(buf.get(..n).unwrap_or_default());
+        let mut failed = None;
+        loop {
+            match framer.next_frame() {
+                Ok(Some(Frame::Message(bytes))) => {
+                    if tx.send(EngineInput::Sip { peer, bytes }).await.is_err() {
+                        failed = Some("engine stopped");
+                        break;
+                    }
+                }
+                // RFC 5626 §4.4.1: answer a CRLFCRLF ping with a CRLF pong.
+                Ok(Some(Frame::KeepAlive)) => {
+                    let _ = wtx.try_send(Bytes::from_static(b"\r\n"));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(remote = %peer.remote, error = %e, "closing TCP connection: bad framing");
+                    failed = Some(match e {
+                        FrameError::TooLarge { .. } => "message too large",
+                        _ => "bad framing",
+                    });
+                    break;
+                }
+            }
+        }
+        if let Some(r) = failed {
+            break r;
+        }
+        partial_since = match (framer.has_partial(), partial_since) {
+            (true, None) => Some(last_activity),
+            (true, since) => since,
+            (false, _) => None,
+        };
+    };
+    debug!(remote = %peer.remote, conn, reason, "TCP connection closed");
+    if let Ok(mut m) = writers.lock() {
+        m.remove(&conn);
+    }
+    drop(wtx);
+    let _ = writer.await;
+}
