@@ -1,5 +1,6 @@
 //! Media: codecs and SDP offer/answer now; RTP sessions, prompts and DTMF next.
 
 pub mod codec;
+pub mod g711;
 
 pub use codec::Codec;
