@@ -2,5 +2,6 @@
 
 pub mod codec;
 pub mod g711;
+pub mod rtp;
 
 pub use codec::Codec;
