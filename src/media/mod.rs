@@ -2,6 +2,8 @@
 
 pub mod codec;
 pub mod g711;
+pub mod moment;
+pub mod rfc4733;
 pub mod rtp;
 
 pub use codec::Codec;
