@@ -3,7 +3,9 @@
 pub mod codec;
 pub mod g711;
 pub mod moment;
+pub mod prompt;
 pub mod rfc4733;
 pub mod rtp;
+pub mod wav;
 
 pub use codec::Codec;
