@@ -2,6 +2,7 @@
 
 pub mod codec;
 pub mod g711;
+pub mod goertzel;
 pub mod moment;
 pub mod prompt;
 pub mod rfc4733;
