@@ -1,0 +1,224 @@
+//! Prompt playback: pacing pre-encoded G.711 frames into one continuous RTP stream
+//! (RFC 3550 §5.1 sequence/timestamp rules, RFC 3551 §4.1 marker on talkspurts).
+//!
+//! Why a state machine and not a loop with `sleep(20ms)`: sleep-after-send drifts by the
+//! scheduling delay of every packet, so a 30 s prompt arrives late and a receiver's jitter
+//! buffer under-runs. Deadlines here are absolute (`start + n × 20 ms`), the caller sleeps
+//! until [`PromptPlayer::poll_timeout`] and drains [`PromptPlayer::poll_packet`]; a late
+//! wake-up sends the overdue packets at once with their correct timestamps.
+//!
+//! Prompts are encoded once at load ([`encode_prompt`]) and shared as `Arc<[u8]>`: no
+//! transcoding and no copying per packet.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::g711;
+use super::moment::Moment;
+use super::rtp::RtpHeader;
+use super::Codec;
+
+/// Samples (= G.711 bytes) per 20 ms packet at 8 kHz.
+pub const FRAME_SAMPLES: usize = 160;
+/// Packet interval.
+pub const FRAME_DURATION: Duration = Duration::from_millis(20);
+/// RTP clock rate of G.711 (RFC 3551 §4.5.14).
+const CLOCK_RATE: u64 = 8000;
+
+/// Encodes a prompt in one law, padding the last frame with silence so every packet
+/// carries exactly 20 ms.
+pub fn encode_prompt(samples: &[i16], codec: Codec) -> Arc<[u8]> {
+    let mut out = Vec::with_capacity(samples.len().div_ceil(FRAME_SAMPLES) * FRAME_SAMPLES);
+    g711::encode(codec, samples, &mut out);
+    let padded = out.len().div_ceil(FRAME_SAMPLES) * FRAME_SAMPLES;
+    out.resize(padded, g711::silence(codec));
+    Arc::from(out)
+}
+
+/// Identifies one `play` call in the events it causes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PlayId(pub u64);
+
+/// What happened to a prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptEvent {
+    /// The last packet of the prompt was handed out.
+    Finished(PlayId),
+    /// The prompt was cut short by `stop` (barge-in) or replaced by another `play`.
+    Stopped(PlayId),
+}
+
+/// One RTP packet to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingRtp {
+    /// Header to write in front of the payload.
+    pub header: RtpHeader,
+    /// One frame of the prompt, shared with it (no copy).
+    pub payload: Bytes,
+}
+
+impl OutgoingRtp {
+    /// The datagram: header and payload.
+    pub fn to_datagram(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.header.write(&self.payload, &mut out);
+        out
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Playing<T> {
+    id: PlayId,
+    frames: Bytes,
+    /// Deadline of frame 0; frame n is due at `start + n × 20 ms`.
+    start: T,
+    next_frame: u64,
+    /// First packet of a talkspurt: set the marker.
+    marker: bool,
+}
+
+/// The last packet sent: where the stream's timestamp and pacing grid stand.
+#[derive(Debug, Clone, Copy)]
+struct LastSent<T> {
+    due: T,
+    timestamp: u32,
+}
+
+/// Paces prompts into one RTP stream with continuous sequence numbers and timestamps.
+#[derive(Debug, Clone)]
+pub struct PromptPlayer<T> {
+    ssrc: u32,
+    payload_type: u8,
+    next_seq: u16,
+    /// Timestamp of the first packet when nothing has been sent yet.
+    first_timestamp: u32,
+    last: Option<LastSent<T>>,
+    playing: Option<Playing<T>>,
+    next_id: u64,
+    events: VecDeque<PromptEvent>,
+}
+
+impl<T: Moment> PromptPlayer<T> {
+    /// A player for one stream. `initial_seq` and `initial_timestamp` should be random
+    /// (RFC 3550 §5.1), drawn by the caller from its seeded RNG.
+    pub fn new(ssrc: u32, payload_type: u8, initial_seq: u16, initial_timestamp: u32) -> Self {
+        PromptPlayer {
+            ssrc,
+            payload_type,
+            next_seq: initial_seq,
+            first_timestamp: initial_timestamp,
+            last: None,
+            playing: None,
+            next_id: 0,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Starts `prompt` (encoded frames, see [`encode_prompt`]); replaces any prompt playing.
+    ///
+    /// If the stream is still on its 20 ms grid (the previous prompt's next slot has not
+    /// passed), the new prompt continues it without a gap and without a marker; otherwise
+    /// it starts a new talkspurt now, with the marker set.
+    pub fn play(&mut self, now: T, prompt: Arc<[u8]>) -> PlayId {
+        if let Some(old) = self.playing.take() {
+            self.events.push_back(PromptEvent::Stopped(old.id));
+        }
+        let id = PlayId(self.next_id);
+        self.next_id += 1;
+        if prompt.is_empty() {
+            self.events.push_back(PromptEvent::Finished(id));
+            return id;
+        }
+        let (start, marker) = match self.last {
+            Some(last) if last.due.after(FRAME_DURATION) >= now => {
+                (last.due.after(FRAME_DURATION), false)
+            }
+            _ => (now, true),
+        };
+        self.playing = Some(Playing {
+            id,
+            frames: Bytes::from_owner(prompt),
+            start,
+            next_frame: 0,
+            marker,
+        });
+        id
+    }
+
+    /// Stops the prompt playing, if any (barge-in: the caller pressed a key).
+    pub fn stop(&mut self) {
+        if let Some(old) = self.playing.take() {
+            self.events.push_back(PromptEvent::Stopped(old.id));
+        }
+    }
+
+    /// Whether a prompt is playing.
+    pub fn is_playing(&self) -> bool {
+        self.playing.is_some()
+    }
+
+    /// When the next packet is due, if a prompt is playing.
+    pub fn poll_timeout(&self) -> Option<T> {
+        self.playing.as_ref().map(Playing::due)
+    }
+
+    /// The next packet if it is due at `now`. Call until `None`: after a late wake-up
+    /// several packets are due at once.
+    pub fn poll_packet(&mut self, now: T) -> Option<OutgoingRtp> {
+        let playing = self.playing.as_mut()?;
+        let due = playing.due();
+        if due > now {
+            return None;
+        }
+        let offset = usize::try_from(playing.next_frame)
+            .ok()?
+            .checked_mul(FRAME_SAMPLES)?;
+        let end = offset
+            .saturating_add(FRAME_SAMPLES)
+            .min(playing.frames.len());
+        let payload = playing.frames.slice(offset..end);
+        let timestamp = match self.last {
+            None => self.first_timestamp,
+            // The timestamp advances with the sampling clock between the two packets' slots
+            // (RFC 3550 §5.1): +160 on the 20 ms grid, the elapsed time after a silence.
+            Some(last) => {
+                let elapsed = due.since(last.due);
+                let units = elapsed.as_micros().saturating_mul(u128::from(CLOCK_RATE)) / 1_000_000;
+                // Modulo 2^32: the timestamp wraps like the sampling clock it counts.
+                last.timestamp
+                    .wrapping_add((units & u128::from(u32::MAX)) as u32)
+            }
+        };
+        let header = RtpHeader {
+            marker: playing.marker,
+            payload_type: self.payload_type,
+            sequence: self.next_seq,
+            timestamp,
+            ssrc: self.ssrc,
+        };
+        playing.marker = false;
+        playing.next_frame += 1;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.last = Some(LastSent { due, timestamp });
+        if end >= playing.frames.len() {
+            self.events.push_back(PromptEvent::Finished(playing.id));
+            self.playing = None;
+        }
+        Some(OutgoingRtp { header, payload })
+    }
+
+    /// The next prompt event.
+    pub fn poll_event(&mut self) -> Option<PromptEvent> {
+        self.events.pop_front()
+    }
+}
+
+impl<T: Moment> Playing<T> {
+    fn due(&self) -> T {
+        let n = u32::try_from(self.next_frame).unwrap_or(u32::MAX);
+        self.start.after(FRAME_DURATION.saturating_mul(n))
+    }
+}
