@@ -384,8 +384,26 @@ impl Engine {
             }
             return self.drain_nist(id);
         }
+        // RFC 3261 §8.2.1–8.2.2: method, then Request-URI scheme, then Require, for every
+        // request outside a dialog as well as inside.
+        match &req.method {
+            Method::Other(_) => {
+                return self.respond_nist(now, peer, key, &req, 501, "Not Implemented", &[("Allow", ALLOW.into())]);
+            }
+            Method::Invite | Method::Cancel | Method::Bye | Method::Options | Method::Info | Method::Register => {}
+            _ => return self.respond_nist(now, peer, key, &req, 405, "Method Not Allowed", &[("Allow", ALLOW.into())]),
+        }
+        if req.method == Method::Invite {
+            return self.on_invite(now, peer, req, key);
+        }
+        if let UriKind::Other { .. } = req.uri.kind() {
+            return self.respond_nist(now, peer, key, &req, 416, "Unsupported URI Scheme", &[]);
+        }
+        let require = req.head.list(&HeaderName::Require);
+        if !require.is_empty() && req.method != Method::Cancel {
+            return self.respond_nist(now, peer, key, &req, 420, "Bad Extension", &[("Unsupported", require.join(", "))]);
+        }
         match req.method {
-            Method::Invite => self.on_invite(now, peer, req, key),
             Method::Cancel => self.on_cancel(now, peer, req, key),
             Method::Bye => self.on_bye(now, peer, req, key),
             Method::Options => {
@@ -393,23 +411,32 @@ impl Engine {
                 self.respond_nist(now, peer, key, &req, 200, "OK", &hdrs);
             }
             Method::Info => self.on_info(now, peer, req, key),
-            Method::Register => {
-                // Operator registration arrives with the registrar (issue 4); until then no
-                // account exists. A non-SIP address of record is malformed (RFC 4475 §3.3.4).
-                let aor_ok = matches!(req.head.to.uri.kind(), UriKind::Sip(_));
-                if aor_ok {
-                    self.respond_nist(now, peer, key, &req, 403, "No operator accounts configured", &[]);
-                } else {
-                    self.respond_nist(now, peer, key, &req, 400, "Address of record must be a SIP URI", &[]);
-                }
-            }
-            Method::Other(_) => {
-                self.respond_nist(now, peer, key, &req, 501, "Not Implemented", &[("Allow", ALLOW.into())]);
-            }
-            _ => {
-                self.respond_nist(now, peer, key, &req, 405, "Method Not Allowed", &[("Allow", ALLOW.into())]);
-            }
+            _ => self.on_register(now, peer, req, key),
         }
+    }
+
+    /// Operators register with Digest credentials (the registrar of the operators issue).
+    /// Until operator accounts exist every REGISTER is challenged, and credentials are
+    /// refused with 403: the same answers for every user, so nothing can be enumerated.
+    fn on_register(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
+        // A non-SIP address of record is malformed (RFC 4475 §3.3.4).
+        if !matches!(req.head.to.uri.kind(), UriKind::Sip(_)) {
+            return self.respond_nist(now, peer, key, &req, 400, "Address of record must be a SIP URI", &[]);
+        }
+        let has_digest = req
+            .head
+            .get_all(&HeaderName::Authorization)
+            .any(|v| v.trim_start().get(..6).is_some_and(|s| s.eq_ignore_ascii_case("digest")));
+        if has_digest {
+            return self.respond_nist(now, peer, key, &req, 403, "Forbidden", &[]);
+        }
+        let nonce = format!("{:016x}{:016x}", self.rng.gen::<u64>(), self.rng.gen::<u64>());
+        let challenge = format!("Digest realm=\"{}\", nonce=\"{nonce}\", algorithm=MD5, qop=\"auth\"", self.realm());
+        self.respond_nist(now, peer, key, &req, 401, "Unauthorized", &[("WWW-Authenticate", challenge)]);
+    }
+
+    fn realm(&self) -> String {
+        "cc112".to_string()
     }
 
     fn on_invite(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
@@ -453,14 +480,14 @@ impl Engine {
             self.stats.refused_shutting_down += 1;
             return self.final_ist(now, &key, 503, "Shutting down", &[("Retry-After", "1".into())], None);
         }
+        if !accepts_sdp(&req) {
+            return self.final_ist(now, &key, 406, "Not Acceptable", &[("Accept", "application/sdp".into())], None);
+        }
         let Some(identity) = self.match_emergency(&req.uri) else {
             self.stats.not_emergency += 1;
             debug!(uri = %req.uri, "INVITE to a non-emergency identity");
             return self.final_ist(now, &key, 404, "Not an emergency number", &[], None);
         };
-        if !accepts_sdp(&req) {
-            return self.final_ist(now, &key, 406, "Not Acceptable", &[("Accept", "application/sdp".into())], None);
-        }
         if let Some(offer) = &offer {
             let probe = LocalMedia { addr: self.config.media.address, port: 0, session_id: 0, session_version: 0 };
             if let Err(e) = sdp::answer(offer, &probe, &self.config.media.codecs) {

@@ -376,7 +376,15 @@ fn options_unknown_methods_and_register() {
     let msg = opt.replace("OPTIONS", "MESSAGE").replace("opt1", "m1").replace("z9hG4bKo", "z9hG4bKm");
     assert_eq!(statuses(&h.send(&msg)), vec![405]);
     let reg = opt.replace("OPTIONS", "REGISTER").replace("opt1", "r1").replace("z9hG4bKo", "z9hG4bKr");
-    assert_eq!(statuses(&h.send(&reg)), vec![403]);
+    let rs = responses(&h.send(&reg));
+    assert_eq!(rs[0].status, 401);
+    assert!(rs[0].head.get(&HeaderName::WwwAuthenticate).unwrap().starts_with("Digest realm="));
+    let reg2 = reg.replace("z9hG4bKr", "z9hG4bKr2").replace("Max-Forwards: 0", "Max-Forwards: 0\r\nAuthorization: Digest username=\"op1\", realm=\"cc112\", nonce=\"x\", uri=\"sip:gw\", response=\"0\"");
+    assert_eq!(statuses(&h.send(&reg2)), vec![403]);
+    let unk = opt.replace("sip:gw.example SIP", "soap.beep://192.0.2.1:3002 SIP").replace("z9hG4bKo", "z9hG4bKu");
+    assert_eq!(statuses(&h.send(&unk)), vec![416]);
+    let req = opt.replace("z9hG4bKo", "z9hG4bKreq").replace("Max-Forwards: 0", "Max-Forwards: 0\r\nRequire: foo");
+    assert_eq!(statuses(&h.send(&req)), vec![420]);
 }
 
 #[test]
@@ -404,7 +412,7 @@ fn malformed_requests_get_400_naming_the_problem_and_garbage_is_dropped() {
     assert_eq!(rs[0].reason, "CSeq method does not match the request method");
     assert_eq!(rs[0].head.call_id, "call-bad");
     assert!(h.send("\x00\x01garbage\r\n\r\n").is_empty());
-    assert!(h.send("INVITE sip:112@gw SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\n").is_empty(), "no From/To/Call-ID/CSeq: dropped");
+    assert!(h.send("INVITE sip:112@gw SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\n").is_empty(), "no CSeq: dropped");
     assert_eq!(h.engine.stats().malformed_answered, 1);
     assert_eq!(h.engine.stats().malformed_dropped, 2);
     let v3 = invite("call-v3", "z9hG4bKv3", "sip:112@gw", SDP).replacen("SIP/2.0\r\n", "SIP/3.0\r\n", 1);

@@ -60,8 +60,8 @@ pub struct ParseError {
     pub kind: ParseErrorKind,
     /// For a request: its method, if the start line got that far.
     pub method: Option<Method>,
-    /// Raw Via (all), From, To, Call-ID and CSeq lines of a request that has them all;
-    /// `None` for responses and for requests lacking any of them (those are dropped).
+    /// Raw Via (all), From, To, Call-ID and CSeq lines of a request, present ones only;
+    /// `None` for responses and for requests without a Via or a CSeq (those are dropped).
     pub echo: Option<Vec<(HeaderName, String)>>,
 }
 
@@ -269,8 +269,10 @@ fn with_echo(mut e: ParseError, lines: &[(&str, std::borrow::Cow<'_, str>)]) -> 
         }
         echo.push((n, value.to_string()));
     }
+    // A Via and a CSeq are enough for the sender to match our answer to its request
+    // (RFC 4475 §3.3.1 wants a 400 even without From, To and Call-ID).
     let has_via = echo.iter().any(|(n, _)| *n == HeaderName::Via);
-    if has_via && have.iter().all(|h| *h) {
+    if has_via && have.get(3).copied().unwrap_or(false) {
         e.echo = Some(echo);
     }
     e
@@ -457,7 +459,9 @@ Content-Length: 4\r\n\r\nv=0\r\n";
     fn missing_core_headers_give_no_echo() {
         let e = parse(INVITE.replace("Call-ID: a84b4c76e66710@pc33\r\n", "").as_bytes()).unwrap_err();
         assert_eq!(e.kind, ParseErrorKind::Missing("Call-ID"));
-        assert!(e.echo.is_none());
+        assert_eq!(e.echo.as_ref().map(Vec::len), Some(4), "Via and CSeq suffice to answer");
+        let e = parse(INVITE.replace("CSeq: 314159 INVITE\r\n", "").as_bytes()).unwrap_err();
+        assert!(e.echo.is_none(), "without CSeq the sender cannot match an answer");
         let e = parse(INVITE.replace("CSeq: 314159 INVITE", "CSeq: 314159 BYE").as_bytes()).unwrap_err();
         assert_eq!(e.kind, ParseErrorKind::CSeqMethodMismatch);
         let echo = e.echo.unwrap();

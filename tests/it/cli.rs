@@ -1,0 +1,46 @@
+//! The `cc112` command line: check-config as an admin uses it.
+
+use std::path::Path;
+use std::process::Command;
+
+fn cc112(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cc112")).args(args).output().expect("run cc112");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn check_config_reports_all_three_mistakes_with_paths_and_fails() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/config/invalid_three_mistakes.toml");
+    let (code, _, err) = cc112(&["check-config", file.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    let first = std::fs::read_to_string(&file).unwrap();
+    let expected: Vec<&str> = first
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("# expect:"))
+        .expect("fixture announces its errors")
+        .split(',')
+        .map(|e| e.trim().split('@').next().unwrap())
+        .collect();
+    assert_eq!(expected.len(), 3);
+    for path in &expected {
+        assert!(err.contains(&format!(": {path}: ")), "missing {path} in:\n{err}");
+    }
+    assert!(err.contains("3 problem(s)"), "{err}");
+}
+
+#[test]
+fn check_config_summarises_a_good_file() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/cc112.toml");
+    let (code, out, err) = cc112(&["check-config", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("OK"), "{out}");
+    assert!(out.contains("112"), "summary names the emergency numbers: {out}");
+}
+
+#[test]
+fn check_config_on_a_missing_file_fails_with_its_name() {
+    let (code, _, err) = cc112(&["check-config", "/nonexistent/cc112.toml"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("/nonexistent/cc112.toml"), "{err}");
+}

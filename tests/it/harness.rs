@@ -1,0 +1,191 @@
+//! Starting the real `cc112` binary on loopback, and running SIPp against it.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The shared corpora, read in place (never copied into the repo).
+pub fn corpora() -> PathBuf {
+    std::env::var_os("CC112_CORPORA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora"))
+}
+
+/// Ports for this test process: a block chosen from the pid so that two test processes
+/// rarely meet, each port checked free before use.
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+
+pub fn free_ports(count: u16) -> u16 {
+    loop {
+        let base = reserve_ports(count);
+        let all_free = (base..base + count).all(|p| {
+            UdpSocket::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok()
+        });
+        if all_free {
+            return base;
+        }
+    }
+}
+
+/// A block of ports no other test of this process gets (not checked free).
+pub fn reserve_ports(count: u16) -> u16 {
+    let _ = NEXT_PORT.compare_exchange(0, 21000 + (std::process::id() % 20) as u16 * 1000, Ordering::SeqCst, Ordering::SeqCst);
+    let base = NEXT_PORT.fetch_add(count, Ordering::SeqCst);
+    assert!(base < 64000, "ran out of test ports");
+    base
+}
+
+/// A running gateway process; killed when dropped.
+pub struct Gateway {
+    child: Child,
+    pub sip: SocketAddr,
+    pub config_path: PathBuf,
+    lines: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    pub fn start() -> Gateway {
+        Gateway::start_with("")
+    }
+
+    /// Start on fresh 127.0.0.1 ports; `sip_extra` lines go into the `[sip]` table.
+    pub fn start_with(sip_extra: &str) -> Gateway {
+        let port = free_ports(1);
+        // Room for 500 concurrent calls. Not checked free one by one: a port another
+        // process holds is skipped by the gateway itself.
+        let media = reserve_ports(1002);
+        let media = media + media % 2; // RTP ports are even
+        let toml = format!(
+            "[sip]\nlisten_udp = [\"127.0.0.1:{port}\"]\nlisten_tcp = [\"127.0.0.1:{port}\"]\n{sip_extra}\n\n[media]\naddress = \"127.0.0.1\"\nport_min = {media}\nport_max = {}\n",
+            media + 999
+        );
+        Gateway::start_config(&toml, SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+
+    /// Start on a whole config text; `sip` is the address it listens on.
+    pub fn start_config(toml: &str, sip: SocketAddr) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path = dir.path().join("cc112.toml");
+        std::fs::write(&config_path, toml).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cc112"))
+            .args(["--log-format", "json", "run", "--config"])
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn cc112");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let gw = Gateway { child, sip, config_path, lines, _dir: dir };
+        assert!(gw.wait_for(|l| l.contains("SIP listening"), Duration::from_secs(20)), "gateway did not start:\n{}", gw.log());
+        gw
+    }
+
+    pub fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Log lines as JSON objects whose `fields.event` equals `event`.
+    pub fn events(&self, event: &str) -> Vec<serde_json::Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["fields"]["event"] == event)
+            .collect()
+    }
+
+    pub fn wait_for(&self, pred: impl Fn(&str) -> bool, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.lines.lock().unwrap().iter().any(|l| pred(l)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Wait until at least `n` events of a kind were logged.
+    pub fn wait_events(&self, event: &str, n: usize, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        loop {
+            if self.events(event).len() >= n {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one SIPp run reported.
+#[derive(Debug)]
+pub struct Sipp {
+    pub exit_code: Option<i32>,
+    pub successful: u64,
+    pub failed: u64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
+}
+
+/// Run SIPp against the gateway, bounded in calls (`-m`) and time (`-timeout`).
+/// `args` come after the common ones (scenario, keys, `-t t1` for TCP...).
+pub fn sipp(gw: &Gateway, args: &[&str]) -> Sipp {
+    let port = free_ports(1).to_string();
+    let media = free_ports(4).to_string();
+    let out = Command::new("sipp")
+        .arg(gw.sip.to_string())
+        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", &port, "-mp", &media])
+        .args(["-nostdin", "-timeout", "90s", "-timeout_error", "-max_recv_loops", "10000"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("sipp is not installed: apt-get install -y sip-tester (.ci/run does this)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let count = |label: &str| {
+        stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with(label))
+            .filter_map(|l| l.split('|').nth(2).and_then(|c| c.trim().parse::<u64>().ok()))
+            .last()
+            .unwrap_or(0)
+    };
+    Sipp {
+        exit_code: out.status.code(),
+        successful: count("Successful call"),
+        failed: count("Failed call"),
+        stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

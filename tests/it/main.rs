@@ -1,0 +1,16 @@
+//! The one integration test binary (one link, one process): the real gateway driven on
+//! loopback by SIPp and by raw sockets, the shared corpora read in place, config
+//! fixtures, and the media modules' scenario tests.
+
+mod harness;
+
+mod cli;
+mod config_fixtures;
+mod corpus;
+mod gateway;
+mod media_g711;
+mod media_goertzel;
+mod media_prompt;
+mod media_rfc4733;
+mod media_rtp;
+mod tcp_framing;
