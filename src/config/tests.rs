@@ -61,6 +61,8 @@ fn embedded_default_matches_code_defaults() {
     assert_eq!(shipped.sip, empty.sip);
     assert_eq!(shipped.emergency, empty.emergency);
     assert_eq!(shipped.media, empty.media);
+    assert_eq!(*shipped.routing, validate_routing::default_routing());
+    assert_eq!(shipped.routing, empty.routing);
 }
 
 #[test]
