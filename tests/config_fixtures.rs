@@ -68,7 +68,7 @@ fn load_err(path: &Path) -> ConfigErrors {
 #[test]
 fn every_valid_fixture_loads() {
     let files = fixtures("valid_");
-    assert!(files.len() >= 6, "valid fixtures missing: {files:?}");
+    assert!(files.len() >= 8, "valid fixtures missing: {files:?}");
     let failures: Vec<String> = files
         .iter()
         .filter_map(|f| Config::load(f).err().map(|e| e.to_string()))
@@ -83,7 +83,7 @@ fn every_valid_fixture_loads() {
 #[test]
 fn every_invalid_fixture_fails_as_announced() {
     let files = fixtures("invalid_");
-    assert!(files.len() >= 30, "invalid fixtures missing: {files:?}");
+    assert!(files.len() >= 60, "invalid fixtures missing: {files:?}");
     let mut failures = Vec::new();
     for file in &files {
         let expected = expectations(file);

@@ -104,10 +104,13 @@ pub(crate) struct RawIvr {
     pub prompt_timeout: Option<S<toml::Value>>,
     pub barge_in: Option<S<bool>>,
     /// Language → prompt id → WAV file name.
-    pub prompts: Option<S<BTreeMap<String, S<BTreeMap<String, S<String>>>>>>,
+    pub prompts: Option<S<RawPromptTables>>,
     /// Menu id → menu.
     pub menus: Option<S<BTreeMap<String, S<RawMenu>>>>,
 }
+
+/// Language → prompt id → WAV file name, as written.
+pub(crate) type RawPromptTables = BTreeMap<String, S<BTreeMap<String, S<String>>>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

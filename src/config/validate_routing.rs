@@ -172,6 +172,12 @@ fn overflow_to_fallback(mut queues: Vec<Queue>, fallback: &QueueId) -> Vec<Queue
 
 /// Where a value came from: a span in the file, or `None` for a default.
 type Origin = Option<Range<usize>>;
+/// The fallback queue id, where it was written and its path.
+type FallbackAt = (QueueId, Origin, String);
+/// A direct number, its path and where it was written.
+type DirectAt = (DirectNumber, String, Origin);
+/// A prompt table: its path and origin, and each prompt id's path and origin.
+type PromptTableAt = (String, Origin, BTreeMap<String, (String, Origin)>);
 
 /// A default value's note in cross-reference messages.
 fn from_default(origin: &Origin, table: &str) -> String {
@@ -562,7 +568,7 @@ fn time_rule(raw: &S<RawTimeRule>, here: &str, p: &mut Problems<'_>) -> Option<T
     Some(TimeRule { days, from, until })
 }
 
-fn check_queues(queues: &[QueueAt], fallback: &(QueueId, Origin, String), p: &mut Problems<'_>) {
+fn check_queues(queues: &[QueueAt], fallback: &FallbackAt, p: &mut Problems<'_>) {
     let find = |id: &QueueId| queues.iter().find(|q| &q.queue.id == id);
     let queues_written = queues.iter().any(|q| q.origin.is_some());
     match find(&fallback.0) {
@@ -577,19 +583,18 @@ fn check_queues(queues: &[QueueAt], fallback: &(QueueId, Origin, String), p: &mu
             ),
         ),
         None => {}
-        Some(q) => {
-            if q.queue.open.is_some() {
-                p.maybe_at(
-                    format!("{}.open", q.path),
-                    q.open_origin.clone(),
-                    format!(
-                        "{} is the fallback queue and must always be open (an emergency call \
+        Some(q) if q.queue.open.is_some() => {
+            p.maybe_at(
+                format!("{}.open", q.path),
+                q.open_origin.clone(),
+                format!(
+                    "{} is the fallback queue and must always be open (an emergency call \
                          must always reach a human); expected no time rules on it",
-                        q.queue.id
-                    ),
-                );
-            }
+                    q.queue.id
+                ),
+            );
         }
+        Some(_) => {}
     }
     for q in queues {
         let Some(target) = &q.queue.overflow else {
@@ -662,11 +667,7 @@ fn routing_table(
     raw: Option<S<RawRouting>>,
     d: &RoutingPlan,
     p: &mut Problems<'_>,
-) -> (
-    (QueueId, Origin, String),
-    UtcOffset,
-    Vec<(DirectNumber, String, Origin)>,
-) {
+) -> (FallbackAt, UtcOffset, Vec<DirectAt>) {
     let default_direct = || {
         d.direct
             .iter()
@@ -719,7 +720,7 @@ fn routing_table(
     let direct = match &raw.direct {
         None => default_direct(),
         Some(list) => {
-            let mut out: Vec<(DirectNumber, String, Origin)> = Vec::new();
+            let mut out: Vec<DirectAt> = Vec::new();
             for (i, entry) in list.get_ref().iter().enumerate() {
                 let here = format!("routing.direct[{i}]");
                 if let Some(n) = direct_number(entry, &here, p) {
@@ -794,7 +795,7 @@ fn direct_number(entry: &S<RawDirect>, here: &str, p: &mut Problems<'_>) -> Opti
 }
 
 fn check_direct(
-    direct: &[(DirectNumber, String, Origin)],
+    direct: &[DirectAt],
     queues: &[QueueAt],
     emergency: Option<&EmergencyConfig>,
     p: &mut Problems<'_>,
@@ -859,7 +860,7 @@ struct IvrAt {
     /// Each language with where it was named (`ivr.languages[i]`).
     languages: Vec<(Language, (String, Origin))>,
     /// Prompt tables as written: language → (table path/origin, prompt → (path, origin)).
-    prompt_tables: BTreeMap<String, (String, Origin, BTreeMap<String, (String, Origin)>)>,
+    prompt_tables: BTreeMap<String, PromptTableAt>,
     greeting: (PromptId, Origin),
     root: (MenuId, Origin),
     menus: BTreeMap<MenuId, MenuAt>,
@@ -1290,8 +1291,8 @@ fn option(raw: &S<RawOption>, here: &str, p: &mut Problems<'_>) -> Option<(MenuO
 fn check_menus(ivr: &IvrAt, queues: &[QueueAt], p: &mut Problems<'_>) {
     let queues_written = queues.iter().any(|q| q.origin.is_some());
     let menus_written = ivr.menus.values().any(|m| m.origin.is_some());
-    if !ivr.menus.contains_key(&ivr.root.0) {
-        if ivr.root.1.is_some() || menus_written {
+    if !ivr.menus.contains_key(&ivr.root.0) && (ivr.root.1.is_some() || menus_written) {
+        {
             let known: Vec<&str> = ivr.menus.keys().map(MenuId::as_str).collect();
             p.maybe_at(
                 "ivr.menu",
