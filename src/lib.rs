@@ -7,6 +7,7 @@
 //! - [`engine`]: the sans-IO glue state machine: messages and time in, actions out.
 //! - [`runtime`]: the tokio shell: sockets, timers, tasks.
 
+pub mod call;
 pub mod config;
 pub mod engine;
 pub mod media;

@@ -9,14 +9,26 @@
 //! - `raw`: the file as written (serde, `deny_unknown_fields`, spans kept).
 //! - `validate`: raw to typed plan, one function per table.
 //! - `span`: byte offsets to lines and TOML paths for the error messages.
+//! - `routing`, `time_rule`: the typed routing plan (IVR menus, queues, opening
+//!   hours) that calls hold in an `Arc`; `validate_routing` builds it.
 
 mod raw;
+mod routing;
 mod span;
+mod time_rule;
 mod validate;
+mod validate_routing;
+
+pub use routing::{
+    DirectNumber, Lang, Language, Menu, MenuAction, MenuId, MenuOption, PromptId, Queue, QueueId,
+    Resolved, RoutingPlan, PROMPT_INVALID_CHOICE, PROMPT_NO_CHOICE, SYSTEM_PROMPTS,
+};
+pub use time_rule::{Days, LocalTime, TimeRule, UtcOffset, Weekday};
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -38,6 +50,9 @@ pub struct Config {
     pub sip: SipConfig,
     pub emergency: EmergencyConfig,
     pub media: MediaConfig,
+    /// IVR, direct numbers and queues. In an `Arc` because each call keeps the plan
+    /// it started with while a reload installs a new one for later calls.
+    pub routing: Arc<RoutingPlan>,
     /// Content hash of the source text (first 12 hex chars of its SHA-256), so logs,
     /// call records and the admin API can tell which config a call ran under.
     pub version: String,
@@ -180,6 +195,7 @@ impl Config {
             sip: plan.sip,
             emergency: plan.emergency,
             media: plan.media,
+            routing: Arc::new(plan.routing),
             version: version_of(text),
         })
     }
@@ -231,7 +247,8 @@ impl Config {
              sip: udp {}; tcp {}; max message {} bytes\n\
              emergency numbers: {}\n\
              emergency URNs: {}\n\
-             media: {} ports {}-{}; codecs {}",
+             media: {} ports {}-{}; codecs {}\n\
+             {}",
             self.version,
             list(&self.sip.listen_udp),
             list(&self.sip.listen_tcp),
@@ -250,8 +267,75 @@ impl Config {
             self.media.port_min,
             self.media.port_max,
             codecs,
+            routing_summary(&self.routing),
         )
     }
+}
+
+/// The routing part of [`Config::summary`]: what a caller can reach and how, so an
+/// admin running `check-config` sees the menu as the caller will hear it.
+fn routing_summary(r: &RoutingPlan) -> String {
+    let join = |v: Vec<String>| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let languages = join(r.languages.iter().map(|l| l.code.to_string()).collect());
+    let menus = r
+        .menus
+        .values()
+        .map(|m| {
+            let options = join(
+                m.options
+                    .iter()
+                    .map(|o| format!("{} {}", o.digit, o.action))
+                    .collect(),
+            );
+            let root = if m.id == r.root_menu { " (root)" } else { "" };
+            format!("menu {}{root}: {options}", m.id)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let direct = join(
+        r.direct
+            .iter()
+            .map(|d| format!("{} -> {}", d.number, d.queue))
+            .collect(),
+    );
+    let queues = join(
+        r.queues
+            .iter()
+            .map(|q| match &q.open {
+                None => q.id.to_string(),
+                Some(rules) => format!(
+                    "{} (open {}; else {})",
+                    q.id,
+                    rules
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    q.overflow.as_ref().unwrap_or(&r.fallback_queue)
+                ),
+            })
+            .collect(),
+    );
+    format!(
+        "ivr: languages {languages}; key timeout {:?}, {} repeat(s), {} retr(ies), then {}; \
+         silent callers reach it within {:?}; barge-in {}\n\
+         {menus}\n\
+         direct numbers: {direct}\n\
+         queues (UTC{}): {queues}",
+        r.first_digit_timeout,
+        r.no_input_repeats,
+        r.retries,
+        r.fallback_queue,
+        r.no_input_limit,
+        if r.barge_in { "on" } else { "off" },
+        r.utc_offset,
+    )
 }
 
 fn version_of(text: &str) -> String {

@@ -8,9 +8,16 @@
 //! hand, must fail loudly: a silently ignored `listen_upd` would leave an emergency
 //! gateway listening somewhere the operator did not intend.
 //!
-//! To add a table (issue 3: `[ivr]`, `[[queues]]`, ...): add a `Raw*` struct with
-//! `deny_unknown_fields`, add it as an `Option` field of [`RawConfig`], and add one
-//! function in `validate.rs`.
+//! To add a table: add a `Raw*` struct with `deny_unknown_fields`, add it as an
+//! `Option` field of [`RawConfig`], and add one function in `validate.rs` (or
+//! `validate_routing.rs` for the routing tables).
+//!
+//! Two tables are keyed by names the administrator chooses (`[ivr.prompts.<lang>]`
+//! maps prompt ids to files, `[ivr.menus.<id>]` holds menus), so they are maps, not
+//! structs: a stray key there is not "unknown" to serde but is still refused by
+//! validation (an unused prompt id, a menu that is not a table).
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -24,6 +31,9 @@ pub(crate) struct RawConfig {
     pub sip: Option<S<RawSip>>,
     pub emergency: Option<S<RawEmergency>>,
     pub media: Option<S<RawMedia>>,
+    pub routing: Option<S<RawRouting>>,
+    pub ivr: Option<S<RawIvr>>,
+    pub queues: Option<S<Vec<S<RawQueue>>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,4 +72,80 @@ pub(crate) struct RawMedia {
     pub port_min: Option<S<i64>>,
     pub port_max: Option<S<i64>>,
     pub codecs: Option<S<Vec<S<String>>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRouting {
+    pub fallback_queue: Option<S<String>>,
+    pub utc_offset: Option<S<String>>,
+    pub direct: Option<S<Vec<S<RawDirect>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDirect {
+    /// Any value, for the same integer-hint reason as [`RawEmergencyNumber::number`].
+    pub number: Option<S<toml::Value>>,
+    pub queue: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIvr {
+    pub languages: Option<S<Vec<S<String>>>>,
+    pub greeting: Option<S<String>>,
+    pub menu: Option<S<String>>,
+    pub first_digit_timeout: Option<S<toml::Value>>,
+    pub no_input_repeats: Option<S<i64>>,
+    pub retries: Option<S<i64>>,
+    pub no_input_limit: Option<S<toml::Value>>,
+    pub max_time: Option<S<toml::Value>>,
+    pub prompt_timeout: Option<S<toml::Value>>,
+    pub barge_in: Option<S<bool>>,
+    /// Language → prompt id → WAV file name.
+    pub prompts: Option<S<RawPromptTables>>,
+    /// Menu id → menu.
+    pub menus: Option<S<BTreeMap<String, S<RawMenu>>>>,
+}
+
+/// Language → prompt id → WAV file name, as written.
+pub(crate) type RawPromptTables = BTreeMap<String, S<BTreeMap<String, S<String>>>>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMenu {
+    pub prompt: Option<S<String>>,
+    pub options: Option<S<Vec<S<RawOption>>>>,
+}
+
+/// One key of a menu; exactly one of the action keys must be given.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOption {
+    /// Any value: `digit = 1` (an integer) gets a hint instead of a type error.
+    pub digit: Option<S<toml::Value>>,
+    pub queue: Option<S<String>>,
+    pub menu: Option<S<String>>,
+    pub language: Option<S<String>>,
+    pub repeat: Option<S<bool>>,
+    pub back: Option<S<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQueue {
+    pub id: Option<S<String>>,
+    pub name: Option<S<String>>,
+    pub overflow: Option<S<String>>,
+    pub open: Option<S<Vec<S<RawTimeRule>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTimeRule {
+    pub days: Option<S<Vec<S<String>>>>,
+    /// A string `"07:00"` or a TOML local time `07:00:00`.
+    pub from: Option<S<toml::Value>>,
+    pub until: Option<S<toml::Value>>,
 }

@@ -61,6 +61,8 @@ fn embedded_default_matches_code_defaults() {
     assert_eq!(shipped.sip, empty.sip);
     assert_eq!(shipped.emergency, empty.emergency);
     assert_eq!(shipped.media, empty.media);
+    assert_eq!(*shipped.routing, validate_routing::default_routing());
+    assert_eq!(shipped.routing, empty.routing);
 }
 
 #[test]
@@ -690,4 +692,181 @@ fn duplicate_tables_are_syntax_errors_with_line() {
     let e = errs("[sip]\n[media]\n[sip]\n");
     assert_eq!((e[0].path.as_str(), e[0].line), ("sip", Some(3)), "{e:#?}");
     assert!(e[0].message.contains("duplicate key"), "{e:#?}");
+}
+
+// ------------------------------------------------------------------------ routing
+
+const TWO_QUEUES: &str = "[[queues]]\nid = \"medical\"\nname = \"Medis\"\n\n[[queues]]\nid = \"general\"\nname = \"Umum\"\n";
+
+#[test]
+fn default_routing_is_surabaya() {
+    let r = ok("").routing;
+    assert_eq!(r.default_language(), Some(&Lang::new("id")));
+    assert_eq!(r.fallback_queue, "general");
+    assert_eq!(r.utc_offset, UtcOffset::WIB);
+    let main = r.menu(&r.root_menu).unwrap_or_else(|| panic!("no root"));
+    let keys: String = main.options.iter().map(|o| o.digit).collect();
+    assert_eq!(keys, "12345690*");
+    assert_eq!(
+        main.option('9'),
+        Some(&MenuAction::Language(Lang::new("en")))
+    );
+    assert_eq!(r.direct_queue("115"), Some(&QueueId::new("fire")));
+    assert_eq!(r.direct_queue("112"), None);
+    assert!(r.queues.iter().all(|q| q.open.is_none()));
+    // Every queue but the fallback overflows to it; the fallback to nothing.
+    for q in &r.queues {
+        let expected = (q.id != "general").then(|| QueueId::new("general"));
+        assert_eq!(q.overflow, expected, "{}", q.id);
+    }
+    assert_eq!(
+        r.prompt_file(&Lang::new("en"), &PromptId::new("no_choice")),
+        Some("no_choice.wav")
+    );
+}
+
+#[test]
+fn default_menu_naming_a_dropped_queue_is_reported_without_line() {
+    let e = errs(&format!("[routing]\ndirect = []\n\n{TWO_QUEUES}"));
+    let paths: Vec<(&str, Option<usize>)> = e.iter().map(|e| (e.path.as_str(), e.line)).collect();
+    assert_eq!(
+        paths,
+        [
+            ("ivr.menus.main.options[1].queue", None),
+            ("ivr.menus.main.options[2].queue", None),
+            ("ivr.menus.main.options[3].queue", None),
+            ("ivr.menus.main.options[4].queue", None),
+            ("ivr.menus.main.options[5].queue", None),
+        ]
+    );
+    assert!(e[0].message.contains("queue fire is not defined"), "{e:#?}");
+    assert!(e[0].message.contains("default menu"), "{e:#?}");
+}
+
+#[test]
+fn default_direct_numbers_follow_the_emergency_numbers() {
+    let c = ok("[[emergency.numbers]]\nnumber = \"112\"\nlabel = \"x\"\n\n[[emergency.numbers]]\nnumber = \"118\"\nlabel = \"y\"\n");
+    let numbers: Vec<&str> = c.routing.direct.iter().map(|d| d.number.as_str()).collect();
+    assert_eq!(numbers, ["118"]);
+    // Written ones are checked strictly, and not when the emergency table is broken.
+    one(
+        "[routing]\ndirect = [{ number = \"113\", queue = \"fire\" }]\n[[emergency.numbers]]\nnumber = \"112\"\nlabel = \"x\"\n",
+        "routing.direct[0].number",
+        2,
+        "113 is not an emergency number",
+    );
+    one(
+        "[routing]\ndirect = [{ number = \"113\", queue = \"fire\" }]\n[[emergency.numbers]]\nnumber = \"11x\"\nlabel = \"x\"\n",
+        "emergency.numbers[0].number",
+        4,
+        "not a dialable number",
+    );
+}
+
+#[test]
+fn one_language_only_keeps_its_default_prompts() {
+    let c = ok("[ivr]\nlanguages = [\"id\"]\n\n[ivr.menus.main]\nprompt = \"menu_main\"\noptions = [{ digit = \"0\", queue = \"general\" }]\n");
+    assert_eq!(c.routing.languages.len(), 1);
+    // The default menu's key 9 names English, which is then not spoken.
+    let e = errs("[ivr]\nlanguages = [\"id\"]\n");
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!(e[0].path, "ivr.menus.main.options[6].language");
+    assert_eq!(e[0].line, None);
+}
+
+#[test]
+fn time_rules_parse_into_typed_windows() {
+    let c = ok(
+        "[[queues]]\nid = \"medical\"\nname = \"Medis\"\nopen = [{ days = [\"mon-fri\", \"sab\"], from = 07:00:00, until = \"24:00\" }, { from = \"23:00\", until = \"07:00\" }]\n\n[[queues]]\nid = \"general\"\nname = \"Umum\"\n[routing]\nutc_offset = \"UTC-03:30\"\ndirect = [{ number = \"118\", queue = \"medical\" }]\n[ivr.menus.main]\nprompt = \"menu_main\"\noptions = [{ digit = \"1\", queue = \"medical\" }]\n"
+    );
+    let q = c
+        .routing
+        .queue(&QueueId::new("medical"))
+        .unwrap_or_else(|| panic!("no queue"));
+    let rules = q.open.clone().unwrap_or_default();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[0].to_string(), "mon,tue,wed,thu,fri,sat 07:00-24:00");
+    assert_eq!(rules[1].to_string(), "daily 23:00-07:00");
+    assert!(rules[1].spans_midnight());
+    assert_eq!(c.routing.utc_offset.seconds(), -12_600);
+    assert!(
+        c.summary().contains(
+            "medical (open mon,tue,wed,thu,fri,sat 07:00-24:00, daily 23:00-07:00; else general)"
+        ),
+        "{}",
+        c.summary()
+    );
+}
+
+#[test]
+fn routing_rules_with_one_error_each() {
+    let menu1 = "[routing]\ndirect = []\n[ivr.menus.main]\nprompt = \"menu_main\"\noptions = [{ digit = \"1\", queue = \"medical\" }]\n";
+    one(
+        &format!("{menu1}{TWO_QUEUES}[[queues]]\nid = \"x\"\nname = \"X\"\nopen = []\n"),
+        "queues[2].open",
+        16,
+        "close the queue for good",
+    );
+    one(
+        &format!("{menu1}{TWO_QUEUES}[[queues]]\nid = \"x\"\nname = \"X\"\noverflow = \"x\"\n"),
+        "queues[2].overflow",
+        16,
+        "overflows to itself",
+    );
+    one(
+        "[ivr.menus.main]\nprompt = \"menu_main\"\noptions = [{ digit = \"0\", repeat = false }]\n",
+        "ivr.menus.main.options[0].repeat",
+        3,
+        "repeat = false does nothing",
+    );
+    one(
+        "[ivr.menus.main]\nprompt = \"menu_main\"\noptions = []\n",
+        "ivr.menus.main.options",
+        3,
+        "without options",
+    );
+    one(
+        "[ivr]\nmax_time = \"15s\"\n",
+        "ivr.max_time",
+        2,
+        "shorter than no_input_limit",
+    );
+    one(
+        "[ivr]\nlanguages = [\"id\", \"en\", \"id\"]\n",
+        "ivr.languages[2]",
+        2,
+        "listed twice",
+    );
+    one(
+        "[ivr]\nlanguages = [\"ID\"]\n",
+        "ivr.languages[0]",
+        2,
+        "not a language code",
+    );
+    one(
+        "[ivr]\nbarge_in = \"yes\"\n",
+        "ivr.barge_in",
+        2,
+        "invalid type",
+    );
+    one(
+        "[[queues]]\nid = \"general\"\n",
+        "queues[0]",
+        1,
+        "missing key `name`",
+    );
+}
+
+#[test]
+fn a_submenu_may_be_shared_but_not_circular() {
+    // Two keys leading to the same submenu is a DAG, not a cycle.
+    let shared = "[routing]\ndirect = []\n[ivr.menus.main]\nprompt = \"menu_main\"\noptions = [{ digit = \"1\", menu = \"a\" }, { digit = \"2\", menu = \"a\" }]\n[ivr.menus.a]\nprompt = \"menu_main\"\noptions = [{ digit = \"0\", queue = \"general\" }, { digit = \"*\", back = true }]\n";
+    let c = ok(shared);
+    assert_eq!(c.routing.menus.len(), 2);
+    one(
+        "[ivr.menus.main]\nprompt = \"menu_main\"\noptions = [{ digit = \"1\", menu = \"main\" }, { digit = \"0\", queue = \"general\" }]\n",
+        "ivr.menus.main.options[0].menu",
+        3,
+        "cycle (main -> main)",
+    );
 }

@@ -10,7 +10,9 @@ use std::ops::{Range, RangeInclusive};
 use std::time::Duration;
 
 use super::raw::{RawConfig, RawEmergency, RawEmergencyNumber, RawMedia, RawSip, S};
+use super::routing::RoutingPlan;
 use super::span::line_of;
+use super::validate_routing;
 use super::{ConfigError, EmergencyConfig, EmergencyNumber, MediaConfig, SipConfig};
 use crate::media::Codec;
 
@@ -29,7 +31,12 @@ impl<'a> Problems<'a> {
         }
     }
 
-    fn at(&mut self, path: impl Into<String>, span: Range<usize>, message: impl Into<String>) {
+    pub(crate) fn at(
+        &mut self,
+        path: impl Into<String>,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) {
         self.errors.push(ConfigError {
             path: path.into(),
             line: Some(line_of(self.text, span.start)),
@@ -38,7 +45,7 @@ impl<'a> Problems<'a> {
     }
 
     /// For cross-key problems whose table may be absent from the file altogether.
-    fn maybe_at(
+    pub(crate) fn maybe_at(
         &mut self,
         path: impl Into<String>,
         span: Option<Range<usize>>,
@@ -57,13 +64,30 @@ pub(crate) struct Plan {
     pub sip: SipConfig,
     pub emergency: EmergencyConfig,
     pub media: MediaConfig,
+    pub routing: RoutingPlan,
 }
 
 pub(crate) fn plan(raw: RawConfig, p: &mut Problems<'_>) -> Plan {
+    let sip = sip(raw.sip, p);
+    let emergency = emergency(raw.emergency, p);
+    // Direct numbers are checked against the emergency numbers only when those are
+    // themselves valid, so one typo does not produce a second, derived error.
+    let emergency_ok = !p.errors.iter().any(|e| e.path.starts_with("emergency"));
+    let media = media(raw.media, p);
+    let routing = validate_routing::routing(
+        validate_routing::RawRoutingTables {
+            routing: raw.routing,
+            ivr: raw.ivr,
+            queues: raw.queues,
+        },
+        emergency_ok.then_some(&emergency),
+        p,
+    );
     Plan {
-        sip: sip(raw.sip, p),
-        emergency: emergency(raw.emergency, p),
-        media: media(raw.media, p),
+        sip,
+        emergency,
+        media,
+        routing,
     }
 }
 
@@ -254,7 +278,7 @@ pub(crate) fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
     ))
 }
 
-fn int_in(
+pub(crate) fn int_in(
     raw: Option<&S<i64>>,
     path: &str,
     range: RangeInclusive<i64>,
@@ -281,6 +305,18 @@ fn duration(
     default: Duration,
     p: &mut Problems<'_>,
 ) -> Duration {
+    duration_in(raw, path, default, TIMEOUT_RANGE, "between 1s and 1h", p)
+}
+
+/// A duration key with its own bounds; `range_text` says them in the admin's words.
+pub(crate) fn duration_in(
+    raw: Option<&S<toml::Value>>,
+    path: &str,
+    default: Duration,
+    range: RangeInclusive<Duration>,
+    range_text: &str,
+    p: &mut Problems<'_>,
+) -> Duration {
     let Some(raw) = raw else { return default };
     let parsed = match raw.get_ref() {
         toml::Value::String(s) => parse_duration(s),
@@ -293,12 +329,12 @@ fn duration(
         )),
     };
     match parsed {
-        Ok(d) if TIMEOUT_RANGE.contains(&d) => d,
+        Ok(d) if range.contains(&d) => d,
         Ok(d) => {
             p.at(
                 path,
                 raw.span(),
-                format!("{d:?} is out of range; expected between 1s and 1h"),
+                format!("{d:?} is out of range; expected {range_text}"),
             );
             default
         }
@@ -482,7 +518,7 @@ fn emergency_number(
 
 /// Numbers are strings because leading zeros matter in dial strings and an integer
 /// would silently drop them.
-fn number_problem(v: &toml::Value) -> Result<String, String> {
+pub(crate) fn number_problem(v: &toml::Value) -> Result<String, String> {
     let s = match v {
         toml::Value::String(s) => s,
         toml::Value::Integer(n) => {
@@ -511,7 +547,7 @@ fn number_problem(v: &toml::Value) -> Result<String, String> {
     }
 }
 
-fn label_problem(l: &str) -> Option<String> {
+pub(crate) fn label_problem(l: &str) -> Option<String> {
     if l.trim().is_empty() {
         Some("label is empty; expected a name for call records like \"police\"".into())
     } else if l.chars().any(char::is_control) {
