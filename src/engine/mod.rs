@@ -388,27 +388,27 @@ impl Engine {
         // request outside a dialog as well as inside.
         match &req.method {
             Method::Other(_) => {
-                return self.respond_nist(now, peer, key, &req, 501, "Not Implemented", &[("Allow", ALLOW.into())]);
+                return self.respond_nist(now, peer, key, &req, (501, "Not Implemented"), &[("Allow", ALLOW.into())]);
             }
             Method::Invite | Method::Cancel | Method::Bye | Method::Options | Method::Info | Method::Register => {}
-            _ => return self.respond_nist(now, peer, key, &req, 405, "Method Not Allowed", &[("Allow", ALLOW.into())]),
+            _ => return self.respond_nist(now, peer, key, &req, (405, "Method Not Allowed"), &[("Allow", ALLOW.into())]),
         }
         if req.method == Method::Invite {
             return self.on_invite(now, peer, req, key);
         }
         if let UriKind::Other { .. } = req.uri.kind() {
-            return self.respond_nist(now, peer, key, &req, 416, "Unsupported URI Scheme", &[]);
+            return self.respond_nist(now, peer, key, &req, (416, "Unsupported URI Scheme"), &[]);
         }
         let require = req.head.list(&HeaderName::Require);
         if !require.is_empty() && req.method != Method::Cancel {
-            return self.respond_nist(now, peer, key, &req, 420, "Bad Extension", &[("Unsupported", require.join(", "))]);
+            return self.respond_nist(now, peer, key, &req, (420, "Bad Extension"), &[("Unsupported", require.join(", "))]);
         }
         match req.method {
             Method::Cancel => self.on_cancel(now, peer, req, key),
             Method::Bye => self.on_bye(now, peer, req, key),
             Method::Options => {
                 let hdrs = capabilities();
-                self.respond_nist(now, peer, key, &req, 200, "OK", &hdrs);
+                self.respond_nist(now, peer, key, &req, (200, "OK"), &hdrs);
             }
             Method::Info => self.on_info(now, peer, req, key),
             _ => self.on_register(now, peer, req, key),
@@ -421,18 +421,18 @@ impl Engine {
     fn on_register(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
         // A non-SIP address of record is malformed (RFC 4475 §3.3.4).
         if !matches!(req.head.to.uri.kind(), UriKind::Sip(_)) {
-            return self.respond_nist(now, peer, key, &req, 400, "Address of record must be a SIP URI", &[]);
+            return self.respond_nist(now, peer, key, &req, (400, "Address of record must be a SIP URI"), &[]);
         }
         let has_digest = req
             .head
             .get_all(&HeaderName::Authorization)
             .any(|v| v.trim_start().get(..6).is_some_and(|s| s.eq_ignore_ascii_case("digest")));
         if has_digest {
-            return self.respond_nist(now, peer, key, &req, 403, "Forbidden", &[]);
+            return self.respond_nist(now, peer, key, &req, (403, "Forbidden"), &[]);
         }
         let nonce = format!("{:016x}{:016x}", self.rng.gen::<u64>(), self.rng.gen::<u64>());
         let challenge = format!("Digest realm=\"{}\", nonce=\"{nonce}\", algorithm=MD5, qop=\"auth\"", self.realm());
-        self.respond_nist(now, peer, key, &req, 401, "Unauthorized", &[("WWW-Authenticate", challenge)]);
+        self.respond_nist(now, peer, key, &req, (401, "Unauthorized"), &[("WWW-Authenticate", challenge)]);
     }
 
     fn realm(&self) -> String {
@@ -692,7 +692,7 @@ impl Engine {
         let found = self.ist_index.get(&target).copied().and_then(|tid| self.ists.get(&tid).map(|e| (tid, e.tx.is_proceeding(), e.call, e.to_tag.clone())));
         match found {
             Some((_, proceeding, call, to_tag)) => {
-                self.respond_nist_tagged(now, peer, key, &req, 200, "OK", &[], Some(&to_tag));
+                self.respond_nist_tagged(now, peer, key, &req, (200, "OK"), &[], Some(&to_tag));
                 if proceeding {
                     // RFC 3261 §9.2: 487 to the INVITE; the call never started.
                     self.final_ist(now, &target, 487, "Request Terminated", &[], None);
@@ -701,15 +701,15 @@ impl Engine {
                     }
                 }
             }
-            None => self.respond_nist(now, peer, key, &req, 481, "Call/Transaction Does Not Exist", &[]),
+            None => self.respond_nist(now, peer, key, &req, (481, "Call/Transaction Does Not Exist"), &[]),
         }
     }
 
     fn on_bye(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
         let Some(id) = self.dialog_of(&req) else {
-            return self.respond_nist(now, peer, key, &req, 481, "Call/Transaction Does Not Exist", &[]);
+            return self.respond_nist(now, peer, key, &req, (481, "Call/Transaction Does Not Exist"), &[]);
         };
-        self.respond_nist(now, peer, key, &req, 200, "OK", &[]);
+        self.respond_nist(now, peer, key, &req, (200, "OK"), &[]);
         // A BYE before the ACK also stops our 2xx retransmissions.
         if let Some(tkey) = self.calls.get_mut(&id).and_then(|c| c.invite_tx.take()) {
             if let Some(&tid) = self.ist_index.get(&tkey) {
@@ -724,10 +724,10 @@ impl Engine {
 
     fn on_info(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
         let Some(id) = self.dialog_of(&req) else {
-            return self.respond_nist(now, peer, key, &req, 481, "Call/Transaction Does Not Exist", &[]);
+            return self.respond_nist(now, peer, key, &req, (481, "Call/Transaction Does Not Exist"), &[]);
         };
         let digit = info_digit(&req);
-        self.respond_nist(now, peer, key, &req, 200, "OK", &[]);
+        self.respond_nist(now, peer, key, &req, (200, "OK"), &[]);
         if let Some(key) = digit {
             self.event(id, CallEventKind::Digit { key });
         }
@@ -836,13 +836,16 @@ impl Engine {
         self.drain_ist(now, tid);
     }
 
-    fn respond_nist(&mut self, now: Instant, peer: Peer, key: TxKey, req: &Request, status: u16, reason: &str, extra: &[(&str, String)]) {
+    /// Answer a non-INVITE request through a new server transaction; `answer` is the
+    /// status and reason phrase.
+    fn respond_nist(&mut self, now: Instant, peer: Peer, key: TxKey, req: &Request, answer: (u16, &str), extra: &[(&str, String)]) {
         let tag = self.random_tag();
-        self.respond_nist_tagged(now, peer, key, req, status, reason, extra, Some(&tag));
+        self.respond_nist_tagged(now, peer, key, req, answer, extra, Some(&tag));
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn respond_nist_tagged(&mut self, now: Instant, peer: Peer, key: TxKey, req: &Request, status: u16, reason: &str, extra: &[(&str, String)], tag: Option<&str>) {
+    fn respond_nist_tagged(&mut self, now: Instant, peer: Peer, key: TxKey, req: &Request, answer: (u16, &str), extra: &[(&str, String)], tag: Option<&str>) {
+        let (status, reason) = answer;
         let mut tx = NonInviteServerTx::new(peer.transport.reliable(), self.timers);
         tx.respond(now, status, self.response(req, status, reason, tag, extra).to_bytes());
         let id = self.next_id();

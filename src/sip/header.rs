@@ -73,41 +73,28 @@ impl HeaderName {
                 _ => return Other(name.to_string()),
             }
         }
-        const TABLE: &[(&str, HeaderName)] = &[
-            ("Via", Via),
-            ("From", From),
-            ("To", To),
-            ("Call-ID", CallId),
-            ("CSeq", CSeq),
-            ("Contact", Contact),
-            ("Content-Length", ContentLength),
-            ("Content-Type", ContentType),
-            ("Max-Forwards", MaxForwards),
-            ("Accept", Accept),
-            ("Allow", Allow),
-            ("Authorization", Authorization),
-            ("Call-Info", CallInfo),
-            ("Content-Encoding", ContentEncoding),
-            ("Event", Event),
-            ("Expires", Expires),
-            ("Proxy-Authorization", ProxyAuthorization),
-            ("Proxy-Require", ProxyRequire),
-            ("Record-Route", RecordRoute),
-            ("Refer-To", ReferTo),
-            ("Referred-By", ReferredBy),
-            ("Require", Require),
-            ("Retry-After", RetryAfter),
-            ("Route", Route),
-            ("Server", Server),
-            ("Session-Expires", SessionExpires),
-            ("Subject", Subject),
-            ("Supported", Supported),
-            ("Unsupported", Unsupported),
-            ("User-Agent", UserAgent),
-            ("Warning", Warning),
-            ("WWW-Authenticate", WwwAuthenticate),
-        ];
-        for (n, h) in TABLE {
+        // Candidates by length first: one or two case-insensitive compares per header
+        // instead of a scan of every known name.
+        let candidates: &[(&str, HeaderName)] = match name.len() {
+            2 => &[("To", To)],
+            3 => &[("Via", Via)],
+            4 => &[("From", From), ("CSeq", CSeq)],
+            5 => &[("Allow", Allow), ("Event", Event), ("Route", Route)],
+            6 => &[("Accept", Accept), ("Server", Server)],
+            7 => &[("Call-ID", CallId), ("Contact", Contact), ("Expires", Expires), ("Require", Require), ("Subject", Subject), ("Warning", Warning)],
+            8 => &[("Refer-To", ReferTo)],
+            9 => &[("Call-Info", CallInfo), ("Supported", Supported)],
+            10 => &[("User-Agent", UserAgent)],
+            11 => &[("Referred-By", ReferredBy), ("Retry-After", RetryAfter), ("Unsupported", Unsupported)],
+            12 => &[("Content-Type", ContentType), ("Max-Forwards", MaxForwards), ("Record-Route", RecordRoute)],
+            13 => &[("Authorization", Authorization), ("Proxy-Require", ProxyRequire)],
+            14 => &[("Content-Length", ContentLength)],
+            15 => &[("Session-Expires", SessionExpires)],
+            16 => &[("Content-Encoding", ContentEncoding), ("WWW-Authenticate", WwwAuthenticate)],
+            19 => &[("Proxy-Authorization", ProxyAuthorization)],
+            _ => &[],
+        };
+        for (n, h) in candidates {
             if n.eq_ignore_ascii_case(name) {
                 return h.clone();
             }
@@ -475,6 +462,12 @@ mod tests {
         assert_eq!(HeaderName::from_wire("cAlL-iD"), HeaderName::CallId);
         assert_eq!(HeaderName::from_wire("l"), HeaderName::ContentLength);
         assert_eq!(HeaderName::from_wire("X-Foo"), HeaderName::Other("X-Foo".into()));
+        // Every known name maps back to itself, whatever its case.
+        use HeaderName::*;
+        for h in [Accept, Allow, Authorization, CallId, CallInfo, Contact, ContentEncoding, ContentLength, ContentType, CSeq, Event, Expires, From, MaxForwards, ProxyAuthorization, ProxyRequire, RecordRoute, ReferTo, ReferredBy, Require, RetryAfter, Route, Server, SessionExpires, Subject, Supported, To, Unsupported, UserAgent, Via, Warning, WwwAuthenticate] {
+            assert_eq!(HeaderName::from_wire(h.as_str()), h);
+            assert_eq!(HeaderName::from_wire(&h.as_str().to_ascii_uppercase()), h);
+        }
     }
 
     #[test]

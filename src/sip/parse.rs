@@ -134,20 +134,26 @@ pub fn parse(input: &[u8]) -> Result<Message, ParseError> {
 /// Split into (header section, body, whether the empty line was found). Bare LF line
 /// ends are tolerated (robustness; RFC 5118's archive files use them).
 fn split_head(input: &[u8]) -> (&[u8], &[u8], bool) {
-    let crlf = find(input, b"\r\n\r\n").map(|i| (i, i + 4));
-    let lf = find(input, b"\n\n").map(|i| (i, i + 2));
-    let cut = match (crlf, lf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
-    };
-    match cut {
-        Some((h, b)) => (input.get(..h).unwrap_or_default(), input.get(b..).unwrap_or_default(), true),
-        None => (input, &[], false),
+    // One pass over line ends: the header section ends at the first empty line,
+    // whether lines end in CRLF or a bare LF.
+    let mut from = 0;
+    while let Some(i) = input.get(from..).and_then(|rest| rest.iter().position(|c| *c == b'\n')).map(|i| i + from) {
+        let next = input.get(i + 1..).unwrap_or_default();
+        let blank = if next.starts_with(b"\r\n") {
+            Some(i + 3)
+        } else if next.first() == Some(&b'\n') {
+            Some(i + 2)
+        } else {
+            None
+        };
+        if let Some(body) = blank {
+            // The header section is everything before the line end at `i` (and its CR).
+            let end = if i > 0 && input.get(i - 1) == Some(&b'\r') { i - 1 } else { i };
+            return (input.get(..end).unwrap_or_default(), input.get(body..).unwrap_or_default(), true);
+        }
+        from = i + 1;
     }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    (input, &[], false)
 }
 
 /// Start line plus unfolded header lines as (name, value); the first element's value is

@@ -152,7 +152,8 @@ fn transaction_key(bytes: &[u8]) -> String {
 #[test]
 fn gateway_answers_each_torture_message_over_udp_as_expected() {
     // Greedy grouping: no two files with the same transaction key share a gateway.
-    let mut groups: Vec<(BTreeSet<String>, Vec<(&str, Option<u16>, Vec<u8>)>)> = Vec::new();
+    type Group<'a> = (BTreeSet<String>, Vec<(&'a str, Option<u16>, Vec<u8>)>);
+    let mut groups: Vec<Group> = Vec::new();
     for (file, _, want) in EXPECT {
         let bytes = std::fs::read(corpora().join(file)).unwrap();
         let key = transaction_key(&bytes);

@@ -178,7 +178,7 @@ pub fn sipp(gw: &Gateway, args: &[&str]) -> Sipp {
             .lines()
             .filter(|l| l.trim_start().starts_with(label))
             .filter_map(|l| l.split('|').nth(2).and_then(|c| c.trim().parse::<u64>().ok()))
-            .last()
+            .next_back()
             .unwrap_or(0)
     };
     Sipp {
