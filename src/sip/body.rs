@@ -62,7 +62,7 @@ fn multipart_part(body: &Bytes, boundary: &str, want: &str) -> Option<Bytes> {
         return None;
     }
     let delim = format!("--{boundary}");
-    let b = &body[..];
+    let b: &[u8] = body.as_ref();
     let mut pos = find(b, delim.as_bytes(), 0)?;
     loop {
         let start = pos + delim.len();

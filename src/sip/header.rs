@@ -202,7 +202,7 @@ pub fn split_list(value: &str) -> Result<Vec<&str>, HeaderError> {
             b'<' => in_angle = true,
             b'>' => in_angle = false,
             b',' if !in_angle => {
-                let item = value[start..i].trim();
+                let item = value.get(start..i).unwrap_or_default().trim();
                 if item.is_empty() {
                     return Err(HeaderError::Param);
                 }
@@ -213,7 +213,7 @@ pub fn split_list(value: &str) -> Result<Vec<&str>, HeaderError> {
         }
         i += 1;
     }
-    let item = value[start..].trim();
+    let item = value.get(start..).unwrap_or_default().trim();
     if item.is_empty() {
         return Err(HeaderError::Param);
     }
@@ -245,8 +245,8 @@ pub fn parse_header_params(s: &str) -> Result<Vec<Param>, HeaderError> {
         if name_len == 0 {
             return Err(HeaderError::Param);
         }
-        let name = &rest[..name_len];
-        rest = rest[name_len..].trim_start();
+        let name = rest.get(..name_len).unwrap_or_default();
+        rest = rest.get(name_len..).unwrap_or_default().trim_start();
         let mut value = None;
         if let Some(r) = rest.strip_prefix('=') {
             let r = r.trim_start();
@@ -260,8 +260,8 @@ pub fn parse_header_params(s: &str) -> Result<Vec<Param>, HeaderError> {
             if end == 0 {
                 return Err(HeaderError::Param);
             }
-            value = Some(r[..end].to_string());
-            rest = r[end..].trim_start();
+            value = Some(r.get(..end).unwrap_or_default().to_string());
+            rest = r.get(end..).unwrap_or_default().trim_start();
         }
         out.push(Param { name: name.to_string(), value });
     }
@@ -292,8 +292,8 @@ impl Via {
             if n == 0 {
                 return Err(HeaderError::Via("sent-protocol"));
             }
-            *part = &rest[..n];
-            rest = rest[n..].trim_start();
+            *part = rest.get(..n).unwrap_or_default();
+            rest = rest.get(n..).unwrap_or_default().trim_start();
             if idx < 2 {
                 rest = rest.strip_prefix('/').ok_or(HeaderError::Via("sent-protocol"))?;
             }
@@ -358,19 +358,19 @@ impl NameAddr {
         let (display, uri_text, after);
         if b.first() == Some(&b'"') {
             let end = skip_quoted(b, 0).map_err(|_| HeaderError::NameAddr(which, "unterminated quoted display name"))?;
-            display = Some(unquote(&s[1..end - 1]));
-            let rest = s[end..].trim_start();
+            display = Some(unquote(s.get(1..end - 1).unwrap_or_default()));
+            let rest = s.get(end..).unwrap_or_default().trim_start();
             let (u, a) = angle(rest, which)?;
             uri_text = u;
             after = a;
         } else if let Some(lt) = s.find('<') {
-            let name = s[..lt].trim();
+            let name = s.get(..lt).unwrap_or_default().trim();
             // Unquoted display name: tokens separated by LWS only (RFC 4475 §3.1.2.15).
             if !name.split_ascii_whitespace().all(is_token) {
                 return Err(HeaderError::NameAddr(which, "display name with non-token characters must be quoted"));
             }
             display = if name.is_empty() { None } else { Some(name.to_string()) };
-            let (u, a) = angle(&s[lt..], which)?;
+            let (u, a) = angle(s.get(lt..).unwrap_or_default(), which)?;
             uri_text = u;
             after = a;
         } else {
@@ -378,11 +378,11 @@ impl NameAddr {
             // ';' at all (RFC 3261 §20.10: such URIs must be in angle brackets).
             display = None;
             let end = s.find([';', ' ', '\t']).unwrap_or(s.len());
-            uri_text = &s[..end];
+            uri_text = s.get(..end).unwrap_or_default();
             if uri_text.contains('?') || uri_text.contains(',') {
                 return Err(HeaderError::NameAddr(which, "URI with '?' or ',' must be in angle brackets"));
             }
-            after = &s[end..];
+            after = s.get(end..).unwrap_or_default();
         }
         let uri = Uri::parse(uri_text).map_err(|e| HeaderError::NameAddrUri(which, e))?;
         let params = parse_header_params(after)?;
@@ -398,11 +398,11 @@ impl NameAddr {
 fn angle<'a>(s: &'a str, which: &'static str) -> Result<(&'a str, &'a str), HeaderError> {
     let inner = s.strip_prefix('<').ok_or(HeaderError::NameAddr(which, "expected '<' after display name"))?;
     let close = inner.find('>').ok_or(HeaderError::NameAddr(which, "missing '>'"))?;
-    let uri = &inner[..close];
+    let uri = inner.get(..close).unwrap_or_default();
     if uri.bytes().any(|c| c == b' ' || c == b'\t') {
         return Err(HeaderError::NameAddr(which, "whitespace inside <URI>"));
     }
-    Ok((uri, &inner[close + 1..]))
+    Ok((uri, inner.get(close + 1..).unwrap_or_default()))
 }
 
 /// Resolve quoted-pairs in the inside of a quoted string.

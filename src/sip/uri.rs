@@ -234,7 +234,7 @@ fn parse_sip(rest: &str, secure: bool) -> Result<SipUri, UriError> {
     // userinfo cannot hold an unescaped '@' (RFC 3261 §25.1), so the first '@' ends it;
     // the user part may legally contain '?', ';' and ',' (RFC 4475 §3.1.1.2).
     let (user, after) = match rest.find('@') {
-        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        Some(at) => (Some(rest.get(..at).unwrap_or_default()), rest.get(at + 1..).unwrap_or_default()),
         None => (None, rest),
     };
     let user = match user {
@@ -262,9 +262,9 @@ pub fn parse_hostport(s: &str) -> Result<(Host, Option<u16>), UriError> {
     }
     if let Some(inner) = s.strip_prefix('[') {
         let close = inner.find(']').ok_or_else(|| UriError::BadHost(s.to_string()))?;
-        let addr = &inner[..close];
+        let addr = inner.get(..close).unwrap_or_default();
         let host = Host::V6(parse_v6(addr).ok_or_else(|| UriError::BadHost(s.to_string()))?);
-        let tail = &inner[close + 1..];
+        let tail = inner.get(close + 1..).unwrap_or_default();
         let port = match tail {
             "" => None,
             t => Some(parse_port(t.strip_prefix(':').ok_or_else(|| UriError::BadPort(t.to_string()))?)?),
