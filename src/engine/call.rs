@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Instant;
 
+use crate::call::ivr::{Ivr, Routing};
 use crate::media::sdp::{LocalMedia, Negotiated};
 use crate::sip::transaction::TxKey;
 
@@ -86,6 +87,13 @@ pub struct Call {
     pub remote_offer: Option<bytes::Bytes>,
     pub local_media: Option<LocalMedia>,
     pub negotiated: Option<Negotiated>,
+    /// The matched emergency identity (`112`, `urn:service:sos.fire`...).
+    pub identity: String,
+    /// The caller's menu, from the 200 OK until it routes (or the caller hangs up).
+    pub ivr: Option<Ivr>,
+    pub ivr_scheduled: Option<Instant>,
+    /// Where the IVR sent the call.
+    pub routing: Option<Routing>,
 }
 
 impl Call {

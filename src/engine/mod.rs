@@ -19,7 +19,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use rand::rngs::SmallRng;
@@ -27,6 +27,7 @@ use rand::{Rng, SeedableRng};
 use tracing::{debug, info, warn};
 
 
+use crate::call::ivr::{Entry, IvrAction, IvrPath, PromptRef, Routing};
 use crate::config::Config;
 use crate::media::ports::PortPool;
 use crate::media::sdp::{self, LocalMedia, SdpError};
@@ -84,7 +85,49 @@ pub enum Output {
     /// with [`Engine::handle_media_opened`].
     OpenMedia { call: CallId, port: u16 },
     CloseMedia { call: CallId, port: u16 },
+    /// A command for the call's media task.
+    Media { call: CallId, cmd: MediaCommand },
     Event(CallEvent),
+}
+
+/// What the engine asks of a call's media.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaCommand {
+    /// The 200 OK went out: send to `remote` (or latch once if it is unusable) with
+    /// this codec, and read DTMF as RFC 4733 on `telephone_event` or in-band.
+    Start { remote: Option<SocketAddr>, codec: Codec, payload_type: u8, telephone_event: Option<u8> },
+    /// Play this prompt now, replacing any prompt still playing.
+    Play { prompt: PromptRef },
+    /// Cut the prompt being played (barge-in).
+    StopPrompt,
+}
+
+/// Where a digit came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigitSource {
+    Rfc4733,
+    Inband,
+    SipInfo,
+}
+
+impl DigitSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigitSource::Rfc4733 => "rfc4733",
+            DigitSource::Inband => "inband",
+            DigitSource::SipInfo => "sip_info",
+        }
+    }
+}
+
+/// What a call's media task reports to the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaInput {
+    Digit { key: char, source: DigitSource },
+    /// A prompt played to its end, or could not be played at all (missing file).
+    PromptFinished { prompt: PromptRef },
+    /// No RTP from the caller for a while: reported, never a reason to hang up.
+    RtpTimeout,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -110,8 +153,15 @@ pub enum CallEventKind {
     Answered { codec: Codec, telephone_event: Option<u8>, rtp_port: u16, remote_rtp: Option<SocketAddr> },
     /// The ACK arrived.
     Confirmed,
-    /// A DTMF digit from SIP INFO (`application/dtmf-relay` or `application/dtmf`).
-    Digit { key: char },
+    /// A DTMF digit, from RTP (RFC 4733 or in-band) or SIP INFO.
+    Digit { key: char, source: DigitSource },
+    /// The IVR asked for a prompt.
+    Prompt { prompt: PromptRef },
+    /// The IVR chose a queue.
+    Routed { routing: Routing },
+    /// The caller's whole path through the IVR (when it routed, or the caller left).
+    IvrPath { path: IvrPath },
+    RtpTimeout,
     Ended { reason: EndReason },
 }
 
@@ -159,6 +209,7 @@ enum TimerRef {
     Ist(u64),
     Nist(u64),
     Nict(u64),
+    Ivr(CallId),
 }
 
 /// At most one log line per source address per second for bad input.
@@ -202,6 +253,9 @@ pub struct Engine {
     stats: Stats,
     limiter: LogLimiter,
     draining: bool,
+    /// A monotonic instant and the wall-clock time it corresponds to: the IVR's time
+    /// rules need local time, and the core never reads a clock.
+    wall_anchor: (Instant, SystemTime),
 }
 
 impl Engine {
@@ -232,6 +286,20 @@ impl Engine {
             stats: Stats::default(),
             limiter: LogLimiter { last: HashMap::new() },
             draining: false,
+            wall_anchor: (Instant::now(), SystemTime::UNIX_EPOCH),
+        }
+    }
+
+    /// Tie the monotonic clock to wall-clock time (the runtime does this at start).
+    pub fn set_wall_clock(&mut self, now: Instant, utc: SystemTime) {
+        self.wall_anchor = (now, utc);
+    }
+
+    fn utc(&self, now: Instant) -> SystemTime {
+        let (at, utc) = self.wall_anchor;
+        match now.checked_duration_since(at) {
+            Some(d) => utc + d,
+            None => utc.checked_sub(at.duration_since(now)).unwrap_or(utc),
         }
     }
 
@@ -320,6 +388,17 @@ impl Engine {
                         }
                     }
                 }
+                TimerRef::Ivr(id) => {
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        if c.ivr_scheduled == Some(t) {
+                            c.ivr_scheduled = None;
+                            if let Some(ivr) = c.ivr.as_mut() {
+                                ivr.handle_timeout(now);
+                            }
+                            self.drain_ivr(id);
+                        }
+                    }
+                }
             }
         }
     }
@@ -355,12 +434,95 @@ impl Engine {
                     if let Some(key) = call.invite_tx.clone() {
                         self.final_ist(now, &key, 503, "No media port available", &[("Retry-After", "5".into())], None);
                     }
-                    self.end_call(id, EndReason::NoMediaPort);
+                    self.end_call(now, id, EndReason::NoMediaPort);
                 }
             }
             return;
         }
         self.answer_call(now, id, port);
+    }
+
+    /// An event from a call's media task.
+    pub fn handle_media(&mut self, now: Instant, id: CallId, input: MediaInput) {
+        match input {
+            MediaInput::Digit { key, source } => self.on_digit(now, id, key, source),
+            MediaInput::PromptFinished { prompt } => {
+                if let Some(ivr) = self.calls.get_mut(&id).and_then(|c| c.ivr.as_mut()) {
+                    ivr.handle_prompt_finished(now, &prompt);
+                }
+                self.drain_ivr(id);
+            }
+            MediaInput::RtpTimeout => {
+                if self.calls.contains_key(&id) {
+                    self.event(id, CallEventKind::RtpTimeout);
+                }
+            }
+        }
+    }
+
+    fn on_digit(&mut self, now: Instant, id: CallId, key: char, source: DigitSource) {
+        if !self.calls.contains_key(&id) {
+            return;
+        }
+        self.event(id, CallEventKind::Digit { key, source });
+        if let Some(ivr) = self.calls.get_mut(&id).and_then(|c| c.ivr.as_mut()) {
+            ivr.handle_digit(now, key);
+        }
+        self.drain_ivr(id);
+    }
+
+    /// Start the media and the IVR once the 200 OK is out: the caller hears the
+    /// greeting as soon as media can flow.
+    fn start_media_and_ivr(&mut self, now: Instant, id: CallId) {
+        let utc = self.utc(now);
+        let plan = self.config.routing.clone();
+        let default_codec = self.config.media.codecs.first().copied().unwrap_or(Codec::Pcmu);
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let start = match &call.negotiated {
+            Some(n) => MediaCommand::Start { remote: n.remote, codec: n.codec, payload_type: n.payload_type, telephone_event: n.telephone_event },
+            None => MediaCommand::Start { remote: None, codec: default_codec, payload_type: default_codec.payload_type(), telephone_event: None },
+        };
+        let entry = if call.identity.starts_with("urn:") { Entry::Menu } else { Entry::Number(call.identity.clone()) };
+        call.ivr = Some(crate::call::ivr::Ivr::new(plan, now, utc, entry));
+        self.out.push_back(Output::Media { call: id, cmd: start });
+        self.drain_ivr(id);
+    }
+
+    fn drain_ivr(&mut self, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let Some(ivr) = call.ivr.as_mut() else { return };
+        let mut events = Vec::new();
+        while let Some(a) = ivr.poll_action() {
+            match a {
+                IvrAction::Play { prompt } => {
+                    self.out.push_back(Output::Media { call: id, cmd: MediaCommand::Play { prompt: prompt.clone() } });
+                    events.push(CallEventKind::Prompt { prompt });
+                }
+                IvrAction::StopPrompt => self.out.push_back(Output::Media { call: id, cmd: MediaCommand::StopPrompt }),
+                IvrAction::Route(routing) => {
+                    if let Some(prompt) = routing.announce.clone() {
+                        self.out.push_back(Output::Media { call: id, cmd: MediaCommand::Play { prompt: prompt.clone() } });
+                        events.push(CallEventKind::Prompt { prompt });
+                    }
+                    call.routing = Some(routing.clone());
+                    events.push(CallEventKind::Routed { routing });
+                }
+            }
+        }
+        let next = ivr.poll_timeout();
+        if ivr.is_done() {
+            events.push(CallEventKind::IvrPath { path: ivr.path().clone() });
+            call.ivr = None;
+            call.ivr_scheduled = None;
+        } else if next != call.ivr_scheduled {
+            call.ivr_scheduled = next;
+            if let Some(t) = next {
+                self.heap.push(Reverse((t, TimerRef::Ivr(id))));
+            }
+        }
+        for e in events {
+            self.event(id, e);
+        }
     }
 
     // ----- requests -------------------------------------------------------------------
@@ -527,6 +689,10 @@ impl Engine {
             remote_offer: offer,
             local_media: None,
             negotiated: None,
+            identity: identity.clone(),
+            ivr: None,
+            ivr_scheduled: None,
+            routing: None,
         };
         self.dialogs.insert(call.dialog_key(), call_id);
         if let Some(e) = self.ists.get_mut(&id) {
@@ -573,7 +739,7 @@ impl Engine {
         let hdrs = [("Contact", contact), ("Allow", ALLOW.into()), ("Supported", String::new()), ("Accept", "application/sdp".into())];
         self.final_ist(now, &key, 200, "OK", &hdrs, Some(Bytes::from(body)));
         self.stats.calls_answered += 1;
-        let kind = match negotiated {
+        let kind = match negotiated.clone() {
             Some(n) => CallEventKind::Answered { codec: n.codec, telephone_event: n.telephone_event, rtp_port: port, remote_rtp: n.remote },
             None => CallEventKind::Answered {
                 codec: self.config.media.codecs.first().copied().unwrap_or(Codec::Pcmu),
@@ -583,6 +749,7 @@ impl Engine {
             },
         };
         self.event(id, kind);
+        self.start_media_and_ivr(now, id);
     }
 
     fn refuse_offer(&mut self, now: Instant, key: &TxKey, e: &SdpError) {
@@ -697,7 +864,7 @@ impl Engine {
                     // RFC 3261 §9.2: 487 to the INVITE; the call never started.
                     self.final_ist(now, &target, 487, "Request Terminated", &[], None);
                     if let Some(c) = call {
-                        self.end_call(c, EndReason::CallerCancelled);
+                        self.end_call(now, c, EndReason::CallerCancelled);
                     }
                 }
             }
@@ -719,7 +886,7 @@ impl Engine {
                 self.drain_ist(now, tid);
             }
         }
-        self.end_call(id, EndReason::CallerHangup);
+        self.end_call(now, id, EndReason::CallerHangup);
     }
 
     fn on_info(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
@@ -729,7 +896,7 @@ impl Engine {
         let digit = info_digit(&req);
         self.respond_nist(now, peer, key, &req, (200, "OK"), &[]);
         if let Some(key) = digit {
-            self.event(id, CallEventKind::Digit { key });
+            self.on_digit(now, id, key, DigitSource::SipInfo);
         }
     }
 
@@ -771,7 +938,12 @@ impl Engine {
 
     // ----- call end -------------------------------------------------------------------
 
-    fn end_call(&mut self, id: CallId, reason: EndReason) {
+    fn end_call(&mut self, now: Instant, id: CallId, reason: EndReason) {
+        // A caller who hangs up in the IVR: the path says so.
+        if let Some(mut ivr) = self.calls.get_mut(&id).and_then(|c| c.ivr.take()) {
+            ivr.abandon(now);
+            self.event(id, CallEventKind::IvrPath { path: ivr.path().clone() });
+        }
         let Some(call) = self.calls.remove(&id) else { return };
         self.dialogs.remove(&call.dialog_key());
         match call.state {
@@ -894,7 +1066,7 @@ impl Engine {
         if let Some((true, Some(call))) = no_ack {
             warn!(call = %call, "no ACK for our 200 OK within 64*T1: ending the call with BYE");
             self.send_bye(now, call);
-            self.end_call(call, EndReason::NoAck);
+            self.end_call(now, call, EndReason::NoAck);
         }
     }
 

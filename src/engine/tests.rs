@@ -117,6 +117,11 @@ fn responses(out: &[Output]) -> Vec<Response> {
         .collect()
 }
 
+/// SIP messages sent among timed outputs.
+fn sends(out: &[(Duration, Output)]) -> Vec<Duration> {
+    out.iter().filter(|(_, o)| matches!(o, Output::Send { .. })).map(|(t, _)| *t).collect()
+}
+
 fn requests(out: &[Output]) -> Vec<Request> {
     out.iter()
         .filter_map(|o| match o {
@@ -252,7 +257,7 @@ fn ack_loss_is_repaired() {
     let out = h.send(&in_dialog("ACK", "call-loss", "z9hG4bKack2", &tag, 1, ""));
     assert_eq!(events(&out), vec![CallEventKind::Confirmed]);
     let out = h.advance(Duration::from_secs(40));
-    assert!(out.is_empty());
+    assert!(sends(&out).is_empty(), "no SIP after the ACK");
 }
 
 #[test]
@@ -320,7 +325,11 @@ fn bye_from_the_caller_ends_the_call_cleanly() {
     h.send(&in_dialog("ACK", "call-bye", "z9hG4bKa", &tag, 1, ""));
     let out = h.send(&in_dialog("BYE", "call-bye", "z9hG4bKbye", &tag, 2, ""));
     assert_eq!(statuses(&out), vec![200]);
-    assert_eq!(events(&out), vec![CallEventKind::Ended { reason: EndReason::CallerHangup }]);
+    let ev = events(&out);
+    assert!(matches!(&ev[0], CallEventKind::IvrPath { path } if path.outcome.is_none()
+        && matches!(path.events.last().map(|e| &e.step), Some(crate::call::ivr::PathStep::Abandoned))),
+        "a caller hanging up during the greeting is recorded as abandoned in the IVR: {ev:?}");
+    assert_eq!(ev[1], CallEventKind::Ended { reason: EndReason::CallerHangup });
     assert!(out.iter().any(|o| matches!(o, Output::CloseMedia { .. })));
     // A retransmitted BYE gets the same 200 from its transaction, not a 481.
     let out = h.send(&in_dialog("BYE", "call-bye", "z9hG4bKbye", &tag, 2, ""));
@@ -456,7 +465,7 @@ fn reinvite_in_dialog_gets_a_fresh_answer_on_the_same_port() {
     let out = h.send(&in_dialog("ACK", "call-re", "z9hG4bKa2", &tag, 2, ""));
     assert!(events(&out).is_empty(), "a re-INVITE's ACK is not a new confirmation");
     let out = h.advance(Duration::from_secs(10));
-    assert!(out.is_empty(), "no retransmission after the re-INVITE's ACK");
+    assert!(sends(&out).is_empty(), "no retransmission after the re-INVITE's ACK");
 }
 
 #[test]
@@ -468,7 +477,12 @@ fn sip_info_dtmf_reaches_the_call_as_a_digit() {
         + "Signal=5\r\nDuration=160\r\n";
     let out = h.send(&info);
     assert_eq!(statuses(&out), vec![200]);
-    assert_eq!(events(&out), vec![CallEventKind::Digit { key: '5' }]);
+    let ev = events(&out);
+    assert_eq!(ev[0], CallEventKind::Digit { key: '5', source: DigitSource::SipInfo });
+    assert!(
+        ev.iter().any(|e| matches!(e, CallEventKind::Routed { routing } if routing.queue.as_str() == "social")),
+        "the INFO digit reaches the IVR: 5 is social services: {ev:?}"
+    );
 }
 
 #[test]
@@ -481,7 +495,7 @@ fn legacy_rfc2543_invite_reaches_112() {
     let tag = responses(&out).pop().unwrap().head.to.tag().unwrap().to_string();
     let ack = format!("ACK sip:112@gw SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10\r\nFrom: <sip:old@phone>\r\nTo: <sip:112@gw>;tag={tag}\r\nCall-ID: legacy1\r\nCSeq: 1 ACK\r\n\r\n");
     assert_eq!(events(&h.send(&ack)), vec![CallEventKind::Confirmed]);
-    assert!(h.advance(Duration::from_secs(5)).is_empty());
+    assert!(sends(&h.advance(Duration::from_secs(5))).is_empty());
 }
 
 #[test]
@@ -502,4 +516,185 @@ fn many_calls_leave_no_state_behind() {
     assert_eq!(h.engine.ports.in_use(), 0);
     assert!(h.engine.heap.len() <= 1);
     let _: SocketAddr = h.peer.remote;
+}
+
+// ----- the IVR inside a call -------------------------------------------------------------
+
+fn media_cmds(out: &[Output]) -> Vec<MediaCommand> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Media { cmd, .. } => Some(cmd.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn played(out: &[Output]) -> Vec<String> {
+    media_cmds(out)
+        .into_iter()
+        .filter_map(|c| match c {
+            MediaCommand::Play { prompt } => Some(format!("{}/{}", prompt.lang, prompt.id)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn routed(out: &[Output]) -> Option<crate::call::ivr::Routing> {
+    events(out).into_iter().find_map(|e| match e {
+        CallEventKind::Routed { routing } => Some(routing),
+        _ => None,
+    })
+}
+
+/// An answered call to `uri`; returns its id and every output so far.
+fn ivr_call(h: &mut Harness, call_id: &str, uri: &str) -> (CallId, Vec<Output>) {
+    let out = h.send(&invite(call_id, &format!("z9hG4bK{call_id}"), uri, SDP));
+    let id = out
+        .iter()
+        .find_map(|o| match o {
+            Output::OpenMedia { call, .. } => Some(*call),
+            _ => None,
+        })
+        .expect("call accepted");
+    (id, out)
+}
+
+/// The media task's part: every prompt plays to its end at once.
+fn finish_prompts(h: &mut Harness, id: CallId, out: &[Output]) -> Vec<Output> {
+    let mut all = Vec::new();
+    let mut pending: Vec<PromptRef> = media_cmds(out)
+        .into_iter()
+        .filter_map(|c| match c {
+            MediaCommand::Play { prompt } => Some(prompt),
+            _ => None,
+        })
+        .collect();
+    while let Some(p) = pending.pop() {
+        h.engine.handle_media(h.now, id, MediaInput::PromptFinished { prompt: p });
+        let more = h.drain();
+        for c in media_cmds(&more) {
+            if let MediaCommand::Play { prompt } = c {
+                pending.push(prompt);
+            }
+        }
+        all.extend(more);
+    }
+    all
+}
+
+#[test]
+fn answered_call_starts_media_and_plays_the_greeting_in_indonesian() {
+    let mut h = Harness::new();
+    let (_, out) = ivr_call(&mut h, "ivr-start", "sip:112@gw");
+    let cmds = media_cmds(&out);
+    assert!(matches!(cmds[0], MediaCommand::Start { codec: Codec::Pcmu, payload_type: 0, telephone_event: Some(101), remote: Some(_) }), "{cmds:?}");
+    assert_eq!(played(&out), vec!["id/greeting"]);
+}
+
+#[test]
+fn every_digit_of_the_default_menu_reaches_its_queue() {
+    let expect = [('1', "medical"), ('2', "fire"), ('3', "public_order"), ('4', "public_works"), ('5', "social"), ('6', "transport"), ('0', "general")];
+    for (digit, queue) in expect {
+        for source in [DigitSource::Rfc4733, DigitSource::Inband, DigitSource::SipInfo] {
+            let mut h = Harness::new();
+            let (id, out) = ivr_call(&mut h, "ivr-digit", "sip:112@gw");
+            let after_greeting = finish_prompts(&mut h, id, &out);
+            assert!(played(&after_greeting).contains(&"id/menu_main".to_string()), "{after_greeting:?}");
+            h.engine.handle_media(h.now, id, MediaInput::Digit { key: digit, source });
+            let out = h.drain();
+            let r = routed(&out).unwrap_or_else(|| panic!("digit {digit}: {out:?}"));
+            assert_eq!(r.queue.as_str(), queue, "digit {digit} via {source:?}");
+            assert!(matches!(r.reason, crate::call::ivr::RouteReason::Chosen { digit: d, .. } if d == digit));
+            assert!(events(&out).iter().any(|e| matches!(e, CallEventKind::IvrPath { path } if path.outcome.is_some())));
+        }
+    }
+}
+
+#[test]
+fn a_digit_during_the_greeting_cuts_it_and_routes_at_once() {
+    let mut h = Harness::new();
+    let (id, _) = ivr_call(&mut h, "ivr-barge", "sip:112@gw");
+    h.engine.handle_media(h.now, id, MediaInput::Digit { key: '2', source: DigitSource::Rfc4733 });
+    let out = h.drain();
+    assert_eq!(media_cmds(&out).first(), Some(&MediaCommand::StopPrompt));
+    assert_eq!(routed(&out).unwrap().queue.as_str(), "fire");
+}
+
+#[test]
+fn a_silent_caller_reaches_general_within_20_seconds() {
+    let mut h = Harness::new();
+    let (id, out) = ivr_call(&mut h, "ivr-silent", "sip:112@gw");
+    let mut out = out;
+    let mut routing = None;
+    // The media task plays each prompt for 3 s, then reports it finished.
+    for _ in 0..20 {
+        let prompts: Vec<PromptRef> = media_cmds(&out)
+            .into_iter()
+            .filter_map(|c| match c {
+                MediaCommand::Play { prompt } => Some(prompt),
+                _ => None,
+            })
+            .collect();
+        let mut next = Vec::new();
+        let timed = h.advance(Duration::from_secs(3));
+        next.extend(timed.into_iter().map(|(_, o)| o));
+        for p in prompts {
+            h.engine.handle_media(h.now, id, MediaInput::PromptFinished { prompt: p });
+            next.extend(h.drain());
+        }
+        if let Some(r) = routed(&next) {
+            routing = Some((r, h.now - h.t0));
+            break;
+        }
+        out = next;
+    }
+    let (r, at) = routing.expect("routed");
+    assert_eq!(r.queue.as_str(), "general");
+    assert_eq!(r.reason, crate::call::ivr::RouteReason::NoInput);
+    assert!(at <= Duration::from_secs(21), "routed after {at:?}");
+    assert_eq!(h.engine.active_calls(), 1, "the caller is never hung up on");
+}
+
+#[test]
+fn direct_numbers_skip_the_menu() {
+    for (number, queue) in [("110", "public_order"), ("113", "fire"), ("115", "fire"), ("118", "medical"), ("119", "medical")] {
+        let mut h = Harness::new();
+        let (_, out) = ivr_call(&mut h, "ivr-direct", &format!("sip:{number}@gw"));
+        let r = routed(&out).unwrap_or_else(|| panic!("{number}"));
+        assert_eq!(r.queue.as_str(), queue, "{number}");
+        assert!(!played(&out).contains(&"id/menu_main".to_string()), "{number} hears no menu");
+    }
+    let mut h = Harness::new();
+    let (_, out) = ivr_call(&mut h, "ivr-urn", "urn:service:sos");
+    assert!(routed(&out).is_none(), "urn:service:sos gets the menu");
+}
+
+#[test]
+fn nine_switches_to_english_and_back() {
+    let mut h = Harness::new();
+    let (id, out) = ivr_call(&mut h, "ivr-lang", "sip:112@gw");
+    finish_prompts(&mut h, id, &out);
+    h.engine.handle_media(h.now, id, MediaInput::Digit { key: '9', source: DigitSource::Rfc4733 });
+    let out = h.drain();
+    assert!(played(&out).contains(&"en/menu_main".to_string()), "{out:?}");
+    h.engine.handle_media(h.now, id, MediaInput::Digit { key: '9', source: DigitSource::Rfc4733 });
+    let out = h.drain();
+    assert!(played(&out).contains(&"id/menu_main".to_string()), "{out:?}");
+}
+
+#[test]
+fn a_call_keeps_the_plan_it_started_with_across_a_reload() {
+    let mut h = Harness::new();
+    let (id, out) = ivr_call(&mut h, "ivr-reload", "sip:112@gw");
+    finish_prompts(&mut h, id, &out);
+    // New plan: 1 now goes to fire. The call in progress still uses the old menu.
+    let text = crate::config::DEFAULT_TOML.replace("{ digit = \"1\", queue = \"medical\" }", "{ digit = \"1\", queue = \"fire\" }");
+    let new = Config::from_toml(&text, "reloaded").expect("valid");
+    h.engine.set_config(Arc::new(new));
+    h.engine.handle_media(h.now, id, MediaInput::Digit { key: '1', source: DigitSource::Rfc4733 });
+    assert_eq!(routed(&h.drain()).unwrap().queue.as_str(), "medical");
+    let (id2, out) = ivr_call(&mut h, "ivr-reload2", "sip:112@gw");
+    finish_prompts(&mut h, id2, &out);
+    h.engine.handle_media(h.now, id2, MediaInput::Digit { key: '1', source: DigitSource::Rfc4733 });
+    assert_eq!(routed(&h.drain()).unwrap().queue.as_str(), "fire", "a new call uses the new plan");
 }

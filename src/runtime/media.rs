@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::EngineInput;
-use crate::engine::CallId;
+use crate::engine::{CallId, MediaCommand};
 
-pub(super) async fn run(call: CallId, rtp: SocketAddr, tx: mpsc::Sender<EngineInput>, stop: CancellationToken) {
+pub(super) async fn run(call: CallId, rtp: SocketAddr, tx: mpsc::Sender<EngineInput>, mut commands: mpsc::Receiver<MediaCommand>, stop: CancellationToken) {
     let rtcp = SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1));
     let socks = match (UdpSocket::bind(rtp).await, UdpSocket::bind(rtcp).await) {
         (Ok(a), Ok(b)) => Some((a, b)),
@@ -32,6 +32,9 @@ pub(super) async fn run(call: CallId, rtp: SocketAddr, tx: mpsc::Sender<EngineIn
         tokio::select! {
             r = rtp_sock.recv_from(&mut buf) => if r.is_ok() { rtp_packets += 1 },
             r = rtcp_sock.recv_from(&mut rtcp_buf) => if r.is_ok() { rtcp_packets += 1 },
+            // Prompt playback and DTMF come with the media session (issue 6); until then
+            // commands are read and logged so the engine never blocks on this task.
+            Some(cmd) = commands.recv() => debug!(%call, ?cmd, "media command"),
             _ = stop.cancelled() => break,
         }
     }

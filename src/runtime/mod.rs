@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
-use crate::engine::{CallEventKind, CallId, Engine, Output, Peer, Transport};
+use crate::engine::{CallEventKind, CallId, Engine, MediaCommand, MediaInput, Output, Peer, Transport};
 
 /// Capacity of the channel into the engine task. UDP readers wait when it is full (the
 /// kernel buffer then absorbs bursts, and SIP retransmits what it drops).
@@ -44,8 +44,18 @@ pub enum RuntimeError {
 pub(crate) enum EngineInput {
     Sip { peer: Peer, bytes: Bytes },
     MediaOpened { call: CallId, port: u16, ok: bool },
+    Media { call: CallId, input: MediaInput },
     Reload(Arc<Config>),
 }
+
+/// The engine task's handle on one call's media task.
+struct MediaHandle {
+    stop: CancellationToken,
+    commands: mpsc::Sender<MediaCommand>,
+}
+
+/// Commands queued for one media task; a handful per call in practice.
+const MEDIA_COMMANDS: usize = 64;
 
 /// Writers of open TCP connections, by connection id, shared by the TCP tasks (which
 /// add and remove them) and the engine task (which sends on them).
@@ -91,7 +101,8 @@ impl Gateway {
         }
         info!(udp = ?udp_addrs, tcp = ?tcp_addrs, version = %config.version, "SIP listening");
 
-        let engine = Engine::new(config.clone(), rand::random());
+        let mut engine = Engine::new(config.clone(), rand::random());
+        engine.set_wall_clock(Instant::now(), std::time::SystemTime::now());
         let task = EngineTask {
             engine,
             rx,
@@ -187,7 +198,7 @@ struct EngineTask {
     tx: mpsc::Sender<EngineInput>,
     udp: HashMap<SocketAddr, Arc<UdpSocket>>,
     tcp: TcpWriters,
-    media: HashMap<CallId, CancellationToken>,
+    media: HashMap<CallId, MediaHandle>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -204,6 +215,7 @@ impl EngineTask {
                     match input {
                         EngineInput::Sip { peer, bytes } => self.engine.handle_sip(now, peer, &bytes),
                         EngineInput::MediaOpened { call, port, ok } => self.engine.handle_media_opened(now, call, port, ok),
+                        EngineInput::Media { call, input } => self.engine.handle_media(now, call, input),
                         EngineInput::Reload(cfg) => self.engine.set_config(cfg),
                     }
                 }
@@ -219,8 +231,8 @@ impl EngineTask {
                 break;
             }
         }
-        for (_, token) in self.media.drain() {
-            token.cancel();
+        for (_, handle) in self.media.drain() {
+            handle.stop.cancel();
         }
         info!(calls = self.engine.active_calls(), stats = ?self.engine.stats(), "engine stopped");
     }
@@ -230,14 +242,22 @@ impl EngineTask {
             match out {
                 Output::Send { peer, bytes } => self.send(peer, bytes).await,
                 Output::OpenMedia { call, port } => {
-                    let token = self.shutdown.child_token();
-                    self.media.insert(call, token.clone());
+                    let stop = self.shutdown.child_token();
+                    let (commands, rx) = mpsc::channel(MEDIA_COMMANDS);
+                    self.media.insert(call, MediaHandle { stop: stop.clone(), commands });
                     let addr = self.engine.config().media.address;
-                    self.tracker.spawn(media::run(call, SocketAddr::new(addr, port), self.tx.clone(), token));
+                    self.tracker.spawn(media::run(call, SocketAddr::new(addr, port), self.tx.clone(), rx, stop));
                 }
                 Output::CloseMedia { call, .. } => {
-                    if let Some(t) = self.media.remove(&call) {
-                        t.cancel();
+                    if let Some(h) = self.media.remove(&call) {
+                        h.stop.cancel();
+                    }
+                }
+                Output::Media { call, cmd } => {
+                    if let Some(h) = self.media.get(&call) {
+                        if h.commands.try_send(cmd).is_err() {
+                            warn!(%call, "media command queue full; command dropped");
+                        }
                     }
                 }
                 Output::Event(ev) => log_event(&ev),
@@ -302,7 +322,20 @@ fn log_event(ev: &crate::engine::CallEvent) {
             "call answered"
         ),
         CallEventKind::Confirmed => info!(event = "confirmed", "ACK received"),
-        CallEventKind::Digit { key } => info!(event = "digit", key = %key, source = "sip_info", "digit"),
+        CallEventKind::Digit { key, source } => info!(event = "digit", key = %key, source = source.as_str(), "digit"),
+        CallEventKind::Prompt { prompt } => info!(event = "prompt", lang = %prompt.lang, prompt = %prompt.id, "prompt"),
+        CallEventKind::Routed { routing } => info!(
+            event = "routed",
+            queue = %routing.queue,
+            requested = %routing.requested,
+            overflowed = routing.overflowed(),
+            reason = %serde_json::to_string(&routing.reason).unwrap_or_default(),
+            "routed to queue"
+        ),
+        CallEventKind::IvrPath { path } => {
+            info!(event = "ivr_path", path = %serde_json::to_string(path).unwrap_or_default(), "IVR path")
+        }
+        CallEventKind::RtpTimeout => warn!(event = "rtp_timeout", "no RTP from the caller"),
         CallEventKind::Ended { reason } => info!(event = "ended", reason = reason.as_str(), "call ended"),
     }
 }
