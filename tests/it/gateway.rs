@@ -257,3 +257,57 @@ fn sighup_reload_refuses_a_broken_file_and_applies_a_good_one() {
     let v2 = started[1]["fields"]["config_version"].as_str().unwrap();
     assert_ne!(v1, v2, "each call records the config version it used");
 }
+
+#[test]
+fn file_change_reload_under_load_keeps_calls_and_applies_to_new_calls_only() {
+    let gw = Gateway::start();
+    let good = std::fs::read_to_string(&gw.config_path).unwrap();
+    let sc = scenario("caller.xml");
+    let uri = ruri(&gw, "112");
+    // 20 callers, each on the line for 8 s, all in progress while the file changes.
+    let load = {
+        let sc = sc.to_str().unwrap();
+        let gw_ref = &gw;
+        let uri = uri.as_str();
+        std::thread::scope(|s| {
+            let h = s.spawn(move || sipp(gw_ref, &["-sf", sc, "-key", "ruri", uri, "-d", "8000", "-m", "20", "-r", "40", "-l", "20"]));
+            assert!(gw.wait_events("confirmed", 20, Duration::from_secs(10)), "20 calls up: {}", gw.log());
+            // A broken file: refused, and nothing changes for anyone.
+            std::fs::write(&gw.config_path, good.replace("[media]", "[media]\nport_mni = 3")).unwrap();
+            assert!(gw.wait_for(|l| l.contains("config refused"), Duration::from_secs(5)), "{}", gw.log());
+            // A good file with a new emergency number: new calls use it.
+            let extra = "\n[emergency]\nservice_urns = [\"urn:service:sos\"]\n[[emergency.numbers]]\nnumber = \"112\"\nlabel = \"general\"\n[[emergency.numbers]]\nnumber = \"1500\"\nlabel = \"test line\"\n";
+            std::fs::write(&gw.config_path, format!("{good}{extra}")).unwrap();
+            assert!(gw.wait_for(|l| l.contains("config reloaded"), Duration::from_secs(5)), "{}", gw.log());
+            assert_eq!(gw.events("ended").len(), 0, "no call in progress was touched");
+            let new_uri = ruri(&gw, "1500");
+            assert_all_ok(&sipp(&gw, &["-sf", sc, "-key", "ruri", &new_uri, "-m", "1"]), 1);
+            h.join().unwrap()
+        })
+    };
+    assert_all_ok(&load, 20);
+    let started = gw.events("started");
+    assert_eq!(started.len(), 21);
+    let version = |e: &serde_json::Value| e["fields"]["config_version"].as_str().unwrap().to_string();
+    let first = version(&started[0]);
+    assert!(started[..20].iter().all(|e| version(e) == first), "the 20 calls kept the version they started with");
+    assert_ne!(version(&started[20]), first, "the new call records the new version");
+    let ended = gw.events("ended");
+    assert!(ended.iter().all(|e| e["fields"]["reason"] == "caller_hangup"), "{ended:?}");
+}
+
+#[test]
+fn sipp_silent_caller_ends_in_general_and_is_never_hung_up_on() {
+    let gw = Gateway::start();
+    let sc = scenario("caller.xml");
+    let uri = ruri(&gw, "112");
+    // On the line 23 s without pressing anything, then the caller hangs up.
+    let run = sipp(&gw, &["-sf", sc.to_str().unwrap(), "-key", "ruri", &uri, "-d", "23000", "-m", "1"]);
+    assert_all_ok(&run, 1);
+    let routed = gw.events("routed");
+    assert_eq!(routed.len(), 1, "{}", gw.log());
+    assert_eq!(routed[0]["fields"]["queue"], "general");
+    assert!(routed[0]["fields"]["reason"].as_str().unwrap().contains("no_input"), "{routed:?}");
+    let ended = gw.events("ended");
+    assert_eq!(ended[0]["fields"]["reason"], "caller_hangup", "the gateway never hangs up on a silent caller");
+}
