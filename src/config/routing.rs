@@ -75,8 +75,21 @@ pub const PROMPT_INVALID_CHOICE: &str = "invalid_choice";
 /// Prompt announced when a caller pressed nothing and goes to the fallback queue
 /// ("we did not hear a choice, connecting you to an operator").
 pub const PROMPT_NO_CHOICE: &str = "no_choice";
-/// Prompts the IVR itself plays; every language must define them.
-pub const SYSTEM_PROMPTS: &[&str] = &[PROMPT_INVALID_CHOICE, PROMPT_NO_CHOICE];
+/// Prompt played while a call waits in a queue ("please hold").
+pub const PROMPT_HOLD: &str = "hold";
+/// Prompt repeated to a caller who has waited a while ("please stay on the line, an
+/// operator will answer you"): a silent line makes callers hang up and redial.
+pub const PROMPT_STAY_ON_LINE: &str = "stay_on_line";
+/// Prompt played when an operator has been found ("connecting you now").
+pub const PROMPT_CONNECTING: &str = "connecting";
+/// Prompts the IVR and the queues themselves play; every language must define them.
+pub const SYSTEM_PROMPTS: &[&str] = &[
+    PROMPT_INVALID_CHOICE,
+    PROMPT_NO_CHOICE,
+    PROMPT_HOLD,
+    PROMPT_STAY_ON_LINE,
+    PROMPT_CONNECTING,
+];
 
 /// Everything the IVR and the time rules need for one call.
 #[derive(Debug, Clone, PartialEq, Eq)]

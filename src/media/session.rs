@@ -1,0 +1,492 @@
+//! One call leg's media, sans-IO: RTP in, prompt RTP out, digits and timers as events.
+//!
+//! The per-call media task owns the sockets and the clock and drives one
+//! [`MediaSession`] with the shape of every core machine (DESIGN.md §1): feed it with
+//! [`handle_rtp`](MediaSession::handle_rtp), [`handle_timeout`](MediaSession::handle_timeout)
+//! and the engine's commands ([`play`](MediaSession::play),
+//! [`stop_prompt`](MediaSession::stop_prompt), [`set_remote`](MediaSession::set_remote)),
+//! then drain [`poll_transmit`](MediaSession::poll_transmit) and
+//! [`poll_event`](MediaSession::poll_event) until both are empty, and sleep until
+//! [`poll_timeout`](MediaSession::poll_timeout). The engine sees only [`MediaEvent`]s,
+//! never the 50 packets per second of the leg.
+//!
+//! What it guarantees, and why:
+//! - **RTP bleed (CVE-2017-14099).** Media is sent only to the address of the SDP
+//!   (RFC 3264 §5, c=/m= lines). When the SDP gives no usable address (0.0.0.0, a name,
+//!   absent: [`Negotiated::remote`] is `None`, typically a phone behind NAT), the session
+//!   latches once to the source of the first valid RTP packet of ours (audio or
+//!   telephone-event payload type) and never switches afterwards: an attacker who sprays
+//!   packets at the port later can neither redirect the prompts nor inject digits.
+//!   Packets from any other source are dropped before parsing and counted.
+//! - **One digit per press.** RFC 4733 telephone-event is read when it was negotiated
+//!   (de-duplicated by [`DtmfReceiver`]); in-band tones are detected by Goertzel on the
+//!   decoded G.711 audio ([`InbandDtmfDetector`]) as long as no telephone-event packet
+//!   has arrived. The first telephone-event packet switches in-band detection off for
+//!   the rest of the call, dropping any tone it was following: senders that do both
+//!   (RFC 4733 §2.6 allows it) would otherwise give every key twice. The start packet of
+//!   an event arrives at key-down, while the in-band detector reports only at key-up, so
+//!   the first press of such a sender is not doubled either.
+//! - **Prompts** are paced by [`PromptPlayer`] on absolute 20 ms deadlines, one
+//!   continuous stream (RFC 3550 §5.1) across prompts. Between prompts nothing is sent:
+//!   G.711 needs no keep-alive, the marker bit tells the receiver a new talkspurt starts
+//!   (RFC 3551 §4.1), and RTCP (issue 6 item 7) keeps carriers' media timers happy.
+//!   A prompt whose packets have nowhere to go (no SDP address, nothing latched yet)
+//!   still runs on the clock, so the IVR's timing does not depend on the network.
+//! - **Silence** from the caller for the configured time is reported once per silent
+//!   stretch as [`MediaEvent::RtpTimeout`]; the session never ends the call itself:
+//!   an emergency caller may be unable to make a sound.
+//! - **Hostile input** never panics: every datagram is parsed with bounds checks, and
+//!   malformed ones are counted, not logged (no per-packet logging, DESIGN.md §4).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::g711;
+use super::goertzel::InbandDtmfDetector;
+use super::moment::Moment;
+use super::prompt::{PlayId, PromptEvent, PromptPlayer, FRAME_SAMPLES};
+use super::rfc4733::{Digit, DtmfReceiver};
+use super::rtp::{parse_rtcp_compound, RtpPacket};
+use super::sdp::Negotiated;
+use super::Codec;
+
+/// Default for [`SessionConfig::rtp_timeout`]: a caller silent this long is reported.
+pub const DEFAULT_RTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// RTP clock rate of telephone-event in every narrowband offer (RFC 4733 §7.1.1).
+const TELEPHONE_EVENT_RATE: u32 = 8000;
+
+/// How a session starts: the negotiated media and the stream's random initial values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// The codec both sides send.
+    pub codec: Codec,
+    /// Payload type of `codec` on this call (static 0/8 unless the remote remapped it).
+    pub payload_type: u8,
+    /// The remote's telephone-event payload type, `None` when it does not do RFC 4733.
+    pub telephone_event: Option<u8>,
+    /// Where to send, from the SDP; `None` latches to the first source (see module doc).
+    pub remote: Option<SocketAddr>,
+    /// Our SSRC, random (RFC 3550 §8.1), from the caller's seeded RNG.
+    pub ssrc: u32,
+    /// First sequence number, random (RFC 3550 §5.1).
+    pub initial_seq: u16,
+    /// First timestamp, random (RFC 3550 §5.1).
+    pub initial_timestamp: u32,
+    /// Report [`MediaEvent::RtpTimeout`] after this long without RTP from the caller;
+    /// `None` disables it (e.g. while the caller has put us on hold).
+    pub rtp_timeout: Option<Duration>,
+}
+
+impl SessionConfig {
+    /// The configuration for an SDP negotiation result, with the default RTP timeout.
+    pub fn from_negotiated(
+        negotiated: &Negotiated,
+        ssrc: u32,
+        initial_seq: u16,
+        initial_timestamp: u32,
+    ) -> Self {
+        SessionConfig {
+            codec: negotiated.codec,
+            payload_type: negotiated.payload_type,
+            telephone_event: negotiated.telephone_event,
+            remote: negotiated.remote,
+            ssrc,
+            initial_seq,
+            initial_timestamp,
+            rtp_timeout: Some(DEFAULT_RTP_TIMEOUT),
+        }
+    }
+}
+
+/// Which detector read a digit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DigitSource {
+    /// RFC 4733 telephone-event packets.
+    Rfc4733,
+    /// DTMF tones in the audio (Goertzel).
+    Inband,
+}
+
+/// What the session tells the engine. `I` is the engine's own prompt identifier, given
+/// to [`MediaSession::play`] and handed back here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent<T, I> {
+    /// One key press, reported once, when the key was released.
+    Digit {
+        /// `0`–`9`, `*`, `#`, `A`–`D`.
+        key: char,
+        /// When the key went down.
+        at: T,
+        /// How long it was held.
+        duration: Duration,
+        source: DigitSource,
+    },
+    /// The prompt's last packet was sent (or it was empty).
+    PromptFinished(I),
+    /// The prompt was cut by [`MediaSession::stop_prompt`] or replaced by another `play`.
+    PromptStopped(I),
+    /// No valid RTP from the caller since `silent_since` (the last packet, or the start
+    /// of the session), for the configured timeout. Reported once per silent stretch;
+    /// the call goes on.
+    RtpTimeout { silent_since: T },
+}
+
+/// Packet counters of one session, for the call record and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaCounters {
+    /// Valid RTP packets accepted from the caller.
+    pub received: u64,
+    /// Datagrams from a source other than the SDP (or latched) address: dropped unread.
+    pub dropped_foreign_source: u64,
+    /// Datagrams from the caller that are not valid RTP or RTCP.
+    pub malformed: u64,
+    /// Valid RTP with a payload type that is neither the codec nor telephone-event
+    /// (comfort noise, a codec not negotiated): ignored.
+    pub unexpected_payload_type: u64,
+    /// RTCP multiplexed on the RTP port (RFC 5761 §4) from the caller.
+    pub rtcp: u64,
+    /// Prompt packets sent.
+    pub sent: u64,
+    /// Prompt packets not sent because no remote address is known yet.
+    pub unsent_no_remote: u64,
+}
+
+/// Where media goes and comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// The SDP address: the only one we send to and accept from.
+    Sdp(SocketAddr),
+    /// No usable SDP address yet: the first valid packet's source will be latched.
+    AwaitingLatch,
+    /// Latched to the first source; never changes again.
+    Latched(SocketAddr),
+}
+
+impl Peer {
+    fn address(self) -> Option<SocketAddr> {
+        match self {
+            Peer::Sdp(a) | Peer::Latched(a) => Some(a),
+            Peer::AwaitingLatch => None,
+        }
+    }
+}
+
+/// In-band detection state: running (with a frame being filled) or switched off for
+/// good because telephone-event packets arrived.
+#[derive(Debug, Clone)]
+enum Inband<T> {
+    Listening {
+        detector: InbandDtmfDetector<T>,
+        /// Decoded samples of the 20 ms frame being filled: packets of 10 or 30 ms
+        /// are re-cut into the frames the detector was tuned for.
+        frame: Vec<i16>,
+    },
+    Off,
+}
+
+/// One call leg's media. `T` is the clock ([`Moment`]); `I` the engine's prompt id.
+#[derive(Debug, Clone)]
+pub struct MediaSession<T, I> {
+    codec: Codec,
+    payload_type: u8,
+    telephone_event: Option<u8>,
+    peer: Peer,
+    player: PromptPlayer<T>,
+    /// The prompt playing, with the engine's id.
+    current: Option<(PlayId, I)>,
+    rfc4733: DtmfReceiver<T>,
+    inband: Inband<T>,
+    /// Scratch buffer for decoding one packet (reused: no allocation per packet).
+    decoded: Vec<i16>,
+    rtp_timeout: Option<Duration>,
+    /// Last valid RTP from the caller, or the session start.
+    last_received: T,
+    /// The timeout of the current silent stretch has been reported.
+    timeout_reported: bool,
+    transmits: VecDeque<(SocketAddr, Bytes)>,
+    events: VecDeque<MediaEvent<T, I>>,
+    counters: MediaCounters,
+}
+
+impl<T: Moment, I: Clone> MediaSession<T, I> {
+    /// A session for a call whose media starts at `now` (the answer).
+    pub fn new(now: T, config: SessionConfig) -> Self {
+        MediaSession {
+            codec: config.codec,
+            payload_type: config.payload_type & 0x7F,
+            telephone_event: config.telephone_event.map(|pt| pt & 0x7F),
+            peer: config.remote.map_or(Peer::AwaitingLatch, Peer::Sdp),
+            player: PromptPlayer::new(
+                config.ssrc,
+                config.payload_type & 0x7F,
+                config.initial_seq,
+                config.initial_timestamp,
+            ),
+            current: None,
+            rfc4733: DtmfReceiver::new(TELEPHONE_EVENT_RATE),
+            inband: Inband::Listening {
+                detector: InbandDtmfDetector::new(),
+                frame: Vec::with_capacity(FRAME_SAMPLES),
+            },
+            decoded: Vec::with_capacity(FRAME_SAMPLES),
+            rtp_timeout: config.rtp_timeout,
+            last_received: now,
+            timeout_reported: false,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            counters: MediaCounters::default(),
+        }
+    }
+
+    /// A new SDP from the remote (re-INVITE, UPDATE). An address replaces the current
+    /// one: the signalling that carries it is the call's own dialog, not a stray packet.
+    /// `None` keeps the current address (a hold with c=0.0.0.0 must not re-open the
+    /// latch mid-call); it only leaves the session waiting to latch if nothing was ever
+    /// known.
+    pub fn set_remote(&mut self, remote: Option<SocketAddr>) {
+        if let Some(addr) = remote {
+            self.peer = Peer::Sdp(addr);
+        }
+    }
+
+    /// Where media is sent now, if anywhere.
+    pub fn remote(&self) -> Option<SocketAddr> {
+        self.peer.address()
+    }
+
+    /// Changes the silence timeout (`None`: off), counted from the last packet.
+    pub fn set_rtp_timeout(&mut self, timeout: Option<Duration>) {
+        self.rtp_timeout = timeout;
+    }
+
+    /// Starts a prompt (encoded frames in this session's codec, see
+    /// [`super::prompts::PromptStore`]); a prompt still playing is stopped and reported
+    /// as [`MediaEvent::PromptStopped`]. If the stream is on its 20 ms grid the new
+    /// prompt continues it without a gap.
+    pub fn play(&mut self, now: T, frames: Arc<[u8]>, id: I) {
+        let old = self.current.take();
+        let play_id = self.player.play(now, frames);
+        self.current = Some((play_id, id));
+        self.drain_player_events(old);
+        self.drive(now);
+    }
+
+    /// Cuts the prompt playing, if any (barge-in, routing decided).
+    pub fn stop_prompt(&mut self) {
+        self.player.stop();
+        self.drain_player_events(None);
+    }
+
+    /// Whether a prompt is playing.
+    pub fn is_playing(&self) -> bool {
+        self.player.is_playing()
+    }
+
+    /// One datagram received on the call's RTP port from `from`.
+    pub fn handle_rtp(&mut self, now: T, from: SocketAddr, datagram: &[u8]) {
+        self.drive(now);
+        if let Some(peer) = self.peer.address() {
+            if from != peer {
+                self.counters.dropped_foreign_source += 1;
+                return;
+            }
+        }
+        // RFC 5761 §4: with RTP and RTCP on one port, the second octet of RTCP
+        // (marker bit + payload type) falls in 192..=223.
+        if let Some(b1) = datagram.get(1) {
+            if (192..=223).contains(b1) {
+                if self.peer == Peer::AwaitingLatch {
+                    // Latch on RTP only: RTCP says nothing about where audio flows.
+                    self.counters.dropped_foreign_source += 1;
+                } else if parse_rtcp_compound(datagram).is_ok() {
+                    self.counters.rtcp += 1;
+                } else {
+                    self.counters.malformed += 1;
+                }
+                return;
+            }
+        }
+        let packet = match RtpPacket::parse(datagram) {
+            Ok(p) => p,
+            Err(_) => {
+                if self.peer == Peer::AwaitingLatch {
+                    // Garbage cannot latch, and it is nobody's yet.
+                    self.counters.dropped_foreign_source += 1;
+                } else {
+                    self.counters.malformed += 1;
+                }
+                return;
+            }
+        };
+        let pt = packet.header.payload_type;
+        let is_event = self.telephone_event == Some(pt);
+        if !is_event && pt != self.payload_type {
+            if self.peer == Peer::AwaitingLatch {
+                self.counters.dropped_foreign_source += 1;
+            } else {
+                self.counters.unexpected_payload_type += 1;
+            }
+            return;
+        }
+        if self.peer == Peer::AwaitingLatch {
+            self.peer = Peer::Latched(from);
+            // Prompt packets produced before the latch went nowhere; the stream simply
+            // starts being delivered from here, still on its grid.
+        }
+        self.counters.received += 1;
+        self.last_received = now;
+        self.timeout_reported = false;
+        if is_event {
+            self.handle_telephone_event(now, &packet);
+        } else {
+            self.handle_audio(now, packet.payload);
+        }
+    }
+
+    /// Call at (or after) [`poll_timeout`](Self::poll_timeout).
+    pub fn handle_timeout(&mut self, now: T) {
+        self.drive(now);
+        self.rfc4733.handle_timeout(now);
+        self.drain_digits();
+        if let Some(deadline) = self.rtp_deadline() {
+            if now >= deadline {
+                self.timeout_reported = true;
+                self.events.push_back(MediaEvent::RtpTimeout {
+                    silent_since: self.last_received,
+                });
+            }
+        }
+    }
+
+    /// The next datagram to send and where, until `None`.
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Bytes)> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the engine, until `None`.
+    pub fn poll_event(&mut self) -> Option<MediaEvent<T, I>> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called: the next
+    /// prompt packet, an RFC 4733 event whose end packets were lost, or the RTP timeout.
+    pub fn poll_timeout(&self) -> Option<T> {
+        [
+            self.player.poll_timeout(),
+            self.rfc4733.poll_timeout(),
+            self.rtp_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Packet counters so far.
+    pub fn counters(&self) -> MediaCounters {
+        self.counters
+    }
+
+    /// Whether in-band detection is still running (no telephone-event seen yet).
+    pub fn inband_active(&self) -> bool {
+        matches!(self.inband, Inband::Listening { .. })
+    }
+
+    fn rtp_deadline(&self) -> Option<T> {
+        if self.timeout_reported {
+            return None;
+        }
+        self.rtp_timeout.map(|t| self.last_received.after(t))
+    }
+
+    /// Sends every prompt packet due at `now`.
+    fn drive(&mut self, now: T) {
+        while let Some(packet) = self.player.poll_packet(now) {
+            match self.peer.address() {
+                Some(to) => {
+                    self.counters.sent += 1;
+                    self.transmits
+                        .push_back((to, Bytes::from(packet.to_datagram())));
+                }
+                None => self.counters.unsent_no_remote += 1,
+            }
+        }
+        self.drain_player_events(None);
+    }
+
+    /// Turns the player's events into the engine's, with its ids. `old` is a prompt
+    /// just replaced by `play`.
+    fn drain_player_events(&mut self, mut old: Option<(PlayId, I)>) {
+        while let Some(event) = self.player.poll_event() {
+            let (PromptEvent::Finished(pid) | PromptEvent::Stopped(pid)) = event;
+            let id = if self.current.as_ref().is_some_and(|(p, _)| *p == pid) {
+                self.current.take().map(|(_, id)| id)
+            } else if old.as_ref().is_some_and(|(p, _)| *p == pid) {
+                old.take().map(|(_, id)| id)
+            } else {
+                None
+            };
+            if let Some(id) = id {
+                self.events.push_back(match event {
+                    PromptEvent::Finished(_) => MediaEvent::PromptFinished(id),
+                    PromptEvent::Stopped(_) => MediaEvent::PromptStopped(id),
+                });
+            }
+        }
+    }
+
+    fn handle_telephone_event(&mut self, now: T, packet: &RtpPacket<'_>) {
+        if self
+            .rfc4733
+            .handle_packet(now, &packet.header, packet.payload)
+            .is_err()
+        {
+            self.counters.malformed += 1;
+            return;
+        }
+        // The sender does RFC 4733: from now on its digits come from here only.
+        self.inband = Inband::Off;
+        self.drain_digits();
+    }
+
+    fn handle_audio(&mut self, now: T, payload: &[u8]) {
+        let Inband::Listening { detector, frame } = &mut self.inband else {
+            return;
+        };
+        self.decoded.clear();
+        g711::decode(self.codec, payload, &mut self.decoded);
+        let mut rest = self.decoded.as_slice();
+        while !rest.is_empty() {
+            let take = (FRAME_SAMPLES - frame.len()).min(rest.len());
+            let (head, tail) = rest.split_at(take);
+            frame.extend_from_slice(head);
+            rest = tail;
+            if frame.len() == FRAME_SAMPLES {
+                detector.handle_frame(now, frame);
+                frame.clear();
+            }
+        }
+        while let Some(d) = detector.poll_digit() {
+            self.events.push_back(digit_event(d, DigitSource::Inband));
+        }
+    }
+
+    fn drain_digits(&mut self) {
+        while let Some(d) = self.rfc4733.poll_digit() {
+            self.events.push_back(digit_event(d, DigitSource::Rfc4733));
+        }
+    }
+}
+
+fn digit_event<T, I>(d: Digit<T>, source: DigitSource) -> MediaEvent<T, I> {
+    MediaEvent::Digit {
+        key: d.key,
+        at: d.at,
+        duration: d.duration,
+        source,
+    }
+}
