@@ -1,20 +1,37 @@
-//! One task per call owning its RTP and RTCP sockets.
+//! One task per call owning its RTP and RTCP sockets and its [`MediaSession`].
 //!
-//! For now the task binds the ports the SDP announced and reads what arrives (so the
-//! caller's RTP does not bounce as ICMP errors); playing prompts and reading DTMF come
-//! with the media issue. Packets are counted, never logged one by one.
+//! The engine never sees packets: this task turns them into digits, prompt-finished and
+//! RTP-timeout events, and turns the engine's commands into paced RTP. Nothing here logs
+//! per packet; the counters are logged once when the call's media closes.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
 
+use rand::Rng;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, info};
 
 use super::EngineInput;
-use crate::engine::{CallId, MediaCommand};
+use crate::call::ivr::PromptRef;
+use crate::engine::{CallId, DigitSource, MediaCommand, MediaInput};
+use crate::media::prompts::PromptStore;
+use crate::media::session::{self, MediaEvent, MediaSession, SessionConfig};
+use crate::media::Codec;
 
-pub(super) async fn run(call: CallId, rtp: SocketAddr, tx: mpsc::Sender<EngineInput>, mut commands: mpsc::Receiver<MediaCommand>, stop: CancellationToken) {
+/// Largest RTP/RTCP datagram we read; G.711 packets are 172 bytes.
+const MAX_RTP: usize = 2048;
+
+pub(super) async fn run(
+    call: CallId,
+    rtp: SocketAddr,
+    tx: mpsc::Sender<EngineInput>,
+    mut commands: mpsc::Receiver<MediaCommand>,
+    stop: CancellationToken,
+    prompts: Arc<PromptStore>,
+) {
     let rtcp = SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1));
     let socks = match (UdpSocket::bind(rtp).await, UdpSocket::bind(rtcp).await) {
         (Ok(a), Ok(b)) => Some((a, b)),
@@ -25,18 +42,102 @@ pub(super) async fn run(call: CallId, rtp: SocketAddr, tx: mpsc::Sender<EngineIn
         return;
     }
     let Some((rtp_sock, rtcp_sock)) = socks else { return };
-    let mut buf = vec![0u8; 2048];
-    let mut rtcp_buf = vec![0u8; 2048];
-    let (mut rtp_packets, mut rtcp_packets) = (0u64, 0u64);
+    let mut buf = vec![0u8; MAX_RTP];
+    let mut rtcp_buf = vec![0u8; MAX_RTP];
+    let mut session: Option<MediaSession<Instant, PromptRef>> = None;
+    let mut codec = Codec::Pcmu;
+    let mut rtcp_packets = 0u64;
     loop {
+        let deadline = session.as_ref().and_then(MediaSession::poll_timeout).map(tokio::time::Instant::from_std);
         tokio::select! {
-            r = rtp_sock.recv_from(&mut buf) => if r.is_ok() { rtp_packets += 1 },
+            r = rtp_sock.recv_from(&mut buf) => {
+                if let (Ok((n, from)), Some(s)) = (r, session.as_mut()) {
+                    s.handle_rtp(Instant::now(), from, buf.get(..n).unwrap_or_default());
+                }
+            }
             r = rtcp_sock.recv_from(&mut rtcp_buf) => if r.is_ok() { rtcp_packets += 1 },
-            // Prompt playback and DTMF come with the media session (issue 6); until then
-            // commands are read and logged so the engine never blocks on this task.
-            Some(cmd) = commands.recv() => debug!(%call, ?cmd, "media command"),
+            cmd = commands.recv() => {
+                let Some(cmd) = cmd else { break };
+                let now = Instant::now();
+                match cmd {
+                    MediaCommand::Start { remote, codec: c, payload_type, telephone_event } => {
+                        codec = c;
+                        let mut rng = rand::thread_rng();
+                        let cfg = SessionConfig {
+                            codec: c,
+                            payload_type,
+                            telephone_event,
+                            remote,
+                            ssrc: rng.gen(),
+                            initial_seq: rng.gen(),
+                            initial_timestamp: rng.gen(),
+                            rtp_timeout: Some(session::DEFAULT_RTP_TIMEOUT),
+                        };
+                        session = Some(MediaSession::new(now, cfg));
+                    }
+                    MediaCommand::Play { prompt } => match (session.as_mut(), prompts.frames(&prompt.lang, &prompt.id, codec)) {
+                        (Some(s), Some(frames)) => s.play(now, frames, prompt),
+                        // Nothing to play: the IVR must not wait for it.
+                        _ => {
+                            debug!(%call, lang = %prompt.lang, id = %prompt.id, "prompt unavailable; reported finished");
+                            if tx.send(EngineInput::Media { call, input: MediaInput::PromptFinished { prompt } }).await.is_err() {
+                                break;
+                            }
+                        }
+                    },
+                    MediaCommand::StopPrompt => {
+                        if let Some(s) = session.as_mut() {
+                            s.stop_prompt();
+                        }
+                    }
+                }
+            }
+            _ = sleep_until(deadline) => {
+                if let Some(s) = session.as_mut() {
+                    s.handle_timeout(Instant::now());
+                }
+            }
             _ = stop.cancelled() => break,
         }
+        let Some(s) = session.as_mut() else { continue };
+        while let Some((to, bytes)) = s.poll_transmit() {
+            let _ = rtp_sock.send_to(&bytes, to).await;
+        }
+        while let Some(ev) = s.poll_event() {
+            let input = match ev {
+                MediaEvent::Digit { key, source, .. } => MediaInput::Digit {
+                    key,
+                    source: match source {
+                        session::DigitSource::Rfc4733 => DigitSource::Rfc4733,
+                        session::DigitSource::Inband => DigitSource::Inband,
+                    },
+                },
+                MediaEvent::PromptFinished(prompt) => MediaInput::PromptFinished { prompt },
+                MediaEvent::PromptStopped(_) => continue,
+                MediaEvent::RtpTimeout { .. } => MediaInput::RtpTimeout,
+            };
+            if tx.send(EngineInput::Media { call, input }).await.is_err() {
+                return;
+            }
+        }
     }
-    debug!(%call, rtp_packets, rtcp_packets, "media closed");
+    if let Some(s) = &session {
+        let c = s.counters();
+        info!(
+            %call,
+            received = c.received,
+            sent = c.sent,
+            dropped_foreign_source = c.dropped_foreign_source,
+            malformed = c.malformed,
+            rtcp = c.rtcp + rtcp_packets,
+            "media closed"
+        );
+    }
+}
+
+async fn sleep_until(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
 }

@@ -6,6 +6,7 @@
 //! calls get a grace period, then everything stops.
 
 mod media;
+pub mod prompts;
 mod tcp;
 mod udp;
 
@@ -24,6 +25,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
+use crate::media::prompts::PromptStore;
 use crate::engine::{CallEventKind, CallId, Engine, MediaCommand, MediaInput, Output, Peer, Transport};
 
 /// Capacity of the channel into the engine task. UDP readers wait when it is full (the
@@ -45,7 +47,7 @@ pub(crate) enum EngineInput {
     Sip { peer: Peer, bytes: Bytes },
     MediaOpened { call: CallId, port: u16, ok: bool },
     Media { call: CallId, input: MediaInput },
-    Reload(Arc<Config>),
+    Reload(Arc<Config>, Arc<PromptStore>),
 }
 
 /// The engine task's handle on one call's media task.
@@ -72,7 +74,10 @@ pub struct Gateway {
 
 impl Gateway {
     /// Bind every listener and start the tasks. Fails only if a listener cannot be bound.
-    pub async fn start(config: Config) -> Result<Gateway, RuntimeError> {
+    /// `config_path` locates the prompts (`<its directory>/prompts`); without it the
+    /// built-in recordings are used.
+    pub async fn start(config: Config, config_path: Option<&std::path::Path>) -> Result<Gateway, RuntimeError> {
+        let prompts = prompts::load(&config, prompts::prompts_dir(config_path).as_deref());
         let config = Arc::new(config);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -110,6 +115,7 @@ impl Gateway {
             udp: udp_sockets,
             tcp: writers,
             media: HashMap::new(),
+            prompts,
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         };
@@ -117,10 +123,10 @@ impl Gateway {
         Ok(Gateway { udp_addrs, tcp_addrs, shutdown, tracker, input: tx })
     }
 
-    /// Apply a new configuration to new calls. Listeners are not rebound: a change of
-    /// listen addresses needs a restart (it is logged).
-    pub async fn reload(&self, config: Config) {
-        let _ = self.input.send(EngineInput::Reload(Arc::new(config))).await;
+    /// Apply a new configuration (and its prompts) to new calls. Listeners are not
+    /// rebound: a change of listen addresses needs a restart (it is logged).
+    pub async fn reload(&self, config: Config, prompts: Arc<PromptStore>) {
+        let _ = self.input.send(EngineInput::Reload(Arc::new(config), prompts)).await;
     }
 
     /// Ask for a graceful stop and wait for every task.
@@ -141,7 +147,7 @@ const CONFIG_POLL: Duration = Duration::from_millis(500);
 /// Run the gateway until SIGINT/SIGTERM. The `config_path` file (if any) is reloaded on
 /// SIGHUP and when its content changes.
 pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), RuntimeError> {
-    let gw = Gateway::start(config.clone()).await?;
+    let gw = Gateway::start(config.clone(), config_path.as_deref()).await?;
     let mut current = config;
     #[cfg(unix)]
     {
@@ -236,9 +242,10 @@ async fn reload_from(gw: &Gateway, current: &mut Config, path: Option<&std::path
             if new.sip.listen_udp != current.sip.listen_udp || new.sip.listen_tcp != current.sip.listen_tcp {
                 warn!("listen addresses changed: they take effect after a restart");
             }
+            let store = prompts::load(&new, prompts::prompts_dir(Some(path)).as_deref());
             info!(old = %current.version, new = %new.version, "config reloaded; new calls use it");
             *current = new.clone();
-            gw.reload(new).await;
+            gw.reload(new, store).await;
         }
         Err(errors) => {
             for e in &errors.errors {
@@ -256,6 +263,8 @@ struct EngineTask {
     udp: HashMap<SocketAddr, Arc<UdpSocket>>,
     tcp: TcpWriters,
     media: HashMap<CallId, MediaHandle>,
+    /// Prompts for calls that start from now on (a media task keeps the store it got).
+    prompts: Arc<PromptStore>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -273,7 +282,10 @@ impl EngineTask {
                         EngineInput::Sip { peer, bytes } => self.engine.handle_sip(now, peer, &bytes),
                         EngineInput::MediaOpened { call, port, ok } => self.engine.handle_media_opened(now, call, port, ok),
                         EngineInput::Media { call, input } => self.engine.handle_media(now, call, input),
-                        EngineInput::Reload(cfg) => self.engine.set_config(cfg),
+                        EngineInput::Reload(cfg, prompts) => {
+                            self.engine.set_config(cfg);
+                            self.prompts = prompts;
+                        }
                     }
                 }
                 _ = sleep_until(deadline) => self.engine.handle_timeout(Instant::now()),
@@ -303,7 +315,7 @@ impl EngineTask {
                     let (commands, rx) = mpsc::channel(MEDIA_COMMANDS);
                     self.media.insert(call, MediaHandle { stop: stop.clone(), commands });
                     let addr = self.engine.config().media.address;
-                    self.tracker.spawn(media::run(call, SocketAddr::new(addr, port), self.tx.clone(), rx, stop));
+                    self.tracker.spawn(media::run(call, SocketAddr::new(addr, port), self.tx.clone(), rx, stop, self.prompts.clone()));
                 }
                 Output::CloseMedia { call, .. } => {
                     if let Some(h) = self.media.remove(&call) {

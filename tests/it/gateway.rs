@@ -286,6 +286,7 @@ fn file_change_reload_under_load_keeps_calls_and_applies_to_new_calls_only() {
         })
     };
     assert_all_ok(&load, 20);
+    assert!(gw.wait_events("ended", 21, Duration::from_secs(5)), "{}", gw.log());
     let started = gw.events("started");
     assert_eq!(started.len(), 21);
     let version = |e: &serde_json::Value| e["fields"]["config_version"].as_str().unwrap().to_string();
@@ -308,6 +309,71 @@ fn sipp_silent_caller_ends_in_general_and_is_never_hung_up_on() {
     assert_eq!(routed.len(), 1, "{}", gw.log());
     assert_eq!(routed[0]["fields"]["queue"], "general");
     assert!(routed[0]["fields"]["reason"].as_str().unwrap().contains("no_input"), "{routed:?}");
+    assert!(gw.wait_events("ended", 1, Duration::from_secs(5)), "{}", gw.log());
     let ended = gw.events("ended");
     assert_eq!(ended[0]["fields"]["reason"], "caller_hangup", "the gateway never hangs up on a silent caller");
+}
+
+/// Every key of the shared RFC 4733 recordings, and where the default menu sends it.
+const KEYS: &[(&str, char, Option<&str>)] = &[
+    ("1", '1', Some("medical")),
+    ("2", '2', Some("fire")),
+    ("3", '3', Some("public_order")),
+    ("4", '4', Some("public_works")),
+    ("5", '5', Some("social")),
+    ("6", '6', Some("transport")),
+    ("0", '0', Some("general")),
+    ("9", '9', None),     // English menu
+    ("7", '7', None),     // invalid choice, menu again
+    ("8", '8', None),     // invalid choice
+    ("star", '*', None),  // repeat
+    ("pound", '#', None), // invalid choice
+];
+
+#[test]
+fn sipp_rfc4733_digits_each_taken_once_and_menu_digits_reach_their_queue() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let template = std::fs::read_to_string(scenario("caller_dtmf.xml")).unwrap();
+    let uri = ruri(&gw, "112");
+    let runs: Vec<(String, crate::harness::Sipp)> = std::thread::scope(|s| {
+        let handles: Vec<_> = KEYS
+            .iter()
+            .map(|(name, _, _)| {
+                let pcap = crate::harness::corpora().join(format!("rtp/sipp_dtmf_2833_{name}.pcap"));
+                assert!(pcap.exists(), "{}", pcap.display());
+                let sc = dir.path().join(format!("dtmf_{name}.xml"));
+                std::fs::write(&sc, template.replace("PCAP_FILE", pcap.to_str().unwrap())).unwrap();
+                let (gw, uri) = (&gw, uri.clone());
+                s.spawn(move || (name.to_string(), sipp(gw, &["-sf", sc.to_str().unwrap(), "-key", "ruri", &uri, "-m", "1"])))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (name, run) in &runs {
+        assert_eq!((run.exit_code, run.failed), (Some(0), 0), "{name}: {}", run.stdout);
+    }
+    assert!(gw.wait_events("ended", KEYS.len(), Duration::from_secs(10)));
+    // Map each call (by SIP Call-ID) to its digits and its queue.
+    let call_of = |e: &serde_json::Value| e["span"]["sip_call_id"].as_str().unwrap_or_default().to_string();
+    let digits = gw.events("digit");
+    let routed = gw.events("routed");
+    let mut seen = Vec::new();
+    for call in gw.events("started").iter().map(call_of) {
+        let keys: Vec<String> = digits.iter().filter(|d| call_of(d) == call).map(|d| d["fields"]["key"].as_str().unwrap().to_string()).collect();
+        assert_eq!(keys.len(), 1, "exactly one digit per press in call {call}: {keys:?}");
+        assert!(digits.iter().filter(|d| call_of(d) == call).all(|d| d["fields"]["source"] == "rfc4733"));
+        let key = keys[0].chars().next().unwrap();
+        let (_, _, queue) = KEYS.iter().find(|(_, k, _)| *k == key).unwrap();
+        let q: Vec<&str> = routed.iter().filter(|r| call_of(r) == call).filter_map(|r| r["fields"]["queue"].as_str()).collect();
+        match queue {
+            Some(q0) => assert_eq!(q, vec![*q0], "key {key}"),
+            None => assert!(q.is_empty(), "key {key} routes nowhere by itself: {q:?}"),
+        }
+        seen.push(key);
+    }
+    seen.sort();
+    let mut want: Vec<char> = KEYS.iter().map(|(_, k, _)| *k).collect();
+    want.sort();
+    assert_eq!(seen, want, "12/12 keys taken");
 }

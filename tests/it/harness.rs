@@ -72,6 +72,9 @@ impl Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("cc112.toml");
         std::fs::write(&config_path, toml).expect("write config");
+        // The shipped prompts sit next to the config, as in a real installation.
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prompts"), dir.path().join("prompts")).expect("link prompts");
         let mut child = Command::new(env!("CARGO_BIN_EXE_cc112"))
             .args(["--log-format", "json", "run", "--config"])
             .arg(&config_path)
