@@ -8,6 +8,7 @@ mod cli;
 mod config_fixtures;
 mod corpus;
 mod gateway;
+mod media_e2e;
 mod media_g711;
 mod media_goertzel;
 mod media_prompt;
