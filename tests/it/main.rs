@@ -13,4 +13,5 @@ mod media_goertzel;
 mod media_prompt;
 mod media_rfc4733;
 mod media_rtp;
+mod store;
 mod tcp_framing;
