@@ -669,3 +669,42 @@ fn end_call(conn: &Connection, e: &CallEnd) -> Result<(), rusqlite::Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(code: ErrorCode) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error {
+                code,
+                extended_code: 0,
+            },
+            None,
+        )
+    }
+
+    #[test]
+    fn disk_and_lock_errors_are_retried_constraints_are_not() {
+        for c in [
+            ErrorCode::DiskFull,
+            ErrorCode::DatabaseBusy,
+            ErrorCode::DatabaseLocked,
+            ErrorCode::SystemIoFailure,
+            ErrorCode::CannotOpen,
+            ErrorCode::ReadOnly,
+        ] {
+            assert!(is_transient(&sqlite(c)), "{c:?} must be retried");
+        }
+        for c in [
+            ErrorCode::ConstraintViolation,
+            ErrorCode::TooBig,
+            ErrorCode::TypeMismatch,
+        ] {
+            assert!(
+                !is_transient(&sqlite(c)),
+                "{c:?} must not be retried forever"
+            );
+        }
+    }
+}

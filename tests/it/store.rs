@@ -771,3 +771,103 @@ fn record_store_trait_is_object_safe_for_the_engine() {
     assert_eq!(store.health().queue_depth, 0);
     assert!(store.health().last_commit_at.is_some());
 }
+
+/// Set in the child process of [`confirmed_records_survive_kill_9`].
+const CRASH_CHILD: &str = "CC112_STORE_CRASH_CHILD";
+
+/// The child: writes calls as the gateway would (confirmed start, a few events, an end
+/// for every other call) and prints each confirmed id, until killed.
+fn crash_child(path: &Path) {
+    let w = match Writer::open(path, WriterOptions::default()) {
+        Ok(w) => w,
+        Err(e) => {
+            println!("error {e}");
+            return;
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut i = 0u64;
+    while Instant::now() < deadline {
+        let id = format!("k{i}");
+        let at = UtcMs(1_764_460_800_000 + i as i64);
+        if w.submit_and_confirm(start(&id, at)).wait().is_ok() {
+            println!("confirmed {id}");
+        }
+        for k in 0..20 {
+            w.submit(event(&id, at.plus_ms(k), "media"));
+        }
+        if i % 2 == 0 {
+            w.submit(end(&id, at.plus_ms(30), Outcome::Answered));
+        }
+        i += 1;
+    }
+}
+
+#[test]
+fn confirmed_records_survive_kill_9() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    if let Some(p) = std::env::var_os(CRASH_CHILD) {
+        crash_child(Path::new(&p));
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = db(&dir);
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "store::confirmed_records_survive_kill_9",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_CHILD, &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn child");
+    let out = child.stdout.take().expect("stdout");
+    let mut confirmed = Vec::new();
+    for line in std::io::BufReader::new(out).lines() {
+        let line = line.expect("line");
+        assert!(!line.starts_with("error"), "child: {line}");
+        if let Some(id) = line.strip_prefix("confirmed ") {
+            confirmed.push(id.to_string());
+            if confirmed.len() == 300 {
+                // SIGKILL: no destructor, no flush, mid-batch.
+                child.kill().expect("kill");
+                break;
+            }
+        }
+    }
+    let _ = child.wait();
+    assert_eq!(confirmed.len(), 300, "child stopped early");
+
+    let w = Writer::open(&path, WriterOptions::default()).expect("reopens after kill");
+    let interrupted = w.recovery().interrupted.len();
+    drop(w);
+    let conn = Connection::open(&path).expect("open");
+    for id in &confirmed {
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM calls WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .expect("count");
+        assert_eq!(n, 1, "{id} was confirmed before the kill but has {n} rows");
+    }
+    let open: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM calls WHERE ended_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(open, 0, "every call closed after recovery");
+    assert!(
+        interrupted >= 150,
+        "odd calls never ended: {interrupted} interrupted"
+    );
+    assert_eq!(
+        schema::integrity_check(&path).expect("check"),
+        vec!["ok".to_string()]
+    );
+}
