@@ -24,7 +24,9 @@ pub mod writer;
 
 use thiserror::Error;
 
-pub use query::{CallFilter, CallRow, EventRow, OperatorEventRow, Reader, Report, TimeRange};
+pub use query::{
+    cli_range, CallFilter, CallRow, EventRow, OperatorEventRow, Reader, Report, TimeRange,
+};
 pub use record::{
     CallEnd, CallPatch, CallStart, HangupBy, OperatorEventKind, Outcome, Record, RecordId,
 };
@@ -66,6 +68,12 @@ pub enum StoreError {
     NoDatabase(String),
     #[error("no call with id {0}")]
     NoSuchCall(String),
+    #[error(
+        "{0:?} is not a time: use YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS] (local) or add Z / +HH:MM"
+    )]
+    BadTime(String),
+    #[error(transparent)]
+    Shift(#[from] ShiftError),
     #[error("corrupt value in column {column}: {value:?}")]
     BadValue { column: &'static str, value: String },
 }

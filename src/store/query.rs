@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::record::Outcome;
 use super::schema;
-use super::shift::ShiftSpan;
+use super::shift::{ShiftSelector, ShiftSpan, Shifts};
 use super::time::UtcMs;
 use super::StoreError;
 use crate::config::UtcOffset;
@@ -48,6 +48,37 @@ impl TimeRange {
             until: min(self.until, other.until),
         }
     }
+}
+
+/// Turns the CLI's `--shift`, `--since` and `--until` into a range. `--since`/`--until`
+/// narrow a `--shift` when both are given; with none of the three, the current shift
+/// (what the operator on duty asks about). Times are local unless they carry `Z` or an
+/// offset (see [`UtcMs::parse`]).
+pub fn cli_range(
+    shifts: &Shifts,
+    shift: Option<&str>,
+    since: Option<&str>,
+    until: Option<&str>,
+    now: UtcMs,
+) -> Result<TimeRange, StoreError> {
+    let time = |s: Option<&str>| -> Result<Option<UtcMs>, StoreError> {
+        match s {
+            None => Ok(None),
+            Some(s) => UtcMs::parse(s, shifts.offset())
+                .map(Some)
+                .ok_or_else(|| StoreError::BadTime(s.to_string())),
+        }
+    };
+    let explicit = TimeRange {
+        since: time(since)?,
+        until: time(until)?,
+    };
+    let base = match shift {
+        Some(s) => TimeRange::of_shift(&shifts.resolve(ShiftSelector::parse(s)?, now)?),
+        None if since.is_none() && until.is_none() => TimeRange::of_shift(&shifts.current(now)),
+        None => TimeRange::default(),
+    };
+    Ok(base.intersect(explicit))
 }
 
 /// `calls list` filters. Calls are selected by `started_at` within the range: a call
@@ -493,6 +524,52 @@ mod tests {
         assert_eq!(percentile(&[7], 99), Some(7));
         assert_eq!(percentile(&[1, 2, 3, 4], 50), Some(2));
         assert_eq!(percentile(&[], 50), None);
+    }
+
+    #[test]
+    fn cli_range_combinations() {
+        let o = UtcOffset::WIB;
+        let shifts = Shifts::default_at(o);
+        let t = |s: &str| UtcMs::parse(s, o).expect("parses");
+        let now = t("2026-11-30 16:00");
+        let r = |a: &str, b: &str| TimeRange {
+            since: Some(t(a)),
+            until: Some(t(b)),
+        };
+        assert_eq!(
+            cli_range(&shifts, None, None, None, now).ok(),
+            Some(r("2026-11-30 15:00", "2026-11-30 23:00"))
+        );
+        assert_eq!(
+            cli_range(&shifts, Some("previous"), None, None, now).ok(),
+            Some(r("2026-11-30 07:00", "2026-11-30 15:00"))
+        );
+        assert_eq!(
+            cli_range(
+                &shifts,
+                Some("2026-11-29/3"),
+                Some("2026-11-30 05:00"),
+                None,
+                now
+            )
+            .ok(),
+            Some(r("2026-11-30 05:00", "2026-11-30 07:00"))
+        );
+        assert_eq!(
+            cli_range(&shifts, None, Some("2026-11-01"), None, now).ok(),
+            Some(TimeRange {
+                since: Some(t("2026-11-01 00:00")),
+                until: None
+            })
+        );
+        assert!(matches!(
+            cli_range(&shifts, None, Some("monday"), None, now),
+            Err(StoreError::BadTime(_))
+        ));
+        assert!(matches!(
+            cli_range(&shifts, Some("2026-11-30/9"), None, None, now),
+            Err(StoreError::Shift(_))
+        ));
     }
 
     #[test]

@@ -78,12 +78,15 @@ pub struct Health {
     pub failing_since: Option<UtcMs>,
     /// Failed commit attempts since the last success.
     pub consecutive_failures: u32,
+    /// False once the writer thread has stopped (shutdown, or a bug that killed it):
+    /// nothing queued after that will be written.
+    pub writer_running: bool,
 }
 
 impl Health {
     /// True when records are being written: no failure pending.
     pub fn is_ok(&self) -> bool {
-        self.failing_since.is_none()
+        self.failing_since.is_none() && self.writer_running
     }
 }
 
@@ -171,7 +174,7 @@ impl Shared {
 
     fn push(&self, record: Record, confirm: Option<Confirm>) -> Submitted {
         let mut q = self.lock();
-        if q.closing.is_some() {
+        if q.closing.is_some() || !q.health.writer_running {
             drop(q);
             if let Some(c) = confirm {
                 c.send(Err(CommitError::Closed));
@@ -278,7 +281,10 @@ impl Writer {
                 waiting: VecDeque::new(),
                 in_writer: 0,
                 closing: None,
-                health: Health::default(),
+                health: Health {
+                    writer_running: true,
+                    ..Health::default()
+                },
             }),
             wake: Condvar::new(),
             capacity: options.capacity.max(1),
@@ -286,7 +292,12 @@ impl Writer {
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("cc112-store".into())
-            .spawn(move || run(conn, &thread_shared, &options))
+            .spawn(move || {
+                // Marks the writer stopped however `run` exits, a panic included, so
+                // submitters get `Closed` instead of queueing into the void.
+                let _stopped = StoppedOnDrop(&thread_shared);
+                run(conn, &thread_shared, &options)
+            })
             .map_err(|e| StoreError::Io {
                 path: "writer thread".into(),
                 source: e,
@@ -393,6 +404,23 @@ impl Drop for Writer {
     fn drop(&mut self) {
         if self.thread.is_some() {
             let _ = self.stop(Duration::from_secs(2));
+        }
+    }
+}
+
+struct StoppedOnDrop<'a>(&'a Shared);
+
+impl Drop for StoppedOnDrop<'_> {
+    fn drop(&mut self) {
+        let mut q = self.0.lock();
+        q.health.writer_running = false;
+        // Anyone still waiting on a confirmation learns it will not come.
+        let orphans: Vec<Envelope> = q.waiting.drain(..).collect();
+        drop(q);
+        for env in orphans {
+            if let Some(c) = env.confirm {
+                c.send(Err(CommitError::Closed));
+            }
         }
     }
 }

@@ -440,6 +440,33 @@ fn a_read_only_reader_works_while_the_writer_writes_and_after_it_stops() {
 }
 
 #[test]
+fn shutdown_with_a_locked_database_reports_what_is_unwritten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = db(&dir);
+    let w = Writer::open(&path, WriterOptions::default()).expect("opens");
+    assert!(w
+        .submit_and_confirm(start("first", UtcMs(1)))
+        .wait()
+        .is_ok());
+    let blocker = Connection::open(&path).expect("open");
+    blocker.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    for i in 0..5 {
+        w.submit(start(&format!("stuck{i}"), UtcMs(10 + i)));
+    }
+    let began = Instant::now();
+    let report = w.shutdown(Duration::from_millis(400));
+    assert_eq!(report.unwritten, 5);
+    assert!(!report.health.writer_running);
+    assert!(report.health.last_error.is_some());
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "shutdown must honour its deadline"
+    );
+    blocker.execute_batch("ROLLBACK").expect("unlock");
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM calls"), 1);
+}
+
+#[test]
 fn submissions_after_shutdown_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = db(&dir);
