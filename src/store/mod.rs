@@ -8,7 +8,7 @@
 //!   the disk, yet can wait for the commit of a call's first record before its 200 OK;
 //! - crash recovery: calls left open by a killed process are closed as `interrupted`;
 //! - shifts ([`shift`]) and the read-only queries and formatters the CLI prints
-//!   ([`query`], [`format`]).
+//!   ([`query`], [`format`](mod@format)).
 //!
 //! The engine talks to the [`RecordStore`] trait, not to SQLite, so a PostgreSQL store
 //! (tokio-postgres: rusqlite and sqlx's SQLite driver cannot link together) can replace
