@@ -257,7 +257,7 @@ impl Shifts {
                 date: local.date,
                 n: 1,
             },
-            name: self.defs[0].name.clone(),
+            name: self.defs.first().map(|d| d.name.clone()).unwrap_or_default(),
             start: t,
             end: t,
         }
