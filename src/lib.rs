@@ -6,6 +6,7 @@
 //! - [`config`]: TOML configuration, parsed into raw structs and validated into a plan.
 //! - [`engine`]: the sans-IO glue state machine: messages and time in, actions out.
 //! - [`runtime`]: the tokio shell: sockets, timers, tasks.
+//! - [`store`]: call records in SQLite: writer thread, migrations, shifts, queries.
 
 pub mod call;
 pub mod config;
@@ -13,3 +14,4 @@ pub mod engine;
 pub mod media;
 pub mod runtime;
 pub mod sip;
+pub mod store;

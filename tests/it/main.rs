@@ -15,4 +15,5 @@ mod media_prompt;
 mod media_rfc4733;
 mod media_rtp;
 mod media_session;
+mod store;
 mod tcp_framing;

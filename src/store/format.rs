@@ -1,0 +1,324 @@
+//! What the shift sees: tables in local time, and JSON lines for scripts.
+//!
+//! Formatters return `String`s (or write to any `io::Write`) so the CLI stays a thin
+//! layer and the output is tested without running a process.
+
+use std::fmt::Write as _;
+use std::io;
+
+use serde::Serialize;
+
+use super::query::{CallRow, EventRow, Report};
+use super::time::UtcMs;
+use crate::config::UtcOffset;
+
+fn opt_time(t: Option<UtcMs>, offset: UtcOffset) -> String {
+    t.map_or_else(|| "-".to_string(), |t| t.display_local(offset))
+}
+
+/// Seconds between two instants, `12.3s`; `-` when either is missing.
+fn secs(from: UtcMs, to: Option<UtcMs>) -> String {
+    match to {
+        Some(t) => format!("{:.1}s", (t.millis() - from.millis()) as f64 / 1000.0),
+        None => "-".into(),
+    }
+}
+
+fn dash(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("-")
+}
+
+/// Pads by characters, not bytes (caller names may be non-ASCII), and cuts long cells
+/// so one odd value cannot push every column off screen.
+fn cell(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n > width {
+        let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    } else {
+        format!("{s}{}", " ".repeat(width - n))
+    }
+}
+
+/// The `calls list` table: one line per call, local times, wait as seconds from the
+/// INVITE to the operator's answer.
+pub fn calls_table(rows: &[CallRow], offset: UtcOffset) -> String {
+    let cols: [(&str, usize); 10] = [
+        ("ID", 26),
+        ("STARTED", 23),
+        ("CALLER", 16),
+        ("LANG", 4),
+        ("DIGITS", 6),
+        ("DEPARTMENT", 12),
+        ("OPERATOR", 12),
+        ("ANSWER", 7),
+        ("DURATION", 8),
+        ("OUTCOME", 15),
+    ];
+    let mut out = String::new();
+    let header: Vec<String> = cols.iter().map(|(h, w)| cell(h, *w)).collect();
+    let _ = writeln!(out, "{}", header.join(" ").trim_end());
+    for r in rows {
+        let vals = [
+            r.id.clone(),
+            r.started_at.display_local(offset),
+            r.caller.clone(),
+            dash(&r.language).to_string(),
+            dash(&r.ivr_digits).to_string(),
+            dash(&r.department).to_string(),
+            dash(&r.operator).to_string(),
+            secs(r.started_at, r.operator_answered_at),
+            secs(r.started_at, r.ended_at),
+            r.outcome.map_or("in progress", |o| o.as_str()).to_string(),
+        ];
+        let line: Vec<String> = vals
+            .iter()
+            .zip(cols.iter())
+            .map(|(v, (_, w))| cell(v, *w))
+            .collect();
+        let _ = writeln!(out, "{}", line.join(" ").trim_end());
+    }
+    let _ = writeln!(out, "{} call(s); times are UTC{}", rows.len(), offset);
+    out
+}
+
+/// One JSON object per call, the stable machine form of `calls list --json`. Times are
+/// RFC 3339 with the local offset; absent values are `null`, never missing keys.
+#[derive(Debug, Serialize)]
+pub struct CallJson<'a> {
+    pub id: &'a str,
+    pub sip_call_id: &'a str,
+    pub caller: &'a str,
+    pub caller_name: Option<&'a str>,
+    pub dialed: &'a str,
+    pub identity: &'a str,
+    pub started_at: String,
+    pub answered_at: Option<String>,
+    pub language: Option<&'a str>,
+    pub ivr_digits: Option<&'a str>,
+    pub ivr_path: Option<serde_json::Value>,
+    pub department: Option<&'a str>,
+    pub queue_entered_at: Option<String>,
+    pub operator: Option<&'a str>,
+    pub operator_answered_at: Option<String>,
+    /// INVITE → operator answer, milliseconds.
+    pub answer_ms: Option<i64>,
+    pub ended_at: Option<String>,
+    pub outcome: Option<&'static str>,
+    pub hangup_by: Option<&'a str>,
+    pub end_reason: Option<&'a str>,
+    pub config_version: Option<&'a str>,
+}
+
+impl<'a> CallJson<'a> {
+    pub fn new(r: &'a CallRow, offset: UtcOffset) -> CallJson<'a> {
+        let t = |x: Option<UtcMs>| x.map(|t| t.rfc3339(offset));
+        CallJson {
+            id: &r.id,
+            sip_call_id: &r.sip_call_id,
+            caller: &r.caller,
+            caller_name: r.caller_name.as_deref(),
+            dialed: &r.dialed,
+            identity: &r.identity,
+            started_at: r.started_at.rfc3339(offset),
+            answered_at: t(r.answered_at),
+            language: r.language.as_deref(),
+            ivr_digits: r.ivr_digits.as_deref(),
+            ivr_path: r
+                .ivr_path
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok()),
+            department: r.department.as_deref(),
+            queue_entered_at: t(r.queue_entered_at),
+            operator: r.operator.as_deref(),
+            operator_answered_at: t(r.operator_answered_at),
+            answer_ms: r
+                .operator_answered_at
+                .map(|a| a.millis() - r.started_at.millis()),
+            ended_at: t(r.ended_at),
+            outcome: r.outcome.map(|o| o.as_str()),
+            hangup_by: r.hangup_by.as_deref(),
+            end_reason: r.end_reason.as_deref(),
+            config_version: r.config_version.as_deref(),
+        }
+    }
+}
+
+/// `calls list --json`: one object per line.
+pub fn write_calls_json_lines(
+    rows: &[CallRow],
+    offset: UtcOffset,
+    mut w: impl io::Write,
+) -> io::Result<()> {
+    for r in rows {
+        serde_json::to_writer(&mut w, &CallJson::new(r, offset))?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// `calls show ID`: the summary, then every event with its offset from the INVITE.
+pub fn timeline(call: &CallRow, events: &[EventRow], offset: UtcOffset) -> String {
+    let mut out = String::new();
+    let field = |out: &mut String, k: &str, v: &str| {
+        let _ = writeln!(out, "{k:<21}{v}");
+    };
+    field(&mut out, "call", &call.id);
+    field(&mut out, "sip call-id", &call.sip_call_id);
+    let caller = match &call.caller_name {
+        Some(n) => format!("{} \"{n}\"", call.caller),
+        None => call.caller.clone(),
+    };
+    field(&mut out, "caller", &caller);
+    field(
+        &mut out,
+        "dialed",
+        &format!("{} ({})", call.dialed, call.identity),
+    );
+    field(&mut out, "started", &call.started_at.display_local(offset));
+    field(
+        &mut out,
+        "answered (IVR)",
+        &opt_time(call.answered_at, offset),
+    );
+    field(&mut out, "language", dash(&call.language));
+    field(&mut out, "ivr digits", dash(&call.ivr_digits));
+    field(&mut out, "ivr path", dash(&call.ivr_path));
+    field(&mut out, "department", dash(&call.department));
+    field(&mut out, "queued", &opt_time(call.queue_entered_at, offset));
+    field(&mut out, "operator", dash(&call.operator));
+    field(
+        &mut out,
+        "operator answered",
+        &opt_time(call.operator_answered_at, offset),
+    );
+    field(&mut out, "ended", &opt_time(call.ended_at, offset));
+    field(
+        &mut out,
+        "outcome",
+        call.outcome.map_or("in progress", |o| o.as_str()),
+    );
+    field(&mut out, "hung up by", dash(&call.hangup_by));
+    field(&mut out, "end reason", dash(&call.end_reason));
+    field(&mut out, "config version", dash(&call.config_version));
+    let _ = writeln!(
+        out,
+        "\n{:<4} {:<23} {:>9}  {:<20} DETAILS",
+        "SEQ", "AT", "+", "KIND"
+    );
+    for e in events {
+        let _ = writeln!(
+            out,
+            "{:<4} {:<23} {:>9}  {:<20} {}",
+            e.seq,
+            e.at.display_local(offset),
+            secs(call.started_at, Some(e.at)),
+            e.kind,
+            e.details.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
+
+/// `cc112 report`: the shift summary as text.
+pub fn report_text(r: &Report, offset: UtcOffset) -> String {
+    let mut out = String::new();
+    let range = |t: Option<UtcMs>| t.map_or_else(|| "…".to_string(), |t| t.display_local(offset));
+    let _ = writeln!(
+        out,
+        "Report {} → {} (UTC{offset})",
+        range(r.range.since),
+        range(r.range.until)
+    );
+    let _ = writeln!(out, "calls: {}", r.total);
+    let outcomes: Vec<String> = r
+        .by_outcome
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "outcomes: {}",
+        if outcomes.is_empty() {
+            "-".into()
+        } else {
+            outcomes.join(", ")
+        }
+    );
+    let _ = writeln!(
+        out,
+        "abandoned in IVR: {}, in queue: {}",
+        r.abandoned_ivr, r.abandoned_queue
+    );
+    match &r.answer_time {
+        Some(a) => {
+            let _ = writeln!(
+                out,
+                "answer time (INVITE → operator), {} calls: p50 {:.1}s  p90 {:.1}s  p99 {:.1}s  max {:.1}s",
+                a.count,
+                a.p50_ms as f64 / 1000.0,
+                a.p90_ms as f64 / 1000.0,
+                a.p99_ms as f64 / 1000.0,
+                a.max_ms as f64 / 1000.0
+            );
+        }
+        None => {
+            let _ = writeln!(out, "answer time: no call answered by an operator");
+        }
+    }
+    for w in &r.answered_within {
+        let _ = writeln!(
+            out,
+            "answered within {:>2}s: {:5.1}% ({}/{} calls that asked for an operator)",
+            w.seconds, w.percent, w.answered, w.offered
+        );
+    }
+    match &r.busiest_hour {
+        Some(b) => {
+            let l = b.start.local(offset);
+            let _ = writeln!(
+                out,
+                "busiest hour: {} {:02}:00–{:02}:00, {} calls",
+                l.date,
+                l.hour(),
+                (l.hour() + 1) % 24,
+                b.calls
+            );
+        }
+        None => {
+            let _ = writeln!(out, "busiest hour: -");
+        }
+    }
+    let _ = writeln!(out, "\n{:<16} {:>6}  OUTCOMES", "DEPARTMENT", "CALLS");
+    for d in &r.by_department {
+        let o: Vec<String> = d.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(
+            out,
+            "{} {:>6}  {}",
+            cell(&d.department, 16),
+            d.total,
+            o.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<16} {:>8}  {:>13}",
+        "OPERATOR", "ANSWERED", "MEDIAN ANSWER"
+    );
+    for o in &r.per_operator {
+        let _ = writeln!(
+            out,
+            "{} {:>8}  {:>12.1}s",
+            cell(&o.operator, 16),
+            o.answered,
+            o.median_answer_ms as f64 / 1000.0
+        );
+    }
+    out
+}
+
+/// `cc112 report --json`: the report as one JSON object.
+pub fn report_json(r: &Report) -> Result<String, serde_json::Error> {
+    serde_json::to_string(r)
+}

@@ -1,0 +1,587 @@
+//! Read-only queries for the CLI (and later the API): list, timeline, shift report.
+//!
+//! A [`Reader`] opens its own `SQLITE_OPEN_READ_ONLY` connection: in WAL mode it reads
+//! a consistent snapshot while the gateway keeps writing, and it cannot modify the
+//! evidence by mistake.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rusqlite::types::ToSql;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::Serialize;
+
+use super::record::Outcome;
+use super::schema;
+use super::shift::{ShiftSelector, ShiftSpan, Shifts};
+use super::time::UtcMs;
+use super::StoreError;
+use crate::config::UtcOffset;
+
+/// `[since, until)` in UTC; either end open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TimeRange {
+    pub since: Option<UtcMs>,
+    pub until: Option<UtcMs>,
+}
+
+impl TimeRange {
+    pub fn of_shift(s: &ShiftSpan) -> TimeRange {
+        TimeRange {
+            since: Some(s.start),
+            until: Some(s.end),
+        }
+    }
+
+    /// The overlap of two ranges (a `--shift` narrowed by `--since`).
+    pub fn intersect(self, other: TimeRange) -> TimeRange {
+        let max = |a: Option<UtcMs>, b: Option<UtcMs>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, None) | (None, x) => x,
+        };
+        let min = |a: Option<UtcMs>, b: Option<UtcMs>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, None) | (None, x) => x,
+        };
+        TimeRange {
+            since: max(self.since, other.since),
+            until: min(self.until, other.until),
+        }
+    }
+}
+
+/// Turns the CLI's `--shift`, `--since` and `--until` into a range. `--since`/`--until`
+/// narrow a `--shift` when both are given; with none of the three, the current shift
+/// (what the operator on duty asks about). Times are local unless they carry `Z` or an
+/// offset (see [`UtcMs::parse`]).
+pub fn cli_range(
+    shifts: &Shifts,
+    shift: Option<&str>,
+    since: Option<&str>,
+    until: Option<&str>,
+    now: UtcMs,
+) -> Result<TimeRange, StoreError> {
+    let time = |s: Option<&str>| -> Result<Option<UtcMs>, StoreError> {
+        match s {
+            None => Ok(None),
+            Some(s) => UtcMs::parse(s, shifts.offset())
+                .map(Some)
+                .ok_or_else(|| StoreError::BadTime(s.to_string())),
+        }
+    };
+    let explicit = TimeRange {
+        since: time(since)?,
+        until: time(until)?,
+    };
+    let base = match shift {
+        Some(s) => TimeRange::of_shift(&shifts.resolve(ShiftSelector::parse(s)?, now)?),
+        None if since.is_none() && until.is_none() => TimeRange::of_shift(&shifts.current(now)),
+        None => TimeRange::default(),
+    };
+    Ok(base.intersect(explicit))
+}
+
+/// `calls list` filters. Calls are selected by `started_at` within the range: a call
+/// belongs to the shift it arrived in, however long it lasted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallFilter {
+    pub range: TimeRange,
+    pub department: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// Newest rows first are not needed by the shift; oldest first, capped here.
+    pub limit: Option<usize>,
+}
+
+/// One `calls` row. `outcome` is `None` while the call is in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallRow {
+    pub id: String,
+    pub sip_call_id: String,
+    pub caller: String,
+    pub caller_name: Option<String>,
+    pub dialed: String,
+    pub identity: String,
+    pub started_at: UtcMs,
+    pub answered_at: Option<UtcMs>,
+    pub language: Option<String>,
+    pub ivr_digits: Option<String>,
+    /// JSON array text as stored.
+    pub ivr_path: Option<String>,
+    pub department: Option<String>,
+    pub queue_entered_at: Option<UtcMs>,
+    pub operator: Option<String>,
+    pub operator_answered_at: Option<UtcMs>,
+    pub ended_at: Option<UtcMs>,
+    pub outcome: Option<Outcome>,
+    pub hangup_by: Option<String>,
+    pub end_reason: Option<String>,
+    pub config_version: Option<String>,
+}
+
+const CALL_COLUMNS: &str =
+    "id, sip_call_id, caller, caller_name, dialed, identity, started_at, answered_at, \
+    language, ivr_digits, ivr_path, department, queue_entered_at, operator, operator_answered_at, \
+    ended_at, outcome, hangup_by, end_reason, config_version";
+
+fn ms(v: Option<i64>) -> Option<UtcMs> {
+    v.map(UtcMs)
+}
+
+fn call_row(r: &Row<'_>) -> rusqlite::Result<(CallRow, Option<String>)> {
+    let outcome: Option<String> = r.get(16)?;
+    Ok((
+        CallRow {
+            id: r.get(0)?,
+            sip_call_id: r.get(1)?,
+            caller: r.get(2)?,
+            caller_name: r.get(3)?,
+            dialed: r.get(4)?,
+            identity: r.get(5)?,
+            started_at: UtcMs(r.get(6)?),
+            answered_at: ms(r.get(7)?),
+            language: r.get(8)?,
+            ivr_digits: r.get(9)?,
+            ivr_path: r.get(10)?,
+            department: r.get(11)?,
+            queue_entered_at: ms(r.get(12)?),
+            operator: r.get(13)?,
+            operator_answered_at: ms(r.get(14)?),
+            ended_at: ms(r.get(15)?),
+            outcome: None,
+            hangup_by: r.get(17)?,
+            end_reason: r.get(18)?,
+            config_version: r.get(19)?,
+        },
+        outcome,
+    ))
+}
+
+/// Parses the outcome text separately so an unknown value is a clear error, not a
+/// silently missing field.
+fn finish(pair: (CallRow, Option<String>)) -> Result<CallRow, StoreError> {
+    let (mut row, outcome) = pair;
+    row.outcome = match outcome {
+        None => None,
+        Some(s) => Some(s.parse().map_err(|_| StoreError::BadValue {
+            column: "outcome",
+            value: s,
+        })?),
+    };
+    Ok(row)
+}
+
+/// One event of a call's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventRow {
+    pub seq: i64,
+    pub at: UtcMs,
+    pub kind: String,
+    /// JSON text as stored.
+    pub details: Option<String>,
+}
+
+/// One row of `operator_events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperatorEventRow {
+    pub operator: String,
+    pub at: UtcMs,
+    /// `login`, `logout`, `pause`, `resume`, `wrapup`, `not_responding`.
+    pub kind: String,
+    pub reason: Option<String>,
+}
+
+/// INVITE → operator answer, in milliseconds (nearest-rank percentiles: always a
+/// value that occurred, no interpolation to explain to a supervisor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AnswerTimes {
+    pub count: usize,
+    pub p50_ms: i64,
+    pub p90_ms: i64,
+    pub p99_ms: i64,
+    pub max_ms: i64,
+}
+
+/// Share of calls an operator answered within `seconds` of the INVITE. The denominator
+/// is the calls that asked for an operator: answered ones plus those abandoned in the
+/// queue (a caller who gave up waiting counts against the center). Calls abandoned in
+/// the IVR never asked for an operator and are reported separately.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AnsweredWithin {
+    pub seconds: u32,
+    pub answered: u64,
+    pub offered: u64,
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DepartmentLine {
+    /// `-` for calls that never reached a department.
+    pub department: String,
+    pub total: u64,
+    /// Outcome name (`open` while in progress) → count.
+    pub outcomes: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperatorLine {
+    pub operator: String,
+    pub answered: u64,
+    /// Median INVITE → this operator's answer.
+    pub median_answer_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BusiestHour {
+    /// Start of the local clock hour, as a UTC instant.
+    pub start: UtcMs,
+    pub calls: u64,
+}
+
+/// The shift report: everything `cc112 report` prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub range: TimeRange,
+    pub total: u64,
+    /// Outcome name (`open` while in progress) → count.
+    pub by_outcome: BTreeMap<String, u64>,
+    pub by_department: Vec<DepartmentLine>,
+    pub answer_time: Option<AnswerTimes>,
+    /// For 10, 15 and 20 s (NENA: 90 % within 15 s).
+    pub answered_within: Vec<AnsweredWithin>,
+    pub abandoned_ivr: u64,
+    pub abandoned_queue: u64,
+    pub busiest_hour: Option<BusiestHour>,
+    pub per_operator: Vec<OperatorLine>,
+}
+
+/// Nearest-rank percentile of sorted data: the smallest value with at least `p` % of
+/// the data at or below it.
+pub fn percentile(sorted: &[i64], p: u32) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let n = sorted.len();
+    let rank = (u64::from(p) * n as u64).div_ceil(100).max(1) as usize;
+    sorted.get(rank.min(n) - 1).copied()
+}
+
+/// A read-only view of the records.
+pub struct Reader {
+    conn: Connection,
+}
+
+impl Reader {
+    /// Opens `path` read-only; fails if it does not exist or has no cc112 schema.
+    pub fn open(path: &Path) -> Result<Reader, StoreError> {
+        Ok(Reader {
+            conn: schema::open_read_only(path)?,
+        })
+    }
+
+    /// Calls started in the filter's range, oldest first.
+    pub fn list_calls(&self, f: &CallFilter) -> Result<Vec<CallRow>, StoreError> {
+        let mut sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE 1 = 1");
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(s) = f.range.since {
+            args.push(Box::new(s.millis()));
+            sql.push_str(&format!(" AND started_at >= ?{}", args.len()));
+        }
+        if let Some(u) = f.range.until {
+            args.push(Box::new(u.millis()));
+            sql.push_str(&format!(" AND started_at < ?{}", args.len()));
+        }
+        if let Some(d) = &f.department {
+            args.push(Box::new(d.clone()));
+            sql.push_str(&format!(" AND department = ?{}", args.len()));
+        }
+        if let Some(o) = f.outcome {
+            args.push(Box::new(o.as_str()));
+            sql.push_str(&format!(" AND outcome = ?{}", args.len()));
+        }
+        sql.push_str(" ORDER BY started_at, id");
+        if let Some(l) = f.limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        let mut st = self.conn.prepare(&sql)?;
+        let refs: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
+        let rows = st.query_map(refs.as_slice(), call_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(finish(r?)?);
+        }
+        Ok(out)
+    }
+
+    pub fn call(&self, id: &str) -> Result<Option<CallRow>, StoreError> {
+        let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1");
+        match self
+            .conn
+            .query_row(&sql, params![id], call_row)
+            .optional()?
+        {
+            Some(pair) => Ok(Some(finish(pair)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The call and its events in the order they were recorded. Also accepts a SIP
+    /// Call-ID, since that is what a phone log or a SIPp trace shows.
+    pub fn call_timeline(&self, id: &str) -> Result<(CallRow, Vec<EventRow>), StoreError> {
+        let call = match self.call(id)? {
+            Some(c) => c,
+            None => {
+                let sql = format!(
+                    "SELECT {CALL_COLUMNS} FROM calls WHERE sip_call_id = ?1 ORDER BY started_at DESC LIMIT 1"
+                );
+                match self
+                    .conn
+                    .query_row(&sql, params![id], call_row)
+                    .optional()?
+                {
+                    Some(pair) => finish(pair)?,
+                    None => return Err(StoreError::NoSuchCall(id.to_string())),
+                }
+            }
+        };
+        let mut st = self.conn.prepare(
+            "SELECT seq, at, kind, details FROM call_events WHERE call_id = ?1 ORDER BY seq",
+        )?;
+        let rows = st.query_map(params![call.id], |r| {
+            Ok(EventRow {
+                seq: r.get(0)?,
+                at: UtcMs(r.get(1)?),
+                kind: r.get(2)?,
+                details: r.get(3)?,
+            })
+        })?;
+        let events = rows.collect::<Result<Vec<_>, _>>()?;
+        Ok((call, events))
+    }
+
+    /// Operator state changes within `range`, by time.
+    pub fn operator_events(&self, range: TimeRange) -> Result<Vec<OperatorEventRow>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT operator_id, at, kind, reason FROM operator_events
+             WHERE at >= ?1 AND at < ?2 ORDER BY at, operator_id, seq",
+        )?;
+        let rows = st.query_map(
+            params![
+                range.since.map_or(i64::MIN, UtcMs::millis),
+                range.until.map_or(i64::MAX, UtcMs::millis)
+            ],
+            |r| {
+                Ok(OperatorEventRow {
+                    operator: r.get(0)?,
+                    at: UtcMs(r.get(1)?),
+                    kind: r.get(2)?,
+                    reason: r.get(3)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// `PRAGMA integrity_check` through this connection.
+    pub fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        schema::integrity_check_conn(&self.conn)
+    }
+
+    /// The report over calls started in `range`; `offset` places the busiest hour on
+    /// the local clock.
+    pub fn report(&self, range: TimeRange, offset: UtcOffset) -> Result<Report, StoreError> {
+        let calls = self.list_calls(&CallFilter {
+            range,
+            ..CallFilter::default()
+        })?;
+        Ok(build_report(range, &calls, offset))
+    }
+}
+
+/// The report from rows already loaded (pure, so it is tested on a known data set).
+pub fn build_report(range: TimeRange, calls: &[CallRow], offset: UtcOffset) -> Report {
+    let outcome_name = |c: &CallRow| c.outcome.map_or("open", Outcome::as_str).to_string();
+    let mut by_outcome: BTreeMap<String, u64> = BTreeMap::new();
+    let mut departments: BTreeMap<String, DepartmentLine> = BTreeMap::new();
+    let mut answer_ms: Vec<i64> = Vec::new();
+    let mut per_op: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut hours: BTreeMap<i64, u64> = BTreeMap::new();
+    let (mut abandoned_ivr, mut abandoned_queue) = (0, 0);
+    let hour_ms = 3_600_000i64;
+    let off_ms = i64::from(offset.seconds()) * 1000;
+
+    for c in calls {
+        let o = outcome_name(c);
+        *by_outcome.entry(o.clone()).or_default() += 1;
+        let dept = c.department.clone().unwrap_or_else(|| "-".into());
+        let line = departments
+            .entry(dept.clone())
+            .or_insert_with(|| DepartmentLine {
+                department: dept,
+                total: 0,
+                outcomes: BTreeMap::new(),
+            });
+        line.total += 1;
+        *line.outcomes.entry(o).or_default() += 1;
+        match c.outcome {
+            Some(Outcome::AbandonedIvr) => abandoned_ivr += 1,
+            Some(Outcome::AbandonedQueue) => abandoned_queue += 1,
+            _ => {}
+        }
+        if let Some(a) = c.operator_answered_at {
+            let d = (a.millis() - c.started_at.millis()).max(0);
+            answer_ms.push(d);
+            if let Some(op) = &c.operator {
+                per_op.entry(op.clone()).or_default().push(d);
+            }
+        }
+        let local_hour = (c.started_at.millis() + off_ms).div_euclid(hour_ms);
+        *hours.entry(local_hour).or_default() += 1;
+    }
+
+    answer_ms.sort_unstable();
+    let answer_time = (!answer_ms.is_empty()).then(|| AnswerTimes {
+        count: answer_ms.len(),
+        p50_ms: percentile(&answer_ms, 50).unwrap_or(0),
+        p90_ms: percentile(&answer_ms, 90).unwrap_or(0),
+        p99_ms: percentile(&answer_ms, 99).unwrap_or(0),
+        max_ms: answer_ms.last().copied().unwrap_or(0),
+    });
+    let offered = answer_ms.len() as u64 + abandoned_queue;
+    let answered_within = [10u32, 15, 20]
+        .into_iter()
+        .map(|s| {
+            let answered = answer_ms
+                .iter()
+                .filter(|&&d| d <= i64::from(s) * 1000)
+                .count() as u64;
+            AnsweredWithin {
+                seconds: s,
+                answered,
+                offered,
+                percent: if offered == 0 {
+                    0.0
+                } else {
+                    answered as f64 * 100.0 / offered as f64
+                },
+            }
+        })
+        .collect();
+    // Ties go to the earliest hour (BTreeMap order, strict `>`).
+    let busiest_hour = hours
+        .iter()
+        .fold(None::<(i64, u64)>, |best, (&h, &n)| match best {
+            Some((_, bn)) if bn >= n => best,
+            _ => Some((h, n)),
+        })
+        .map(|(h, n)| BusiestHour {
+            start: UtcMs(h * hour_ms - off_ms),
+            calls: n,
+        });
+    let mut per_operator: Vec<OperatorLine> = per_op
+        .into_iter()
+        .map(|(operator, mut v)| {
+            v.sort_unstable();
+            OperatorLine {
+                operator,
+                answered: v.len() as u64,
+                median_answer_ms: percentile(&v, 50).unwrap_or(0),
+            }
+        })
+        .collect();
+    per_operator.sort_by(|a, b| {
+        b.answered
+            .cmp(&a.answered)
+            .then(a.operator.cmp(&b.operator))
+    });
+    let mut by_department: Vec<DepartmentLine> = departments.into_values().collect();
+    by_department.sort_by(|a, b| b.total.cmp(&a.total).then(a.department.cmp(&b.department)));
+
+    Report {
+        range,
+        total: calls.len() as u64,
+        by_outcome,
+        by_department,
+        answer_time,
+        answered_within,
+        abandoned_ivr,
+        abandoned_queue,
+        busiest_hour,
+        per_operator,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<i64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50), Some(50));
+        assert_eq!(percentile(&v, 90), Some(90));
+        assert_eq!(percentile(&v, 99), Some(99));
+        assert_eq!(percentile(&v, 100), Some(100));
+        assert_eq!(percentile(&[7], 99), Some(7));
+        assert_eq!(percentile(&[1, 2, 3, 4], 50), Some(2));
+        assert_eq!(percentile(&[], 50), None);
+    }
+
+    #[test]
+    fn cli_range_combinations() {
+        let o = UtcOffset::WIB;
+        let shifts = Shifts::default_at(o);
+        let t = |s: &str| UtcMs::parse(s, o).expect("parses");
+        let now = t("2026-11-30 16:00");
+        let r = |a: &str, b: &str| TimeRange {
+            since: Some(t(a)),
+            until: Some(t(b)),
+        };
+        assert_eq!(
+            cli_range(&shifts, None, None, None, now).ok(),
+            Some(r("2026-11-30 15:00", "2026-11-30 23:00"))
+        );
+        assert_eq!(
+            cli_range(&shifts, Some("previous"), None, None, now).ok(),
+            Some(r("2026-11-30 07:00", "2026-11-30 15:00"))
+        );
+        assert_eq!(
+            cli_range(
+                &shifts,
+                Some("2026-11-29/3"),
+                Some("2026-11-30 05:00"),
+                None,
+                now
+            )
+            .ok(),
+            Some(r("2026-11-30 05:00", "2026-11-30 07:00"))
+        );
+        assert_eq!(
+            cli_range(&shifts, None, Some("2026-11-01"), None, now).ok(),
+            Some(TimeRange {
+                since: Some(t("2026-11-01 00:00")),
+                until: None
+            })
+        );
+        assert!(matches!(
+            cli_range(&shifts, None, Some("monday"), None, now),
+            Err(StoreError::BadTime(_))
+        ));
+        assert!(matches!(
+            cli_range(&shifts, Some("2026-11-30/9"), None, None, now),
+            Err(StoreError::Shift(_))
+        ));
+    }
+
+    #[test]
+    fn ranges_intersect() {
+        let r = |a: Option<i64>, b: Option<i64>| TimeRange {
+            since: a.map(UtcMs),
+            until: b.map(UtcMs),
+        };
+        assert_eq!(
+            r(Some(10), Some(20)).intersect(r(Some(15), None)),
+            r(Some(15), Some(20))
+        );
+        assert_eq!(r(None, None).intersect(r(None, Some(5))), r(None, Some(5)));
+    }
+}

@@ -1,0 +1,287 @@
+//! What the engine tells the store: one [`Record`] per fact, in the order it happened.
+//!
+//! Records are plain data (no SQL) so the same stream can feed the SQLite writer today
+//! and a PostgreSQL one later.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use super::time::UtcMs;
+
+/// The primary key of a `calls` row.
+///
+/// The engine's call ids (`c17`) restart at every process start, so they cannot key a
+/// table that outlives the process. This is a ULID: 48 bits of milliseconds then 80
+/// random bits, in Crockford base 32 (26 characters). It sorts by creation time (handy
+/// in the `sqlite3` shell) and needs no round trip to the database, so the engine can
+/// name the call in later records before the first one is even written.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RecordId(pub String);
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+impl RecordId {
+    /// A new id for a call started at `at`; `rng` is the caller's (the engine's seeded
+    /// RNG keeps scenario tests reproducible).
+    pub fn generate(at: UtcMs, rng: &mut impl RngCore) -> RecordId {
+        let ms = (at.millis().max(0) as u128) & ((1u128 << 48) - 1);
+        let mut rand = [0u8; 10];
+        rng.fill_bytes(&mut rand);
+        let mut r: u128 = 0;
+        for b in rand {
+            r = (r << 8) | u128::from(b);
+        }
+        let v = (ms << 80) | r;
+        let mut s = String::with_capacity(26);
+        for i in (0..26).rev() {
+            let idx = ((v >> (i * 5)) & 31) as usize;
+            s.push(char::from(CROCKFORD[idx]));
+        }
+        RecordId(s)
+    }
+
+    pub fn new(s: impl Into<String>) -> RecordId {
+        RecordId(s.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a call ended, as the shift reports it. Stored as the snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// An operator answered.
+    Answered,
+    /// The caller hung up before choosing a department.
+    AbandonedIvr,
+    /// The caller hung up while waiting for an operator.
+    AbandonedQueue,
+    /// Refused before a dialog existed (overload 503, malformed request).
+    Rejected,
+    /// Ended by an error of ours or of the network (no ACK, RTP timeout before answer).
+    Failed,
+    /// Still open when the gateway stopped without closing it (crash, `kill -9`);
+    /// set at the next start.
+    Interrupted,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Answered,
+        Outcome::AbandonedIvr,
+        Outcome::AbandonedQueue,
+        Outcome::Rejected,
+        Outcome::Failed,
+        Outcome::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Answered => "answered",
+            Outcome::AbandonedIvr => "abandoned_ivr",
+            Outcome::AbandonedQueue => "abandoned_queue",
+            Outcome::Rejected => "rejected",
+            Outcome::Failed => "failed",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl FromStr for Outcome {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Outcome, String> {
+        Outcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+                format!("unknown outcome {s:?} (one of {})", names.join(", "))
+            })
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who sent the BYE (or CANCEL) that ended the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HangupBy {
+    Caller,
+    Operator,
+    /// The gateway itself: timeout, shutdown, error.
+    Gateway,
+}
+
+impl HangupBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HangupBy::Caller => "caller",
+            HangupBy::Operator => "operator",
+            HangupBy::Gateway => "gateway",
+        }
+    }
+}
+
+/// The first record of a call: what the INVITE told us.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallStart {
+    pub id: RecordId,
+    /// The SIP Call-ID of the caller's leg, to match SIPp traces and phone logs.
+    pub sip_call_id: String,
+    /// The caller's number (From user part, or P-Asserted-Identity when trusted).
+    pub caller: String,
+    pub caller_name: Option<String>,
+    /// The Request-URI as dialed (`sip:112@...`, `tel:112`, `urn:service:sos`).
+    pub dialed: String,
+    /// The emergency identity it matched (`112`, `110`, `urn:service:sos`...).
+    pub identity: String,
+    pub started_at: UtcMs,
+    /// Version of the configuration the call runs under (reloads do not touch it).
+    pub config_version: Option<String>,
+}
+
+/// Fields of the `calls` row learnt as the call goes on. `None` leaves a column as it
+/// is, so each update carries only what changed and updates can be merged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallPatch {
+    /// When our 200 OK went out (the IVR picked up).
+    pub answered_at: Option<UtcMs>,
+    pub language: Option<String>,
+    /// Digits pressed in the IVR, in order (`"21"`).
+    pub ivr_digits: Option<String>,
+    /// Menus visited, in order; stored as a JSON array.
+    pub ivr_path: Option<Vec<String>>,
+    pub department: Option<String>,
+    pub queue_entered_at: Option<UtcMs>,
+    pub operator: Option<String>,
+    pub operator_answered_at: Option<UtcMs>,
+}
+
+/// The last record of a call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallEnd {
+    pub id: RecordId,
+    pub ended_at: UtcMs,
+    pub outcome: Outcome,
+    pub hangup_by: Option<HangupBy>,
+    /// Free text for people: "caller hung up in queue", "RTP timeout".
+    pub reason: String,
+}
+
+/// Operator state changes, the history behind per-operator reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorEventKind {
+    Login,
+    Logout,
+    Pause,
+    Resume,
+    /// The wrap-up period after a call began.
+    Wrapup,
+    /// Did not answer an offered call and was paused automatically.
+    NotResponding,
+}
+
+impl OperatorEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorEventKind::Login => "login",
+            OperatorEventKind::Logout => "logout",
+            OperatorEventKind::Pause => "pause",
+            OperatorEventKind::Resume => "resume",
+            OperatorEventKind::Wrapup => "wrapup",
+            OperatorEventKind::NotResponding => "not_responding",
+        }
+    }
+}
+
+/// One message to the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Record {
+    /// Inserts the `calls` row and a `started` event. Never dropped.
+    CallStarted(CallStart),
+    /// Sets the non-`None` fields of the row. Never dropped: the row is the summary
+    /// the shift reads, and there are only a handful per call.
+    CallUpdated { id: RecordId, patch: CallPatch },
+    /// Appends to the call's timeline. `details` is free-form JSON (`null` for none).
+    /// Dropped (and counted) when the queue is full: the timeline loses detail, the
+    /// summary row does not.
+    Event {
+        call: RecordId,
+        at: UtcMs,
+        kind: String,
+        details: serde_json::Value,
+    },
+    /// Appends to `operator_events`. Droppable like `Event`.
+    OperatorEvent {
+        operator: String,
+        at: UtcMs,
+        kind: OperatorEventKind,
+        reason: Option<String>,
+    },
+    /// Closes the row (first end wins) and appends an `ended` event. Never dropped.
+    CallEnded(CallEnd),
+}
+
+impl Record {
+    /// Essential records are queued even beyond the queue's capacity; only timeline
+    /// detail is sacrificed when memory runs short. The memory this may take is bounded
+    /// by the calls in progress (one start, a few updates and one end each), which the
+    /// engine already bounds.
+    pub fn is_essential(&self) -> bool {
+        matches!(
+            self,
+            Record::CallStarted(_) | Record::CallUpdated { .. } | Record::CallEnded(_)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::SmallRng;
+    use rand::SeedableRng;
+
+    #[test]
+    fn record_ids_sort_by_time_and_differ() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        let a = RecordId::generate(UtcMs(1_764_460_800_000), &mut rng);
+        let b = RecordId::generate(UtcMs(1_764_460_800_001), &mut rng);
+        let c = RecordId::generate(UtcMs(1_764_460_800_001), &mut rng);
+        assert_eq!(a.as_str().len(), 26);
+        assert!(a < b, "{a} {b}");
+        assert_ne!(b, c);
+        assert!(a.as_str().bytes().all(|x| CROCKFORD.contains(&x)));
+        // Same time prefix (48 bits = first 10 characters).
+        assert_eq!(b.as_str()[..10], c.as_str()[..10]);
+    }
+
+    #[test]
+    fn outcome_names_round_trip() {
+        for o in Outcome::ALL {
+            assert_eq!(o.as_str().parse::<Outcome>(), Ok(o));
+            assert_eq!(
+                serde_json::to_string(&o).ok(),
+                Some(format!("\"{}\"", o.as_str()))
+            );
+        }
+        assert!("hung_up".parse::<Outcome>().is_err());
+    }
+}
