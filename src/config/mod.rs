@@ -15,6 +15,7 @@
 mod raw;
 mod routing;
 mod span;
+mod store;
 mod time_rule;
 mod validate;
 mod validate_routing;
@@ -23,6 +24,7 @@ pub use routing::{
     DirectNumber, Lang, Language, Menu, MenuAction, MenuId, MenuOption, PromptId, Queue, QueueId,
     Resolved, RoutingPlan, PROMPT_INVALID_CHOICE, PROMPT_NO_CHOICE, SYSTEM_PROMPTS,
 };
+pub use store::StoreConfig;
 pub use time_rule::{Days, LocalTime, TimeRule, UtcOffset, Weekday};
 
 use std::fmt;
@@ -53,6 +55,8 @@ pub struct Config {
     /// IVR, direct numbers and queues. In an `Arc` because each call keeps the plan
     /// it started with while a reload installs a new one for later calls.
     pub routing: Arc<RoutingPlan>,
+    /// Call records: database file and shifts.
+    pub store: StoreConfig,
     /// Content hash of the source text (first 12 hex chars of its SHA-256), so logs,
     /// call records and the admin API can tell which config a call ran under.
     pub version: String,
@@ -196,6 +200,7 @@ impl Config {
             emergency: plan.emergency,
             media: plan.media,
             routing: Arc::new(plan.routing),
+            store: plan.store,
             version: version_of(text),
         })
     }
@@ -268,6 +273,10 @@ impl Config {
             self.media.port_max,
             codecs,
             routing_summary(&self.routing),
+        ) + &format!(
+            "\nrecords: {}; shifts {}",
+            self.store.path.display(),
+            self.store.shifts.iter().map(|(n, s, e)| format!("{n} {s}-{e}")).collect::<Vec<_>>().join(", ")
         )
     }
 }

@@ -34,6 +34,7 @@ pub(crate) struct RawConfig {
     pub routing: Option<S<RawRouting>>,
     pub ivr: Option<S<RawIvr>>,
     pub queues: Option<S<Vec<S<RawQueue>>>>,
+    pub store: Option<S<super::store::RawStore>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -65,6 +65,7 @@ pub(crate) struct Plan {
     pub emergency: EmergencyConfig,
     pub media: MediaConfig,
     pub routing: RoutingPlan,
+    pub store: super::store::StoreConfig,
 }
 
 pub(crate) fn plan(raw: RawConfig, p: &mut Problems<'_>) -> Plan {
@@ -83,11 +84,13 @@ pub(crate) fn plan(raw: RawConfig, p: &mut Problems<'_>) -> Plan {
         emergency_ok.then_some(&emergency),
         p,
     );
+    let store = super::store::store(raw.store, routing.utc_offset, p);
     Plan {
         sip,
         emergency,
         media,
         routing,
+        store,
     }
 }
 

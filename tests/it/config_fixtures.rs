@@ -232,6 +232,9 @@ unknown_key_rejected! {
     unknown_key_rejected_in_queue_time_rule:
         "[[queues]]\nid = \"general\"\nname = \"x\"\nopen = [{ from = \"07:00\", until = \"15:00\", no_such_key = 1 }]\n"
         => "queues[0].open[0].no_such_key";
+    unknown_key_rejected_in_store: "[store]\nno_such_key = 1\n" => "store.no_such_key";
+    unknown_key_rejected_in_store_shifts:
+        "[store]\nshifts = [{ name = \"a\", start = \"07:00\", end = \"07:00\", no_such_key = 1 }]\n" => "store.shifts[0].no_such_key";
 }
 
 /// Guards the tables added later (issue 3): every table and array-of-tables entry in

@@ -1,0 +1,118 @@
+//! `[store]`: where call records go and how the day is cut into shifts.
+//!
+//! Shifts are validated here, with the file's line numbers, so that a roster with a gap
+//! or an overlap is refused by `check-config` rather than discovered by a supervisor
+//! whose report misses an hour of calls.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::raw::S;
+use super::validate::{int_in, Problems};
+use crate::store::shift::{ShiftDef, Shifts};
+
+/// `[store]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStore {
+    pub path: Option<S<String>>,
+    pub queue_capacity: Option<S<i64>>,
+    pub shifts: Option<S<Vec<S<RawShift>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawShift {
+    pub name: Option<S<String>>,
+    pub start: Option<S<String>>,
+    pub end: Option<S<String>>,
+}
+
+/// The validated `[store]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The SQLite file, relative to the working directory unless absolute.
+    pub path: PathBuf,
+    /// Records waiting for the disk before non-essential events are dropped.
+    pub queue_capacity: usize,
+    /// `(name, start, end)` in local time; each shift belongs to the date it starts.
+    pub shifts: Vec<(String, String, String)>,
+}
+
+pub(crate) const DEFAULT_PATH: &str = "data/cc112.db";
+pub(crate) const DEFAULT_SHIFTS: &[(&str, &str, &str)] = &[("pagi", "07:00", "15:00"), ("siang", "15:00", "23:00"), ("malam", "23:00", "07:00")];
+
+pub(crate) fn default_store() -> StoreConfig {
+    StoreConfig {
+        path: PathBuf::from(DEFAULT_PATH),
+        queue_capacity: 100_000,
+        shifts: DEFAULT_SHIFTS.iter().map(|(n, s, e)| (n.to_string(), s.to_string(), e.to_string())).collect(),
+    }
+}
+
+pub(crate) fn store(raw: Option<S<RawStore>>, offset: super::UtcOffset, p: &mut Problems<'_>) -> StoreConfig {
+    let mut out = default_store();
+    let Some(raw) = raw else { return out };
+    let raw = raw.into_inner();
+    if let Some(path) = raw.path {
+        let span = path.span();
+        let v = path.into_inner();
+        if v.trim().is_empty() || v.contains('\0') {
+            p.at("store.path", span, "expected a file path such as \"data/cc112.db\"");
+        } else {
+            out.path = PathBuf::from(v);
+        }
+    }
+    if let Some(c) = int_in(raw.queue_capacity.as_ref(), "store.queue_capacity", 1_000..=10_000_000, "a number of records from 1000 to 10000000", p) {
+        out.queue_capacity = c as usize;
+    }
+    if let Some(list) = raw.shifts {
+        let list_span = list.span();
+        let mut defs = Vec::new();
+        let mut texts = Vec::new();
+        let mut bad = 0;
+        for (i, entry) in list.into_inner().into_iter().enumerate() {
+            let here = format!("store.shifts[{i}]");
+            let span = entry.span();
+            let e = entry.into_inner();
+            let (Some(name), Some(start), Some(end)) = (e.name, e.start, e.end) else {
+                p.at(here, span, "each shift needs name, start and end, like { name = \"pagi\", start = \"07:00\", end = \"15:00\" }");
+                bad += 1;
+                continue;
+            };
+            let (n, s, en) = (name.get_ref().clone(), start.get_ref().clone(), end.get_ref().clone());
+            match ShiftDef::parse(&n, &s, &en) {
+                Ok(d) => {
+                    defs.push(d);
+                    texts.push((n, s, en));
+                }
+                Err(err) => {
+                    p.at(here, span, err.to_string());
+                    bad += 1;
+                }
+            }
+        }
+        // The roster as a whole is checked only when every shift in it is readable, so
+        // one typo does not also report a gap.
+        if bad == 0 {
+            if defs.is_empty() {
+                p.at("store.shifts", list_span, "at least one shift is needed; the default is three: 07:00, 15:00, 23:00");
+            } else {
+                match Shifts::new(defs, offset) {
+                    Ok(_) => out.shifts = texts,
+                    Err(err) => p.at("store.shifts", list_span, err.to_string()),
+                }
+            }
+        }
+    }
+    out
+}
+
+impl StoreConfig {
+    /// The shift roster in the given local offset (validated at load, so it builds).
+    pub fn shifts(&self, offset: super::UtcOffset) -> Shifts {
+        let defs: Option<Vec<ShiftDef>> = self.shifts.iter().map(|(n, s, e)| ShiftDef::parse(n, s, e).ok()).collect();
+        defs.and_then(|d| Shifts::new(d, offset).ok()).unwrap_or_else(|| Shifts::default_at(offset))
+    }
+}
