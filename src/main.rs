@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use cc112::config::Config;
@@ -42,6 +42,75 @@ enum Command {
         /// The file to check.
         file: PathBuf,
     },
+    /// The call records, for the shift (read-only; works while the gateway runs).
+    Calls {
+        #[command(subcommand)]
+        command: CallsCommand,
+    },
+    /// Shift report: calls per department and outcome, answer times, abandoned calls,
+    /// busiest hour, calls per operator.
+    Report {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        range: RangeArgs,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CallsCommand {
+    /// List calls: the current shift unless told otherwise, oldest first.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        range: RangeArgs,
+        /// Only calls routed to this department (queue id, e.g. medical).
+        #[arg(long)]
+        department: Option<String>,
+        /// Only calls with this outcome: answered, abandoned_ivr, abandoned_queue, rejected, failed, interrupted.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// At most this many rows.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One call's whole timeline (by record id or SIP Call-ID).
+    Show {
+        id: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// Which database, and which config gives its shifts and local time.
+#[derive(Args)]
+struct DbArgs {
+    /// Configuration file (shifts, local time, database path); default: the embedded one.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Database file; default: store.path of the configuration.
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct RangeArgs {
+    /// current, previous, or YYYY-MM-DD/N (the N-th shift of that date, from 1).
+    #[arg(long)]
+    shift: Option<String>,
+    /// From this local time (YYYY-MM-DD HH:MM[:SS] or RFC 3339).
+    #[arg(long)]
+    since: Option<String>,
+    /// Until this local time.
+    #[arg(long)]
+    until: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -49,6 +118,8 @@ fn main() -> ExitCode {
     init_tracing(cli.log_format, &cli.log_level);
     match run(cli.command) {
         Ok(code) => code,
+        // `cc112 calls list | head`: the reader went away; not an error of ours.
+        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cc112: {e:#}");
             ExitCode::FAILURE
@@ -70,6 +141,50 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
+        Command::Calls { command: CallsCommand::List { db, range, department, outcome, limit, json } } => {
+            let (reader, cfg) = open_reader(&db)?;
+            let offset = cfg.routing.utc_offset;
+            let range = cc112::store::query::cli_range(
+                &cfg.store.shifts(offset),
+                range.shift.as_deref(),
+                range.since.as_deref(),
+                range.until.as_deref(),
+                cc112::store::UtcMs::now(),
+            )?;
+            let outcome = outcome.map(|o| o.parse::<cc112::store::record::Outcome>()).transpose().map_err(|e| anyhow::anyhow!("--outcome: {e}"))?;
+            let filter = cc112::store::query::CallFilter { range, department, outcome, limit };
+            let rows = reader.list_calls(&filter)?;
+            if json {
+                cc112::store::format::write_calls_json_lines(&rows, offset, std::io::stdout().lock())?;
+            } else {
+                print!("{}", cc112::store::format::calls_table(&rows, offset));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Calls { command: CallsCommand::Show { id, db } } => {
+            let (reader, cfg) = open_reader(&db)?;
+            let (call, events) = reader.call_timeline(&id)?;
+            print!("{}", cc112::store::format::timeline(&call, &events, cfg.routing.utc_offset));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { db, range, json } => {
+            let (reader, cfg) = open_reader(&db)?;
+            let offset = cfg.routing.utc_offset;
+            let range = cc112::store::query::cli_range(
+                &cfg.store.shifts(offset),
+                range.shift.as_deref(),
+                range.since.as_deref(),
+                range.until.as_deref(),
+                cc112::store::UtcMs::now(),
+            )?;
+            let report = reader.report(range, offset)?;
+            if json {
+                println!("{}", cc112::store::format::report_json(&report)?);
+            } else {
+                print!("{}", cc112::store::format::report_text(&report, offset));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run { config } => {
             let cfg = match &config {
                 Some(path) => Config::load(path),
@@ -87,6 +202,17 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The read-only record reader and the config that gives shifts and local time.
+fn open_reader(args: &DbArgs) -> anyhow::Result<(cc112::store::query::Reader, Config)> {
+    let cfg = match &args.config {
+        Some(p) => Config::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => Config::embedded_default().map_err(|e| anyhow::anyhow!("{e}"))?,
+    };
+    let path = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+    let reader = cc112::store::query::Reader::open(&path).with_context(|| format!("opening call records {}", path.display()))?;
+    Ok((reader, cfg))
 }
 
 fn init_tracing(format: LogFormat, level: &str) {

@@ -12,7 +12,7 @@ use rand::Rng;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::EngineInput;
 use crate::call::ivr::PromptRef;
@@ -31,6 +31,7 @@ pub(super) async fn run(
     mut commands: mpsc::Receiver<MediaCommand>,
     stop: CancellationToken,
     prompts: Arc<PromptStore>,
+    commit: Option<super::record::CommitWait>,
 ) {
     let rtcp = SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1));
     let socks = match (UdpSocket::bind(rtp).await, UdpSocket::bind(rtcp).await) {
@@ -38,6 +39,14 @@ pub(super) async fn run(
         _ => None,
     };
     let ok = socks.is_some();
+    // The call's record reaches the disk before its 200 OK (which follows MediaOpened).
+    if let Some(wait) = commit {
+        match tokio::time::timeout(super::COMMIT_WAIT, wait).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => warn!(%call, error = %e, "answering before the call's record is on disk"),
+            Ok(Err(_)) | Err(_) => warn!(%call, "call record not committed within {:?}; answering anyway", super::COMMIT_WAIT),
+        }
+    }
     if tx.send(EngineInput::MediaOpened { call, port: rtp.port(), ok }).await.is_err() {
         return;
     }

@@ -7,6 +7,7 @@
 
 mod media;
 pub mod prompts;
+mod record;
 mod tcp;
 mod udp;
 
@@ -31,6 +32,17 @@ use crate::engine::{CallEventKind, CallId, Engine, MediaCommand, MediaInput, Out
 /// Capacity of the channel into the engine task. UDP readers wait when it is full (the
 /// kernel buffer then absorbs bursts, and SIP retransmits what it drops).
 const ENGINE_QUEUE: usize = 16_384;
+
+/// How long a call's answer may wait for its first record to reach the disk. Commits
+/// take well under a millisecond on a healthy disk; on a stalled one the caller is
+/// answered anyway (logged) and the record follows when the disk recovers.
+const COMMIT_WAIT: Duration = Duration::from_millis(250);
+
+/// How often the record store's health is looked at (and complained about).
+const HEALTH_EVERY: Duration = Duration::from_secs(5);
+
+/// How long the record writer gets to flush at shutdown.
+const STORE_FLUSH: Duration = Duration::from_secs(5);
 
 /// How long calls in progress are given to end after a shutdown request.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -70,6 +82,7 @@ pub struct Gateway {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     input: mpsc::Sender<EngineInput>,
+    store: Option<crate::store::Writer>,
 }
 
 impl Gateway {
@@ -78,6 +91,7 @@ impl Gateway {
     /// built-in recordings are used.
     pub async fn start(config: Config, config_path: Option<&std::path::Path>) -> Result<Gateway, RuntimeError> {
         let prompts = prompts::load(&config, prompts::prompts_dir(config_path).as_deref());
+        let store = open_store(&config);
         let config = Arc::new(config);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -116,11 +130,13 @@ impl Gateway {
             tcp: writers,
             media: HashMap::new(),
             prompts,
+            recorder: record::Recorder::new(store.as_ref().map(crate::store::Writer::handle)),
+            commits: HashMap::new(),
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         };
         tracker.spawn(task.run());
-        Ok(Gateway { udp_addrs, tcp_addrs, shutdown, tracker, input: tx })
+        Ok(Gateway { udp_addrs, tcp_addrs, shutdown, tracker, input: tx, store })
     }
 
     /// Apply a new configuration (and its prompts) to new calls. Listeners are not
@@ -129,11 +145,19 @@ impl Gateway {
         let _ = self.input.send(EngineInput::Reload(Arc::new(config), prompts)).await;
     }
 
-    /// Ask for a graceful stop and wait for every task.
+    /// Ask for a graceful stop and wait for every task; the record writer flushes last.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         self.tracker.close();
         self.tracker.wait().await;
+        if let Some(w) = self.store {
+            let report = tokio::task::spawn_blocking(move || w.shutdown(STORE_FLUSH)).await;
+            match report {
+                Ok(r) if r.unwritten == 0 => info!("call records flushed"),
+                Ok(r) => error!(unwritten = r.unwritten, health = ?r.health, "call records left unwritten at shutdown"),
+                Err(e) => error!(error = %e, "record writer did not stop cleanly"),
+            }
+        }
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -265,6 +289,9 @@ struct EngineTask {
     media: HashMap<CallId, MediaHandle>,
     /// Prompts for calls that start from now on (a media task keeps the store it got).
     prompts: Arc<PromptStore>,
+    recorder: record::Recorder,
+    /// Commits of calls' first records, handed to their media tasks.
+    commits: HashMap<CallId, record::CommitWait>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -272,6 +299,7 @@ struct EngineTask {
 impl EngineTask {
     async fn run(mut self) {
         let mut grace_end: Option<tokio::time::Instant> = None;
+        let mut health = tokio::time::interval(HEALTH_EVERY);
         loop {
             let deadline = self.engine.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
@@ -294,6 +322,13 @@ impl EngineTask {
                     grace_end = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
                 }
                 _ = sleep_until(grace_end), if grace_end.is_some() => break,
+                _ = health.tick() => {
+                    if let Some(h) = self.recorder.store().map(crate::store::StoreHandle::health) {
+                        if !h.is_ok() {
+                            warn!(queue = h.queue_depth, last_error = ?h.last_error, failing_since = ?h.failing_since, "call records are waiting for the disk");
+                        }
+                    }
+                }
             }
             self.dispatch().await;
             if grace_end.is_some() && self.engine.active_calls() == 0 {
@@ -315,7 +350,16 @@ impl EngineTask {
                     let (commands, rx) = mpsc::channel(MEDIA_COMMANDS);
                     self.media.insert(call, MediaHandle { stop: stop.clone(), commands });
                     let addr = self.engine.config().media.address;
-                    self.tracker.spawn(media::run(call, SocketAddr::new(addr, port), self.tx.clone(), rx, stop, self.prompts.clone()));
+                    let commit = self.commits.remove(&call);
+                    self.tracker.spawn(media::run(
+                        call,
+                        SocketAddr::new(addr, port),
+                        self.tx.clone(),
+                        rx,
+                        stop,
+                        self.prompts.clone(),
+                        commit,
+                    ));
                 }
                 Output::CloseMedia { call, .. } => {
                     if let Some(h) = self.media.remove(&call) {
@@ -329,7 +373,12 @@ impl EngineTask {
                         }
                     }
                 }
-                Output::Event(ev) => log_event(&ev),
+                Output::Event(ev) => {
+                    log_event(&ev);
+                    if let Some(wait) = self.recorder.on_event(&ev) {
+                        self.commits.insert(ev.call, wait);
+                    }
+                }
             }
         }
     }
@@ -355,6 +404,26 @@ impl EngineTask {
                     None => debug!(remote = %peer.remote, "TCP connection gone; message dropped"),
                 }
             }
+        }
+    }
+}
+
+/// Open the record store. If it cannot be opened the gateway still answers calls (the
+/// log keeps their story) and says so loudly: records matter, answering matters more.
+fn open_store(config: &Config) -> Option<crate::store::Writer> {
+    let options = crate::store::WriterOptions { capacity: config.store.queue_capacity, ..Default::default() };
+    match crate::store::Writer::open(&config.store.path, options) {
+        Ok(w) => {
+            let interrupted = &w.recovery().interrupted;
+            if !interrupted.is_empty() {
+                warn!(count = interrupted.len(), calls = ?interrupted, "calls open at the last stop closed as interrupted");
+            }
+            info!(path = %config.store.path.display(), "call records in SQLite (WAL, synchronous=FULL)");
+            Some(w)
+        }
+        Err(e) => {
+            error!(path = %config.store.path.display(), error = %e, "CALL RECORDS DISABLED: the database cannot be opened; calls are still answered");
+            None
         }
     }
 }

@@ -44,6 +44,7 @@ pub struct Gateway {
     child: Child,
     pub sip: SocketAddr,
     pub config_path: PathBuf,
+    pub db: PathBuf,
     lines: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
 }
@@ -71,6 +72,9 @@ impl Gateway {
     pub fn start_config(toml: &str, sip: SocketAddr) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("cc112.toml");
+        let db = dir.path().join("cc112.db");
+        // Each gateway keeps its records in its own directory.
+        let toml = if toml.contains("[store]") { toml.to_string() } else { format!("{toml}\n[store]\npath = \"{}\"\n", db.display()) };
         std::fs::write(&config_path, toml).expect("write config");
         // The shipped prompts sit next to the config, as in a real installation.
         #[cfg(unix)]
@@ -91,7 +95,7 @@ impl Gateway {
                 sink.lock().unwrap().push(line);
             }
         });
-        let gw = Gateway { child, sip, config_path, lines, _dir: dir };
+        let gw = Gateway { child, sip, config_path, db, lines, _dir: dir };
         assert!(gw.wait_for(|l| l.contains("SIP listening"), Duration::from_secs(20)), "gateway did not start:\n{}", gw.log());
         gw
     }

@@ -1,0 +1,150 @@
+//! From the engine's call events to call records.
+//!
+//! The engine speaks of calls by a per-process id; the record store needs an id that is
+//! unique across restarts (a ULID made here, at the edge, where clocks may be read).
+//! The call's first record is committed before its 200 OK goes out: the commit is handed
+//! to the media task as a one-shot, which waits for it (briefly) before reporting the
+//! port open, and the engine answers only then.
+
+use std::collections::HashMap;
+
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use crate::engine::{CallEvent, CallEventKind, CallId, EndReason};
+use crate::store::record::{CallEnd, CallPatch, CallStart, HangupBy, Outcome, Record, RecordId};
+use crate::store::CommitError;
+use crate::store::{StoreHandle, UtcMs};
+
+/// The commit of a call's first record, awaited before its 200 OK.
+pub(crate) type CommitWait = oneshot::Receiver<Result<(), CommitError>>;
+
+struct Open {
+    id: RecordId,
+    routed: bool,
+}
+
+pub(crate) struct Recorder {
+    store: Option<StoreHandle>,
+    calls: HashMap<CallId, Open>,
+    rng: SmallRng,
+}
+
+impl Recorder {
+    pub(crate) fn new(store: Option<StoreHandle>) -> Recorder {
+        Recorder { store, calls: HashMap::new(), rng: SmallRng::from_entropy() }
+    }
+
+    pub(crate) fn store(&self) -> Option<&StoreHandle> {
+        self.store.as_ref()
+    }
+
+    /// Record one event; for a call's start, returns the commit to wait for.
+    pub(crate) fn on_event(&mut self, ev: &CallEvent) -> Option<CommitWait> {
+        let store = self.store.as_ref()?;
+        let now = UtcMs::now();
+        if let CallEventKind::Started { caller, caller_name, dialed, identity, config_version, .. } = &ev.kind {
+            let id = RecordId::generate(now, &mut self.rng);
+            self.calls.insert(ev.call, Open { id: id.clone(), routed: false });
+            let (tx, rx) = oneshot::channel();
+            let record = Record::CallStarted(CallStart {
+                id,
+                sip_call_id: ev.sip_call_id.clone(),
+                caller: caller.clone(),
+                caller_name: caller_name.clone(),
+                dialed: dialed.clone(),
+                identity: identity.clone(),
+                started_at: now,
+                config_version: Some(config_version.clone()),
+            });
+            store.submit_with_callback(record, move |r| {
+                let _ = tx.send(r);
+            });
+            return Some(rx);
+        }
+        let open = self.calls.get_mut(&ev.call)?;
+        let id = open.id.clone();
+        let event = |kind: &str, details: serde_json::Value| Record::Event { call: id.clone(), at: now, kind: kind.to_string(), details };
+        let patch = |patch: CallPatch| Record::CallUpdated { id: id.clone(), patch };
+        let records = match &ev.kind {
+            CallEventKind::Started { .. } => Vec::new(),
+            CallEventKind::Answered { codec, telephone_event, rtp_port, remote_rtp } => vec![
+                patch(CallPatch { answered_at: Some(now), ..CallPatch::default() }),
+                event("answered", json!({ "codec": codec.name(), "telephone_event": telephone_event, "rtp_port": rtp_port, "remote_rtp": remote_rtp.map(|a| a.to_string()) })),
+            ],
+            CallEventKind::Confirmed => vec![event("confirmed", json!({}))],
+            CallEventKind::Digit { key, source } => vec![event("digit", json!({ "key": key.to_string(), "source": source.as_str() }))],
+            CallEventKind::Prompt { prompt } => vec![event("prompt", json!({ "lang": prompt.lang.as_str(), "prompt": prompt.id.as_str() }))],
+            CallEventKind::Routed { routing } => {
+                open.routed = true;
+                vec![
+                    patch(CallPatch { department: Some(routing.queue.to_string()), queue_entered_at: Some(now), ..CallPatch::default() }),
+                    event("routed", serde_json::to_value(routing).unwrap_or_default()),
+                ]
+            }
+            CallEventKind::IvrPath { path } => {
+                let digits: String = path
+                    .events
+                    .iter()
+                    .filter_map(|e| match &e.step {
+                        crate::call::ivr::PathStep::Digit { key, .. } | crate::call::ivr::PathStep::Invalid { key, .. } => Some(*key),
+                        _ => None,
+                    })
+                    .collect();
+                let steps = path.events.iter().map(step_text).collect();
+                vec![
+                    patch(CallPatch {
+                        ivr_digits: Some(digits),
+                        language: Some(path.language.to_string()),
+                        ivr_path: Some(steps),
+                        ..CallPatch::default()
+                    }),
+                    event("ivr_path", serde_json::to_value(path).unwrap_or_default()),
+                ]
+            }
+            CallEventKind::RtpTimeout => vec![event("rtp_timeout", json!({}))],
+            CallEventKind::Ended { reason } => {
+                let routed = open.routed;
+                self.calls.remove(&ev.call);
+                let (outcome, hangup_by, text) = outcome_of(*reason, routed);
+                vec![Record::CallEnded(CallEnd { id, ended_at: now, outcome, hangup_by, reason: text.to_string() })]
+            }
+        };
+        for r in records {
+            store.submit(r);
+        }
+        None
+    }
+}
+
+/// One IVR step as a shift operator reads it: `5.2s digit 1 in main`.
+fn step_text(e: &crate::call::ivr::PathEvent) -> String {
+    use crate::call::ivr::PathStep::*;
+    let what = match &e.step {
+        Digit { key, menu, barge_in } => format!("digit {key} in {menu}{}", if *barge_in { " (cut the prompt)" } else { "" }),
+        Invalid { key, menu, count } => format!("invalid {key} in {menu} (#{count})"),
+        Ignored { key } => format!("ignored {key}"),
+        Language { from, to } => format!("language {from} -> {to}"),
+        Timeout { menu, count } => format!("no key after {menu} (#{count})"),
+        PromptTimeout { prompt } => format!("prompt {}/{} not finished", prompt.lang, prompt.id),
+        NoInputLimit => "no input limit".to_string(),
+        TimeLimit => "time limit".to_string(),
+        Routed { queue } => format!("routed to {queue}"),
+        Abandoned => "caller hung up".to_string(),
+    };
+    format!("{:.1}s {what}", e.at_ms as f64 / 1000.0)
+}
+
+/// How a call ended, for the shift report. Until operators answer calls (the operators
+/// issue), a call that reached a queue and ended there was abandoned in the queue.
+fn outcome_of(reason: EndReason, routed: bool) -> (Outcome, Option<HangupBy>, &'static str) {
+    match (reason, routed) {
+        (EndReason::CallerHangup, true) => (Outcome::AbandonedQueue, Some(HangupBy::Caller), "caller hung up in the queue"),
+        (EndReason::CallerHangup, false) => (Outcome::AbandonedIvr, Some(HangupBy::Caller), "caller hung up in the IVR"),
+        (EndReason::CallerCancelled, _) => (Outcome::AbandonedIvr, Some(HangupBy::Caller), "caller cancelled before the answer"),
+        (EndReason::NoAck, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no ACK for our 200 OK"),
+        (EndReason::NoMediaPort, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no RTP port could be opened"),
+    }
+}
