@@ -12,6 +12,7 @@
 //! - `routing`, `time_rule`: the typed routing plan (IVR menus, queues, opening
 //!   hours) that calls hold in an `Arc`; `validate_routing` builds it.
 
+mod operators;
 mod raw;
 mod routing;
 mod span;
@@ -23,6 +24,7 @@ pub use routing::{
     DirectNumber, Lang, Language, Menu, MenuAction, MenuId, MenuOption, PromptId, Queue, QueueId,
     Resolved, RoutingPlan, PROMPT_INVALID_CHOICE, PROMPT_NO_CHOICE, SYSTEM_PROMPTS,
 };
+pub use operators::{operator_hash, AcdConfig, Operator, OperatorId, RegistrarConfig};
 pub use time_rule::{Days, LocalTime, TimeRule, UtcOffset, Weekday};
 
 use std::fmt;
@@ -53,6 +55,12 @@ pub struct Config {
     /// IVR, direct numbers and queues. In an `Arc` because each call keeps the plan
     /// it started with while a reload installs a new one for later calls.
     pub routing: Arc<RoutingPlan>,
+    /// Queue timing (wrap-up, ring timeout, overflow, hold announcements).
+    pub acd: AcdConfig,
+    /// Digest realm, nonce lifetime, registration expiry, brute-force limit.
+    pub registrar: RegistrarConfig,
+    /// Operator accounts; empty in the shipped config (no default credentials).
+    pub operators: Vec<Operator>,
     /// Content hash of the source text (first 12 hex chars of its SHA-256), so logs,
     /// call records and the admin API can tell which config a call ran under.
     pub version: String,
@@ -196,6 +204,9 @@ impl Config {
             emergency: plan.emergency,
             media: plan.media,
             routing: Arc::new(plan.routing),
+            acd: plan.acd,
+            registrar: plan.registrar,
+            operators: plan.operators,
             version: version_of(text),
         })
     }
@@ -248,6 +259,7 @@ impl Config {
              emergency numbers: {}\n\
              emergency URNs: {}\n\
              media: {} ports {}-{}; codecs {}\n\
+             {}\n\
              {}",
             self.version,
             list(&self.sip.listen_udp),
@@ -268,6 +280,7 @@ impl Config {
             self.media.port_max,
             codecs,
             routing_summary(&self.routing),
+            operators_summary(self),
         )
     }
 }
@@ -335,6 +348,36 @@ fn routing_summary(r: &RoutingPlan) -> String {
         r.no_input_limit,
         if r.barge_in { "on" } else { "off" },
         r.utc_offset,
+    )
+}
+
+/// The ACD/registrar part of [`Config::summary`]: who can log in and where calls wait.
+fn operators_summary(c: &Config) -> String {
+    let ops = if c.operators.is_empty() {
+        "none (no operator can register)".to_string()
+    } else {
+        c.operators
+            .iter()
+            .map(|o| format!("{} ({})", o.id, o.departments.iter().map(ToString::to_string).collect::<Vec<_>>().join("/")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "acd: wrap-up {:?}, ring {:?}, overflow after {:?}, stay-on-line every {:?}\n\
+         registrar: realm {:?}, nonce ttl {:?}, expires {:?}..{:?} (default {:?}), \
+         {} failures per {:?}\n\
+         operators: {ops}",
+        c.acd.wrap_up,
+        c.acd.ring_timeout,
+        c.acd.overflow_after,
+        c.acd.stay_on_line_every,
+        c.registrar.realm,
+        c.registrar.nonce_ttl,
+        c.registrar.min_expires,
+        c.registrar.max_expires,
+        c.registrar.default_expires,
+        c.registrar.failed_attempts,
+        c.registrar.failed_window,
     )
 }
 

@@ -34,6 +34,9 @@ pub(crate) struct RawConfig {
     pub routing: Option<S<RawRouting>>,
     pub ivr: Option<S<RawIvr>>,
     pub queues: Option<S<Vec<S<RawQueue>>>>,
+    pub acd: Option<S<super::operators::RawAcd>>,
+    pub registrar: Option<S<super::operators::RawRegistrar>>,
+    pub operators: Option<S<Vec<S<super::operators::RawOperator>>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -65,6 +65,9 @@ pub(crate) struct Plan {
     pub emergency: EmergencyConfig,
     pub media: MediaConfig,
     pub routing: RoutingPlan,
+    pub acd: super::AcdConfig,
+    pub registrar: super::RegistrarConfig,
+    pub operators: Vec<super::Operator>,
 }
 
 pub(crate) fn plan(raw: RawConfig, p: &mut Problems<'_>) -> Plan {
@@ -83,11 +86,20 @@ pub(crate) fn plan(raw: RawConfig, p: &mut Problems<'_>) -> Plan {
         emergency_ok.then_some(&emergency),
         p,
     );
+    // Departments are checked only against queues that validated, so a typo in
+    // [[queues]] is reported once, not again for every operator of that queue.
+    let queues_ok = !p.errors.iter().any(|e| e.path.starts_with("queues") || e.path.starts_with("routing"));
+    let acd = super::operators::acd(raw.acd, p);
+    let registrar = super::operators::registrar(raw.registrar, p);
+    let operators = super::operators::operators(raw.operators, &routing, queues_ok, p);
     Plan {
         sip,
         emergency,
         media,
         routing,
+        acd,
+        registrar,
+        operators,
     }
 }
 
