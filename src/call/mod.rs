@@ -6,6 +6,7 @@
 //! The queue (ACD), operator legs and the call aggregate come with issue 4.
 
 pub mod ivr;
+pub mod registrar;
 
 pub use ivr::{
     Entry, Ivr, IvrAction, IvrPath, PathEvent, PathStep, PromptRef, RouteReason, Routing,

@@ -7,7 +7,7 @@
 //!   config file does not leak passwords; [`ha1`] computes it for `cc112
 //!   operator-hash`.
 //! - Nonces are stateless ([`NonceKeeper`]): `timestamp || MAC(secret, timestamp, client
-//!   ip)`. A flood of REGISTERs without credentials costs no memory, yet a nonce expires
+//!   ip)`, with a counter so two phones behind one NAT never share a nonce. A flood of REGISTERs without credentials costs no memory, yet a nonce expires
 //!   after `ttl` and is useless from another address. Only nonces that carried a *valid*
 //!   response are remembered (highest `nc` per nonce, bounded map), so only holders of
 //!   real credentials can make the replay table grow.
@@ -361,10 +361,13 @@ pub struct NonceKeeper {
     /// Insertion order of `seen`, to evict the oldest when full.
     order: VecDeque<(Instant, String)>,
     max_tracked: usize,
+    /// Makes every issued nonce unique, even two in the same millisecond.
+    counter: u32,
 }
 
 /// Hex chars of the timestamp part, then of the MAC part (128 bits is plenty).
 const TS_HEX: usize = 16;
+const SALT_HEX: usize = 8;
 const MAC_HEX: usize = 32;
 
 impl NonceKeeper {
@@ -377,6 +380,7 @@ impl NonceKeeper {
             seen: HashMap::new(),
             order: VecDeque::new(),
             max_tracked: DEFAULT_MAX_TRACKED_NONCES,
+            counter: 0,
         }
     }
 
@@ -389,8 +393,9 @@ impl NonceKeeper {
         self.ttl
     }
 
-    fn mac(&self, ts: u64, ip: IpAddr) -> String {
+    fn mac(&self, ts: u64, salt: u32, ip: IpAddr) -> String {
         let mut msg = ts.to_be_bytes().to_vec();
+        msg.extend_from_slice(&salt.to_be_bytes());
         match ip {
             IpAddr::V4(v4) => msg.extend_from_slice(&v4.octets()),
             IpAddr::V6(v6) => msg.extend_from_slice(&v6.octets()),
@@ -401,20 +406,25 @@ impl NonceKeeper {
         h
     }
 
-    /// A fresh nonce for a client at `ip`: 48 hex characters.
-    pub fn issue(&self, now: Instant, ip: IpAddr) -> String {
+    /// A fresh nonce for a client at `ip`: 56 hex characters (timestamp, counter, MAC).
+    pub fn issue(&mut self, now: Instant, ip: IpAddr) -> String {
         let ts = now.saturating_duration_since(self.epoch).as_millis() as u64;
-        format!("{ts:016x}{}", self.mac(ts, ip))
+        self.counter = self.counter.wrapping_add(1);
+        let salt = self.counter;
+        format!("{ts:016x}{salt:08x}{}", self.mac(ts, salt, ip))
     }
 
     /// Checks origin and age; the MAC comparison is constant-time.
     pub fn check(&self, now: Instant, ip: IpAddr, nonce: &str) -> NonceStatus {
-        if nonce.len() != TS_HEX + MAC_HEX || !nonce.is_ascii() {
+        if nonce.len() != TS_HEX + SALT_HEX + MAC_HEX || !nonce.is_ascii() {
             return NonceStatus::Invalid;
         }
-        let (ts_hex, mac) = nonce.split_at(TS_HEX);
-        let Ok(ts) = u64::from_str_radix(ts_hex, 16) else { return NonceStatus::Invalid };
-        if !constant_time_eq(self.mac(ts, ip).as_bytes(), mac.to_ascii_lowercase().as_bytes()) {
+        let (ts_hex, rest) = nonce.split_at(TS_HEX);
+        let (salt_hex, mac) = rest.split_at(SALT_HEX);
+        let (Ok(ts), Ok(salt)) = (u64::from_str_radix(ts_hex, 16), u32::from_str_radix(salt_hex, 16)) else {
+            return NonceStatus::Invalid;
+        };
+        if !constant_time_eq(self.mac(ts, salt, ip).as_bytes(), mac.to_ascii_lowercase().as_bytes()) {
             return NonceStatus::Invalid;
         }
         let now_ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
@@ -573,18 +583,19 @@ mod tests {
 
     #[test]
     fn nonces_expire_and_are_bound_to_address() {
-        let (t0, k) = keeper();
+        let (t0, mut k) = keeper();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         let n = k.issue(t0 + Duration::from_secs(5), ip);
-        assert_eq!(n.len(), 48);
+        assert_eq!(n.len(), 56);
+        assert_ne!(k.issue(t0 + Duration::from_secs(5), ip), n, "unique even in the same ms");
         assert_eq!(k.check(t0 + Duration::from_secs(6), ip, &n), NonceStatus::Fresh);
         assert_eq!(k.check(t0 + Duration::from_secs(305), ip, &n), NonceStatus::Fresh);
         assert_eq!(k.check(t0 + Duration::from_secs(306), ip, &n), NonceStatus::Stale);
         assert_eq!(k.check(t0 + Duration::from_secs(6), other, &n), NonceStatus::Invalid);
         // A nonce from the future (forged timestamp) or with a flipped MAC bit is invalid.
         let mut forged = n.clone().into_bytes();
-        forged[47] = if forged[47] == b'0' { b'1' } else { b'0' };
+        forged[55] = if forged[55] == b'0' { b'1' } else { b'0' };
         assert_eq!(k.check(t0 + Duration::from_secs(6), ip, std::str::from_utf8(&forged).unwrap()), NonceStatus::Invalid);
         let later = k.issue(t0 + Duration::from_secs(100), ip);
         assert_eq!(k.check(t0 + Duration::from_secs(6), ip, &later), NonceStatus::Invalid);
@@ -592,7 +603,11 @@ mod tests {
         let k2 = NonceKeeper::new(t0, [8u8; 32], Duration::from_secs(300));
         assert_eq!(k2.check(t0 + Duration::from_secs(6), ip, &n), NonceStatus::Invalid);
         assert_eq!(k.check(t0, ip, "zz"), NonceStatus::Invalid);
-        assert_eq!(k.check(t0, ip, &"g".repeat(48)), NonceStatus::Invalid);
+        assert_eq!(k.check(t0, ip, &"g".repeat(56)), NonceStatus::Invalid);
+        // The counter is covered by the MAC too.
+        let mut salted = n.clone().into_bytes();
+        salted[20] = if salted[20] == b'0' { b'1' } else { b'0' };
+        assert_eq!(k.check(t0 + Duration::from_secs(6), ip, std::str::from_utf8(&salted).unwrap()), NonceStatus::Invalid);
     }
 
     #[test]
