@@ -5,6 +5,7 @@
 //!
 //! The queue (ACD), operator legs and the call aggregate come with issue 4.
 
+pub mod acd;
 pub mod ivr;
 pub mod registrar;
 
