@@ -49,7 +49,11 @@ pub enum AcdAction {
     /// The call may now also be answered by operators of `to`.
     Overflowed { call: CallId, to: QueueId },
     /// For the operator-state history and the wallboard.
-    OperatorState { op: OperatorId, state: OperatorStatus, reason: Option<String> },
+    OperatorState {
+        op: OperatorId,
+        state: OperatorStatus,
+        reason: Option<String>,
+    },
 }
 
 /// An operator's state as the outside sees it.
@@ -132,13 +136,25 @@ pub struct OperatorSnapshot {
 enum OpState {
     Offline,
     /// Idle since `since`: the key in the queues' idle sets.
-    Available { since: Instant },
+    Available {
+        since: Instant,
+    },
     /// `was_idle_since` is restored if the offer is withdrawn through no fault of
     /// the operator (the caller hung up), so they keep their place.
-    Ringing { call: CallId, was_idle_since: Instant, deadline: Instant },
-    OnCall { call: CallId },
-    WrapUp { until: Instant },
-    Paused { reason: String },
+    Ringing {
+        call: CallId,
+        was_idle_since: Instant,
+        deadline: Instant,
+    },
+    OnCall {
+        call: CallId,
+    },
+    WrapUp {
+        until: Instant,
+    },
+    Paused {
+        reason: String,
+    },
 }
 
 /// What a supervisor asked for while the operator was on a call.
@@ -211,7 +227,12 @@ impl Acd {
                 continue;
             }
             queue_index.insert(q.id.clone(), queues.len());
-            queues.push(QueueState { id: q.id.clone(), overflow: None, waiting: VecDeque::new(), idle: BTreeSet::new() });
+            queues.push(QueueState {
+                id: q.id.clone(),
+                overflow: None,
+                waiting: VecDeque::new(),
+                idle: BTreeSet::new(),
+            });
         }
         // A hand-built plan without its fallback queue still needs somewhere for calls.
         let fallback = match queue_index.get(&plan.fallback_queue) {
@@ -228,7 +249,9 @@ impl Acd {
             }
         };
         for q in &plan.queues {
-            let (Some(&i), Some(target)) = (queue_index.get(&q.id), q.overflow.as_ref()) else { continue };
+            let (Some(&i), Some(target)) = (queue_index.get(&q.id), q.overflow.as_ref()) else {
+                continue;
+            };
             let t = queue_index.get(target).copied();
             if let Some(slot) = queues.get_mut(i) {
                 slot.overflow = t.filter(|t| *t != i);
@@ -249,7 +272,13 @@ impl Acd {
                 }
             }
             op_index.insert(o.id.clone(), ops.len());
-            ops.push(Op { id: o.id.clone(), departments, registered: false, state: OpState::Offline, after_call: None });
+            ops.push(Op {
+                id: o.id.clone(),
+                departments,
+                registered: false,
+                state: OpState::Offline,
+                after_call: None,
+            });
         }
         Acd {
             cfg,
@@ -272,10 +301,28 @@ impl Acd {
         if self.calls.contains_key(&call) {
             return;
         }
-        let q = self.queue_index.get(queue).copied().unwrap_or(self.fallback);
-        let next_overflow = self.queues.get(q).and_then(|s| s.overflow).map(|_| now + self.cfg.overflow_after);
+        let q = self
+            .queue_index
+            .get(queue)
+            .copied()
+            .unwrap_or(self.fallback);
+        let next_overflow = self
+            .queues
+            .get(q)
+            .and_then(|s| s.overflow)
+            .map(|_| now + self.cfg.overflow_after);
         let next_stay = now + self.cfg.stay_on_line_every;
-        self.calls.insert(call, CallEntry { queue: q, enqueued: now, reach: 0, next_overflow, next_stay, offered_to: None });
+        self.calls.insert(
+            call,
+            CallEntry {
+                queue: q,
+                enqueued: now,
+                reach: 0,
+                next_overflow,
+                next_stay,
+                offered_to: None,
+            },
+        );
         if let Some(s) = self.queues.get_mut(q) {
             s.waiting.push_back(call);
         }
@@ -290,7 +337,9 @@ impl Acd {
     /// The caller hung up (or the call ended otherwise) while queued or offered. An
     /// offer is withdrawn and the operator keeps their place in the idle order.
     pub fn remove(&mut self, now: Instant, call: CallId) {
-        let Some(entry) = self.calls.remove(&call) else { return };
+        let Some(entry) = self.calls.remove(&call) else {
+            return;
+        };
         match entry.offered_to {
             None => {
                 if let Some(q) = self.queues.get_mut(entry.queue) {
@@ -299,8 +348,11 @@ impl Acd {
             }
             Some(op) => {
                 let id = self.op_id(op);
-                self.actions.push_back(AcdAction::CancelOffer { call, operator: id });
-                if let Some(OpState::Ringing { was_idle_since, .. }) = self.ops.get(op).map(|o| o.state.clone()) {
+                self.actions
+                    .push_back(AcdAction::CancelOffer { call, operator: id });
+                if let Some(OpState::Ringing { was_idle_since, .. }) =
+                    self.ops.get(op).map(|o| o.state.clone())
+                {
                     self.set_available(op, was_idle_since);
                 }
             }
@@ -310,7 +362,9 @@ impl Acd {
 
     /// The operator answered: the ACD is done with the call, the operator is on it.
     pub fn offer_answered(&mut self, now: Instant, call: CallId, operator: &OperatorId) {
-        let Some(op) = self.ringing(operator, call) else { return };
+        let Some(op) = self.ringing(operator, call) else {
+            return;
+        };
         self.calls.remove(&call);
         self.set_state(op, OpState::OnCall { call });
         self.dispatch(now);
@@ -318,17 +372,35 @@ impl Acd {
 
     /// The operator rejected or could not be reached: paused as not responding, the
     /// call back to the head of its queue for the next operator.
-    pub fn offer_failed(&mut self, now: Instant, call: CallId, operator: &OperatorId, _why: OfferFailure) {
-        let Some(op) = self.ringing(operator, call) else { return };
+    pub fn offer_failed(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        operator: &OperatorId,
+        _why: OfferFailure,
+    ) {
+        let Some(op) = self.ringing(operator, call) else {
+            return;
+        };
         self.requeue_head(call);
-        self.set_state(op, OpState::Paused { reason: self.cfg.not_responding_reason.clone() });
+        self.set_state(
+            op,
+            OpState::Paused {
+                reason: self.cfg.not_responding_reason.clone(),
+            },
+        );
         self.dispatch(now);
     }
 
     /// The bridged call ended (either side hung up): wrap-up, then available.
     pub fn call_ended(&mut self, now: Instant, operator: &OperatorId) {
-        let Some(&op) = self.op_index.get(operator) else { return };
-        if !matches!(self.ops.get(op).map(|o| &o.state), Some(OpState::OnCall { .. })) {
+        let Some(&op) = self.op_index.get(operator) else {
+            return;
+        };
+        if !matches!(
+            self.ops.get(op).map(|o| &o.state),
+            Some(OpState::OnCall { .. })
+        ) {
             return;
         }
         let after = self.ops.get_mut(op).and_then(|o| o.after_call.take());
@@ -352,8 +424,12 @@ impl Acd {
     /// The operator's first contact registered: available now (unless paused or
     /// busy; a supervisor logout is undone only by `resume`).
     pub fn operator_registered(&mut self, now: Instant, operator: &OperatorId) {
-        let Some(&op) = self.op_index.get(operator) else { return };
-        let Some(o) = self.ops.get_mut(op) else { return };
+        let Some(&op) = self.op_index.get(operator) else {
+            return;
+        };
+        let Some(o) = self.ops.get_mut(op) else {
+            return;
+        };
         if o.registered {
             return;
         }
@@ -367,13 +443,22 @@ impl Acd {
     /// The operator's last contact went away: offline; a ringing offer is withdrawn
     /// (back to the head of the queue); a call in progress goes on.
     pub fn operator_unregistered(&mut self, now: Instant, operator: &OperatorId) {
-        let Some(&op) = self.op_index.get(operator) else { return };
-        let Some(o) = self.ops.get_mut(op) else { return };
+        let Some(&op) = self.op_index.get(operator) else {
+            return;
+        };
+        let Some(o) = self.ops.get_mut(op) else {
+            return;
+        };
         o.registered = false;
         match o.state.clone() {
-            OpState::Available { .. } | OpState::WrapUp { .. } => self.set_state(op, OpState::Offline),
+            OpState::Available { .. } | OpState::WrapUp { .. } => {
+                self.set_state(op, OpState::Offline)
+            }
             OpState::Ringing { call, .. } => {
-                self.actions.push_back(AcdAction::CancelOffer { call, operator: operator.clone() });
+                self.actions.push_back(AcdAction::CancelOffer {
+                    call,
+                    operator: operator.clone(),
+                });
                 self.requeue_head(call);
                 self.set_state(op, OpState::Offline);
             }
@@ -386,7 +471,12 @@ impl Acd {
 
     /// Pause with a reason. A ringing offer is withdrawn; on a call, the pause
     /// starts when the call ends.
-    pub fn pause(&mut self, now: Instant, operator: &OperatorId, reason: &str) -> Result<OperatorStatus, AcdError> {
+    pub fn pause(
+        &mut self,
+        now: Instant,
+        operator: &OperatorId,
+        reason: &str,
+    ) -> Result<OperatorStatus, AcdError> {
         let op = self.op(operator)?;
         let reason = reason.to_string();
         match self.ops.get(op).map(|o| o.state.clone()) {
@@ -396,7 +486,10 @@ impl Acd {
                 }
             }
             Some(OpState::Ringing { call, .. }) => {
-                self.actions.push_back(AcdAction::CancelOffer { call, operator: operator.clone() });
+                self.actions.push_back(AcdAction::CancelOffer {
+                    call,
+                    operator: operator.clone(),
+                });
                 self.requeue_head(call);
                 self.set_state(op, OpState::Paused { reason });
             }
@@ -409,7 +502,11 @@ impl Acd {
 
     /// Back to work: available if registered. Also ends a wrap-up early, undoes a
     /// logout, and cancels a pause or logout pending after the current call.
-    pub fn resume(&mut self, now: Instant, operator: &OperatorId) -> Result<OperatorStatus, AcdError> {
+    pub fn resume(
+        &mut self,
+        now: Instant,
+        operator: &OperatorId,
+    ) -> Result<OperatorStatus, AcdError> {
         let op = self.op(operator)?;
         let (state, registered) = match self.ops.get_mut(op) {
             Some(o) => {
@@ -419,7 +516,9 @@ impl Acd {
             None => return Ok(OperatorStatus::Offline),
         };
         match state {
-            OpState::Paused { .. } | OpState::WrapUp { .. } | OpState::Offline if registered => self.set_available(op, now),
+            OpState::Paused { .. } | OpState::WrapUp { .. } | OpState::Offline if registered => {
+                self.set_available(op, now)
+            }
             OpState::Paused { .. } => self.set_state(op, OpState::Offline),
             _ => {}
         }
@@ -429,7 +528,11 @@ impl Acd {
 
     /// Offline until `resume` (or the phone registers anew), whatever the phone
     /// does; on a call, after the call.
-    pub fn logout(&mut self, now: Instant, operator: &OperatorId) -> Result<OperatorStatus, AcdError> {
+    pub fn logout(
+        &mut self,
+        now: Instant,
+        operator: &OperatorId,
+    ) -> Result<OperatorStatus, AcdError> {
         let op = self.op(operator)?;
         match self.ops.get(op).map(|o| o.state.clone()) {
             Some(OpState::OnCall { .. }) => {
@@ -438,7 +541,10 @@ impl Acd {
                 }
             }
             Some(OpState::Ringing { call, .. }) => {
-                self.actions.push_back(AcdAction::CancelOffer { call, operator: operator.clone() });
+                self.actions.push_back(AcdAction::CancelOffer {
+                    call,
+                    operator: operator.clone(),
+                });
                 self.requeue_head(call);
                 self.set_state(op, OpState::Offline);
             }
@@ -470,23 +576,39 @@ impl Acd {
     fn fire(&mut self, at: Instant, timer: Timer) {
         match timer {
             Timer::Ring(op) => {
-                let Some(OpState::Ringing { call, deadline, .. }) = self.ops.get(op).map(|o| o.state.clone()) else { return };
+                let Some(OpState::Ringing { call, deadline, .. }) =
+                    self.ops.get(op).map(|o| o.state.clone())
+                else {
+                    return;
+                };
                 if deadline != at {
                     return;
                 }
                 let id = self.op_id(op);
-                self.actions.push_back(AcdAction::CancelOffer { call, operator: id });
+                self.actions
+                    .push_back(AcdAction::CancelOffer { call, operator: id });
                 self.requeue_head(call);
-                self.set_state(op, OpState::Paused { reason: self.cfg.not_responding_reason.clone() });
+                self.set_state(
+                    op,
+                    OpState::Paused {
+                        reason: self.cfg.not_responding_reason.clone(),
+                    },
+                );
             }
             Timer::WrapUp(op) => {
-                if self.ops.get(op).is_some_and(|o| o.state == OpState::WrapUp { until: at }) {
+                if self
+                    .ops
+                    .get(op)
+                    .is_some_and(|o| o.state == OpState::WrapUp { until: at })
+                {
                     self.set_available(op, at);
                 }
             }
             Timer::Overflow(call) => {
                 let every = self.cfg.overflow_after;
-                let Some(c) = self.calls.get_mut(&call) else { return };
+                let Some(c) = self.calls.get_mut(&call) else {
+                    return;
+                };
                 if c.next_overflow != Some(at) {
                     return;
                 }
@@ -503,12 +625,17 @@ impl Acd {
                     self.timers.insert((t, Timer::Overflow(call)));
                 }
                 if let Some(q) = to.and_then(|t| self.queues.get(t)) {
-                    self.actions.push_back(AcdAction::Overflowed { call, to: q.id.clone() });
+                    self.actions.push_back(AcdAction::Overflowed {
+                        call,
+                        to: q.id.clone(),
+                    });
                 }
             }
             Timer::StayOnLine(call) => {
                 let every = self.cfg.stay_on_line_every;
-                let Some(c) = self.calls.get_mut(&call) else { return };
+                let Some(c) = self.calls.get_mut(&call) else {
+                    return;
+                };
                 if c.next_stay != at {
                     return;
                 }
@@ -588,11 +715,17 @@ impl Acd {
     // ---------------------------------------------------------------- internals
 
     fn op(&self, id: &OperatorId) -> Result<usize, AcdError> {
-        self.op_index.get(id).copied().ok_or_else(|| AcdError::UnknownOperator(id.clone()))
+        self.op_index
+            .get(id)
+            .copied()
+            .ok_or_else(|| AcdError::UnknownOperator(id.clone()))
     }
 
     fn op_id(&self, op: usize) -> OperatorId {
-        self.ops.get(op).map(|o| o.id.clone()).unwrap_or_else(|| OperatorId::new(""))
+        self.ops
+            .get(op)
+            .map(|o| o.id.clone())
+            .unwrap_or_else(|| OperatorId::new(""))
     }
 
     fn status(&self, op: usize) -> OperatorStatus {
@@ -609,12 +742,15 @@ impl Acd {
     /// The operator index if `operator` is ringing for `call`.
     fn ringing(&self, operator: &OperatorId, call: CallId) -> Option<usize> {
         let op = *self.op_index.get(operator)?;
-        matches!(self.ops.get(op)?.state, OpState::Ringing { call: c, .. } if c == call).then_some(op)
+        matches!(self.ops.get(op)?.state, OpState::Ringing { call: c, .. } if c == call)
+            .then_some(op)
     }
 
     /// Put a call whose offer ended back at the head of its own queue.
     fn requeue_head(&mut self, call: CallId) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         c.offered_to = None;
         if let Some(q) = self.queues.get_mut(c.queue) {
             q.waiting.push_front(call);
@@ -628,7 +764,9 @@ impl Acd {
     /// The one place operator state changes: keeps the idle sets in step and emits
     /// the history event.
     fn set_state(&mut self, op: usize, state: OpState) {
-        let Some(o) = self.ops.get_mut(op) else { return };
+        let Some(o) = self.ops.get_mut(op) else {
+            return;
+        };
         if let OpState::Available { since } = o.state {
             for d in &o.departments {
                 if let Some(q) = self.queues.get_mut(*d) {
@@ -653,7 +791,11 @@ impl Acd {
         if changed {
             let id = o.id.clone();
             let status = self.status(op);
-            self.actions.push_back(AcdAction::OperatorState { op: id, state: status, reason });
+            self.actions.push_back(AcdAction::OperatorState {
+                op: id,
+                state: status,
+                reason,
+            });
         }
     }
 
@@ -664,8 +806,12 @@ impl Acd {
         loop {
             let mut best: Option<(Instant, CallId, usize)> = None;
             for q in &self.queues {
-                let Some(&call) = q.waiting.front() else { continue };
-                let Some(c) = self.calls.get(&call) else { continue };
+                let Some(&call) = q.waiting.front() else {
+                    continue;
+                };
+                let Some(c) = self.calls.get(&call) else {
+                    continue;
+                };
                 let mut pick: Option<(Instant, usize)> = None;
                 for e in chain(&self.queues, c.queue, c.reach + 1) {
                     if let Some(&cand) = self.queues.get(e).and_then(|s| s.idle.first()) {
@@ -688,8 +834,12 @@ impl Acd {
     }
 
     fn offer(&mut self, now: Instant, call: CallId, op: usize) -> bool {
-        let Some(OpState::Available { since }) = self.ops.get(op).map(|o| o.state.clone()) else { return false };
-        let Some(c) = self.calls.get_mut(&call) else { return false };
+        let Some(OpState::Available { since }) = self.ops.get(op).map(|o| o.state.clone()) else {
+            return false;
+        };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
         c.offered_to = Some(op);
         if let Some(q) = self.queues.get_mut(c.queue) {
             if q.waiting.front() == Some(&call) {
@@ -701,8 +851,16 @@ impl Acd {
         let deadline = now + self.cfg.ring_timeout;
         self.timers.insert((deadline, Timer::Ring(op)));
         let id = self.op_id(op);
-        self.actions.push_back(AcdAction::Offer { call, operator: id });
-        self.set_state(op, OpState::Ringing { call, was_idle_since: since, deadline });
+        self.actions
+            .push_back(AcdAction::Offer { call, operator: id });
+        self.set_state(
+            op,
+            OpState::Ringing {
+                call,
+                was_idle_since: since,
+                deadline,
+            },
+        );
         true
     }
 }

@@ -82,15 +82,31 @@ pub struct RegisterResponse {
 pub enum RegistrarEvent {
     /// A new contact; `first` when the operator had none before (now reachable:
     /// `Acd::operator_registered`).
-    Registered { operator: OperatorId, binding: Binding, first: bool },
+    Registered {
+        operator: OperatorId,
+        binding: Binding,
+        first: bool,
+    },
     /// Removed by the phone (`Expires: 0`, `Contact: *`) or replaced when over the
     /// cap; `remaining == 0`: the operator is unreachable (`Acd::operator_unregistered`).
-    Unregistered { operator: OperatorId, contact: String, remaining: usize },
+    Unregistered {
+        operator: OperatorId,
+        contact: String,
+        remaining: usize,
+    },
     /// Not refreshed in time.
-    Expired { operator: OperatorId, contact: String, remaining: usize },
+    Expired {
+        operator: OperatorId,
+        contact: String,
+        remaining: usize,
+    },
     /// This (address, user) pair reached the failure limit; further REGISTERs are
     /// dropped until `until`. For the security log.
-    LockedOut { source: IpAddr, user: String, until: Instant },
+    LockedOut {
+        source: IpAddr,
+        user: String,
+        until: Instant,
+    },
 }
 
 /// Fixed window failure counter.
@@ -142,7 +158,10 @@ impl Registrar {
         );
         Registrar {
             nonces: NonceKeeper::new(now, secret, cfg.nonce_ttl),
-            accounts: operators.iter().map(|o| (o.id.as_str().to_string(), o.clone())).collect(),
+            accounts: operators
+                .iter()
+                .map(|o| (o.id.as_str().to_string(), o.clone()))
+                .collect(),
             cfg,
             dummy_ha1,
             bindings: HashMap::new(),
@@ -165,9 +184,16 @@ impl Registrar {
     /// dropped (with events), the others stay (their phones need not re-register).
     /// Nonces already issued stay valid only if the realm is unchanged.
     pub fn reconfigure(&mut self, cfg: RegistrarConfig, operators: &[Operator]) {
-        self.accounts = operators.iter().map(|o| (o.id.as_str().to_string(), o.clone())).collect();
-        let removed: Vec<OperatorId> =
-            self.bindings.keys().filter(|id| !self.accounts.contains_key(id.as_str())).cloned().collect();
+        self.accounts = operators
+            .iter()
+            .map(|o| (o.id.as_str().to_string(), o.clone()))
+            .collect();
+        let removed: Vec<OperatorId> = self
+            .bindings
+            .keys()
+            .filter(|id| !self.accounts.contains_key(id.as_str()))
+            .cloned()
+            .collect();
         for id in removed {
             for b in self.bindings.remove(&id).unwrap_or_default() {
                 self.events.push_back(RegistrarEvent::Unregistered {
@@ -195,7 +221,13 @@ impl Registrar {
     ) -> RegisterOutcome {
         let ip = source.ip();
         let auth = self.authorization(req);
-        let to_user = req.head.to.uri.as_sip().and_then(|u| u.user.clone()).unwrap_or_default();
+        let to_user = req
+            .head
+            .to
+            .uri
+            .as_sip()
+            .and_then(|u| u.user.clone())
+            .unwrap_or_default();
         let user = match &auth {
             Auth::Digest(c) => c.username.clone(),
             _ => to_user.clone(),
@@ -225,7 +257,8 @@ impl Registrar {
             Algorithm::Md5 => self.dummy_ha1.0.as_str(),
             Algorithm::Sha256 => self.dummy_ha1.1.as_str(),
         };
-        let right = digest::verify(&creds, "REGISTER", real_ha1.unwrap_or(dummy)) && real_ha1.is_some();
+        let right =
+            digest::verify(&creds, "REGISTER", real_ha1.unwrap_or(dummy)) && real_ha1.is_some();
         if !right {
             self.fail(now, key);
             return self.challenge(now, ip, false);
@@ -282,7 +315,12 @@ impl Registrar {
         headers: Vec<(&'static str, String)>,
         operator: Option<OperatorId>,
     ) -> RegisterOutcome {
-        RegisterOutcome::Respond(RegisterResponse { status, reason, headers, operator })
+        RegisterOutcome::Respond(RegisterResponse {
+            status,
+            reason,
+            headers,
+            operator,
+        })
     }
 
     // ------------------------------------------------------------------ lockout
@@ -296,9 +334,14 @@ impl Registrar {
     }
 
     fn locked(&self, now: Instant, key: &(IpAddr, String)) -> bool {
-        let over = |w: Option<&Window>, limit: u32| w.is_some_and(|w| self.window_open(now, w) && w.count >= limit);
+        let over = |w: Option<&Window>, limit: u32| {
+            w.is_some_and(|w| self.window_open(now, w) && w.count >= limit)
+        };
         over(self.failures.get(key), self.limit())
-            || over(self.address_failures.get(&key.0), self.limit().saturating_mul(PER_ADDRESS_FACTOR))
+            || over(
+                self.address_failures.get(&key.0),
+                self.limit().saturating_mul(PER_ADDRESS_FACTOR),
+            )
     }
 
     fn fail(&mut self, now: Instant, key: (IpAddr, String)) {
@@ -309,7 +352,11 @@ impl Registrar {
         let user = key.1.clone();
         let count = bump(&mut self.failures, key, now, window, max);
         if count == limit {
-            self.events.push_back(RegistrarEvent::LockedOut { source: ip, user, until: now + window });
+            self.events.push_back(RegistrarEvent::LockedOut {
+                source: ip,
+                user,
+                until: now + window,
+            });
         }
         bump(&mut self.address_failures, ip, now, window, max);
     }
@@ -341,7 +388,12 @@ impl Registrar {
         if req.head.contact_star {
             // RFC 3261 §10.3 step 6: `*` only with Expires: 0 and no other contact.
             if header_expires != Some(0) || !req.head.contact.is_empty() {
-                return self.respond(400, "Contact * needs Expires: 0", Vec::new(), Some(operator));
+                return self.respond(
+                    400,
+                    "Contact * needs Expires: 0",
+                    Vec::new(),
+                    Some(operator),
+                );
             }
             let old = self.bindings.remove(&operator).unwrap_or_default();
             let n = old.len();
@@ -360,24 +412,33 @@ impl Registrar {
             let exp = match crate::sip::uri::find_param(&c.params, "expires") {
                 Some(p) => match p.value.as_deref().and_then(delta_seconds) {
                     Some(s) => s,
-                    None => return self.respond(400, "Bad Contact expires", Vec::new(), Some(operator)),
+                    None => {
+                        return self.respond(400, "Bad Contact expires", Vec::new(), Some(operator))
+                    }
                 },
                 None => header_expires.unwrap_or(self.cfg.default_expires.as_secs()),
             };
             if exp != 0 && exp < self.cfg.min_expires.as_secs() {
                 let mut r = self.respond(423, "Interval Too Brief", Vec::new(), Some(operator));
                 if let RegisterOutcome::Respond(resp) = &mut r {
-                    resp.headers.push(("Min-Expires", self.cfg.min_expires.as_secs().to_string()));
+                    resp.headers
+                        .push(("Min-Expires", self.cfg.min_expires.as_secs().to_string()));
                 }
                 return r;
             }
-            wanted.push((c.uri.as_str().to_string(), exp.min(self.cfg.max_expires.as_secs())));
+            wanted.push((
+                c.uri.as_str().to_string(),
+                exp.min(self.cfg.max_expires.as_secs()),
+            ));
         }
         for (contact, exp) in wanted {
             let list = self.bindings.entry(operator.clone()).or_default();
             let existing = list.iter().position(|b| b.contact == contact);
             if let Some(i) = existing {
-                if list.get(i).is_some_and(|b| b.call_id == call_id && b.cseq >= cseq) {
+                if list
+                    .get(i)
+                    .is_some_and(|b| b.call_id == call_id && b.cseq >= cseq)
+                {
                     continue; // out of order (§10.3 step 7)
                 }
             }
@@ -406,12 +467,17 @@ impl Registrar {
                 Some(b) => {
                     // A refresh keeps the original registration time.
                     let registered_at = b.registered_at;
-                    *b = Binding { registered_at, ..binding };
+                    *b = Binding {
+                        registered_at,
+                        ..binding
+                    };
                 }
                 None => {
                     let first = list.is_empty();
                     if list.len() >= MAX_BINDINGS_PER_OPERATOR {
-                        if let Some(i) = (0..list.len()).min_by_key(|i| list.get(*i).map(|b| b.expires_at)) {
+                        if let Some(i) =
+                            (0..list.len()).min_by_key(|i| list.get(*i).map(|b| b.expires_at))
+                        {
                             let old = list.remove(i);
                             self.events.push_back(RegistrarEvent::Unregistered {
                                 operator: operator.clone(),
@@ -421,7 +487,11 @@ impl Registrar {
                         }
                     }
                     list.push(binding.clone());
-                    self.events.push_back(RegistrarEvent::Registered { operator: operator.clone(), binding, first });
+                    self.events.push_back(RegistrarEvent::Registered {
+                        operator: operator.clone(),
+                        binding,
+                        first,
+                    });
                 }
             }
         }
@@ -521,14 +591,24 @@ fn bump<K: std::hash::Hash + Eq + Clone>(
         if table.len() >= max {
             // Still full of live windows: an attack from very many addresses. Forget
             // the oldest; its owner gets a few more tries, memory stays bounded.
-            if let Some(oldest) = table.iter().min_by_key(|(_, w)| w.since).map(|(k, _)| k.clone()) {
+            if let Some(oldest) = table
+                .iter()
+                .min_by_key(|(_, w)| w.since)
+                .map(|(k, _)| k.clone())
+            {
                 table.remove(&oldest);
             }
         }
     }
-    let w = table.entry(key).or_insert(Window { since: now, count: 0 });
+    let w = table.entry(key).or_insert(Window {
+        since: now,
+        count: 0,
+    });
     if now.saturating_duration_since(w.since) >= window {
-        *w = Window { since: now, count: 0 };
+        *w = Window {
+            since: now,
+            count: 0,
+        };
     }
     w.count = w.count.saturating_add(1);
     w.count
@@ -550,16 +630,25 @@ fn delta_seconds(s: &str) -> Option<u64> {
 
 /// IMF-fixdate (RFC 7231 §7.1.1.1), the form RFC 3261 §20.17 asks for in Date.
 fn http_date(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
     const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MON: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MON: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     format!(
         "{}, {d:02} {} {y} {:02}:{:02}:{:02} GMT",
-        WD.get((days.rem_euclid(7)) as usize).copied().unwrap_or("Thu"),
-        MON.get((m as usize).saturating_sub(1)).copied().unwrap_or("Jan"),
+        WD.get((days.rem_euclid(7)) as usize)
+            .copied()
+            .unwrap_or("Thu"),
+        MON.get((m as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or("Jan"),
         rem / 3600,
         rem % 3600 / 60,
         rem % 60

@@ -20,11 +20,11 @@ mod time_rule;
 mod validate;
 mod validate_routing;
 
+pub use operators::{operator_hash, AcdConfig, Operator, OperatorId, RegistrarConfig};
 pub use routing::{
     DirectNumber, Lang, Language, Menu, MenuAction, MenuId, MenuOption, PromptId, Queue, QueueId,
     Resolved, RoutingPlan, PROMPT_INVALID_CHOICE, PROMPT_NO_CHOICE, SYSTEM_PROMPTS,
 };
-pub use operators::{operator_hash, AcdConfig, Operator, OperatorId, RegistrarConfig};
 pub use time_rule::{Days, LocalTime, TimeRule, UtcOffset, Weekday};
 
 use std::fmt;
@@ -358,7 +358,17 @@ fn operators_summary(c: &Config) -> String {
     } else {
         c.operators
             .iter()
-            .map(|o| format!("{} ({})", o.id, o.departments.iter().map(ToString::to_string).collect::<Vec<_>>().join("/")))
+            .map(|o| {
+                format!(
+                    "{} ({})",
+                    o.id,
+                    o.departments
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("/")
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };

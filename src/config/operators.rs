@@ -188,10 +188,18 @@ fn dur(
 fn text_problem(s: &str, what: &str, max: usize, extra_forbidden: &[char]) -> Option<String> {
     if s.trim().is_empty() {
         Some(format!("{what} is empty"))
-    } else if s.chars().any(|c| c.is_control() || extra_forbidden.contains(&c)) {
-        Some(format!("{s:?} contains control characters or quotes; expected plain printable text"))
+    } else if s
+        .chars()
+        .any(|c| c.is_control() || extra_forbidden.contains(&c))
+    {
+        Some(format!(
+            "{s:?} contains control characters or quotes; expected plain printable text"
+        ))
     } else if s.chars().count() > max {
-        Some(format!("{what} is {} characters long; expected at most {max}", s.chars().count()))
+        Some(format!(
+            "{what} is {} characters long; expected at most {max}",
+            s.chars().count()
+        ))
     } else {
         None
     }
@@ -212,7 +220,14 @@ pub(crate) fn acd(raw: Option<S<RawAcd>>, p: &mut Problems<'_>) -> AcdConfig {
         },
     };
     AcdConfig {
-        wrap_up: dur(raw.wrap_up.as_ref(), "acd.wrap_up", d.wrap_up, secs(0)..=secs(600), "between 0s and 10m", p),
+        wrap_up: dur(
+            raw.wrap_up.as_ref(),
+            "acd.wrap_up",
+            d.wrap_up,
+            secs(0)..=secs(600),
+            "between 0s and 10m",
+            p,
+        ),
         ring_timeout: dur(
             raw.ring_timeout.as_ref(),
             "acd.ring_timeout",
@@ -266,8 +281,22 @@ pub(crate) fn registrar(raw: Option<S<RawRegistrar>>, p: &mut Problems<'_>) -> R
     let expiry_range = secs(10)..=secs(86_400);
     let expiry_text = "between 10s and 24h";
     let before = p.errors.len();
-    let min_expires = dur(raw.min_expires.as_ref(), "registrar.min_expires", d.min_expires, expiry_range.clone(), expiry_text, p);
-    let max_expires = dur(raw.max_expires.as_ref(), "registrar.max_expires", d.max_expires, expiry_range.clone(), expiry_text, p);
+    let min_expires = dur(
+        raw.min_expires.as_ref(),
+        "registrar.min_expires",
+        d.min_expires,
+        expiry_range.clone(),
+        expiry_text,
+        p,
+    );
+    let max_expires = dur(
+        raw.max_expires.as_ref(),
+        "registrar.max_expires",
+        d.max_expires,
+        expiry_range.clone(),
+        expiry_text,
+        p,
+    );
     let default_expires = dur(
         raw.default_expires.as_ref(),
         "registrar.default_expires",
@@ -279,7 +308,11 @@ pub(crate) fn registrar(raw: Option<S<RawRegistrar>>, p: &mut Problems<'_>) -> R
     // Cross-checks only when each key is itself fine, so one typo is one error.
     if p.errors.len() == before {
         if min_expires > max_expires {
-            let span = raw.max_expires.as_ref().or(raw.min_expires.as_ref()).map(|v| v.span());
+            let span = raw
+                .max_expires
+                .as_ref()
+                .or(raw.min_expires.as_ref())
+                .map(|v| v.span());
             p.maybe_at(
                 "registrar.max_expires",
                 span,
@@ -332,7 +365,8 @@ pub(crate) fn registrar(raw: Option<S<RawRegistrar>>, p: &mut Problems<'_>) -> R
 fn id_problem(s: &str) -> Option<String> {
     let ok = !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
     (!ok).then(|| {
         format!(
             "{s:?} is not an operator id; expected the SIP user name the softphone registers \
@@ -391,7 +425,11 @@ pub(crate) fn operators(
         }
         let id = match &r.id {
             None => {
-                p.at(here.clone(), entry.span(), "missing key id; expected the operator's SIP user name");
+                p.at(
+                    here.clone(),
+                    entry.span(),
+                    "missing key id; expected the operator's SIP user name",
+                );
                 ok = false;
                 None
             }
@@ -452,7 +490,10 @@ pub(crate) fn operators(
                         p.at(
                             format!("{here}.departments[{k}]"),
                             d.span(),
-                            format!("queue {q} is not defined in [[queues]]; expected one of: {}", ids.join(", ")),
+                            format!(
+                                "queue {q} is not defined in [[queues]]; expected one of: {}",
+                                ids.join(", ")
+                            ),
                         );
                         ok = false;
                     } else if departments.contains(&q) {
@@ -469,8 +510,18 @@ pub(crate) fn operators(
             }
         }
         let before = p.errors.len();
-        let ha1_md5 = ha1_value(r.ha1_md5.as_ref(), &format!("{here}.ha1_md5"), Algorithm::Md5, p);
-        let ha1_sha256 = ha1_value(r.ha1_sha256.as_ref(), &format!("{here}.ha1_sha256"), Algorithm::Sha256, p);
+        let ha1_md5 = ha1_value(
+            r.ha1_md5.as_ref(),
+            &format!("{here}.ha1_md5"),
+            Algorithm::Md5,
+            p,
+        );
+        let ha1_sha256 = ha1_value(
+            r.ha1_sha256.as_ref(),
+            &format!("{here}.ha1_sha256"),
+            Algorithm::Sha256,
+            p,
+        );
         if p.errors.len() != before {
             ok = false;
         } else if ha1_md5.is_none() && ha1_sha256.is_none() && r.password.is_none() {
@@ -483,7 +534,16 @@ pub(crate) fn operators(
             ok = false;
         }
         if let (true, Some(id)) = (ok, id) {
-            out.push((i, Operator { id, name, departments, ha1_md5, ha1_sha256 }));
+            out.push((
+                i,
+                Operator {
+                    id,
+                    name,
+                    departments,
+                    ha1_md5,
+                    ha1_sha256,
+                },
+            ));
         }
     }
     out.into_iter().map(|(_, o)| o).collect()
@@ -513,7 +573,10 @@ mod tests {
     fn operator_hash_matches_digest_ha1() {
         let (md5, sha) = operator_hash("op-budi", "cc112", "secret-op-budi");
         assert_eq!(md5, "49bd104413a6ac244503d5d82b05b6bb");
-        assert_eq!(sha, "ec32a0b162212944317e94e28fa842ccdd68ebc000057e9349ac1c20f4ca954c");
+        assert_eq!(
+            sha,
+            "ec32a0b162212944317e94e28fa842ccdd68ebc000057e9349ac1c20f4ca954c"
+        );
     }
 
     #[test]
@@ -525,8 +588,14 @@ mod tests {
         .unwrap();
         let op = &c.operators[0];
         assert_eq!(op.name, "a");
-        assert_eq!(op.departments, vec![QueueId::new("fire"), QueueId::new("general")]);
-        assert_eq!(op.ha1(Algorithm::Sha256), Some("ec32a0b162212944317e94e28fa842ccdd68ebc000057e9349ac1c20f4ca954c"));
+        assert_eq!(
+            op.departments,
+            vec![QueueId::new("fire"), QueueId::new("general")]
+        );
+        assert_eq!(
+            op.ha1(Algorithm::Sha256),
+            Some("ec32a0b162212944317e94e28fa842ccdd68ebc000057e9349ac1c20f4ca954c")
+        );
         assert_eq!(op.ha1(Algorithm::Md5), None);
     }
 
@@ -543,7 +612,13 @@ mod tests {
         let text = "\n\n\n\n[[operators]]\nid = \"a\"\ndepartments = [\"ambulans\", \"general\", \"general\"]\nha1_md5 = \"49bd104413a6ac244503d5d82b05b6bb\"\n";
         let e = errs(text);
         let paths: Vec<_> = e.iter().map(|e| (e.path.as_str(), e.line)).collect();
-        assert_eq!(paths, vec![("operators[0].departments[0]", Some(7)), ("operators[0].departments[2]", Some(7))]);
+        assert_eq!(
+            paths,
+            vec![
+                ("operators[0].departments[0]", Some(7)),
+                ("operators[0].departments[2]", Some(7))
+            ]
+        );
         assert!(e[1].message.contains("twice"));
         // An empty list is refused too.
         let e = errs("[[operators]]\nid = \"a\"\ndepartments = []\nha1_md5 = \"49bd104413a6ac244503d5d82b05b6bb\"\n");
@@ -552,9 +627,14 @@ mod tests {
 
     #[test]
     fn expiry_cross_checks() {
-        let e = errs("[registrar]\nmin_expires = \"60s\"\nmax_expires = \"1h\"\ndefault_expires = \"30s\"\n");
+        let e = errs(
+            "[registrar]\nmin_expires = \"60s\"\nmax_expires = \"1h\"\ndefault_expires = \"30s\"\n",
+        );
         assert_eq!(e.len(), 1);
-        assert_eq!((e[0].path.as_str(), e[0].line), ("registrar.default_expires", Some(4)));
+        assert_eq!(
+            (e[0].path.as_str(), e[0].line),
+            ("registrar.default_expires", Some(4))
+        );
         let e = errs("[registrar]\nrealm = \"a\\\"b\"\n");
         assert_eq!(e[0].path, "registrar.realm");
     }

@@ -88,7 +88,10 @@ pub(crate) fn plan(raw: RawConfig, p: &mut Problems<'_>) -> Plan {
     );
     // Departments are checked only against queues that validated, so a typo in
     // [[queues]] is reported once, not again for every operator of that queue.
-    let queues_ok = !p.errors.iter().any(|e| e.path.starts_with("queues") || e.path.starts_with("routing"));
+    let queues_ok = !p
+        .errors
+        .iter()
+        .any(|e| e.path.starts_with("queues") || e.path.starts_with("routing"));
     let acd = super::operators::acd(raw.acd, p);
     let registrar = super::operators::registrar(raw.registrar, p);
     let operators = super::operators::operators(raw.operators, &routing, queues_ok, p);

@@ -151,7 +151,15 @@ pub fn parse_authorization(value: &str) -> Result<Credentials, DigestError> {
 
     let mut found: [Option<String>; 10] = Default::default();
     const NAMES: [&str; 10] = [
-        "username", "realm", "nonce", "uri", "response", "algorithm", "cnonce", "nc", "qop",
+        "username",
+        "realm",
+        "nonce",
+        "uri",
+        "response",
+        "algorithm",
+        "cnonce",
+        "nc",
+        "qop",
         "opaque",
     ];
     for (name, val) in params {
@@ -203,7 +211,18 @@ pub fn parse_authorization(value: &str) -> Result<Credentials, DigestError> {
     if response.len() != algorithm.hex_len() || !response.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(DigestError::Syntax);
     }
-    Ok(Credentials { username, realm, nonce, uri, response, algorithm, cnonce, nc_text, nc, opaque })
+    Ok(Credentials {
+        username,
+        realm,
+        nonce,
+        uri,
+        response,
+        algorithm,
+        cnonce,
+        nc_text,
+        nc,
+        opaque,
+    })
 }
 
 /// `name = token | quoted-string` separated by commas, LWS anywhere between.
@@ -226,7 +245,10 @@ fn auth_params(s: &str) -> Result<Vec<(String, String)>, DigestError> {
             return Err(DigestError::TooManyParams);
         }
         let start = i;
-        while b.get(i).is_some_and(|c| crate::sip::header::is_token_char(*c) || *c == b'*') {
+        while b
+            .get(i)
+            .is_some_and(|c| crate::sip::header::is_token_char(*c) || *c == b'*')
+        {
             i += 1;
         }
         let name = s.get(start..i).ok_or(DigestError::Syntax)?;
@@ -262,7 +284,10 @@ fn auth_params(s: &str) -> Result<Vec<(String, String)>, DigestError> {
             String::from_utf8(v).map_err(|_| DigestError::Syntax)?
         } else {
             let vs = i;
-            while b.get(i).is_some_and(|c| crate::sip::header::is_token_char(*c) || *c == b'/' || *c == b'=') {
+            while b
+                .get(i)
+                .is_some_and(|c| crate::sip::header::is_token_char(*c) || *c == b'/' || *c == b'=')
+            {
                 i += 1;
             }
             if vs == i {
@@ -291,14 +316,24 @@ pub fn challenge(realm: &str, nonce: &str, alg: Algorithm, stale: bool) -> Strin
 
 /// The challenges for one 401: every algorithm, SHA-256 first, same nonce.
 pub fn challenges(realm: &str, nonce: &str, stale: bool) -> Vec<String> {
-    Algorithm::ALL.iter().map(|a| challenge(realm, nonce, *a, stale)).collect()
+    Algorithm::ALL
+        .iter()
+        .map(|a| challenge(realm, nonce, *a, stale))
+        .collect()
 }
 
 /// The `response` a client with the right HA1 would send (RFC 7616 §3.4.1, qop=auth).
 pub fn expected_response(c: &Credentials, method: &str, ha1_hex: &str) -> String {
-    let ha2 = c.algorithm.hash_hex(format!("{method}:{}", c.uri).as_bytes());
-    c.algorithm
-        .hash_hex(format!("{ha1_hex}:{}:{}:{}:auth:{ha2}", c.nonce, c.nc_text, c.cnonce).as_bytes())
+    let ha2 = c
+        .algorithm
+        .hash_hex(format!("{method}:{}", c.uri).as_bytes());
+    c.algorithm.hash_hex(
+        format!(
+            "{ha1_hex}:{}:{}:{}:auth:{ha2}",
+            c.nonce, c.nc_text, c.cnonce
+        )
+        .as_bytes(),
+    )
 }
 
 /// Does `c` prove knowledge of the password behind `ha1_hex`? Always does the full
@@ -332,8 +367,15 @@ fn hmac_sha256(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
             *b ^= k;
         }
     }
-    let inner = Sha256::new().chain_update(ipad).chain_update(msg).finalize();
-    Sha256::new().chain_update(opad).chain_update(inner).finalize().into()
+    let inner = Sha256::new()
+        .chain_update(ipad)
+        .chain_update(msg)
+        .finalize();
+    Sha256::new()
+        .chain_update(opad)
+        .chain_update(inner)
+        .finalize()
+        .into()
 }
 
 /// What a nonce turned out to be.
@@ -421,10 +463,16 @@ impl NonceKeeper {
         }
         let (ts_hex, rest) = nonce.split_at(TS_HEX);
         let (salt_hex, mac) = rest.split_at(SALT_HEX);
-        let (Ok(ts), Ok(salt)) = (u64::from_str_radix(ts_hex, 16), u32::from_str_radix(salt_hex, 16)) else {
+        let (Ok(ts), Ok(salt)) = (
+            u64::from_str_radix(ts_hex, 16),
+            u32::from_str_radix(salt_hex, 16),
+        ) else {
             return NonceStatus::Invalid;
         };
-        if !constant_time_eq(self.mac(ts, salt, ip).as_bytes(), mac.to_ascii_lowercase().as_bytes()) {
+        if !constant_time_eq(
+            self.mac(ts, salt, ip).as_bytes(),
+            mac.to_ascii_lowercase().as_bytes(),
+        ) {
             return NonceStatus::Invalid;
         }
         let now_ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
@@ -496,7 +544,11 @@ mod tests {
     fn rfc7616_vectors() {
         for (alg, name, resp) in [
             (Algorithm::Md5, "MD5", "8ca523f5e9506fed4657c9700eebdbec"),
-            (Algorithm::Sha256, "SHA-256", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
+            (
+                Algorithm::Sha256,
+                "SHA-256",
+                "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+            ),
         ] {
             let c = parse_authorization(&rfc_header(name, resp)).unwrap();
             assert_eq!(c.algorithm, alg);
@@ -506,7 +558,11 @@ mod tests {
             assert_eq!(expected_response(&c, "GET", &h), resp);
             assert!(verify(&c, "GET", &h));
             assert!(!verify(&c, "POST", &h));
-            assert!(!verify(&c, "GET", &ha1(alg, "Mufasa", RFC_REALM, "Circle of life")));
+            assert!(!verify(
+                &c,
+                "GET",
+                &ha1(alg, "Mufasa", RFC_REALM, "Circle of life")
+            ));
         }
     }
 
@@ -517,7 +573,8 @@ mod tests {
         for i in 0..good.len() {
             let mut t = good.as_bytes().to_vec();
             t[i] = if t[i] == b'0' { b'1' } else { b'0' };
-            let c = parse_authorization(&rfc_header("MD5", std::str::from_utf8(&t).unwrap())).unwrap();
+            let c =
+                parse_authorization(&rfc_header("MD5", std::str::from_utf8(&t).unwrap())).unwrap();
             assert!(!verify(&c, "GET", &h), "position {i}");
         }
         // Uppercase hex from a client is the same response.
@@ -529,26 +586,54 @@ mod tests {
     fn parser_refuses_what_we_do_not_support() {
         let ok = rfc_header("MD5", "8ca523f5e9506fed4657c9700eebdbec");
         assert!(parse_authorization(&ok).is_ok());
-        assert_eq!(parse_authorization(&ok.replace("MD5", "MD5-sess")), Err(DigestError::Algorithm));
-        assert_eq!(parse_authorization(&ok.replace("qop=auth", "qop=auth-int")), Err(DigestError::Qop));
-        assert_eq!(parse_authorization(&ok.replace("qop=auth,", "")), Err(DigestError::Missing("qop")));
-        assert_eq!(parse_authorization(&ok.replace("Digest", "Basic")), Err(DigestError::NotDigest));
-        assert_eq!(parse_authorization(&ok.replace("nc=00000001", "nc=1")), Err(DigestError::NonceCount));
-        assert_eq!(parse_authorization(&ok.replace("nc=00000001", "nc=00000000")), Err(DigestError::NonceCount));
+        assert_eq!(
+            parse_authorization(&ok.replace("MD5", "MD5-sess")),
+            Err(DigestError::Algorithm)
+        );
+        assert_eq!(
+            parse_authorization(&ok.replace("qop=auth", "qop=auth-int")),
+            Err(DigestError::Qop)
+        );
+        assert_eq!(
+            parse_authorization(&ok.replace("qop=auth,", "")),
+            Err(DigestError::Missing("qop"))
+        );
+        assert_eq!(
+            parse_authorization(&ok.replace("Digest", "Basic")),
+            Err(DigestError::NotDigest)
+        );
+        assert_eq!(
+            parse_authorization(&ok.replace("nc=00000001", "nc=1")),
+            Err(DigestError::NonceCount)
+        );
+        assert_eq!(
+            parse_authorization(&ok.replace("nc=00000001", "nc=00000000")),
+            Err(DigestError::NonceCount)
+        );
         assert_eq!(
             parse_authorization(&format!("{ok}, username=\"x\"")),
             Err(DigestError::Duplicate("username"))
         );
-        assert_eq!(parse_authorization(&format!("{ok}, userhash=true")), Err(DigestError::Userhash));
+        assert_eq!(
+            parse_authorization(&format!("{ok}, userhash=true")),
+            Err(DigestError::Userhash)
+        );
         // Unknown parameters are extensions: ignored.
         assert!(parse_authorization(&format!("{ok}, foo=\"bar\"")).is_ok());
         // Case-insensitive scheme and names.
-        assert!(parse_authorization(&ok.replace("Digest", "DIGEST").replace("username", "UserName")).is_ok());
+        assert!(parse_authorization(
+            &ok.replace("Digest", "DIGEST")
+                .replace("username", "UserName")
+        )
+        .is_ok());
     }
 
     #[test]
     fn hostile_headers_do_not_panic() {
-        let ok = rfc_header("SHA-256", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1");
+        let ok = rfc_header(
+            "SHA-256",
+            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+        );
         // Every prefix, and garbage, must give a result (usually an error), never a panic.
         for end in 0..ok.len() {
             if let Some(p) = ok.get(..end) {
@@ -556,12 +641,28 @@ mod tests {
             }
         }
         for bad in [
-            "", "Digest", "Digest ", "Digest =", "Digest a", "Digest a=", "Digest a=\"", "Digest a=\"\\",
-            "Digest ,,,", "Digest a=b c=d", "Digest a=\"é\"", "Digest\u{0}a=b",
+            "",
+            "Digest",
+            "Digest ",
+            "Digest =",
+            "Digest a",
+            "Digest a=",
+            "Digest a=\"",
+            "Digest a=\"\\",
+            "Digest ,,,",
+            "Digest a=b c=d",
+            "Digest a=\"é\"",
+            "Digest\u{0}a=b",
         ] {
             assert!(parse_authorization(bad).is_err(), "{bad:?}");
         }
-        let many = format!("Digest {}", (0..100).map(|i| format!("p{i}=x")).collect::<Vec<_>>().join(","));
+        let many = format!(
+            "Digest {}",
+            (0..100)
+                .map(|i| format!("p{i}=x"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
         assert_eq!(parse_authorization(&many), Err(DigestError::TooManyParams));
         let long = format!("Digest username=\"{}\"", "a".repeat(MAX_HEADER_LEN));
         assert_eq!(parse_authorization(&long), Err(DigestError::TooLong));
@@ -571,14 +672,20 @@ mod tests {
     fn challenges_offer_sha256_first() {
         let c = challenges("cc112", "abc", false);
         assert_eq!(c.len(), 2);
-        assert_eq!(c[0], "Digest realm=\"cc112\", nonce=\"abc\", algorithm=SHA-256, qop=\"auth\"");
+        assert_eq!(
+            c[0],
+            "Digest realm=\"cc112\", nonce=\"abc\", algorithm=SHA-256, qop=\"auth\""
+        );
         assert!(c[1].contains("algorithm=MD5"));
         assert!(challenge("cc112", "abc", Algorithm::Md5, true).ends_with(", stale=true"));
     }
 
     fn keeper() -> (Instant, NonceKeeper) {
         let t0 = Instant::now();
-        (t0, NonceKeeper::new(t0, [7u8; 32], Duration::from_secs(300)))
+        (
+            t0,
+            NonceKeeper::new(t0, [7u8; 32], Duration::from_secs(300)),
+        )
     }
 
     #[test]
@@ -588,26 +695,62 @@ mod tests {
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         let n = k.issue(t0 + Duration::from_secs(5), ip);
         assert_eq!(n.len(), 56);
-        assert_ne!(k.issue(t0 + Duration::from_secs(5), ip), n, "unique even in the same ms");
-        assert_eq!(k.check(t0 + Duration::from_secs(6), ip, &n), NonceStatus::Fresh);
-        assert_eq!(k.check(t0 + Duration::from_secs(305), ip, &n), NonceStatus::Fresh);
-        assert_eq!(k.check(t0 + Duration::from_secs(306), ip, &n), NonceStatus::Stale);
-        assert_eq!(k.check(t0 + Duration::from_secs(6), other, &n), NonceStatus::Invalid);
+        assert_ne!(
+            k.issue(t0 + Duration::from_secs(5), ip),
+            n,
+            "unique even in the same ms"
+        );
+        assert_eq!(
+            k.check(t0 + Duration::from_secs(6), ip, &n),
+            NonceStatus::Fresh
+        );
+        assert_eq!(
+            k.check(t0 + Duration::from_secs(305), ip, &n),
+            NonceStatus::Fresh
+        );
+        assert_eq!(
+            k.check(t0 + Duration::from_secs(306), ip, &n),
+            NonceStatus::Stale
+        );
+        assert_eq!(
+            k.check(t0 + Duration::from_secs(6), other, &n),
+            NonceStatus::Invalid
+        );
         // A nonce from the future (forged timestamp) or with a flipped MAC bit is invalid.
         let mut forged = n.clone().into_bytes();
         forged[55] = if forged[55] == b'0' { b'1' } else { b'0' };
-        assert_eq!(k.check(t0 + Duration::from_secs(6), ip, std::str::from_utf8(&forged).unwrap()), NonceStatus::Invalid);
+        assert_eq!(
+            k.check(
+                t0 + Duration::from_secs(6),
+                ip,
+                std::str::from_utf8(&forged).unwrap()
+            ),
+            NonceStatus::Invalid
+        );
         let later = k.issue(t0 + Duration::from_secs(100), ip);
-        assert_eq!(k.check(t0 + Duration::from_secs(6), ip, &later), NonceStatus::Invalid);
+        assert_eq!(
+            k.check(t0 + Duration::from_secs(6), ip, &later),
+            NonceStatus::Invalid
+        );
         // Another secret (a restart) invalidates every nonce.
         let k2 = NonceKeeper::new(t0, [8u8; 32], Duration::from_secs(300));
-        assert_eq!(k2.check(t0 + Duration::from_secs(6), ip, &n), NonceStatus::Invalid);
+        assert_eq!(
+            k2.check(t0 + Duration::from_secs(6), ip, &n),
+            NonceStatus::Invalid
+        );
         assert_eq!(k.check(t0, ip, "zz"), NonceStatus::Invalid);
         assert_eq!(k.check(t0, ip, &"g".repeat(56)), NonceStatus::Invalid);
         // The counter is covered by the MAC too.
         let mut salted = n.clone().into_bytes();
         salted[20] = if salted[20] == b'0' { b'1' } else { b'0' };
-        assert_eq!(k.check(t0 + Duration::from_secs(6), ip, std::str::from_utf8(&salted).unwrap()), NonceStatus::Invalid);
+        assert_eq!(
+            k.check(
+                t0 + Duration::from_secs(6),
+                ip,
+                std::str::from_utf8(&salted).unwrap()
+            ),
+            NonceStatus::Invalid
+        );
     }
 
     #[test]

@@ -40,7 +40,10 @@ struct World {
 impl World {
     fn new(ops: &[Operator]) -> World {
         let plan = Config::embedded_default().unwrap().routing;
-        World { t0: Instant::now(), acd: Acd::new(cfg(), &plan, ops) }
+        World {
+            t0: Instant::now(),
+            acd: Acd::new(cfg(), &plan, ops),
+        }
     }
 
     fn at(&self, secs: u64) -> Instant {
@@ -53,7 +56,10 @@ impl World {
 
     /// Actions without the operator-state history, which most tests do not read.
     fn calls_actions(&mut self) -> Vec<AcdAction> {
-        self.actions().into_iter().filter(|a| !matches!(a, AcdAction::OperatorState { .. })).collect()
+        self.actions()
+            .into_iter()
+            .filter(|a| !matches!(a, AcdAction::OperatorState { .. }))
+            .collect()
     }
 
     /// Runs every timer up to `until`, in order, like the engine's timer loop.
@@ -81,7 +87,10 @@ impl World {
 }
 
 fn offer(call: u64, op: &str) -> AcdAction {
-    AcdAction::Offer { call: CallId(call), operator: oid(op) }
+    AcdAction::Offer {
+        call: CallId(call),
+        operator: oid(op),
+    }
 }
 
 #[test]
@@ -93,21 +102,39 @@ fn call_waits_with_hold_until_someone_registers() {
     assert_eq!(
         w.actions(),
         vec![
-            AcdAction::OperatorState { op: oid("budi"), state: OperatorStatus::Available, reason: None },
+            AcdAction::OperatorState {
+                op: oid("budi"),
+                state: OperatorStatus::Available,
+                reason: None
+            },
             offer(1, "budi"),
-            AcdAction::OperatorState { op: oid("budi"), state: OperatorStatus::Ringing, reason: None },
+            AcdAction::OperatorState {
+                op: oid("budi"),
+                state: OperatorStatus::Ringing,
+                reason: None
+            },
         ]
     );
     w.acd.offer_answered(w.at(8), CallId(1), &oid("budi"));
     assert!(!w.acd.has_call(CallId(1)));
-    assert_eq!(w.acd.operator_status(&oid("budi")), Some(OperatorStatus::OnCall));
+    assert_eq!(
+        w.acd.operator_status(&oid("budi")),
+        Some(OperatorStatus::OnCall)
+    );
     // The ring timer of the answered offer is stale: firing it changes nothing.
-    assert!(w.run_until(w.at(100)).iter().all(|a| !matches!(a, AcdAction::CancelOffer { .. })));
+    assert!(w
+        .run_until(w.at(100))
+        .iter()
+        .all(|a| !matches!(a, AcdAction::CancelOffer { .. })));
 }
 
 #[test]
 fn longest_idle_operator_wins() {
-    let mut w = World::new(&[operator("a", &["fire"]), operator("b", &["fire"]), operator("c", &["fire"])]);
+    let mut w = World::new(&[
+        operator("a", &["fire"]),
+        operator("b", &["fire"]),
+        operator("c", &["fire"]),
+    ]);
     w.acd.operator_registered(w.at(3), &oid("b"));
     w.acd.operator_registered(w.at(1), &oid("c"));
     w.acd.operator_registered(w.at(2), &oid("a"));
@@ -115,7 +142,14 @@ fn longest_idle_operator_wins() {
     w.acd.enqueue(w.at(10), CallId(1), &q("fire"));
     w.acd.enqueue(w.at(11), CallId(2), &q("fire"));
     w.acd.enqueue(w.at(12), CallId(3), &q("fire"));
-    assert_eq!(World::offers(&w.actions()), vec![(CallId(1), oid("c")), (CallId(2), oid("a")), (CallId(3), oid("b"))]);
+    assert_eq!(
+        World::offers(&w.actions()),
+        vec![
+            (CallId(1), oid("c")),
+            (CallId(2), oid("a")),
+            (CallId(3), oid("b"))
+        ]
+    );
 }
 
 #[test]
@@ -134,7 +168,10 @@ fn idle_order_is_by_time_available_not_registration() {
 
 #[test]
 fn multi_department_operator_serves_both_and_oldest_call_first() {
-    let mut w = World::new(&[operator("budi", &["medical", "fire"]), operator("sari", &["fire"])]);
+    let mut w = World::new(&[
+        operator("budi", &["medical", "fire"]),
+        operator("sari", &["fire"]),
+    ]);
     w.acd.enqueue(w.at(0), CallId(1), &q("fire"));
     w.acd.enqueue(w.at(1), CallId(2), &q("medical"));
     w.actions();
@@ -142,12 +179,23 @@ fn multi_department_operator_serves_both_and_oldest_call_first() {
     // Both queues have a call budi could take: the older one (fire) wins.
     assert_eq!(World::offers(&w.actions()), vec![(CallId(1), oid("budi"))]);
     w.acd.operator_registered(w.at(3), &oid("sari"));
-    assert_eq!(World::offers(&w.actions()), vec![], "sari serves fire only; medical still waits");
+    assert_eq!(
+        World::offers(&w.actions()),
+        vec![],
+        "sari serves fire only; medical still waits"
+    );
     w.acd.offer_answered(w.at(4), CallId(1), &oid("budi"));
     w.acd.call_ended(w.at(5), &oid("budi"));
-    assert_eq!(w.acd.operator_status(&oid("budi")), Some(OperatorStatus::WrapUp));
+    assert_eq!(
+        w.acd.operator_status(&oid("budi")),
+        Some(OperatorStatus::WrapUp)
+    );
     let a = w.run_until(w.at(15));
-    assert_eq!(World::offers(&a), vec![(CallId(2), oid("budi"))], "medical call after budi's wrap-up");
+    assert_eq!(
+        World::offers(&a),
+        vec![(CallId(2), oid("budi"))],
+        "medical call after budi's wrap-up"
+    );
 }
 
 #[test]
@@ -159,7 +207,10 @@ fn ring_timeout_pauses_operator_and_requeues_at_head() {
     assert_eq!(World::offers(&w.actions()), vec![(CallId(1), oid("a"))]);
     assert_eq!(w.acd.waiting(&q("medical")), vec![CallId(2)]);
     let a = w.run_until(w.at(16));
-    assert!(a.contains(&AcdAction::CancelOffer { call: CallId(1), operator: oid("a") }));
+    assert!(a.contains(&AcdAction::CancelOffer {
+        call: CallId(1),
+        operator: oid("a")
+    }));
     assert!(a.contains(&AcdAction::OperatorState {
         op: oid("a"),
         state: OperatorStatus::Paused,
@@ -170,28 +221,44 @@ fn ring_timeout_pauses_operator_and_requeues_at_head() {
     w.acd.operator_registered(w.at(17), &oid("b"));
     assert_eq!(World::offers(&w.actions()), vec![(CallId(1), oid("b"))]);
     // a stays paused until resumed.
-    assert_eq!(w.acd.operator_status(&oid("a")), Some(OperatorStatus::Paused));
-    assert_eq!(w.acd.resume(w.at(18), &oid("a")), Ok(OperatorStatus::Ringing));
+    assert_eq!(
+        w.acd.operator_status(&oid("a")),
+        Some(OperatorStatus::Paused)
+    );
+    assert_eq!(
+        w.acd.resume(w.at(18), &oid("a")),
+        Ok(OperatorStatus::Ringing)
+    );
     assert_eq!(World::offers(&w.actions()), vec![(CallId(2), oid("a"))]);
 }
 
 #[test]
 fn reject_and_unreachable_go_to_the_next_operator() {
-    let mut w = World::new(&[operator("a", &["fire"]), operator("b", &["fire"]), operator("c", &["fire"])]);
+    let mut w = World::new(&[
+        operator("a", &["fire"]),
+        operator("b", &["fire"]),
+        operator("c", &["fire"]),
+    ]);
     for (i, o) in ["a", "b", "c"].iter().enumerate() {
         w.acd.operator_registered(w.at(i as u64), &oid(o));
     }
     w.acd.enqueue(w.at(5), CallId(1), &q("fire"));
     assert_eq!(World::offers(&w.actions()), vec![(CallId(1), oid("a"))]);
-    w.acd.offer_failed(w.at(6), CallId(1), &oid("a"), OfferFailure::Rejected(486));
+    w.acd
+        .offer_failed(w.at(6), CallId(1), &oid("a"), OfferFailure::Rejected(486));
     let a = w.calls_actions();
     assert_eq!(a, vec![offer(1, "b")], "no CANCEL after a final response");
-    w.acd.offer_failed(w.at(7), CallId(1), &oid("b"), OfferFailure::Unreachable);
+    w.acd
+        .offer_failed(w.at(7), CallId(1), &oid("b"), OfferFailure::Unreachable);
     assert_eq!(w.calls_actions(), vec![offer(1, "c")]);
     // A failure report for an offer that is no longer current is ignored.
-    w.acd.offer_failed(w.at(8), CallId(1), &oid("a"), OfferFailure::Unreachable);
+    w.acd
+        .offer_failed(w.at(8), CallId(1), &oid("a"), OfferFailure::Unreachable);
     assert_eq!(w.calls_actions(), vec![]);
-    assert_eq!(w.acd.operator_status(&oid("c")), Some(OperatorStatus::Ringing));
+    assert_eq!(
+        w.acd.operator_status(&oid("c")),
+        Some(OperatorStatus::Ringing)
+    );
 }
 
 #[test]
@@ -199,15 +266,24 @@ fn overflow_to_general_after_30s() {
     let mut w = World::new(&[operator("g", &["general"])]);
     w.acd.operator_registered(w.at(0), &oid("g"));
     w.acd.enqueue(w.at(0), CallId(1), &q("medical"));
-    assert_eq!(w.calls_actions(), vec![AcdAction::PlayHold { call: CallId(1) }]);
+    assert_eq!(
+        w.calls_actions(),
+        vec![AcdAction::PlayHold { call: CallId(1) }]
+    );
     let a = w.run_until(w.at(29));
     assert!(World::offers(&a).is_empty());
     let a = w.run_until(w.at(30));
-    let a: Vec<_> = a.into_iter().filter(|a| !matches!(a, AcdAction::OperatorState { .. })).collect();
+    let a: Vec<_> = a
+        .into_iter()
+        .filter(|a| !matches!(a, AcdAction::OperatorState { .. }))
+        .collect();
     assert_eq!(
         a,
         vec![
-            AcdAction::Overflowed { call: CallId(1), to: q("general") },
+            AcdAction::Overflowed {
+                call: CallId(1),
+                to: q("general")
+            },
             AcdAction::PlayStayOnLine { call: CallId(1) },
             offer(1, "g"),
         ]
@@ -237,38 +313,77 @@ fn wrap_up_then_available() {
     w.acd.enqueue(w.at(3), CallId(2), &q("fire"));
     w.actions();
     w.acd.call_ended(w.at(50), &oid("a"));
-    assert_eq!(w.acd.operator_status(&oid("a")), Some(OperatorStatus::WrapUp));
+    assert_eq!(
+        w.acd.operator_status(&oid("a")),
+        Some(OperatorStatus::WrapUp)
+    );
     assert!(World::offers(&w.run_until(w.at(59))).is_empty());
-    assert_eq!(World::offers(&w.run_until(w.at(60))), vec![(CallId(2), oid("a"))]);
+    assert_eq!(
+        World::offers(&w.run_until(w.at(60))),
+        vec![(CallId(2), oid("a"))]
+    );
 }
 
 #[test]
 fn pause_resume_and_logout() {
     let mut w = World::new(&[operator("a", &["fire"])]);
     w.acd.operator_registered(w.at(0), &oid("a"));
-    assert_eq!(w.acd.pause(w.at(1), &oid("a"), "break"), Ok(OperatorStatus::Paused));
+    assert_eq!(
+        w.acd.pause(w.at(1), &oid("a"), "break"),
+        Ok(OperatorStatus::Paused)
+    );
     w.acd.enqueue(w.at(2), CallId(1), &q("fire"));
     assert!(World::offers(&w.actions()).is_empty());
     let snap = w.acd.snapshot(w.at(3));
     let a = snap.operators.iter().find(|o| o.id == oid("a")).unwrap();
-    assert_eq!((a.state, a.reason.as_deref()), (OperatorStatus::Paused, Some("break")));
-    assert_eq!(w.acd.resume(w.at(4), &oid("a")), Ok(OperatorStatus::Ringing));
+    assert_eq!(
+        (a.state, a.reason.as_deref()),
+        (OperatorStatus::Paused, Some("break"))
+    );
+    assert_eq!(
+        w.acd.resume(w.at(4), &oid("a")),
+        Ok(OperatorStatus::Ringing)
+    );
     // Pause while ringing: the offer is withdrawn, the call goes back.
-    assert_eq!(w.acd.pause(w.at(5), &oid("a"), "break"), Ok(OperatorStatus::Paused));
-    assert!(w.actions().contains(&AcdAction::CancelOffer { call: CallId(1), operator: oid("a") }));
+    assert_eq!(
+        w.acd.pause(w.at(5), &oid("a"), "break"),
+        Ok(OperatorStatus::Paused)
+    );
+    assert!(w.actions().contains(&AcdAction::CancelOffer {
+        call: CallId(1),
+        operator: oid("a")
+    }));
     assert_eq!(w.acd.waiting(&q("fire")), vec![CallId(1)]);
     // Pause during a call takes effect after it, instead of wrap-up.
     w.acd.resume(w.at(6), &oid("a")).unwrap();
     w.acd.offer_answered(w.at(7), CallId(1), &oid("a"));
-    assert_eq!(w.acd.pause(w.at(8), &oid("a"), "meeting"), Ok(OperatorStatus::OnCall));
+    assert_eq!(
+        w.acd.pause(w.at(8), &oid("a"), "meeting"),
+        Ok(OperatorStatus::OnCall)
+    );
     w.acd.call_ended(w.at(9), &oid("a"));
-    assert_eq!(w.acd.operator_status(&oid("a")), Some(OperatorStatus::Paused));
+    assert_eq!(
+        w.acd.operator_status(&oid("a")),
+        Some(OperatorStatus::Paused)
+    );
     // Logout: offline although the phone is registered, until resume.
-    assert_eq!(w.acd.logout(w.at(10), &oid("a")), Ok(OperatorStatus::Offline));
+    assert_eq!(
+        w.acd.logout(w.at(10), &oid("a")),
+        Ok(OperatorStatus::Offline)
+    );
     w.acd.operator_registered(w.at(11), &oid("a")); // a refresh changes nothing
-    assert_eq!(w.acd.operator_status(&oid("a")), Some(OperatorStatus::Offline));
-    assert_eq!(w.acd.resume(w.at(12), &oid("a")), Ok(OperatorStatus::Available));
-    assert_eq!(w.acd.pause(w.at(13), &oid("zz"), "x"), Err(AcdError::UnknownOperator(oid("zz"))));
+    assert_eq!(
+        w.acd.operator_status(&oid("a")),
+        Some(OperatorStatus::Offline)
+    );
+    assert_eq!(
+        w.acd.resume(w.at(12), &oid("a")),
+        Ok(OperatorStatus::Available)
+    );
+    assert_eq!(
+        w.acd.pause(w.at(13), &oid("zz"), "x"),
+        Err(AcdError::UnknownOperator(oid("zz")))
+    );
 }
 
 #[test]
@@ -279,8 +394,17 @@ fn caller_hangs_up_while_ringing_frees_operator_with_its_place() {
     w.acd.enqueue(w.at(2), CallId(1), &q("fire"));
     w.actions();
     w.acd.remove(w.at(3), CallId(1));
-    assert_eq!(w.calls_actions(), vec![AcdAction::CancelOffer { call: CallId(1), operator: oid("a") }]);
-    assert_eq!(w.acd.operator_status(&oid("a")), Some(OperatorStatus::Available));
+    assert_eq!(
+        w.calls_actions(),
+        vec![AcdAction::CancelOffer {
+            call: CallId(1),
+            operator: oid("a")
+        }]
+    );
+    assert_eq!(
+        w.acd.operator_status(&oid("a")),
+        Some(OperatorStatus::Available)
+    );
     // a was not at fault: still the longest idle.
     w.acd.enqueue(w.at(4), CallId(2), &q("fire"));
     assert_eq!(World::offers(&w.actions()), vec![(CallId(2), oid("a"))]);
@@ -292,7 +416,10 @@ fn caller_hangs_up_while_ringing_frees_operator_with_its_place() {
     w.actions();
     assert!(!w.acd.has_call(CallId(3)));
     assert!(w.acd.has_call(CallId(4)));
-    assert!(w.run_until(w.at(60)).iter().all(|a| !matches!(a, AcdAction::PlayStayOnLine { call } if *call == CallId(3))));
+    assert!(w
+        .run_until(w.at(60))
+        .iter()
+        .all(|a| !matches!(a, AcdAction::PlayStayOnLine { call } if *call == CallId(3))));
 }
 
 #[test]
@@ -302,15 +429,27 @@ fn unregister_while_ringing_requeues_and_on_call_keeps_the_call() {
     w.acd.enqueue(w.at(1), CallId(1), &q("fire"));
     w.actions();
     w.acd.operator_unregistered(w.at(2), &oid("a"));
-    assert!(w.actions().contains(&AcdAction::CancelOffer { call: CallId(1), operator: oid("a") }));
+    assert!(w.actions().contains(&AcdAction::CancelOffer {
+        call: CallId(1),
+        operator: oid("a")
+    }));
     assert_eq!(w.acd.waiting(&q("fire")), vec![CallId(1)]);
-    assert_eq!(w.acd.operator_status(&oid("a")), Some(OperatorStatus::Offline));
+    assert_eq!(
+        w.acd.operator_status(&oid("a")),
+        Some(OperatorStatus::Offline)
+    );
     w.acd.operator_registered(w.at(3), &oid("a"));
     w.acd.offer_answered(w.at(4), CallId(1), &oid("a"));
     w.acd.operator_unregistered(w.at(5), &oid("a"));
-    assert_eq!(w.acd.operator_status(&oid("a")), Some(OperatorStatus::OnCall));
+    assert_eq!(
+        w.acd.operator_status(&oid("a")),
+        Some(OperatorStatus::OnCall)
+    );
     w.acd.call_ended(w.at(6), &oid("a"));
-    assert_eq!(w.acd.operator_status(&oid("a")), Some(OperatorStatus::Offline));
+    assert_eq!(
+        w.acd.operator_status(&oid("a")),
+        Some(OperatorStatus::Offline)
+    );
 }
 
 /// The promise to an emergency caller: the queue never ends the call. Nothing but
@@ -322,15 +461,29 @@ fn ten_thousand_minutes_in_queue_never_ends_the_call() {
     w.actions();
     let end = w.at(10_000 * 60);
     let a = w.run_until(end);
-    let stays = a.iter().filter(|a| matches!(a, AcdAction::PlayStayOnLine { .. })).count();
+    let stays = a
+        .iter()
+        .filter(|a| matches!(a, AcdAction::PlayStayOnLine { .. }))
+        .count();
     assert_eq!(stays, 10_000 * 2);
-    assert!(a.iter().all(|a| matches!(a, AcdAction::PlayStayOnLine { .. } | AcdAction::Overflowed { .. })));
-    assert_eq!(a.iter().filter(|a| matches!(a, AcdAction::Overflowed { .. })).count(), 1);
+    assert!(a.iter().all(|a| matches!(
+        a,
+        AcdAction::PlayStayOnLine { .. } | AcdAction::Overflowed { .. }
+    )));
+    assert_eq!(
+        a.iter()
+            .filter(|a| matches!(a, AcdAction::Overflowed { .. }))
+            .count(),
+        1
+    );
     assert!(w.acd.has_call(CallId(1)));
     assert_eq!(w.acd.waiting(&q("medical")), vec![CallId(1)]);
     let snap = w.acd.snapshot(end);
     let medical = snap.queues.iter().find(|s| s.id == q("medical")).unwrap();
-    assert_eq!((medical.waiting, medical.longest_wait), (1, Some(Duration::from_secs(600_000))));
+    assert_eq!(
+        (medical.waiting, medical.longest_wait),
+        (1, Some(Duration::from_secs(600_000)))
+    );
 }
 
 #[test]
@@ -344,16 +497,22 @@ fn a_call_waiting_for_hours_is_still_served() {
 
 #[test]
 fn fifo_order_under_load() {
-    let ops: Vec<Operator> = (0..20).map(|i| operator(&format!("op{i}"), &["medical"])).collect();
+    let ops: Vec<Operator> = (0..20)
+        .map(|i| operator(&format!("op{i}"), &["medical"]))
+        .collect();
     let mut w = World::new(&ops);
     for i in 0..1000u64 {
-        w.acd.enqueue(w.t0 + Duration::from_millis(i), CallId(i), &q("medical"));
+        w.acd
+            .enqueue(w.t0 + Duration::from_millis(i), CallId(i), &q("medical"));
     }
     w.actions();
     for (i, o) in ops.iter().enumerate() {
         w.acd.operator_registered(w.at(1 + i as u64), &o.id);
     }
-    let mut served: Vec<u64> = World::offers(&w.actions()).into_iter().map(|(c, _)| c.0).collect();
+    let mut served: Vec<u64> = World::offers(&w.actions())
+        .into_iter()
+        .map(|(c, _)| c.0)
+        .collect();
     // Answer, hang up and wrap up in rounds until the queue is empty.
     let mut now = w.at(100);
     while served.len() < 1000 {
@@ -399,7 +558,10 @@ fn five_hundred_operators_longest_idle_choice() {
     for c in 0..medical.len() as u64 {
         w.acd.enqueue(w.at(600), CallId(c), &q("medical"));
     }
-    let got: Vec<String> = World::offers(&w.actions()).into_iter().map(|(_, o)| o.0).collect();
+    let got: Vec<String> = World::offers(&w.actions())
+        .into_iter()
+        .map(|(_, o)| o.0)
+        .collect();
     let want: Vec<String> = medical.iter().map(|i| format!("op{i}")).collect();
     assert_eq!(got, want);
     let snap = w.acd.snapshot(w.at(600));
@@ -413,10 +575,16 @@ fn stay_on_line_every_30s_while_waiting_and_ringing() {
     w.acd.enqueue(w.t0, CallId(1), &q("fire"));
     w.actions();
     let a = w.run_until(w.at(95));
-    let stays = a.iter().filter(|a| matches!(a, AcdAction::PlayStayOnLine { .. })).count();
+    let stays = a
+        .iter()
+        .filter(|a| matches!(a, AcdAction::PlayStayOnLine { .. }))
+        .count();
     assert_eq!(stays, 3);
     w.acd.operator_registered(w.at(96), &oid("a"));
     w.acd.offer_answered(w.at(97), CallId(1), &oid("a"));
     w.actions();
-    assert!(w.run_until(w.at(500)).iter().all(|a| !matches!(a, AcdAction::PlayStayOnLine { .. })));
+    assert!(w
+        .run_until(w.at(500))
+        .iter()
+        .all(|a| !matches!(a, AcdAction::PlayStayOnLine { .. })));
 }

@@ -39,7 +39,13 @@ struct World {
 fn world() -> World {
     let t0 = Instant::now();
     let wall = UNIX_EPOCH + Duration::from_secs(1_796_000_000);
-    let reg = Registrar::new(t0, wall, cfg(), &[op("budi", "rahasia"), op("sari", "kuat123")], [9u8; 32]);
+    let reg = Registrar::new(
+        t0,
+        wall,
+        cfg(),
+        &[op("budi", "rahasia"), op("sari", "kuat123")],
+        [9u8; 32],
+    );
     World { t0, reg, cseq: 10 }
 }
 
@@ -74,7 +80,11 @@ fn response(o: RegisterOutcome) -> RegisterResponse {
 }
 
 fn header<'a>(r: &'a RegisterResponse, name: &str) -> Vec<&'a str> {
-    r.headers.iter().filter(|(n, _)| *n == name).map(|(_, v)| v.as_str()).collect()
+    r.headers
+        .iter()
+        .filter(|(n, _)| *n == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
 }
 
 fn nonce_of(r: &RegisterResponse) -> String {
@@ -114,17 +124,29 @@ impl World {
     }
 
     fn send(&mut self, now: Instant, from: &str, req: &Request) -> RegisterOutcome {
-        self.reg.handle_register(now, addr(from), Transport::Udp, req)
+        self.reg
+            .handle_register(now, addr(from), Transport::Udp, req)
     }
 
     /// Challenge then answer; returns the final response.
-    fn login(&mut self, now: Instant, from: &str, user: &str, pw: &str, extra: &str) -> RegisterOutcome {
+    fn login(
+        &mut self,
+        now: Instant,
+        from: &str,
+        user: &str,
+        pw: &str,
+        extra: &str,
+    ) -> RegisterOutcome {
         self.cseq += 2;
         let r = response(self.send(now, from, &register(user, self.cseq - 1, extra)));
         assert_eq!(r.status, 401);
         let nonce = nonce_of(&r);
         let auth = authorization(user, pw, Algorithm::Sha256, &nonce, 1);
-        self.send(now, from, &register(user, self.cseq, &format!("{auth}{extra}")))
+        self.send(
+            now,
+            from,
+            &register(user, self.cseq, &format!("{auth}{extra}")),
+        )
     }
 
     fn events(&mut self) -> Vec<RegistrarEvent> {
@@ -152,16 +174,26 @@ fn right_password_registers_with_both_algorithms() {
         let mut w = world();
         let r = response(w.send(w.t0, "192.0.2.10:5062", &register("budi", 1, CONTACT)));
         let auth = authorization("budi", "rahasia", alg, &nonce_of(&r), 1);
-        let r = response(w.send(w.t0, "192.0.2.10:5062", &register("budi", 2, &format!("{auth}{CONTACT}"))));
+        let r = response(w.send(
+            w.t0,
+            "192.0.2.10:5062",
+            &register("budi", 2, &format!("{auth}{CONTACT}")),
+        ));
         assert_eq!(r.status, 200, "{alg}");
         assert_eq!(r.operator, Some(OperatorId::new("budi")));
-        assert_eq!(header(&r, "Contact"), vec!["<sip:budi@192.0.2.10:5062>;expires=600"]);
+        assert_eq!(
+            header(&r, "Contact"),
+            vec!["<sip:budi@192.0.2.10:5062>;expires=600"]
+        );
         assert_eq!(header(&r, "Date"), vec!["Mon, 30 Nov 2026 00:53:20 GMT"]);
         let b = w.reg.contacts(&OperatorId::new("budi"));
         assert_eq!(b.len(), 1);
         assert_eq!(b[0].source, addr("192.0.2.10:5062"));
         assert_eq!(b[0].expires_at, w.at(600));
-        assert!(matches!(&w.events()[..], [RegistrarEvent::Registered { first: true, .. }]));
+        assert!(matches!(
+            &w.events()[..],
+            [RegistrarEvent::Registered { first: true, .. }]
+        ));
     }
 }
 
@@ -175,7 +207,11 @@ fn unknown_user_and_wrong_password_get_the_same_answer() {
         let r = response(w.send(w.t0, from, &register(user, 2, &format!("{auth}{CONTACT}"))));
         // Remove the nonce: the only part allowed to differ.
         let n = nonce_of(&r);
-        let headers: Vec<_> = r.headers.iter().map(|(h, v)| (*h, v.replace(&n, "N"))).collect();
+        let headers: Vec<_> = r
+            .headers
+            .iter()
+            .map(|(h, v)| (*h, v.replace(&n, "N")))
+            .collect();
         (r.status, r.reason, headers, r.operator)
     };
     let wrong = answer(&mut w, "budi", "salah");
@@ -185,7 +221,14 @@ fn unknown_user_and_wrong_password_get_the_same_answer() {
     // The first 401 (no credentials) is that same answer too.
     let first = response(w.send(w.t0, from, &register("nobody2", 1, CONTACT)));
     let n = nonce_of(&first);
-    assert_eq!(first.headers.iter().map(|(h, v)| (*h, v.replace(&n, "N"))).collect::<Vec<_>>(), wrong.2);
+    assert_eq!(
+        first
+            .headers
+            .iter()
+            .map(|(h, v)| (*h, v.replace(&n, "N")))
+            .collect::<Vec<_>>(),
+        wrong.2
+    );
 }
 
 #[test]
@@ -197,20 +240,40 @@ fn tampered_and_forged_credentials_fail() {
     let good = authorization("budi", "rahasia", Algorithm::Sha256, &nonce, 1);
     // Another method's response, another uri, a made-up nonce.
     let tampered = good.replace("uri=\"sip:cc112\"", "uri=\"sip:other\"");
-    let r = response(w.send(w.t0, from, &register("budi", 2, &format!("{tampered}{CONTACT}"))));
+    let r = response(w.send(
+        w.t0,
+        from,
+        &register("budi", 2, &format!("{tampered}{CONTACT}")),
+    ));
     assert_eq!(r.status, 401);
     let forged = authorization("budi", "rahasia", Algorithm::Sha256, &"0".repeat(56), 1);
-    let r = response(w.send(w.t0, from, &register("budi", 3, &format!("{forged}{CONTACT}"))));
+    let r = response(w.send(
+        w.t0,
+        from,
+        &register("budi", 3, &format!("{forged}{CONTACT}")),
+    ));
     assert_eq!(r.status, 401);
     // The nonce is bound to the address it was given to.
-    let r = response(w.send(w.t0, "192.0.2.99:5062", &register("budi", 4, &format!("{good}{CONTACT}"))));
+    let r = response(w.send(
+        w.t0,
+        "192.0.2.99:5062",
+        &register("budi", 4, &format!("{good}{CONTACT}")),
+    ));
     assert_eq!(r.status, 401);
     // Malformed digest: 400, same for everyone.
-    let r = response(w.send(w.t0, from, &register("budi", 5, "Authorization: Digest username=\"budi\r\n")));
+    let r = response(w.send(
+        w.t0,
+        from,
+        &register("budi", 5, "Authorization: Digest username=\"budi\r\n"),
+    ));
     assert_eq!(r.status, 400);
     assert!(!w.reg.is_registered(&OperatorId::new("budi")));
     // The untampered one still works.
-    let r = response(w.send(w.t0, from, &register("budi", 6, &format!("{good}{CONTACT}"))));
+    let r = response(w.send(
+        w.t0,
+        from,
+        &register("budi", 6, &format!("{good}{CONTACT}")),
+    ));
     assert_eq!(r.status, 200);
 }
 
@@ -221,14 +284,26 @@ fn expired_nonce_with_right_password_is_stale() {
     let r = response(w.send(w.t0, from, &register("budi", 1, CONTACT)));
     let nonce = nonce_of(&r);
     let good = authorization("budi", "rahasia", Algorithm::Md5, &nonce, 1);
-    let r = response(w.send(w.at(301), from, &register("budi", 2, &format!("{good}{CONTACT}"))));
+    let r = response(w.send(
+        w.at(301),
+        from,
+        &register("budi", 2, &format!("{good}{CONTACT}")),
+    ));
     assert_eq!(r.status, 401);
-    assert!(header(&r, "WWW-Authenticate").iter().all(|c| c.ends_with("stale=true")));
+    assert!(header(&r, "WWW-Authenticate")
+        .iter()
+        .all(|c| c.ends_with("stale=true")));
     assert_ne!(nonce_of(&r), nonce);
     // A wrong password with an expired nonce is not told "stale".
     let bad = authorization("budi", "salah", Algorithm::Md5, &nonce, 1);
-    let r = response(w.send(w.at(301), from, &register("budi", 3, &format!("{bad}{CONTACT}"))));
-    assert!(header(&r, "WWW-Authenticate").iter().all(|c| !c.contains("stale")));
+    let r = response(w.send(
+        w.at(301),
+        from,
+        &register("budi", 3, &format!("{bad}{CONTACT}")),
+    ));
+    assert!(header(&r, "WWW-Authenticate")
+        .iter()
+        .all(|c| !c.contains("stale")));
 }
 
 #[test]
@@ -238,13 +313,28 @@ fn nonce_count_replay_is_refused() {
     let r = response(w.send(w.t0, from, &register("budi", 1, CONTACT)));
     let nonce = nonce_of(&r);
     let a1 = authorization("budi", "rahasia", Algorithm::Md5, &nonce, 1);
-    assert_eq!(response(w.send(w.t0, from, &register("budi", 2, &format!("{a1}{CONTACT}")))).status, 200);
+    assert_eq!(
+        response(w.send(w.t0, from, &register("budi", 2, &format!("{a1}{CONTACT}")))).status,
+        200
+    );
     // The same request again (a captured packet replayed): refused.
-    let r = response(w.send(w.at(1), from, &register("budi", 3, &format!("{a1}{CONTACT}"))));
+    let r = response(w.send(
+        w.at(1),
+        from,
+        &register("budi", 3, &format!("{a1}{CONTACT}")),
+    ));
     assert_eq!(r.status, 401);
     // The next nc on the same nonce is a legitimate reuse.
     let a2 = authorization("budi", "rahasia", Algorithm::Md5, &nonce, 2);
-    assert_eq!(response(w.send(w.at(2), from, &register("budi", 4, &format!("{a2}{CONTACT}")))).status, 200);
+    assert_eq!(
+        response(w.send(
+            w.at(2),
+            from,
+            &register("budi", 4, &format!("{a2}{CONTACT}"))
+        ))
+        .status,
+        200
+    );
 }
 
 #[test]
@@ -253,13 +343,29 @@ fn lockout_per_address_and_user_spares_the_real_operator() {
     let attacker = "198.51.100.7:5060";
     for i in 0..5 {
         let r = response(w.send(w.t0, attacker, &register("budi", 1, CONTACT)));
-        let bad = authorization("budi", &format!("guess{i}"), Algorithm::Md5, &nonce_of(&r), 1);
-        let r = response(w.send(w.t0, attacker, &register("budi", 2, &format!("{bad}{CONTACT}"))));
+        let bad = authorization(
+            "budi",
+            &format!("guess{i}"),
+            Algorithm::Md5,
+            &nonce_of(&r),
+            1,
+        );
+        let r = response(w.send(
+            w.t0,
+            attacker,
+            &register("budi", 2, &format!("{bad}{CONTACT}")),
+        ));
         assert_eq!(r.status, 401, "attempt {i}");
     }
-    assert!(w.events().iter().any(|e| matches!(e, RegistrarEvent::LockedOut { user, .. } if user == "budi")));
+    assert!(w
+        .events()
+        .iter()
+        .any(|e| matches!(e, RegistrarEvent::LockedOut { user, .. } if user == "budi")));
     // Cut off: even the right password from that address is dropped, silently.
-    assert_eq!(w.send(w.at(1), attacker, &register("budi", 3, CONTACT)), RegisterOutcome::Drop);
+    assert_eq!(
+        w.send(w.at(1), attacker, &register("budi", 3, CONTACT)),
+        RegisterOutcome::Drop
+    );
     // The real operator from their desk is unaffected.
     let r = response(w.login(w.at(2), "192.0.2.10:5062", "budi", "rahasia", CONTACT));
     assert_eq!(r.status, 200);
@@ -278,15 +384,27 @@ fn unknown_users_are_locked_out_like_known_ones() {
     for _ in 0..5 {
         let r = response(w.send(w.t0, attacker, &register("ghost", 1, CONTACT)));
         let bad = authorization("ghost", "x", Algorithm::Md5, &nonce_of(&r), 1);
-        assert_eq!(response(w.send(w.t0, attacker, &register("ghost", 2, &format!("{bad}{CONTACT}")))).status, 401);
+        assert_eq!(
+            response(w.send(
+                w.t0,
+                attacker,
+                &register("ghost", 2, &format!("{bad}{CONTACT}"))
+            ))
+            .status,
+            401
+        );
     }
-    assert_eq!(w.send(w.t0, attacker, &register("ghost", 3, CONTACT)), RegisterOutcome::Drop);
+    assert_eq!(
+        w.send(w.t0, attacker, &register("ghost", 3, CONTACT)),
+        RegisterOutcome::Drop
+    );
 }
 
 #[test]
 fn failure_tables_stay_bounded_under_user_rotation() {
     let t0 = Instant::now();
-    let mut reg = Registrar::new(t0, UNIX_EPOCH, cfg(), &[op("budi", "rahasia")], [1; 32]).with_max_failure_entries(100);
+    let mut reg = Registrar::new(t0, UNIX_EPOCH, cfg(), &[op("budi", "rahasia")], [1; 32])
+        .with_max_failure_entries(100);
     for i in 0..2000u32 {
         let from = SocketAddr::from(([10, 0, (i / 250) as u8, (i % 250) as u8], 5060));
         let user = format!("u{i}");
@@ -295,7 +413,12 @@ fn failure_tables_stay_bounded_under_user_rotation() {
             RegisterOutcome::Drop => continue,
         };
         let bad = authorization(&user, "x", Algorithm::Md5, &nonce_of(&r), 1);
-        let _ = reg.handle_register(t0, from, Transport::Udp, &register(&user, 2, &format!("{bad}{CONTACT}")));
+        let _ = reg.handle_register(
+            t0,
+            from,
+            Transport::Udp,
+            &register(&user, 2, &format!("{bad}{CONTACT}")),
+        );
     }
     assert!(reg.failure_entries() <= 200, "{}", reg.failure_entries());
 }
@@ -315,23 +438,54 @@ fn one_address_rotating_users_is_cut_off() {
             }
         };
         let bad = authorization(&user, "x", Algorithm::Md5, &nonce_of(&r), 1);
-        let _ = w.send(w.t0, attacker, &register(&user, 2, &format!("{bad}{CONTACT}")));
+        let _ = w.send(
+            w.t0,
+            attacker,
+            &register(&user, 2, &format!("{bad}{CONTACT}")),
+        );
     }
-    assert_eq!(dropped, 50, "10 x 5 failures, then everything from that address is dropped");
+    assert_eq!(
+        dropped, 50,
+        "10 x 5 failures, then everything from that address is dropped"
+    );
 }
 
 #[test]
 fn expiry_clamps_423_and_binding_expiry() {
     let mut w = world();
     let from = "192.0.2.10:5062";
-    let r = response(w.login(w.t0, from, "budi", "rahasia", &format!("Expires: 30\r\n{CONTACT}")));
+    let r = response(w.login(
+        w.t0,
+        from,
+        "budi",
+        "rahasia",
+        &format!("Expires: 30\r\n{CONTACT}"),
+    ));
     assert_eq!(r.status, 423);
     assert_eq!(header(&r, "Min-Expires"), vec!["60"]);
     assert!(!w.reg.is_registered(&OperatorId::new("budi")));
-    let r = response(w.login(w.t0, from, "budi", "rahasia", "Contact: <sip:budi@192.0.2.10:5062>;expires=99999\r\n"));
-    assert_eq!(header(&r, "Contact"), vec!["<sip:budi@192.0.2.10:5062>;expires=3600"]);
-    let r = response(w.login(w.t0, from, "budi", "rahasia", &format!("Expires: 120\r\n{CONTACT}")));
-    assert_eq!(header(&r, "Contact"), vec!["<sip:budi@192.0.2.10:5062>;expires=120"]);
+    let r = response(w.login(
+        w.t0,
+        from,
+        "budi",
+        "rahasia",
+        "Contact: <sip:budi@192.0.2.10:5062>;expires=99999\r\n",
+    ));
+    assert_eq!(
+        header(&r, "Contact"),
+        vec!["<sip:budi@192.0.2.10:5062>;expires=3600"]
+    );
+    let r = response(w.login(
+        w.t0,
+        from,
+        "budi",
+        "rahasia",
+        &format!("Expires: 120\r\n{CONTACT}"),
+    ));
+    assert_eq!(
+        header(&r, "Contact"),
+        vec!["<sip:budi@192.0.2.10:5062>;expires=120"]
+    );
     w.events();
     assert_eq!(w.reg.poll_timeout(), Some(w.at(120)));
     w.reg.handle_timeout(w.at(119));
@@ -354,27 +508,49 @@ fn desk_phone_and_softphone_both_stay_registered() {
     let mut w = world();
     let desk = "Contact: <sip:budi@192.0.2.10:5062>\r\n";
     let soft = "Contact: <sip:budi@192.0.2.55:5060;transport=tcp>;expires=300\r\n";
-    assert_eq!(response(w.login(w.t0, "192.0.2.10:5062", "budi", "rahasia", desk)).status, 200);
+    assert_eq!(
+        response(w.login(w.t0, "192.0.2.10:5062", "budi", "rahasia", desk)).status,
+        200
+    );
     let r = response(w.login(w.at(5), "192.0.2.55:5060", "budi", "rahasia", soft));
     assert_eq!(r.status, 200);
-    assert_eq!(header(&r, "Contact").len(), 2, "the 200 lists every binding");
+    assert_eq!(
+        header(&r, "Contact").len(),
+        2,
+        "the 200 lists every binding"
+    );
     let b = w.reg.contacts(&OperatorId::new("budi"));
     assert_eq!(b.len(), 2);
     assert_eq!(b[1].source, addr("192.0.2.55:5060"));
     let ev = w.events();
-    assert!(matches!(&ev[..], [RegistrarEvent::Registered { first: true, .. }, RegistrarEvent::Registered { first: false, .. }]));
+    assert!(matches!(
+        &ev[..],
+        [
+            RegistrarEvent::Registered { first: true, .. },
+            RegistrarEvent::Registered { first: false, .. }
+        ]
+    ));
     // The softphone expires first; the desk phone stays.
     w.reg.handle_timeout(w.at(305));
     assert_eq!(w.reg.contacts(&OperatorId::new("budi")).len(), 1);
-    assert!(matches!(&w.events()[..], [RegistrarEvent::Expired { remaining: 1, .. }]));
+    assert!(matches!(
+        &w.events()[..],
+        [RegistrarEvent::Expired { remaining: 1, .. }]
+    ));
 }
 
 #[test]
 fn bindings_per_operator_are_capped() {
     let mut w = world();
     for i in 0..(MAX_BINDINGS_PER_OPERATOR as u64 + 3) {
-        let c = format!("Contact: <sip:budi@192.0.2.{i}:5060>;expires={}\r\n", 100 + i);
-        assert_eq!(response(w.login(w.t0, "192.0.2.10:5062", "budi", "rahasia", &c)).status, 200);
+        let c = format!(
+            "Contact: <sip:budi@192.0.2.{i}:5060>;expires={}\r\n",
+            100 + i
+        );
+        assert_eq!(
+            response(w.login(w.t0, "192.0.2.10:5062", "budi", "rahasia", &c)).status,
+            200
+        );
     }
     let b = w.reg.contacts(&OperatorId::new("budi"));
     assert_eq!(b.len(), MAX_BINDINGS_PER_OPERATOR);
@@ -390,21 +566,48 @@ fn unregister_one_contact_or_all() {
     w.login(w.t0, "192.0.2.10:5062", "budi", "rahasia", desk);
     w.login(w.t0, "192.0.2.10:5062", "budi", "rahasia", soft);
     w.events();
-    let r = response(w.login(w.at(1), "192.0.2.10:5062", "budi", "rahasia", &format!("Expires: 0\r\n{desk}")));
+    let r = response(w.login(
+        w.at(1),
+        "192.0.2.10:5062",
+        "budi",
+        "rahasia",
+        &format!("Expires: 0\r\n{desk}"),
+    ));
     assert_eq!(r.status, 200);
-    assert_eq!(header(&r, "Contact"), vec!["<sip:budi@192.0.2.55:5060>;expires=599"]);
-    assert!(matches!(&w.events()[..], [RegistrarEvent::Unregistered { remaining: 1, .. }]));
+    assert_eq!(
+        header(&r, "Contact"),
+        vec!["<sip:budi@192.0.2.55:5060>;expires=599"]
+    );
+    assert!(matches!(
+        &w.events()[..],
+        [RegistrarEvent::Unregistered { remaining: 1, .. }]
+    ));
     w.login(w.at(2), "192.0.2.10:5062", "budi", "rahasia", desk);
     w.events();
-    let r = response(w.login(w.at(3), "192.0.2.10:5062", "budi", "rahasia", "Expires: 0\r\nContact: *\r\n"));
+    let r = response(w.login(
+        w.at(3),
+        "192.0.2.10:5062",
+        "budi",
+        "rahasia",
+        "Expires: 0\r\nContact: *\r\n",
+    ));
     assert_eq!(r.status, 200);
     assert!(header(&r, "Contact").is_empty());
     assert!(!w.reg.is_registered(&OperatorId::new("budi")));
     let ev = w.events();
     assert_eq!(ev.len(), 2);
-    assert!(matches!(ev[1], RegistrarEvent::Unregistered { remaining: 0, .. }));
+    assert!(matches!(
+        ev[1],
+        RegistrarEvent::Unregistered { remaining: 0, .. }
+    ));
     // `*` with a non-zero expiry is malformed.
-    let r = response(w.login(w.at(4), "192.0.2.10:5062", "budi", "rahasia", "Expires: 60\r\nContact: *\r\n"));
+    let r = response(w.login(
+        w.at(4),
+        "192.0.2.10:5062",
+        "budi",
+        "rahasia",
+        "Expires: 60\r\nContact: *\r\n",
+    ));
     assert_eq!(r.status, 400);
 }
 
@@ -414,7 +617,10 @@ fn query_without_contact_lists_bindings() {
     w.login(w.t0, "192.0.2.10:5062", "budi", "rahasia", CONTACT);
     let r = response(w.login(w.at(10), "192.0.2.10:5062", "budi", "rahasia", ""));
     assert_eq!(r.status, 200);
-    assert_eq!(header(&r, "Contact"), vec!["<sip:budi@192.0.2.10:5062>;expires=590"]);
+    assert_eq!(
+        header(&r, "Contact"),
+        vec!["<sip:budi@192.0.2.10:5062>;expires=590"]
+    );
 }
 
 #[test]
@@ -424,7 +630,11 @@ fn registering_someone_elses_aor_is_forbidden() {
     let r = response(w.send(w.t0, from, &register("sari", 1, CONTACT)));
     // budi's valid credentials on sari's address of record.
     let auth = authorization("budi", "rahasia", Algorithm::Md5, &nonce_of(&r), 1);
-    let r = response(w.send(w.t0, from, &register("sari", 2, &format!("{auth}{CONTACT}"))));
+    let r = response(w.send(
+        w.t0,
+        from,
+        &register("sari", 2, &format!("{auth}{CONTACT}")),
+    ));
     assert_eq!(r.status, 403);
     assert!(!w.reg.is_registered(&OperatorId::new("sari")));
 }
@@ -432,8 +642,14 @@ fn registering_someone_elses_aor_is_forbidden() {
 #[test]
 fn date_formatting() {
     assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
-    assert_eq!(http_date(UNIX_EPOCH + Duration::from_secs(951_782_400)), "Tue, 29 Feb 2000 00:00:00 GMT");
-    assert_eq!(http_date(UNIX_EPOCH + Duration::from_secs(1_784_678_399)), "Tue, 21 Jul 2026 23:59:59 GMT");
+    assert_eq!(
+        http_date(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+        "Tue, 29 Feb 2000 00:00:00 GMT"
+    );
+    assert_eq!(
+        http_date(UNIX_EPOCH + Duration::from_secs(1_784_678_399)),
+        "Tue, 21 Jul 2026 23:59:59 GMT"
+    );
 }
 
 #[test]
@@ -443,7 +659,10 @@ fn reconfigure_drops_removed_operators() {
     w.events();
     w.reg.reconfigure(cfg(), &[op("sari", "kuat123")]);
     assert!(!w.reg.is_registered(&OperatorId::new("budi")));
-    assert!(matches!(&w.events()[..], [RegistrarEvent::Unregistered { remaining: 0, .. }]));
+    assert!(matches!(
+        &w.events()[..],
+        [RegistrarEvent::Unregistered { remaining: 0, .. }]
+    ));
     let r = response(w.login(w.at(1), "192.0.2.10:5062", "budi", "rahasia", CONTACT));
     assert_eq!(r.status, 401);
 }
