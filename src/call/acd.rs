@@ -707,6 +707,15 @@ impl Acd {
             .unwrap_or_default()
     }
 
+    /// The call's queue and 1-based place in it while waiting (for the `queued`
+    /// event of the call's story); `None` while offered or unknown. O(queue length).
+    pub fn position(&self, call: CallId) -> Option<(QueueId, usize)> {
+        let c = self.calls.get(&call)?;
+        let q = self.queues.get(c.queue)?;
+        let i = q.waiting.iter().position(|x| *x == call)?;
+        Some((q.id.clone(), i + 1))
+    }
+
     /// True while the ACD holds the call (waiting or being offered).
     pub fn has_call(&self, call: CallId) -> bool {
         self.calls.contains_key(&call)

@@ -411,9 +411,24 @@ fn caller_hangs_up_while_ringing_frees_operator_with_its_place() {
     // Hanging up while waiting just leaves the queue; unknown calls are ignored.
     w.acd.enqueue(w.at(5), CallId(3), &q("fire"));
     w.acd.enqueue(w.at(5), CallId(4), &q("fire"));
+    // Call 3 rings b, call 4 waits first in line.
+    assert_eq!(w.acd.position(CallId(4)), Some((q("fire"), 1)));
+    assert_eq!(w.acd.position(CallId(3)), None, "being offered");
     w.acd.remove(w.at(6), CallId(3));
     w.acd.remove(w.at(6), CallId(99));
-    w.actions();
+    assert!(
+        w.actions().contains(&offer(4, "b")),
+        "b freed by the hang-up takes the next call"
+    );
+    // Hanging up while waiting just leaves the queue.
+    w.acd.enqueue(w.at(7), CallId(5), &q("fire"));
+    assert_eq!(w.acd.position(CallId(5)), Some((q("fire"), 1)));
+    w.acd.remove(w.at(8), CallId(5));
+    assert_eq!(w.acd.waiting(&q("fire")), vec![]);
+    assert!(w
+        .calls_actions()
+        .iter()
+        .all(|a| !matches!(a, AcdAction::CancelOffer { .. })));
     assert!(!w.acd.has_call(CallId(3)));
     assert!(w.acd.has_call(CallId(4)));
     assert!(w
