@@ -2,10 +2,15 @@
 //! operator, sans-IO like the SIP layer below it.
 //!
 //! - [`ivr`]: the greeting and menu machine that picks a department queue.
+//! - [`acd`]: department queues and operator states; decides which operator is
+//!   offered which call, and when a waiting caller hears what.
+//! - [`registrar`]: operators' REGISTER with Digest authentication, their contacts.
 //!
-//! The queue (ACD), operator legs and the call aggregate come with issue 4.
+//! The operator legs (client INVITE, bridging) are the engine's part of issue 4.
 
+pub mod acd;
 pub mod ivr;
+pub mod registrar;
 
 pub use ivr::{
     Entry, Ivr, IvrAction, IvrPath, PathEvent, PathStep, PromptRef, RouteReason, Routing,

@@ -12,6 +12,7 @@
 //! - `routing`, `time_rule`: the typed routing plan (IVR menus, queues, opening
 //!   hours) that calls hold in an `Arc`; `validate_routing` builds it.
 
+mod operators;
 mod raw;
 mod routing;
 mod span;
@@ -20,6 +21,7 @@ mod time_rule;
 mod validate;
 mod validate_routing;
 
+pub use operators::{operator_hash, AcdConfig, Operator, OperatorId, RegistrarConfig};
 pub use routing::{
     DirectNumber, Lang, Language, Menu, MenuAction, MenuId, MenuOption, PromptId, Queue, QueueId,
     Resolved, RoutingPlan, PROMPT_INVALID_CHOICE, PROMPT_NO_CHOICE, SYSTEM_PROMPTS,
@@ -57,6 +59,12 @@ pub struct Config {
     pub routing: Arc<RoutingPlan>,
     /// Call records: database file and shifts.
     pub store: StoreConfig,
+    /// Queue timing (wrap-up, ring timeout, overflow, hold announcements).
+    pub acd: AcdConfig,
+    /// Digest realm, nonce lifetime, registration expiry, brute-force limit.
+    pub registrar: RegistrarConfig,
+    /// Operator accounts; empty in the shipped config (no default credentials).
+    pub operators: Vec<Operator>,
     /// Content hash of the source text (first 12 hex chars of its SHA-256), so logs,
     /// call records and the admin API can tell which config a call ran under.
     pub version: String,
@@ -201,6 +209,9 @@ impl Config {
             media: plan.media,
             routing: Arc::new(plan.routing),
             store: plan.store,
+            acd: plan.acd,
+            registrar: plan.registrar,
+            operators: plan.operators,
             version: version_of(text),
         })
     }
@@ -253,6 +264,7 @@ impl Config {
              emergency numbers: {}\n\
              emergency URNs: {}\n\
              media: {} ports {}-{}; codecs {}\n\
+             {}\n\
              {}",
             self.version,
             list(&self.sip.listen_udp),
@@ -273,6 +285,7 @@ impl Config {
             self.media.port_max,
             codecs,
             routing_summary(&self.routing),
+            operators_summary(self),
         ) + &format!(
             "\nrecords: {}; shifts {}",
             self.store.path.display(),
@@ -344,6 +357,46 @@ fn routing_summary(r: &RoutingPlan) -> String {
         r.no_input_limit,
         if r.barge_in { "on" } else { "off" },
         r.utc_offset,
+    )
+}
+
+/// The ACD/registrar part of [`Config::summary`]: who can log in and where calls wait.
+fn operators_summary(c: &Config) -> String {
+    let ops = if c.operators.is_empty() {
+        "none (no operator can register)".to_string()
+    } else {
+        c.operators
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} ({})",
+                    o.id,
+                    o.departments
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("/")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "acd: wrap-up {:?}, ring {:?}, overflow after {:?}, stay-on-line every {:?}\n\
+         registrar: realm {:?}, nonce ttl {:?}, expires {:?}..{:?} (default {:?}), \
+         {} failures per {:?}\n\
+         operators: {ops}",
+        c.acd.wrap_up,
+        c.acd.ring_timeout,
+        c.acd.overflow_after,
+        c.acd.stay_on_line_every,
+        c.registrar.realm,
+        c.registrar.nonce_ttl,
+        c.registrar.min_expires,
+        c.registrar.max_expires,
+        c.registrar.default_expires,
+        c.registrar.failed_attempts,
+        c.registrar.failed_window,
     )
 }
 

@@ -66,6 +66,9 @@ pub(crate) struct Plan {
     pub media: MediaConfig,
     pub routing: RoutingPlan,
     pub store: super::store::StoreConfig,
+    pub acd: super::AcdConfig,
+    pub registrar: super::RegistrarConfig,
+    pub operators: Vec<super::Operator>,
 }
 
 pub(crate) fn plan(raw: RawConfig, p: &mut Problems<'_>) -> Plan {
@@ -85,12 +88,24 @@ pub(crate) fn plan(raw: RawConfig, p: &mut Problems<'_>) -> Plan {
         p,
     );
     let store = super::store::store(raw.store, routing.utc_offset, p);
+    // Departments are checked only against queues that validated, so a typo in
+    // [[queues]] is reported once, not again for every operator of that queue.
+    let queues_ok = !p
+        .errors
+        .iter()
+        .any(|e| e.path.starts_with("queues") || e.path.starts_with("routing"));
+    let acd = super::operators::acd(raw.acd, p);
+    let registrar = super::operators::registrar(raw.registrar, p);
+    let operators = super::operators::operators(raw.operators, &routing, queues_ok, p);
     Plan {
         sip,
         emergency,
         media,
         routing,
         store,
+        acd,
+        registrar,
+        operators,
     }
 }
 

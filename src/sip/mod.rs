@@ -3,6 +3,7 @@
 //! in, bytes and timers out.
 
 pub mod body;
+pub mod digest;
 pub mod framing;
 pub mod header;
 pub mod message;

@@ -1,0 +1,894 @@
+//! The ACD: department queues and the operators who answer them, sans-IO in the shape
+//! of the IVR and the transactions: inputs are `enqueue`, `remove`, `offer_*`,
+//! `call_ended`, registration changes and supervisor commands, all with `now`;
+//! `poll_action()` drains what to do; `poll_timeout()`/`handle_timeout(now)` drive
+//! ring timeouts, wrap-up, overflow and the hold announcements.
+//!
+//! Rules, and why:
+//! - One FIFO per department queue. A call whose offer failed goes back to the
+//!   **head** of its queue: it has waited longest and must not lose its place.
+//! - The **longest-idle** available operator who serves an eligible queue gets the
+//!   call, spreading work fairly. An operator may serve several queues; when calls
+//!   of two queues compete for one operator the call that waited longer wins.
+//! - A call is eligible for its own queue; after `overflow_after` also for the
+//!   queue's overflow target (by default the fallback `general`), after twice that
+//!   for the next target in the chain, and so on (`Overflowed` says when).
+//! - Ring timeout, reject or an unreachable phone pause the operator as
+//!   `not_responding`: a missing operator must not be offered every next call.
+//! - **No timer ends a call.** The queue only ever plays prompts to a waiting
+//!   caller; an emergency caller waits until an operator answers or they hang up.
+//!
+//! Cost: every queue keeps its available operators in a `BTreeSet` ordered by idle
+//! time, so picking the operator for a call is O(q · log n) (q = queues the call is
+//! eligible for, a handful; n = operators) with no sort per offer; an operator
+//! changing state touches the sets of its own departments, O(d · log n). Timers are
+//! one ordered set, invalidated lazily (a stale entry is skipped when it fires).
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use crate::config::{AcdConfig, Operator, OperatorId, QueueId, RoutingPlan};
+use crate::engine::CallId;
+
+/// What the ACD asks its owner to do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcdAction {
+    /// Ring every registered contact of `operator` for `call`; report back with
+    /// `offer_answered` or `offer_failed`.
+    Offer { call: CallId, operator: OperatorId },
+    /// Withdraw the offer (CANCEL the operator leg): ring timeout, the caller hung
+    /// up, or a supervisor paused the operator while it rang.
+    CancelOffer { call: CallId, operator: OperatorId },
+    /// Start the hold prompt (`hold`) for a call that just joined a queue.
+    PlayHold { call: CallId },
+    /// Play `stay_on_line` ("please stay on the line"), then the hold prompt again.
+    PlayStayOnLine { call: CallId },
+    /// The call may now also be answered by operators of `to`.
+    Overflowed { call: CallId, to: QueueId },
+    /// For the operator-state history and the wallboard.
+    OperatorState {
+        op: OperatorId,
+        state: OperatorStatus,
+        reason: Option<String>,
+    },
+}
+
+/// An operator's state as the outside sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperatorStatus {
+    Offline,
+    Available,
+    Ringing,
+    OnCall,
+    WrapUp,
+    Paused,
+}
+
+impl OperatorStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorStatus::Offline => "offline",
+            OperatorStatus::Available => "available",
+            OperatorStatus::Ringing => "ringing",
+            OperatorStatus::OnCall => "on_call",
+            OperatorStatus::WrapUp => "wrap_up",
+            OperatorStatus::Paused => "paused",
+        }
+    }
+}
+
+impl fmt::Display for OperatorStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an offer failed, as the operator leg reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferFailure {
+    /// The phone answered the INVITE with a final error (486 Busy, 603 Decline...).
+    Rejected(u16),
+    /// No response at all (Timer B), or no contact left to send to.
+    Unreachable,
+}
+
+/// Supervisor command errors: become a message for the CLI/API.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AcdError {
+    #[error("no operator {0}")]
+    UnknownOperator(OperatorId),
+}
+
+/// Wallboard view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcdSnapshot {
+    pub queues: Vec<QueueSnapshot>,
+    pub operators: Vec<OperatorSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSnapshot {
+    pub id: QueueId,
+    /// Calls waiting (not counting ones being offered).
+    pub waiting: usize,
+    /// Calls of this queue currently ringing an operator.
+    pub offering: usize,
+    /// Age of the oldest waiting or offered call.
+    pub longest_wait: Option<Duration>,
+    /// Operators of this queue available right now.
+    pub available: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorSnapshot {
+    pub id: OperatorId,
+    pub state: OperatorStatus,
+    pub reason: Option<String>,
+    pub call: Option<CallId>,
+    pub registered: bool,
+}
+
+/// Operator state with its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum OpState {
+    Offline,
+    /// Idle since `since`: the key in the queues' idle sets.
+    Available {
+        since: Instant,
+    },
+    /// `was_idle_since` is restored if the offer is withdrawn through no fault of
+    /// the operator (the caller hung up), so they keep their place.
+    Ringing {
+        call: CallId,
+        was_idle_since: Instant,
+        deadline: Instant,
+    },
+    OnCall {
+        call: CallId,
+    },
+    WrapUp {
+        until: Instant,
+    },
+    Paused {
+        reason: String,
+    },
+}
+
+/// What a supervisor asked for while the operator was on a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AfterCall {
+    Pause(String),
+    Logout,
+}
+
+#[derive(Debug)]
+struct Op {
+    id: OperatorId,
+    /// Queue indexes, duplicates and unknown ids removed.
+    departments: Vec<usize>,
+    registered: bool,
+    state: OpState,
+    after_call: Option<AfterCall>,
+}
+
+#[derive(Debug)]
+struct QueueState {
+    id: QueueId,
+    overflow: Option<usize>,
+    waiting: VecDeque<CallId>,
+    /// Available operators serving this queue, longest idle first.
+    idle: BTreeSet<(Instant, usize)>,
+}
+
+#[derive(Debug)]
+struct CallEntry {
+    queue: usize,
+    enqueued: Instant,
+    /// Overflow steps taken along the queue's chain.
+    reach: u32,
+    next_overflow: Option<Instant>,
+    next_stay: Instant,
+    offered_to: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Ring(usize),
+    WrapUp(usize),
+    Overflow(CallId),
+    StayOnLine(CallId),
+}
+
+/// All queues and operators of the gateway.
+#[derive(Debug)]
+pub struct Acd {
+    cfg: AcdConfig,
+    queues: Vec<QueueState>,
+    queue_index: HashMap<QueueId, usize>,
+    fallback: usize,
+    ops: Vec<Op>,
+    op_index: HashMap<OperatorId, usize>,
+    calls: HashMap<CallId, CallEntry>,
+    timers: BTreeSet<(Instant, Timer)>,
+    actions: VecDeque<AcdAction>,
+}
+
+impl Acd {
+    /// Queues and their overflow targets come from the routing plan, accounts from
+    /// `[[operators]]`; every operator starts offline until it registers.
+    pub fn new(cfg: AcdConfig, plan: &RoutingPlan, operators: &[Operator]) -> Acd {
+        let mut queue_index = HashMap::new();
+        let mut queues: Vec<QueueState> = Vec::new();
+        for q in &plan.queues {
+            if queue_index.contains_key(&q.id) {
+                continue;
+            }
+            queue_index.insert(q.id.clone(), queues.len());
+            queues.push(QueueState {
+                id: q.id.clone(),
+                overflow: None,
+                waiting: VecDeque::new(),
+                idle: BTreeSet::new(),
+            });
+        }
+        // A hand-built plan without its fallback queue still needs somewhere for calls.
+        let fallback = match queue_index.get(&plan.fallback_queue) {
+            Some(i) => *i,
+            None => {
+                queue_index.insert(plan.fallback_queue.clone(), queues.len());
+                queues.push(QueueState {
+                    id: plan.fallback_queue.clone(),
+                    overflow: None,
+                    waiting: VecDeque::new(),
+                    idle: BTreeSet::new(),
+                });
+                queues.len() - 1
+            }
+        };
+        for q in &plan.queues {
+            let (Some(&i), Some(target)) = (queue_index.get(&q.id), q.overflow.as_ref()) else {
+                continue;
+            };
+            let t = queue_index.get(target).copied();
+            if let Some(slot) = queues.get_mut(i) {
+                slot.overflow = t.filter(|t| *t != i);
+            }
+        }
+        let mut op_index = HashMap::new();
+        let mut ops = Vec::new();
+        for o in operators {
+            if op_index.contains_key(&o.id) {
+                continue;
+            }
+            let mut departments: Vec<usize> = Vec::new();
+            for d in &o.departments {
+                if let Some(&i) = queue_index.get(d) {
+                    if !departments.contains(&i) {
+                        departments.push(i);
+                    }
+                }
+            }
+            op_index.insert(o.id.clone(), ops.len());
+            ops.push(Op {
+                id: o.id.clone(),
+                departments,
+                registered: false,
+                state: OpState::Offline,
+                after_call: None,
+            });
+        }
+        Acd {
+            cfg,
+            queues,
+            queue_index,
+            fallback,
+            ops,
+            op_index,
+            calls: HashMap::new(),
+            timers: BTreeSet::new(),
+            actions: VecDeque::new(),
+        }
+    }
+
+    // ------------------------------------------------------------------- calls
+
+    /// A call joins the tail of `queue` (an unknown queue means the fallback: the
+    /// call must land where a human answers). A call already queued is left alone.
+    pub fn enqueue(&mut self, now: Instant, call: CallId, queue: &QueueId) {
+        if self.calls.contains_key(&call) {
+            return;
+        }
+        let q = self
+            .queue_index
+            .get(queue)
+            .copied()
+            .unwrap_or(self.fallback);
+        let next_overflow = self
+            .queues
+            .get(q)
+            .and_then(|s| s.overflow)
+            .map(|_| now + self.cfg.overflow_after);
+        let next_stay = now + self.cfg.stay_on_line_every;
+        self.calls.insert(
+            call,
+            CallEntry {
+                queue: q,
+                enqueued: now,
+                reach: 0,
+                next_overflow,
+                next_stay,
+                offered_to: None,
+            },
+        );
+        if let Some(s) = self.queues.get_mut(q) {
+            s.waiting.push_back(call);
+        }
+        if let Some(t) = next_overflow {
+            self.timers.insert((t, Timer::Overflow(call)));
+        }
+        self.timers.insert((next_stay, Timer::StayOnLine(call)));
+        self.actions.push_back(AcdAction::PlayHold { call });
+        self.dispatch(now);
+    }
+
+    /// The caller hung up (or the call ended otherwise) while queued or offered. An
+    /// offer is withdrawn and the operator keeps their place in the idle order.
+    pub fn remove(&mut self, now: Instant, call: CallId) {
+        let Some(entry) = self.calls.remove(&call) else {
+            return;
+        };
+        match entry.offered_to {
+            None => {
+                if let Some(q) = self.queues.get_mut(entry.queue) {
+                    q.waiting.retain(|c| *c != call);
+                }
+            }
+            Some(op) => {
+                let id = self.op_id(op);
+                self.actions
+                    .push_back(AcdAction::CancelOffer { call, operator: id });
+                if let Some(OpState::Ringing { was_idle_since, .. }) =
+                    self.ops.get(op).map(|o| o.state.clone())
+                {
+                    self.set_available(op, was_idle_since);
+                }
+            }
+        }
+        self.dispatch(now);
+    }
+
+    /// The operator answered: the ACD is done with the call, the operator is on it.
+    pub fn offer_answered(&mut self, now: Instant, call: CallId, operator: &OperatorId) {
+        let Some(op) = self.ringing(operator, call) else {
+            return;
+        };
+        self.calls.remove(&call);
+        self.set_state(op, OpState::OnCall { call });
+        self.dispatch(now);
+    }
+
+    /// The operator rejected or could not be reached: paused as not responding, the
+    /// call back to the head of its queue for the next operator.
+    pub fn offer_failed(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        operator: &OperatorId,
+        _why: OfferFailure,
+    ) {
+        let Some(op) = self.ringing(operator, call) else {
+            return;
+        };
+        self.requeue_head(call);
+        self.set_state(
+            op,
+            OpState::Paused {
+                reason: self.cfg.not_responding_reason.clone(),
+            },
+        );
+        self.dispatch(now);
+    }
+
+    /// The bridged call ended (either side hung up): wrap-up, then available.
+    pub fn call_ended(&mut self, now: Instant, operator: &OperatorId) {
+        let Some(&op) = self.op_index.get(operator) else {
+            return;
+        };
+        if !matches!(
+            self.ops.get(op).map(|o| &o.state),
+            Some(OpState::OnCall { .. })
+        ) {
+            return;
+        }
+        let after = self.ops.get_mut(op).and_then(|o| o.after_call.take());
+        let registered = self.ops.get(op).is_some_and(|o| o.registered);
+        match after {
+            Some(AfterCall::Pause(reason)) => self.set_state(op, OpState::Paused { reason }),
+            Some(AfterCall::Logout) => self.set_state(op, OpState::Offline),
+            None if !registered => self.set_state(op, OpState::Offline),
+            None if self.cfg.wrap_up.is_zero() => self.set_available(op, now),
+            None => {
+                let until = now + self.cfg.wrap_up;
+                self.timers.insert((until, Timer::WrapUp(op)));
+                self.set_state(op, OpState::WrapUp { until });
+            }
+        }
+        self.dispatch(now);
+    }
+
+    // ------------------------------------------------------------ registration
+
+    /// The operator's first contact registered: available now (unless paused or
+    /// busy; a supervisor logout is undone only by `resume`).
+    pub fn operator_registered(&mut self, now: Instant, operator: &OperatorId) {
+        let Some(&op) = self.op_index.get(operator) else {
+            return;
+        };
+        let Some(o) = self.ops.get_mut(op) else {
+            return;
+        };
+        if o.registered {
+            return;
+        }
+        o.registered = true;
+        if o.state == OpState::Offline {
+            self.set_available(op, now);
+        }
+        self.dispatch(now);
+    }
+
+    /// The operator's last contact went away: offline; a ringing offer is withdrawn
+    /// (back to the head of the queue); a call in progress goes on.
+    pub fn operator_unregistered(&mut self, now: Instant, operator: &OperatorId) {
+        let Some(&op) = self.op_index.get(operator) else {
+            return;
+        };
+        let Some(o) = self.ops.get_mut(op) else {
+            return;
+        };
+        o.registered = false;
+        match o.state.clone() {
+            OpState::Available { .. } | OpState::WrapUp { .. } => {
+                self.set_state(op, OpState::Offline)
+            }
+            OpState::Ringing { call, .. } => {
+                self.actions.push_back(AcdAction::CancelOffer {
+                    call,
+                    operator: operator.clone(),
+                });
+                self.requeue_head(call);
+                self.set_state(op, OpState::Offline);
+            }
+            OpState::Offline | OpState::OnCall { .. } | OpState::Paused { .. } => {}
+        }
+        self.dispatch(now);
+    }
+
+    // -------------------------------------------------------------- supervisor
+
+    /// Pause with a reason. A ringing offer is withdrawn; on a call, the pause
+    /// starts when the call ends.
+    pub fn pause(
+        &mut self,
+        now: Instant,
+        operator: &OperatorId,
+        reason: &str,
+    ) -> Result<OperatorStatus, AcdError> {
+        let op = self.op(operator)?;
+        let reason = reason.to_string();
+        match self.ops.get(op).map(|o| o.state.clone()) {
+            Some(OpState::OnCall { .. }) => {
+                if let Some(o) = self.ops.get_mut(op) {
+                    o.after_call = Some(AfterCall::Pause(reason));
+                }
+            }
+            Some(OpState::Ringing { call, .. }) => {
+                self.actions.push_back(AcdAction::CancelOffer {
+                    call,
+                    operator: operator.clone(),
+                });
+                self.requeue_head(call);
+                self.set_state(op, OpState::Paused { reason });
+            }
+            Some(OpState::Offline) | None => {}
+            Some(_) => self.set_state(op, OpState::Paused { reason }),
+        }
+        self.dispatch(now);
+        Ok(self.status(op))
+    }
+
+    /// Back to work: available if registered. Also ends a wrap-up early, undoes a
+    /// logout, and cancels a pause or logout pending after the current call.
+    pub fn resume(
+        &mut self,
+        now: Instant,
+        operator: &OperatorId,
+    ) -> Result<OperatorStatus, AcdError> {
+        let op = self.op(operator)?;
+        let (state, registered) = match self.ops.get_mut(op) {
+            Some(o) => {
+                o.after_call = None;
+                (o.state.clone(), o.registered)
+            }
+            None => return Ok(OperatorStatus::Offline),
+        };
+        match state {
+            OpState::Paused { .. } | OpState::WrapUp { .. } | OpState::Offline if registered => {
+                self.set_available(op, now)
+            }
+            OpState::Paused { .. } => self.set_state(op, OpState::Offline),
+            _ => {}
+        }
+        self.dispatch(now);
+        Ok(self.status(op))
+    }
+
+    /// Offline until `resume` (or the phone registers anew), whatever the phone
+    /// does; on a call, after the call.
+    pub fn logout(
+        &mut self,
+        now: Instant,
+        operator: &OperatorId,
+    ) -> Result<OperatorStatus, AcdError> {
+        let op = self.op(operator)?;
+        match self.ops.get(op).map(|o| o.state.clone()) {
+            Some(OpState::OnCall { .. }) => {
+                if let Some(o) = self.ops.get_mut(op) {
+                    o.after_call = Some(AfterCall::Logout);
+                }
+            }
+            Some(OpState::Ringing { call, .. }) => {
+                self.actions.push_back(AcdAction::CancelOffer {
+                    call,
+                    operator: operator.clone(),
+                });
+                self.requeue_head(call);
+                self.set_state(op, OpState::Offline);
+            }
+            Some(OpState::Offline) | None => {}
+            Some(_) => self.set_state(op, OpState::Offline),
+        }
+        self.dispatch(now);
+        Ok(self.status(op))
+    }
+
+    // ------------------------------------------------------------------ timers
+
+    /// The earliest pending timer (possibly a stale one: a harmless early wake-up).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first().map(|(t, _)| *t)
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(at, timer)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.pop_first();
+            self.fire(at, timer);
+        }
+        self.dispatch(now);
+    }
+
+    fn fire(&mut self, at: Instant, timer: Timer) {
+        match timer {
+            Timer::Ring(op) => {
+                let Some(OpState::Ringing { call, deadline, .. }) =
+                    self.ops.get(op).map(|o| o.state.clone())
+                else {
+                    return;
+                };
+                if deadline != at {
+                    return;
+                }
+                let id = self.op_id(op);
+                self.actions
+                    .push_back(AcdAction::CancelOffer { call, operator: id });
+                self.requeue_head(call);
+                self.set_state(
+                    op,
+                    OpState::Paused {
+                        reason: self.cfg.not_responding_reason.clone(),
+                    },
+                );
+            }
+            Timer::WrapUp(op) => {
+                if self
+                    .ops
+                    .get(op)
+                    .is_some_and(|o| o.state == OpState::WrapUp { until: at })
+                {
+                    self.set_available(op, at);
+                }
+            }
+            Timer::Overflow(call) => {
+                let every = self.cfg.overflow_after;
+                let Some(c) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                if c.next_overflow != Some(at) {
+                    return;
+                }
+                c.reach += 1;
+                let (start, reach) = (c.queue, c.reach);
+                let chain = chain(&self.queues, start, reach + 2);
+                let to = chain.get(reach as usize).copied();
+                let further = chain.len() > reach as usize + 1;
+                let next = further.then(|| at + every);
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.next_overflow = next;
+                }
+                if let Some(t) = next {
+                    self.timers.insert((t, Timer::Overflow(call)));
+                }
+                if let Some(q) = to.and_then(|t| self.queues.get(t)) {
+                    self.actions.push_back(AcdAction::Overflowed {
+                        call,
+                        to: q.id.clone(),
+                    });
+                }
+            }
+            Timer::StayOnLine(call) => {
+                let every = self.cfg.stay_on_line_every;
+                let Some(c) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                if c.next_stay != at {
+                    return;
+                }
+                c.next_stay = at + every;
+                self.timers.insert((at + every, Timer::StayOnLine(call)));
+                self.actions.push_back(AcdAction::PlayStayOnLine { call });
+            }
+        }
+    }
+
+    pub fn poll_action(&mut self) -> Option<AcdAction> {
+        self.actions.pop_front()
+    }
+
+    // ---------------------------------------------------------------- queries
+
+    pub fn snapshot(&self, now: Instant) -> AcdSnapshot {
+        let mut queues: Vec<QueueSnapshot> = self
+            .queues
+            .iter()
+            .map(|q| QueueSnapshot {
+                id: q.id.clone(),
+                waiting: q.waiting.len(),
+                offering: 0,
+                longest_wait: None,
+                available: q.idle.len(),
+            })
+            .collect();
+        for c in self.calls.values() {
+            if let Some(q) = queues.get_mut(c.queue) {
+                if c.offered_to.is_some() {
+                    q.offering += 1;
+                }
+                let waited = now.saturating_duration_since(c.enqueued);
+                q.longest_wait = Some(q.longest_wait.map_or(waited, |w| w.max(waited)));
+            }
+        }
+        let operators = self
+            .ops
+            .iter()
+            .enumerate()
+            .map(|(i, o)| OperatorSnapshot {
+                id: o.id.clone(),
+                state: self.status(i),
+                reason: match &o.state {
+                    OpState::Paused { reason } => Some(reason.clone()),
+                    _ => None,
+                },
+                call: match o.state {
+                    OpState::Ringing { call, .. } | OpState::OnCall { call } => Some(call),
+                    _ => None,
+                },
+                registered: o.registered,
+            })
+            .collect();
+        AcdSnapshot { queues, operators }
+    }
+
+    pub fn operator_status(&self, operator: &OperatorId) -> Option<OperatorStatus> {
+        self.op_index.get(operator).map(|&i| self.status(i))
+    }
+
+    /// Calls waiting in a queue, in order (for tests and the wallboard).
+    pub fn waiting(&self, queue: &QueueId) -> Vec<CallId> {
+        self.queue_index
+            .get(queue)
+            .and_then(|i| self.queues.get(*i))
+            .map(|q| q.waiting.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The call's queue and 1-based place in it while waiting (for the `queued`
+    /// event of the call's story); `None` while offered or unknown. O(queue length).
+    pub fn position(&self, call: CallId) -> Option<(QueueId, usize)> {
+        let c = self.calls.get(&call)?;
+        let q = self.queues.get(c.queue)?;
+        let i = q.waiting.iter().position(|x| *x == call)?;
+        Some((q.id.clone(), i + 1))
+    }
+
+    /// True while the ACD holds the call (waiting or being offered).
+    pub fn has_call(&self, call: CallId) -> bool {
+        self.calls.contains_key(&call)
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    fn op(&self, id: &OperatorId) -> Result<usize, AcdError> {
+        self.op_index
+            .get(id)
+            .copied()
+            .ok_or_else(|| AcdError::UnknownOperator(id.clone()))
+    }
+
+    fn op_id(&self, op: usize) -> OperatorId {
+        self.ops
+            .get(op)
+            .map(|o| o.id.clone())
+            .unwrap_or_else(|| OperatorId::new(""))
+    }
+
+    fn status(&self, op: usize) -> OperatorStatus {
+        match self.ops.get(op).map(|o| &o.state) {
+            None | Some(OpState::Offline) => OperatorStatus::Offline,
+            Some(OpState::Available { .. }) => OperatorStatus::Available,
+            Some(OpState::Ringing { .. }) => OperatorStatus::Ringing,
+            Some(OpState::OnCall { .. }) => OperatorStatus::OnCall,
+            Some(OpState::WrapUp { .. }) => OperatorStatus::WrapUp,
+            Some(OpState::Paused { .. }) => OperatorStatus::Paused,
+        }
+    }
+
+    /// The operator index if `operator` is ringing for `call`.
+    fn ringing(&self, operator: &OperatorId, call: CallId) -> Option<usize> {
+        let op = *self.op_index.get(operator)?;
+        matches!(self.ops.get(op)?.state, OpState::Ringing { call: c, .. } if c == call)
+            .then_some(op)
+    }
+
+    /// Put a call whose offer ended back at the head of its own queue.
+    fn requeue_head(&mut self, call: CallId) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.offered_to = None;
+        if let Some(q) = self.queues.get_mut(c.queue) {
+            q.waiting.push_front(call);
+        }
+    }
+
+    fn set_available(&mut self, op: usize, since: Instant) {
+        self.set_state(op, OpState::Available { since });
+    }
+
+    /// The one place operator state changes: keeps the idle sets in step and emits
+    /// the history event.
+    fn set_state(&mut self, op: usize, state: OpState) {
+        let Some(o) = self.ops.get_mut(op) else {
+            return;
+        };
+        if let OpState::Available { since } = o.state {
+            for d in &o.departments {
+                if let Some(q) = self.queues.get_mut(*d) {
+                    q.idle.remove(&(since, op));
+                }
+            }
+        }
+        if let OpState::Available { since } = state {
+            for d in &o.departments {
+                if let Some(q) = self.queues.get_mut(*d) {
+                    q.idle.insert((since, op));
+                }
+            }
+        }
+        let old = std::mem::replace(&mut o.state, state);
+        let reason = match &o.state {
+            OpState::Paused { reason } => Some(reason.clone()),
+            _ => None,
+        };
+        let changed = std::mem::discriminant(&old) != std::mem::discriminant(&o.state)
+            || matches!((&old, &o.state), (OpState::Paused { reason: a }, OpState::Paused { reason: b }) if a != b);
+        if changed {
+            let id = o.id.clone();
+            let status = self.status(op);
+            self.actions.push_back(AcdAction::OperatorState {
+                op: id,
+                state: status,
+                reason,
+            });
+        }
+    }
+
+    /// Offers waiting calls to available operators until no pair is left. Only queue
+    /// heads are considered: a head has waited longest, so it is eligible for every
+    /// queue a later call of its queue is, and FIFO holds.
+    fn dispatch(&mut self, now: Instant) {
+        loop {
+            let mut best: Option<(Instant, CallId, usize)> = None;
+            for q in &self.queues {
+                let Some(&call) = q.waiting.front() else {
+                    continue;
+                };
+                let Some(c) = self.calls.get(&call) else {
+                    continue;
+                };
+                let mut pick: Option<(Instant, usize)> = None;
+                for e in chain(&self.queues, c.queue, c.reach + 1) {
+                    if let Some(&cand) = self.queues.get(e).and_then(|s| s.idle.first()) {
+                        if pick.map_or(true, |p| cand < p) {
+                            pick = Some(cand);
+                        }
+                    }
+                }
+                if let Some((_, op)) = pick {
+                    if best.map_or(true, |(t, _, _)| c.enqueued < t) {
+                        best = Some((c.enqueued, call, op));
+                    }
+                }
+            }
+            let Some((_, call, op)) = best else { break };
+            if !self.offer(now, call, op) {
+                break; // cannot happen (idle sets mirror Available); never spin
+            }
+        }
+    }
+
+    fn offer(&mut self, now: Instant, call: CallId, op: usize) -> bool {
+        let Some(OpState::Available { since }) = self.ops.get(op).map(|o| o.state.clone()) else {
+            return false;
+        };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        c.offered_to = Some(op);
+        if let Some(q) = self.queues.get_mut(c.queue) {
+            if q.waiting.front() == Some(&call) {
+                q.waiting.pop_front();
+            } else {
+                q.waiting.retain(|x| *x != call);
+            }
+        }
+        let deadline = now + self.cfg.ring_timeout;
+        self.timers.insert((deadline, Timer::Ring(op)));
+        let id = self.op_id(op);
+        self.actions
+            .push_back(AcdAction::Offer { call, operator: id });
+        self.set_state(
+            op,
+            OpState::Ringing {
+                call,
+                was_idle_since: since,
+                deadline,
+            },
+        );
+        true
+    }
+}
+
+/// `start` and up to `len - 1` overflow targets after it, stopping at a cycle.
+fn chain(queues: &[QueueState], start: usize, len: u32) -> Vec<usize> {
+    let mut out = vec![start];
+    let mut cur = start;
+    while out.len() < len as usize {
+        match queues.get(cur).and_then(|q| q.overflow) {
+            Some(next) if !out.contains(&next) => {
+                out.push(next);
+                cur = next;
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,673 @@
+//! The operators' registrar (RFC 3261 §10.3) with Digest authentication
+//! ([`crate::sip::digest`]), sans-IO: `handle_register(now, ..)` answers one REGISTER,
+//! `poll_event()` drains what changed, `poll_timeout()`/`handle_timeout(now)` expire
+//! bindings.
+//!
+//! The rules, and why:
+//! - **No enumeration.** An unknown user and a wrong password get the same answer (a
+//!   fresh 401 with the same challenges) after the same work: a response is always
+//!   hashed, against a dummy HA1 for unknown users. svwar-style tools learn nothing.
+//! - **Brute force is cut off per (source address, user).** After `failed_attempts`
+//!   failures in `failed_window`, REGISTERs for that user from that address are
+//!   dropped silently (no response costs the attacker a timeout, us nothing). The
+//!   same user from another address is unaffected, so an attacker cannot lock the
+//!   real operator out. One address that fails ten times that often, over any users,
+//!   is dropped as a whole: otherwise rotating user names would flush the table.
+//! - **Bounded memory.** Bindings per operator, failure-table entries and the nonce
+//!   replay table are capped; nonces themselves are stateless.
+//! - **Several contacts per operator** (desk phone and softphone): all ring.
+//! - Challenge-free paths do not exist here: emergency calls never meet a challenge,
+//!   but operators always do.
+//!
+//! Not handled here (the engine's part): transport and transaction layer, the To URI
+//! scheme check, sending the response built from [`RegisterResponse`].
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::{Operator, OperatorId, RegistrarConfig};
+use crate::engine::Transport;
+use crate::sip::digest::{self, Algorithm, Credentials, NonceKeeper, NonceStatus};
+use crate::sip::{HeaderName, Request};
+
+/// Contacts kept per operator; a new one beyond this replaces the one expiring
+/// soonest (phones that change address leave stale bindings behind).
+pub const MAX_BINDINGS_PER_OPERATOR: usize = 8;
+/// Entries in each failure table (per (address, user) and per address).
+pub const MAX_FAILURE_ENTRIES: usize = 10_000;
+/// A user name longer than this is cut before it becomes a failure-table key.
+const MAX_KEY_USER: usize = 64;
+/// One address may fail this many times the per-user limit, over all users, per window.
+const PER_ADDRESS_FACTOR: u32 = 10;
+
+/// One registered contact of an operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The Contact URI as the phone wrote it: the Request-URI of INVITEs to it.
+    pub contact: String,
+    /// Where the REGISTER came from: where INVITEs are sent (the phone may be behind
+    /// NAT, RFC 3581 style), and over which transport.
+    pub source: SocketAddr,
+    pub transport: Transport,
+    pub registered_at: Instant,
+    pub expires_at: Instant,
+    /// For RFC 3261 §10.3 step 7: an older REGISTER of the same Call-ID is ignored.
+    pub call_id: String,
+    pub cseq: u32,
+}
+
+/// The answer to one REGISTER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    Respond(RegisterResponse),
+    /// Locked out: send nothing at all.
+    Drop,
+}
+
+/// A response for the engine to build with `Outgoing::response` plus these headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterResponse {
+    pub status: u16,
+    pub reason: &'static str,
+    /// In order: WWW-Authenticate (one per algorithm), Contact (one per binding),
+    /// Min-Expires, Date.
+    pub headers: Vec<(&'static str, String)>,
+    /// The authenticated operator, for logs (never set on a 401).
+    pub operator: Option<OperatorId>,
+}
+
+/// Changes for the operator-state history and the ACD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrarEvent {
+    /// A new contact; `first` when the operator had none before (now reachable:
+    /// `Acd::operator_registered`).
+    Registered {
+        operator: OperatorId,
+        binding: Binding,
+        first: bool,
+    },
+    /// Removed by the phone (`Expires: 0`, `Contact: *`) or replaced when over the
+    /// cap; `remaining == 0`: the operator is unreachable (`Acd::operator_unregistered`).
+    Unregistered {
+        operator: OperatorId,
+        contact: String,
+        remaining: usize,
+    },
+    /// Not refreshed in time.
+    Expired {
+        operator: OperatorId,
+        contact: String,
+        remaining: usize,
+    },
+    /// This (address, user) pair reached the failure limit; further REGISTERs are
+    /// dropped until `until`. For the security log.
+    LockedOut {
+        source: IpAddr,
+        user: String,
+        until: Instant,
+    },
+}
+
+/// Fixed window failure counter.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    since: Instant,
+    count: u32,
+}
+
+/// The registrar for all operators.
+#[derive(Debug)]
+pub struct Registrar {
+    cfg: RegistrarConfig,
+    accounts: HashMap<String, Operator>,
+    nonces: NonceKeeper,
+    /// HA1s hashed for unknown users so they cost the same work as known ones.
+    dummy_ha1: (String, String),
+    bindings: HashMap<OperatorId, Vec<Binding>>,
+    failures: HashMap<(IpAddr, String), Window>,
+    address_failures: HashMap<IpAddr, Window>,
+    events: VecDeque<RegistrarEvent>,
+    /// Wall clock at `t0`, for the Date header without reading the clock here.
+    wall0: SystemTime,
+    t0: Instant,
+    max_failure_entries: usize,
+}
+
+/// What a request's Authorization headers amount to.
+enum Auth {
+    None,
+    Malformed,
+    Digest(Credentials),
+}
+
+impl Registrar {
+    /// `secret` (32 random bytes from the engine's RNG) keys the nonces; `wall` is
+    /// the UTC time at `now`.
+    pub fn new(
+        now: Instant,
+        wall: SystemTime,
+        cfg: RegistrarConfig,
+        operators: &[Operator],
+        secret: [u8; 32],
+    ) -> Registrar {
+        let dummy_pw = hex::encode(secret);
+        let dummy_ha1 = (
+            digest::ha1(Algorithm::Md5, "\u{0}unknown", &cfg.realm, &dummy_pw),
+            digest::ha1(Algorithm::Sha256, "\u{0}unknown", &cfg.realm, &dummy_pw),
+        );
+        Registrar {
+            nonces: NonceKeeper::new(now, secret, cfg.nonce_ttl),
+            accounts: operators
+                .iter()
+                .map(|o| (o.id.as_str().to_string(), o.clone()))
+                .collect(),
+            cfg,
+            dummy_ha1,
+            bindings: HashMap::new(),
+            failures: HashMap::new(),
+            address_failures: HashMap::new(),
+            events: VecDeque::new(),
+            wall0: wall,
+            t0: now,
+            max_failure_entries: MAX_FAILURE_ENTRIES,
+        }
+    }
+
+    /// Smaller tables for tests of the bounds.
+    pub fn with_max_failure_entries(mut self, n: usize) -> Registrar {
+        self.max_failure_entries = n.max(1);
+        self
+    }
+
+    /// A config reload: accounts are replaced; bindings of removed operators are
+    /// dropped (with events), the others stay (their phones need not re-register).
+    /// Nonces already issued stay valid only if the realm is unchanged.
+    pub fn reconfigure(&mut self, cfg: RegistrarConfig, operators: &[Operator]) {
+        self.accounts = operators
+            .iter()
+            .map(|o| (o.id.as_str().to_string(), o.clone()))
+            .collect();
+        let removed: Vec<OperatorId> = self
+            .bindings
+            .keys()
+            .filter(|id| !self.accounts.contains_key(id.as_str()))
+            .cloned()
+            .collect();
+        for id in removed {
+            for b in self.bindings.remove(&id).unwrap_or_default() {
+                self.events.push_back(RegistrarEvent::Unregistered {
+                    operator: id.clone(),
+                    contact: b.contact,
+                    remaining: 0,
+                });
+            }
+        }
+        self.cfg = cfg;
+    }
+
+    pub fn config(&self) -> &RegistrarConfig {
+        &self.cfg
+    }
+
+    /// Answers one REGISTER (already absorbed by the transaction layer, so a
+    /// retransmission never reaches here).
+    pub fn handle_register(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        transport: Transport,
+        req: &Request,
+    ) -> RegisterOutcome {
+        let ip = source.ip();
+        let auth = self.authorization(req);
+        let to_user = req
+            .head
+            .to
+            .uri
+            .as_sip()
+            .and_then(|u| u.user.clone())
+            .unwrap_or_default();
+        let user = match &auth {
+            Auth::Digest(c) => c.username.clone(),
+            _ => to_user.clone(),
+        };
+        let key = (ip, key_user(&user));
+        if self.locked(now, &key) {
+            return RegisterOutcome::Drop;
+        }
+        let creds = match auth {
+            Auth::None => return self.challenge(now, ip, false),
+            Auth::Malformed => {
+                self.fail(now, key);
+                return self.respond(400, "Malformed Authorization header", Vec::new(), None);
+            }
+            Auth::Digest(c) => c,
+        };
+        let nonce = self.nonces.check(now, ip, &creds.nonce);
+        if nonce == NonceStatus::Invalid {
+            // Not ours, or for another address: nothing was guessed, just start over.
+            return self.challenge(now, ip, false);
+        }
+        // Always hash, against a dummy HA1 when the account or its algorithm is
+        // missing, so unknown users cost what known ones cost.
+        let account = self.accounts.get(&creds.username);
+        let real_ha1 = account.and_then(|o| o.ha1(creds.algorithm));
+        let dummy = match creds.algorithm {
+            Algorithm::Md5 => self.dummy_ha1.0.as_str(),
+            Algorithm::Sha256 => self.dummy_ha1.1.as_str(),
+        };
+        let right =
+            digest::verify(&creds, "REGISTER", real_ha1.unwrap_or(dummy)) && real_ha1.is_some();
+        if !right {
+            self.fail(now, key);
+            return self.challenge(now, ip, false);
+        }
+        if nonce == NonceStatus::Stale {
+            return self.challenge(now, ip, true);
+        }
+        if !self.nonces.accept_nc(now, &creds.nonce, creds.nc) {
+            // A replayed nc: the password was right once, the request is not new.
+            return self.challenge(now, ip, true);
+        }
+        let Some(operator) = account.map(|o| o.id.clone()) else {
+            return self.challenge(now, ip, false);
+        };
+        self.failures.remove(&key);
+        if to_user != creds.username {
+            // Authenticated, but registering someone else's address of record.
+            return self.respond(403, "Forbidden", Vec::new(), Some(operator));
+        }
+        self.update_bindings(now, source, transport, req, operator)
+    }
+
+    /// The first Digest header for our realm, if any.
+    fn authorization(&self, req: &Request) -> Auth {
+        let mut saw_ours = false;
+        for value in req.head.get_all(&HeaderName::Authorization) {
+            match digest::parse_authorization(value) {
+                Ok(c) if c.realm == self.cfg.realm => return Auth::Digest(c),
+                Ok(_) => {}
+                Err(digest::DigestError::NotDigest) => {}
+                Err(_) => saw_ours = true,
+            }
+        }
+        if saw_ours {
+            Auth::Malformed
+        } else {
+            Auth::None
+        }
+    }
+
+    fn challenge(&mut self, now: Instant, ip: IpAddr, stale: bool) -> RegisterOutcome {
+        let nonce = self.nonces.issue(now, ip);
+        let headers = digest::challenges(&self.cfg.realm, &nonce, stale)
+            .into_iter()
+            .map(|c| ("WWW-Authenticate", c))
+            .collect();
+        self.respond(401, "Unauthorized", headers, None)
+    }
+
+    fn respond(
+        &self,
+        status: u16,
+        reason: &'static str,
+        headers: Vec<(&'static str, String)>,
+        operator: Option<OperatorId>,
+    ) -> RegisterOutcome {
+        RegisterOutcome::Respond(RegisterResponse {
+            status,
+            reason,
+            headers,
+            operator,
+        })
+    }
+
+    // ------------------------------------------------------------------ lockout
+
+    fn limit(&self) -> u32 {
+        self.cfg.failed_attempts.max(1)
+    }
+
+    fn window_open(&self, now: Instant, w: &Window) -> bool {
+        now.saturating_duration_since(w.since) < self.cfg.failed_window
+    }
+
+    fn locked(&self, now: Instant, key: &(IpAddr, String)) -> bool {
+        let over = |w: Option<&Window>, limit: u32| {
+            w.is_some_and(|w| self.window_open(now, w) && w.count >= limit)
+        };
+        over(self.failures.get(key), self.limit())
+            || over(
+                self.address_failures.get(&key.0),
+                self.limit().saturating_mul(PER_ADDRESS_FACTOR),
+            )
+    }
+
+    fn fail(&mut self, now: Instant, key: (IpAddr, String)) {
+        let window = self.cfg.failed_window;
+        let limit = self.limit();
+        let max = self.max_failure_entries;
+        let ip = key.0;
+        let user = key.1.clone();
+        let count = bump(&mut self.failures, key, now, window, max);
+        if count == limit {
+            self.events.push_back(RegistrarEvent::LockedOut {
+                source: ip,
+                user,
+                until: now + window,
+            });
+        }
+        bump(&mut self.address_failures, ip, now, window, max);
+    }
+
+    /// Entries in the failure tables (for tests and metrics).
+    pub fn failure_entries(&self) -> usize {
+        self.failures.len() + self.address_failures.len()
+    }
+
+    // ----------------------------------------------------------------- bindings
+
+    fn update_bindings(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        transport: Transport,
+        req: &Request,
+        operator: OperatorId,
+    ) -> RegisterOutcome {
+        let header_expires = match req.head.get(&HeaderName::Expires) {
+            None => None,
+            Some(v) => match delta_seconds(v) {
+                Some(s) => Some(s),
+                None => return self.respond(400, "Bad Expires", Vec::new(), Some(operator)),
+            },
+        };
+        let call_id = req.head.call_id.clone();
+        let cseq = req.head.cseq.seq;
+        if req.head.contact_star {
+            // RFC 3261 §10.3 step 6: `*` only with Expires: 0 and no other contact.
+            if header_expires != Some(0) || !req.head.contact.is_empty() {
+                return self.respond(
+                    400,
+                    "Contact * needs Expires: 0",
+                    Vec::new(),
+                    Some(operator),
+                );
+            }
+            let old = self.bindings.remove(&operator).unwrap_or_default();
+            let n = old.len();
+            for (i, b) in old.into_iter().enumerate() {
+                self.events.push_back(RegistrarEvent::Unregistered {
+                    operator: operator.clone(),
+                    contact: b.contact,
+                    remaining: n - i - 1,
+                });
+            }
+            return self.ok(now, &operator);
+        }
+        // Work out every contact's expiry first: a 423 applies nothing.
+        let mut wanted: Vec<(String, u64)> = Vec::new();
+        for c in &req.head.contact {
+            let exp = match crate::sip::uri::find_param(&c.params, "expires") {
+                Some(p) => match p.value.as_deref().and_then(delta_seconds) {
+                    Some(s) => s,
+                    None => {
+                        return self.respond(400, "Bad Contact expires", Vec::new(), Some(operator))
+                    }
+                },
+                None => header_expires.unwrap_or(self.cfg.default_expires.as_secs()),
+            };
+            if exp != 0 && exp < self.cfg.min_expires.as_secs() {
+                let mut r = self.respond(423, "Interval Too Brief", Vec::new(), Some(operator));
+                if let RegisterOutcome::Respond(resp) = &mut r {
+                    resp.headers
+                        .push(("Min-Expires", self.cfg.min_expires.as_secs().to_string()));
+                }
+                return r;
+            }
+            wanted.push((
+                c.uri.as_str().to_string(),
+                exp.min(self.cfg.max_expires.as_secs()),
+            ));
+        }
+        for (contact, exp) in wanted {
+            let list = self.bindings.entry(operator.clone()).or_default();
+            let existing = list.iter().position(|b| b.contact == contact);
+            if let Some(i) = existing {
+                if list
+                    .get(i)
+                    .is_some_and(|b| b.call_id == call_id && b.cseq >= cseq)
+                {
+                    continue; // out of order (§10.3 step 7)
+                }
+            }
+            if exp == 0 {
+                if let Some(i) = existing {
+                    list.remove(i);
+                    let remaining = list.len();
+                    self.events.push_back(RegistrarEvent::Unregistered {
+                        operator: operator.clone(),
+                        contact,
+                        remaining,
+                    });
+                }
+                continue;
+            }
+            let binding = Binding {
+                contact: contact.clone(),
+                source,
+                transport,
+                registered_at: now,
+                expires_at: now + Duration::from_secs(exp),
+                call_id: call_id.clone(),
+                cseq,
+            };
+            match existing.and_then(|i| list.get_mut(i)) {
+                Some(b) => {
+                    // A refresh keeps the original registration time.
+                    let registered_at = b.registered_at;
+                    *b = Binding {
+                        registered_at,
+                        ..binding
+                    };
+                }
+                None => {
+                    let first = list.is_empty();
+                    if list.len() >= MAX_BINDINGS_PER_OPERATOR {
+                        if let Some(i) =
+                            (0..list.len()).min_by_key(|i| list.get(*i).map(|b| b.expires_at))
+                        {
+                            let old = list.remove(i);
+                            self.events.push_back(RegistrarEvent::Unregistered {
+                                operator: operator.clone(),
+                                contact: old.contact,
+                                remaining: list.len() + 1,
+                            });
+                        }
+                    }
+                    list.push(binding.clone());
+                    self.events.push_back(RegistrarEvent::Registered {
+                        operator: operator.clone(),
+                        binding,
+                        first,
+                    });
+                }
+            }
+        }
+        if self.bindings.get(&operator).is_some_and(Vec::is_empty) {
+            self.bindings.remove(&operator);
+        }
+        self.ok(now, &operator)
+    }
+
+    /// 200 with every current binding and its remaining lifetime (§10.3 step 8).
+    fn ok(&self, now: Instant, operator: &OperatorId) -> RegisterOutcome {
+        let mut headers: Vec<(&'static str, String)> = self
+            .contacts(operator)
+            .iter()
+            .map(|b| {
+                let left = b.expires_at.saturating_duration_since(now);
+                let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+                ("Contact", format!("<{}>;expires={secs}", b.contact))
+            })
+            .collect();
+        headers.push(("Date", http_date(self.wall(now))));
+        self.respond(200, "OK", headers, Some(operator.clone()))
+    }
+
+    fn wall(&self, now: Instant) -> SystemTime {
+        self.wall0 + now.saturating_duration_since(self.t0)
+    }
+
+    // ------------------------------------------------------------------ queries
+
+    /// Every live contact of an operator: the engine INVITEs all of them at once.
+    pub fn contacts(&self, operator: &OperatorId) -> Vec<Binding> {
+        self.bindings.get(operator).cloned().unwrap_or_default()
+    }
+
+    pub fn is_registered(&self, operator: &OperatorId) -> bool {
+        self.bindings.get(operator).is_some_and(|l| !l.is_empty())
+    }
+
+    pub fn operator(&self, id: &OperatorId) -> Option<&Operator> {
+        self.accounts.get(id.as_str())
+    }
+
+    /// Operators with at least one binding.
+    pub fn registered(&self) -> impl Iterator<Item = &OperatorId> {
+        self.bindings.keys()
+    }
+
+    // ------------------------------------------------------------------- timers
+
+    /// The next binding expiry. O(bindings): at most operators × 8, and only the
+    /// engine's timer refresh asks.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.bindings.values().flatten().map(|b| b.expires_at).min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut emptied = Vec::new();
+        for (op, list) in self.bindings.iter_mut() {
+            let mut i = 0;
+            while i < list.len() {
+                if list.get(i).is_some_and(|b| b.expires_at <= now) {
+                    let b = list.remove(i);
+                    self.events.push_back(RegistrarEvent::Expired {
+                        operator: op.clone(),
+                        contact: b.contact,
+                        remaining: list.len(),
+                    });
+                } else {
+                    i += 1;
+                }
+            }
+            if list.is_empty() {
+                emptied.push(op.clone());
+            }
+        }
+        for op in emptied {
+            self.bindings.remove(&op);
+        }
+    }
+
+    pub fn poll_event(&mut self) -> Option<RegistrarEvent> {
+        self.events.pop_front()
+    }
+}
+
+/// Adds one failure to a bounded window table; returns the count in the window.
+fn bump<K: std::hash::Hash + Eq + Clone>(
+    table: &mut HashMap<K, Window>,
+    key: K,
+    now: Instant,
+    window: Duration,
+    max: usize,
+) -> u32 {
+    if !table.contains_key(&key) && table.len() >= max {
+        table.retain(|_, w| now.saturating_duration_since(w.since) < window);
+        if table.len() >= max {
+            // Still full of live windows: an attack from very many addresses. Forget
+            // the oldest; its owner gets a few more tries, memory stays bounded.
+            if let Some(oldest) = table
+                .iter()
+                .min_by_key(|(_, w)| w.since)
+                .map(|(k, _)| k.clone())
+            {
+                table.remove(&oldest);
+            }
+        }
+    }
+    let w = table.entry(key).or_insert(Window {
+        since: now,
+        count: 0,
+    });
+    if now.saturating_duration_since(w.since) >= window {
+        *w = Window {
+            since: now,
+            count: 0,
+        };
+    }
+    w.count = w.count.saturating_add(1);
+    w.count
+}
+
+fn key_user(user: &str) -> String {
+    user.chars().take(MAX_KEY_USER).collect()
+}
+
+/// `delta-seconds` (RFC 3261 §25.1): digits only; huge values saturate (they are
+/// clamped to max_expires anyway).
+fn delta_seconds(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.parse::<u64>().unwrap_or(u64::MAX))
+}
+
+/// IMF-fixdate (RFC 7231 §7.1.1.1), the form RFC 3261 §20.17 asks for in Date.
+fn http_date(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MON: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {d:02} {} {y} {:02}:{:02}:{:02} GMT",
+        WD.get((days.rem_euclid(7)) as usize)
+            .copied()
+            .unwrap_or("Thu"),
+        MON.get((m as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or("Jan"),
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), H. Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,794 @@
+//! HTTP Digest authentication as SIP uses it for REGISTER (RFC 3261 §22.4, RFC 7616,
+//! RFC 8760 for SHA-256), restricted to what the gateway accepts: `qop=auth` and the
+//! algorithms MD5 and SHA-256 (no `-sess`, no `auth-int`, no `userhash`).
+//!
+//! Why each piece is the way it is:
+//! - Operators are configured with HA1 = H(user:realm:password) only, so a leaked
+//!   config file does not leak passwords; [`ha1`] computes it for `cc112
+//!   operator-hash`.
+//! - Nonces are stateless ([`NonceKeeper`]): `timestamp || MAC(secret, timestamp, client
+//!   ip)`, with a counter so two phones behind one NAT never share a nonce. A flood of REGISTERs without credentials costs no memory, yet a nonce expires
+//!   after `ttl` and is useless from another address. Only nonces that carried a *valid*
+//!   response are remembered (highest `nc` per nonce, bounded map), so only holders of
+//!   real credentials can make the replay table grow.
+//! - Responses are compared in constant time so the comparison leaks nothing about how
+//!   many leading characters were right.
+//! - The header parser is bounded (length, parameter count) and never panics: it sees
+//!   hostile input before any authentication.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use md5::Md5;
+use sha2::{Digest as _, Sha256};
+use thiserror::Error;
+
+/// Longest `Authorization` value we look at; real ones are ~300 bytes.
+pub const MAX_HEADER_LEN: usize = 4096;
+/// Most auth-params accepted in one header (RFC 7616 defines 12).
+pub const MAX_PARAMS: usize = 24;
+/// Replay table size: one entry per nonce that authenticated successfully.
+pub const DEFAULT_MAX_TRACKED_NONCES: usize = 10_000;
+
+/// Digest hash algorithms we accept, strongest first in challenges (RFC 8760 §2.4:
+/// a client uses the first one it supports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Algorithm {
+    Sha256,
+    Md5,
+}
+
+impl Algorithm {
+    /// Challenge order: SHA-256 first, MD5 for the many softphones without it.
+    pub const ALL: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Md5];
+
+    /// The token on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Sha256 => "SHA-256",
+            Algorithm::Md5 => "MD5",
+        }
+    }
+
+    /// Case-insensitive, as RFC 7616 §3.3 asks; `-sess` variants are refused.
+    pub fn from_token(s: &str) -> Option<Algorithm> {
+        if s.eq_ignore_ascii_case("MD5") {
+            Some(Algorithm::Md5)
+        } else if s.eq_ignore_ascii_case("SHA-256") {
+            Some(Algorithm::Sha256)
+        } else {
+            None
+        }
+    }
+
+    /// Length of a hex digest of this algorithm.
+    pub fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Sha256 => 64,
+            Algorithm::Md5 => 32,
+        }
+    }
+
+    /// Lowercase hex of H(data).
+    pub fn hash_hex(self, data: &[u8]) -> String {
+        match self {
+            Algorithm::Sha256 => hex::encode(Sha256::digest(data)),
+            Algorithm::Md5 => hex::encode(Md5::digest(data)),
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// HA1 = H(username ":" realm ":" password), lowercase hex (RFC 7616 §3.4.2). This is
+/// what the config stores instead of a password.
+pub fn ha1(alg: Algorithm, user: &str, realm: &str, password: &str) -> String {
+    alg.hash_hex(format!("{user}:{realm}:{password}").as_bytes())
+}
+
+/// Why an `Authorization` header was refused before any hash was computed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DigestError {
+    #[error("Authorization header too long")]
+    TooLong,
+    #[error("Authorization scheme is not Digest")]
+    NotDigest,
+    #[error("malformed Digest parameters")]
+    Syntax,
+    #[error("too many Digest parameters")]
+    TooManyParams,
+    #[error("Digest parameter {0} given twice")]
+    Duplicate(&'static str),
+    #[error("Digest parameter {0} missing")]
+    Missing(&'static str),
+    #[error("unsupported Digest algorithm")]
+    Algorithm,
+    #[error("unsupported qop (only auth)")]
+    Qop,
+    #[error("bad nonce count")]
+    NonceCount,
+    #[error("userhash is not supported")]
+    Userhash,
+}
+
+/// The fields of `Authorization: Digest ...` that verification needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub realm: String,
+    pub nonce: String,
+    pub uri: String,
+    /// Lowercase hex.
+    pub response: String,
+    pub algorithm: Algorithm,
+    pub cnonce: String,
+    /// The nonce count as received (8 hex digits), hashed verbatim.
+    pub nc_text: String,
+    pub nc: u32,
+    pub opaque: Option<String>,
+}
+
+/// Parses one `Authorization` (or `Proxy-Authorization`) value. Parameters may come
+/// in any order, values as tokens or quoted strings; unknown parameters are ignored
+/// (RFC 7616 §3.4: extensions), known ones may not repeat.
+pub fn parse_authorization(value: &str) -> Result<Credentials, DigestError> {
+    if value.len() > MAX_HEADER_LEN {
+        return Err(DigestError::TooLong);
+    }
+    let v = value.trim();
+    let scheme_len = v.bytes().take_while(|c| !matches!(c, b' ' | b'\t')).count();
+    let scheme = v.get(..scheme_len).unwrap_or_default();
+    if !scheme.eq_ignore_ascii_case("digest") {
+        return Err(DigestError::NotDigest);
+    }
+    let params = auth_params(v.get(scheme_len..).unwrap_or_default())?;
+
+    let mut found: [Option<String>; 10] = Default::default();
+    const NAMES: [&str; 10] = [
+        "username",
+        "realm",
+        "nonce",
+        "uri",
+        "response",
+        "algorithm",
+        "cnonce",
+        "nc",
+        "qop",
+        "opaque",
+    ];
+    for (name, val) in params {
+        if name.eq_ignore_ascii_case("userhash") {
+            if val.eq_ignore_ascii_case("true") {
+                return Err(DigestError::Userhash);
+            }
+            continue;
+        }
+        if name.eq_ignore_ascii_case("username*") {
+            // RFC 7616 §3.4.4 extended notation: we only have ASCII operator ids.
+            return Err(DigestError::Missing("username"));
+        }
+        if let Some(i) = NAMES.iter().position(|n| n.eq_ignore_ascii_case(&name)) {
+            let slot = found.get_mut(i).ok_or(DigestError::Syntax)?;
+            if slot.is_some() {
+                return Err(DigestError::Duplicate(NAMES.get(i).copied().unwrap_or("?")));
+            }
+            *slot = Some(val);
+        }
+    }
+    let mut take = |i: usize| found.get_mut(i).and_then(Option::take);
+    let need = |v: Option<String>, name: &'static str| v.ok_or(DigestError::Missing(name));
+    let username = need(take(0), "username")?;
+    let realm = need(take(1), "realm")?;
+    let nonce = need(take(2), "nonce")?;
+    let uri = need(take(3), "uri")?;
+    let response = need(take(4), "response")?.to_ascii_lowercase();
+    let algorithm = match take(5) {
+        None => Algorithm::Md5,
+        Some(a) => Algorithm::from_token(&a).ok_or(DigestError::Algorithm)?,
+    };
+    let cnonce = take(6);
+    let nc_text = take(7);
+    let qop = need(take(8), "qop")?;
+    let opaque = take(9);
+    if !qop.eq_ignore_ascii_case("auth") {
+        return Err(DigestError::Qop);
+    }
+    let cnonce = need(cnonce, "cnonce")?;
+    let nc_text = need(nc_text, "nc")?;
+    if nc_text.len() != 8 || !nc_text.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err(DigestError::NonceCount);
+    }
+    let nc = u32::from_str_radix(&nc_text, 16).map_err(|_| DigestError::NonceCount)?;
+    if nc == 0 {
+        return Err(DigestError::NonceCount);
+    }
+    if response.len() != algorithm.hex_len() || !response.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err(DigestError::Syntax);
+    }
+    Ok(Credentials {
+        username,
+        realm,
+        nonce,
+        uri,
+        response,
+        algorithm,
+        cnonce,
+        nc_text,
+        nc,
+        opaque,
+    })
+}
+
+/// `name = token | quoted-string` separated by commas, LWS anywhere between.
+fn auth_params(s: &str) -> Result<Vec<(String, String)>, DigestError> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let skip_ws = |mut i: usize| {
+        while matches!(b.get(i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            i += 1;
+        }
+        i
+    };
+    loop {
+        i = skip_ws(i);
+        if i >= b.len() {
+            break;
+        }
+        if out.len() >= MAX_PARAMS {
+            return Err(DigestError::TooManyParams);
+        }
+        let start = i;
+        while b
+            .get(i)
+            .is_some_and(|c| crate::sip::header::is_token_char(*c) || *c == b'*')
+        {
+            i += 1;
+        }
+        let name = s.get(start..i).ok_or(DigestError::Syntax)?;
+        if name.is_empty() {
+            return Err(DigestError::Syntax);
+        }
+        i = skip_ws(i);
+        if b.get(i) != Some(&b'=') {
+            return Err(DigestError::Syntax);
+        }
+        i = skip_ws(i + 1);
+        let value = if b.get(i) == Some(&b'"') {
+            i += 1;
+            let mut v = Vec::new();
+            loop {
+                match b.get(i) {
+                    None => return Err(DigestError::Syntax),
+                    Some(b'"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(b'\\') => {
+                        let c = b.get(i + 1).ok_or(DigestError::Syntax)?;
+                        v.push(*c);
+                        i += 2;
+                    }
+                    Some(c) => {
+                        v.push(*c);
+                        i += 1;
+                    }
+                }
+            }
+            String::from_utf8(v).map_err(|_| DigestError::Syntax)?
+        } else {
+            let vs = i;
+            while b
+                .get(i)
+                .is_some_and(|c| crate::sip::header::is_token_char(*c) || *c == b'/' || *c == b'=')
+            {
+                i += 1;
+            }
+            if vs == i {
+                return Err(DigestError::Syntax);
+            }
+            s.get(vs..i).ok_or(DigestError::Syntax)?.to_string()
+        };
+        out.push((name.to_string(), value));
+        i = skip_ws(i);
+        match b.get(i) {
+            None => break,
+            Some(b',') => i += 1,
+            Some(_) => return Err(DigestError::Syntax),
+        }
+    }
+    Ok(out)
+}
+
+/// One `WWW-Authenticate` value. Send one per algorithm, in [`Algorithm::ALL`] order
+/// (RFC 8760 §2.4). `stale` tells the client its credentials were right and only the
+/// nonce had expired, so it retries without asking the user (RFC 7616 §3.3).
+pub fn challenge(realm: &str, nonce: &str, alg: Algorithm, stale: bool) -> String {
+    let stale = if stale { ", stale=true" } else { "" };
+    format!("Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm={alg}, qop=\"auth\"{stale}")
+}
+
+/// The challenges for one 401: every algorithm, SHA-256 first, same nonce.
+pub fn challenges(realm: &str, nonce: &str, stale: bool) -> Vec<String> {
+    Algorithm::ALL
+        .iter()
+        .map(|a| challenge(realm, nonce, *a, stale))
+        .collect()
+}
+
+/// The `response` a client with the right HA1 would send (RFC 7616 §3.4.1, qop=auth).
+pub fn expected_response(c: &Credentials, method: &str, ha1_hex: &str) -> String {
+    let ha2 = c
+        .algorithm
+        .hash_hex(format!("{method}:{}", c.uri).as_bytes());
+    c.algorithm.hash_hex(
+        format!(
+            "{ha1_hex}:{}:{}:{}:auth:{ha2}",
+            c.nonce, c.nc_text, c.cnonce
+        )
+        .as_bytes(),
+    )
+}
+
+/// Does `c` prove knowledge of the password behind `ha1_hex`? Always does the full
+/// hash work and a constant-time compare, whatever the inputs.
+pub fn verify(c: &Credentials, method: &str, ha1_hex: &str) -> bool {
+    let expected = expected_response(c, method, &ha1_hex.to_ascii_lowercase());
+    constant_time_eq(expected.as_bytes(), c.response.as_bytes())
+}
+
+/// Equal-length inputs are compared without an early exit; length itself is public
+/// (it follows from the algorithm).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for (x, y) in a.iter().zip(b.iter()) {
+        diff |= x ^ y;
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// HMAC-SHA256 (RFC 2104), written out because it is ten lines and the crate
+/// already depends on `sha2`.
+fn hmac_sha256(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
+    let mut ipad = [0x36u8; 64];
+    let mut opad = [0x5cu8; 64];
+    for (i, k) in key.iter().enumerate() {
+        if let (Some(a), Some(b)) = (ipad.get_mut(i), opad.get_mut(i)) {
+            *a ^= k;
+            *b ^= k;
+        }
+    }
+    let inner = Sha256::new()
+        .chain_update(ipad)
+        .chain_update(msg)
+        .finalize();
+    Sha256::new()
+        .chain_update(opad)
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// What a nonce turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceStatus {
+    /// Ours, for this address, not expired.
+    Fresh,
+    /// Ours and for this address, but older than the ttl: answer `stale=true` if the
+    /// response was otherwise right.
+    Stale,
+    /// Not ours, tampered with, for another address, or from before a restart.
+    Invalid,
+}
+
+/// Issues and checks stateless nonces and keeps the replay table.
+#[derive(Debug)]
+pub struct NonceKeeper {
+    secret: [u8; 32],
+    /// Timestamps in nonces count milliseconds from here, so no wall clock is needed
+    /// (and nonces from before a restart fail the MAC: new secret).
+    epoch: Instant,
+    ttl: Duration,
+    /// Highest nc accepted per nonce, for nonces that authenticated.
+    seen: HashMap<String, u32>,
+    /// Insertion order of `seen`, to evict the oldest when full.
+    order: VecDeque<(Instant, String)>,
+    max_tracked: usize,
+    /// Makes every issued nonce unique, even two in the same millisecond.
+    counter: u32,
+}
+
+/// Hex chars of the timestamp part, then of the MAC part (128 bits is plenty).
+const TS_HEX: usize = 16;
+const SALT_HEX: usize = 8;
+const MAC_HEX: usize = 32;
+
+impl NonceKeeper {
+    /// `secret` comes from the engine's seeded RNG; `ttl` is capped by config at 300 s.
+    pub fn new(epoch: Instant, secret: [u8; 32], ttl: Duration) -> NonceKeeper {
+        NonceKeeper {
+            secret,
+            epoch,
+            ttl,
+            seen: HashMap::new(),
+            order: VecDeque::new(),
+            max_tracked: DEFAULT_MAX_TRACKED_NONCES,
+            counter: 0,
+        }
+    }
+
+    pub fn with_max_tracked(mut self, max: usize) -> NonceKeeper {
+        self.max_tracked = max.max(1);
+        self
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    fn mac(&self, ts: u64, salt: u32, ip: IpAddr) -> String {
+        let mut msg = ts.to_be_bytes().to_vec();
+        msg.extend_from_slice(&salt.to_be_bytes());
+        match ip {
+            IpAddr::V4(v4) => msg.extend_from_slice(&v4.octets()),
+            IpAddr::V6(v6) => msg.extend_from_slice(&v6.octets()),
+        }
+        let mac = hmac_sha256(&self.secret, &msg);
+        let mut h = hex::encode(mac);
+        h.truncate(MAC_HEX);
+        h
+    }
+
+    /// A fresh nonce for a client at `ip`: 56 hex characters (timestamp, counter, MAC).
+    pub fn issue(&mut self, now: Instant, ip: IpAddr) -> String {
+        let ts = now.saturating_duration_since(self.epoch).as_millis() as u64;
+        self.counter = self.counter.wrapping_add(1);
+        let salt = self.counter;
+        format!("{ts:016x}{salt:08x}{}", self.mac(ts, salt, ip))
+    }
+
+    /// Checks origin and age; the MAC comparison is constant-time.
+    pub fn check(&self, now: Instant, ip: IpAddr, nonce: &str) -> NonceStatus {
+        if nonce.len() != TS_HEX + SALT_HEX + MAC_HEX || !nonce.is_ascii() {
+            return NonceStatus::Invalid;
+        }
+        let (ts_hex, rest) = nonce.split_at(TS_HEX);
+        let (salt_hex, mac) = rest.split_at(SALT_HEX);
+        let (Ok(ts), Ok(salt)) = (
+            u64::from_str_radix(ts_hex, 16),
+            u32::from_str_radix(salt_hex, 16),
+        ) else {
+            return NonceStatus::Invalid;
+        };
+        if !constant_time_eq(
+            self.mac(ts, salt, ip).as_bytes(),
+            mac.to_ascii_lowercase().as_bytes(),
+        ) {
+            return NonceStatus::Invalid;
+        }
+        let now_ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
+        if ts > now_ms {
+            return NonceStatus::Invalid;
+        }
+        if Duration::from_millis(now_ms - ts) > self.ttl {
+            NonceStatus::Stale
+        } else {
+            NonceStatus::Fresh
+        }
+    }
+
+    /// Records `nc` for a nonce whose response verified. False when `nc` is not above
+    /// the highest seen for that nonce: a replay (RFC 7616 §3.4: the server SHOULD
+    /// reject a repeated nc).
+    pub fn accept_nc(&mut self, now: Instant, nonce: &str, nc: u32) -> bool {
+        if let Some(highest) = self.seen.get_mut(nonce) {
+            if nc <= *highest {
+                return false;
+            }
+            *highest = nc;
+            return true;
+        }
+        self.evict(now);
+        self.seen.insert(nonce.to_string(), nc);
+        self.order.push_back((now, nonce.to_string()));
+        true
+    }
+
+    /// Drops entries older than the ttl (their nonces are stale anyway, so a replay
+    /// of them is answered `stale` and never accepted), then the oldest if still full.
+    fn evict(&mut self, now: Instant) {
+        while let Some((at, _)) = self.order.front() {
+            let expired = now.saturating_duration_since(*at) > self.ttl;
+            if !expired && self.seen.len() < self.max_tracked {
+                break;
+            }
+            if let Some((_, n)) = self.order.pop_front() {
+                self.seen.remove(&n);
+            }
+        }
+    }
+
+    /// Entries in the replay table (for tests and metrics).
+    pub fn tracked(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RFC_NONCE: &str = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v";
+    const RFC_CNONCE: &str = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ";
+    const RFC_REALM: &str = "http-auth@example.org";
+
+    fn rfc_header(alg: &str, response: &str) -> String {
+        format!(
+            "Digest username=\"Mufasa\",\r\n realm=\"{RFC_REALM}\", uri=\"/dir/index.html\",\
+             algorithm={alg}, nonce=\"{RFC_NONCE}\", nc=00000001, cnonce=\"{RFC_CNONCE}\", \
+             qop=auth, response=\"{response}\", opaque=\"FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS\""
+        )
+    }
+
+    /// RFC 7616 §3.9.1, both algorithms (values checked against the RFC text).
+    #[test]
+    fn rfc7616_vectors() {
+        for (alg, name, resp) in [
+            (Algorithm::Md5, "MD5", "8ca523f5e9506fed4657c9700eebdbec"),
+            (
+                Algorithm::Sha256,
+                "SHA-256",
+                "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+            ),
+        ] {
+            let c = parse_authorization(&rfc_header(name, resp)).unwrap();
+            assert_eq!(c.algorithm, alg);
+            assert_eq!(c.nc, 1);
+            assert_eq!(c.username, "Mufasa");
+            let h = ha1(alg, "Mufasa", RFC_REALM, "Circle of Life");
+            assert_eq!(expected_response(&c, "GET", &h), resp);
+            assert!(verify(&c, "GET", &h));
+            assert!(!verify(&c, "POST", &h));
+            assert!(!verify(
+                &c,
+                "GET",
+                &ha1(alg, "Mufasa", RFC_REALM, "Circle of life")
+            ));
+        }
+    }
+
+    #[test]
+    fn tampered_response_fails() {
+        let h = ha1(Algorithm::Md5, "Mufasa", RFC_REALM, "Circle of Life");
+        let good = "8ca523f5e9506fed4657c9700eebdbec";
+        for i in 0..good.len() {
+            let mut t = good.as_bytes().to_vec();
+            t[i] = if t[i] == b'0' { b'1' } else { b'0' };
+            let c =
+                parse_authorization(&rfc_header("MD5", std::str::from_utf8(&t).unwrap())).unwrap();
+            assert!(!verify(&c, "GET", &h), "position {i}");
+        }
+        // Uppercase hex from a client is the same response.
+        let c = parse_authorization(&rfc_header("MD5", &good.to_uppercase())).unwrap();
+        assert!(verify(&c, "GET", &h));
+    }
+
+    #[test]
+    fn parser_refuses_what_we_do_not_support() {
+        let ok = rfc_header("MD5", "8ca523f5e9506fed4657c9700eebdbec");
+        assert!(parse_authorization(&ok).is_ok());
+        assert_eq!(
+            parse_authorization(&ok.replace("MD5", "MD5-sess")),
+            Err(DigestError::Algorithm)
+        );
+        assert_eq!(
+            parse_authorization(&ok.replace("qop=auth", "qop=auth-int")),
+            Err(DigestError::Qop)
+        );
+        assert_eq!(
+            parse_authorization(&ok.replace("qop=auth,", "")),
+            Err(DigestError::Missing("qop"))
+        );
+        assert_eq!(
+            parse_authorization(&ok.replace("Digest", "Basic")),
+            Err(DigestError::NotDigest)
+        );
+        assert_eq!(
+            parse_authorization(&ok.replace("nc=00000001", "nc=1")),
+            Err(DigestError::NonceCount)
+        );
+        assert_eq!(
+            parse_authorization(&ok.replace("nc=00000001", "nc=00000000")),
+            Err(DigestError::NonceCount)
+        );
+        assert_eq!(
+            parse_authorization(&format!("{ok}, username=\"x\"")),
+            Err(DigestError::Duplicate("username"))
+        );
+        assert_eq!(
+            parse_authorization(&format!("{ok}, userhash=true")),
+            Err(DigestError::Userhash)
+        );
+        // Unknown parameters are extensions: ignored.
+        assert!(parse_authorization(&format!("{ok}, foo=\"bar\"")).is_ok());
+        // Case-insensitive scheme and names.
+        assert!(parse_authorization(
+            &ok.replace("Digest", "DIGEST")
+                .replace("username", "UserName")
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn hostile_headers_do_not_panic() {
+        let ok = rfc_header(
+            "SHA-256",
+            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+        );
+        // Every prefix, and garbage, must give a result (usually an error), never a panic.
+        for end in 0..ok.len() {
+            if let Some(p) = ok.get(..end) {
+                let _ = parse_authorization(p);
+            }
+        }
+        for bad in [
+            "",
+            "Digest",
+            "Digest ",
+            "Digest =",
+            "Digest a",
+            "Digest a=",
+            "Digest a=\"",
+            "Digest a=\"\\",
+            "Digest ,,,",
+            "Digest a=b c=d",
+            "Digest a=\"é\"",
+            "Digest\u{0}a=b",
+        ] {
+            assert!(parse_authorization(bad).is_err(), "{bad:?}");
+        }
+        let many = format!(
+            "Digest {}",
+            (0..100)
+                .map(|i| format!("p{i}=x"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(parse_authorization(&many), Err(DigestError::TooManyParams));
+        let long = format!("Digest username=\"{}\"", "a".repeat(MAX_HEADER_LEN));
+        assert_eq!(parse_authorization(&long), Err(DigestError::TooLong));
+    }
+
+    #[test]
+    fn challenges_offer_sha256_first() {
+        let c = challenges("cc112", "abc", false);
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            c[0],
+            "Digest realm=\"cc112\", nonce=\"abc\", algorithm=SHA-256, qop=\"auth\""
+        );
+        assert!(c[1].contains("algorithm=MD5"));
+        assert!(challenge("cc112", "abc", Algorithm::Md5, true).ends_with(", stale=true"));
+    }
+
+    fn keeper() -> (Instant, NonceKeeper) {
+        let t0 = Instant::now();
+        (
+            t0,
+            NonceKeeper::new(t0, [7u8; 32], Duration::from_secs(300)),
+        )
+    }
+
+    #[test]
+    fn nonces_expire_and_are_bound_to_address() {
+        let (t0, mut k) = keeper();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let n = k.issue(t0 + Duration::from_secs(5), ip);
+        assert_eq!(n.len(), 56);
+        assert_ne!(
+            k.issue(t0 + Duration::from_secs(5), ip),
+            n,
+            "unique even in the same ms"
+        );
+        assert_eq!(
+            k.check(t0 + Duration::from_secs(6), ip, &n),
+            NonceStatus::Fresh
+        );
+        assert_eq!(
+            k.check(t0 + Duration::from_secs(305), ip, &n),
+            NonceStatus::Fresh
+        );
+        assert_eq!(
+            k.check(t0 + Duration::from_secs(306), ip, &n),
+            NonceStatus::Stale
+        );
+        assert_eq!(
+            k.check(t0 + Duration::from_secs(6), other, &n),
+            NonceStatus::Invalid
+        );
+        // A nonce from the future (forged timestamp) or with a flipped MAC bit is invalid.
+        let mut forged = n.clone().into_bytes();
+        forged[55] = if forged[55] == b'0' { b'1' } else { b'0' };
+        assert_eq!(
+            k.check(
+                t0 + Duration::from_secs(6),
+                ip,
+                std::str::from_utf8(&forged).unwrap()
+            ),
+            NonceStatus::Invalid
+        );
+        let later = k.issue(t0 + Duration::from_secs(100), ip);
+        assert_eq!(
+            k.check(t0 + Duration::from_secs(6), ip, &later),
+            NonceStatus::Invalid
+        );
+        // Another secret (a restart) invalidates every nonce.
+        let k2 = NonceKeeper::new(t0, [8u8; 32], Duration::from_secs(300));
+        assert_eq!(
+            k2.check(t0 + Duration::from_secs(6), ip, &n),
+            NonceStatus::Invalid
+        );
+        assert_eq!(k.check(t0, ip, "zz"), NonceStatus::Invalid);
+        assert_eq!(k.check(t0, ip, &"g".repeat(56)), NonceStatus::Invalid);
+        // The counter is covered by the MAC too.
+        let mut salted = n.clone().into_bytes();
+        salted[20] = if salted[20] == b'0' { b'1' } else { b'0' };
+        assert_eq!(
+            k.check(
+                t0 + Duration::from_secs(6),
+                ip,
+                std::str::from_utf8(&salted).unwrap()
+            ),
+            NonceStatus::Invalid
+        );
+    }
+
+    #[test]
+    fn nonce_count_replay_is_refused() {
+        let (t0, mut k) = keeper();
+        assert!(k.accept_nc(t0, "n1", 1));
+        assert!(!k.accept_nc(t0, "n1", 1));
+        assert!(k.accept_nc(t0, "n1", 2));
+        assert!(!k.accept_nc(t0, "n1", 1));
+        assert!(k.accept_nc(t0, "n2", 1));
+    }
+
+    #[test]
+    fn replay_table_is_bounded() {
+        let (t0, k) = keeper();
+        let mut k = k.with_max_tracked(100);
+        for i in 0..1000 {
+            assert!(k.accept_nc(t0, &format!("n{i}"), 1));
+        }
+        assert!(k.tracked() <= 100);
+        // Expired entries go first.
+        let later = t0 + Duration::from_secs(301);
+        assert!(k.accept_nc(later, "fresh", 1));
+        assert_eq!(k.tracked(), 1);
+    }
+
+    #[test]
+    fn hmac_matches_rfc4231_case_1() {
+        // A 20-byte key is zero-padded to the block size, so 20 x 0x0b then 12 zeros is
+        // the same key as RFC 4231 test case 1.
+        let mut key = [0u8; 32];
+        key[..20].fill(0x0b);
+        assert_eq!(
+            hex::encode(hmac_sha256(&key, b"Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}
