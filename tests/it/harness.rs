@@ -79,22 +79,8 @@ impl Gateway {
         // The shipped prompts sit next to the config, as in a real installation.
         #[cfg(unix)]
         std::os::unix::fs::symlink(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prompts"), dir.path().join("prompts")).expect("link prompts");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cc112"))
-            .args(["--log-format", "json", "run", "--config"])
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn cc112");
         let lines = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("stderr");
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let child = spawn(&config_path, &lines);
         let gw = Gateway { child, sip, config_path, db, lines, _dir: dir };
         assert!(gw.wait_for(|l| l.contains("SIP listening"), Duration::from_secs(20)), "gateway did not start:\n{}", gw.log());
         gw
@@ -143,6 +129,43 @@ impl Gateway {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// SIGKILL: no flush, no goodbye — what a power cut or an OOM kill does.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Start again on the same config and database; waits until it listens again.
+    pub fn restart(&mut self) {
+        let before = self.lines.lock().unwrap().iter().filter(|l| l.contains("SIP listening")).count();
+        self.child = spawn(&self.config_path, &self.lines);
+        let end = Instant::now() + Duration::from_secs(20);
+        while self.lines.lock().unwrap().iter().filter(|l| l.contains("SIP listening")).count() <= before {
+            assert!(Instant::now() < end, "gateway did not restart:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Start `cc112 run --config` with JSON logs collected into `lines`.
+fn spawn(config_path: &Path, lines: &Arc<Mutex<Vec<String>>>) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cc112"))
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(config_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cc112");
+    let stderr = child.stderr.take().expect("stderr");
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    child
 }
 
 impl Drop for Gateway {
@@ -169,10 +192,15 @@ pub fn scenario(name: &str) -> PathBuf {
 /// Run SIPp against the gateway, bounded in calls (`-m`) and time (`-timeout`).
 /// `args` come after the common ones (scenario, keys, `-t t1` for TCP...).
 pub fn sipp(gw: &Gateway, args: &[&str]) -> Sipp {
+    sipp_to(gw.sip, args)
+}
+
+/// [`sipp`] against an address (for a SIPp run that outlives a gateway process).
+pub fn sipp_to(target: SocketAddr, args: &[&str]) -> Sipp {
     let port = free_ports(1).to_string();
     let media = free_ports(4).to_string();
     let out = Command::new("sipp")
-        .arg(gw.sip.to_string())
+        .arg(target.to_string())
         .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", &port, "-mp", &media])
         .args(["-nostdin", "-timeout", "90s", "-timeout_error", "-max_recv_loops", "10000"])
         .args(args)

@@ -15,5 +15,6 @@ mod media_prompt;
 mod media_rfc4733;
 mod media_rtp;
 mod media_session;
+mod records;
 mod store;
 mod tcp_framing;
