@@ -42,6 +42,19 @@ enum Command {
         /// The file to check.
         file: PathBuf,
     },
+    /// Compute an operator's stored credentials (HA1 for MD5 and SHA-256) for
+    /// [[operators]]; the password itself is never written anywhere.
+    OperatorHash {
+        /// The operator's SIP user name (the `id` in [[operators]]).
+        user: String,
+        /// Realm; default: registrar.realm of the embedded configuration.
+        #[arg(long)]
+        realm: Option<String>,
+        /// Read the password from this environment variable instead of the terminal
+        /// (for scripts; never pass a password as an argument).
+        #[arg(long)]
+        password_env: Option<String>,
+    },
     /// The call records, for the shift (read-only; works while the gateway runs).
     Calls {
         #[command(subcommand)]
@@ -141,6 +154,25 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
+        Command::OperatorHash { user, realm, password_env } => {
+            let realm = match realm {
+                Some(r) => r,
+                None => Config::embedded_default().map_err(|e| anyhow::anyhow!("{e}"))?.registrar.realm,
+            };
+            let password = match password_env {
+                Some(var) => std::env::var(&var).with_context(|| format!("environment variable {var}"))?,
+                None => {
+                    eprint!("password for {user}@{realm}: ");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            anyhow::ensure!(!password.is_empty(), "empty password");
+            let (md5, sha256) = cc112::config::operator_hash(&user, &realm, &password);
+            println!("# realm \"{realm}\"\n[[operators]]\nid = \"{user}\"\nname = \"...\"\ndepartments = [\"general\"]\nha1_md5 = \"{md5}\"\nha1_sha256 = \"{sha256}\"");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Calls { command: CallsCommand::List { db, range, department, outcome, limit, json } } => {
             let (reader, cfg) = open_reader(&db)?;
             let offset = cfg.routing.utc_offset;

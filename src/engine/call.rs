@@ -3,7 +3,8 @@
 use std::fmt;
 use std::time::Instant;
 
-use crate::call::ivr::{Ivr, Routing};
+use crate::call::ivr::{Ivr, PromptRef, Routing};
+use crate::config::Lang;
 use crate::media::sdp::{LocalMedia, Negotiated};
 use crate::sip::transaction::TxKey;
 
@@ -94,6 +95,12 @@ pub struct Call {
     pub ivr_scheduled: Option<Instant>,
     /// Where the IVR sent the call.
     pub routing: Option<Routing>,
+    /// The language the caller is hearing (the IVR's, kept after it routes).
+    pub language: Option<Lang>,
+    /// The prompt being played, until its media task reports it finished.
+    pub playing: Option<PromptRef>,
+    /// Queue prompts waiting for the current prompt to finish.
+    pub queued_prompts: std::collections::VecDeque<PromptRef>,
 }
 
 impl Call {

@@ -27,7 +27,10 @@ use rand::{Rng, SeedableRng};
 use tracing::{debug, info, warn};
 
 
+use crate::call::acd::{Acd, AcdAction};
 use crate::call::ivr::{Entry, IvrAction, IvrPath, PromptRef, Routing};
+use crate::call::registrar::{RegisterOutcome, Registrar, RegistrarEvent};
+use crate::config::{Lang, PromptId};
 use crate::config::Config;
 use crate::media::ports::PortPool;
 use crate::media::sdp::{self, LocalMedia, SdpError};
@@ -88,6 +91,19 @@ pub enum Output {
     /// A command for the call's media task.
     Media { call: CallId, cmd: MediaCommand },
     Event(CallEvent),
+    /// An operator's state changed (registration, ACD state), for the history.
+    Operator { operator: String, kind: OperatorEventKind, detail: Option<String> },
+}
+
+/// Operator history entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorEventKind {
+    /// First contact registered: the operator is reachable.
+    Login,
+    /// Last contact gone (unregistered or expired).
+    Logout,
+    /// The ACD changed the operator's state (`detail` says which).
+    State,
 }
 
 /// What the engine asks of a call's media.
@@ -159,6 +175,10 @@ pub enum CallEventKind {
     Prompt { prompt: PromptRef },
     /// The IVR chose a queue.
     Routed { routing: Routing },
+    /// The call joined its queue at this position (1 = next).
+    Queued { queue: String, position: usize },
+    /// The call may now also be answered by operators of another queue.
+    Overflowed { to: String },
     /// The caller's whole path through the IVR (when it routed, or the caller left).
     IvrPath { path: IvrPath },
     RtpTimeout,
@@ -180,6 +200,7 @@ pub struct Stats {
     pub no_common_codec: u64,
     pub no_media_port: u64,
     pub refused_shutting_down: u64,
+    pub register_dropped: u64,
 }
 
 struct IstEntry {
@@ -210,6 +231,8 @@ enum TimerRef {
     Nist(u64),
     Nict(u64),
     Ivr(CallId),
+    Registrar,
+    Acd,
 }
 
 /// At most one log line per source address per second for bad input.
@@ -256,6 +279,10 @@ pub struct Engine {
     /// A monotonic instant and the wall-clock time it corresponds to: the IVR's time
     /// rules need local time, and the core never reads a clock.
     wall_anchor: (Instant, SystemTime),
+    registrar: Registrar,
+    registrar_scheduled: Option<Instant>,
+    acd: Acd,
+    acd_scheduled: Option<Instant>,
 }
 
 impl Engine {
@@ -266,10 +293,14 @@ impl Engine {
 
     pub fn with_timers(config: Arc<Config>, seed: u64, timers: Timers) -> Engine {
         let ports = PortPool::new(config.media.port_min, config.media.port_max);
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let now = Instant::now();
+        let registrar = Registrar::new(now, SystemTime::UNIX_EPOCH, config.registrar.clone(), &config.operators, rng.gen());
+        let acd = Acd::new(config.acd.clone(), &config.routing, &config.operators);
         Engine {
             config,
             timers,
-            rng: SmallRng::seed_from_u64(seed),
+            rng,
             next_id: 1,
             ist_index: HashMap::new(),
             ists: HashMap::new(),
@@ -286,13 +317,19 @@ impl Engine {
             stats: Stats::default(),
             limiter: LogLimiter { last: HashMap::new() },
             draining: false,
-            wall_anchor: (Instant::now(), SystemTime::UNIX_EPOCH),
+            wall_anchor: (now, SystemTime::UNIX_EPOCH),
+            registrar,
+            registrar_scheduled: None,
+            acd,
+            acd_scheduled: None,
         }
     }
 
-    /// Tie the monotonic clock to wall-clock time (the runtime does this at start).
+    /// Tie the monotonic clock to wall-clock time; the runtime does this at start,
+    /// before any traffic (the registrar is rebuilt so its Date headers are right).
     pub fn set_wall_clock(&mut self, now: Instant, utc: SystemTime) {
         self.wall_anchor = (now, utc);
+        self.registrar = Registrar::new(now, utc, self.config.registrar.clone(), &self.config.operators, self.rng.gen());
     }
 
     fn utc(&self, now: Instant) -> SystemTime {
@@ -311,7 +348,10 @@ impl Engine {
     }
 
     /// New calls use the new configuration; calls in progress keep what they have.
+    /// Operator accounts and registrar settings apply at once (bindings of operators
+    /// who remain stay registered).
     pub fn set_config(&mut self, config: Arc<Config>) {
+        self.registrar.reconfigure(config.registrar.clone(), &config.operators);
         self.config = config;
     }
 
@@ -388,6 +428,20 @@ impl Engine {
                         }
                     }
                 }
+                TimerRef::Registrar => {
+                    if self.registrar_scheduled == Some(t) {
+                        self.registrar_scheduled = None;
+                        self.registrar.handle_timeout(now);
+                        self.drain_registrar();
+                    }
+                }
+                TimerRef::Acd => {
+                    if self.acd_scheduled == Some(t) {
+                        self.acd_scheduled = None;
+                        self.acd.handle_timeout(now);
+                        self.drain_acd();
+                    }
+                }
                 TimerRef::Ivr(id) => {
                     if let Some(c) = self.calls.get_mut(&id) {
                         if c.ivr_scheduled == Some(t) {
@@ -395,7 +449,7 @@ impl Engine {
                             if let Some(ivr) = c.ivr.as_mut() {
                                 ivr.handle_timeout(now);
                             }
-                            self.drain_ivr(id);
+                            self.drain_ivr(now, id);
                         }
                     }
                 }
@@ -447,10 +501,16 @@ impl Engine {
         match input {
             MediaInput::Digit { key, source } => self.on_digit(now, id, key, source),
             MediaInput::PromptFinished { prompt } => {
-                if let Some(ivr) = self.calls.get_mut(&id).and_then(|c| c.ivr.as_mut()) {
-                    ivr.handle_prompt_finished(now, &prompt);
+                let Some(call) = self.calls.get_mut(&id) else { return };
+                if call.playing.as_ref() == Some(&prompt) {
+                    call.playing = None;
                 }
-                self.drain_ivr(id);
+                if let Some(ivr) = call.ivr.as_mut() {
+                    ivr.handle_prompt_finished(now, &prompt);
+                    self.drain_ivr(now, id);
+                } else if let Some(next) = call.queued_prompts.pop_front() {
+                    self.play(id, next);
+                }
             }
             MediaInput::RtpTimeout => {
                 if self.calls.contains_key(&id) {
@@ -468,7 +528,7 @@ impl Engine {
         if let Some(ivr) = self.calls.get_mut(&id).and_then(|c| c.ivr.as_mut()) {
             ivr.handle_digit(now, key);
         }
-        self.drain_ivr(id);
+        self.drain_ivr(now, id);
     }
 
     /// Start the media and the IVR once the 200 OK is out: the caller hears the
@@ -485,22 +545,24 @@ impl Engine {
         let entry = if call.identity.starts_with("urn:") { Entry::Menu } else { Entry::Number(call.identity.clone()) };
         call.ivr = Some(crate::call::ivr::Ivr::new(plan, now, utc, entry));
         self.out.push_back(Output::Media { call: id, cmd: start });
-        self.drain_ivr(id);
+        self.drain_ivr(now, id);
     }
 
-    fn drain_ivr(&mut self, id: CallId) {
+    fn drain_ivr(&mut self, now: Instant, id: CallId) {
         let Some(call) = self.calls.get_mut(&id) else { return };
         let Some(ivr) = call.ivr.as_mut() else { return };
         let mut events = Vec::new();
         while let Some(a) = ivr.poll_action() {
             match a {
                 IvrAction::Play { prompt } => {
+                    call.playing = Some(prompt.clone());
                     self.out.push_back(Output::Media { call: id, cmd: MediaCommand::Play { prompt: prompt.clone() } });
                     events.push(CallEventKind::Prompt { prompt });
                 }
                 IvrAction::StopPrompt => self.out.push_back(Output::Media { call: id, cmd: MediaCommand::StopPrompt }),
                 IvrAction::Route(routing) => {
                     if let Some(prompt) = routing.announce.clone() {
+                        call.playing = Some(prompt.clone());
                         self.out.push_back(Output::Media { call: id, cmd: MediaCommand::Play { prompt: prompt.clone() } });
                         events.push(CallEventKind::Prompt { prompt });
                     }
@@ -509,6 +571,7 @@ impl Engine {
                 }
             }
         }
+        call.language = Some(ivr.language().clone());
         let next = ivr.poll_timeout();
         if ivr.is_done() {
             events.push(CallEventKind::IvrPath { path: ivr.path().clone() });
@@ -520,8 +583,108 @@ impl Engine {
                 self.heap.push(Reverse((t, TimerRef::Ivr(id))));
             }
         }
+        let route = events.iter().find_map(|e| match e {
+            CallEventKind::Routed { routing } => Some(routing.queue.clone()),
+            _ => None,
+        });
         for e in events {
             self.event(id, e);
+        }
+        if let Some(queue) = route {
+            self.acd.enqueue(now, id, &queue);
+            let position = self.acd.position(id).map_or(0, |(_, p)| p);
+            self.event(id, CallEventKind::Queued { queue: queue.to_string(), position });
+            self.drain_acd();
+        }
+    }
+
+    /// Play a prompt on a call now, or after the one it is hearing (an announcement
+    /// is never cut by the queue's own prompts).
+    fn play(&mut self, id: CallId, prompt: PromptRef) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        if call.playing.is_some() {
+            call.queued_prompts.push_back(prompt);
+            return;
+        }
+        call.playing = Some(prompt.clone());
+        self.out.push_back(Output::Media { call: id, cmd: MediaCommand::Play { prompt: prompt.clone() } });
+        self.event(id, CallEventKind::Prompt { prompt });
+    }
+
+    /// A queue prompt (`hold`, `stay_on_line`) in the language the caller chose.
+    fn queue_prompt(&self, id: CallId, prompt: &str) -> Option<PromptRef> {
+        let call = self.calls.get(&id)?;
+        let lang: Lang = call.language.clone().or_else(|| self.config.routing.default_language().cloned())?;
+        Some(PromptRef { lang, id: PromptId::new(prompt) })
+    }
+
+    fn drain_acd(&mut self) {
+        while let Some(a) = self.acd.poll_action() {
+            match a {
+                AcdAction::PlayHold { call } => {
+                    if let Some(p) = self.queue_prompt(call, "hold") {
+                        self.play(call, p);
+                    }
+                }
+                AcdAction::PlayStayOnLine { call } => {
+                    if let Some(p) = self.queue_prompt(call, "stay_on_line") {
+                        self.play(call, p);
+                    }
+                }
+                AcdAction::Overflowed { call, to } => self.event(call, CallEventKind::Overflowed { to: to.to_string() }),
+                AcdAction::OperatorState { op, state, reason } => self.out.push_back(Output::Operator {
+                    operator: op.to_string(),
+                    kind: OperatorEventKind::State,
+                    detail: Some(match reason {
+                        Some(r) => format!("{} ({r})", state.as_str()),
+                        None => state.as_str().to_string(),
+                    }),
+                }),
+                // Operators are not yet handed to the ACD (see drain_registrar), so no
+                // offer can be made; the operator leg (B2BUA) comes with the operators issue.
+                AcdAction::Offer { call, operator } | AcdAction::CancelOffer { call, operator } => {
+                    warn!(%call, %operator, "ACD offer without an operator leg; ignored");
+                }
+            }
+        }
+        let next = self.acd.poll_timeout();
+        if next != self.acd_scheduled {
+            self.acd_scheduled = next;
+            if let Some(t) = next {
+                self.heap.push(Reverse((t, TimerRef::Acd)));
+            }
+        }
+    }
+
+    fn drain_registrar(&mut self) {
+        while let Some(ev) = self.registrar.poll_event() {
+            match ev {
+                // Until the operator leg exists, a registered operator is recorded
+                // (login/logout history) but not offered calls: ringing a phone we
+                // cannot bridge would only mark the operator not-responding.
+                RegistrarEvent::Registered { operator, binding, first } => {
+                    info!(%operator, contact = %binding.contact, "operator registered");
+                    if first {
+                        self.out.push_back(Output::Operator { operator: operator.to_string(), kind: OperatorEventKind::Login, detail: Some(binding.contact.clone()) });
+                    }
+                }
+                RegistrarEvent::Unregistered { operator, contact, remaining } | RegistrarEvent::Expired { operator, contact, remaining } => {
+                    info!(%operator, %contact, remaining, "operator contact removed");
+                    if remaining == 0 {
+                        self.out.push_back(Output::Operator { operator: operator.to_string(), kind: OperatorEventKind::Logout, detail: Some(contact) });
+                    }
+                }
+                RegistrarEvent::LockedOut { source, user, .. } => {
+                    warn!(%source, %user, "too many failed REGISTERs: this address is ignored for this user for a while");
+                }
+            }
+        }
+        let next = self.registrar.poll_timeout();
+        if next != self.registrar_scheduled {
+            self.registrar_scheduled = next;
+            if let Some(t) = next {
+                self.heap.push(Reverse((t, TimerRef::Registrar)));
+            }
         }
     }
 
@@ -577,28 +740,18 @@ impl Engine {
         }
     }
 
-    /// Operators register with Digest credentials (the registrar of the operators issue).
-    /// Until operator accounts exist every REGISTER is challenged, and credentials are
-    /// refused with 403: the same answers for every user, so nothing can be enumerated.
+    /// Operators register with Digest credentials (RFC 7616/8760); unknown users and
+    /// wrong passwords get the same answer, and repeated failures from one address for
+    /// one user are dropped silently for a while.
     fn on_register(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
-        // A non-SIP address of record is malformed (RFC 4475 §3.3.4).
-        if !matches!(req.head.to.uri.kind(), UriKind::Sip(_)) {
-            return self.respond_nist(now, peer, key, &req, (400, "Address of record must be a SIP URI"), &[]);
+        match self.registrar.handle_register(now, peer.remote, peer.transport, &req) {
+            RegisterOutcome::Respond(r) => {
+                let hdrs: Vec<(&str, String)> = r.headers.iter().map(|(n, v)| (*n, v.clone())).collect();
+                self.respond_nist(now, peer, key, &req, (r.status, r.reason), &hdrs);
+            }
+            RegisterOutcome::Drop => self.stats.register_dropped += 1,
         }
-        let has_digest = req
-            .head
-            .get_all(&HeaderName::Authorization)
-            .any(|v| v.trim_start().get(..6).is_some_and(|s| s.eq_ignore_ascii_case("digest")));
-        if has_digest {
-            return self.respond_nist(now, peer, key, &req, (403, "Forbidden"), &[]);
-        }
-        let nonce = format!("{:016x}{:016x}", self.rng.gen::<u64>(), self.rng.gen::<u64>());
-        let challenge = format!("Digest realm=\"{}\", nonce=\"{nonce}\", algorithm=MD5, qop=\"auth\"", self.realm());
-        self.respond_nist(now, peer, key, &req, (401, "Unauthorized"), &[("WWW-Authenticate", challenge)]);
-    }
-
-    fn realm(&self) -> String {
-        "cc112".to_string()
+        self.drain_registrar();
     }
 
     fn on_invite(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
@@ -693,6 +846,9 @@ impl Engine {
             ivr: None,
             ivr_scheduled: None,
             routing: None,
+            language: None,
+            playing: None,
+            queued_prompts: std::collections::VecDeque::new(),
         };
         self.dialogs.insert(call.dialog_key(), call_id);
         if let Some(e) = self.ists.get_mut(&id) {
@@ -946,6 +1102,10 @@ impl Engine {
         }
         let Some(call) = self.calls.remove(&id) else { return };
         self.dialogs.remove(&call.dialog_key());
+        if call.routing.is_some() {
+            self.acd.remove(now, id);
+            self.drain_acd();
+        }
         match call.state {
             CallState::Opening { port, .. } => {
                 self.closing.insert(id, port);

@@ -389,7 +389,7 @@ fn options_unknown_methods_and_register() {
     assert_eq!(rs[0].status, 401);
     assert!(rs[0].head.get(&HeaderName::WwwAuthenticate).unwrap().starts_with("Digest realm="));
     let reg2 = reg.replace("z9hG4bKr", "z9hG4bKr2").replace("Max-Forwards: 0", "Max-Forwards: 0\r\nAuthorization: Digest username=\"op1\", realm=\"cc112\", nonce=\"x\", uri=\"sip:gw\", response=\"0\"");
-    assert_eq!(statuses(&h.send(&reg2)), vec![403]);
+    assert_eq!(statuses(&h.send(&reg2)), vec![400], "credentials without qop/cnonce/nc are malformed");
     let unk = opt.replace("sip:gw.example SIP", "soap.beep://192.0.2.1:3002 SIP").replace("z9hG4bKo", "z9hG4bKu");
     assert_eq!(statuses(&h.send(&unk)), vec![416]);
     let req = opt.replace("z9hG4bKo", "z9hG4bKreq").replace("Max-Forwards: 0", "Max-Forwards: 0\r\nRequire: foo");
@@ -650,6 +650,13 @@ fn a_silent_caller_reaches_general_within_20_seconds() {
     }
     let (r, at) = routing.expect("routed");
     assert_eq!(r.queue.as_str(), "general");
+    // The announcement ("we did not hear a choice...") is not cut by the queue's hold
+    // prompt: hold comes once it has finished.
+    let announce = r.announce.clone().expect("no_choice is announced");
+    let tail: Vec<Output> = h.log.iter().rev().take_while(|(_, o)| !matches!(o, Output::Event(CallEvent { kind: CallEventKind::Routed { .. }, .. }))).map(|(_, o)| o.clone()).collect();
+    assert!(!played(&tail).contains(&"id/hold".to_string()), "hold waits for the announcement: {:?}", played(&tail));
+    h.engine.handle_media(h.now, id, MediaInput::PromptFinished { prompt: announce });
+    assert_eq!(played(&h.drain()), vec!["id/hold"]);
     assert_eq!(r.reason, crate::call::ivr::RouteReason::NoInput);
     assert!(at <= Duration::from_secs(21), "routed after {at:?}");
     assert_eq!(h.engine.active_calls(), 1, "the caller is never hung up on");
@@ -698,3 +705,95 @@ fn a_call_keeps_the_plan_it_started_with_across_a_reload() {
     h.engine.handle_media(h.now, id2, MediaInput::Digit { key: '1', source: DigitSource::Rfc4733 });
     assert_eq!(routed(&h.drain()).unwrap().queue.as_str(), "fire", "a new call uses the new plan");
 }
+
+// ----- operators ---------------------------------------------------------------------
+
+/// A Digest answer to the first challenge in `resp` for `user`/`password`.
+fn digest_answer(resp: &Response, user: &str, password: &str, uri: &str) -> String {
+    use crate::sip::digest::{self, Algorithm};
+    let challenge = resp.head.get_all(&HeaderName::WwwAuthenticate).find(|c| c.contains("MD5")).expect("an MD5 challenge").to_string();
+    let param = |name: &str| {
+        challenge.split(',').find_map(|p| p.trim().trim_start_matches("Digest ").strip_prefix(&format!("{name}="))).map(|v| v.trim_matches('"').to_string()).unwrap()
+    };
+    let (realm, nonce) = (param("realm"), param("nonce"));
+    let ha1 = digest::ha1(Algorithm::Md5, user, &realm, password);
+    let creds = digest::Credentials {
+        username: user.into(),
+        realm: realm.clone(),
+        nonce: nonce.clone(),
+        uri: uri.into(),
+        response: String::new(),
+        algorithm: Algorithm::Md5,
+        cnonce: "0a4f113b".into(),
+        nc_text: "00000001".into(),
+        nc: 1,
+        opaque: None,
+    };
+    let response = digest::expected_response(&creds, "REGISTER", &ha1);
+    format!("Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"0a4f113b\"")
+}
+
+fn register(branch: &str, cseq: u32, auth: Option<&str>) -> String {
+    format!(
+        "REGISTER sip:gw SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.50:5060;branch={branch}\r\nMax-Forwards: 70\r\nFrom: <sip:op-budi@gw>;tag=op\r\nTo: <sip:op-budi@gw>\r\nCall-ID: reg-budi\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:op-budi@192.0.2.50:5060>\r\nExpires: 600\r\n{}Content-Length: 0\r\n\r\n",
+        auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default()
+    )
+}
+
+#[test]
+fn an_operator_registers_with_digest_and_a_wrong_password_gets_the_same_answer_as_an_unknown_user() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/config/valid_operators.toml")).unwrap();
+    let mut h = Harness::with_config(Config::from_toml(&text, "valid_operators.toml").unwrap());
+    let first = responses(&h.send(&register("z9hG4bKreg1", 1, None))).pop().unwrap();
+    assert_eq!(first.status, 401);
+    let good = digest_answer(&first, "op-budi", "secret-op-budi", "sip:gw");
+    let out = h.send(&register("z9hG4bKreg2", 2, Some(&good)));
+    let ok = responses(&out).pop().unwrap();
+    assert_eq!(ok.status, 200, "{ok:?}");
+    assert!(ok.head.get(&HeaderName::Contact).unwrap().contains("expires="));
+    assert!(out.iter().any(|o| matches!(o, Output::Operator { operator, kind: OperatorEventKind::Login, .. } if operator == "op-budi")));
+    // Wrong password and unknown user: the same status, each with a fresh challenge.
+    let c = responses(&h.send(&register("z9hG4bKreg3", 3, None))).pop().unwrap();
+    let wrong = responses(&h.send(&register("z9hG4bKreg4", 4, Some(&digest_answer(&c, "op-budi", "guess", "sip:gw"))))).pop().unwrap();
+    let c = responses(&h.send(&register("z9hG4bKreg5", 5, None))).pop().unwrap();
+    let unknown = responses(&h.send(&register("z9hG4bKreg6", 6, Some(&digest_answer(&c, "nobody", "guess", "sip:gw"))).replace("op-budi@", "nobody@"))).pop().unwrap();
+    assert_eq!((wrong.status, unknown.status), (401, 401));
+    assert_eq!(wrong.reason, unknown.reason);
+    assert!(wrong.head.get(&HeaderName::WwwAuthenticate).is_some() && unknown.head.get(&HeaderName::WwwAuthenticate).is_some());
+}
+
+#[test]
+fn a_routed_call_waits_in_its_queue_hears_hold_after_the_announcement_and_stay_on_line_every_30s() {
+    let mut h = Harness::new();
+    let (id, out) = ivr_call(&mut h, "q-wait", "sip:118@gw"); // direct number: medical
+    let tag = responses(&out).pop().unwrap().head.to.tag().unwrap().to_string();
+    h.send(&in_dialog("ACK", "q-wait", "z9hG4bKqa", &tag, 1, ""));
+    let ev = h.log.iter().filter_map(|(_, o)| match o {
+        Output::Event(e) => Some(e.kind.clone()),
+        _ => None,
+    }).collect::<Vec<_>>();
+    assert!(ev.iter().any(|e| matches!(e, CallEventKind::Queued { queue, position: 1 } if queue == "medical")), "{ev:?}");
+    // A direct number routes at once, without an announcement: hold starts at once.
+    let all: Vec<Output> = h.log.iter().map(|(_, o)| o.clone()).collect();
+    assert_eq!(played(&all), vec!["id/hold"]);
+    h.engine.handle_media(h.now, id, MediaInput::PromptFinished { prompt: PromptRef { lang: Lang::new("id"), id: PromptId::new("hold") } });
+    h.drain();
+    // Every 30 s: "please stay on the line"; the caller is never hung up on.
+    let mut stays = 0;
+    for _ in 0..10 {
+        let out: Vec<Output> = h.advance(Duration::from_secs(30)).into_iter().map(|(_, o)| o).collect();
+        for c in media_cmds(&out) {
+            if let MediaCommand::Play { prompt } = c {
+                if prompt.id.as_str() == "stay_on_line" {
+                    stays += 1;
+                }
+                h.engine.handle_media(h.now, id, MediaInput::PromptFinished { prompt });
+                h.drain();
+            }
+        }
+    }
+    assert!(stays >= 9, "stay_on_line every 30 s over 5 minutes: {stays}");
+    assert_eq!(h.engine.active_calls(), 1, "an emergency caller is never disconnected by the queue");
+    assert!(h.engine.acd.position(id).is_some());
+}
+

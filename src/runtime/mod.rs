@@ -373,6 +373,10 @@ impl EngineTask {
                         }
                     }
                 }
+                Output::Operator { operator, kind, detail } => {
+                    info!(event = "operator", %operator, kind = ?kind, detail = detail.as_deref().unwrap_or(""), "operator");
+                    self.recorder.on_operator(&operator, kind, detail.as_deref());
+                }
                 Output::Event(ev) => {
                     log_event(&ev);
                     if let Some(wait) = self.recorder.on_event(&ev) {
@@ -474,6 +478,8 @@ fn log_event(ev: &crate::engine::CallEvent) {
             info!(event = "ivr_path", path = %serde_json::to_string(path).unwrap_or_default(), "IVR path")
         }
         CallEventKind::RtpTimeout => warn!(event = "rtp_timeout", "no RTP from the caller"),
+        CallEventKind::Queued { queue, position } => info!(event = "queued", %queue, position, "queued"),
+        CallEventKind::Overflowed { to } => info!(event = "overflowed", %to, "overflow: more operators may answer"),
         CallEventKind::Ended { reason } => info!(event = "ended", reason = reason.as_str(), "call ended"),
     }
 }

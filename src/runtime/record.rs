@@ -105,6 +105,8 @@ impl Recorder {
                 ]
             }
             CallEventKind::RtpTimeout => vec![event("rtp_timeout", json!({}))],
+            CallEventKind::Queued { queue, position } => vec![event("queued", json!({ "queue": queue, "position": position }))],
+            CallEventKind::Overflowed { to } => vec![event("overflowed", json!({ "to": to }))],
             CallEventKind::Ended { reason } => {
                 let routed = open.routed;
                 self.calls.remove(&ev.call);
@@ -116,6 +118,24 @@ impl Recorder {
             store.submit(r);
         }
         None
+    }
+}
+
+impl Recorder {
+    /// An operator's login, logout or state change, for the operator history.
+    pub(crate) fn on_operator(&mut self, operator: &str, kind: crate::engine::OperatorEventKind, detail: Option<&str>) {
+        use crate::engine::OperatorEventKind as K;
+        use crate::store::record::OperatorEventKind as S;
+        let Some(store) = self.store.as_ref() else { return };
+        let kind = match (kind, detail) {
+            (K::Login, _) => S::Login,
+            (K::Logout, _) => S::Logout,
+            (K::State, Some(d)) if d.starts_with("paused") && d.contains("not_responding") => S::NotResponding,
+            (K::State, Some(d)) if d.starts_with("paused") => S::Pause,
+            (K::State, Some(d)) if d.starts_with("wrap") => S::Wrapup,
+            (K::State, _) => S::Resume,
+        };
+        store.submit(Record::OperatorEvent { operator: operator.to_string(), at: UtcMs::now(), kind, reason: detail.map(str::to_string) });
     }
 }
 
