@@ -372,7 +372,7 @@ impl<T: Moment> Relay<T> {
         let h = pkt.header;
         let same_source = stream.source.filter(|s| {
             let d = h.sequence.wrapping_sub(s.max_seq) as i16;
-            s.ssrc == h.ssrc && d <= MAX_DROPOUT && d >= -MAX_MISORDER
+            s.ssrc == h.ssrc && (-MAX_MISORDER..=MAX_DROPOUT).contains(&d)
         });
         let (mut source, new_source) = match same_source {
             Some(s) => (s, false),
@@ -400,7 +400,7 @@ impl<T: Moment> Relay<T> {
         };
         let newest = stream
             .last
-            .map_or(true, |l| new_source || (seq.wrapping_sub(l.seq) as i16) > 0);
+            .is_none_or(|l| new_source || (seq.wrapping_sub(l.seq) as i16) > 0);
         if newest {
             stream.last = Some(Sent {
                 seq,
