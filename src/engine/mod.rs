@@ -1205,7 +1205,7 @@ impl Engine {
                 TxAction::Send(bytes) => self.out.push_back(Output::Send { peer: e.peer, bytes }),
                 TxAction::NoAck { two_xx } => no_ack = Some((two_xx, e.call)),
                 TxAction::Terminated => done = true,
-                TxAction::Final(_) | TxAction::Timeout => {}
+                TxAction::Final(_) | TxAction::Provisional(_) | TxAction::Accepted(_) | TxAction::Timeout => {}
             }
         }
         let next = e.tx.poll_timeout();

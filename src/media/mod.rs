@@ -10,6 +10,7 @@ pub mod moment;
 pub mod ports;
 pub mod prompt;
 pub mod prompts;
+pub mod relay;
 pub mod rfc4733;
 pub mod rtp;
 pub mod sdp;

@@ -6,6 +6,7 @@
 //! clock, and retransmission only happens on unreliable transports (UDP).
 
 pub mod client;
+pub mod invite_client;
 pub mod server;
 
 use std::time::Duration;
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use super::message::{Method, Request};
 
 pub use client::NonInviteClientTx;
+pub use invite_client::{InviteClientError, InviteClientTx};
 pub use server::{InviteServerTx, NonInviteServerTx};
 
 /// The protocol timer base values (RFC 3261 §17.1.1.1, table 4).
@@ -46,8 +48,16 @@ impl Timers {
 pub enum TxAction {
     /// Send these bytes to the transaction's peer.
     Send(Bytes),
-    /// A final response arrived for our client transaction.
+    /// A final response arrived for our client transaction (for an INVITE: a 3xx–6xx,
+    /// already ACKed by the transaction).
     Final(u16),
+    /// A provisional response arrived for our INVITE client transaction (RFC 3261
+    /// §17.1.1.2); each one is reported (180 after 183, repeated 180s).
+    Provisional(u16),
+    /// A 2xx arrived for our INVITE client transaction — the first one and, during
+    /// RFC 6026 Timer M, every retransmission or forked 2xx. The TU (dialog) ACKs each
+    /// one itself (RFC 3261 §13.2.2.4).
+    Accepted(u16),
     /// No ACK came for our final response (Timer H, or 64×T1 after a 2xx):
     /// the TU ends the dialog (with a BYE after a 2xx).
     NoAck { two_xx: bool },
