@@ -744,6 +744,11 @@ impl Engine {
     /// wrong passwords get the same answer, and repeated failures from one address for
     /// one user are dropped silently for a while.
     fn on_register(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
+        // A non-SIP address of record is malformed whoever sends it (RFC 4475 §3.3.4);
+        // refusing it before authentication tells nothing about which users exist.
+        if !matches!(req.head.to.uri.kind(), UriKind::Sip(_)) {
+            return self.respond_nist(now, peer, key, &req, (400, "Address of record must be a SIP URI"), &[]);
+        }
         match self.registrar.handle_register(now, peer.remote, peer.transport, &req) {
             RegisterOutcome::Respond(r) => {
                 let hdrs: Vec<(&str, String)> = r.headers.iter().map(|(n, v)| (*n, v.clone())).collect();
