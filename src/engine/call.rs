@@ -52,6 +52,8 @@ pub enum EndReason {
     NoAck,
     /// No RTP port could be opened at all.
     NoMediaPort,
+    /// The operator sent BYE.
+    OperatorHangup,
 }
 
 impl EndReason {
@@ -61,6 +63,7 @@ impl EndReason {
             EndReason::CallerCancelled => "caller_cancelled",
             EndReason::NoAck => "no_ack",
             EndReason::NoMediaPort => "no_media_port",
+            EndReason::OperatorHangup => "operator_hangup",
         }
     }
 }
@@ -101,6 +104,13 @@ pub struct Call {
     pub playing: Option<PromptRef>,
     /// Queue prompts waiting for the current prompt to finish.
     pub queued_prompts: std::collections::VecDeque<PromptRef>,
+    /// The caller's number and name, shown to the operator.
+    pub caller: String,
+    pub caller_name: Option<String>,
+    /// The offer in progress, if the ACD is ringing an operator for this call.
+    pub offer: Option<u64>,
+    /// The operator leg once an operator answered.
+    pub operator: Option<super::OperatorDialog>,
 }
 
 impl Call {

@@ -13,6 +13,7 @@
 //! and is retransmitted until the ACK. Nothing about queues, IVR or configuration state
 //! can refuse it; no credentials are ever asked of it.
 
+pub mod b2bua;
 pub mod call;
 
 use std::cmp::Reverse;
@@ -41,6 +42,7 @@ use crate::sip::message::reason_phrase;
 use crate::sip::transaction::{InviteServerTx, NonInviteClientTx, NonInviteServerTx, Timers, TxAction, TxKey};
 use crate::sip::{parse, HeaderName, Message, Method, Outgoing, ParseError, Request, Response, Uri, UriKind};
 
+pub use b2bua::OperatorDialog;
 pub use call::{Call, CallId, CallState, DialogKey, EndReason};
 
 /// The methods we implement, as sent in Allow.
@@ -116,6 +118,9 @@ pub enum MediaCommand {
     Play { prompt: PromptRef },
     /// Cut the prompt being played (barge-in).
     StopPrompt,
+    /// An operator answered: relay the caller's RTP to `remote` (the operator's SDP
+    /// address) and the operator's back to the caller, transcoding if needed.
+    Bridge { remote: Option<SocketAddr>, codec: Codec, payload_type: u8, telephone_event: Option<u8> },
 }
 
 /// Where a digit came from.
@@ -179,6 +184,14 @@ pub enum CallEventKind {
     Queued { queue: String, position: usize },
     /// The call may now also be answered by operators of another queue.
     Overflowed { to: String },
+    /// The ACD offered the call to an operator: their phones ring.
+    Offered { operator: String },
+    /// One of the operator's phones is ringing (first 180/183).
+    OperatorRinging { operator: String },
+    /// The operator answered; caller and operator are bridged.
+    OperatorAnswered { operator: String },
+    /// The operator did not answer, rejected, or could not be reached.
+    OperatorNoAnswer { operator: String },
     /// The caller's whole path through the IVR (when it routed, or the caller left).
     IvrPath { path: IvrPath },
     RtpTimeout,
@@ -233,6 +246,7 @@ enum TimerRef {
     Ivr(CallId),
     Registrar,
     Acd,
+    Fork(u64, usize),
 }
 
 /// At most one log line per source address per second for bad input.
@@ -283,6 +297,14 @@ pub struct Engine {
     registrar_scheduled: Option<Instant>,
     acd: Acd,
     acd_scheduled: Option<Instant>,
+    offers: HashMap<u64, b2bua::Offer>,
+    /// Branch of an operator INVITE → (offer, fork).
+    fork_index: HashMap<String, (u64, usize)>,
+    /// Operator-side dialogs of bridged calls.
+    op_dialogs: HashMap<DialogKey, CallId>,
+    /// The latest time the engine was told, for the few paths that drain the ACD
+    /// without a `now` of their own.
+    last_now: Instant,
 }
 
 impl Engine {
@@ -322,6 +344,10 @@ impl Engine {
             registrar_scheduled: None,
             acd,
             acd_scheduled: None,
+            offers: HashMap::new(),
+            fork_index: HashMap::new(),
+            op_dialogs: HashMap::new(),
+            last_now: now,
         }
     }
 
@@ -432,14 +458,24 @@ impl Engine {
                     if self.registrar_scheduled == Some(t) {
                         self.registrar_scheduled = None;
                         self.registrar.handle_timeout(now);
-                        self.drain_registrar();
+                        self.drain_registrar_at(now);
                     }
                 }
                 TimerRef::Acd => {
                     if self.acd_scheduled == Some(t) {
                         self.acd_scheduled = None;
                         self.acd.handle_timeout(now);
-                        self.drain_acd();
+                        self.drain_acd_at(now);
+                    }
+                }
+                TimerRef::Fork(offer, idx) => {
+                    let due = self.offers.get_mut(&offer).and_then(|o| o.forks.get_mut(idx)).filter(|f| f.scheduled == Some(t));
+                    if let Some(f) = due {
+                        f.scheduled = None;
+                        if let Some(tx) = f.tx.as_mut() {
+                            tx.handle_timeout(now);
+                        }
+                        self.drain_fork(now, offer, idx);
                     }
                 }
                 TimerRef::Ivr(id) => {
@@ -619,6 +655,12 @@ impl Engine {
     }
 
     fn drain_acd(&mut self) {
+        let now = self.last_now;
+        self.drain_acd_at(now);
+    }
+
+    fn drain_acd_at(&mut self, now: Instant) {
+        self.last_now = now;
         while let Some(a) = self.acd.poll_action() {
             match a {
                 AcdAction::PlayHold { call } => {
@@ -640,11 +682,8 @@ impl Engine {
                         None => state.as_str().to_string(),
                     }),
                 }),
-                // Operators are not yet handed to the ACD (see drain_registrar), so no
-                // offer can be made; the operator leg (B2BUA) comes with the operators issue.
-                AcdAction::Offer { call, operator } | AcdAction::CancelOffer { call, operator } => {
-                    warn!(%call, %operator, "ACD offer without an operator leg; ignored");
-                }
+                AcdAction::Offer { call, operator } => self.offer(now, call, operator),
+                AcdAction::CancelOffer { call, .. } => self.withdraw(now, call),
             }
         }
         let next = self.acd.poll_timeout();
@@ -656,22 +695,21 @@ impl Engine {
         }
     }
 
-    fn drain_registrar(&mut self) {
+    fn drain_registrar_at(&mut self, now: Instant) {
         while let Some(ev) = self.registrar.poll_event() {
             match ev {
-                // Until the operator leg exists, a registered operator is recorded
-                // (login/logout history) but not offered calls: ringing a phone we
-                // cannot bridge would only mark the operator not-responding.
                 RegistrarEvent::Registered { operator, binding, first } => {
                     info!(%operator, contact = %binding.contact, "operator registered");
                     if first {
                         self.out.push_back(Output::Operator { operator: operator.to_string(), kind: OperatorEventKind::Login, detail: Some(binding.contact.clone()) });
+                        self.acd.operator_registered(now, &operator);
                     }
                 }
                 RegistrarEvent::Unregistered { operator, contact, remaining } | RegistrarEvent::Expired { operator, contact, remaining } => {
                     info!(%operator, %contact, remaining, "operator contact removed");
                     if remaining == 0 {
                         self.out.push_back(Output::Operator { operator: operator.to_string(), kind: OperatorEventKind::Logout, detail: Some(contact) });
+                        self.acd.operator_unregistered(now, &operator);
                     }
                 }
                 RegistrarEvent::LockedOut { source, user, .. } => {
@@ -686,6 +724,7 @@ impl Engine {
                 self.heap.push(Reverse((t, TimerRef::Registrar)));
             }
         }
+        self.drain_acd_at(now);
     }
 
     // ----- requests -------------------------------------------------------------------
@@ -756,7 +795,7 @@ impl Engine {
             }
             RegisterOutcome::Drop => self.stats.register_dropped += 1,
         }
-        self.drain_registrar();
+        self.drain_registrar_at(now);
     }
 
     fn on_invite(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
@@ -776,6 +815,9 @@ impl Engine {
                 local_tag: remote_tag.to_string(),
                 remote_tag: req.head.from.tag().unwrap_or_default().to_string(),
             };
+            if let Some(call) = self.op_dialogs.get(&dk).copied() {
+                return self.on_operator_reinvite(now, call, key, &req);
+            }
             return match self.dialogs.get(&dk).copied() {
                 Some(call) => self.on_reinvite(now, call, key, &req),
                 None => self.final_ist(now, &key, 481, "Call/Transaction Does Not Exist", &[], None),
@@ -854,6 +896,10 @@ impl Engine {
             language: None,
             playing: None,
             queued_prompts: std::collections::VecDeque::new(),
+            caller: req.head.from.uri.dialed().unwrap_or_else(|| req.head.from.uri.to_string()),
+            caller_name: req.head.from.display.clone(),
+            offer: None,
+            operator: None,
         };
         self.dialogs.insert(call.dialog_key(), call_id);
         if let Some(e) = self.ists.get_mut(&id) {
@@ -959,6 +1005,32 @@ impl Engine {
         self.final_ist(now, &key, 200, "OK", &hdrs, Some(Bytes::from(body)));
     }
 
+    /// The operator's re-INVITE (hold, unhold, codec change): answer on the same port
+    /// and point the bridge at what the operator now offers.
+    fn on_operator_reinvite(&mut self, now: Instant, id: CallId, key: TxKey, req: &Request) {
+        let codecs = self.config.media.codecs.clone();
+        let Some(local) = self.calls.get(&id).and_then(|c| c.local_media.clone()) else { return };
+        let local = LocalMedia { session_version: local.session_version + 2, ..local };
+        let body = match sdp_of(&req.head, &req.body) {
+            Ok(Some(o)) => match sdp::answer(&o, &local, &codecs) {
+                Ok((b, n)) => {
+                    let cmd = MediaCommand::Bridge { remote: n.remote, codec: n.codec, payload_type: n.payload_type, telephone_event: n.telephone_event };
+                    self.out.push_back(Output::Media { call: id, cmd });
+                    b
+                }
+                Err(e) => return self.refuse_offer(now, &key, &e),
+            },
+            _ => sdp::offer(&local, &codecs),
+        };
+        let contact = self.contact_for(self.calls.get(&id).map_or(self.dummy_peer(), |c| c.peer));
+        self.final_ist(now, &key, 200, "OK", &[("Contact", contact), ("Allow", ALLOW.into())], Some(Bytes::from(body)));
+    }
+
+    fn dummy_peer(&self) -> Peer {
+        let a = SocketAddr::new(self.config.media.address, 5060);
+        Peer { transport: Transport::Udp, remote: a, local: a, conn: None }
+    }
+
     fn on_ack(&mut self, now: Instant, req: Request) {
         // ACK to a non-2xx (same branch as the INVITE); for RFC 2543 peers also the ACK
         // to a 2xx, which their transaction key cannot tell apart.
@@ -980,6 +1052,17 @@ impl Engine {
             local_tag: req.head.to.tag().unwrap_or_default().to_string(),
             remote_tag: req.head.from.tag().unwrap_or_default().to_string(),
         };
+        if self.op_dialogs.contains_key(&dk) {
+            // The operator's ACK for our 200 to its re-INVITE: stop retransmitting it.
+            let tids: Vec<u64> = self.ists.iter().filter(|(_, e)| e.req.head.call_id == req.head.call_id).map(|(id, _)| *id).collect();
+            for tid in tids {
+                if let Some(e) = self.ists.get_mut(&tid) {
+                    e.tx.handle_ack(now);
+                }
+                self.drain_ist(now, tid);
+            }
+            return;
+        }
         match self.dialogs.get(&dk).copied() {
             Some(c) => self.confirm(now, c, &req),
             None => self.stats.stray_acks += 1, // an ACK is never answered
@@ -1034,6 +1117,12 @@ impl Engine {
     }
 
     fn on_bye(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
+        if let Some(id) = self.op_dialog_of(&req) {
+            // The operator hung up: end the caller's leg too.
+            self.respond_nist(now, peer, key, &req, (200, "OK"), &[]);
+            self.send_bye(now, id);
+            return self.end_call(now, id, EndReason::OperatorHangup);
+        }
         let Some(id) = self.dialog_of(&req) else {
             return self.respond_nist(now, peer, key, &req, (481, "Call/Transaction Does Not Exist"), &[]);
         };
@@ -1051,6 +1140,9 @@ impl Engine {
     }
 
     fn on_info(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
+        if self.op_dialog_of(&req).is_some() {
+            return self.respond_nist(now, peer, key, &req, (200, "OK"), &[]);
+        }
         let Some(id) = self.dialog_of(&req) else {
             return self.respond_nist(now, peer, key, &req, (481, "Call/Transaction Does Not Exist"), &[]);
         };
@@ -1062,8 +1154,15 @@ impl Engine {
     }
 
     fn on_response(&mut self, now: Instant, resp: Response) {
-        let branch = resp.head.top_via().and_then(|v| v.branch()).unwrap_or_default();
-        match self.nict_index.get(branch).copied() {
+        let branch = resp.head.top_via().and_then(|v| v.branch()).unwrap_or_default().to_string();
+        if resp.head.cseq.method == Method::Invite {
+            return match self.fork_index.get(&branch).copied() {
+                Some((offer, idx)) => self.on_fork_response(now, offer, idx, &resp),
+                None => self.stats.stray_responses += 1,
+            };
+        }
+        let key = if resp.head.cseq.method == Method::Cancel { format!("CANCEL {branch}") } else { branch };
+        match self.nict_index.get(&key).copied() {
             Some(id) => {
                 if let Some(e) = self.nicts.get_mut(&id) {
                     e.tx.handle_response(now, resp.status);
@@ -1107,9 +1206,18 @@ impl Engine {
         }
         let Some(call) = self.calls.remove(&id) else { return };
         self.dialogs.remove(&call.dialog_key());
-        if call.routing.is_some() {
+        if let Some(op) = &call.operator {
+            // A bridged call: the other leg ends too, and the operator goes to wrap-up.
+            if reason != EndReason::OperatorHangup {
+                self.bye_fork(now, op.offer, op.fork);
+            }
+            self.op_dialogs.retain(|_, c| *c != id);
+            self.acd.call_ended(now, &op.operator);
+            self.offers.remove(&op.offer);
+            self.drain_acd_at(now);
+        } else if call.routing.is_some() {
             self.acd.remove(now, id);
-            self.drain_acd();
+            self.drain_acd_at(now);
         }
         match call.state {
             CallState::Opening { port, .. } => {
@@ -1282,6 +1390,17 @@ impl Engine {
     }
 
     // ----- small helpers --------------------------------------------------------------
+
+    /// The call whose operator leg this in-dialog request belongs to (the operator's
+    /// tag is the From tag, ours the To tag).
+    fn op_dialog_of(&self, req: &Request) -> Option<CallId> {
+        let dk = DialogKey {
+            call_id: req.head.call_id.clone(),
+            local_tag: req.head.to.tag()?.to_string(),
+            remote_tag: req.head.from.tag().unwrap_or_default().to_string(),
+        };
+        self.op_dialogs.get(&dk).copied()
+    }
 
     fn dialog_of(&self, req: &Request) -> Option<CallId> {
         let dk = DialogKey {

@@ -18,6 +18,8 @@ use super::EngineInput;
 use crate::call::ivr::PromptRef;
 use crate::engine::{CallId, DigitSource, MediaCommand, MediaInput};
 use crate::media::prompts::PromptStore;
+use crate::media::relay::{Leg, LegConfig, Relay, StreamStart};
+use crate::media::sdp::{Direction, Negotiated};
 use crate::media::session::{self, MediaEvent, MediaSession, SessionConfig};
 use crate::media::Codec;
 
@@ -55,13 +57,32 @@ pub(super) async fn run(
     let mut rtcp_buf = vec![0u8; MAX_RTP];
     let mut session: Option<MediaSession<Instant, PromptRef>> = None;
     let mut codec = Codec::Pcmu;
+    let mut caller_leg: Option<(u8, Option<u8>)> = None;
+    let mut bridge: Option<(Relay<Instant>, Option<SocketAddr>)> = None;
     let mut rtcp_packets = 0u64;
     loop {
         let deadline = session.as_ref().and_then(MediaSession::poll_timeout).map(tokio::time::Instant::from_std);
         tokio::select! {
             r = rtp_sock.recv_from(&mut buf) => {
                 if let (Ok((n, from)), Some(s)) = (r, session.as_mut()) {
-                    s.handle_rtp(Instant::now(), from, buf.get(..n).unwrap_or_default());
+                    let data = buf.get(..n).unwrap_or_default();
+                    let now = Instant::now();
+                    match bridge.as_mut() {
+                        // Bridged: each leg's packets, from that leg's address only, go
+                        // to the other leg; anything else still goes to the session,
+                        // which drops and counts it (RTP bleed).
+                        Some((relay, op)) if Some(from) == *op => {
+                            if let (Some(out), Some(to)) = (relay.relay(now, Leg::Operator, data), s.remote()) {
+                                let _ = rtp_sock.send_to(&out, to).await;
+                            }
+                        }
+                        Some((relay, Some(op))) if Some(from) == s.remote() => {
+                            if let Some(out) = relay.relay(now, Leg::Caller, data) {
+                                let _ = rtp_sock.send_to(&out, *op).await;
+                            }
+                        }
+                        _ => s.handle_rtp(now, from, data),
+                    }
                 }
             }
             r = rtcp_sock.recv_from(&mut rtcp_buf) => if r.is_ok() { rtcp_packets += 1 },
@@ -71,6 +92,7 @@ pub(super) async fn run(
                 match cmd {
                     MediaCommand::Start { remote, codec: c, payload_type, telephone_event } => {
                         codec = c;
+                        caller_leg = Some((payload_type, telephone_event));
                         let mut rng = rand::thread_rng();
                         let cfg = SessionConfig {
                             codec: c,
@@ -97,6 +119,28 @@ pub(super) async fn run(
                     MediaCommand::StopPrompt => {
                         if let Some(s) = session.as_mut() {
                             s.stop_prompt();
+                        }
+                    }
+                    MediaCommand::Bridge { remote, codec: oc, payload_type, telephone_event } => {
+                        if let Some(s) = session.as_mut() {
+                            s.stop_prompt();
+                        }
+                        match bridge.as_mut() {
+                            // The operator changed its media (hold, unhold): same bridge.
+                            Some((relay, op)) => {
+                                let n = Negotiated { codec: oc, payload_type, remote, telephone_event, direction: Direction::SendRecv, ptime_ms: None };
+                                relay.reconfigure(Leg::Operator, &n);
+                                *op = remote;
+                            }
+                            None => {
+                                let (cpt, cte) = caller_leg.unwrap_or((codec.payload_type(), None));
+                                let mut rng = rand::thread_rng();
+                                let mut start = || StreamStart { ssrc: rng.gen(), seq: rng.gen(), timestamp: rng.gen(), at: now };
+                                let caller_cfg = LegConfig { codec, payload_type: cpt, telephone_event: cte, start: start() };
+                                let op_cfg = LegConfig { codec: oc, payload_type, telephone_event, start: start() };
+                                bridge = Some((Relay::new(caller_cfg, op_cfg), remote));
+                                debug!(%call, operator_rtp = ?remote, "bridged");
+                            }
                         }
                     }
                 }
@@ -129,6 +173,10 @@ pub(super) async fn run(
                 return;
             }
         }
+    }
+    if let Some((relay, _)) = &bridge {
+        let c = relay.counters();
+        info!(%call, from_caller = c.from_caller.relayed, from_operator = c.from_operator.relayed, transcoded = c.from_caller.transcoded + c.from_operator.transcoded, "bridge closed");
     }
     if let Some(s) = &session {
         let c = s.counters();

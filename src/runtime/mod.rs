@@ -480,6 +480,10 @@ fn log_event(ev: &crate::engine::CallEvent) {
         CallEventKind::RtpTimeout => warn!(event = "rtp_timeout", "no RTP from the caller"),
         CallEventKind::Queued { queue, position } => info!(event = "queued", %queue, position, "queued"),
         CallEventKind::Overflowed { to } => info!(event = "overflowed", %to, "overflow: more operators may answer"),
+        CallEventKind::Offered { operator } => info!(event = "offered", %operator, "offered to an operator"),
+        CallEventKind::OperatorRinging { operator } => info!(event = "operator_ringing", %operator, "operator's phone rings"),
+        CallEventKind::OperatorAnswered { operator } => info!(event = "operator_answered", %operator, "operator answered; bridged"),
+        CallEventKind::OperatorNoAnswer { operator } => info!(event = "operator_no_answer", %operator, "operator did not answer"),
         CallEventKind::Ended { reason } => info!(event = "ended", reason = reason.as_str(), "call ended"),
     }
 }

@@ -24,6 +24,7 @@ pub(crate) type CommitWait = oneshot::Receiver<Result<(), CommitError>>;
 struct Open {
     id: RecordId,
     routed: bool,
+    operator: bool,
 }
 
 pub(crate) struct Recorder {
@@ -47,7 +48,7 @@ impl Recorder {
         let now = UtcMs::now();
         if let CallEventKind::Started { caller, caller_name, dialed, identity, config_version, .. } = &ev.kind {
             let id = RecordId::generate(now, &mut self.rng);
-            self.calls.insert(ev.call, Open { id: id.clone(), routed: false });
+            self.calls.insert(ev.call, Open { id: id.clone(), routed: false, operator: false });
             let (tx, rx) = oneshot::channel();
             let record = Record::CallStarted(CallStart {
                 id,
@@ -107,10 +108,21 @@ impl Recorder {
             CallEventKind::RtpTimeout => vec![event("rtp_timeout", json!({}))],
             CallEventKind::Queued { queue, position } => vec![event("queued", json!({ "queue": queue, "position": position }))],
             CallEventKind::Overflowed { to } => vec![event("overflowed", json!({ "to": to }))],
+            CallEventKind::Offered { operator } => vec![event("offered", json!({ "operator": operator }))],
+            CallEventKind::OperatorRinging { operator } => vec![event("operator_ringing", json!({ "operator": operator }))],
+            CallEventKind::OperatorNoAnswer { operator } => vec![event("operator_no_answer", json!({ "operator": operator }))],
+            CallEventKind::OperatorAnswered { operator } => {
+                open.operator = true;
+                vec![
+                    patch(CallPatch { operator: Some(operator.clone()), operator_answered_at: Some(now), ..CallPatch::default() }),
+                    event("operator_answered", json!({ "operator": operator })),
+                    event("bridged", json!({ "operator": operator })),
+                ]
+            }
             CallEventKind::Ended { reason } => {
-                let routed = open.routed;
+                let (routed, operator) = (open.routed, open.operator);
                 self.calls.remove(&ev.call);
-                let (outcome, hangup_by, text) = outcome_of(*reason, routed);
+                let (outcome, hangup_by, text) = outcome_of(*reason, routed, operator);
                 vec![Record::CallEnded(CallEnd { id, ended_at: now, outcome, hangup_by, reason: text.to_string() })]
             }
         };
@@ -159,12 +171,20 @@ fn step_text(e: &crate::call::ivr::PathEvent) -> String {
 
 /// How a call ended, for the shift report. Until operators answer calls (the operators
 /// issue), a call that reached a queue and ended there was abandoned in the queue.
-fn outcome_of(reason: EndReason, routed: bool) -> (Outcome, Option<HangupBy>, &'static str) {
+fn outcome_of(reason: EndReason, routed: bool, operator: bool) -> (Outcome, Option<HangupBy>, &'static str) {
+    if operator {
+        return match reason {
+            EndReason::OperatorHangup => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
+            EndReason::CallerHangup | EndReason::CallerCancelled => (Outcome::Answered, Some(HangupBy::Caller), "caller hung up"),
+            _ => (Outcome::Answered, Some(HangupBy::Gateway), "ended by the gateway"),
+        };
+    }
     match (reason, routed) {
         (EndReason::CallerHangup, true) => (Outcome::AbandonedQueue, Some(HangupBy::Caller), "caller hung up in the queue"),
         (EndReason::CallerHangup, false) => (Outcome::AbandonedIvr, Some(HangupBy::Caller), "caller hung up in the IVR"),
         (EndReason::CallerCancelled, _) => (Outcome::AbandonedIvr, Some(HangupBy::Caller), "caller cancelled before the answer"),
         (EndReason::NoAck, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no ACK for our 200 OK"),
         (EndReason::NoMediaPort, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no RTP port could be opened"),
+        (EndReason::OperatorHangup, _) => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
     }
 }
