@@ -301,9 +301,11 @@ impl Registrar {
 
     fn challenge(&mut self, now: Instant, ip: IpAddr, stale: bool) -> RegisterOutcome {
         let nonce = self.nonces.issue(now, ip);
-        let headers = digest::challenges(&self.cfg.realm, &nonce, stale)
-            .into_iter()
-            .map(|c| ("WWW-Authenticate", c))
+        let headers = self
+            .cfg
+            .algorithms
+            .iter()
+            .map(|a| ("WWW-Authenticate", digest::challenge(&self.cfg.realm, &nonce, *a, stale)))
             .collect();
         self.respond(401, "Unauthorized", headers, None)
     }

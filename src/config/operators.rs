@@ -41,6 +41,7 @@ pub(crate) struct RawRegistrar {
     pub default_expires: Option<S<toml::Value>>,
     pub failed_attempts: Option<S<i64>>,
     pub failed_window: Option<S<toml::Value>>,
+    pub algorithms: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +136,10 @@ pub struct RegistrarConfig {
     /// further REGISTERs from that pair are dropped silently.
     pub failed_attempts: u32,
     pub failed_window: Duration,
+    /// Digest algorithms offered, in order of preference: one WWW-Authenticate each.
+    /// Some phones read only the first challenge and know only MD5 (SIPp, older
+    /// softphones); for them an admin puts "MD5" first.
+    pub algorithms: Vec<crate::sip::digest::Algorithm>,
 }
 
 pub(crate) fn default_acd() -> AcdConfig {
@@ -156,6 +161,7 @@ pub(crate) fn default_registrar() -> RegistrarConfig {
         default_expires: Duration::from_secs(600),
         failed_attempts: 5,
         failed_window: Duration::from_secs(15 * 60),
+        algorithms: crate::sip::digest::Algorithm::ALL.to_vec(),
     }
 }
 
@@ -351,6 +357,22 @@ pub(crate) fn registrar(raw: Option<S<RawRegistrar>>, p: &mut Problems<'_>) -> R
         "between 1m and 24h",
         p,
     );
+    let mut algorithms = d.algorithms.clone();
+    if let Some(list) = &raw.algorithms {
+        let mut seen = Vec::new();
+        for (i, a) in list.get_ref().iter().enumerate() {
+            match crate::sip::digest::Algorithm::from_token(a.get_ref()) {
+                Some(alg) if !seen.contains(&alg) => seen.push(alg),
+                Some(_) => p.at(format!("registrar.algorithms[{i}]"), a.span(), format!("{:?} is listed twice", a.get_ref())),
+                None => p.at(format!("registrar.algorithms[{i}]"), a.span(), format!("{:?} is not a Digest algorithm; expected \"SHA-256\" or \"MD5\"", a.get_ref())),
+            }
+        }
+        if seen.is_empty() && list.get_ref().is_empty() {
+            p.at("registrar.algorithms", list.span(), "at least one algorithm is needed: [\"SHA-256\", \"MD5\"]");
+        } else if !seen.is_empty() {
+            algorithms = seen;
+        }
+    }
     RegistrarConfig {
         realm,
         nonce_ttl,
@@ -359,6 +381,7 @@ pub(crate) fn registrar(raw: Option<S<RawRegistrar>>, p: &mut Problems<'_>) -> R
         default_expires,
         failed_attempts,
         failed_window,
+        algorithms,
     }
 }
 

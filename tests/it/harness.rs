@@ -197,8 +197,14 @@ pub fn sipp(gw: &Gateway, args: &[&str]) -> Sipp {
 
 /// [`sipp`] against an address (for a SIPp run that outlives a gateway process).
 pub fn sipp_to(target: SocketAddr, args: &[&str]) -> Sipp {
-    let port = free_ports(1).to_string();
-    let media = free_ports(4).to_string();
+    sipp_from(target, free_ports(1), free_ports(4), args)
+}
+
+/// [`sipp_to`] from a given SIP port and media port (an operator phone answers on
+/// the port it registered from).
+pub fn sipp_from(target: SocketAddr, port: u16, media: u16, args: &[&str]) -> Sipp {
+    let port = port.to_string();
+    let media = media.to_string();
     let out = Command::new("sipp")
         .arg(target.to_string())
         .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", &port, "-mp", &media])

@@ -15,6 +15,7 @@ mod media_prompt;
 mod media_rfc4733;
 mod media_rtp;
 mod media_session;
+mod operators;
 mod records;
 mod store;
 mod tcp_framing;

@@ -1,0 +1,89 @@
+//! Operators: SIPp softphones register with Digest and answer calls the ACD offers them;
+//! the caller is bridged to them through the gateway.
+
+use std::time::Duration;
+
+use crate::harness::{corpora, free_ports, reserve_ports, scenario, sipp_from, Gateway};
+
+/// A gateway whose config has the operators of fixtures/config/valid_operators.toml
+/// (op-budi serves medical and general; password "secret-op-budi").
+fn gateway_with_operators() -> Gateway {
+    let port = free_ports(1);
+    let media = reserve_ports(402);
+    let media = media + media % 2;
+    // SIPp computes only MD5 and reads only the first challenge: offer MD5 first.
+    let ops = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/config/valid_operators.toml"))
+        .unwrap()
+        .replace("[registrar]\n", "[registrar]\nalgorithms = [\"MD5\", \"SHA-256\"]\n");
+    let toml = format!(
+        "[sip]\nlisten_udp = [\"127.0.0.1:{port}\"]\nlisten_tcp = [\"127.0.0.1:{port}\"]\n[media]\naddress = \"127.0.0.1\"\nport_min = {media}\nport_max = {}\n{ops}",
+        media + 399
+    );
+    Gateway::start_config(&toml, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+#[test]
+fn a_caller_pressing_1_is_bridged_to_the_registered_medical_operator() {
+    let gw = gateway_with_operators();
+    let op_port = free_ports(1);
+    let op_media = free_ports(4);
+    // The softphone registers from the port it will answer on.
+    let reg = sipp_from(
+        gw.sip,
+        op_port,
+        op_media,
+        &["-sf", scenario("operator_register.xml").to_str().unwrap(), "-key", "operator", "op-budi", "-au", "op-budi", "-ap", "secret-op-budi", "-m", "1"],
+    );
+    assert_eq!((reg.exit_code, reg.failed), (Some(0), 0), "register: {}", reg.stdout);
+    assert!(gw.wait_events("operator", 1, Duration::from_secs(5)) || gw.log().contains("operator registered"), "{}", gw.log());
+    let target = gw.sip;
+    let operator = std::thread::spawn(move || {
+        sipp_from(target, op_port, op_media, &["-sf", scenario("operator_answer.xml").to_str().unwrap(), "-m", "1", "-rtp_echo"])
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // The caller presses 1 (medical) and stays 2.5 s, then hangs up.
+    let dir = tempfile::tempdir().unwrap();
+    let template = std::fs::read_to_string(scenario("caller_dtmf.xml")).unwrap();
+    let sc = dir.path().join("press1.xml");
+    // The caller speaks A-law only and talks (a G.711 A-law recording) once bridged; the
+    // operator answers in µ-law: the gateway transcodes both ways.
+    let talk = format!(
+        "<pause milliseconds=\"800\"/>\n  <nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n  <pause milliseconds=\"2500\"/>",
+        corpora().join("rtp/sipp_g711a.pcap").display()
+    );
+    let text = template
+        .replace("PCAP_FILE", corpora().join("rtp/sipp_dtmf_2833_1.pcap").to_str().unwrap())
+        .replace("RTP/AVP 0 8 101", "RTP/AVP 8 101")
+        .replace("      a=rtpmap:0 PCMU/8000\n", "")
+        .replacen("<pause milliseconds=\"2500\"/>", &talk, 1);
+    std::fs::write(&sc, text).unwrap();
+    let uri = format!("sip:112@{}", gw.sip);
+    let caller = crate::harness::sipp(&gw, &["-sf", sc.to_str().unwrap(), "-key", "ruri", &uri, "-m", "1"]);
+    assert_eq!((caller.exit_code, caller.failed), (Some(0), 0), "caller: {}", caller.stdout);
+    let op = operator.join().unwrap();
+    assert_eq!((op.exit_code, op.failed), (Some(0), 0), "operator: {}\n{}", op.stdout, gw.log());
+    assert!(gw.wait_events("ended", 1, Duration::from_secs(5)));
+    for ev in ["queued", "offered", "operator_ringing", "operator_answered"] {
+        assert_eq!(gw.events(ev).len(), 1, "{ev}: {}", gw.log());
+    }
+    assert_eq!(gw.events("operator_answered")[0]["fields"]["operator"], "op-budi");
+    // The record says who answered, and that the call was answered.
+    std::thread::sleep(Duration::from_millis(300));
+    let reader = cc112::store::query::Reader::open(&gw.db).unwrap();
+    let rows = reader.list_calls(&Default::default()).unwrap();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r.operator.as_deref(), Some("op-budi"));
+    assert_eq!(r.department.as_deref(), Some("medical"));
+    assert_eq!(r.outcome.map(|o| o.as_str()), Some("answered"));
+    assert!(r.operator_answered_at.is_some());
+    // Media crossed the bridge both ways (the operator echoes what it hears), transcoded
+    // between the caller's PCMU and the operator's PCMA.
+    assert!(gw.wait_for(|l| l.contains("bridge closed"), Duration::from_secs(5)), "{}", gw.log());
+    let line = gw.log().lines().find(|l| l.contains("bridge closed")).unwrap().to_string();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(v["fields"]["from_caller"].as_u64().unwrap() > 0, "{line}");
+    assert!(v["fields"]["from_operator"].as_u64().unwrap() > 0, "{line}");
+    assert!(v["fields"]["transcoded"].as_u64().unwrap() > 0, "{line}");
+    eprintln!("{line}");
+}
