@@ -797,3 +797,177 @@ fn a_routed_call_waits_in_its_queue_hears_hold_after_the_announcement_and_stay_o
     assert!(h.engine.acd.position(id).is_some());
 }
 
+
+// ----- the operator leg (B2BUA) ----------------------------------------------------------
+
+/// Two operators serving medical, passwords "pw-a" and "pw-b", MD5 offered first.
+fn two_medical_operators() -> Config {
+    let (a_md5, _) = crate::config::operator_hash("op-a", "cc112", "pw-a");
+    let (b_md5, _) = crate::config::operator_hash("op-b", "cc112", "pw-b");
+    let text = format!(
+        "[registrar]\nalgorithms = [\"MD5\", \"SHA-256\"]\n[acd]\nring_timeout = \"15s\"\nwrap_up = \"10s\"\n\
+[[operators]]\nid = \"op-a\"\nname = \"A\"\ndepartments = [\"medical\"]\nha1_md5 = \"{a_md5}\"\n\
+[[operators]]\nid = \"op-b\"\nname = \"B\"\ndepartments = [\"medical\"]\nha1_md5 = \"{b_md5}\"\n"
+    );
+    Config::from_toml(&text, "two operators").unwrap()
+}
+
+impl Harness {
+    fn send_from(&mut self, remote: &str, msg: &str) -> Vec<Output> {
+        let peer = Peer { remote: remote.parse().unwrap(), ..self.peer };
+        self.engine.handle_sip(self.now, peer, msg.as_bytes());
+        self.drain()
+    }
+
+    /// Register `user` (password `pw`) from `remote` through the Digest exchange.
+    fn register_op(&mut self, user: &str, pw: &str, remote: &str) {
+        let reg = |branch: &str, cseq: u32, auth: Option<&str>| {
+            format!(
+                "REGISTER sip:gw SIP/2.0\r\nVia: SIP/2.0/UDP {remote};branch={branch}\r\nMax-Forwards: 70\r\nFrom: <sip:{user}@gw>;tag=r{user}\r\nTo: <sip:{user}@gw>\r\nCall-ID: reg-{user}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{remote}>\r\nExpires: 3600\r\n{}Content-Length: 0\r\n\r\n",
+                auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default()
+            )
+        };
+        let c = responses(&self.send_from(remote, &reg(&format!("z9hG4bKr1{user}"), 1, None))).pop().unwrap();
+        let auth = digest_answer(&c, user, pw, "sip:gw");
+        let ok = responses(&self.send_from(remote, &reg(&format!("z9hG4bKr2{user}"), 2, Some(&auth)))).pop().unwrap();
+        assert_eq!(ok.status, 200, "{user} registers");
+    }
+}
+
+/// INVITEs the gateway sent to operators, with the address they went to.
+fn operator_invites(out: &[Output]) -> Vec<(SocketAddr, Request)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send { peer, bytes } => match parse(bytes) {
+                Ok(Message::Request(r)) if r.method == Method::Invite => Some((peer.remote, r)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+fn sent_requests(out: &[Output], method: Method) -> Vec<(SocketAddr, Request)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send { peer, bytes } => match parse(bytes) {
+                Ok(Message::Request(r)) if r.method == method => Some((peer.remote, r)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// The operator phone's answer to our INVITE.
+fn op_response(inv: &Request, status: u16, tag: &str, sdp: bool) -> String {
+    let mut o = Outgoing::response(inv, status, reason_phrase(status), Some(tag)).header("Contact", "<sip:op@192.0.2.101:5060>");
+    if sdp {
+        o = o.body("application/sdp", Bytes::from_static(b"v=0\r\no=op 1 1 IN IP4 192.0.2.101\r\ns=-\r\nc=IN IP4 192.0.2.101\r\nt=0 0\r\nm=audio 30000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n"));
+    }
+    String::from_utf8(o.to_bytes().to_vec()).unwrap()
+}
+
+/// An answered, ACKed call to 118 (medical) with two operators registered.
+fn medical_call_with_two_operators() -> (Harness, CallId, String, Vec<Output>) {
+    let mut h = Harness::with_config(two_medical_operators());
+    h.register_op("op-a", "pw-a", "192.0.2.101:5060");
+    h.advance(Duration::from_secs(1));
+    h.register_op("op-b", "pw-b", "192.0.2.102:5060");
+    let (id, out) = ivr_call(&mut h, "b2b", "sip:118@gw");
+    let tag = responses(&out).pop().unwrap().head.to.tag().unwrap().to_string();
+    h.send(&in_dialog("ACK", "b2b", "z9hG4bKb2ba", &tag, 1, ""));
+    let all: Vec<Output> = h.log.iter().map(|(_, o)| o.clone()).collect();
+    (h, id, tag, all)
+}
+
+#[test]
+fn the_longest_idle_operator_rings_first_showing_caller_and_department() {
+    let (_, _, _, out) = medical_call_with_two_operators();
+    let invites = operator_invites(&out);
+    let (to, inv) = invites.iter().find(|(a, _)| a.port() == 5060 && a.ip().to_string() == "192.0.2.101").expect("op-a (longest idle) is rung");
+    assert_eq!(to.to_string(), "192.0.2.101:5060");
+    assert_eq!(inv.uri.as_str(), "sip:op-a@192.0.2.101:5060");
+    assert_eq!(inv.head.get(&HeaderName::Other("X-CC112-Department".into())), Some("medical"));
+    assert_eq!(inv.head.get(&HeaderName::Other("X-CC112-Caller".into())), Some("081234567"));
+    assert!(inv.head.from.display.as_deref().unwrap().contains("081234567"));
+    assert!(std::str::from_utf8(&inv.body).unwrap().contains("m=audio"));
+    assert!(!invites.iter().any(|(a, _)| a.ip().to_string() == "192.0.2.102"), "one operator at a time");
+}
+
+#[test]
+fn ring_timeout_cancels_and_rings_the_next_operator_who_answers_and_is_bridged() {
+    let (mut h, id, _, out) = medical_call_with_two_operators();
+    let (_, inv_a) = operator_invites(&out).into_iter().next().unwrap();
+    let ev = events(&h.send_from("192.0.2.101:5060", &op_response(&inv_a, 180, "ta", false)));
+    assert!(ev.iter().any(|e| matches!(e, CallEventKind::OperatorRinging { operator } if operator == "op-a")), "{ev:?}");
+    // 15 s without an answer: CANCEL to op-a, INVITE to op-b.
+    let timed: Vec<Output> = h.advance(Duration::from_secs(15)).into_iter().map(|(_, o)| o).collect();
+    let cancels = sent_requests(&timed, Method::Cancel);
+    assert_eq!(cancels.len(), 1, "CANCEL to the operator who did not answer");
+    assert_eq!(cancels[0].1.head.call_id, inv_a.head.call_id);
+    let (to_b, inv_b) = operator_invites(&timed).into_iter().next().expect("the next operator rings");
+    assert_eq!(to_b.to_string(), "192.0.2.102:5060");
+    // op-a's phone finishes the CANCEL dance; op-b answers.
+    h.send_from("192.0.2.101:5060", &op_response(&inv_a, 487, "ta", false));
+    let out = h.send_from("192.0.2.102:5060", &op_response(&inv_b, 200, "tb", true));
+    assert_eq!(sent_requests(&out, Method::Ack).len(), 1, "the 200 is ACKed");
+    assert!(media_cmds(&out).iter().any(|c| matches!(c, MediaCommand::Bridge { codec: Codec::Pcma, remote: Some(r), .. } if r.to_string() == "192.0.2.101:30000")), "{:?}", media_cmds(&out));
+    assert!(events(&out).iter().any(|e| matches!(e, CallEventKind::OperatorAnswered { operator } if operator == "op-b")));
+    assert!(h.engine.call(id).unwrap().operator.is_some());
+}
+
+#[test]
+fn a_rejecting_operator_is_skipped_for_the_next() {
+    let (mut h, _, _, out) = medical_call_with_two_operators();
+    let (_, inv_a) = operator_invites(&out).into_iter().next().unwrap();
+    let out = h.send_from("192.0.2.101:5060", &op_response(&inv_a, 486, "ta", false));
+    assert_eq!(sent_requests(&out, Method::Ack).len(), 1, "the 486 is ACKed by the transaction");
+    assert!(events(&out).iter().any(|e| matches!(e, CallEventKind::OperatorNoAnswer { operator } if operator == "op-a")));
+    let (to_b, _) = operator_invites(&out).into_iter().next().expect("the next operator rings at once");
+    assert_eq!(to_b.to_string(), "192.0.2.102:5060");
+}
+
+#[test]
+fn the_caller_hanging_up_while_the_operator_rings_cancels_the_ring_and_frees_the_operator() {
+    let (mut h, _, tag, out) = medical_call_with_two_operators();
+    let (_, inv_a) = operator_invites(&out).into_iter().next().unwrap();
+    h.send_from("192.0.2.101:5060", &op_response(&inv_a, 180, "ta", false));
+    let out = h.send(&in_dialog("BYE", "b2b", "z9hG4bKb2bbye", &tag, 2, ""));
+    let cancels = sent_requests(&out, Method::Cancel);
+    assert_eq!(cancels.len(), 1, "CANCEL sent to the ringing phone");
+    assert_eq!(cancels[0].0.to_string(), "192.0.2.101:5060");
+    let st = h.engine.acd.operator_status(&crate::config::OperatorId::new("op-a")).unwrap();
+    assert_eq!(st.as_str(), "available", "the operator is free again");
+}
+
+#[test]
+fn the_operator_hanging_up_ends_the_caller_leg_and_the_caller_hanging_up_ends_the_operator_leg() {
+    for operator_hangs_up in [true, false] {
+        let (mut h, id, tag, out) = medical_call_with_two_operators();
+        let (_, inv_a) = operator_invites(&out).into_iter().next().unwrap();
+        h.send_from("192.0.2.101:5060", &op_response(&inv_a, 200, "ta", true));
+        if operator_hangs_up {
+            let bye = format!(
+                "BYE sip:cc112@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.101:5060;branch=z9hG4bKopbye\r\nMax-Forwards: 70\r\nFrom: <sip:op-a@gw>;tag=ta\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+                inv_a.head.get(&HeaderName::From).unwrap(),
+                inv_a.head.call_id
+            );
+            let out = h.send_from("192.0.2.101:5060", &bye);
+            assert_eq!(statuses(&out), vec![200]);
+            let byes = sent_requests(&out, Method::Bye);
+            assert_eq!(byes.len(), 1, "BYE to the caller");
+            assert_eq!(byes[0].1.head.call_id, "b2b");
+            assert!(events(&out).contains(&CallEventKind::Ended { reason: EndReason::OperatorHangup }));
+        } else {
+            let out = h.send(&in_dialog("BYE", "b2b", "z9hG4bKb2bbye2", &tag, 2, ""));
+            let byes = sent_requests(&out, Method::Bye);
+            assert_eq!(byes.len(), 1, "BYE to the operator");
+            assert_eq!(byes[0].1.head.call_id, inv_a.head.call_id);
+            assert_eq!(byes[0].1.head.to.tag(), Some("ta"));
+        }
+        assert!(h.engine.call(id).is_none());
+        let st = h.engine.acd.operator_status(&crate::config::OperatorId::new("op-a")).unwrap();
+        assert_eq!(st.as_str(), "wrap_up", "after a call the operator wraps up");
+    }
+}

@@ -15,6 +15,7 @@ fn cfg() -> RegistrarConfig {
         default_expires: Duration::from_secs(600),
         failed_attempts: 5,
         failed_window: Duration::from_secs(900),
+        algorithms: crate::sip::digest::Algorithm::ALL.to_vec(),
     }
 }
 
