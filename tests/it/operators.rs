@@ -87,3 +87,88 @@ fn a_caller_pressing_1_is_bridged_to_the_registered_medical_operator() {
     assert!(v["fields"]["transcoded"].as_u64().unwrap() > 0, "{line}");
     eprintln!("{line}");
 }
+
+/// A REGISTER for `user` from `sock`, with an optional Authorization.
+fn register_over(sock: &std::net::UdpSocket, gw: std::net::SocketAddr, user: &str, n: u32, auth: Option<String>) -> Option<String> {
+    let local = sock.local_addr().unwrap();
+    let msg = format!(
+        "REGISTER sip:{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKbf{n}{}\r\nMax-Forwards: 70\r\nFrom: <sip:{user}@{gw}>;tag=bf{n}\r\nTo: <sip:{user}@{gw}>\r\nCall-ID: bf-{user}-{}\r\nCSeq: {n} REGISTER\r\nContact: <sip:{user}@{local}>\r\n{}Content-Length: 0\r\n\r\n",
+        local.port(),
+        local.ip(),
+        auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default()
+    );
+    sock.send_to(msg.as_bytes(), gw).unwrap();
+    let mut buf = [0u8; 4096];
+    sock.recv(&mut buf).ok().map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// A Digest answer (MD5, qop=auth) to the MD5 challenge of a 401.
+fn answer_401(resp: &str, user: &str, password: &str, gw: std::net::SocketAddr) -> String {
+    use cc112::sip::digest::{self, Algorithm, Credentials};
+    let line = resp.lines().find(|l| l.starts_with("WWW-Authenticate:") && l.contains("MD5")).expect("MD5 challenge");
+    let nonce = line.split("nonce=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let uri = format!("sip:{gw}");
+    let c = Credentials {
+        username: user.into(),
+        realm: "cc112".into(),
+        nonce: nonce.clone(),
+        uri: uri.clone(),
+        response: String::new(),
+        algorithm: Algorithm::Md5,
+        cnonce: "deadbeef".into(),
+        nc_text: "00000001".into(),
+        nc: 1,
+        opaque: None,
+    };
+    let response = digest::expected_response(&c, "REGISTER", &digest::ha1(Algorithm::Md5, user, "cc112", password));
+    format!("Digest username=\"{user}\", realm=\"cc112\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"deadbeef\"")
+}
+
+/// Remove what legitimately differs between two answers: nonces, tags, Call-ID, branch.
+fn normalise(resp: &str) -> String {
+    resp.lines()
+        .map(|l| {
+            let l = match l.split_once("nonce=\"") {
+                Some((a, b)) => format!("{a}nonce=\"N\"{}", b.split_once('"').map(|(_, r)| r).unwrap_or_default()),
+                None => l.to_string(),
+            };
+            let l = match l.split_once(";tag=") {
+                Some((a, _)) => format!("{a};tag=T"),
+                None => l,
+            };
+            if l.starts_with("Via:") || l.starts_with("Call-ID:") || l.starts_with("From:") || l.starts_with("To:") || l.starts_with("CSeq:") { String::new() } else { l }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn brute_force_is_cut_off_per_address_and_answers_do_not_tell_users_apart() {
+    let gw = gateway_with_operators();
+    // Unknown user and wrong password: the same answer apart from nonce and tags.
+    let probe = std::net::UdpSocket::bind("127.0.0.3:0").unwrap();
+    probe.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let c = register_over(&probe, gw.sip, "op-budi", 1, None).unwrap();
+    let wrong = register_over(&probe, gw.sip, "op-budi", 2, Some(answer_401(&c, "op-budi", "guess", gw.sip))).unwrap();
+    let c = register_over(&probe, gw.sip, "nobody", 3, None).unwrap();
+    let unknown = register_over(&probe, gw.sip, "nobody", 4, Some(answer_401(&c, "nobody", "guess", gw.sip))).unwrap();
+    assert!(wrong.starts_with("SIP/2.0 401"), "{wrong}");
+    assert_eq!(normalise(&wrong), normalise(&unknown), "\n{wrong}\n---\n{unknown}");
+    // A guessing loop from 127.0.0.2: answered until the limit, then silence.
+    let attacker = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+    attacker.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut answered = 0;
+    for n in 0..20u32 {
+        let Some(c) = register_over(&attacker, gw.sip, "op-budi", 100 + 2 * n, None) else { break };
+        if register_over(&attacker, gw.sip, "op-budi", 101 + 2 * n, Some(answer_401(&c, "op-budi", &format!("guess{n}"), gw.sip))).is_some() {
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, 3, "cut off after the limit (failed_attempts = 3 in valid_operators.toml)");
+    // The real operator still registers from another address.
+    let phone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    phone.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let c = register_over(&phone, gw.sip, "op-budi", 500, None).unwrap();
+    let ok = register_over(&phone, gw.sip, "op-budi", 501, Some(answer_401(&c, "op-budi", "secret-op-budi", gw.sip))).unwrap();
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+}
