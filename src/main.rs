@@ -55,6 +55,17 @@ enum Command {
         #[arg(long)]
         password_env: Option<String>,
     },
+    /// Supervisor control of operators on the running gateway.
+    Operators {
+        #[command(subcommand)]
+        command: OperatorsCommand,
+        /// Configuration file (its store.path locates the control socket).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        /// The control socket; default: store.path with the extension .sock.
+        #[arg(long, global = true)]
+        socket: Option<PathBuf>,
+    },
     /// The call records, for the shift (read-only; works while the gateway runs).
     Calls {
         #[command(subcommand)]
@@ -71,6 +82,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum OperatorsCommand {
+    /// Every operator: state, registration, current call.
+    List {
+        /// One JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop offering calls to an operator, with a reason for the history.
+    Pause {
+        operator: String,
+        #[arg(long, default_value = "supervisor")]
+        reason: String,
+    },
+    /// Offer calls to a paused operator again.
+    Resume { operator: String },
+    /// Take an operator out of service until their phone registers again.
+    Logout { operator: String },
 }
 
 #[derive(Subcommand)]
@@ -154,6 +185,47 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
+        Command::Operators { command, config, socket } => {
+            use cc112::engine::control::{Command as C, Reply};
+            let socket = match socket {
+                Some(s) => s,
+                None => {
+                    let cfg = match &config {
+                        Some(p) => Config::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
+                        None => Config::embedded_default().map_err(|e| anyhow::anyhow!("{e}"))?,
+                    };
+                    cc112::runtime::control::socket_path(&cfg.store.path)
+                }
+            };
+            let (cmd, json) = match command {
+                OperatorsCommand::List { json } => (C::ListOperators, json),
+                OperatorsCommand::Pause { operator, reason } => (C::Pause { operator, reason }, false),
+                OperatorsCommand::Resume { operator } => (C::Resume { operator }, false),
+                OperatorsCommand::Logout { operator } => (C::Logout { operator }, false),
+            };
+            let reply = cc112::runtime::control::send(&socket, &cmd)
+                .with_context(|| format!("no running gateway on {}", socket.display()))?;
+            match reply {
+                Reply::Operators { operators } if json => println!("{}", serde_json::to_string(&operators)?),
+                Reply::Operators { operators } => {
+                    println!("{:<14} {:<22} {:<10} {:<10} {:<24} {}", "OPERATOR", "NAME", "STATE", "PHONE", "DEPARTMENTS", "REASON / CALL");
+                    for o in operators {
+                        println!(
+                            "{:<14} {:<22} {:<10} {:<10} {:<24} {}",
+                            o.id,
+                            o.name,
+                            o.state,
+                            if o.registered { "registered" } else { "-" },
+                            o.departments.join(","),
+                            o.reason.or(o.call).unwrap_or_default()
+                        );
+                    }
+                }
+                Reply::State { operator, state } => println!("{operator}: {state}"),
+                Reply::Error { message } => anyhow::bail!("{message}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::OperatorHash { user, realm, password_env } => {
             let realm = match realm {
                 Some(r) => r,

@@ -15,6 +15,7 @@
 
 pub mod b2bua;
 pub mod call;
+pub mod control;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};

@@ -5,6 +5,7 @@
 //! RTP/RTCP sockets. Every channel is bounded. Shutdown: new INVITEs get 503, live
 //! calls get a grace period, then everything stops.
 
+pub mod control;
 mod media;
 pub mod prompts;
 mod record;
@@ -60,6 +61,7 @@ pub(crate) enum EngineInput {
     MediaOpened { call: CallId, port: u16, ok: bool },
     Media { call: CallId, input: MediaInput },
     Reload(Arc<Config>, Arc<PromptStore>),
+    Command(crate::engine::control::Command, tokio::sync::oneshot::Sender<crate::engine::control::Reply>),
 }
 
 /// The engine task's handle on one call's media task.
@@ -118,6 +120,8 @@ impl Gateway {
             let limits = tcp::Limits::from(&config.sip);
             tracker.spawn(tcp::accept(listener, local, limits, tx.clone(), writers.clone(), shutdown.clone(), tracker.clone()));
         }
+        #[cfg(unix)]
+        tracker.spawn(control::serve(control::socket_path(&config.store.path), tx.clone(), shutdown.clone()));
         info!(udp = ?udp_addrs, tcp = ?tcp_addrs, version = %config.version, "SIP listening");
 
         let mut engine = Engine::new(config.clone(), rand::random());
@@ -310,6 +314,9 @@ impl EngineTask {
                         EngineInput::Sip { peer, bytes } => self.engine.handle_sip(now, peer, &bytes),
                         EngineInput::MediaOpened { call, port, ok } => self.engine.handle_media_opened(now, call, port, ok),
                         EngineInput::Media { call, input } => self.engine.handle_media(now, call, input),
+                        EngineInput::Command(cmd, reply) => {
+                            let _ = reply.send(self.engine.handle_command(now, cmd));
+                        }
                         EngineInput::Reload(cfg, prompts) => {
                             self.engine.set_config(cfg);
                             self.prompts = prompts;

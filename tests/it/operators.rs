@@ -172,3 +172,46 @@ fn brute_force_is_cut_off_per_address_and_answers_do_not_tell_users_apart() {
     let ok = register_over(&phone, gw.sip, "op-budi", 501, Some(answer_401(&c, "op-budi", "secret-op-budi", gw.sip))).unwrap();
     assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
 }
+
+#[test]
+fn a_supervisor_lists_pauses_and_resumes_operators_of_the_running_gateway() {
+    let gw = gateway_with_operators();
+    let port = free_ports(1);
+    let reg = sipp_from(
+        gw.sip,
+        port,
+        free_ports(4),
+        &["-sf", scenario("operator_register.xml").to_str().unwrap(), "-key", "operator", "op-budi", "-au", "op-budi", "-ap", "secret-op-budi", "-m", "1"],
+    );
+    assert_eq!(reg.exit_code, Some(0), "{}", reg.stdout);
+    let socket = gw.db.with_extension("sock");
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cc112")).args(args).arg("--socket").arg(&socket).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let list = |cli: &dyn Fn(&[&str]) -> (bool, String, String)| -> Vec<serde_json::Value> {
+        let (ok, out, err) = cli(&["operators", "list", "--json"]);
+        assert!(ok, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let find = |ops: &[serde_json::Value], id: &str| ops.iter().find(|o| o["id"] == id).cloned().unwrap();
+    let ops = list(&cli);
+    assert_eq!(ops.len(), 3, "every configured operator is listed");
+    let budi = find(&ops, "op-budi");
+    assert_eq!((budi["registered"].as_bool(), budi["state"].as_str()), (Some(true), Some("available")), "{budi}");
+    assert_eq!(find(&ops, "op-sari")["state"], "offline");
+    let (ok, out, _) = cli(&["operators", "pause", "op-budi", "--reason", "istirahat"]);
+    assert!(ok && out.contains("paused"), "{out}");
+    let budi = find(&list(&cli), "op-budi");
+    assert_eq!((budi["state"].as_str(), budi["reason"].as_str()), (Some("paused"), Some("istirahat")));
+    let (ok, out, _) = cli(&["operators", "resume", "op-budi"]);
+    assert!(ok && out.contains("available"), "{out}");
+    let (ok, _, err) = cli(&["operators", "pause", "op-nobody"]);
+    assert!(!ok && err.contains("op-nobody"), "{err}");
+    // The pause is in the operator history of the records.
+    std::thread::sleep(Duration::from_millis(300));
+    let reader = cc112::store::query::Reader::open(&gw.db).unwrap();
+    let hist = reader.operator_events(Default::default()).unwrap();
+    assert!(hist.iter().any(|e| e.operator == "op-budi" && e.kind.as_str() == "login"), "{hist:?}");
+    assert!(hist.iter().any(|e| e.operator == "op-budi" && e.kind.as_str() == "pause" && e.reason.as_deref().is_some_and(|r| r.contains("istirahat"))), "{hist:?}");
+}
