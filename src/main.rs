@@ -208,7 +208,7 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             match reply {
                 Reply::Operators { operators } if json => println!("{}", serde_json::to_string(&operators)?),
                 Reply::Operators { operators } => {
-                    println!("{:<14} {:<22} {:<10} {:<10} {:<24} {}", "OPERATOR", "NAME", "STATE", "PHONE", "DEPARTMENTS", "REASON / CALL");
+                    println!("{:<14} {:<22} {:<10} {:<10} {:<24} REASON / CALL", "OPERATOR", "NAME", "STATE", "PHONE", "DEPARTMENTS");
                     for o in operators {
                         println!(
                             "{:<14} {:<22} {:<10} {:<10} {:<24} {}",

@@ -824,13 +824,13 @@ impl Acd {
                 let mut pick: Option<(Instant, usize)> = None;
                 for e in chain(&self.queues, c.queue, c.reach + 1) {
                     if let Some(&cand) = self.queues.get(e).and_then(|s| s.idle.first()) {
-                        if pick.map_or(true, |p| cand < p) {
+                        if pick.is_none_or(|p| cand < p) {
                             pick = Some(cand);
                         }
                     }
                 }
                 if let Some((_, op)) = pick {
-                    if best.map_or(true, |(t, _, _)| c.enqueued < t) {
+                    if best.is_none_or(|(t, _, _)| c.enqueued < t) {
                         best = Some((c.enqueued, call, op));
                     }
                 }

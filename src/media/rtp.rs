@@ -339,7 +339,7 @@ impl SeqExtender {
     /// Extends `wire` and updates the maximum.
     pub fn extend(&mut self, wire: u16) -> SeqNo {
         let ext = extend_seq(self.max, wire);
-        if self.max.map_or(true, |m| ext > m) {
+        if self.max.is_none_or(|m| ext > m) {
             self.max = Some(ext);
         }
         ext

@@ -1091,7 +1091,7 @@ mod tests {
     #[test]
     fn error_text_is_bounded() {
         let mut body = b"v=0\r\no=".to_vec();
-        body.extend(std::iter::repeat(b'x').take(100_000));
+        body.extend(std::iter::repeat_n(b'x', 100_000));
         match answer(&body, &local4(), BOTH) {
             Err(SdpError::Malformed(m)) => assert!(m.len() < 1000, "{}", m.len()),
             other => panic!("{other:?}"),

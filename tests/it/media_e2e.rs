@@ -81,14 +81,14 @@ impl TestCaller {
         let bye = format!(
             "BYE sip:cc112@{} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKb{port}\r\nMax-Forwards: 70\r\nFrom: <sip:caller@127.0.0.1>;tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
             self.gw,
-            self.from_tag(),
+            self.our_tag(),
             self.to,
             self.call_id
         );
         self.sip.send_to(bye.as_bytes(), self.gw).unwrap();
     }
 
-    fn from_tag(&self) -> String {
+    fn our_tag(&self) -> String {
         // The tag we sent: t{n}, recoverable from the Call-ID "media-{n}-{port}".
         format!("t{}", self.call_id.split('-').nth(1).unwrap())
     }

@@ -40,7 +40,7 @@ impl Signal {
     }
 
     fn silence(&mut self, ms: usize) -> &mut Self {
-        self.samples.extend(std::iter::repeat(0.0).take(ms * 8));
+        self.samples.extend(std::iter::repeat_n(0.0, ms * 8));
         self
     }
 
@@ -283,7 +283,7 @@ fn speech_like(seed: u64, seconds: usize) -> Vec<i16> {
             out.push((v / peak.max(1e-6) * level * 32767.0) as i16);
         }
         let pause = rng.gen_range(0..200) * 8;
-        out.extend(std::iter::repeat(0).take(pause));
+        out.extend(std::iter::repeat_n(0, pause));
     }
     let mut coded = Vec::new();
     g711::encode(Codec::Pcma, &out, &mut coded);

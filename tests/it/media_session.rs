@@ -317,7 +317,7 @@ fn tones(keys: &str, on: usize, off: usize) -> Vec<i16> {
             let t = n as f32 / 8000.0;
             pcm.push((amp * ((2.0 * PI * r * t).sin() + (2.0 * PI * c * t).sin()) / 2.0) as i16);
         }
-        pcm.extend(std::iter::repeat(3i16).take(off * 8));
+        pcm.extend(std::iter::repeat_n(3i16, off * 8));
     }
     pcm
 }

@@ -189,7 +189,8 @@ fn a_supervisor_lists_pauses_and_resumes_operators_of_the_running_gateway() {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_cc112")).args(args).arg("--socket").arg(&socket).output().unwrap();
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
-    let list = |cli: &dyn Fn(&[&str]) -> (bool, String, String)| -> Vec<serde_json::Value> {
+    type Cli<'a> = &'a dyn Fn(&[&str]) -> (bool, String, String);
+    let list = |cli: Cli| -> Vec<serde_json::Value> {
         let (ok, out, err) = cli(&["operators", "list", "--json"]);
         assert!(ok, "{err}");
         serde_json::from_str(&out).unwrap()

@@ -823,7 +823,7 @@ fn crash_child(path: &Path) {
         for k in 0..20 {
             w.submit(event(&id, at.plus_ms(k), "media"));
         }
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             w.submit(end(&id, at.plus_ms(30), Outcome::Answered));
         }
         i += 1;
