@@ -31,12 +31,20 @@ pub fn free_ports(count: u16) -> u16 {
     }
 }
 
-/// A block of ports no other test of this process gets (not checked free).
+/// A block of ports (not checked free), handed out round-robin over 20000–60000: the
+/// block wraps around, which is harmless for media ports (the gateway skips a busy
+/// one) and checked for SIP ports by [`free_ports`].
 pub fn reserve_ports(count: u16) -> u16 {
-    let _ = NEXT_PORT.compare_exchange(0, 21000 + (std::process::id() % 20) as u16 * 1000, Ordering::SeqCst, Ordering::SeqCst);
-    let base = NEXT_PORT.fetch_add(count, Ordering::SeqCst);
-    assert!(base < 64000, "ran out of test ports");
-    base
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 40_000;
+    let start = (std::process::id() % 20) * 1000;
+    loop {
+        let n = u32::from(NEXT_PORT.fetch_add(count, Ordering::SeqCst));
+        let base = LOW + (start + n) % SPAN;
+        if base + u32::from(count) <= LOW + SPAN {
+            return base as u16;
+        }
+    }
 }
 
 /// A running gateway process; killed when dropped.
