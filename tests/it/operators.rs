@@ -216,3 +216,90 @@ fn a_supervisor_lists_pauses_and_resumes_operators_of_the_running_gateway() {
     assert!(hist.iter().any(|e| e.operator == "op-budi" && e.kind.as_str() == "login"), "{hist:?}");
     assert!(hist.iter().any(|e| e.operator == "op-budi" && e.kind.as_str() == "pause" && e.reason.as_deref().is_some_and(|r| r.contains("istirahat"))), "{hist:?}");
 }
+
+/// Three operators, one department each (medical, fire, public order), passwords
+/// "pw-<id>", MD5 offered first (SIPp), no wrap-up so the test is quick.
+fn gateway_with_three_departments() -> Gateway {
+    let port = free_ports(1);
+    let media = reserve_ports(402);
+    let media = media + media % 2;
+    let mut ops = String::new();
+    for (id, dept) in [("op-med", "medical"), ("op-fire", "fire"), ("op-pub", "public_order")] {
+        let (md5, _) = cc112::config::operator_hash(id, "cc112", &format!("pw-{id}"));
+        ops += &format!("[[operators]]\nid = \"{id}\"\nname = \"{id}\"\ndepartments = [\"{dept}\"]\nha1_md5 = \"{md5}\"\n");
+    }
+    let toml = format!(
+        "[sip]\nlisten_udp = [\"127.0.0.1:{port}\"]\nlisten_tcp = [\"127.0.0.1:{port}\"]\n[media]\naddress = \"127.0.0.1\"\nport_min = {media}\nport_max = {}\n[registrar]\nalgorithms = [\"MD5\", \"SHA-256\"]\n[acd]\nwrap_up = \"0s\"\n{ops}",
+        media + 399
+    );
+    Gateway::start_config(&toml, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+#[test]
+fn fifty_callers_reach_an_operator_of_their_department_with_media_both_ways() {
+    let gw = gateway_with_three_departments();
+    let dir = tempfile::tempdir().unwrap();
+    // 50 callers: 17 press 1 (medical), 17 press 2 (fire), 16 press 3 (public order).
+    let plan = [("op-med", "1", 17u32), ("op-fire", "2", 17), ("op-pub", "3", 16)];
+    let mut operators = Vec::new();
+    for (id, _, calls) in plan {
+        let (port, media) = (free_ports(1), free_ports(4));
+        let pw = format!("pw-{id}");
+        let reg = sipp_from(gw.sip, port, media, &["-sf", scenario("operator_register.xml").to_str().unwrap(), "-key", "operator", id, "-au", id, "-ap", &pw, "-m", "1"]);
+        assert_eq!(reg.exit_code, Some(0), "{id}: {}", reg.stdout);
+        let target = gw.sip;
+        let sc = dir.path().join(format!("{id}.xml"));
+        let talk = corpora().join("rtp/sipp_g711a.pcap");
+        std::fs::write(&sc, std::fs::read_to_string(scenario("operator_hangs_up.xml")).unwrap().replace("TALK_FILE", talk.to_str().unwrap())).unwrap();
+        operators.push((id, std::thread::spawn(move || sipp_from(target, port, media, &["-sf", sc.to_str().unwrap(), "-m", &calls.to_string()]))));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let template = std::fs::read_to_string(scenario("caller_until_bye.xml")).unwrap();
+    let uri = format!("sip:112@{}", gw.sip);
+    let callers: Vec<_> = plan
+        .iter()
+        .map(|(_, key, calls)| {
+            let sc = dir.path().join(format!("caller{key}.xml"));
+            let pcap = corpora().join(format!("rtp/sipp_dtmf_2833_{key}.pcap"));
+            std::fs::write(&sc, template.replace("PCAP_FILE", pcap.to_str().unwrap())).unwrap();
+            let (target, uri, calls) = (gw.sip, uri.clone(), *calls);
+            std::thread::spawn(move || {
+                crate::harness::sipp_to(target, &["-sf", sc.to_str().unwrap(), "-key", "ruri", &uri, "-m", &calls.to_string(), "-r", "5", "-l", "50", "-rtp_echo"])
+            })
+        })
+        .collect();
+    for (i, c) in callers.into_iter().enumerate() {
+        let run = c.join().unwrap();
+        if run.exit_code != Some(0) {
+            let interesting: Vec<String> = gw.log().lines().filter(|l| l.contains("operator") || l.contains("WARN") || l.contains("offer")).take(40).map(str::to_string).collect();
+            eprintln!("{}", interesting.join("\n"));
+        }
+        assert_eq!((run.exit_code, run.successful, run.failed), (Some(0), plan[i].2 as u64, 0), "callers pressing {}: {}", plan[i].1, run.stdout);
+    }
+    for (id, h) in operators {
+        let run = h.join().unwrap();
+        assert_eq!((run.exit_code, run.failed), (Some(0), 0), "{id}: {}", run.stdout);
+    }
+    assert!(gw.wait_events("ended", 50, Duration::from_secs(10)));
+    // Every caller reached an operator of the department they chose.
+    let answered = gw.events("operator_answered");
+    assert_eq!(answered.len(), 50);
+    let routed = gw.events("routed");
+    let call_of = |e: &serde_json::Value| e["span"]["call"].as_str().unwrap_or_default().to_string();
+    for a in &answered {
+        let queue = routed.iter().find(|r| call_of(r) == call_of(a)).map(|r| r["fields"]["queue"].as_str().unwrap().to_string()).unwrap();
+        let op = a["fields"]["operator"].as_str().unwrap();
+        let want = match queue.as_str() {
+            "medical" => "op-med",
+            "fire" => "op-fire",
+            _ => "op-pub",
+        };
+        assert_eq!(op, want, "a {queue} call went to {op}");
+    }
+    // Media crossed every bridge both ways.
+    let bridges: Vec<serde_json::Value> = gw.log().lines().filter(|l| l.contains("bridge closed")).filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert_eq!(bridges.len(), 50);
+    for b in &bridges {
+        assert!(b["fields"]["from_caller"].as_u64().unwrap() > 0 && b["fields"]["from_operator"].as_u64().unwrap() > 0, "{b}");
+    }
+}
