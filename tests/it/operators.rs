@@ -236,11 +236,12 @@ fn gateway_with_three_departments() -> Gateway {
 }
 
 #[test]
-fn fifty_callers_reach_an_operator_of_their_department_with_media_both_ways() {
+fn a_hundred_callers_reach_an_operator_of_their_department_and_the_records_agree() {
     let gw = gateway_with_three_departments();
     let dir = tempfile::tempdir().unwrap();
-    // 50 callers: 17 press 1 (medical), 17 press 2 (fire), 16 press 3 (public order).
-    let plan = [("op-med", "1", 17u32), ("op-fire", "2", 17), ("op-pub", "3", 16)];
+    let since = cc112::store::UtcMs(cc112::store::UtcMs::now().0 - 60_000).rfc3339(cc112::config::UtcOffset::WIB);
+    // 100 callers: 34 press 1 (medical), 33 press 2 (fire), 33 press 3 (public order).
+    let plan = [("op-med", "1", 34u32), ("op-fire", "2", 33), ("op-pub", "3", 33)];
     let mut operators = Vec::new();
     for (id, _, calls) in plan {
         let (port, media) = (free_ports(1), free_ports(4));
@@ -268,6 +269,15 @@ fn fifty_callers_reach_an_operator_of_their_department_with_media_both_ways() {
             })
         })
         .collect();
+    // Meanwhile 6 callers hang up during the greeting, and 4 press 5 (social services,
+    // which no operator serves here) and hang up after waiting in the queue.
+    let ivr_quitters = crate::harness::sipp(&gw, &["-sf", scenario("caller.xml").to_str().unwrap(), "-key", "ruri", &uri, "-d", "400", "-m", "6", "-r", "10"]);
+    assert_eq!((ivr_quitters.exit_code, ivr_quitters.failed), (Some(0), 0), "{}", ivr_quitters.stdout);
+    let social = dir.path().join("press5.xml");
+    let dtmf = std::fs::read_to_string(scenario("caller_dtmf.xml")).unwrap();
+    std::fs::write(&social, dtmf.replace("PCAP_FILE", corpora().join("rtp/sipp_dtmf_2833_5.pcap").to_str().unwrap())).unwrap();
+    let queue_quitters = crate::harness::sipp(&gw, &["-sf", social.to_str().unwrap(), "-key", "ruri", &uri, "-m", "4", "-r", "10"]);
+    assert_eq!((queue_quitters.exit_code, queue_quitters.failed), (Some(0), 0), "{}", queue_quitters.stdout);
     for (i, c) in callers.into_iter().enumerate() {
         let run = c.join().unwrap();
         if run.exit_code != Some(0) {
@@ -280,10 +290,10 @@ fn fifty_callers_reach_an_operator_of_their_department_with_media_both_ways() {
         let run = h.join().unwrap();
         assert_eq!((run.exit_code, run.failed), (Some(0), 0), "{id}: {}", run.stdout);
     }
-    assert!(gw.wait_events("ended", 50, Duration::from_secs(10)));
+    assert!(gw.wait_events("ended", 110, Duration::from_secs(10)));
     // Every caller reached an operator of the department they chose.
     let answered = gw.events("operator_answered");
-    assert_eq!(answered.len(), 50);
+    assert_eq!(answered.len(), 100);
     let routed = gw.events("routed");
     let call_of = |e: &serde_json::Value| e["span"]["call"].as_str().unwrap_or_default().to_string();
     for a in &answered {
@@ -298,8 +308,35 @@ fn fifty_callers_reach_an_operator_of_their_department_with_media_both_ways() {
     }
     // Media crossed every bridge both ways.
     let bridges: Vec<serde_json::Value> = gw.log().lines().filter(|l| l.contains("bridge closed")).filter_map(|l| serde_json::from_str(l).ok()).collect();
-    assert_eq!(bridges.len(), 50);
+    assert_eq!(bridges.len(), 100);
     for b in &bridges {
         assert!(b["fields"]["from_caller"].as_u64().unwrap() > 0 && b["fields"]["from_operator"].as_u64().unwrap() > 0, "{b}");
     }
+    // What the shift sees: 110 rows; department, operator and outcome right.
+    std::thread::sleep(Duration::from_millis(500));
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cc112"))
+            .args(args)
+            .args(["--db", gw.db.to_str().unwrap(), "--config", gw.config_path.to_str().unwrap(), "--since", &since])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let rows: Vec<serde_json::Value> = cli(&["calls", "list", "--json"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 110);
+    let count = |f: &dyn Fn(&serde_json::Value) -> bool| rows.iter().filter(|r| f(r)).count();
+    for (op, dept, n) in [("op-med", "medical", 34), ("op-fire", "fire", 33), ("op-pub", "public_order", 33)] {
+        assert_eq!(count(&|r| r["outcome"] == "answered" && r["operator"] == op && r["department"] == dept && r["operator_answered_at"].is_string()), n, "{op}");
+    }
+    assert_eq!(count(&|r| r["outcome"] == "abandoned_ivr" && r["department"].is_null()), 6);
+    assert_eq!(count(&|r| r["outcome"] == "abandoned_queue" && r["department"] == "social"), 4);
+    assert_eq!(count(&|r| r["outcome"] == "answered" && r["hangup_by"] == "operator"), 100);
+    // The report's totals agree with the rows.
+    let report: serde_json::Value = serde_json::from_str(&cli(&["report", "--json"])).unwrap();
+    let text = report.to_string();
+    assert_eq!(report["total"].as_u64().or_else(|| report["calls"].as_u64()), Some(110), "{text}");
+    assert_eq!(report["abandoned_in_queue"].as_u64().or_else(|| report["abandoned_queue"].as_u64()), Some(4), "{text}");
+    assert_eq!(report["abandoned_in_ivr"].as_u64().or_else(|| report["abandoned_ivr"].as_u64()), Some(6), "{text}");
+    eprintln!("{}", cli(&["report"]));
 }
