@@ -15,13 +15,27 @@ pub fn corpora() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora"))
 }
 
-/// Ports for this test process: a block chosen from the pid so that two test processes
-/// rarely meet, each port checked free before use.
-static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+/// Ports for this test process, from two disjoint ranges so that they can never meet:
+/// media blocks for gateways (20000–44999, not checked: a gateway skips a busy port) and
+/// single SIP/SIPp ports (45000–59999, each checked free). Both wrap around.
+static NEXT_MEDIA: AtomicU16 = AtomicU16::new(0);
+static NEXT_SIGNAL: AtomicU16 = AtomicU16::new(0);
 
+fn next_in(counter: &AtomicU16, low: u32, span: u32, count: u16) -> u16 {
+    let start = (std::process::id() % 20) * (span / 20);
+    loop {
+        let n = u32::from(counter.fetch_add(count, Ordering::SeqCst));
+        let base = low + (start + n) % span;
+        if base + u32::from(count) <= low + span {
+            return base as u16;
+        }
+    }
+}
+
+/// `count` consecutive ports, each free when checked (SIP listeners, SIPp).
 pub fn free_ports(count: u16) -> u16 {
     loop {
-        let base = reserve_ports(count);
+        let base = next_in(&NEXT_SIGNAL, 45_000, 15_000, count);
         let all_free = (base..base + count).all(|p| {
             UdpSocket::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok()
         });
@@ -31,20 +45,9 @@ pub fn free_ports(count: u16) -> u16 {
     }
 }
 
-/// A block of ports (not checked free), handed out round-robin over 20000–60000: the
-/// block wraps around, which is harmless for media ports (the gateway skips a busy
-/// one) and checked for SIP ports by [`free_ports`].
+/// A block for a gateway's RTP ports (not checked free).
 pub fn reserve_ports(count: u16) -> u16 {
-    const LOW: u32 = 20_000;
-    const SPAN: u32 = 40_000;
-    let start = (std::process::id() % 20) * 1000;
-    loop {
-        let n = u32::from(NEXT_PORT.fetch_add(count, Ordering::SeqCst));
-        let base = LOW + (start + n) % SPAN;
-        if base + u32::from(count) <= LOW + SPAN {
-            return base as u16;
-        }
-    }
+    next_in(&NEXT_MEDIA, 20_000, 25_000, count)
 }
 
 /// A running gateway process; killed when dropped.

@@ -278,16 +278,18 @@ fn a_hundred_callers_reach_an_operator_of_their_department_and_the_records_agree
     std::fs::write(&social, dtmf.replace("PCAP_FILE", corpora().join("rtp/sipp_dtmf_2833_5.pcap").to_str().unwrap())).unwrap();
     let queue_quitters = crate::harness::sipp(&gw, &["-sf", social.to_str().unwrap(), "-key", "ruri", &uri, "-m", "4", "-r", "10"]);
     assert_eq!((queue_quitters.exit_code, queue_quitters.failed), (Some(0), 0), "{}", queue_quitters.stdout);
-    for (i, c) in callers.into_iter().enumerate() {
-        let run = c.join().unwrap();
-        if run.exit_code != Some(0) {
-            let interesting: Vec<String> = gw.log().lines().filter(|l| l.contains("operator") || l.contains("WARN") || l.contains("offer")).take(40).map(str::to_string).collect();
-            eprintln!("{}", interesting.join("\n"));
+    let callers: Vec<_> = callers.into_iter().map(|c| c.join().unwrap()).collect();
+    let operators: Vec<_> = operators.into_iter().map(|(id, h)| (id, h.join().unwrap())).collect();
+    if callers.iter().any(|r| r.exit_code != Some(0)) {
+        for (id, r) in &operators {
+            eprintln!("operator {id}: exit {:?}\n{}\n{}", r.exit_code, r.stdout, r.stderr);
         }
+        let _ = std::fs::write(std::env::temp_dir().join("cc112-hundred-failure.log"), gw.log());
+    }
+    for (i, run) in callers.into_iter().enumerate() {
         assert_eq!((run.exit_code, run.successful, run.failed), (Some(0), plan[i].2 as u64, 0), "callers pressing {}: {}", plan[i].1, run.stdout);
     }
-    for (id, h) in operators {
-        let run = h.join().unwrap();
+    for (id, run) in operators {
         assert_eq!((run.exit_code, run.failed), (Some(0), 0), "{id}: {}", run.stdout);
     }
     assert!(gw.wait_events("ended", 110, Duration::from_secs(10)));
