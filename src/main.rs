@@ -248,13 +248,7 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Calls { command: CallsCommand::List { db, range, department, outcome, limit, json } } => {
             let (reader, cfg) = open_reader(&db)?;
             let offset = cfg.routing.utc_offset;
-            let range = cc112::store::query::cli_range(
-                &cfg.store.shifts(offset),
-                range.shift.as_deref(),
-                range.since.as_deref(),
-                range.until.as_deref(),
-                cc112::store::UtcMs::now(),
-            )?;
+            let range = time_range(&cfg, &range)?;
             let outcome = outcome.map(|o| o.parse::<cc112::store::record::Outcome>()).transpose().map_err(|e| anyhow::anyhow!("--outcome: {e}"))?;
             let filter = cc112::store::query::CallFilter { range, department, outcome, limit };
             let rows = reader.list_calls(&filter)?;
@@ -274,13 +268,7 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Report { db, range, json } => {
             let (reader, cfg) = open_reader(&db)?;
             let offset = cfg.routing.utc_offset;
-            let range = cc112::store::query::cli_range(
-                &cfg.store.shifts(offset),
-                range.shift.as_deref(),
-                range.since.as_deref(),
-                range.until.as_deref(),
-                cc112::store::UtcMs::now(),
-            )?;
+            let range = time_range(&cfg, &range)?;
             let report = reader.report(range, offset)?;
             if json {
                 println!("{}", cc112::store::format::report_json(&report)?);
@@ -306,6 +294,13 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The UTC range `--shift/--since/--until` name (the current shift by default).
+fn time_range(cfg: &Config, r: &RangeArgs) -> anyhow::Result<cc112::store::query::TimeRange> {
+    let shifts = cfg.store.shifts(cfg.routing.utc_offset);
+    let now = cc112::store::UtcMs::now();
+    Ok(cc112::store::query::cli_range(&shifts, r.shift.as_deref(), r.since.as_deref(), r.until.as_deref(), now)?)
 }
 
 /// The read-only record reader and the config that gives shifts and local time.
