@@ -971,3 +971,40 @@ fn the_operator_hanging_up_ends_the_caller_leg_and_the_caller_hanging_up_ends_th
         assert_eq!(st.as_str(), "wrap_up", "after a call the operator wraps up");
     }
 }
+
+#[test]
+fn the_operator_puts_the_caller_on_hold_and_back_with_re_invites() {
+    let (mut h, id, _, out) = medical_call_with_two_operators();
+    let (_, inv_a) = operator_invites(&out).into_iter().next().unwrap();
+    h.send_from("192.0.2.101:5060", &op_response(&inv_a, 200, "ta", true));
+    let reinvite = |branch: &str, cseq: u32, extra: &str| {
+        let sdp = format!("v=0\r\no=op 1 {cseq} IN IP4 192.0.2.101\r\ns=-\r\nc=IN IP4 192.0.2.101\r\nt=0 0\r\nm=audio 30000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n{extra}");
+        format!(
+            "INVITE sip:cc112@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.101:5060;branch={branch}\r\nMax-Forwards: 70\r\nFrom: <sip:op-a@gw>;tag=ta\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:op@192.0.2.101:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            inv_a.head.get(&HeaderName::From).unwrap(),
+            inv_a.head.call_id,
+            sdp.len()
+        )
+    };
+    // Hold: the operator sends sendonly; we answer recvonly on the same port.
+    let out = h.send_from("192.0.2.101:5060", &reinvite("z9hG4bKhold", 2, "a=sendonly\r\n"));
+    let ok = responses(&out).into_iter().find(|r| r.status == 200).expect("200 to the hold re-INVITE");
+    let body = std::str::from_utf8(&ok.body).unwrap().to_string();
+    assert!(body.contains("a=recvonly"), "{body}");
+    let port = h.engine.call(id).unwrap().local_media.as_ref().unwrap().port;
+    assert!(body.contains(&format!("m=audio {port} ")), "same port: {body}");
+    assert!(media_cmds(&out).iter().any(|c| matches!(c, MediaCommand::Bridge { .. })), "the bridge follows the operator's media");
+    // The operator's ACK stops our 200's retransmissions.
+    let ack = format!(
+        "ACK sip:cc112@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.101:5060;branch=z9hG4bKholdack\r\nMax-Forwards: 70\r\nFrom: <sip:op-a@gw>;tag=ta\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 ACK\r\nContent-Length: 0\r\n\r\n",
+        inv_a.head.get(&HeaderName::From).unwrap(),
+        inv_a.head.call_id
+    );
+    h.send_from("192.0.2.101:5060", &ack);
+    assert!(sends(&h.advance(Duration::from_secs(5))).is_empty(), "no retransmission after the ACK");
+    // Unhold: sendrecv again.
+    let out = h.send_from("192.0.2.101:5060", &reinvite("z9hG4bKunhold", 3, ""));
+    let ok = responses(&out).into_iter().find(|r| r.status == 200).expect("200 to the unhold re-INVITE");
+    assert!(std::str::from_utf8(&ok.body).unwrap().contains("a=sendrecv"));
+    assert!(h.engine.call(id).unwrap().operator.is_some(), "still bridged");
+}
