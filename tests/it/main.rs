@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod baresip;
 mod cli;
 mod config_fixtures;
 mod corpus;
