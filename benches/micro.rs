@@ -1,0 +1,136 @@
+//! Micro-benchmarks of the per-message and per-packet work (issue 7), with criterion:
+//! SIP parse of an INVITE and a 200 OK, building an SDP answer, packetizing a prompt
+//! frame, decoding RFC 4733 events, and the ACD's choice among 500 operators.
+//! `cargo bench --bench micro`; criterion prints the median time per iteration.
+
+use std::hint::black_box;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+
+use cc112::call::acd::{Acd, AcdAction};
+use cc112::config::{Config, Operator, OperatorId, QueueId};
+use cc112::engine::CallId;
+use cc112::media::rfc4733::DtmfReceiver;
+use cc112::media::rtp::RtpHeader;
+use cc112::media::sdp::{self, LocalMedia};
+use cc112::media::Codec;
+
+const INVITE: &[u8] = b"INVITE sip:112@gw.example.id;user=phone SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds;rport\r\n\
+Max-Forwards: 70\r\n\
+To: <sip:112@gw.example.id;user=phone>\r\n\
+From: \"Budi Santoso\" <sip:+6281234567890@carrier.example.id;user=phone>;tag=1928301774\r\n\
+Call-ID: a84b4c76e66710@pc33.carrier.example.id\r\n\
+CSeq: 314159 INVITE\r\n\
+Contact: <sip:+6281234567890@192.0.2.1:5060>\r\n\
+Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 142\r\n\r\n\
+v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n";
+
+const OK: &[u8] = b"SIP/2.0 200 OK\r\n\
+Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds;rport\r\n\
+To: <sip:112@gw.example.id;user=phone>;tag=a6c85cf\r\n\
+From: \"Budi Santoso\" <sip:+6281234567890@carrier.example.id;user=phone>;tag=1928301774\r\n\
+Call-ID: a84b4c76e66710@pc33.carrier.example.id\r\n\
+CSeq: 314159 INVITE\r\n\
+Contact: <sip:cc112@192.0.2.5:5060>\r\n\
+Content-Length: 0\r\n\r\n";
+
+const OFFER: &[u8] = b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n";
+
+fn sip(c: &mut Criterion) {
+    c.bench_function("sip parse INVITE", |b| b.iter(|| cc112::sip::parse(black_box(INVITE)).is_ok()));
+    c.bench_function("sip parse 200 OK", |b| b.iter(|| cc112::sip::parse(black_box(OK)).is_ok()));
+}
+
+fn media(c: &mut Criterion) {
+    let local = LocalMedia { addr: IpAddr::from([192, 0, 2, 5]), port: 10000, session_id: 7, session_version: 1 };
+    let prefs = [Codec::Pcmu, Codec::Pcma];
+    c.bench_function("sdp answer", |b| b.iter(|| sdp::answer(black_box(OFFER), &local, &prefs).is_ok()));
+    let frame = [0xffu8; 160];
+    let mut out = Vec::with_capacity(172);
+    let mut seq = 0u16;
+    c.bench_function("rtp packetize a prompt frame", |b| {
+        b.iter(|| {
+            out.clear();
+            seq = seq.wrapping_add(1);
+            RtpHeader { marker: false, payload_type: 0, sequence: seq, timestamp: u32::from(seq) * 160, ssrc: 0x1234 }.write(black_box(&frame), &mut out);
+            out.len()
+        })
+    });
+    // One key press: three updates and three end packets, as phones send them.
+    let packets: Vec<(RtpHeader, [u8; 4])> = (0..6u16)
+        .map(|i| {
+            let end = i >= 3;
+            let duration = 160 * (i.min(3) + 1);
+            let payload = [5u8, if end { 0x8a } else { 0x0a }, (duration >> 8) as u8, duration as u8];
+            (RtpHeader { marker: i == 0, payload_type: 101, sequence: 100 + i, timestamp: 8000, ssrc: 0x99 }, payload)
+        })
+        .collect();
+    let mut ts = 8000u32;
+    let mut at = Duration::ZERO;
+    let mut rx = DtmfReceiver::<Duration>::new(8000);
+    c.bench_function("rfc4733 decode one key press (6 packets)", |b| {
+        b.iter(|| {
+            ts = ts.wrapping_add(8000);
+            at += Duration::from_millis(500);
+            for (h, p) in &packets {
+                let h = RtpHeader { timestamp: ts, ..*h };
+                let _ = rx.handle_packet(at, &h, black_box(p));
+            }
+            let mut n = 0;
+            while rx.poll_digit().is_some() {
+                n += 1;
+            }
+            n
+        })
+    });
+}
+
+fn acd(c: &mut Criterion) {
+    let config = Config::embedded_default().expect("default config");
+    let operators: Vec<Operator> = (0..500)
+        .map(|i| Operator {
+            id: OperatorId(format!("op{i}")),
+            name: format!("Operator {i}"),
+            departments: vec![QueueId::new(if i % 2 == 0 { "medical" } else { "general" })],
+            ha1_md5: Some("0".repeat(32)),
+            ha1_sha256: None,
+        })
+        .collect();
+    let mut acd = Acd::new(config.acd.clone(), &config.routing, &operators);
+    let t0 = Instant::now();
+    for (i, o) in operators.iter().enumerate() {
+        acd.operator_registered(t0 + Duration::from_millis(i as u64), &o.id);
+    }
+    while acd.poll_action().is_some() {}
+    let medical = QueueId::new("medical");
+    // What is measured must be a real choice: the call is offered to an operator.
+    acd.enqueue(t0 + Duration::from_secs(1), CallId(0), &medical);
+    let first: Vec<AcdAction> = std::iter::from_fn(|| acd.poll_action()).collect();
+    assert!(first.iter().any(|a| matches!(a, AcdAction::Offer { .. })), "{first:?}");
+    acd.remove(t0 + Duration::from_secs(1), CallId(0));
+    while acd.poll_action().is_some() {}
+    let mut n = 0u64;
+    c.bench_function("acd choose among 500 operators", |b| {
+        b.iter(|| {
+            n += 1;
+            let now = t0 + Duration::from_secs(1) + Duration::from_micros(n);
+            acd.enqueue(now, CallId(n), &medical);
+            let mut offered = false;
+            while let Some(a) = acd.poll_action() {
+                offered |= matches!(a, AcdAction::Offer { .. });
+            }
+            // The caller hangs up at once: the operator is free again for the next round.
+            acd.remove(now, CallId(n));
+            while acd.poll_action().is_some() {}
+            offered
+        })
+    });
+}
+
+criterion_group!(benches, sip, media, acd);
+criterion_main!(benches);
