@@ -24,6 +24,7 @@ fn assert_all_ok(run: &crate::harness::Sipp, calls: u64) {
 
 #[test]
 fn sipp_builtin_uac_udp_and_tcp_200_calls_each() {
+    let _load = crate::harness::heavy();
     let gw = Gateway::start();
     for transport in ["u1", "t1"] {
         let run = sipp(&gw, &["-sn", "uac", "-s", "112", "-t", transport, "-m", "200", "-r", "100", "-l", "100"]);
@@ -35,6 +36,7 @@ fn sipp_builtin_uac_udp_and_tcp_200_calls_each() {
 
 #[test]
 fn sipp_caller_holds_2s_then_hangs_up_udp_and_tcp_200_calls_each() {
+    let _load = crate::harness::heavy();
     let gw = Gateway::start();
     let uri = ruri(&gw, "112");
     let sc = scenario("caller.xml");

@@ -50,6 +50,15 @@ pub fn reserve_ports(count: u16) -> u16 {
     next_in(&NEXT_MEDIA, 20_000, 25_000, count)
 }
 
+/// Held by the tests that put real load on the machine (hundreds of SIPp calls, a
+/// hundred concurrent media streams), so that they never overlap: on two shared cores,
+/// overlapping load tests starve SIPp and the gateway alike and measure nothing.
+static HEAVY: Mutex<()> = Mutex::new(());
+
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A running gateway process; killed when dropped.
 pub struct Gateway {
     child: Child,

@@ -139,6 +139,7 @@ fn a_caller_hears_the_greeting_exactly_as_encoded_without_gaps() {
 
 #[test]
 fn hundred_concurrent_callers_get_paced_prompts() {
+    let _load = crate::harness::heavy();
     let gw = Gateway::start();
     let want = greeting_pcmu();
     let gaps: Vec<Duration> = std::thread::scope(|s| {

@@ -237,6 +237,7 @@ fn gateway_with_three_departments() -> Gateway {
 
 #[test]
 fn a_hundred_callers_reach_an_operator_of_their_department_and_the_records_agree() {
+    let _load = crate::harness::heavy();
     let gw = gateway_with_three_departments();
     let dir = tempfile::tempdir().unwrap();
     let since = cc112::store::UtcMs(cc112::store::UtcMs::now().0 - 60_000).rfc3339(cc112::config::UtcOffset::WIB);
@@ -252,7 +253,10 @@ fn a_hundred_callers_reach_an_operator_of_their_department_and_the_records_agree
         let sc = dir.path().join(format!("{id}.xml"));
         let talk = corpora().join("rtp/sipp_g711a.pcap");
         std::fs::write(&sc, std::fs::read_to_string(scenario("operator_hangs_up.xml")).unwrap().replace("TALK_FILE", talk.to_str().unwrap())).unwrap();
-        operators.push((id, std::thread::spawn(move || sipp_from(target, port, media, &["-sf", sc.to_str().unwrap(), "-m", &calls.to_string()]))));
+        let errors = dir.path().join(format!("{id}-errors.log"));
+        operators.push((id, std::thread::spawn(move || {
+            sipp_from(target, port, media, &["-sf", sc.to_str().unwrap(), "-m", &calls.to_string(), "-trace_err", "-error_file", errors.to_str().unwrap()])
+        })));
     }
     std::thread::sleep(Duration::from_millis(300));
     let template = std::fs::read_to_string(scenario("caller_until_bye.xml")).unwrap();
@@ -282,7 +286,8 @@ fn a_hundred_callers_reach_an_operator_of_their_department_and_the_records_agree
     let operators: Vec<_> = operators.into_iter().map(|(id, h)| (id, h.join().unwrap())).collect();
     if callers.iter().any(|r| r.exit_code != Some(0)) {
         for (id, r) in &operators {
-            eprintln!("operator {id}: exit {:?}\n{}\n{}", r.exit_code, r.stdout, r.stderr);
+            let errors = std::fs::read_to_string(dir.path().join(format!("{id}-errors.log"))).unwrap_or_default();
+            eprintln!("operator {id}: exit {:?}\n{}\n{}\nunexpected messages:\n{errors}", r.exit_code, r.stdout, r.stderr);
         }
         let _ = std::fs::write(std::env::temp_dir().join("cc112-hundred-failure.log"), gw.log());
     }

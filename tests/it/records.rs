@@ -109,6 +109,7 @@ fn answered_call_ids(trace: &str) -> Vec<String> {
 /// has exactly one row, the ones open at the kill are `interrupted`, the file is intact.
 #[test]
 fn kill_9_loses_no_answered_call() {
+    let _load = crate::harness::heavy();
     for seed in [1u64, 2, 3] {
         let mut gw = Gateway::start();
         let uri = format!("sip:112@{}", gw.sip);
