@@ -333,8 +333,11 @@ impl Engine {
     }
 
     fn forget_offer_if_done(&mut self, offer_id: u64) {
+        // An answered offer stays while its call is bridged on it (the BYE needs the fork).
         let done = self.offers.get(&offer_id).is_some_and(|o| {
-            o.forks.iter().all(|f| f.done) && o.answered.is_none_or(|i| !self.calls.values().any(|c| c.operator.as_ref().is_some_and(|d| d.offer == offer_id && d.fork == i)))
+            let bridged = o.answered.is_some()
+                && self.calls.get(&o.call).and_then(|c| c.operator.as_ref()).is_some_and(|d| d.offer == offer_id);
+            o.forks.iter().all(|f| f.done) && !bridged
         });
         if done {
             self.offers.remove(&offer_id);

@@ -229,6 +229,8 @@ struct IstEntry {
 struct NistEntry {
     tx: NonInviteServerTx,
     peer: Peer,
+    /// Its key in `nist_index`, to remove it in O(1) when it ends.
+    key: TxKey,
     scheduled: Option<Instant>,
 }
 
@@ -1233,12 +1235,8 @@ impl Engine {
         }
         self.stats.calls_ended += 1;
         self.out.push_back(Output::Event(CallEvent { call: id, sip_call_id: call.sip_call_id, kind: CallEventKind::Ended { reason } }));
-        // Keep the IST's back-reference from pointing at a call that is gone.
-        for e in self.ists.values_mut() {
-            if e.call == Some(id) {
-                e.call = None;
-            }
-        }
+        // An INVITE transaction may still name this call: call ids are never reused,
+        // so every use of that back-reference finds the call gone and does nothing.
     }
 
     /// Our BYE: the caller is gone from our side (no ACK, shutdown...).
@@ -1295,7 +1293,7 @@ impl Engine {
         let mut tx = NonInviteServerTx::new(peer.transport.reliable(), self.timers);
         tx.respond(now, status, self.response(req, status, reason, tag, extra).to_bytes());
         let id = self.next_id();
-        self.nists.insert(id, NistEntry { tx, peer, scheduled: None });
+        self.nists.insert(id, NistEntry { tx, peer, key: key.clone(), scheduled: None });
         self.nist_index.insert(key, id);
         self.drain_nist(id);
     }
@@ -1356,8 +1354,11 @@ impl Engine {
         }
         let next = e.tx.poll_timeout();
         if done {
-            self.nists.remove(&id);
-            self.nist_index.retain(|_, v| *v != id);
+            if let Some(e) = self.nists.remove(&id) {
+                if self.nist_index.get(&e.key) == Some(&id) {
+                    self.nist_index.remove(&e.key);
+                }
+            }
         } else if next != e.scheduled {
             e.scheduled = next;
             if let Some(t) = next {

@@ -55,6 +55,8 @@ pub(super) async fn run(
     let Some((rtp_sock, rtcp_sock)) = socks else { return };
     let mut buf = vec![0u8; MAX_RTP];
     let mut rtcp_buf = vec![0u8; MAX_RTP];
+    // One output buffer for the bridge: relaying allocates nothing per packet.
+    let mut relayed: Vec<u8> = Vec::with_capacity(MAX_RTP);
     let mut session: Option<MediaSession<Instant, PromptRef>> = None;
     let mut codec = Codec::Pcmu;
     let mut caller_leg: Option<(u8, Option<u8>)> = None;
@@ -72,13 +74,13 @@ pub(super) async fn run(
                         // to the other leg; anything else still goes to the session,
                         // which drops and counts it (RTP bleed).
                         Some((relay, op)) if Some(from) == *op => {
-                            if let (Some(out), Some(to)) = (relay.relay(now, Leg::Operator, data), s.remote()) {
-                                let _ = rtp_sock.send_to(&out, to).await;
+                            if let (Ok(()), Some(to)) = (relay.relay_into(now, Leg::Operator, data, &mut relayed), s.remote()) {
+                                let _ = rtp_sock.send_to(&relayed, to).await;
                             }
                         }
                         Some((relay, Some(op))) if Some(from) == s.remote() => {
-                            if let Some(out) = relay.relay(now, Leg::Caller, data) {
-                                let _ = rtp_sock.send_to(&out, *op).await;
+                            if relay.relay_into(now, Leg::Caller, data, &mut relayed).is_ok() {
+                                let _ = rtp_sock.send_to(&relayed, *op).await;
                             }
                         }
                         _ => s.handle_rtp(now, from, data),
