@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{corpora, free_ports, reserve_ports, scenario, Gateway};
+use crate::harness::{corpora, free_ports, scenario};
 
 struct Baresip(Child);
 
@@ -29,17 +29,8 @@ fn baresip_registers_as_an_operator_and_talks_with_a_caller() {
         .expect("baresip modules");
     // The gateway: op-budi (medical), MD5 only (libre in baresip 1.0 gives up on any
     // algorithm it does not know).
-    let port = free_ports(1);
-    let media = reserve_ports(202);
-    let media = media + media % 2;
-    let ops = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/config/valid_operators.toml"))
-        .unwrap()
-        .replace("[registrar]\n", "[registrar]\nalgorithms = [\"MD5\"]\n");
-    let toml = format!(
-        "[sip]\nlisten_udp = [\"127.0.0.1:{port}\"]\nlisten_tcp = [\"127.0.0.1:{port}\"]\n[media]\naddress = \"127.0.0.1\"\nport_min = {media}\nport_max = {}\n{ops}",
-        media + 199
-    );
-    let gw = Gateway::start_config(&toml, std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    let gw = crate::operators::gateway_with_operators_offering(r#"["MD5"]"#);
+    let port = gw.sip.port();
     // baresip: loopback only; it plays back what it hears (aubridge), so its RTP
     // carries the caller's voice back.
     let dir = tempfile::tempdir().unwrap();

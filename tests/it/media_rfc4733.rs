@@ -1,8 +1,8 @@
 //! RFC 4733 telephone-event: every key press becomes exactly one digit, whatever the
 //! network does to its packets. Fed with SIPp's recordings and with synthetic streams.
 
+use crate::harness::corpora;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use cc112::media::rfc4733::{Digit, DtmfReceiver, Rfc4733Error, TelephoneEvent, END_TIMEOUT};
@@ -15,11 +15,6 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn corpora() -> PathBuf {
-    std::env::var_os("CC112_CORPORA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora"))
-}
 
 /// One telephone-event packet: (rtp timestamp, marker, seq, payload).
 #[derive(Debug, Clone)]

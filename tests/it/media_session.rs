@@ -2,6 +2,7 @@
 //! only, every digit read once from RFC 4733 or in-band tones (never both), RTP bleed
 //! floods and latching, the silence event, hostile datagrams, and the shipped prompts.
 
+use crate::harness::corpora;
 use std::collections::BTreeMap;
 use std::f32::consts::PI;
 use std::net::SocketAddr;
@@ -52,11 +53,6 @@ fn config(codec: Codec, te: Option<u8>, remote: Option<SocketAddr>) -> SessionCo
     }
 }
 
-fn corpora() -> PathBuf {
-    std::env::var_os("CC112_CORPORA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora"))
-}
 
 /// Everything a session put out, with the time it was drained.
 #[derive(Debug, Default)]

@@ -8,13 +8,18 @@ use crate::harness::{corpora, free_ports, reserve_ports, scenario, sipp_from, Ga
 /// A gateway whose config has the operators of fixtures/config/valid_operators.toml
 /// (op-budi serves medical and general; password "secret-op-budi").
 fn gateway_with_operators() -> Gateway {
+    // SIPp computes only MD5 and reads only the first challenge: offer MD5 first.
+    gateway_with_operators_offering(r#"["MD5", "SHA-256"]"#)
+}
+
+/// The same, offering these Digest algorithms (a TOML array) in this order.
+pub(crate) fn gateway_with_operators_offering(algorithms: &str) -> Gateway {
     let port = free_ports(1);
     let media = reserve_ports(402);
     let media = media + media % 2;
-    // SIPp computes only MD5 and reads only the first challenge: offer MD5 first.
     let ops = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/config/valid_operators.toml"))
         .unwrap()
-        .replace("[registrar]\n", "[registrar]\nalgorithms = [\"MD5\", \"SHA-256\"]\n");
+        .replace("[registrar]\n", &format!("[registrar]\nalgorithms = {algorithms}\n"));
     let toml = format!(
         "[sip]\nlisten_udp = [\"127.0.0.1:{port}\"]\nlisten_tcp = [\"127.0.0.1:{port}\"]\n[media]\naddress = \"127.0.0.1\"\nport_min = {media}\nport_max = {}\n{ops}",
         media + 399

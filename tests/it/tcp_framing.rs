@@ -3,7 +3,7 @@
 //! (never copied into this repository): `../shared/corpora` next to the crate, or the
 //! directory named by `CC112_CORPORA`.
 
-use std::path::PathBuf;
+use crate::harness::corpora;
 
 use cc112::sip::framing::{Frame, FrameError, Framer};
 use proptest::prelude::*;
@@ -12,12 +12,6 @@ use rand::{Rng, SeedableRng};
 
 const MAX: usize = 64 * 1024;
 
-fn corpora() -> PathBuf {
-    match std::env::var_os("CC112_CORPORA") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora"),
-    }
-}
 
 /// The plain-SIP streams listed in `index.tsv`. The WebSocket capture is skipped: after
 /// its HTTP upgrade the bytes are WebSocket frames, which RFC 7118 frames differently.
