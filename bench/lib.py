@@ -1,0 +1,100 @@
+"""Shared pieces of the cc112 load benchmarks (issue 7): the gateway process, /proc
+readings, SIPp runs, percentiles and result files. Each workload is its own script."""
+import json, os, signal, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target/release/cc112")
+SCENARIO = os.path.join(ROOT, "tests/sipp/caller.xml")
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def proc_cpu_rss(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(parts[11]) + int(parts[12])) / TICK
+    rss = int(parts[21]) * PAGE
+    return cpu, rss
+
+
+def start_gateway(tmp, port, extra_toml="", log_level="warn"):
+    """Starts the release gateway on 127.0.0.1:`port` (UDP and TCP), media ports
+    20000-39999, records in `tmp`/data/cc112.db (the gateway runs in `tmp`). `extra_toml` is appended to the config (more
+    tables: [store], [[operators]]...)."""
+    cfg = os.path.join(tmp, "bench.toml")
+    with open(cfg, "w") as f:
+        f.write(f'[sip]\nlisten_udp = ["127.0.0.1:{port}"]\nlisten_tcp = ["127.0.0.1:{port}"]\n'
+                f'[media]\naddress = "127.0.0.1"\nport_min = 20000\nport_max = 39999\n')
+        f.write(extra_toml)
+    link = os.path.join(tmp, "prompts")
+    if not os.path.exists(link):
+        os.symlink(os.path.join(ROOT, "config/prompts"), link)
+    log = open(os.path.join(tmp, "gw.log"), "a")
+    p = subprocess.Popen([BIN, "--log-level", log_level, "run", "--config", cfg], stdout=log, stderr=log, cwd=tmp)
+    time.sleep(0.5)
+    if p.poll() is not None:
+        sys.exit(f"gateway exited at start; see {tmp}/gw.log:\n" + open(os.path.join(tmp, "gw.log")).read()[-2000:])
+    return p
+
+
+def stop_gateway(p):
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+def sipp_run(port, rate, seconds, hold_ms, tmp, tag):
+    calls = int(rate * seconds)
+    rtt = os.path.join(tmp, f"rtt-{tag}.csv")
+    args = ["sipp", f"127.0.0.1:{port}", "-sf", SCENARIO, "-key", "ruri", f"sip:112@127.0.0.1:{port}",
+            "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", "45060", "-mp", "46000",
+            "-r", str(rate), "-m", str(calls), "-l", str(max(100, int(rate * (hold_ms / 1000 + 2)))),
+            "-d", str(hold_ms), "-nostdin", "-timeout", f"{seconds + 30}s", "-timeout_error",
+            "-trace_rtt", "-rtt_freq", "1", "-trace_stat", "-stf", os.path.join(tmp, f"stat-{tag}.csv")]
+    # -trace_rtt writes <scenario>_<pid>_rtt.csv in cwd: run in tmp.
+    t0 = time.time()
+    r = subprocess.run(args, cwd=tmp, capture_output=True, text=True)
+    wall = time.time() - t0
+
+    def count(label):
+        for line in reversed(r.stdout.splitlines()):
+            if line.strip().startswith(label):
+                try:
+                    return int(line.split("|")[2].strip())
+                except (IndexError, ValueError):
+                    pass
+        return 0
+    rtds = []
+    for name in os.listdir(tmp):
+        if name.endswith("_rtt.csv"):
+            with open(os.path.join(tmp, name)) as f:
+                for line in f.readlines()[1:]:
+                    cols = line.strip().split(";")
+                    if len(cols) >= 2:
+                        try:
+                            rtds.append(float(cols[1]))
+                        except ValueError:
+                            pass
+            os.remove(os.path.join(tmp, name))
+    return {"offered": calls, "ok": count("Successful call"), "failed": count("Failed call"), "wall_s": wall, "rtd_ms": rtds}
+
+
+def pct(v, p):
+    if not v:
+        return float("nan")
+    v = sorted(v)
+    return v[min(len(v) - 1, int(len(v) * p / 100))]
+
+
+
+
+def write_result(workload, res):
+    """Writes `res` to bench/results/<workload>-<time>.json and returns the path."""
+    os.makedirs(os.path.join(ROOT, "bench/results"), exist_ok=True)
+    out = os.path.join(ROOT, "bench/results", f"{workload}-{time.strftime('%Y%m%dT%H%M%S')}.json")
+    with open(out, "w") as f:
+        json.dump(res, f, indent=1)
+    return out
