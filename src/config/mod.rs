@@ -13,6 +13,7 @@
 //!   hours) that calls hold in an `Arc`; `validate_routing` builds it.
 
 mod operators;
+mod overload;
 mod raw;
 mod routing;
 mod span;
@@ -26,6 +27,7 @@ pub use routing::{
     DirectNumber, Lang, Language, Menu, MenuAction, MenuId, MenuOption, PromptId, Queue, QueueId,
     Resolved, RoutingPlan, PROMPT_INVALID_CHOICE, PROMPT_NO_CHOICE, SYSTEM_PROMPTS,
 };
+pub use overload::OverloadConfig;
 pub use store::StoreConfig;
 pub use time_rule::{Days, LocalTime, TimeRule, UtcOffset, Weekday};
 
@@ -59,6 +61,8 @@ pub struct Config {
     pub routing: Arc<RoutingPlan>,
     /// Call records: database file and shifts.
     pub store: StoreConfig,
+    /// When new calls get 503 + Retry-After instead of a gateway that cannot serve them.
+    pub overload: OverloadConfig,
     /// Queue timing (wrap-up, ring timeout, overflow, hold announcements).
     pub acd: AcdConfig,
     /// Digest realm, nonce lifetime, registration expiry, brute-force limit.
@@ -209,6 +213,7 @@ impl Config {
             media: plan.media,
             routing: Arc::new(plan.routing),
             store: plan.store,
+            overload: plan.overload,
             acd: plan.acd,
             registrar: plan.registrar,
             operators: plan.operators,
@@ -287,9 +292,12 @@ impl Config {
             routing_summary(&self.routing),
             operators_summary(self),
         ) + &format!(
-            "\nrecords: {}; shifts {}",
+            "\nrecords: {}; shifts {}\noverload: 503 (Retry-After {}s) past {} calls or when an INVITE waited over {:?}",
             self.store.path.display(),
-            self.store.shifts.iter().map(|(n, s, e)| format!("{n} {s}-{e}")).collect::<Vec<_>>().join(", ")
+            self.store.shifts.iter().map(|(n, s, e)| format!("{n} {s}-{e}")).collect::<Vec<_>>().join(", "),
+            self.overload.retry_after.as_secs(),
+            self.overload.max_calls,
+            self.overload.max_delay,
         )
     }
 }

@@ -35,6 +35,7 @@ pub(crate) struct RawConfig {
     pub ivr: Option<S<RawIvr>>,
     pub queues: Option<S<Vec<S<RawQueue>>>>,
     pub store: Option<S<super::store::RawStore>>,
+    pub overload: Option<S<super::overload::RawOverload>>,
     pub acd: Option<S<super::operators::RawAcd>>,
     pub registrar: Option<S<super::operators::RawRegistrar>>,
     pub operators: Option<S<Vec<S<super::operators::RawOperator>>>>,

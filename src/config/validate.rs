@@ -66,6 +66,7 @@ pub(crate) struct Plan {
     pub media: MediaConfig,
     pub routing: RoutingPlan,
     pub store: super::store::StoreConfig,
+    pub overload: super::overload::OverloadConfig,
     pub acd: super::AcdConfig,
     pub registrar: super::RegistrarConfig,
     pub operators: Vec<super::Operator>,
@@ -94,6 +95,7 @@ pub(crate) fn plan(raw: RawConfig, p: &mut Problems<'_>) -> Plan {
         .errors
         .iter()
         .any(|e| e.path.starts_with("queues") || e.path.starts_with("routing"));
+    let overload = super::overload::overload(raw.overload, p);
     let acd = super::operators::acd(raw.acd, p);
     let registrar = super::operators::registrar(raw.registrar, p);
     let operators = super::operators::operators(raw.operators, &routing, queues_ok, p);
@@ -103,6 +105,7 @@ pub(crate) fn plan(raw: RawConfig, p: &mut Problems<'_>) -> Plan {
         media,
         routing,
         store,
+        overload,
         acd,
         registrar,
         operators,

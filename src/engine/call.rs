@@ -54,6 +54,9 @@ pub enum EndReason {
     NoMediaPort,
     /// The operator sent BYE.
     OperatorHangup,
+    /// Refused with 503 before it was answered: the gateway was over capacity
+    /// (`[overload]` limits, or no RTP port free).
+    Overload,
 }
 
 impl EndReason {
@@ -64,6 +67,7 @@ impl EndReason {
             EndReason::NoAck => "no_ack",
             EndReason::NoMediaPort => "no_media_port",
             EndReason::OperatorHangup => "operator_hangup",
+            EndReason::Overload => "overload",
         }
     }
 }

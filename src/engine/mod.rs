@@ -13,6 +13,7 @@
 //! and is retransmitted until the ACK. Nothing about queues, IVR or configuration state
 //! can refuse it; no credentials are ever asked of it.
 
+mod admission;
 pub mod b2bua;
 pub mod call;
 pub mod control;
@@ -214,6 +215,8 @@ pub struct Stats {
     pub no_common_codec: u64,
     pub no_media_port: u64,
     pub refused_shutting_down: u64,
+    /// New calls answered 503 by the `[overload]` limits.
+    pub refused_overload: u64,
     pub register_dropped: u64,
 }
 
@@ -278,9 +281,11 @@ pub struct Engine {
     rng: SmallRng,
     next_id: u64,
     ist_index: HashMap<TxKey, u64>,
-    ists: HashMap<u64, IstEntry>,
+    /// Boxed: a transaction lives 32 s after its final response (Timers H, L), so a
+    /// surge leaves a large table behind; boxed entries keep it at 16 bytes a slot.
+    ists: HashMap<u64, Box<IstEntry>>,
     nist_index: HashMap<TxKey, u64>,
-    nists: HashMap<u64, NistEntry>,
+    nists: HashMap<u64, Box<NistEntry>>,
     nict_index: HashMap<String, u64>,
     nicts: HashMap<u64, NictEntry>,
     calls: HashMap<CallId, Call>,
@@ -308,6 +313,13 @@ pub struct Engine {
     /// The latest time the engine was told, for the few paths that drain the ACD
     /// without a `now` of their own.
     last_now: Instant,
+    /// How long the message being handled waited between its socket and the engine.
+    waited: Duration,
+    /// Whether the gateway is behind (the `[overload]` limits).
+    admission: admission::Admission,
+    /// Overload refusals not yet logged, and when the last log line was written: one
+    /// line per second at most, however many calls are refused.
+    overload_log: (u64, Option<Instant>),
 }
 
 impl Engine {
@@ -351,6 +363,9 @@ impl Engine {
             fork_index: HashMap::new(),
             op_dialogs: HashMap::new(),
             last_now: now,
+            waited: Duration::ZERO,
+            admission: admission::Admission::default(),
+            overload_log: (0, None),
         }
     }
 
@@ -396,6 +411,35 @@ impl Engine {
         self.calls.len()
     }
 
+    /// Calls, transactions and offers held now: what the gateway's memory follows.
+    pub fn live_state(&self) -> usize {
+        self.calls.len() + self.ists.len() + self.nists.len() + self.nicts.len() + self.offers.len()
+    }
+
+    /// After a surge: gives back the tables' room beyond twice what is live now. A
+    /// `HashMap` never shrinks by itself, so without this the peak's tables would stay.
+    pub fn compact(&mut self) {
+        fn shrink<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
+            if m.capacity() > 1024 && m.len().saturating_mul(4) < m.capacity() {
+                m.shrink_to(m.len().saturating_mul(2));
+            }
+        }
+        shrink(&mut self.ist_index);
+        shrink(&mut self.ists);
+        shrink(&mut self.nist_index);
+        shrink(&mut self.nists);
+        shrink(&mut self.nict_index);
+        shrink(&mut self.nicts);
+        shrink(&mut self.calls);
+        shrink(&mut self.dialogs);
+        shrink(&mut self.offers);
+        shrink(&mut self.fork_index);
+        shrink(&mut self.op_dialogs);
+        if self.heap.capacity() > 4096 && self.heap.len().saturating_mul(4) < self.heap.capacity() {
+            self.heap.shrink_to(self.heap.len().saturating_mul(2));
+        }
+    }
+
     pub fn call(&self, id: CallId) -> Option<&Call> {
         self.calls.get(&id)
     }
@@ -413,8 +457,17 @@ impl Engine {
         self.heap.peek().map(|Reverse((t, _))| *t)
     }
 
-    /// One SIP message (a datagram, or a frame cut from a TCP stream).
+    /// One SIP message (a datagram, or a frame cut from a TCP stream), handled the
+    /// moment it arrived.
     pub fn handle_sip(&mut self, now: Instant, peer: Peer, bytes: &[u8]) {
+        self.handle_sip_received(now, now, peer, bytes);
+    }
+
+    /// One SIP message that arrived at `received` and reaches the engine at `now`: the
+    /// difference is how far behind the gateway is, which the overload limits read.
+    pub fn handle_sip_received(&mut self, now: Instant, received: Instant, peer: Peer, bytes: &[u8]) {
+        self.waited = now.saturating_duration_since(received);
+        self.admission.observe(now, self.waited, &self.config.overload);
         self.stats.messages += 1;
         match parse(bytes) {
             Ok(Message::Request(req)) => self.on_request(now, peer, req),
@@ -801,13 +854,48 @@ impl Engine {
         self.drain_registrar_at(now);
     }
 
+    /// 503 with Retry-After for a new emergency call the gateway cannot serve (the
+    /// `[overload]` limits, or no RTP port free). The carrier can send it elsewhere at
+    /// once; the refusal is still recorded (outcome `rejected`, with the caller's
+    /// number) so the shift can call back.
+    fn refuse_overload(&mut self, now: Instant, peer: Peer, req: &Request, key: &TxKey, identity: String, reason: &'static str) {
+        self.stats.refused_overload += 1;
+        self.overload_log.0 += 1;
+        if self.overload_log.1.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1)) {
+            warn!(
+                refused = self.overload_log.0,
+                reason,
+                calls = self.calls.len(),
+                waited_ms = self.waited.as_millis() as u64,
+                "overload: new calls answered 503 with Retry-After"
+            );
+            self.overload_log = (0, Some(now));
+        }
+        let retry = admission::retry_after(&self.config.overload);
+        self.final_ist(now, key, 503, reason, &[("Retry-After", retry)], None);
+        let call = CallId(self.next_id());
+        let sip_call_id = req.head.call_id.clone();
+        let started = CallEventKind::Started {
+            caller: req.head.from.uri.dialed().unwrap_or_else(|| req.head.from.uri.to_string()),
+            caller_name: req.head.from.display.clone(),
+            dialed: req.uri.to_string(),
+            identity,
+            remote: peer.remote,
+            transport: peer.transport,
+            config_version: self.config.version.clone(),
+        };
+        for kind in [started, CallEventKind::Ended { reason: EndReason::Overload }] {
+            self.out.push_back(Output::Event(CallEvent { call, sip_call_id: sip_call_id.clone(), kind }));
+        }
+    }
+
     fn on_invite(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
         let id = self.next_id();
         let to_tag = self.random_tag();
         let mut tx = InviteServerTx::new(peer.transport.reliable(), self.timers);
         // 100 Trying at once, so the caller's INVITE retransmissions stop (§17.2.1).
         tx.respond(now, 100, self.response(&req, 100, "Trying", None, &[]).to_bytes());
-        self.ists.insert(id, IstEntry { tx, peer, req, to_tag, call: None, scheduled: None });
+        self.ists.insert(id, Box::new(IstEntry { tx, peer, req, to_tag, call: None, scheduled: None }));
         self.ist_index.insert(key.clone(), id);
         self.drain_ist(now, id);
         let Some(req) = self.ists.get(&id).map(|e| e.req.clone()) else { return };
@@ -859,10 +947,12 @@ impl Engine {
                 return self.refuse_offer(now, &key, &e);
             }
         }
+        if let Err(refusal) = self.admission.admit(now, self.calls.len(), &self.config.overload) {
+            return self.refuse_overload(now, peer, &req, &key, identity, refusal.reason());
+        }
         let Some(port) = self.ports.take() else {
             self.stats.no_media_port += 1;
-            warn!("RTP port pool exhausted: answering 503");
-            return self.final_ist(now, &key, 503, "No media port available", &[("Retry-After", "5".into())], None);
+            return self.refuse_overload(now, peer, &req, &key, identity, "No media port available");
         };
         let call_id = CallId(self.next_id());
         let local_tag = self.ists.get(&id).map(|e| e.to_tag.clone()).unwrap_or_default();
@@ -1293,7 +1383,7 @@ impl Engine {
         let mut tx = NonInviteServerTx::new(peer.transport.reliable(), self.timers);
         tx.respond(now, status, self.response(req, status, reason, tag, extra).to_bytes());
         let id = self.next_id();
-        self.nists.insert(id, NistEntry { tx, peer, key: key.clone(), scheduled: None });
+        self.nists.insert(id, Box::new(NistEntry { tx, peer, key: key.clone(), scheduled: None }));
         self.nist_index.insert(key, id);
         self.drain_nist(id);
     }

@@ -449,7 +449,62 @@ fn media_port_failure_moves_to_the_next_port_and_exhaustion_gets_503() {
     assert_eq!(statuses(&h.send(&invite("p2", "z9hG4bKp2", "sip:112@gw", SDP))), vec![100, 200]);
     let rs = responses(&h.send(&invite("p3", "z9hG4bKp3", "sip:112@gw", SDP)));
     assert_eq!(rs[1].status, 503);
-    assert_eq!(rs[1].head.get(&HeaderName::RetryAfter), Some("5"));
+    assert_eq!(rs[1].head.get(&HeaderName::RetryAfter), Some("10"), "[overload] retry_after");
+}
+
+#[test]
+fn past_max_calls_new_calls_get_503_with_retry_after_until_one_ends() {
+    let mut cfg = Config::embedded_default().unwrap();
+    cfg.overload.max_calls = 2;
+    cfg.overload.retry_after = Duration::from_secs(7);
+    let mut h = Harness::with_config(cfg);
+    let tag = answered_call(&mut h, "m1");
+    assert_eq!(statuses(&h.send(&invite("m2", "z9hG4bKm2", "sip:112@gw", SDP))), vec![100, 200]);
+    let out = h.send(&invite("m3", "z9hG4bKm3", "sip:112@gw", SDP));
+    let rs = responses(&out);
+    assert_eq!(rs.iter().map(|r| r.status).collect::<Vec<_>>(), vec![100, 503]);
+    assert_eq!(rs[1].head.get(&HeaderName::RetryAfter), Some("7"));
+    // The refusal is recorded (the shift can call back), as a call that started and
+    // ended at once.
+    let ev = events(&out);
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert!(matches!(&ev[0], CallEventKind::Started { caller, .. } if caller.starts_with("0812")), "{ev:?}");
+    assert!(matches!(&ev[1], CallEventKind::Ended { reason: EndReason::Overload }), "{ev:?}");
+    assert_eq!(h.engine.stats().refused_overload, 1);
+    // The refusal is the transaction's answer: a retransmission gets it again.
+    assert_eq!(statuses(&h.send(&invite("m3", "z9hG4bKm3", "sip:112@gw", SDP))), vec![503]);
+    // One call ends: the next one is accepted.
+    h.send(&in_dialog("ACK", "m1", "z9hG4bKa1", &tag, 1, ""));
+    assert_eq!(statuses(&h.send(&in_dialog("BYE", "m1", "z9hG4bKb1", &tag, 2, ""))), vec![200]);
+    assert_eq!(statuses(&h.send(&invite("m4", "z9hG4bKm4", "sip:112@gw", SDP))), vec![100, 200]);
+}
+
+#[test]
+fn a_gateway_behind_for_a_second_refuses_new_calls_with_503_but_serves_calls_in_progress() {
+    let mut h = Harness::new();
+    let late = h.engine.config().overload.max_delay + Duration::from_millis(1);
+    let tag = answered_call(&mut h, "w1");
+    h.send(&in_dialog("ACK", "w1", "z9hG4bKa1", &tag, 1, ""));
+    let send_late = |h: &mut Harness, msg: String| {
+        let (now, peer) = (h.now, h.peer);
+        h.engine.handle_sip_received(now, now - late, peer, msg.as_bytes());
+        h.drain()
+    };
+    // Behind, but only just: a stall is not refused.
+    assert_eq!(statuses(&send_late(&mut h, invite("w2", "z9hG4bKw2", "sip:112@gw", SDP))), vec![100, 200]);
+    h.advance(Duration::from_millis(500));
+    send_late(&mut h, invite("w2", "z9hG4bKw2", "sip:112@gw", SDP));
+    h.advance(Duration::from_millis(500));
+    // Behind for a whole second: new calls get 503 with Retry-After.
+    let rs = responses(&send_late(&mut h, invite("w3", "z9hG4bKw3", "sip:112@gw", SDP)));
+    assert_eq!(rs.iter().map(|r| r.status).collect::<Vec<_>>(), vec![100, 503]);
+    assert_eq!(rs[1].reason, "Overloaded");
+    assert_eq!(rs[1].head.get(&HeaderName::RetryAfter), Some("10"));
+    // A call in progress is served however late its messages are.
+    assert_eq!(statuses(&send_late(&mut h, in_dialog("BYE", "w1", "z9hG4bKb1", &tag, 2, ""))), vec![200]);
+    // Caught up: new calls are accepted again.
+    assert_eq!(statuses(&h.send(&invite("w4", "z9hG4bKw4", "sip:112@gw", SDP))), vec![100, 200]);
+    assert_eq!(h.engine.stats().refused_overload, 1);
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 pub mod control;
 mod media;
+mod memory;
 pub mod prompts;
 mod record;
 mod tcp;
@@ -57,7 +58,9 @@ pub enum RuntimeError {
 /// What the shell tells the engine task.
 #[derive(Debug)]
 pub(crate) enum EngineInput {
-    Sip { peer: Peer, bytes: Bytes },
+    /// `received`: when the bytes were read from the socket (the overload limits
+    /// measure how long they waited for the engine).
+    Sip { peer: Peer, bytes: Bytes, received: Instant },
     MediaOpened { call: CallId, port: u16, ok: bool },
     Media { call: CallId, input: MediaInput },
     Reload(Arc<Config>, Arc<PromptStore>),
@@ -136,6 +139,7 @@ impl Gateway {
             prompts,
             recorder: record::Recorder::new(store.as_ref().map(crate::store::Writer::handle)),
             commits: HashMap::new(),
+            trimmer: memory::Trimmer::default(),
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         };
@@ -296,6 +300,7 @@ struct EngineTask {
     recorder: record::Recorder,
     /// Commits of calls' first records, handed to their media tasks.
     commits: HashMap<CallId, record::CommitWait>,
+    trimmer: memory::Trimmer,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -311,7 +316,7 @@ impl EngineTask {
                     let Some(input) = input else { break };
                     let now = Instant::now();
                     match input {
-                        EngineInput::Sip { peer, bytes } => self.engine.handle_sip(now, peer, &bytes),
+                        EngineInput::Sip { peer, bytes, received } => self.engine.handle_sip_received(now, received, peer, &bytes),
                         EngineInput::MediaOpened { call, port, ok } => self.engine.handle_media_opened(now, call, port, ok),
                         EngineInput::Media { call, input } => self.engine.handle_media(now, call, input),
                         EngineInput::Command(cmd, reply) => {
@@ -330,6 +335,10 @@ impl EngineTask {
                 }
                 _ = sleep_until(grace_end), if grace_end.is_some() => break,
                 _ = health.tick() => {
+                    if self.trimmer.observe(self.engine.live_state()) {
+                        self.engine.compact();
+                        tokio::task::spawn_blocking(memory::trim);
+                    }
                     if let Some(h) = self.recorder.store().map(crate::store::StoreHandle::health) {
                         if !h.is_ok() {
                             warn!(queue = h.queue_depth, last_error = ?h.last_error, failing_since = ?h.failing_since, "call records are waiting for the disk");
@@ -388,6 +397,10 @@ impl EngineTask {
                     log_event(&ev);
                     if let Some(wait) = self.recorder.on_event(&ev) {
                         self.commits.insert(ev.call, wait);
+                    }
+                    // A call refused before it was answered never opens media.
+                    if matches!(ev.kind, CallEventKind::Ended { .. }) {
+                        self.commits.remove(&ev.call);
                     }
                 }
             }

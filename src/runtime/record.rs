@@ -186,5 +186,6 @@ fn outcome_of(reason: EndReason, routed: bool, operator: bool) -> (Outcome, Opti
         (EndReason::NoAck, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no ACK for our 200 OK"),
         (EndReason::NoMediaPort, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no RTP port could be opened"),
         (EndReason::OperatorHangup, _) => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
+        (EndReason::Overload, _) => (Outcome::Rejected, Some(HangupBy::Gateway), "refused with 503: gateway over capacity"),
     }
 }

@@ -168,7 +168,7 @@ async fn connection(
         loop {
             match framer.next_frame() {
                 Ok(Some(Frame::Message(bytes))) => {
-                    if tx.send(EngineInput::Sip { peer, bytes }).await.is_err() {
+                    if tx.send(EngineInput::Sip { peer, bytes, received: last_activity.into_std() }).await.is_err() {
                         failed = Some("engine stopped");
                         break;
                     }

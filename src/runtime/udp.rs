@@ -30,7 +30,7 @@ pub(super) async fn receive(sock: Arc<UdpSocket>, local: SocketAddr, tx: mpsc::S
             Ok((n, remote)) => {
                 let bytes = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
                 let peer = Peer { transport: Transport::Udp, remote, local, conn: None };
-                if tx.send(EngineInput::Sip { peer, bytes }).await.is_err() {
+                if tx.send(EngineInput::Sip { peer, bytes, received: std::time::Instant::now() }).await.is_err() {
                     return;
                 }
             }

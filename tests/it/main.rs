@@ -17,6 +17,7 @@ mod media_rfc4733;
 mod media_rtp;
 mod media_session;
 mod operators;
+mod overload;
 mod records;
 mod store;
 mod tcp_framing;

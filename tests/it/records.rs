@@ -18,7 +18,7 @@ fn cc112(args: &[&str]) -> String {
 }
 
 /// `cc112 calls list --json` since `since`, parsed.
-fn list(gw: &Gateway, since: &str) -> Vec<serde_json::Value> {
+pub(crate) fn list(gw: &Gateway, since: &str) -> Vec<serde_json::Value> {
     let db = gw.db.to_str().unwrap();
     let cfg = gw.config_path.to_str().unwrap();
     cc112(&["calls", "list", "--json", "--db", db, "--config", cfg, "--since", since])

@@ -1,0 +1,69 @@
+//! `[overload]`: when a new emergency call is refused with 503 rather than accepted
+//! into a gateway that can no longer serve it.
+//!
+//! Refusing an emergency call is the last resort, so the limits are about the gateway's
+//! own health, never about policy: a 503 with Retry-After makes the carrier send the
+//! call to another center at once, while an INVITE accepted by a gateway that is
+//! seconds behind rings into silence, times out, and is retransmitted into the backlog.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::raw::S;
+use super::validate::{duration_in, int_in, Problems};
+
+/// `[overload]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOverload {
+    pub max_calls: Option<S<i64>>,
+    pub max_delay: Option<S<toml::Value>>,
+    pub retry_after: Option<S<toml::Value>>,
+}
+
+/// The validated `[overload]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverloadConfig {
+    /// Calls in progress (IVR, queues, bridged) beyond which new INVITEs get 503.
+    pub max_calls: usize,
+    /// SIP messages that wait longer than this between their arrival and the engine,
+    /// for a whole second, mean the gateway is behind: new INVITEs get 503.
+    pub max_delay: Duration,
+    /// Sent as `Retry-After` (whole seconds) with those 503s.
+    pub retry_after: Duration,
+}
+
+pub(crate) fn default_overload() -> OverloadConfig {
+    OverloadConfig {
+        max_calls: 10_000,
+        max_delay: Duration::from_millis(200),
+        retry_after: Duration::from_secs(10),
+    }
+}
+
+pub(crate) fn overload(raw: Option<S<RawOverload>>, p: &mut Problems<'_>) -> OverloadConfig {
+    let d = default_overload();
+    let Some(raw) = raw else { return d };
+    let raw = raw.into_inner();
+    let max_calls = int_in(raw.max_calls.as_ref(), "overload.max_calls", 1..=1_000_000, "a number of calls from 1 to 1000000", p)
+        .map_or(d.max_calls, |v| v as usize);
+    // Below T1 (500 ms): an INVITE that waits longer is already being retransmitted.
+    let max_delay = duration_in(
+        raw.max_delay.as_ref(),
+        "overload.max_delay",
+        d.max_delay,
+        Duration::from_millis(10)..=Duration::from_secs(10),
+        "between 10ms and 10s",
+        p,
+    );
+    let retry_after = duration_in(
+        raw.retry_after.as_ref(),
+        "overload.retry_after",
+        d.retry_after,
+        Duration::from_secs(1)..=Duration::from_secs(3600),
+        "between 1s and 1h",
+        p,
+    );
+    OverloadConfig { max_calls, max_delay, retry_after }
+}

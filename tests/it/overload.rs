@@ -1,0 +1,38 @@
+//! Past capacity: new emergency calls get 503 with Retry-After (the carrier sends them
+//! to another center), calls in progress go on, the refusals are recorded, and the
+//! gateway accepts calls again as soon as it has room.
+
+use std::time::Duration;
+
+use cc112::config::UtcOffset;
+use cc112::store::UtcMs;
+
+use crate::harness::{scenario, sipp, Gateway};
+use crate::records::list;
+
+#[test]
+fn past_max_calls_new_callers_get_503_with_retry_after_and_a_record() {
+    let gw = Gateway::start_with("\n[overload]\nmax_calls = 3\nretry_after = \"4s\"");
+    let since = UtcMs(UtcMs::now().0 - 60_000).rfc3339(UtcOffset::WIB);
+    let uri = format!("sip:112@{}", gw.sip);
+    let sc = scenario("caller_or_503.xml");
+    // 8 callers within 80 ms, each holding 3 s once answered: 3 are served, 5 refused.
+    // The scenario fails a call whose 503 lacks Retry-After, and any other response.
+    let run = sipp(&gw, &["-sf", sc.to_str().unwrap(), "-key", "ruri", &uri, "-m", "8", "-r", "100", "-l", "8", "-d", "3000", "-trace_counts", "-fd", "1"]);
+    assert_eq!((run.successful, run.failed, run.exit_code), (8, 0, Some(0)), "{}\n{}", run.stdout, gw.log());
+    let refused = gw.events("ended").iter().filter(|e| e["fields"]["reason"].as_str() == Some("overload")).count();
+    assert_eq!(refused, 5, "{}", gw.log());
+    assert!(gw.log().contains("overload: new calls answered 503 with Retry-After"), "{}", gw.log());
+    // The shift sees every caller, the refused ones with their number for a call back.
+    let rows = list(&gw, &since);
+    let rejected: Vec<_> = rows.iter().filter(|r| r["outcome"] == "rejected").collect();
+    assert_eq!(rows.len(), 8, "{rows:#?}");
+    assert_eq!(rejected.len(), 5, "{rows:#?}");
+    assert!(rejected.iter().all(|r| r["caller"].as_str().is_some_and(|c| c.starts_with("08123"))), "{rejected:#?}");
+    // The served calls have ended: there is room again, and a strict caller (any
+    // response but 200 fails it) gets through.
+    let plain = scenario("caller.xml");
+    let run = sipp(&gw, &["-sf", plain.to_str().unwrap(), "-key", "ruri", &uri, "-m", "2", "-d", "200"]);
+    assert_eq!((run.successful, run.failed), (2, 0), "{}\n{}", run.stdout, gw.log());
+    assert!(gw.wait_events("ended", 10, Duration::from_secs(10)), "{}", gw.log());
+}
