@@ -27,8 +27,8 @@ pub(crate) struct RawOverload {
 pub struct OverloadConfig {
     /// Calls in progress (IVR, queues, bridged) beyond which new INVITEs get 503.
     pub max_calls: usize,
-    /// SIP messages that wait longer than this between their arrival and the engine,
-    /// for a whole second, mean the gateway is behind: new INVITEs get 503.
+    /// When the quickest SIP message of a whole second waited longer than this between
+    /// its arrival and the engine, the gateway is behind: new INVITEs get 503.
     pub max_delay: Duration,
     /// Sent as `Retry-After` (whole seconds) with those 503s.
     pub retry_after: Duration,

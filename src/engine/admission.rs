@@ -4,12 +4,14 @@
 //! its own sake (not an emergency identity, no common codec), so a 503 always means
 //! "this gateway cannot serve you now, try another": the carrier fails over at once.
 //!
-//! "Behind" is judged on every SIP message's wait between its socket and the engine,
-//! and only when it lasts: a machine that stalls for a few hundred milliseconds (a
-//! neighbour's burst, a page fault storm) catches up by itself, and refusing the calls
-//! that arrived meanwhile would turn a hiccup into lost emergency calls. A gateway that
-//! stays behind for a whole second is past capacity; it refuses new calls until the
-//! wait has fallen to half the limit, so it does not flap at the edge.
+//! "Behind" is judged on how long SIP messages wait between their socket and the
+//! engine, the way CoDel judges a network queue: by the *shortest* wait over a whole
+//! second. A stall or a burst (a neighbour's compile, a page-fault storm) makes some
+//! messages wait, but the queue empties again within the second and the shortest wait
+//! stays small; refusing the calls that arrived meanwhile would turn a hiccup into lost
+//! emergency calls. A standing queue, where even the luckiest message of a second waited
+//! longer than `max_delay`, means the gateway is past capacity. It then refuses new
+//! calls until a message gets through in half that time, and looks again a second later.
 
 use std::time::{Duration, Instant};
 
@@ -37,27 +39,38 @@ impl Refusal {
     }
 }
 
-/// The admission state: since when the gateway has been behind, if it is.
+/// The admission state: the current one-second window and its shortest wait.
 #[derive(Debug, Default)]
 pub(super) struct Admission {
-    behind_since: Option<Instant>,
+    window: Option<(Instant, Duration)>,
+    behind: bool,
 }
 
 impl Admission {
     /// Every SIP message reports how long it waited.
     pub(super) fn observe(&mut self, now: Instant, waited: Duration, cfg: &OverloadConfig) {
-        if waited > cfg.max_delay {
-            self.behind_since.get_or_insert(now);
-        } else if waited <= cfg.max_delay / 2 {
-            self.behind_since = None;
+        if self.behind && waited <= cfg.max_delay / 2 {
+            self.behind = false;
+        }
+        match &mut self.window {
+            Some((start, shortest)) if now.saturating_duration_since(*start) < SUSTAINED => *shortest = (*shortest).min(waited),
+            Some((start, shortest)) => {
+                // The window is over: judge it, and start the next with this message.
+                if *shortest > cfg.max_delay {
+                    self.behind = true;
+                }
+                *start = now;
+                *shortest = waited;
+            }
+            None => self.window = Some((now, waited)),
         }
     }
 
     /// Whether a new call can be accepted now, with `calls` calls in progress.
-    pub(super) fn admit(&self, now: Instant, calls: usize, cfg: &OverloadConfig) -> Result<(), Refusal> {
+    pub(super) fn admit(&self, calls: usize, cfg: &OverloadConfig) -> Result<(), Refusal> {
         if calls >= cfg.max_calls {
             Err(Refusal::TooManyCalls)
-        } else if self.behind_since.is_some_and(|t| now.saturating_duration_since(t) >= SUSTAINED) {
+        } else if self.behind {
             Err(Refusal::Behind)
         } else {
             Ok(())
@@ -80,34 +93,33 @@ mod tests {
 
     #[test]
     fn too_many_calls_is_immediate() {
-        let (c, a, t) = (cfg(), Admission::default(), Instant::now());
-        assert_eq!(a.admit(t, 1, &c), Ok(()));
-        assert_eq!(a.admit(t, 2, &c), Err(Refusal::TooManyCalls));
+        let (c, a) = (cfg(), Admission::default());
+        assert_eq!(a.admit(1, &c), Ok(()));
+        assert_eq!(a.admit(2, &c), Err(Refusal::TooManyCalls));
         assert_eq!(retry_after(&c), "2");
     }
 
     #[test]
-    fn a_short_stall_refuses_nothing_a_lasting_one_does_until_the_wait_halves() {
+    fn a_stall_refuses_nothing_a_standing_queue_does_until_a_message_gets_through() {
         let (c, mut a, t) = (cfg(), Admission::default(), Instant::now());
         let ms = Duration::from_millis;
-        // A 900 ms stall: late messages, then back to normal.
-        a.observe(t, ms(300), &c);
-        a.observe(t + ms(900), ms(250), &c);
-        assert_eq!(a.admit(t + ms(900), 0, &c), Ok(()));
-        a.observe(t + ms(950), ms(20), &c);
-        assert_eq!(a.admit(t + ms(1500), 0, &c), Ok(()), "caught up: the stall is forgotten");
-        // Behind for a whole second: refused.
-        let t = t + ms(2000);
-        a.observe(t, ms(201), &c);
-        a.observe(t + ms(999), ms(400), &c);
-        assert_eq!(a.admit(t + ms(999), 0, &c), Ok(()));
+        // A second with a 900 ms stall: most messages late, but one got through at once.
+        a.observe(t, ms(5), &c);
+        for i in 1..10 {
+            a.observe(t + ms(100 * i), ms(400), &c);
+        }
         a.observe(t + ms(1000), ms(400), &c);
-        assert_eq!(a.admit(t + ms(1000), 0, &c), Err(Refusal::Behind));
+        assert_eq!(a.admit(0, &c), Ok(()), "the shortest wait of that second was 5 ms");
+        // A whole second in which every message waited over max_delay: refused.
+        for i in 1..=10 {
+            a.observe(t + ms(1000 + 100 * i), ms(250), &c);
+        }
+        assert_eq!(a.admit(0, &c), Err(Refusal::Behind));
         // Under the limit but above half of it: still refusing (no flapping).
-        a.observe(t + ms(1100), ms(150), &c);
-        assert_eq!(a.admit(t + ms(1100), 0, &c), Err(Refusal::Behind));
-        // Half the limit: accepting again.
-        a.observe(t + ms(1200), ms(100), &c);
-        assert_eq!(a.admit(t + ms(1200), 0, &c), Ok(()));
+        a.observe(t + ms(2100), ms(150), &c);
+        assert_eq!(a.admit(0, &c), Err(Refusal::Behind));
+        // A message through in half the limit: accepting again.
+        a.observe(t + ms(2200), ms(100), &c);
+        assert_eq!(a.admit(0, &c), Ok(()));
     }
 }

@@ -947,7 +947,7 @@ impl Engine {
                 return self.refuse_offer(now, &key, &e);
             }
         }
-        if let Err(refusal) = self.admission.admit(now, self.calls.len(), &self.config.overload) {
+        if let Err(refusal) = self.admission.admit(self.calls.len(), &self.config.overload) {
             return self.refuse_overload(now, peer, &req, &key, identity, refusal.reason());
         }
         let Some(port) = self.ports.take() else {
