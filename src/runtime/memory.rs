@@ -4,8 +4,8 @@
 //! thousands of transactions held for Timer H/J's 32 s) ends, the gateway's RSS would
 //! stay at its peak for good, which on a shared machine starves its neighbours and
 //! hides real leaks. `malloc_trim` hands the free pages back. It walks every arena, so
-//! it runs only when the live state has fallen to half its peak, on a blocking thread
-//! (never on a worker that paces RTP).
+//! it runs only when the live state has fallen to two thirds of its peak, on a blocking
+//! thread (never on a worker that paces RTP).
 
 /// Live state (calls and transactions) under this is too little to be worth a trim.
 const MIN_PEAK: usize = 2_000;
@@ -18,10 +18,11 @@ pub(super) struct Trimmer {
 
 impl Trimmer {
     /// `live`: the engine's calls and transactions now. True when memory should be
-    /// trimmed: the state has halved since the highest point seen after the last trim.
+    /// trimmed: the state has fallen by a third since the highest point seen after the
+    /// last trim (a surge of twice the usual load that ends qualifies).
     pub(super) fn observe(&mut self, live: usize) -> bool {
         self.peak = self.peak.max(live);
-        if self.peak >= MIN_PEAK && live.saturating_mul(2) <= self.peak {
+        if self.peak >= MIN_PEAK && live.saturating_mul(3) <= self.peak.saturating_mul(2) {
             self.peak = live;
             true
         } else {
@@ -45,15 +46,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trims_once_the_state_has_halved_from_a_real_peak() {
+    fn trims_once_the_state_has_fallen_by_a_third_from_a_real_peak() {
         let mut t = Trimmer::default();
         assert!(!t.observe(1_000), "too small to matter");
         assert!(!t.observe(500));
         assert!(!t.observe(10_000));
-        assert!(!t.observe(6_000), "not halved yet");
-        assert!(t.observe(5_000), "halved: trim");
-        assert!(!t.observe(4_000), "the peak restarts from the trim");
-        assert!(!t.observe(2_600));
-        assert!(t.observe(2_500), "halved again (5000 -> 2500)");
+        assert!(!t.observe(6_700), "not down by a third yet");
+        assert!(t.observe(6_600), "down by a third: trim");
+        assert!(!t.observe(4_500), "the peak restarts from the trim");
+        assert!(t.observe(4_400), "down by a third again (6600 -> 4400)");
     }
 }

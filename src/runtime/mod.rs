@@ -335,7 +335,9 @@ impl EngineTask {
                 }
                 _ = sleep_until(grace_end), if grace_end.is_some() => break,
                 _ = health.tick() => {
-                    if self.trimmer.observe(self.engine.live_state()) {
+                    let live = self.engine.live_state();
+                    if self.trimmer.observe(live) {
+                        debug!(live, "after a surge: compacting call tables and trimming the heap");
                         self.engine.compact();
                         tokio::task::spawn_blocking(memory::trim);
                     }
