@@ -223,7 +223,12 @@ pub struct Stats {
 struct IstEntry {
     tx: InviteServerTx,
     peer: Peer,
-    req: Request,
+    /// The INVITE, to build our responses from; dropped once the final response is
+    /// out (the transaction lives on for 32 s, and a surge holds tens of thousands).
+    req: Option<Request>,
+    /// Its key in `ist_index`, and its Call-ID, which outlive `req`.
+    key: TxKey,
+    call_id: String,
     to_tag: String,
     call: Option<CallId>,
     scheduled: Option<Instant>,
@@ -895,10 +900,10 @@ impl Engine {
         let mut tx = InviteServerTx::new(peer.transport.reliable(), self.timers);
         // 100 Trying at once, so the caller's INVITE retransmissions stop (§17.2.1).
         tx.respond(now, 100, self.response(&req, 100, "Trying", None, &[]).to_bytes());
-        self.ists.insert(id, Box::new(IstEntry { tx, peer, req, to_tag, call: None, scheduled: None }));
+        let call_id = req.head.call_id.clone();
+        self.ists.insert(id, Box::new(IstEntry { tx, peer, req: Some(req.clone()), key: key.clone(), call_id, to_tag, call: None, scheduled: None }));
         self.ist_index.insert(key.clone(), id);
         self.drain_ist(now, id);
-        let Some(req) = self.ists.get(&id).map(|e| e.req.clone()) else { return };
 
         if let Some(remote_tag) = req.head.to.tag() {
             let dk = DialogKey {
@@ -1147,7 +1152,7 @@ impl Engine {
         };
         if self.op_dialogs.contains_key(&dk) {
             // The operator's ACK for our 200 to its re-INVITE: stop retransmitting it.
-            let tids: Vec<u64> = self.ists.iter().filter(|(_, e)| e.req.head.call_id == req.head.call_id).map(|(id, _)| *id).collect();
+            let tids: Vec<u64> = self.ists.iter().filter(|(_, e)| e.call_id == req.head.call_id).map(|(id, _)| *id).collect();
             for tid in tids {
                 if let Some(e) = self.ists.get_mut(&tid) {
                     e.tx.handle_ack(now);
@@ -1359,13 +1364,18 @@ impl Engine {
     fn final_ist(&mut self, now: Instant, key: &TxKey, status: u16, reason: &str, extra: &[(&str, String)], body: Option<Bytes>) {
         let Some(&tid) = self.ist_index.get(key) else { return };
         let Some(e) = self.ists.get(&tid) else { return };
-        let mut o = self.response(&e.req, status, reason, Some(&e.to_tag), extra);
+        // Only one final response per transaction: nothing to answer any more.
+        let Some(req) = &e.req else { return };
+        let mut o = self.response(req, status, reason, Some(&e.to_tag), extra);
         if let Some(b) = body {
             o = o.body("application/sdp", b);
         }
         let bytes = o.to_bytes();
         if let Some(e) = self.ists.get_mut(&tid) {
             e.tx.respond(now, status, bytes);
+            if status >= 200 {
+                e.req = None;
+            }
         }
         self.drain_ist(now, tid);
     }
@@ -1412,13 +1422,10 @@ impl Engine {
         }
         let next = e.tx.poll_timeout();
         if done {
-            let key = TxKey::server(&e.req);
-            self.ists.remove(&id);
-            if let Some(k) = key {
-                if self.ist_index.get(&k) == Some(&id) {
-                    self.ist_index.remove(&k);
-                }
+            if self.ist_index.get(&e.key) == Some(&id) {
+                self.ist_index.remove(&e.key);
             }
+            self.ists.remove(&id);
         } else if next != e.scheduled {
             e.scheduled = next;
             if let Some(t) = next {
