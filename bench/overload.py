@@ -7,10 +7,11 @@ with 503 + Retry-After (a carrier then tries another center) while the calls it 
 keep going, and must serve the full base rate again within 5 s of the surge's end. The
 gateway's RSS, sampled every second, must come back within 10 % of its pre-surge value.
 
-Per-second counts come from SIPp's -trace_counts (every -fd 1 s, cumulative per
+The base rate is the W1 limit of the latest bench/results/w1-*.json (run `bench/run w1`
+first), or --rate=N. Per-second counts come from SIPp's -trace_counts (every -fd 1 s, cumulative per
 scenario step); the caller scenario counts 503s on their own step.
 """
-import os, subprocess, sys, tempfile, threading, time
+import glob, json, os, subprocess, sys, tempfile, threading, time
 
 from lib import ROOT, pct, proc_cpu_rss, start_gateway, stop_gateway, write_result
 
@@ -84,9 +85,24 @@ def summary(d):
     return count("Successful call"), count("Failed call")
 
 
+def w1_limit():
+    """The highest W1 rate of the latest bench/results/w1-*.json (600 if none)."""
+    runs = sorted(glob.glob(os.path.join(ROOT, "bench/results/w1-*.json")))
+    for path in reversed(runs):
+        try:
+            with open(path) as f:
+                r = json.load(f)
+            if r.get("max_rate_ok") and len(r.get("rows", [])) > 2:
+                return int(r["max_rate_ok"]), os.path.basename(path)
+        except (OSError, ValueError):
+            pass
+    return 600, None
+
+
 def main():
     quick = "--quick" in sys.argv
-    rate = 600
+    rate, source = w1_limit()
+    print(f"base rate: {rate} calls/s ({'W1 limit from ' + source if source else 'default; run bench/run w1 first'})")
     for a in sys.argv[1:]:
         if a.startswith("--rate="):
             rate = int(a.split("=", 1)[1])
@@ -95,7 +111,8 @@ def main():
     # The warm-up and the recovery outlast Timer H/J (32 s): the gateway holds each
     # call's transactions that long, so its RSS is in steady state before the surge and
     # the surge's state has expired before the "after" reading.
-    warm, surge, recover = (40, 20, 40) if not quick else (5, 5, 10)
+    # The gateway trims its memory at its next 5 s check once that state has expired.
+    warm, surge, recover = (40, 20, 45) if not quick else (5, 5, 10)
     total = warm + surge + recover
     print(f"Overload: base {rate} calls/s for {total} s, plus {rate} calls/s more from {warm} s to {warm + surge} s "
           f"(2x for {surge} s); INVITE-200-ACK, 1 s, BYE")
