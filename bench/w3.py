@@ -14,11 +14,14 @@ INVITE at once. For each rate (20, 50, 100 calls/s, 20 s each; --quick: 20 calls
 - INVITE -> bridged: the same start to the phone's receipt of the gateway's ACK after
   its 200 (the bridge is in place);
 - digit end -> op INVITE (external): tcpdump on lo captures the RFC 4733 packets sent to
-  the gateway's RTP ports; the first end packet (E bit) on the caller leg's port (DB
-  event answered, rtp_port) to the phone's receipt of the INVITE. Both clocks are the
-  host's wall clock (tcpdump's kernel timestamp, SIPp's gettimeofday);
+  the gateway's RTP ports and the gateway's INVITEs to the phones; from the first end
+  packet (E bit) on the caller leg's port (DB event answered, rtp_port) to the first
+  INVITE carrying that caller's X-CC112-Caller, both kernel timestamps, so SIPp's own
+  scheduling does not count (the JSON also has the time to the phone's SIPp logging the
+  INVITE, and that SIPp's lag behind the wire);
 - digit end -> op INVITE (DB): events digit -> offered, ms resolution, as a cross-check;
-- gateway CPU % over the caller run.
+- gateway CPU % over the caller run, and the time its threads waited for a CPU
+  (/proc schedstat: how much the shared machine held it back).
 
 Options: --quick; --media-ports=LO-HI (default 20000-39999; other benchmarks running at
 the same time take ports from the bottom of that range); --log-level=LEVEL (gateway);
@@ -150,14 +153,16 @@ def udp_ports_held(lo, hi):
 
 
 def start_tcpdump(tmp):
-    """Captures the RFC 4733 packets (payload type 101) sent to the gateway's RTP ports on
-    lo; None when tcpdump is missing or cannot capture."""
+    """Captures on lo the RFC 4733 packets (payload type 101) sent to the gateway's RTP
+    ports and the gateway's INVITEs to the operators' phones; None when tcpdump is
+    missing or cannot capture."""
     if not shutil.which("tcpdump"):
         return None, None
     path = os.path.join(tmp, "rtp.pcap")
     err = open(os.path.join(tmp, "tcpdump.err"), "w")
-    flt = f"udp and dst portrange {MEDIA[0]}-{MEDIA[1]} and (udp[9] & 0x7f) = 101"
-    p = subprocess.Popen(["tcpdump", "-i", "lo", "-n", "-U", "-s", "96", "-B", "8192", "-w", path, flt],
+    flt = (f"(udp and dst portrange {MEDIA[0]}-{MEDIA[1]} and (udp[9] & 0x7f) = 101) or "
+           f"(udp and src port {GW_PORT} and dst port {OP_PORT} and udp[8:4] = 0x494e5649)")  # "INVI"
+    p = subprocess.Popen(["tcpdump", "-i", "lo", "-n", "-U", "-s", "2048", "-B", "8192", "-w", path, flt],
                          stdout=subprocess.DEVNULL, stderr=err)
     for _ in range(50):
         time.sleep(0.1)
@@ -169,13 +174,14 @@ def start_tcpdump(tmp):
 
 
 def read_pcap(path):
-    """RFC 4733 end packets in a pcap: {dst_port: [time, ...]} (time sorted), and the
-    count of packets tcpdump saw."""
-    ends, n = {}, 0
+    """From the capture: RFC 4733 end packets {dst_port: [time, ...]}, the gateway's
+    INVITEs to the phones {X-CC112-Caller: [time, ...]} (retransmissions included), and
+    the count of RFC 4733 packets."""
+    ends, invites, n = {}, {}, 0
     with open(path, "rb") as f:
         data = f.read()
     if len(data) < 24:
-        return ends, n
+        return ends, invites, n
     magic = data[:4]
     endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
     nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
@@ -196,14 +202,35 @@ def read_pcap(path):
         if len(udp) < 8 + 16:
             continue
         dport = struct.unpack("!H", udp[2:4])[0]
-        rtp = udp[8:]
-        if rtp[1] & 0x7F != 101:
+        payload = udp[8:]
+        if payload.startswith(b"INVITE "):
+            m = re.search(rb"\r\nX-CC112-Caller:\s*([^\r\s]+)", payload)
+            if m:
+                invites.setdefault(m.group(1).decode(errors="replace"), []).append(t)
+            continue
+        if payload[1] & 0x7F != 101:
             continue
         n += 1
-        body = rtp[12 + 4 * (rtp[0] & 15):]
+        body = payload[12 + 4 * (payload[0] & 15):]
         if len(body) >= 4 and body[1] & 0x80:
             ends.setdefault(dport, []).append(t)
-    return ends, n
+    return ends, invites, n
+
+
+def runqueue_wait_s(pid):
+    """Time the gateway's threads spent runnable but waiting for a CPU (summed
+    /proc/<pid>/task/*/schedstat): how much the busy machine held the gateway back."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    except OSError:
+        pass
+    return total / 1e9
 
 
 def run_rate(tmp, gw, rate, seconds, caller_sf, op_sf):
@@ -217,10 +244,12 @@ def run_rate(tmp, gw, rate, seconds, caller_sf, op_sf):
     args = ["sipp", f"127.0.0.1:{GW_PORT}", "-sf", caller_sf, "-key", "ruri", f"sip:112@127.0.0.1:{GW_PORT}",
             "-r", str(rate), "-l", str(limit)] + sipp_common(CALLER_PORT, CALLER_MP, calls, seconds + 60, caller_log)
     cpu0, _ = proc_cpu_rss(gw.pid)
+    wait0 = runqueue_wait_s(gw.pid)
     t0 = time.time()
     r = subprocess.run(args, cwd=tmp, capture_output=True, text=True)
     wall = time.time() - t0
     cpu1, rss = proc_cpu_rss(gw.pid)
+    wait1 = runqueue_wait_s(gw.pid)
     with open(os.path.join(tmp, f"caller-{rate}.out"), "w") as f:
         f.write(r.stdout + r.stderr)
     try:
@@ -243,11 +272,12 @@ def run_rate(tmp, gw, rate, seconds, caller_sf, op_sf):
     return {"rate": rate, "offered": calls, "caller_sipp_ok": count(r.stdout, "Successful call"),
             "caller_sipp_failed": count(r.stdout, "Failed call"), "caller_exit": r.returncode, "operator_exit": op.returncode,
             "op_invite_retrans": retrans,
-            "wall_s": wall, "cpu_pct": 100.0 * (cpu1 - cpu0) / wall, "rss_mb": rss / 1e6,
+            "wall_s": wall, "cpu_pct": 100.0 * (cpu1 - cpu0) / wall,
+            "runqueue_wait_ms_per_s": 1000.0 * (wait1 - wait0) / wall, "loadavg_after": open("/proc/loadavg").read().split()[:3], "rss_mb": rss / 1e6,
             "caller_log": caller_log, "op_log": op_log}
 
 
-def analyse(db, run, ends):
+def analyse(db, run, ends, wire_invites):
     """Joins the caller's and the phone's logs through the call records; fills `run` with
     counts and percentiles (ms). The gateway's X-CC112-Call is its internal call number
     (c603), not calls.id, so the phone's INVITE is matched by X-CC112-Caller: the caller's
@@ -264,7 +294,7 @@ def analyse(db, run, ends):
     for t, rest in read_log(run["op_log"], "OPACK"):
         if rest[0] in op_leg:
             op_ack.setdefault(op_leg[rest[0]], t)
-    lat_inv, lat_bridge, ext, dbl = [], [], [], []
+    lat_inv, lat_bridge, ext, ext_rx, dbl, lag = [], [], [], [], [], []
     reached = success = 0
     no_end = 0
     outcomes = {}
@@ -290,8 +320,11 @@ def analyse(db, run, ends):
         if ends is not None and caller in op_inv and "answered" in ev:
             port = json.loads(ev["answered"][1] or "{}").get("rtp_port")
             hit = [t for t in ends.get(port, []) if t_inv <= t <= op_inv[caller] + 1.0]
-            if hit:
-                ext.append(1000 * (op_inv[caller] - hit[0]))
+            wire = [t for t in wire_invites.get(caller, []) if t_inv <= t <= op_inv[caller] + 1.0]
+            if hit and wire:
+                ext.append(1000 * (wire[0] - hit[0]))
+                ext_rx.append(1000 * (op_inv[caller] - hit[0]))
+                lag.append(1000 * (op_inv[caller] - wire[0]))
             else:
                 no_end += 1
     run.update({
@@ -300,7 +333,10 @@ def analyse(db, run, ends):
         "invite_to_op_invite_ms": {"p50": pct(lat_inv, 50), "p99": pct(lat_inv, 99), "n": len(lat_inv)},
         "invite_to_bridged_ms": {"p50": pct(lat_bridge, 50), "p99": pct(lat_bridge, 99), "n": len(lat_bridge)},
         "digit_end_to_op_invite_ms_external": None if ends is None else
-        {"p50": pct(ext, 50), "p99": pct(ext, 99), "max": max(ext) if ext else float("nan"), "n": len(ext), "calls_without_end_packet": no_end},
+        {"p50": pct(ext, 50), "p99": pct(ext, 99), "max": max(ext) if ext else float("nan"), "n": len(ext), "calls_not_in_capture": no_end},
+        "digit_end_to_op_invite_receipt_ms": None if ends is None else
+        {"p50": pct(ext_rx, 50), "p99": pct(ext_rx, 99), "max": max(ext_rx) if ext_rx else float("nan"), "n": len(ext_rx)},
+        "phone_sipp_lag_ms": None if ends is None else {"p50": pct(lag, 50), "p99": pct(lag, 99), "max": max(lag) if lag else float("nan")},
         "digit_to_offered_ms_db": {"p50": pct(dbl, 50), "p99": pct(dbl, 99), "max": max(dbl) if dbl else float("nan"), "n": len(dbl)},
     })
     for k in ("caller_log", "op_log"):
@@ -366,17 +402,18 @@ def main():
             cap.terminate()
             cap.wait()
         stop_gateway(gw)
-    ends = None
+    ends, wire_invites = None, {}
     if path is not None:
-        ends, npk = read_pcap(path)
-        print(f"tcpdump: {npk} RFC 4733 packets to the gateway, end packets on {len(ends)} ports")
+        ends, wire_invites, npk = read_pcap(path)
+        print(f"tcpdump: {npk} RFC 4733 packets to the gateway (end packets on {len(ends)} ports), "
+              f"{sum(map(len, wire_invites.values()))} INVITEs to the phones")
     db = sqlite3.connect(f"file:{os.path.join(tmp, 'data/cc112.db')}?mode=ro", uri=True)
     print("latencies in ms; INVITE-based figures include the caller's 600 ms pause after the ACK and the ~140 ms key press")
     print(f"{'cps':>4} {'offered':>7} {'ok':>6} {'succ%':>6} | {'INV->opINV':^17} | {'INV->bridged':^17} | "
           f"{'digit end->opINV':^17} | {'digit->offered DB':^17} | {'gw cpu%':>7}")
     print(f"{'':>4} {'':>7} {'':>6} {'':>6} | {'p50':>8} {'p99':>8} | {'p50':>8} {'p99':>8} | {'p50':>8} {'p99':>8} | {'p50':>8} {'p99':>8} |")
     for run in runs:
-        analyse(db, run, ends)
+        analyse(db, run, ends, wire_invites)
         e = run["digit_end_to_op_invite_ms_external"] or {"p50": float("nan"), "p99": float("nan")}
         d = run["digit_to_offered_ms_db"]
         print(f"{run['rate']:>4} {run['offered']:>7} {run['success']:>6} {run['success_pct']:>6.1f} | "
@@ -386,7 +423,11 @@ def main():
         print(f"     caller SIPp ok {run['caller_sipp_ok']} failed {run['caller_sipp_failed']} (exit {run['caller_exit']}); "
               f"operator INVITEs {run['op_invites']} (+{run['op_invite_retrans']} received again), ACKs {run['op_acks']}; "
               f"reached an operator (DB) {run['reached_operator']}; outcomes {run['outcomes']}"
-              + (f"; {e['calls_without_end_packet']} calls without a captured end packet" if e.get("calls_without_end_packet") else ""))
+              + (f"; {e['calls_not_in_capture']} calls without a captured end packet or INVITE" if e.get("calls_not_in_capture") else ""))
+        if run["phone_sipp_lag_ms"]:
+            lag = run["phone_sipp_lag_ms"]
+            print(f"     the phones' SIPp logged the INVITE p50 {lag['p50']:.2f} / p99 {lag['p99']:.2f} / max {lag['max']:.2f} ms after it was on the wire")
+        print(f"     gateway threads waited {run['runqueue_wait_ms_per_s']:.1f} ms per second for a CPU; load average after {' '.join(run['loadavg_after'])}")
         failed |= run["success"] != run["offered"]
     db.close()
     res = {"workload": "W3", "seconds_per_rate": seconds, "operators": OPERATORS, "bridged_ms": BRIDGED_MS,
