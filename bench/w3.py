@@ -371,7 +371,8 @@ def main():
     held = udp_ports_held(*MEDIA)
     if held:
         print(f"warning: {len(held)} UDP ports of the media range {MEDIA[0]}-{MEDIA[1]} are held by other processes "
-              f"(another benchmark?); expect 503 'no media port' failures, or pass --media-ports=LO-HI")
+              f"(another benchmark?); the gateway tries only 8 ports per call, so expect 503 'no media port' "
+              f"failures, or pass --media-ports=LO-HI")
     tmp = tempfile.mkdtemp(prefix="cc112-w3-")
     load = open("/proc/loadavg").read().split()[:3]
     print(f"W3 full path: {OPERATORS} SIPp operators (MD5 Digest, answer at once), callers press 1 by RFC 4733, "
