@@ -43,6 +43,7 @@ pub enum Reply {
 
 impl Engine {
     pub fn handle_command(&mut self, now: Instant, cmd: Command) -> Reply {
+        self.tick(now);
         let reply = match cmd {
             Command::ListOperators => {
                 let snap = self.acd.snapshot(now);

@@ -471,6 +471,7 @@ impl Engine {
     /// One SIP message that arrived at `received` and reaches the engine at `now`: the
     /// difference is how far behind the gateway is, which the overload limits read.
     pub fn handle_sip_received(&mut self, now: Instant, received: Instant, peer: Peer, bytes: &[u8]) {
+        self.tick(now);
         self.waited = now.saturating_duration_since(received);
         self.admission.observe(now, self.waited, &self.config.overload);
         self.stats.messages += 1;
@@ -482,6 +483,7 @@ impl Engine {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
         while let Some(Reverse((t, r))) = self.heap.peek().copied() {
             if t > now {
                 break;
@@ -556,6 +558,7 @@ impl Engine {
 
     /// The runtime opened (or failed to open) the RTP/RTCP sockets of a call.
     pub fn handle_media_opened(&mut self, now: Instant, id: CallId, port: u16, ok: bool) {
+        self.tick(now);
         if let Some(p) = self.closing.remove(&id) {
             if ok {
                 self.out.push_back(Output::CloseMedia { call: id, port: p });
@@ -595,6 +598,7 @@ impl Engine {
 
     /// An event from a call's media task.
     pub fn handle_media(&mut self, now: Instant, id: CallId, input: MediaInput) {
+        self.tick(now);
         match input {
             MediaInput::Digit { key, source } => self.on_digit(now, id, key, source),
             MediaInput::PromptFinished { prompt } => {
@@ -715,13 +719,21 @@ impl Engine {
         Some(PromptRef { lang, id: PromptId::new(prompt) })
     }
 
+    /// Every input brings the time: the few paths without a `now` of their own (the ACD
+    /// drained after a queue change) must never act on a stale one, or an offer's
+    /// INVITE transaction would start in the past (duplicate INVITEs, and after a
+    /// quiet spell an offer failing at once on an expired Timer B).
+    fn tick(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+    }
+
     fn drain_acd(&mut self) {
         let now = self.last_now;
         self.drain_acd_at(now);
     }
 
     fn drain_acd_at(&mut self, now: Instant) {
-        self.last_now = now;
+        self.tick(now);
         while let Some(a) = self.acd.poll_action() {
             match a {
                 AcdAction::PlayHold { call } => {

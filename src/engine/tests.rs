@@ -939,6 +939,27 @@ fn medical_call_with_two_operators() -> (Harness, CallId, String, Vec<Output>) {
 }
 
 #[test]
+fn an_offer_after_a_quiet_spell_rings_once_with_live_timers() {
+    // A quiet night: operators registered, then 40 s without any queue activity. The
+    // offer's INVITE transaction must start at the time of the offer, not at the last
+    // queue event (32 s of Timer B would already be gone, and every operator paused).
+    let mut h = Harness::with_config(two_medical_operators());
+    h.register_op("op-a", "pw-a", "192.0.2.101:5060");
+    h.register_op("op-b", "pw-b", "192.0.2.102:5060");
+    h.advance(Duration::from_secs(40));
+    let mark = h.log.len();
+    let (_, out) = ivr_call(&mut h, "quiet", "sip:118@gw");
+    let tag = responses(&out).pop().unwrap().head.to.tag().unwrap().to_string();
+    h.send(&in_dialog("ACK", "quiet", "z9hG4bKqa", &tag, 1, ""));
+    let since: Vec<Output> = h.log[mark..].iter().map(|(_, o)| o.clone()).collect();
+    assert_eq!(operator_invites(&since).len(), 1, "one INVITE, not a burst of retransmissions");
+    let later: Vec<Output> = h.advance(Duration::from_millis(600)).into_iter().map(|(_, o)| o).collect();
+    assert_eq!(operator_invites(&later).len(), 1, "Timer A: one retransmission at 500 ms");
+    let all: Vec<Output> = h.log[mark..].iter().map(|(_, o)| o.clone()).collect();
+    assert!(!events(&all).iter().any(|e| matches!(e, CallEventKind::OperatorNoAnswer { .. })), "{:?}", events(&all));
+}
+
+#[test]
 fn the_longest_idle_operator_rings_first_showing_caller_and_department() {
     let (_, _, _, out) = medical_call_with_two_operators();
     let invites = operator_invites(&out);
