@@ -279,9 +279,9 @@ def run_rate(tmp, gw, rate, seconds, caller_sf, op_sf):
 
 def analyse(db, run, ends, wire_invites):
     """Joins the caller's and the phone's logs through the call records; fills `run` with
-    counts and percentiles (ms). The gateway's X-CC112-Call is its internal call number
-    (c603), not calls.id, so the phone's INVITE is matched by X-CC112-Caller: the caller's
-    number 08123<SIPp call number>, unique within one caller run, = calls.caller."""
+    counts and percentiles (ms). The phone's INVITE is matched by X-CC112-Caller: the
+    caller's number 08123<SIPp call number>, unique within one caller run, = calls.caller
+    (X-CC112-Call, the record's id, would do as well)."""
     inv = {rest[0]: t for t, rest in read_log(run["caller_log"], "INVITE")}
     done = {line.split()[1] for line in open(run["caller_log"], errors="replace") if line.startswith("DONE ")}
     op_inv, op_leg = {}, {}

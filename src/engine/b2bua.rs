@@ -78,6 +78,7 @@ impl Engine {
         };
         let caller = c.caller.clone();
         let caller_name = c.caller_name.clone();
+        let record = c.record.clone();
         let department = c.routing.as_ref().map(|r| r.queue.clone());
         let dept_name = department
             .as_ref()
@@ -104,7 +105,7 @@ impl Engine {
                 .header("CSeq", "1 INVITE")
                 .header("Contact", format!("<sip:cc112@{}>", super::sent_by(local)))
                 .header("Allow", super::ALLOW)
-                .header("X-CC112-Call", call.to_string())
+                .header("X-CC112-Call", record.clone())
                 .header("X-CC112-Caller", caller.clone())
                 .header("X-CC112-Department", department.as_ref().map_or_else(String::new, ToString::to_string))
                 .header("User-Agent", self.config.sip.user_agent.clone());

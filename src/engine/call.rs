@@ -75,6 +75,8 @@ impl EndReason {
 #[derive(Debug)]
 pub struct Call {
     pub id: CallId,
+    /// The call record's id (ULID), as in `calls.id`.
+    pub record: String,
     pub sip_call_id: String,
     pub peer: Peer,
     pub started: Instant,

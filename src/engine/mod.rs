@@ -164,6 +164,9 @@ pub struct CallEvent {
 pub enum CallEventKind {
     /// An emergency INVITE was accepted; recorded before the 200 OK goes out.
     Started {
+        /// The call record's id (a ULID), also sent to the operator's phone as
+        /// `X-CC112-Call` so a desk application can open the record.
+        record: String,
         caller: String,
         caller_name: Option<String>,
         dialed: String,
@@ -893,6 +896,7 @@ impl Engine {
         let call = CallId(self.next_id());
         let sip_call_id = req.head.call_id.clone();
         let started = CallEventKind::Started {
+            record: self.new_record_id(now),
             caller: req.head.from.uri.dialed().unwrap_or_else(|| req.head.from.uri.to_string()),
             caller_name: req.head.from.display.clone(),
             dialed: req.uri.to_string(),
@@ -983,6 +987,7 @@ impl Engine {
             .collect();
         let call = Call {
             id: call_id,
+            record: self.new_record_id(now),
             sip_call_id: req.head.call_id.clone(),
             peer,
             started: now,
@@ -1016,7 +1021,9 @@ impl Engine {
             e.call = Some(call_id);
         }
         let caller = req.head.from.uri.dialed().unwrap_or_else(|| req.head.from.uri.to_string());
+        let record = call.record.clone();
         let event = CallEventKind::Started {
+            record,
             caller,
             caller_name: req.head.from.display.clone(),
             dialed: req.uri.to_string(),
@@ -1563,6 +1570,12 @@ impl Engine {
     fn event(&mut self, call: CallId, kind: CallEventKind) {
         let sip_call_id = self.calls.get(&call).map(|c| c.sip_call_id.clone()).unwrap_or_default();
         self.out.push_back(Output::Event(CallEvent { call, sip_call_id, kind }));
+    }
+
+    /// A ULID for a new call record, from the engine's clock and seeded generator
+    /// (scenario tests stay reproducible).
+    fn new_record_id(&mut self, now: Instant) -> String {
+        crate::store::RecordId::generate(crate::store::UtcMs::from_system_time(self.utc(now)), &mut self.rng).0
     }
 
     fn next_id(&mut self) -> u64 {

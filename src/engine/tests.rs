@@ -968,6 +968,13 @@ fn the_longest_idle_operator_rings_first_showing_caller_and_department() {
     assert_eq!(inv.uri.as_str(), "sip:op-a@192.0.2.101:5060");
     assert_eq!(inv.head.get(&HeaderName::Other("X-CC112-Department".into())), Some("medical"));
     assert_eq!(inv.head.get(&HeaderName::Other("X-CC112-Caller".into())), Some("081234567"));
+    // The phone is told which call record this is (calls.id).
+    let record = events(&out).iter().find_map(|e| match e {
+        CallEventKind::Started { record, .. } => Some(record.clone()),
+        _ => None,
+    });
+    assert_eq!(inv.head.get(&HeaderName::Other("X-CC112-Call".into())), record.as_deref());
+    assert_eq!(record.map(|r| r.len()), Some(26), "a ULID");
     assert!(inv.head.from.display.as_deref().unwrap().contains("081234567"));
     assert!(std::str::from_utf8(&inv.body).unwrap().contains("m=audio"));
     assert!(!invites.iter().any(|(a, _)| a.ip().to_string() == "192.0.2.102"), "one operator at a time");

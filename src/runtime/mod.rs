@@ -466,8 +466,9 @@ fn log_event(ev: &crate::engine::CallEvent) {
     let span = tracing::info_span!("call", call = %ev.call, sip_call_id = %ev.sip_call_id);
     let _g = span.enter();
     match &ev.kind {
-        CallEventKind::Started { caller, caller_name, dialed, identity, remote, transport, config_version } => info!(
+        CallEventKind::Started { record, caller, caller_name, dialed, identity, remote, transport, config_version } => info!(
             event = "started",
+            record = %record,
             caller = %caller,
             caller_name = caller_name.as_deref().unwrap_or(""),
             dialed = %dialed,

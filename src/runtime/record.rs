@@ -8,8 +8,6 @@
 
 use std::collections::HashMap;
 
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
 use serde_json::json;
 use tokio::sync::oneshot;
 
@@ -30,12 +28,11 @@ struct Open {
 pub(crate) struct Recorder {
     store: Option<StoreHandle>,
     calls: HashMap<CallId, Open>,
-    rng: SmallRng,
 }
 
 impl Recorder {
     pub(crate) fn new(store: Option<StoreHandle>) -> Recorder {
-        Recorder { store, calls: HashMap::new(), rng: SmallRng::from_entropy() }
+        Recorder { store, calls: HashMap::new() }
     }
 
     pub(crate) fn store(&self) -> Option<&StoreHandle> {
@@ -46,8 +43,8 @@ impl Recorder {
     pub(crate) fn on_event(&mut self, ev: &CallEvent) -> Option<CommitWait> {
         let store = self.store.as_ref()?;
         let now = UtcMs::now();
-        if let CallEventKind::Started { caller, caller_name, dialed, identity, config_version, .. } = &ev.kind {
-            let id = RecordId::generate(now, &mut self.rng);
+        if let CallEventKind::Started { record, caller, caller_name, dialed, identity, config_version, .. } = &ev.kind {
+            let id = RecordId(record.clone());
             self.calls.insert(ev.call, Open { id: id.clone(), routed: false, operator: false });
             let (tx, rx) = oneshot::channel();
             let record = Record::CallStarted(CallStart {
