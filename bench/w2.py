@@ -52,33 +52,54 @@ def proc_times_rss(pid):
     return int(parts[11]) / TICK, int(parts[12]) / TICK, int(parts[21]) * PAGE
 
 
+def machine_busy_s():
+    """CPU seconds all cores of the machine have spent busy since boot (/proc/stat),
+    without and with only softirq time: the kernel's loopback packet processing is
+    accounted there, to no process."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest is inside user)
+    return (sum(v[:8]) - v[3] - v[4] - v[6]) / TICK, v[6] / TICK
+
+
 class Sampler(threading.Thread):
-    """Every 0.5 s: (time, user+system CPU s, RSS bytes, system CPU s) of each pid."""
+    """Every 0.5 s: (time, user+system CPU s, RSS bytes, system CPU s) of each pid, and
+    the busy CPU seconds of the whole machine (key "machine")."""
 
     def __init__(self, pids):
         super().__init__(daemon=True)
-        self.pids, self.samples, self.halt = pids, {p: [] for p in pids}, threading.Event()
+        self.pids, self.halt = list(pids), threading.Event()
+        self.samples = {p: [] for p in self.pids + ["machine"]}
+
+    def add(self, pid):
+        self.samples[pid] = []
+        self.pids.append(pid)
 
     def run(self):
         while not self.halt.is_set():
             now = time.monotonic()
-            for p in self.pids:
+            for p in list(self.pids):
                 try:
                     user, system, rss = proc_times_rss(p)
                     self.samples[p].append((now, user + system, rss, system))
                 except (OSError, IndexError, ValueError):
                     pass
+            try:
+                busy, softirq = machine_busy_s()
+                self.samples["machine"].append((now, busy, 0, softirq))
+            except (OSError, ValueError):
+                pass
             self.halt.wait(0.5)
 
     def cpu_pct(self, pid, t0, t1, field=1):
         """CPU % (field 3: system CPU only) between the first and last samples in [t0, t1]."""
-        s = [x for x in self.samples[pid] if t0 <= x[0] <= t1]
+        s = [x for x in self.samples.get(pid, []) if t0 <= x[0] <= t1]
         if len(s) < 2 or s[-1][0] <= s[0][0]:
             return float("nan")
         return 100.0 * (s[-1][field] - s[0][field]) / (s[-1][0] - s[0][0])
 
     def max_rss(self, pid):
-        return max((x[2] for x in self.samples[pid]), default=0)
+        return max((x[2] for x in self.samples.get(pid, [])), default=0)
 
 
 def udp_ports_in_use():
@@ -159,7 +180,10 @@ def gateway_warnings(tmp):
     except OSError:
         return 0, []
     bad = [l.strip() for l in lines if " WARN " in l or " ERROR " in l or "panicked" in l]
-    return len(bad), bad[:5]
+    # Bind failures in the media range: another process (another benchmark on this
+    # shared machine) holds those ports; calls that fail from this are not the gateway's.
+    collisions = sum(1 for l in bad if "RTP port could not be opened" in l)
+    return len(bad), bad[:5], collisions
 
 
 def one_size(n, ramp_s, hold_s, media_ports, meter_args):
@@ -189,10 +213,20 @@ def one_size(n, ramp_s, hold_s, media_ports, meter_args):
             sampler = Sampler([gw.pid, meter.pid])
             sampler.start()
             t0 = time.monotonic()
-            r = subprocess.run(args, cwd=tmp, capture_output=True, text=True, timeout=limit + 60)
-            wall = time.monotonic() - t0
-            sampler.halt.set()
-            sampler.join()
+            with open(os.path.join(tmp, "sipp.out"), "w+") as so, open(os.path.join(tmp, "sipp.err"), "w+") as se:
+                sipp = subprocess.Popen(args, cwd=tmp, stdout=so, stderr=se, stdin=subprocess.DEVNULL)
+                sampler.add(sipp.pid)
+                try:
+                    sipp_exit = sipp.wait(timeout=limit + 60)
+                except subprocess.TimeoutExpired:
+                    sipp.kill()
+                    sipp_exit = sipp.wait()
+                wall = time.monotonic() - t0
+                sampler.halt.set()
+                sampler.join()
+                so.seek(0)
+                se.seek(0)
+                sipp_out, sipp_err = so.read(), se.read()
             # Hang up the meter: its JSON comes on stdout.
             out, err = meter.communicate(input=b"", timeout=60)
             try:
@@ -204,25 +238,31 @@ def one_size(n, ramp_s, hold_s, media_ports, meter_args):
                 meter.kill()
                 meter.wait()
             stop_gateway(gw)
-        ok, failed = sipp_counts(r.stdout)
+        ok, failed = sipp_counts(sipp_out)
         # All N calls are up from the end of the ramp (plus margin) until the first
         # calls hang up, hold_s after they started.
         w0, w1 = t0 + ramp_s + 1.5, t0 + hold_s - 0.5
-        warn_count, warn_first = gateway_warnings(tmp)
+        warn_count, warn_first, collisions = gateway_warnings(tmp)
         row = {
             "calls": n, "rate_cps": rate, "hold_s": hold_s, "ok": ok, "failed": failed,
-            "fail_pct": 100.0 * failed / max(1, n), "sipp_exit": r.returncode, "sipp_wall_s": wall,
+            "fail_pct": 100.0 * failed / max(1, n), "sipp_exit": sipp_exit, "sipp_wall_s": wall,
             "peak_concurrent": peak_concurrent(stat), "window_s": [ramp_s + 1.5, hold_s - 0.5],
             "gw_cpu_pct": sampler.cpu_pct(gw.pid, w0, w1), "gw_sys_cpu_pct": sampler.cpu_pct(gw.pid, w0, w1, 3), "gw_rss_mb": sampler.max_rss(gw.pid) / 1e6,
             "meter_cpu_pct": sampler.cpu_pct(meter.pid, w0, w1), "meter_sys_cpu_pct": sampler.cpu_pct(meter.pid, w0, w1, 3),
+            "sipp_cpu_pct": sampler.cpu_pct(sipp.pid, w0, w1),
+            # Everything else on the machine over the window (other agents' builds and
+            # benchmarks), in the same unit: one core = 100 %, this machine has os.cpu_count().
+            "softirq_cpu_pct": sampler.cpu_pct("machine", w0, w1, 3),
+            "others_cpu_pct": sampler.cpu_pct("machine", w0, w1) - sampler.cpu_pct(gw.pid, w0, w1)
+            - sampler.cpu_pct(meter.pid, w0, w1) - sampler.cpu_pct(sipp.pid, w0, w1),
             "rtp_received": m["received"], "rtp_sent": m["sent"], "loss_pct": m["loss_pct"],
             "jitter_p50_ms": m["jitter_mean_ms"]["p50"], "jitter_p99_ms": m["jitter_mean_ms"]["p99"],
             "gap_p50_ms": m["largest_gap_ms"]["p50"], "gap_p99_ms": m["largest_gap_ms"]["p99"],
-            "ports_held_by_others_at_start": busy, "gateway_warnings": warn_count, "gateway_warnings_first": warn_first,
+            "ports_held_by_others_at_start": busy, "gateway_warnings": warn_count, "media_port_collisions": collisions, "gateway_warnings_first": warn_first,
             "meter": m,
         }
-        if r.returncode != 0 and failed == 0:
-            row["sipp_stderr"] = r.stderr[-2000:]
+        if sipp_exit != 0 and failed == 0:
+            row["sipp_stderr"] = sipp_err[-2000:]
         return row
 
 
@@ -249,9 +289,11 @@ def main():
           f"the IVR and hold prompts (no operators); callers = rtp_meter (kernel timestamps, "
           f"20 ms PCMU back to the gateway)")
     print("cpu% = gateway over the window when all N calls are up (one core = 100 %); jitter = per-stream "
-          "mean of RFC 3550 J; gap = per-stream largest gap inside a talkspurt; p50/p99 over streams")
+          "mean of RFC 3550 J (ms); gap = per-stream largest gap inside a talkspurt (ms); p50/p99 over streams;\n"
+          f"peak = SIPp's most concurrent calls; meter% = rtp_meter's CPU; other% = the rest of the machine "
+          f"(other work, not this benchmark; softirq time is left out, it is in the JSON) over the same window, of {os.cpu_count()} cores x 100 %")
     print(f"{'N':>5} {'ok':>5} {'failed':>6} {'cpu%':>6} {'rss MB':>7} {'rtp rx':>9} {'rtp tx':>9} "
-          f"{'loss%':>7} {'jit50':>6} {'jit99':>6} {'gap50':>6} {'gap99':>6} {'peak':>5} {'meter%':>6}", flush=True)
+          f"{'loss%':>7} {'jit50':>6} {'jit99':>6} {'gap50':>6} {'gap99':>6} {'peak':>5} {'meter%':>6} {'other%':>6}", flush=True)
     rows, stopped = [], None
     for n in sizes:
         if not raise_fd_limit(n):
@@ -264,7 +306,7 @@ def main():
               f"{row['jitter_p50_ms'] or 0:>6.2f} {row['jitter_p99_ms'] or 0:>6.2f} "
               f"{row['gap_p50_ms'] or 0:>6.1f} {row['gap_p99_ms'] or 0:>6.1f} "
               f"{row['peak_concurrent'] if row['peak_concurrent'] is not None else '-':>5} "
-              f"{row['meter_cpu_pct']:>6.1f}", flush=True)
+              f"{row['meter_cpu_pct']:>6.1f} {row['others_cpu_pct']:>6.1f}", flush=True)
         m = row["meter"]
         if m["dropped_by_meter_socket"] or m["streams_seen"] < n or row["gateway_warnings"]:
             print(f"      streams with RTP {m['streams_seen']}/{n}, dropped by the meter's own sockets "
@@ -272,6 +314,9 @@ def main():
                   + (f" (first: {row['gateway_warnings_first'][0][:160]})" if row["gateway_warnings_first"] else ""))
         if row["fail_pct"] > FAIL_STOP_PCT:
             stopped = f"N={n}: {row['fail_pct']:.1f} % of calls failed (> {FAIL_STOP_PCT} %): larger sizes skipped"
+            if row["media_port_collisions"]:
+                stopped += (f"; {row['media_port_collisions']} media ports were held by another process: "
+                            f"re-run when the machine is quiet or with --media-ports=LO-HI")
             print(f"stopping: {stopped}")
             break
         time.sleep(2)
