@@ -351,6 +351,9 @@ struct Sender {
 struct SendCounts {
     sent: u64,
     errors: u64,
+    /// Largest delay of a 20 ms round behind its schedule: when this grows, this
+    /// program could not keep up and sent fewer frames than a phone would.
+    max_lag: Duration,
 }
 
 /// Every 20 ms, one frame on every stream that has learnt its peer and not hung up.
@@ -361,11 +364,12 @@ async fn send(mut senders: Vec<Sender>, payload: Vec<u8>, hold: Option<Duration>
     // second of call, like a phone's sampling clock.
     let mut packet = vec![0u8; 12 + payload.len()];
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
+        let due = tokio::select! {
+            due = tick.tick() => due,
             _ = stop.cancelled() => break,
-        }
+        };
         let now = Instant::now();
+        counts.max_lag = counts.max_lag.max(now.saturating_duration_since(due.into_std()));
         for s in senders.iter_mut() {
             let Some((to, first)) = s.peer.get() else { continue };
             if hold.is_some_and(|h| now.duration_since(*first) >= h) {
@@ -501,6 +505,7 @@ async fn run(args: Args, payload: Vec<u8>) -> Result<serde_json::Value, String> 
         "ssrc_changes": streams.iter().map(|s| s.ssrc_changes).sum::<u64>(),
         "sent": counts.sent,
         "send_errors": counts.errors,
+        "sender_max_lag_ms": counts.max_lag.as_secs_f64() * 1000.0,
         "audio": args.audio,
         "jitter_mean_ms": dist(measured.iter().map(|s| ms(s.jitter_sum / s.jitter_samples as f64)).collect()),
         "jitter_max_ms": dist(measured.iter().map(|s| ms(s.jitter_max)).collect()),
