@@ -41,6 +41,15 @@ fn media(c: &mut Criterion) {
             out.len()
         })
     });
+    // In-band DTMF: one 20 ms frame of speech-like sound (two inharmonic partials), the
+    // analysis every caller frame gets while the caller is in the IVR.
+    let voice: Vec<i16> = (0..160)
+        .map(|i| {
+            let t = f64::from(i) / 8000.0;
+            (6000.0 * (2.0 * std::f64::consts::PI * 310.0 * t).sin() + 3000.0 * (2.0 * std::f64::consts::PI * 1130.0 * t).sin()) as i16
+        })
+        .collect();
+    c.bench_function("in-band DTMF analysis of one 20 ms frame", |b| b.iter(|| cc112::media::goertzel::classify_frame(black_box(&voice))));
     // One key press: three updates and three end packets, as phones send them.
     let packets: Vec<(RtpHeader, [u8; 4])> = (0..6u16)
         .map(|i| {

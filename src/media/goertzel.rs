@@ -70,8 +70,7 @@ pub fn classify_frame(samples: &[i16]) -> Option<char> {
     if energy < 2.0 * min_tone_energy {
         return None;
     }
-    let rows = ROWS.map(|f| tolerant_tone_energy(samples, f));
-    let cols = COLS.map(|f| tolerant_tone_energy(samples, f));
+    let (rows, cols) = tone_energies(samples);
     let (row, row_e) = strongest(&rows)?;
     let (col, col_e) = strongest(&cols)?;
     let twist = db_ratio(MAX_TWIST_DB);
@@ -101,25 +100,56 @@ pub fn classify_frame(samples: &[i16]) -> Option<char> {
 /// 70 % share test, so each tone is also measured at ±1.5 % and the strongest counts.
 const OFFSETS: [f32; 3] = [1.0, 0.985, 1.015];
 
-fn tolerant_tone_energy(samples: &[i16], freq: f32) -> f32 {
-    OFFSETS
-        .iter()
-        .map(|k| tone_energy(samples, freq * k))
-        .fold(0.0, f32::max)
+/// The 24 filters: each of the 8 tones at its three offsets, tone-major.
+const FILTERS: usize = 24;
+
+/// Goertzel coefficients `2·cos(2πf/fs)` of the 24 filters, computed once: every frame
+/// of every caller in the IVR runs them, so no `cos` per frame.
+fn coefficients() -> &'static [f32; FILTERS] {
+    static COEFFS: std::sync::OnceLock<[f32; FILTERS]> = std::sync::OnceLock::new();
+    COEFFS.get_or_init(|| {
+        let mut c = [0f32; FILTERS];
+        for (i, f) in ROWS.iter().chain(COLS.iter()).enumerate() {
+            for (j, k) in OFFSETS.iter().enumerate() {
+                if let Some(slot) = c.get_mut(i * OFFSETS.len() + j) {
+                    *slot = 2.0 * (2.0 * std::f32::consts::PI * f * k / SAMPLE_RATE).cos();
+                }
+            }
+        }
+        c
+    })
 }
 
-/// Energy of the component at `freq`, scaled like the frame energy (a sine of amplitude A
-/// at exactly `freq` gives A²N/2), by the Goertzel recurrence at the exact frequency.
-fn tone_energy(samples: &[i16], freq: f32) -> f32 {
-    let coeff = 2.0 * (2.0 * std::f32::consts::PI * freq / SAMPLE_RATE).cos();
-    let (mut s1, mut s2) = (0f32, 0f32);
+/// Energy of each tone (rows, then columns), each the strongest of its three offsets,
+/// scaled like the frame energy (a sine of amplitude A at exactly the filter's frequency
+/// gives A²N/2): the 24 Goertzel recurrences run side by side in one pass over the
+/// samples, which the compiler vectorises.
+fn tone_energies(samples: &[i16]) -> ([f32; 4], [f32; 4]) {
+    let coeff = coefficients();
+    let mut s1 = [0f32; FILTERS];
+    let mut s2 = [0f32; FILTERS];
     for s in samples {
-        let s0 = f32::from(*s) / 32768.0 + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
+        let x = f32::from(*s) * (1.0 / 32768.0);
+        for ((a, b), c) in s1.iter_mut().zip(s2.iter_mut()).zip(coeff.iter()) {
+            let s0 = x + c * *a - *b;
+            *b = *a;
+            *a = s0;
+        }
     }
-    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2; // |X(f)|²
-    2.0 * power / samples.len() as f32
+    let scale = 2.0 / samples.len().max(1) as f32;
+    let mut tones = [0f32; 8];
+    for (i, tone) in tones.iter_mut().enumerate() {
+        for j in 0..OFFSETS.len() {
+            let k = i * OFFSETS.len() + j;
+            if let (Some(a), Some(b), Some(c)) = (s1.get(k), s2.get(k), coeff.get(k)) {
+                // |X(f)|² from the last two states.
+                let power = a * a + b * b - c * a * b;
+                *tone = tone.max(scale * power);
+            }
+        }
+    }
+    let [r0, r1, r2, r3, c0, c1, c2, c3] = tones;
+    ([r0, r1, r2, r3], [c0, c1, c2, c3])
 }
 
 fn strongest(energies: &[f32; 4]) -> Option<(usize, f32)> {
