@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tokio::net::UdpSocket;
@@ -62,8 +62,20 @@ pub(super) async fn run(
     let mut caller_leg: Option<(u8, Option<u8>)> = None;
     let mut bridge: Option<(Relay<Instant>, Option<SocketAddr>)> = None;
     let mut rtcp_packets = 0u64;
+    // One timer for the task's life, moved only when the session's deadline changes: a
+    // new timer per loop would register and cancel one for every packet (~100 a second
+    // per call).
+    let timer = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(timer);
+    let mut armed: Option<tokio::time::Instant> = None;
     loop {
         let deadline = session.as_ref().and_then(MediaSession::poll_timeout).map(tokio::time::Instant::from_std);
+        if deadline != armed {
+            if let Some(d) = deadline {
+                timer.as_mut().reset(d);
+            }
+            armed = deadline;
+        }
         tokio::select! {
             r = rtp_sock.recv_from(&mut buf) => {
                 if let (Ok((n, from)), Some(s)) = (r, session.as_mut()) {
@@ -147,7 +159,8 @@ pub(super) async fn run(
                     }
                 }
             }
-            _ = sleep_until(deadline) => {
+            _ = &mut timer, if armed.is_some() => {
+                armed = None;
                 if let Some(s) = session.as_mut() {
                     s.handle_timeout(Instant::now());
                 }
@@ -191,12 +204,5 @@ pub(super) async fn run(
             rtcp = c.rtcp + rtcp_packets,
             "media closed"
         );
-    }
-}
-
-async fn sleep_until(t: Option<tokio::time::Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
     }
 }
