@@ -120,6 +120,9 @@ pub enum MediaCommand {
     Play { prompt: PromptRef },
     /// Cut the prompt being played (barge-in).
     StopPrompt,
+    /// The IVR is done with the call: stop analysing its audio for in-band DTMF, the
+    /// costliest per-frame work (RFC 4733 digits are still read).
+    StopInband,
     /// An operator answered: relay the caller's RTP to `remote` (the operator's SDP
     /// address) and the operator's back to the caller, transcoding if needed.
     Bridge { remote: Option<SocketAddr>, codec: Codec, payload_type: u8, telephone_event: Option<u8> },
@@ -679,6 +682,7 @@ impl Engine {
         let next = ivr.poll_timeout();
         if ivr.is_done() {
             events.push(CallEventKind::IvrPath { path: ivr.path().clone() });
+            self.out.push_back(Output::Media { call: id, cmd: MediaCommand::StopInband });
             call.ivr = None;
             call.ivr_scheduled = None;
         } else if next != call.ivr_scheduled {

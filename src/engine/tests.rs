@@ -540,6 +540,7 @@ fn sip_info_dtmf_reaches_the_call_as_a_digit() {
         ev.iter().any(|e| matches!(e, CallEventKind::Routed { routing } if routing.queue.as_str() == "social")),
         "the INFO digit reaches the IVR: 5 is social services: {ev:?}"
     );
+    assert!(media_cmds(&out).contains(&MediaCommand::StopInband), "the IVR is done: no more in-band analysis");
 }
 
 #[test]

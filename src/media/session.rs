@@ -439,6 +439,12 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
         }
     }
 
+    /// No more in-band DTMF analysis: the IVR has nothing left to ask. RFC 4733
+    /// digits are still read.
+    pub fn stop_inband(&mut self) {
+        self.inband = Inband::Off;
+    }
+
     fn handle_telephone_event(&mut self, now: T, packet: &RtpPacket<'_>) {
         if self
             .rfc4733

@@ -135,6 +135,11 @@ pub(super) async fn run(
                             s.stop_prompt();
                         }
                     }
+                    MediaCommand::StopInband => {
+                        if let Some(s) = session.as_mut() {
+                            s.stop_inband();
+                        }
+                    }
                     MediaCommand::Bridge { remote, codec: oc, payload_type, telephone_event } => {
                         if let Some(s) = session.as_mut() {
                             s.stop_prompt();

@@ -423,6 +423,18 @@ fn inband_still_works_when_telephone_event_was_negotiated_but_never_sent() {
     assert!(s.inband_active());
 }
 
+#[test]
+fn after_the_ivr_inband_tones_are_no_longer_read() {
+    let mut s = Session::new(ms(0), config(Codec::Pcmu, Some(TE_PT), Some(caller())));
+    let mut out = Out::default();
+    s.stop_inband();
+    assert!(!s.inband_active());
+    let pcm = tones("37", 100, 100);
+    let end = send_audio(&mut s, &mut out, Codec::Pcmu, caller(), ms(0), &pcm, 20, 0);
+    run_until(&mut s, &mut out, end);
+    assert_eq!(out.keys(), "", "the queue and the bridge take no digits from the audio");
+}
+
 // ---- RTP bleed ------------------------------------------------------------------------
 
 /// A call with a prompt and a caller who presses `4` (RFC 4733). With `flood`, another
