@@ -10,7 +10,7 @@ from lib import pct, proc_cpu_rss, sipp_run, start_gateway, stop_gateway, write_
 
 
 def w1(quick):
-    rates = [100, 200, 300, 400, 500, 600, 700, 800, 1000, 1200, 1400, 1600, 2000] if not quick else [100, 300]
+    rates = [300, 600, 900, 1200, 1500, 1800, 2100, 2400] if not quick else [100, 300]
     seconds = 20 if not quick else 5
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
