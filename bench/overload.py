@@ -8,7 +8,8 @@ keep going, and must serve the full base rate again within 5 s of the surge's en
 gateway's RSS, sampled every second, must come back within 10 % of its pre-surge value.
 
 The base rate is the W1 limit of the latest bench/results/w1-*.json (run `bench/run w1`
-first), or --rate=N. Per-second counts come from SIPp's -trace_counts (every -fd 1 s, cumulative per
+first), or --rate=N; the gateway's [overload] max_call_rate is set to it, as the README
+tells an admin to (--no-rate-limit: only the delay guard). Per-second counts come from SIPp's -trace_counts (every -fd 1 s, cumulative per
 scenario step); the caller scenario counts 503s on their own step.
 """
 import glob, json, os, subprocess, sys, tempfile, threading, time
@@ -117,7 +118,11 @@ def main():
     print(f"Overload: base {rate} calls/s for {total} s, plus {rate} calls/s more from {warm} s to {warm + surge} s "
           f"(2x for {surge} s); INVITE-200-ACK, 1 s, BYE")
     with tempfile.TemporaryDirectory() as tmp:
-        gw = start_gateway(tmp, PORT)
+        # Configured as the README tells an admin: max_call_rate at the rate measured by
+        # W1 (--no-rate-limit leaves only the delay guard).
+        limit = 0 if "--no-rate-limit" in sys.argv else rate
+        print(f"gateway: [overload] max_call_rate = {limit}")
+        gw = start_gateway(tmp, PORT, extra_toml=f"\n[overload]\nmax_call_rate = {limit}\n")
         samples = []  # (t, cpu s, rss bytes)
         stop = threading.Event()
 
@@ -177,7 +182,7 @@ def main():
         ok_e, fail_e = summary(dextra)
         surge_rows = [r for r in timeline if warm < r["t"] <= end]
         res = {
-            "workload": "overload", "base_rate": rate, "warm_s": warm, "surge_s": surge, "recover_s": recover,
+            "workload": "overload", "base_rate": rate, "max_call_rate": limit, "warm_s": warm, "surge_s": surge, "recover_s": recover,
             "timeline": timeline,
             "surge_offered_per_s": pct([r["invites"] for r in surge_rows], 50) if surge_rows else 0,
             "surge_accepted_per_s": pct([r["ok"] for r in surge_rows], 50) if surge_rows else 0,

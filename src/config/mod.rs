@@ -292,11 +292,15 @@ impl Config {
             routing_summary(&self.routing),
             operators_summary(self),
         ) + &format!(
-            "\nrecords: {}; shifts {}\noverload: 503 (Retry-After {}s) past {} calls or when an INVITE waited over {:?}",
+            "\nrecords: {}; shifts {}\noverload: 503 (Retry-After {}s) past {} calls{}, or when messages wait over {:?}",
             self.store.path.display(),
             self.store.shifts.iter().map(|(n, s, e)| format!("{n} {s}-{e}")).collect::<Vec<_>>().join(", "),
             self.overload.retry_after.as_secs(),
             self.overload.max_calls,
+            match self.overload.max_call_rate {
+                0 => String::new(),
+                r => format!(" or {r} new calls/s"),
+            },
             self.overload.max_delay,
         )
     }

@@ -18,6 +18,7 @@ use super::validate::{duration_in, int_in, Problems};
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawOverload {
     pub max_calls: Option<S<i64>>,
+    pub max_call_rate: Option<S<i64>>,
     pub max_delay: Option<S<toml::Value>>,
     pub retry_after: Option<S<toml::Value>>,
 }
@@ -27,6 +28,10 @@ pub(crate) struct RawOverload {
 pub struct OverloadConfig {
     /// Calls in progress (IVR, queues, bridged) beyond which new INVITEs get 503.
     pub max_calls: usize,
+    /// New calls per second beyond which INVITEs get 503 (0: no limit). Set from a
+    /// measurement of the machine (`bench/run w1`): the delay guard protects a
+    /// gateway without it, but only once it is already behind.
+    pub max_call_rate: u32,
     /// When the quickest SIP message of a whole second waited longer than this between
     /// its arrival and the engine, the gateway is behind: new INVITEs get 503.
     pub max_delay: Duration,
@@ -37,6 +42,7 @@ pub struct OverloadConfig {
 pub(crate) fn default_overload() -> OverloadConfig {
     OverloadConfig {
         max_calls: 10_000,
+        max_call_rate: 0,
         max_delay: Duration::from_millis(200),
         retry_after: Duration::from_secs(10),
     }
@@ -48,6 +54,8 @@ pub(crate) fn overload(raw: Option<S<RawOverload>>, p: &mut Problems<'_>) -> Ove
     let raw = raw.into_inner();
     let max_calls = int_in(raw.max_calls.as_ref(), "overload.max_calls", 1..=1_000_000, "a number of calls from 1 to 1000000", p)
         .map_or(d.max_calls, |v| v as usize);
+    let max_call_rate = int_in(raw.max_call_rate.as_ref(), "overload.max_call_rate", 0..=100_000, "new calls per second from 1 to 100000, or 0 for no limit", p)
+        .map_or(d.max_call_rate, |v| v as u32);
     // Below T1 (500 ms): an INVITE that waits longer is already being retransmitted.
     let max_delay = duration_in(
         raw.max_delay.as_ref(),
@@ -65,5 +73,5 @@ pub(crate) fn overload(raw: Option<S<RawOverload>>, p: &mut Problems<'_>) -> Ove
         "between 1s and 1h",
         p,
     );
-    OverloadConfig { max_calls, max_delay, retry_after }
+    OverloadConfig { max_calls, max_call_rate, max_delay, retry_after }
 }

@@ -875,13 +875,16 @@ fn a_submenu_may_be_shared_but_not_circular() {
 fn overload_defaults_and_limits() {
     let d = ok("");
     assert_eq!(d.overload.max_calls, 10_000);
+    assert_eq!(d.overload.max_call_rate, 0, "no rate limit unless measured and set");
     assert_eq!(d.overload.max_delay, Duration::from_millis(200));
     assert_eq!(d.overload.retry_after, Duration::from_secs(10));
-    let c = ok("[overload]\nmax_calls = 3\nmax_delay = \"50ms\"\nretry_after = \"2s\"\n");
+    let c = ok("[overload]\nmax_calls = 3\nmax_call_rate = 250\nmax_delay = \"50ms\"\nretry_after = \"2s\"\n");
+    assert_eq!(c.overload.max_call_rate, 250);
     assert_eq!(c.overload.max_calls, 3);
     assert_eq!(c.overload.max_delay, Duration::from_millis(50));
     assert_eq!(c.overload.retry_after, Duration::from_secs(2));
     one("[overload]\nmax_calls = 0\n", "overload.max_calls", 2, "from 1 to 1000000");
+    one("[overload]\nmax_call_rate = -1\n", "overload.max_call_rate", 2, "or 0 for no limit");
     one("[overload]\nmax_delay = \"5ms\"\n", "overload.max_delay", 2, "between 10ms and 10s");
     one("[overload]\nretry_after = \"500ms\"\n", "overload.retry_after", 2, "between 1s and 1h");
     one("[overload]\nmax_calls = 5\nmax_dely = \"1s\"\n", "overload.max_dely", 3, "max_dely");

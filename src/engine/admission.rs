@@ -25,6 +25,8 @@ pub(super) const SUSTAINED: Duration = Duration::from_secs(1);
 pub(super) enum Refusal {
     /// `max_calls` calls are in progress.
     TooManyCalls,
+    /// More new calls per second than `max_call_rate`.
+    TooFast,
     /// Messages have waited more than `max_delay` for the engine for a second or
     /// more: a call accepted now would be served late from its first packet.
     Behind,
@@ -34,6 +36,7 @@ impl Refusal {
     pub(super) fn reason(self) -> &'static str {
         match self {
             Refusal::TooManyCalls => "Too many calls in progress",
+            Refusal::TooFast => "Too many new calls per second",
             Refusal::Behind => "Overloaded",
         }
     }
@@ -44,7 +47,13 @@ impl Refusal {
 pub(super) struct Admission {
     window: Option<(Instant, Duration)>,
     behind: bool,
+    /// `max_call_rate`'s token bucket: tokens left, and when it was last filled.
+    bucket: Option<(f64, Instant)>,
 }
+
+/// The bucket holds this share of a second's calls: a burst of a fifth of the rate
+/// passes at once, a surge beyond the rate is refused within 200 ms.
+const BURST_SECONDS: f64 = 0.2;
 
 impl Admission {
     /// Every SIP message reports how long it waited.
@@ -66,15 +75,28 @@ impl Admission {
         }
     }
 
-    /// Whether a new call can be accepted now, with `calls` calls in progress.
-    pub(super) fn admit(&self, calls: usize, cfg: &OverloadConfig) -> Result<(), Refusal> {
+    /// Whether a new call can be accepted now, with `calls` calls in progress; an
+    /// accepted call takes its token from the rate limit.
+    pub(super) fn admit(&mut self, now: Instant, calls: usize, cfg: &OverloadConfig) -> Result<(), Refusal> {
         if calls >= cfg.max_calls {
-            Err(Refusal::TooManyCalls)
-        } else if self.behind {
-            Err(Refusal::Behind)
-        } else {
-            Ok(())
+            return Err(Refusal::TooManyCalls);
         }
+        if self.behind {
+            return Err(Refusal::Behind);
+        }
+        if cfg.max_call_rate > 0 {
+            let rate = cfg.max_call_rate as f64;
+            let cap = (rate * BURST_SECONDS).max(1.0);
+            let (tokens, at) = self.bucket.get_or_insert((cap, now));
+            let refill = now.saturating_duration_since(*at).as_secs_f64() * rate;
+            *tokens = (*tokens + refill).min(cap);
+            *at = now;
+            if *tokens < 1.0 {
+                return Err(Refusal::TooFast);
+            }
+            *tokens -= 1.0;
+        }
+        Ok(())
     }
 }
 
@@ -88,14 +110,14 @@ mod tests {
     use super::*;
 
     fn cfg() -> OverloadConfig {
-        OverloadConfig { max_calls: 2, max_delay: Duration::from_millis(200), retry_after: Duration::from_millis(2500) }
+        OverloadConfig { max_calls: 2, max_call_rate: 0, max_delay: Duration::from_millis(200), retry_after: Duration::from_millis(2500) }
     }
 
     #[test]
     fn too_many_calls_is_immediate() {
-        let (c, a) = (cfg(), Admission::default());
-        assert_eq!(a.admit(1, &c), Ok(()));
-        assert_eq!(a.admit(2, &c), Err(Refusal::TooManyCalls));
+        let (c, mut a, t) = (cfg(), Admission::default(), Instant::now());
+        assert_eq!(a.admit(t, 1, &c), Ok(()));
+        assert_eq!(a.admit(t, 2, &c), Err(Refusal::TooManyCalls));
         assert_eq!(retry_after(&c), "2");
     }
 
@@ -109,17 +131,34 @@ mod tests {
             a.observe(t + ms(100 * i), ms(400), &c);
         }
         a.observe(t + ms(1000), ms(400), &c);
-        assert_eq!(a.admit(0, &c), Ok(()), "the shortest wait of that second was 5 ms");
+        assert_eq!(a.admit(t, 0, &c), Ok(()), "the shortest wait of that second was 5 ms");
         // A whole second in which every message waited over max_delay: refused.
         for i in 1..=10 {
             a.observe(t + ms(1000 + 100 * i), ms(250), &c);
         }
-        assert_eq!(a.admit(0, &c), Err(Refusal::Behind));
+        assert_eq!(a.admit(t, 0, &c), Err(Refusal::Behind));
         // Under the limit but above half of it: still refusing (no flapping).
         a.observe(t + ms(2100), ms(150), &c);
-        assert_eq!(a.admit(0, &c), Err(Refusal::Behind));
+        assert_eq!(a.admit(t, 0, &c), Err(Refusal::Behind));
         // A message through in half the limit: accepting again.
         a.observe(t + ms(2200), ms(100), &c);
-        assert_eq!(a.admit(0, &c), Ok(()));
+        assert_eq!(a.admit(t, 0, &c), Ok(()));
+    }
+
+    #[test]
+    fn the_call_rate_passes_a_fifth_of_a_second_at_once_then_the_rate() {
+        let c = OverloadConfig { max_calls: 1_000_000, max_call_rate: 100, ..cfg() };
+        let (mut a, t) = (Admission::default(), Instant::now());
+        // A burst: 20 calls (0.2 s worth) pass, the 21st is refused.
+        let passed = (0..30).filter(|_| a.admit(t, 0, &c).is_ok()).count();
+        assert_eq!(passed, 20);
+        assert_eq!(a.admit(t, 0, &c), Err(Refusal::TooFast));
+        // Then one call per 10 ms.
+        let ms = Duration::from_millis;
+        assert_eq!(a.admit(t + ms(10), 0, &c), Ok(()));
+        assert_eq!(a.admit(t + ms(10), 0, &c), Err(Refusal::TooFast));
+        // 2 s at 150 calls/s offered: 100 a second accepted (plus the refilled burst).
+        let ok = (0..300).filter(|i| a.admit(t + ms(20) + Duration::from_micros(6_667 * i), 0, &c).is_ok()).count();
+        assert!((200..=221).contains(&ok), "{ok}");
     }
 }

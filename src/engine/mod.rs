@@ -878,6 +878,17 @@ impl Engine {
         self.drain_registrar_at(now);
     }
 
+    /// `100 Trying` on INVITE server transaction `id`.
+    fn trying(&mut self, now: Instant, id: u64) {
+        let Some(e) = self.ists.get(&id) else { return };
+        let Some(req) = &e.req else { return };
+        let bytes = self.response(req, 100, "Trying", None, &[]).to_bytes();
+        if let Some(e) = self.ists.get_mut(&id) {
+            e.tx.respond(now, 100, bytes);
+        }
+        self.drain_ist(now, id);
+    }
+
     /// 503 with Retry-After for a new emergency call the gateway cannot serve (the
     /// `[overload]` limits, or no RTP port free). The carrier can send it elsewhere at
     /// once; the refusal is still recorded (outcome `rejected`, with the caller's
@@ -917,9 +928,7 @@ impl Engine {
     fn on_invite(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
         let id = self.next_id();
         let to_tag = self.random_tag();
-        let mut tx = InviteServerTx::new(peer.transport.reliable(), self.timers);
-        // 100 Trying at once, so the caller's INVITE retransmissions stop (§17.2.1).
-        tx.respond(now, 100, self.response(&req, 100, "Trying", None, &[]).to_bytes());
+        let tx = InviteServerTx::new(peer.transport.reliable(), self.timers);
         let call_id = req.head.call_id.clone();
         self.ists.insert(id, Box::new(IstEntry { tx, peer, req: Some(req.clone()), key: key.clone(), call_id, to_tag, call: None, scheduled: None }));
         self.ist_index.insert(key.clone(), id);
@@ -932,10 +941,14 @@ impl Engine {
                 remote_tag: req.head.from.tag().unwrap_or_default().to_string(),
             };
             if let Some(call) = self.op_dialogs.get(&dk).copied() {
+                self.trying(now, id);
                 return self.on_operator_reinvite(now, call, key, &req);
             }
             return match self.dialogs.get(&dk).copied() {
-                Some(call) => self.on_reinvite(now, call, key, &req),
+                Some(call) => {
+                    self.trying(now, id);
+                    self.on_reinvite(now, call, key, &req)
+                }
                 None => self.final_ist(now, &key, 481, "Call/Transaction Does Not Exist", &[], None),
             };
         }
@@ -972,13 +985,18 @@ impl Engine {
                 return self.refuse_offer(now, &key, &e);
             }
         }
-        if let Err(refusal) = self.admission.admit(self.calls.len(), &self.config.overload) {
+        // Refusals above go out as the only response: a refused emergency call costs the
+        // gateway as little as possible, which matters most when it is overloaded.
+        if let Err(refusal) = self.admission.admit(now, self.calls.len(), &self.config.overload) {
             return self.refuse_overload(now, peer, &req, &key, identity, refusal.reason());
         }
         let Some(port) = self.ports.take() else {
             self.stats.no_media_port += 1;
             return self.refuse_overload(now, peer, &req, &key, identity, "No media port available");
         };
+        // 100 Trying at once: the 200 waits for the RTP port and the call's record, and
+        // the caller's INVITE retransmissions must stop (§17.2.1).
+        self.trying(now, id);
         let call_id = CallId(self.next_id());
         let local_tag = self.ists.get(&id).map(|e| e.to_tag.clone()).unwrap_or_default();
         let remote_target = req.head.contact.first().map_or_else(|| req.head.from.uri.to_string(), |c| c.uri.to_string());

@@ -207,7 +207,7 @@ fn every_default_identity_is_answered_and_near_misses_get_404() {
     let bad = ["sip:1120@gw.example", "sip:0112@gw.example", "sip:112a@gw.example", "tel:1120", "urn:service:sosfoo", "urn:service:counseling", "sip:gw.example"];
     for (i, uri) in bad.iter().enumerate() {
         let out = h.send(&invite(&format!("bad-{i}"), &format!("z9hG4bKb{i}"), uri, SDP));
-        assert_eq!(statuses(&out), vec![100, 404], "{uri}");
+        assert_eq!(statuses(&out), vec![404], "{uri}");
     }
     assert_eq!(h.engine.stats().not_emergency, bad.len() as u64);
     assert_eq!(h.engine.active_calls(), good.len());
@@ -362,8 +362,8 @@ fn no_common_codec_gets_488_with_warning() {
     let g729 = SDP.replace("RTP/AVP 8 0 101", "RTP/AVP 18").replace("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n", "a=rtpmap:18 G729/8000\r\n");
     let out = h.send(&invite("call-488", "z9hG4bK488", "sip:112@gw", &g729));
     let rs = responses(&out);
-    assert_eq!(rs.iter().map(|r| r.status).collect::<Vec<_>>(), vec![100, 488]);
-    assert!(rs[1].head.get(&HeaderName::Warning).unwrap().starts_with("305 "));
+    assert_eq!(rs.iter().map(|r| r.status).collect::<Vec<_>>(), vec![488]);
+    assert!(rs[0].head.get(&HeaderName::Warning).unwrap().starts_with("305 "));
     assert_eq!(h.engine.stats().no_common_codec, 1);
     assert_eq!(h.engine.active_calls(), 0);
 }
@@ -401,14 +401,15 @@ fn require_and_body_and_scheme_checks() {
     let mut h = Harness::new();
     let inv = invite("call-req", "z9hG4bKq", "sip:112@gw", SDP).replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nRequire: nothingyouknow, foo\r\n");
     let rs = responses(&h.send(&inv));
-    assert_eq!(rs[1].status, 420);
-    assert_eq!(rs[1].head.get(&HeaderName::Unsupported), Some("nothingyouknow, foo"));
+    assert_eq!(rs.len(), 1, "an immediate refusal is the only response");
+    assert_eq!(rs[0].status, 420);
+    assert_eq!(rs[0].head.get(&HeaderName::Unsupported), Some("nothingyouknow, foo"));
     let inv = invite("call-ct", "z9hG4bKct", "sip:112@gw", SDP).replace("application/sdp", "application/unknown");
     let rs = responses(&h.send(&inv));
-    assert_eq!(rs[1].status, 415);
-    assert_eq!(rs[1].head.get(&HeaderName::Accept), Some("application/sdp"));
+    assert_eq!(rs[0].status, 415);
+    assert_eq!(rs[0].head.get(&HeaderName::Accept), Some("application/sdp"));
     let inv = invite("call-sch", "z9hG4bKs", "http:112", SDP);
-    assert_eq!(statuses(&h.send(&inv)), vec![100, 416]);
+    assert_eq!(statuses(&h.send(&inv)), vec![416]);
 }
 
 #[test]
@@ -448,8 +449,9 @@ fn media_port_failure_moves_to_the_next_port_and_exhaustion_gets_503() {
     h.auto_media = true;
     assert_eq!(statuses(&h.send(&invite("p2", "z9hG4bKp2", "sip:112@gw", SDP))), vec![100, 200]);
     let rs = responses(&h.send(&invite("p3", "z9hG4bKp3", "sip:112@gw", SDP)));
-    assert_eq!(rs[1].status, 503);
-    assert_eq!(rs[1].head.get(&HeaderName::RetryAfter), Some("10"), "[overload] retry_after");
+    assert_eq!(rs.len(), 1);
+    assert_eq!(rs[0].status, 503);
+    assert_eq!(rs[0].head.get(&HeaderName::RetryAfter), Some("10"), "[overload] retry_after");
 }
 
 #[test]
@@ -462,8 +464,8 @@ fn past_max_calls_new_calls_get_503_with_retry_after_until_one_ends() {
     assert_eq!(statuses(&h.send(&invite("m2", "z9hG4bKm2", "sip:112@gw", SDP))), vec![100, 200]);
     let out = h.send(&invite("m3", "z9hG4bKm3", "sip:112@gw", SDP));
     let rs = responses(&out);
-    assert_eq!(rs.iter().map(|r| r.status).collect::<Vec<_>>(), vec![100, 503]);
-    assert_eq!(rs[1].head.get(&HeaderName::RetryAfter), Some("7"));
+    assert_eq!(rs.iter().map(|r| r.status).collect::<Vec<_>>(), vec![503], "no 100 Trying: a refusal costs as little as it can");
+    assert_eq!(rs[0].head.get(&HeaderName::RetryAfter), Some("7"));
     // The refusal is recorded (the shift can call back), as a call that started and
     // ended at once.
     let ev = events(&out);
@@ -499,9 +501,9 @@ fn a_gateway_behind_for_a_second_refuses_new_calls_with_503_but_serves_calls_in_
     // Every message of a whole second was late (a standing queue): new calls get 503
     // with Retry-After.
     let rs = responses(&send_late(&mut h, invite("w3", "z9hG4bKw3", "sip:112@gw", SDP)));
-    assert_eq!(rs.iter().map(|r| r.status).collect::<Vec<_>>(), vec![100, 503]);
-    assert_eq!(rs[1].reason, "Overloaded");
-    assert_eq!(rs[1].head.get(&HeaderName::RetryAfter), Some("10"));
+    assert_eq!(rs.iter().map(|r| r.status).collect::<Vec<_>>(), vec![503]);
+    assert_eq!(rs[0].reason, "Overloaded");
+    assert_eq!(rs[0].head.get(&HeaderName::RetryAfter), Some("10"));
     // A call in progress is served however late its messages are.
     assert_eq!(statuses(&send_late(&mut h, in_dialog("BYE", "w1", "z9hG4bKb1", &tag, 2, ""))), vec![200]);
     // Caught up: new calls are accepted again.
