@@ -121,6 +121,9 @@ def main():
         # Configured as the README tells an admin: max_call_rate at the rate measured by
         # W1 (--no-rate-limit leaves only the delay guard).
         limit = 0 if "--no-rate-limit" in sys.argv else rate
+        for a in sys.argv[1:]:
+            if a.startswith("--max-call-rate="):
+                limit = int(a.split("=", 1)[1])
         print(f"gateway: [overload] max_call_rate = {limit}")
         gw = start_gateway(tmp, PORT, extra_toml=f"\n[overload]\nmax_call_rate = {limit}\n")
         samples = []  # (t, cpu s, rss bytes)
