@@ -60,14 +60,6 @@ def sipp_run(port, rate, seconds, hold_ms, tmp, tag):
     r = subprocess.run(args, cwd=tmp, capture_output=True, text=True)
     wall = time.time() - t0
 
-    def count(label):
-        for line in reversed(r.stdout.splitlines()):
-            if line.strip().startswith(label):
-                try:
-                    return int(line.split("|")[2].strip())
-                except (IndexError, ValueError):
-                    pass
-        return 0
     rtds = []
     for name in os.listdir(tmp):
         if name.endswith("_rtt.csv"):
@@ -80,7 +72,24 @@ def sipp_run(port, rate, seconds, hold_ms, tmp, tag):
                         except ValueError:
                             pass
             os.remove(os.path.join(tmp, name))
-    return {"offered": calls, "ok": count("Successful call"), "failed": count("Failed call"), "wall_s": wall, "rtd_ms": rtds}
+    ok, failed = sipp_counts(r.stdout)
+    return {"offered": calls, "ok": ok, "failed": failed, "wall_s": wall, "rtd_ms": rtds}
+
+
+def sipp_count(stdout, label):
+    """The cumulative figure of one line of SIPp's final screen ("Successful call")."""
+    for line in reversed(stdout.splitlines()):
+        if line.strip().startswith(label):
+            try:
+                return int(line.split("|")[2].strip())
+            except (IndexError, ValueError):
+                pass
+    return 0
+
+
+def sipp_counts(stdout):
+    """(successful, failed) calls from SIPp's final screen."""
+    return sipp_count(stdout, "Successful call"), sipp_count(stdout, "Failed call")
 
 
 def pct(v, p):

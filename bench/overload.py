@@ -14,7 +14,7 @@ scenario step); the caller scenario counts 503s on their own step.
 """
 import glob, json, os, subprocess, sys, tempfile, threading, time
 
-from lib import ROOT, pct, proc_cpu_rss, start_gateway, stop_gateway, write_result
+from lib import ROOT, pct, proc_cpu_rss, sipp_counts, start_gateway, stop_gateway, write_result
 
 SCENARIO = os.path.join(ROOT, "tests/sipp/caller_or_503.xml")
 PORT = 45300
@@ -73,17 +73,7 @@ def per_second(rows, t0):
 
 
 def summary(d):
-    text = open(os.path.join(d, "sipp.out")).read()
-
-    def count(label):
-        for line in reversed(text.splitlines()):
-            if line.strip().startswith(label):
-                try:
-                    return int(line.split("|")[2].strip())
-                except (IndexError, ValueError):
-                    pass
-        return 0
-    return count("Successful call"), count("Failed call")
+    return sipp_counts(open(os.path.join(d, "sipp.out")).read())
 
 
 def w1_limit():

@@ -20,7 +20,7 @@ ports it needs); --audio=tone|silence (what the callers send, see rtp_meter --he
 """
 import json, os, resource, select, subprocess, sys, tempfile, threading, time
 
-from lib import PAGE, ROOT, TICK, start_gateway, stop_gateway, write_result
+from lib import PAGE, ROOT, TICK, sipp_counts, start_gateway, stop_gateway, write_result
 
 METER = os.path.join(ROOT, "target/release/examples/rtp_meter")
 SCENARIO = os.path.join(ROOT, "bench/sipp/w2_caller.xml")
@@ -148,18 +148,6 @@ def wait_ready(p, timeout):
             break
     rest = p.stderr.read().decode(errors="replace") if p.poll() is not None else ""
     sys.exit(f"rtp_meter did not start: {line.decode(errors='replace')}{rest}")
-
-
-def sipp_counts(stdout):
-    def count(label):
-        for line in reversed(stdout.splitlines()):
-            if line.strip().startswith(label):
-                try:
-                    return int(line.split("|")[2].strip())
-                except (IndexError, ValueError):
-                    pass
-        return 0
-    return count("Successful call"), count("Failed call")
 
 
 def peak_concurrent(stat_csv):

@@ -33,7 +33,7 @@ in the two INVITE-based figures.
 """
 import hashlib, json, os, re, shutil, signal, sqlite3, struct, subprocess, sys, tempfile, time
 
-from lib import BIN, ROOT, pct, proc_cpu_rss, start_gateway, stop_gateway, write_result
+from lib import BIN, ROOT, pct, proc_cpu_rss, sipp_count, start_gateway, stop_gateway, write_result
 
 GW_PORT = 45200
 CALLER_PORT, CALLER_MP = 45260, 46200
@@ -80,16 +80,6 @@ def sipp_common(port, mp, calls, timeout_s, log):
             "-nostdin", "-timeout", f"{timeout_s}s", "-timeout_error", "-trace_logs", "-log_file", log]
 
 
-def count(stdout, label):
-    for line in reversed(stdout.splitlines()):
-        if line.strip().startswith(label):
-            try:
-                return int(line.split("|")[2].strip())
-            except (IndexError, ValueError):
-                pass
-    return 0
-
-
 def register(tmp, creds):
     """Registers every operator, 50 per SIPp call (the scenario's block repeated per
     operator; SIPp refuses scenario files over 64 KiB), one SIPp run after the other,
@@ -108,7 +98,7 @@ def register(tmp, creds):
             f.write(head + "".join(blocks) + tail)
         args = ["sipp", f"127.0.0.1:{GW_PORT}", "-sf", sf] + sipp_common(OP_PORT, OP_MP, 1, 60, os.path.join(tmp, f"register_{start}.log"))
         r = subprocess.run(args, cwd=tmp, capture_output=True, text=True)
-        if r.returncode != 0 or count(r.stdout, "Successful call") != 1:
+        if r.returncode != 0 or sipp_count(r.stdout, "Successful call") != 1:
             sys.exit(f"registration of {chunk[0][0]}..{chunk[-1][0]} failed (SIPp exit {r.returncode}); see {tmp}\n{r.stdout[-1500:]}\n{r.stderr[-1500:]}")
     db = sqlite3.connect(f"file:{os.path.join(tmp, 'data/cc112.db')}?mode=ro", uri=True)
     for _ in range(50):
@@ -269,8 +259,8 @@ def run_rate(tmp, gw, rate, seconds, caller_sf, op_sf):
         m = re.match(r"\s*----------> INVITE\s+(\d+)\s+(\d+)", line)
         if m:
             retrans = int(m.group(2))
-    return {"rate": rate, "offered": calls, "caller_sipp_ok": count(r.stdout, "Successful call"),
-            "caller_sipp_failed": count(r.stdout, "Failed call"), "caller_exit": r.returncode, "operator_exit": op.returncode,
+    return {"rate": rate, "offered": calls, "caller_sipp_ok": sipp_count(r.stdout, "Successful call"),
+            "caller_sipp_failed": sipp_count(r.stdout, "Failed call"), "caller_exit": r.returncode, "operator_exit": op.returncode,
             "op_invite_retrans": retrans,
             "wall_s": wall, "cpu_pct": 100.0 * (cpu1 - cpu0) / wall,
             "runqueue_wait_ms_per_s": 1000.0 * (wait1 - wait0) / wall, "loadavg_after": open("/proc/loadavg").read().split()[:3], "rss_mb": rss / 1e6,

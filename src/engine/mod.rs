@@ -878,6 +878,20 @@ impl Engine {
         self.drain_registrar_at(now);
     }
 
+    /// The first event of a call's record, accepted or refused.
+    fn started_event(&self, record: String, req: &Request, identity: String, peer: Peer) -> CallEventKind {
+        CallEventKind::Started {
+            record,
+            caller: req.head.from.uri.dialed().unwrap_or_else(|| req.head.from.uri.to_string()),
+            caller_name: req.head.from.display.clone(),
+            dialed: req.uri.to_string(),
+            identity,
+            remote: peer.remote,
+            transport: peer.transport,
+            config_version: self.config.version.clone(),
+        }
+    }
+
     /// `100 Trying` on INVITE server transaction `id`.
     fn trying(&mut self, now: Instant, id: u64) {
         let Some(e) = self.ists.get(&id) else { return };
@@ -910,16 +924,8 @@ impl Engine {
         self.final_ist(now, key, 503, reason, &[("Retry-After", retry)], None);
         let call = CallId(self.next_id());
         let sip_call_id = req.head.call_id.clone();
-        let started = CallEventKind::Started {
-            record: self.new_record_id(now),
-            caller: req.head.from.uri.dialed().unwrap_or_else(|| req.head.from.uri.to_string()),
-            caller_name: req.head.from.display.clone(),
-            dialed: req.uri.to_string(),
-            identity,
-            remote: peer.remote,
-            transport: peer.transport,
-            config_version: self.config.version.clone(),
-        };
+        let record = self.new_record_id(now);
+        let started = self.started_event(record, req, identity, peer);
         for kind in [started, CallEventKind::Ended { reason: EndReason::Overload }] {
             self.out.push_back(Output::Event(CallEvent { call, sip_call_id: sip_call_id.clone(), kind }));
         }
@@ -1042,18 +1048,7 @@ impl Engine {
         if let Some(e) = self.ists.get_mut(&id) {
             e.call = Some(call_id);
         }
-        let caller = req.head.from.uri.dialed().unwrap_or_else(|| req.head.from.uri.to_string());
-        let record = call.record.clone();
-        let event = CallEventKind::Started {
-            record,
-            caller,
-            caller_name: req.head.from.display.clone(),
-            dialed: req.uri.to_string(),
-            identity,
-            remote: peer.remote,
-            transport: peer.transport,
-            config_version: self.config.version.clone(),
-        };
+        let event = self.started_event(call.record.clone(), &req, identity, peer);
         self.calls.insert(call_id, call);
         self.stats.calls_started += 1;
         self.event(call_id, event);
