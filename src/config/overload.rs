@@ -32,7 +32,7 @@ pub struct OverloadConfig {
     /// measurement of the machine (`bench/run w1`): the delay guard protects a
     /// gateway without it, but only once it is already behind.
     pub max_call_rate: u32,
-    /// When the quickest SIP message of a whole second waited longer than this between
+    /// When the quickest INVITE of a whole second waited longer than this between
     /// its arrival and the engine, the gateway is behind: new INVITEs get 503.
     pub max_delay: Duration,
     /// Sent as `Retry-After` (whole seconds) with those 503s.

@@ -4,9 +4,9 @@
 //! its own sake (not an emergency identity, no common codec), so a 503 always means
 //! "this gateway cannot serve you now, try another": the carrier fails over at once.
 //!
-//! "Behind" is judged on how long SIP messages wait between their socket and the
-//! engine, the way CoDel judges a network queue: by the *shortest* wait over a whole
-//! second. A stall or a burst (a neighbour's compile, a page-fault storm) makes some
+//! "Behind" is judged on how long INVITEs wait between their socket and the engine
+//! (the runtime serves them after the calls in progress), the way CoDel judges a
+//! network queue: by the *shortest* wait over a whole second. A stall or a burst (a neighbour's compile, a page-fault storm) makes some
 //! messages wait, but the queue empties again within the second and the shortest wait
 //! stays small; refusing the calls that arrived meanwhile would turn a hiccup into lost
 //! emergency calls. A standing queue, where even the luckiest message of a second waited

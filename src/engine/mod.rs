@@ -479,7 +479,6 @@ impl Engine {
     pub fn handle_sip_received(&mut self, now: Instant, received: Instant, peer: Peer, bytes: &[u8]) {
         self.tick(now);
         self.waited = now.saturating_duration_since(received);
-        self.admission.observe(now, self.waited, &self.config.overload);
         self.stats.messages += 1;
         match parse(bytes) {
             Ok(Message::Request(req)) => self.on_request(now, peer, req),
@@ -816,6 +815,9 @@ impl Engine {
         let Some(key) = TxKey::server(&req) else { return };
         // A retransmission goes to its transaction, which answers with its latest response.
         if req.method == Method::Invite {
+            // How long INVITEs wait is what tells whether new calls can be served (the
+            // runtime serves them after everything else).
+            self.admission.observe(now, self.waited, &self.config.overload);
             if let Some(&id) = self.ist_index.get(&key) {
                 if let Some(e) = self.ists.get_mut(&id) {
                     e.tx.handle_retransmission();

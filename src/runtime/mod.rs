@@ -35,6 +35,11 @@ use crate::engine::{CallEventKind, CallId, Engine, MediaCommand, MediaInput, Out
 /// kernel buffer then absorbs bursts, and SIP retransmits what it drops).
 const ENGINE_QUEUE: usize = 16_384;
 
+/// New INVITEs over UDP wait in their own queue (see `EngineTask::run`); past this many
+/// the engine is seconds behind and further ones are dropped at the socket (the caller
+/// retransmits, and the overload limits answer 503 once the engine gets to it).
+const INVITE_QUEUE: usize = 8_192;
+
 /// How long a call's answer may wait for its first record to reach the disk. Commits
 /// take well under a millisecond on a healthy disk; on a stalled one the caller is
 /// answered anyway (logged) and the record follows when the disk recovers.
@@ -101,6 +106,7 @@ impl Gateway {
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (tx, rx) = mpsc::channel(ENGINE_QUEUE);
+        let (invites_tx, invites) = mpsc::channel(INVITE_QUEUE);
         let writers: TcpWriters = Arc::new(Mutex::new(HashMap::new()));
 
         let mut udp_sockets = HashMap::new();
@@ -111,7 +117,7 @@ impl Gateway {
             let sock = Arc::new(sock);
             udp_sockets.insert(local, sock.clone());
             udp_addrs.push(local);
-            tracker.spawn(udp::receive(sock, local, tx.clone(), shutdown.clone()));
+            tracker.spawn(udp::receive(sock, local, tx.clone(), invites_tx.clone(), shutdown.clone()));
         }
         let mut tcp_addrs = Vec::new();
         for addr in &config.sip.listen_tcp {
@@ -132,6 +138,7 @@ impl Gateway {
         let task = EngineTask {
             engine,
             rx,
+            invites,
             tx: tx.clone(),
             udp: udp_sockets,
             tcp: writers,
@@ -291,6 +298,8 @@ async fn reload_from(gw: &Gateway, current: &mut Config, path: Option<&std::path
 struct EngineTask {
     engine: Engine,
     rx: mpsc::Receiver<EngineInput>,
+    /// New INVITEs received over UDP, served when `rx` is empty.
+    invites: mpsc::Receiver<EngineInput>,
     tx: mpsc::Sender<EngineInput>,
     udp: HashMap<SocketAddr, Arc<UdpSocket>>,
     tcp: TcpWriters,
@@ -314,20 +323,13 @@ impl EngineTask {
             tokio::select! {
                 input = self.rx.recv() => {
                     let Some(input) = input else { break };
-                    let now = Instant::now();
-                    match input {
-                        EngineInput::Sip { peer, bytes, received } => self.engine.handle_sip_received(now, received, peer, &bytes),
-                        EngineInput::MediaOpened { call, port, ok } => self.engine.handle_media_opened(now, call, port, ok),
-                        EngineInput::Media { call, input } => self.engine.handle_media(now, call, input),
-                        EngineInput::Command(cmd, reply) => {
-                            let _ = reply.send(self.engine.handle_command(now, cmd));
-                        }
-                        EngineInput::Reload(cfg, prompts) => {
-                            self.engine.set_config(cfg);
-                            self.prompts = prompts;
-                        }
-                    }
+                    self.handle(input);
                 }
+                // New INVITEs only when nothing else waits: ACKs, BYEs, responses and
+                // media events of the calls in progress go first, so a surge of new
+                // calls cannot starve the calls already answered (their ACKs stuck behind
+                // INVITEs would make them fail and keep their media running).
+                Some(input) = self.invites.recv(), if self.rx.is_empty() => self.handle(input),
                 _ = sleep_until(deadline) => self.engine.handle_timeout(Instant::now()),
                 _ = self.shutdown.cancelled(), if grace_end.is_none() => {
                     self.engine.begin_shutdown();
@@ -357,6 +359,22 @@ impl EngineTask {
             handle.stop.cancel();
         }
         info!(calls = self.engine.active_calls(), stats = ?self.engine.stats(), "engine stopped");
+    }
+
+    fn handle(&mut self, input: EngineInput) {
+        let now = Instant::now();
+        match input {
+            EngineInput::Sip { peer, bytes, received } => self.engine.handle_sip_received(now, received, peer, &bytes),
+            EngineInput::MediaOpened { call, port, ok } => self.engine.handle_media_opened(now, call, port, ok),
+            EngineInput::Media { call, input } => self.engine.handle_media(now, call, input),
+            EngineInput::Command(cmd, reply) => {
+                let _ = reply.send(self.engine.handle_command(now, cmd));
+            }
+            EngineInput::Reload(cfg, prompts) => {
+                self.engine.set_config(cfg);
+                self.prompts = prompts;
+            }
+        }
     }
 
     async fn dispatch(&mut self) {

@@ -2,10 +2,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -15,8 +17,18 @@ use crate::engine::{Peer, Transport};
 /// The largest UDP payload; a datagram can never be larger, so the buffer is fixed.
 const MAX_DATAGRAM: usize = 65_535;
 
-pub(super) async fn receive(sock: Arc<UdpSocket>, local: SocketAddr, tx: mpsc::Sender<EngineInput>, shutdown: CancellationToken) {
+/// `tx` takes everything but INVITEs, which go to `invites`: the engine serves the
+/// calls it has before new ones. A full INVITE queue drops the datagram (counted,
+/// logged at most once a second): the caller retransmits it.
+pub(super) async fn receive(
+    sock: Arc<UdpSocket>,
+    local: SocketAddr,
+    tx: mpsc::Sender<EngineInput>,
+    invites: mpsc::Sender<EngineInput>,
+    shutdown: CancellationToken,
+) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut dropped = (0u64, None::<Instant>);
     loop {
         let got = tokio::select! {
             r = sock.recv_from(&mut buf) => r,
@@ -30,8 +42,25 @@ pub(super) async fn receive(sock: Arc<UdpSocket>, local: SocketAddr, tx: mpsc::S
             Ok((n, remote)) => {
                 let bytes = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
                 let peer = Peer { transport: Transport::Udp, remote, local, conn: None };
-                if tx.send(EngineInput::Sip { peer, bytes, received: std::time::Instant::now() }).await.is_err() {
-                    return;
+                let invite = bytes.starts_with(b"INVITE ");
+                let input = EngineInput::Sip { peer, bytes, received: Instant::now() };
+                if !invite {
+                    if tx.send(input).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                match invites.try_send(input) {
+                    Ok(()) => {}
+                    Err(TrySendError::Closed(_)) => return,
+                    Err(TrySendError::Full(_)) => {
+                        dropped.0 += 1;
+                        let now = Instant::now();
+                        if dropped.1.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1)) {
+                            warn!(%local, dropped = dropped.0, "INVITE queue full: INVITEs dropped at the socket (callers retransmit)");
+                            dropped = (0, Some(now));
+                        }
+                    }
                 }
             }
             // ICMP port unreachable from an earlier send shows up here on some systems;
