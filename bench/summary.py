@@ -31,13 +31,19 @@ def f(x, d=1):
     return f"{x:.{d}f}"
 
 
+def table(title, runs, key, columns):
+    """Prints `title`, a header of `columns`, and yields (value of `key`, that value's rows
+    from every run) in ascending order: one table row each."""
+    print(f"### {title} (median of {len(runs)}: {', '.join(n for n, _ in runs)})\n")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for value in sorted({r[key] for _, d in runs for r in d["rows"]}):
+        yield value, [r for _, d in runs for r in d["rows"] if r[key] == value]
+
+
 def w1(runs):
-    print(f"### W1 call setup (median of {len(runs)}: {', '.join(n for n, _ in runs)})\n")
-    rates = sorted({r["rate"] for _, d in runs for r in d["rows"]})
-    print("| calls/s | runs | failed % | gateway CPU % | CPU ms/call | RSS MB | setup p50 / p99 ms |")
-    print("|---|---|---|---|---|---|---|")
-    for rate in rates:
-        rows = [r for _, d in runs for r in d["rows"] if r["rate"] == rate]
+    cols = ["calls/s", "runs", "failed %", "gateway CPU %", "CPU ms/call", "RSS MB", "setup p50 / p99 ms"]
+    for rate, rows in table("W1 call setup", runs, "rate", cols):
         print(f"| {rate} | {len(rows)} | {f(med(r['fail_pct'] for r in rows), 3)} | {f(med(r['cpu_pct'] for r in rows))} | "
               f"{f(med(r['cpu_ms_per_call'] for r in rows), 3)} | {f(med(r['rss_mb'] for r in rows))} | "
               f"{f(med(r['setup_p50_ms'] for r in rows), 0)} / {f(med(r['setup_p99_ms'] for r in rows), 0)} |")
@@ -61,12 +67,8 @@ def overload(runs):
 
 
 def w2(runs):
-    print(f"### W2 concurrent calls with media (median of {len(runs)}: {', '.join(n for n, _ in runs)})\n")
-    sizes = sorted({r["calls"] for _, d in runs for r in d["rows"]})
-    print("| calls | runs | failed % | gateway CPU % | RSS MB | loss % | jitter p50 / p99 ms | gap p50 / p99 ms | meter CPU % |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for n in sizes:
-        rows = [r for _, d in runs for r in d["rows"] if r["calls"] == n]
+    cols = ["calls", "runs", "failed %", "gateway CPU %", "RSS MB", "loss %", "jitter p50 / p99 ms", "gap p50 / p99 ms", "meter CPU %"]
+    for n, rows in table("W2 concurrent calls with media", runs, "calls", cols):
         print(f"| {n} | {len(rows)} | {f(med(r['fail_pct'] for r in rows), 2)} | {f(med(r['gw_cpu_pct'] for r in rows))} | "
               f"{f(med(r['gw_rss_mb'] for r in rows))} | {f(med(r['loss_pct'] for r in rows), 3)} | "
               f"{f(med(r['jitter_p50_ms'] for r in rows), 2)} / {f(med(r['jitter_p99_ms'] for r in rows), 2)} | "
@@ -75,12 +77,9 @@ def w2(runs):
 
 
 def w3(runs):
-    print(f"### W3 full path (median of {len(runs)}: {', '.join(n for n, _ in runs)})\n")
-    rates = sorted({r["rate"] for _, d in runs for r in d["rows"]})
-    print("| calls/s | runs | success % | INVITE → op INVITE p50 / p99 ms | INVITE → bridged p50 / p99 ms | digit end → op INVITE p50 / p99 ms (wire) | gateway CPU % |")
-    print("|---|---|---|---|---|---|---|")
-    for rate in rates:
-        rows = [r for _, d in runs for r in d["rows"] if r["rate"] == rate]
+    cols = ["calls/s", "runs", "success %", "INVITE → op INVITE p50 / p99 ms", "INVITE → bridged p50 / p99 ms",
+            "digit end → op INVITE p50 / p99 ms (wire)", "gateway CPU %"]
+    for rate, rows in table("W3 full path", runs, "rate", cols):
         ext = [r["digit_end_to_op_invite_ms_external"] or {"p50": float("nan"), "p99": float("nan")} for r in rows]
         print(f"| {rate} | {len(rows)} | {f(med(r['success_pct'] for r in rows), 1)} | "
               f"{f(med(r['invite_to_op_invite_ms']['p50'] for r in rows))} / {f(med(r['invite_to_op_invite_ms']['p99'] for r in rows))} | "
