@@ -30,8 +30,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::Parser;
 use rand::Rng;
 use serde_json::json;
+use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
-use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 /// Samples per 20 ms G.711 frame at 8000 Hz: the RTP timestamp step of one packet.
@@ -86,6 +86,9 @@ struct Stream {
     jitter_samples: u64,
     jitter_max: f64,
     largest_gap_ns: i128,
+    /// When the largest gap ended (kernel arrival time, ns since the epoch): gaps that
+    /// line up across streams point at a stall of the sender, not of one stream.
+    largest_gap_at_ns: i128,
     malformed: u64,
     foreign_source: u64,
     no_kernel_timestamp: u64,
@@ -149,7 +152,10 @@ impl Stream {
             self.jitter_max = self.jitter_max.max(self.jitter);
             let seq_delta = seq.wrapping_sub(pseq) as i16;
             if seq_delta > 0 && ts_delta == FRAME.wrapping_mul(seq_delta as u32) {
-                self.largest_gap_ns = self.largest_gap_ns.max(arrival_delta);
+                if arrival_delta > self.largest_gap_ns {
+                    self.largest_gap_ns = arrival_delta;
+                    self.largest_gap_at_ns = arrival_ns;
+                }
             }
         }
         self.prev = Some((seq, ts, arrival_ns));
@@ -263,13 +269,18 @@ fn realtime_ns() -> i128 {
 /// Where a stream's RTP comes from, learnt from its first packet, and when.
 type Peer = OnceLock<(SocketAddr, Instant)>;
 
-async fn receive(sock: Arc<UdpSocket>, peer: Arc<Peer>, stop: CancellationToken) -> Stream {
+/// A stream's socket, registered for reading only: with write interest too, every
+/// datagram sent would come back as an epoll event when the kernel frees it (and be
+/// charged to the gateway, whose reads free them). Sends are non-blocking `sendto`.
+type Socket = AsyncFd<std::net::UdpSocket>;
+
+async fn receive(sock: Arc<Socket>, peer: Arc<Peer>, stop: CancellationToken) -> Stream {
     let fd = sock.as_raw_fd();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut s = Stream::default();
     loop {
         let r = tokio::select! {
-            r = sock.async_io(Interest::READABLE, || recv_timestamped(fd, &mut buf)) => r,
+            r = sock.async_io(Interest::READABLE, |_| recv_timestamped(fd, &mut buf)) => r,
             _ = stop.cancelled() => break,
         };
         let Ok(r) = r else { continue };
@@ -340,7 +351,7 @@ fn linear_to_ulaw(sample: i16) -> u8 {
 }
 
 struct Sender {
-    sock: Arc<UdpSocket>,
+    sock: Arc<Socket>,
     peer: Arc<Peer>,
     ssrc: u32,
     seq: u16,
@@ -357,9 +368,15 @@ struct SendCounts {
 }
 
 /// Every 20 ms, one frame on every stream that has learnt its peer and not hung up.
+/// The streams are spread over the 20 ms in SLOTS groups, one group per tick, like
+/// phones whose clocks started at different moments: sending all of them at once would
+/// hand the gateway every caller's frame in one burst each 20 ms.
+const SLOTS: usize = 20;
+
 async fn send(mut senders: Vec<Sender>, payload: Vec<u8>, hold: Option<Duration>, stop: CancellationToken) -> SendCounts {
     let mut counts = SendCounts::default();
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut tick = tokio::time::interval(Duration::from_millis(20) / SLOTS as u32);
+    let mut slot = 0usize;
     // A late tick is caught up (Burst, the default): each stream sends 50 frames per
     // second of call, like a phone's sampling clock.
     let mut packet = vec![0u8; 12 + payload.len()];
@@ -370,7 +387,8 @@ async fn send(mut senders: Vec<Sender>, payload: Vec<u8>, hold: Option<Duration>
         };
         let now = Instant::now();
         counts.max_lag = counts.max_lag.max(now.saturating_duration_since(due.into_std()));
-        for s in senders.iter_mut() {
+        slot = (slot + 1) % SLOTS;
+        for s in senders.iter_mut().skip(slot).step_by(SLOTS) {
             let Some((to, first)) = s.peer.get() else { continue };
             if hold.is_some_and(|h| now.duration_since(*first) >= h) {
                 continue;
@@ -383,7 +401,7 @@ async fn send(mut senders: Vec<Sender>, payload: Vec<u8>, hold: Option<Duration>
             packet[12..].copy_from_slice(&payload);
             s.seq = s.seq.wrapping_add(1);
             s.ts = s.ts.wrapping_add(FRAME);
-            match s.sock.try_send_to(&packet, *to) {
+            match s.sock.get_ref().send_to(&packet, *to) {
                 Ok(_) => counts.sent += 1,
                 Err(_) => counts.errors += 1,
             }
@@ -439,12 +457,15 @@ async fn run(args: Args, payload: Vec<u8>) -> Result<serde_json::Value, String> 
     let mut timestamps_ok = true;
     for i in 0..args.count {
         let port = args.base_port + 2 * i as u16;
-        let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).await.map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?;
+        let sock = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?;
+        sock.set_nonblocking(true).map_err(|e| format!("127.0.0.1:{port}: {e}"))?;
         if setsockopt_int(sock.as_raw_fd(), libc::SO_TIMESTAMPNS, 1).is_err() {
             timestamps_ok = false;
         }
         // Best effort: without it, drops by this program show up as loss.
         let _ = setsockopt_int(sock.as_raw_fd(), libc::SO_RXQ_OVFL, 1);
+        // SAFETY: the socket owns its descriptor until this AsyncFd drops it.
+        let sock = unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) }.map_err(|e| format!("127.0.0.1:{port}: {}", e.into_parts().1))?;
         let sock = Arc::new(sock);
         let peer: Arc<Peer> = Arc::new(OnceLock::new());
         senders.push(Sender { sock: sock.clone(), peer: peer.clone(), ssrc: rng.gen(), seq: rng.gen(), ts: rng.gen() });
@@ -510,7 +531,18 @@ async fn run(args: Args, payload: Vec<u8>) -> Result<serde_json::Value, String> 
         "jitter_mean_ms": dist(measured.iter().map(|s| ms(s.jitter_sum / s.jitter_samples as f64)).collect()),
         "jitter_max_ms": dist(measured.iter().map(|s| ms(s.jitter_max)).collect()),
         "largest_gap_ms": dist(measured.iter().map(|s| s.largest_gap_ns as f64 / 1e6).collect()),
+        "gaps_over_40ms_by_second": gaps_by_second(&measured),
     }))
+}
+
+/// For the streams whose largest gap exceeded 40 ms (two frames): how many of those gaps
+/// ended in each second (Unix time), to line them up with what the gateway was doing.
+fn gaps_by_second(streams: &[&&Stream]) -> serde_json::Value {
+    let mut by: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for s in streams.iter().filter(|s| s.largest_gap_ns > 40_000_000) {
+        *by.entry((s.largest_gap_at_ns / 1_000_000_000).to_string()).or_default() += 1;
+    }
+    json!(by)
 }
 
 #[cfg(test)]

@@ -232,6 +232,8 @@ def one_size(n, ramp_s, hold_s, media_ports, meter_args):
         w0, w1 = t0 + ramp_s + 1.5, t0 + hold_s - 0.5
         warn_count, warn_first, collisions = gateway_warnings(tmp)
         row = {
+            # Unix time of SIPp's start: the meter's gaps_over_40ms_by_second is in Unix seconds.
+            "t0_unix": time.time() - (time.monotonic() - t0),
             "calls": n, "rate_cps": rate, "hold_s": hold_s, "ok": ok, "failed": failed,
             "fail_pct": 100.0 * failed / max(1, n), "sipp_exit": sipp_exit, "sipp_wall_s": wall,
             "peak_concurrent": peak_concurrent(stat), "window_s": [ramp_s + 1.5, hold_s - 0.5],

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::rtp_socket::RtpSocket;
 use super::EngineInput;
 use crate::call::ivr::PromptRef;
 use crate::engine::{CallId, DigitSource, MediaCommand, MediaInput};
@@ -36,7 +36,7 @@ pub(super) async fn run(
     commit: Option<super::record::CommitWait>,
 ) {
     let rtcp = SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1));
-    let socks = match (UdpSocket::bind(rtp).await, UdpSocket::bind(rtcp).await) {
+    let socks = match (RtpSocket::bind(rtp), RtpSocket::bind(rtcp)) {
         (Ok(a), Ok(b)) => Some((a, b)),
         _ => None,
     };
@@ -87,12 +87,12 @@ pub(super) async fn run(
                         // which drops and counts it (RTP bleed).
                         Some((relay, op)) if Some(from) == *op => {
                             if let (Ok(()), Some(to)) = (relay.relay_into(now, Leg::Operator, data, &mut relayed), s.remote()) {
-                                let _ = rtp_sock.send_to(&relayed, to).await;
+                                let _ = rtp_sock.send_to(&relayed, to);
                             }
                         }
                         Some((relay, Some(op))) if Some(from) == s.remote() => {
                             if relay.relay_into(now, Leg::Caller, data, &mut relayed).is_ok() {
-                                let _ = rtp_sock.send_to(&relayed, *op).await;
+                                let _ = rtp_sock.send_to(&relayed, *op);
                             }
                         }
                         _ => s.handle_rtp(now, from, data),
@@ -174,7 +174,7 @@ pub(super) async fn run(
         }
         let Some(s) = session.as_mut() else { continue };
         while let Some((to, bytes)) = s.poll_transmit() {
-            let _ = rtp_sock.send_to(&bytes, to).await;
+            let _ = rtp_sock.send_to(&bytes, to);
         }
         while let Some(ev) = s.poll_event() {
             let input = match ev {

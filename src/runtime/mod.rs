@@ -7,6 +7,7 @@
 
 pub mod control;
 mod media;
+mod rtp_socket;
 mod memory;
 pub mod prompts;
 mod record;
