@@ -18,7 +18,7 @@ fn past_max_calls_new_callers_get_503_with_retry_after_and_a_record() {
     let sc = scenario("caller_or_503.xml");
     // 8 callers within 80 ms, each holding 3 s once answered: 3 are served, 5 refused.
     // The scenario fails a call whose 503 lacks Retry-After, and any other response.
-    let run = sipp(&gw, &["-sf", sc.to_str().unwrap(), "-key", "ruri", &uri, "-m", "8", "-r", "100", "-l", "8", "-d", "3000", "-trace_counts", "-fd", "1"]);
+    let run = sipp(&gw, &["-sf", sc.to_str().unwrap(), "-key", "ruri", &uri, "-m", "8", "-r", "100", "-l", "8", "-d", "3000"]);
     assert_eq!((run.successful, run.failed, run.exit_code), (8, 0, Some(0)), "{}\n{}", run.stdout, gw.log());
     let refused = gw.events("ended").iter().filter(|e| e["fields"]["reason"].as_str() == Some("overload")).count();
     assert_eq!(refused, 5, "{}", gw.log());
