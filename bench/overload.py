@@ -115,8 +115,14 @@ def main():
             if a.startswith("--max-call-rate="):
                 limit = int(a.split("=", 1)[1])
         print(f"gateway: [overload] max_call_rate = {limit}")
-        gw = start_gateway(tmp, PORT, extra_toml=f"\n[overload]\nmax_call_rate = {limit}\n")
+        # The runtime's debug "load" line (every 5 s: calls, transactions, queued
+        # messages and INVITEs) goes into the JSON with the overload warnings.
+        gw = start_gateway(tmp, PORT, extra_toml=f"\n[overload]\nmax_call_rate = {limit}\n",
+                           log_level="warn,cc112::load=debug")
         samples = []  # (t, cpu s, rss bytes)
+        # The SIPp instances' CPU seconds by second: they share the 2 cores with the
+        # gateway, and a starved load generator sends its BYEs and ACKs late.
+        sipp_pids, sipp_cpu = [], {}
         stop = threading.Event()
 
         def sample():
@@ -124,6 +130,11 @@ def main():
                 try:
                     c, r = proc_cpu_rss(gw.pid)
                     samples.append((time.time(), c, r))
+                    for p in list(sipp_pids):
+                        try:
+                            sipp_cpu.setdefault(int(round(time.time() - t0)), {})[p] = proc_cpu_rss(p)[0]
+                        except OSError:
+                            pass
                 except OSError:
                     return
                 stop.wait(1.0)
@@ -132,8 +143,10 @@ def main():
         try:
             t0 = time.time()
             base, dbase = sipp(tmp, "base", rate, total, 45360, 46400)
+            sipp_pids.append(base.pid)
             time.sleep(warm)
             extra, dextra = sipp(tmp, "surge", rate, surge, 45370, 46500)
+            sipp_pids.append(extra.pid)
             extra.wait(timeout=surge + 120)
             base.wait(timeout=total + 120)
             time.sleep(3)  # the last calls' BYEs, then a quiet gateway
@@ -144,7 +157,7 @@ def main():
         log = open(os.path.join(tmp, "gw.log")).read()
         sb, se = per_second(counts(dbase), t0), per_second(counts(dextra), t0)
         secs = sorted(set(sb) | set(se))
-        print(f"{'t s':>4} {'INVITE/s':>9} {'200/s':>7} {'503/s':>7} {'fail/s':>7} {'cpu%':>6} {'rss MB':>7}")
+        print(f"{'t s':>4} {'INVITE/s':>9} {'200/s':>7} {'503/s':>7} {'fail/s':>7} {'cpu%':>6} {'sipp%':>6} {'rss MB':>7}")
         timeline = []
         for s in secs:
             a = sb.get(s, (0, 0, 0, 0))
@@ -154,10 +167,13 @@ def main():
             prev = [x for x in samples if abs(x[0] - t0 - s + 1) < 0.6]
             cpu = 100 * (near[0][1] - prev[0][1]) / max(1e-3, near[0][0] - prev[0][0]) if near and prev else float("nan")
             rss = near[0][2] / 1e6 if near else float("nan")
-            timeline.append({"t": s, "invites": inv, "ok": ok, "refused_503": ref, "failed": fail, "cpu_pct": cpu, "rss_mb": rss})
+            now_c, prev_c = sipp_cpu.get(s, {}), sipp_cpu.get(s - 1, {})
+            sipp_pct = 100 * sum(now_c[p] - prev_c[p] for p in now_c if p in prev_c)
+            timeline.append({"t": s, "invites": inv, "ok": ok, "refused_503": ref, "failed": fail, "cpu_pct": cpu,
+                             "sipp_cpu_pct": sipp_pct, "rss_mb": rss})
             # Every second around the surge, every fifth elsewhere (all in the JSON).
             if warm - 3 <= s <= warm + surge + 8 or s % 5 == 0 or ref or fail:
-                    print(f"{s:>4} {inv:>9} {ok:>7} {ref:>7} {fail:>7} {cpu:>6.1f} {rss:>7.1f}")
+                    print(f"{s:>4} {inv:>9} {ok:>7} {ref:>7} {fail:>7} {cpu:>6.1f} {sipp_pct:>6.1f} {rss:>7.1f}")
         # Recovery: the first second after the surge from which the base instance gets
         # a 200 for (almost) every INVITE, with no 503, for 3 seconds running.
         end = warm + surge
@@ -185,6 +201,7 @@ def main():
             "rss_pre_mb": rss_pre, "rss_after_mb": rss_after,
             "rss_change_pct": 100 * (rss_after - rss_pre) / rss_pre if pre and after else float("nan"),
             "gateway_overload_warnings": log.count("overload"),
+            "gateway_log": [l for l in log.splitlines() if " load" in l or "overload" in l or "WARN" in l][:400],
         }
         print(f"surge: offered {res['surge_offered_per_s']}/s, accepted {res['surge_accepted_per_s']}/s (medians), "
               f"{res['surge_refused_503']} answered 503; SIPp calls ok {res['sipp_ok_calls']}, failed {res['sipp_failed_calls']}")

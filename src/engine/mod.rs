@@ -995,7 +995,7 @@ impl Engine {
         }
         // Refusals above go out as the only response: a refused emergency call costs the
         // gateway as little as possible, which matters most when it is overloaded.
-        if let Err(refusal) = self.admission.admit(now, self.calls.len(), &self.config.overload) {
+        if let Err(refusal) = self.admission.admit(now, self.calls.len(), self.waited, &self.config.overload) {
             return self.refuse_overload(now, peer, &req, &key, identity, refusal.reason());
         }
         let Some(port) = self.ports.take() else {

@@ -482,7 +482,7 @@ fn past_max_calls_new_calls_get_503_with_retry_after_until_one_ends() {
 }
 
 #[test]
-fn a_gateway_behind_for_a_second_refuses_new_calls_with_503_but_serves_calls_in_progress() {
+fn a_gateway_behind_for_a_second_refuses_stale_new_calls_with_503_but_serves_calls_in_progress() {
     let mut h = Harness::new();
     let late = h.engine.config().overload.max_delay + Duration::from_millis(1);
     let tag = answered_call(&mut h, "w1");
@@ -504,11 +504,18 @@ fn a_gateway_behind_for_a_second_refuses_new_calls_with_503_but_serves_calls_in_
     assert_eq!(rs.iter().map(|r| r.status).collect::<Vec<_>>(), vec![503]);
     assert_eq!(rs[0].reason, "Overloaded");
     assert_eq!(rs[0].head.get(&HeaderName::RetryAfter), Some("10"));
+    // Still behind, but an INVITE that got through within max_delay is served: only
+    // the stale head of the queue is refused, not every caller.
+    let in_time = h.engine.config().overload.max_delay * 3 / 4;
+    let (now, peer) = (h.now, h.peer);
+    h.engine.handle_sip_received(now, now - in_time, peer, invite("w5", "z9hG4bKw5", "sip:112@gw", SDP).as_bytes());
+    assert_eq!(statuses(&h.drain()), vec![100, 200]);
+    assert_eq!(statuses(&send_late(&mut h, invite("w6", "z9hG4bKw6", "sip:112@gw", SDP))), vec![503], "still behind");
     // A call in progress is served however late its messages are.
     assert_eq!(statuses(&send_late(&mut h, in_dialog("BYE", "w1", "z9hG4bKb1", &tag, 2, ""))), vec![200]);
     // Caught up: new calls are accepted again.
     assert_eq!(statuses(&h.send(&invite("w4", "z9hG4bKw4", "sip:112@gw", SDP))), vec![100, 200]);
-    assert_eq!(h.engine.stats().refused_overload, 1);
+    assert_eq!(h.engine.stats().refused_overload, 2);
 }
 
 #[test]

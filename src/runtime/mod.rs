@@ -59,6 +59,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub enum RuntimeError {
     #[error("cannot bind SIP {transport} on {addr}: {source}")]
     Bind { transport: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error("cannot start the engine thread: {0}")]
+    EngineThread(std::io::Error),
 }
 
 /// What the shell tells the engine task.
@@ -150,8 +152,29 @@ impl Gateway {
             trimmer: memory::Trimmer::default(),
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
+            media_runtime: tokio::runtime::Handle::current(),
         };
-        tracker.spawn(task.run());
+        // The engine (all signalling) has a thread of its own, with its own timers. On
+        // the shared workers it was one task among thousands of media tasks: each time
+        // its budget ran out it waited behind every call's RTP, so under load BYEs sat
+        // in its queue, calls did not end, their prompts kept playing, and the gateway
+        // spiralled (measured in the overload benchmark: 7,000 calls in progress at
+        // 2,100 calls/s of 1 s). A thread gets its share of the CPU from the kernel
+        // however many media tasks are ready.
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("cc112-engine".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt.block_on(task.run()),
+                    Err(e) => error!(error = %e, "the engine's runtime could not start"),
+                }
+                let _ = done_tx.send(());
+            })
+            .map_err(RuntimeError::EngineThread)?;
+        tracker.spawn(async move {
+            let _ = done_rx.await;
+        });
         Ok(Gateway { udp_addrs, tcp_addrs, shutdown, tracker, input: tx, store })
     }
 
@@ -313,6 +336,8 @@ struct EngineTask {
     trimmer: memory::Trimmer,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    /// The shared runtime, where media tasks run (the engine's thread runs only it).
+    media_runtime: tokio::runtime::Handle,
 }
 
 impl EngineTask {
@@ -339,10 +364,29 @@ impl EngineTask {
                 _ = sleep_until(grace_end), if grace_end.is_some() => break,
                 _ = health.tick() => {
                     let live = self.engine.live_state();
-                    if self.trimmer.observe(live) {
-                        debug!(live, "after a surge: compacting call tables and trimming the heap");
+                    let st = self.engine.stats();
+                    // Its own target, so a benchmark can read it without the per-call lines.
+                    debug!(
+                        target: "cc112::load",
+                        calls = self.engine.active_calls(),
+                        live,
+                        queued = self.rx.len(),
+                        invites_queued = self.invites.len(),
+                        media_tasks = self.media.len(),
+                        messages = st.messages,
+                        calls_started = st.calls_started,
+                        refused_overload = st.refused_overload,
+                        rss = memory::rss(),
+                        "load"
+                    );
+                    let rss = memory::rss();
+                    if self.trimmer.observe(Instant::now(), live, rss) {
                         self.engine.compact();
-                        tokio::task::spawn_blocking(memory::trim);
+                        tokio::task::spawn_blocking(move || {
+                            let t = Instant::now();
+                            memory::trim();
+                            debug!(target: "cc112::load", live, rss_before = rss, rss_after = memory::rss(), took_ms = t.elapsed().as_millis() as u64, "memory out of proportion to the live state: tables compacted, heap trimmed");
+                        });
                     }
                     if let Some(h) = self.recorder.store().map(crate::store::StoreHandle::health) {
                         if !h.is_ok() {
@@ -388,15 +432,10 @@ impl EngineTask {
                     self.media.insert(call, MediaHandle { stop: stop.clone(), commands });
                     let addr = self.engine.config().media.address;
                     let commit = self.commits.remove(&call);
-                    self.tracker.spawn(media::run(
-                        call,
-                        SocketAddr::new(addr, port),
-                        self.tx.clone(),
-                        rx,
-                        stop,
-                        self.prompts.clone(),
-                        commit,
-                    ));
+                    self.tracker.spawn_on(
+                        media::run(call, SocketAddr::new(addr, port), self.tx.clone(), rx, stop, self.prompts.clone(), commit),
+                        &self.media_runtime,
+                    );
                 }
                 Output::CloseMedia { call, .. } => {
                     if let Some(h) = self.media.remove(&call) {

@@ -84,6 +84,10 @@ impl InviteServerTx {
             IstState::Accepted { retransmit, acked, .. } => {
                 *retransmit = None;
                 *acked = true;
+                // The caller has our 2xx: a late copy of its INVITE is absorbed, not
+                // answered (RFC 6026 §7.1), so the response's bytes can go now rather
+                // than after Timer L's 32 s (a kilobyte per call, 2,000 calls a second).
+                self.last_response = None;
             }
             _ => {}
         }
@@ -297,6 +301,19 @@ mod tests {
         tx.respond(now, 200, b("200"));
         tx.handle_retransmission();
         assert_eq!(drain_ist(&mut tx), vec![TxAction::Send(b("200")), TxAction::Send(b("200"))]);
+    }
+
+    #[test]
+    fn after_the_ack_a_late_invite_copy_is_absorbed_until_timer_l() {
+        let t0 = Instant::now();
+        let mut tx = InviteServerTx::new(false, Timers::default());
+        tx.respond(t0, 200, b("200"));
+        tx.handle_ack(t0 + Duration::from_millis(10));
+        drain_ist(&mut tx);
+        tx.handle_retransmission();
+        assert_eq!(drain_ist(&mut tx), vec![], "absorbed: not a new call, not answered");
+        assert_eq!(tx.state_name(), "accepted");
+        assert!(tx.last_response.is_none(), "the 2xx is not kept once acknowledged");
     }
 
     #[test]
