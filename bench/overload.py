@@ -14,7 +14,7 @@ scenario step); the caller scenario counts 503s on their own step.
 """
 import glob, json, os, subprocess, sys, tempfile, threading, time
 
-from lib import ROOT, pct, proc_cpu_rss, sipp_counts, start_gateway, stop_gateway, write_result
+from lib import LOADGEN, ROOT, pct, proc_cpu_rss, sipp_counts, start_gateway, stop_gateway, write_result
 
 SCENARIO = os.path.join(ROOT, "tests/sipp/caller_or_503.xml")
 PORT = 45300
@@ -25,7 +25,7 @@ def sipp(tmp, tag, rate, seconds, sipp_port, media_port):
     d = os.path.join(tmp, tag)
     os.makedirs(d, exist_ok=True)
     calls = int(rate * seconds)
-    args = ["sipp", f"127.0.0.1:{PORT}", "-sf", SCENARIO, "-key", "ruri", f"sip:112@127.0.0.1:{PORT}",
+    args = LOADGEN + ["sipp", f"127.0.0.1:{PORT}", "-sf", SCENARIO, "-key", "ruri", f"sip:112@127.0.0.1:{PORT}",
             "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(sipp_port), "-mp", str(media_port),
             "-r", str(rate), "-m", str(calls), "-l", str(rate * 20), "-d", "1000", "-nostdin",
             "-timeout", f"{seconds + 40}s", "-timeout_error", "-trace_counts", "-fd", "1"]

@@ -52,36 +52,154 @@ impl Refusal {
     }
 }
 
-/// The admission state: the current one-second window and its shortest wait.
+/// One second's shortest delay, CoDel's measure of a standing queue.
+#[derive(Debug, Default)]
+struct Window {
+    current: Option<(Instant, Duration)>,
+}
+
+impl Window {
+    /// Adds a sample. When the running window is a second old it is judged: returns
+    /// its shortest delay, and a new window starts with this sample.
+    fn add(&mut self, now: Instant, delay: Duration) -> Option<Duration> {
+        match &mut self.current {
+            Some((start, shortest)) if now.saturating_duration_since(*start) < SUSTAINED => {
+                *shortest = (*shortest).min(delay);
+                None
+            }
+            Some((start, shortest)) => {
+                let judged = *shortest;
+                *start = now;
+                *shortest = delay;
+                Some(judged)
+            }
+            None => {
+                self.current = Some((now, delay));
+                None
+            }
+        }
+    }
+
+    /// Judges the running window if it is a second old, without a new sample (the
+    /// next sample starts the next window).
+    fn expire(&mut self, now: Instant) -> Option<Duration> {
+        match self.current {
+            Some((start, shortest)) if now.saturating_duration_since(start) >= SUSTAINED => {
+                self.current = None;
+                Some(shortest)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether one delay signal shows a standing queue: set when a whole second's shortest
+/// delay was over `max_delay`, cleared by one sample within half of it.
+#[derive(Debug, Default)]
+struct Signal {
+    window: Window,
+    behind: bool,
+}
+
+impl Signal {
+    fn observe(&mut self, now: Instant, delay: Duration, cfg: &OverloadConfig) {
+        if self.behind && delay <= cfg.max_delay / 2 {
+            self.behind = false;
+        }
+        if self.window.add(now, delay).is_some_and(|shortest| shortest > cfg.max_delay) {
+            self.behind = true;
+        }
+    }
+
+    /// Judges a window that is over even if no sample came to close it.
+    fn poll(&mut self, now: Instant, cfg: &OverloadConfig) {
+        if self.window.expire(now).is_some_and(|shortest| shortest > cfg.max_delay) {
+            self.behind = true;
+        }
+    }
+}
+
+/// The admission state.
+///
+/// Two delays are watched: how long INVITEs wait for the engine (signalling behind),
+/// and how long an accepted call takes from its INVITE to its answer, which waits for
+/// the call's media task to start (media workers behind: the engine can be quick while
+/// the workers that play every call's prompts are saturated, and then each call
+/// accepted adds to the backlog that delays the next answer). While either is behind,
+/// new calls are admitted at a rate that follows what the gateway actually served:
+/// each second behind, 3/4 of the calls admitted in the second before; each second
+/// not behind, a tenth of the configured rate more, until the configured rate (or no
+/// limit) is back. A surge is shed with 503 while the gateway keeps serving about as
+/// many calls as it can, instead of refusing everything or accepting everything.
 #[derive(Debug, Default)]
 pub(super) struct Admission {
-    window: Option<(Instant, Duration)>,
-    behind: bool,
+    waits: Signal,
+    setups: Signal,
     /// `max_call_rate`'s token bucket: tokens left, and when it was last filled.
     bucket: Option<(f64, Instant)>,
+    /// The rate followed while shedding load (calls/s); `None`: only `max_call_rate`.
+    adaptive: Option<f64>,
+    /// The current control second: its start and the calls admitted in it.
+    period: Option<(Instant, u32)>,
 }
 
 /// The bucket holds this share of a second's calls: a burst of a fifth of the rate
 /// passes at once, a surge beyond the rate is refused within 200 ms.
 const BURST_SECONDS: f64 = 0.2;
 
+/// While behind, the rate drops to this share of what was admitted the second before.
+const DECREASE: f64 = 0.75;
+
+/// The adaptive rate never goes below this: an emergency gateway keeps answering some
+/// callers however loaded it is.
+const MIN_RATE: f64 = 10.0;
+
+/// Without a configured rate, the adaptive one climbs by this share of itself per
+/// second, and is dropped once it is this many times what is offered (not binding).
+const CLIMB_SHARE: f64 = 0.1;
+
 impl Admission {
-    /// Every SIP message reports how long it waited.
+    /// Every INVITE reports how long it waited between its socket and the engine.
     pub(super) fn observe(&mut self, now: Instant, waited: Duration, cfg: &OverloadConfig) {
-        if self.behind && waited <= cfg.max_delay / 2 {
-            self.behind = false;
+        self.waits.observe(now, waited, cfg);
+        self.control(now, cfg);
+    }
+
+    /// Every answered call reports how long it took from its INVITE to its answer.
+    pub(super) fn observe_setup(&mut self, now: Instant, setup: Duration, cfg: &OverloadConfig) {
+        self.setups.observe(now, setup, cfg);
+        self.control(now, cfg);
+    }
+
+    /// True while either delay shows a standing queue.
+    pub(super) fn is_behind(&self) -> bool {
+        self.waits.behind || self.setups.behind
+    }
+
+    /// Once a second: moves the adaptive rate down while behind, up while not.
+    fn control(&mut self, now: Instant, cfg: &OverloadConfig) {
+        let (start, admitted) = *self.period.get_or_insert((now, 0));
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed < SUSTAINED {
+            return;
         }
-        match &mut self.window {
-            Some((start, shortest)) if now.saturating_duration_since(*start) < SUSTAINED => *shortest = (*shortest).min(waited),
-            Some((start, shortest)) => {
-                // The window is over: judge it, and start the next with this message.
-                if *shortest > cfg.max_delay {
-                    self.behind = true;
-                }
-                *start = now;
-                *shortest = waited;
-            }
-            None => self.window = Some((now, waited)),
+        self.period = Some((now, 0));
+        self.waits.poll(now, cfg);
+        self.setups.poll(now, cfg);
+        let served = f64::from(admitted) / elapsed.as_secs_f64();
+        let configured = (cfg.max_call_rate > 0).then_some(cfg.max_call_rate as f64);
+        if self.is_behind() {
+            let from = self.adaptive.map_or(served, |r| r.min(served));
+            self.adaptive = Some((from * DECREASE).max(MIN_RATE));
+        } else if let Some(rate) = self.adaptive {
+            let next = rate + configured.map_or(rate * CLIMB_SHARE, |c| c * CLIMB_SHARE).max(MIN_RATE);
+            self.adaptive = match configured {
+                Some(c) if next >= c => None,
+                // No configured rate: free again once the limit is well above what the
+                // callers offer (the calls admitted were not held back by it).
+                None if next >= 2.0 * served.max(MIN_RATE) => None,
+                _ => Some(next),
+            };
         }
     }
 
@@ -91,20 +209,29 @@ impl Admission {
         if calls >= cfg.max_calls {
             return Err(Refusal::TooManyCalls);
         }
-        if self.behind && waited > cfg.max_delay {
+        if self.waits.behind && waited > cfg.max_delay {
             return Err(Refusal::Behind);
         }
-        if cfg.max_call_rate > 0 {
-            let rate = cfg.max_call_rate as f64;
+        let configured = (cfg.max_call_rate > 0).then_some(cfg.max_call_rate as f64);
+        let rate = match (configured, self.adaptive) {
+            (Some(c), Some(a)) => Some((c.min(a), a < c)),
+            (Some(c), None) => Some((c, false)),
+            (None, Some(a)) => Some((a, true)),
+            (None, None) => None,
+        };
+        if let Some((rate, adaptive)) = rate {
             let cap = (rate * BURST_SECONDS).max(1.0);
             let (tokens, at) = self.bucket.get_or_insert((cap, now));
             let refill = now.saturating_duration_since(*at).as_secs_f64() * rate;
             *tokens = (*tokens + refill).min(cap);
             *at = now;
             if *tokens < 1.0 {
-                return Err(Refusal::TooFast);
+                return Err(if adaptive { Refusal::Behind } else { Refusal::TooFast });
             }
             *tokens -= 1.0;
+        }
+        if let Some((_, admitted)) = &mut self.period {
+            *admitted += 1;
         }
         Ok(())
     }
@@ -172,5 +299,63 @@ mod tests {
         // 2 s at 150 calls/s offered: 100 a second accepted (plus the refilled burst).
         let ok = (0..300).filter(|i| a.admit(t + ms(20) + Duration::from_micros(6_667 * i), 0, Duration::ZERO, &c).is_ok()).count();
         assert!((200..=221).contains(&ok), "{ok}");
+    }
+
+    /// One second of offered calls, evenly spread, each admitted call answered after
+    /// `setup`; returns how many were admitted.
+    fn second(a: &mut Admission, c: &OverloadConfig, t0: Instant, sec: u64, offered: u64, setup: Duration) -> u64 {
+        let mut admitted = 0;
+        for i in 0..offered {
+            let now = t0 + Duration::from_secs(sec) + Duration::from_micros(1_000_000 * i / offered);
+            a.observe(now, Duration::ZERO, c);
+            if a.admit(now, 0, Duration::ZERO, c).is_ok() {
+                admitted += 1;
+                a.observe_setup(now, setup, c);
+            }
+        }
+        admitted
+    }
+
+    #[test]
+    fn slow_answers_cut_the_rate_to_what_was_served_then_it_climbs_back() {
+        let c = OverloadConfig { max_calls: 1_000_000, max_call_rate: 1000, ..cfg() };
+        let (mut a, t0) = (Admission::default(), Instant::now());
+        let ms = Duration::from_millis;
+        // 800 calls/s, each answered 300 ms after its INVITE: the media workers are
+        // behind. The first second is judged at its end.
+        assert_eq!(second(&mut a, &c, t0, 0, 800, ms(300)), 800);
+        // Behind: 3/4 of the 800 served (600/s, plus the bucket's burst), the rest 503.
+        let n = second(&mut a, &c, t0, 1, 1600, ms(300));
+        assert!((600..=720).contains(&n), "{n}");
+        assert!(a.is_behind());
+        assert_eq!(a.admit(t0 + ms(1999), 0, Duration::ZERO, &c), Err(Refusal::Behind));
+        // Still behind: 3/4 of that again.
+        let m = second(&mut a, &c, t0, 2, 1600, ms(300));
+        assert!(m < n && m >= 400, "{m} after {n}");
+        // Answers are quick again: the rate climbs by a tenth of max_call_rate a second
+        // back to it, never straight to everything offered.
+        let climb: Vec<u64> = (3..12).map(|s| second(&mut a, &c, t0, s, 1600, ms(5))).collect();
+        assert!(!a.is_behind());
+        assert!(climb.windows(2).all(|w| w[1] + 20 >= w[0]), "{climb:?}");
+        assert!(climb[0] < 700, "{climb:?}");
+        assert!((990..=1010).contains(climb.last().unwrap()), "back at max_call_rate: {climb:?}");
+        assert_eq!(a.adaptive, None);
+    }
+
+    #[test]
+    fn without_a_configured_rate_the_adaptive_one_goes_once_it_no_longer_binds() {
+        let c = cfg();
+        let c = OverloadConfig { max_calls: 1_000_000, ..c };
+        let (mut a, t0) = (Admission::default(), Instant::now());
+        let ms = Duration::from_millis;
+        assert_eq!(second(&mut a, &c, t0, 0, 2000, ms(400)), 2000, "no limit until behind");
+        let n = second(&mut a, &c, t0, 1, 2000, ms(400));
+        assert!((1500..=1800).contains(&n), "{n}");
+        // Quick again, and fewer callers than the limit: the limit goes.
+        for s in 2..8 {
+            second(&mut a, &c, t0, s, 500, ms(5));
+        }
+        assert_eq!(a.adaptive, None);
+        assert_eq!(second(&mut a, &c, t0, 8, 3000, ms(5)), 3000);
     }
 }

@@ -598,6 +598,10 @@ impl Engine {
             }
             return;
         }
+        // How long the caller has waited for the answer: past the INVITE queue, this
+        // is mostly the wait for a media worker (and the record's commit).
+        let setup = now.saturating_duration_since(call.started);
+        self.admission.observe_setup(now, setup, &self.config.overload);
         self.answer_call(now, id, port);
     }
 

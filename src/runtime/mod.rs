@@ -52,6 +52,23 @@ const HEALTH_EVERY: Duration = Duration::from_secs(5);
 /// How long the record writer gets to flush at shutdown.
 const STORE_FLUSH: Duration = Duration::from_secs(5);
 
+/// Receive buffer asked for each SIP UDP socket. The default (about 200 KB, a few
+/// hundred datagrams) overflows in tens of milliseconds at thousands of messages a
+/// second whenever the reader is not scheduled; SIP servers ask for megabytes. The
+/// kernel caps it at `net.core.rmem_max`.
+const SIP_UDP_RCVBUF: usize = 4 << 20;
+
+/// Binds a SIP UDP socket, non-blocking, with a large receive buffer (best effort).
+fn bind_sip_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let sock = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if let Err(e) = sock.set_recv_buffer_size(SIP_UDP_RCVBUF) {
+        warn!(%addr, error = %e, "SIP UDP receive buffer left at the system default");
+    }
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    Ok(sock.into())
+}
+
 /// How long calls in progress are given to end after a shutdown request.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -112,15 +129,16 @@ impl Gateway {
         let (invites_tx, invites) = mpsc::channel(INVITE_QUEUE);
         let writers: TcpWriters = Arc::new(Mutex::new(HashMap::new()));
 
-        let mut udp_sockets = HashMap::new();
+        // Bound here, with std, so a failure is reported to the caller; registered with
+        // the engine thread's runtime below, where their readers run.
+        let mut udp_std = Vec::new();
         let mut udp_addrs = Vec::new();
         for addr in &config.sip.listen_udp {
-            let sock = UdpSocket::bind(addr).await.map_err(|source| RuntimeError::Bind { transport: "UDP", addr: *addr, source })?;
-            let local = sock.local_addr().map_err(|source| RuntimeError::Bind { transport: "UDP", addr: *addr, source })?;
-            let sock = Arc::new(sock);
-            udp_sockets.insert(local, sock.clone());
+            let bind_err = |source| RuntimeError::Bind { transport: "UDP", addr: *addr, source };
+            let sock = bind_sip_udp(*addr).map_err(bind_err)?;
+            let local = sock.local_addr().map_err(bind_err)?;
+            udp_std.push((local, sock));
             udp_addrs.push(local);
-            tracker.spawn(udp::receive(sock, local, tx.clone(), invites_tx.clone(), shutdown.clone()));
         }
         let mut tcp_addrs = Vec::new();
         for addr in &config.sip.listen_tcp {
@@ -138,37 +156,59 @@ impl Gateway {
 
         let mut engine = Engine::new(config.clone(), rand::random());
         engine.set_wall_clock(Instant::now(), std::time::SystemTime::now());
-        let task = EngineTask {
-            engine,
-            rx,
-            invites,
-            tx: tx.clone(),
-            udp: udp_sockets,
-            tcp: writers,
-            media: HashMap::new(),
-            prompts,
-            recorder: record::Recorder::new(store.as_ref().map(crate::store::Writer::handle)),
-            commits: HashMap::new(),
-            trimmer: memory::Trimmer::default(),
-            shutdown: shutdown.clone(),
-            tracker: tracker.clone(),
-            media_runtime: tokio::runtime::Handle::current(),
-        };
-        // The engine (all signalling) has a thread of its own, with its own timers. On
-        // the shared workers it was one task among thousands of media tasks: each time
-        // its budget ran out it waited behind every call's RTP, so under load BYEs sat
-        // in its queue, calls did not end, their prompts kept playing, and the gateway
-        // spiralled (measured in the overload benchmark: 7,000 calls in progress at
-        // 2,100 calls/s of 1 s). A thread gets its share of the CPU from the kernel
-        // however many media tasks are ready.
+        let recorder = record::Recorder::new(store.as_ref().map(crate::store::Writer::handle));
+        let media_runtime = tokio::runtime::Handle::current();
+        let (task_tracker, task_shutdown, task_tx) = (tracker.clone(), shutdown.clone(), tx.clone());
+        // Signalling (the UDP readers and the engine) has a thread of its own, with its
+        // own reactor and timers. On the shared workers it was a few tasks among
+        // thousands of media tasks: each time their budget ran out they waited behind
+        // every call's RTP, the SIP socket's buffer overflowed, ACKs and BYEs were lost,
+        // calls did not end and their prompts kept playing, and the gateway spiralled
+        // (measured in the overload benchmark: 9,000 calls in progress at 2,100 calls/s
+        // of 1 s each). A thread gets its share of the CPU from the kernel however many
+        // media tasks are ready.
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         std::thread::Builder::new()
             .name("cc112-engine".into())
             .spawn(move || {
-                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(rt) => rt.block_on(task.run()),
-                    Err(e) => error!(error = %e, "the engine's runtime could not start"),
-                }
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        error!(error = %e, "the engine's runtime could not start");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let mut udp = HashMap::new();
+                    for (local, sock) in udp_std {
+                        match UdpSocket::from_std(sock) {
+                            Ok(sock) => {
+                                let sock = Arc::new(sock);
+                                udp.insert(local, sock.clone());
+                                task_tracker.spawn(udp::receive(sock, local, task_tx.clone(), invites_tx.clone(), task_shutdown.clone()));
+                            }
+                            Err(e) => error!(%local, error = %e, "SIP UDP socket could not be registered"),
+                        }
+                    }
+                    drop(invites_tx);
+                    let task = EngineTask {
+                        engine,
+                        rx,
+                        invites,
+                        tx: task_tx,
+                        udp,
+                        tcp: writers,
+                        media: HashMap::new(),
+                        prompts,
+                        recorder,
+                        commits: HashMap::new(),
+                        trimmer: memory::Trimmer::default(),
+                        shutdown: task_shutdown,
+                        tracker: task_tracker,
+                        media_runtime,
+                    };
+                    task.run().await;
+                });
                 let _ = done_tx.send(());
             })
             .map_err(RuntimeError::EngineThread)?;
