@@ -103,7 +103,7 @@ def main():
     # call's transactions that long, so its RSS is in steady state before the surge and
     # the surge's state has expired before the "after" reading.
     # The gateway trims its memory at its next 5 s check once that state has expired.
-    warm, surge, recover = (40, 20, 45) if not quick else (5, 5, 10)
+    warm, surge, recover = (60, 20, 45) if not quick else (5, 5, 10)
     total = warm + surge + recover
     print(f"Overload: base {rate} calls/s for {total} s, plus {rate} calls/s more from {warm} s to {warm + surge} s "
           f"(2x for {surge} s); INVITE-200-ACK, 1 s, BYE")
@@ -201,7 +201,7 @@ def main():
             "rss_pre_mb": rss_pre, "rss_after_mb": rss_after,
             "rss_change_pct": 100 * (rss_after - rss_pre) / rss_pre if pre and after else float("nan"),
             "gateway_overload_warnings": log.count("overload"),
-            "gateway_log": [l for l in log.splitlines() if " load" in l or "overload" in l or "WARN" in l][:400],
+            "gateway_log": [l for l in log.splitlines() if "cc112::load" in l or "overload" in l or "WARN" in l][:400],
         }
         print(f"surge: offered {res['surge_offered_per_s']}/s, accepted {res['surge_accepted_per_s']}/s (medians), "
               f"{res['surge_refused_503']} answered 503; SIPp calls ok {res['sipp_ok_calls']}, failed {res['sipp_failed_calls']}")

@@ -127,9 +127,9 @@ impl Signal {
 /// the workers that play every call's prompts are saturated, and then each call
 /// accepted adds to the backlog that delays the next answer). While either is behind,
 /// new calls are admitted at a rate that follows what the gateway actually served:
-/// each second behind, 3/4 of the calls admitted in the second before; each second
-/// not behind, a tenth of the configured rate more, until the configured rate (or no
-/// limit) is back. A surge is shed with 503 while the gateway keeps serving about as
+/// each second behind, 4/5 of the calls admitted in the second before (never under a
+/// quarter of what it served when shedding began); each second not behind, 30 % more,
+/// until the configured rate (or no limit) is back. A surge is shed with 503 while the gateway keeps serving about as
 /// many calls as it can, instead of refusing everything or accepting everything.
 #[derive(Debug, Default)]
 pub(super) struct Admission {
@@ -141,22 +141,35 @@ pub(super) struct Admission {
     adaptive: Option<f64>,
     /// The current control second: its start and the calls admitted in it.
     period: Option<(Instant, u32)>,
+    /// Calls served per second when shedding began: the floor is a share of it.
+    shed_from: Option<f64>,
 }
 
-/// The bucket holds this share of a second's calls: a burst of a fifth of the rate
-/// passes at once, a surge beyond the rate is refused within 200 ms.
-const BURST_SECONDS: f64 = 0.2;
+/// The bucket holds this share of a second's calls: a burst of half the rate passes
+/// at once (callers and carriers do not send evenly: SIPp's own seconds at a steady
+/// 2,700 calls/s ranged from 2,200 to 3,300), a surge beyond the rate is refused
+/// within half a second.
+const BURST_SECONDS: f64 = 0.5;
+
+/// The adaptive rate's bucket is smaller: it is in force because the gateway is
+/// already behind, when a burst is what it cannot take.
+const ADAPTIVE_BURST_SECONDS: f64 = 0.2;
 
 /// While behind, the rate drops to this share of what was admitted the second before.
-const DECREASE: f64 = 0.75;
+const DECREASE: f64 = 0.8;
+
+/// ... but not below this share of what was served when shedding began: the signals
+/// lag by up to a second, and compounding cuts on a lagging signal would take the
+/// gateway far below its capacity (measured: to 100 calls/s from 2,700).
+const FLOOR_SHARE: f64 = 0.25;
 
 /// The adaptive rate never goes below this: an emergency gateway keeps answering some
 /// callers however loaded it is.
 const MIN_RATE: f64 = 10.0;
 
-/// Without a configured rate, the adaptive one climbs by this share of itself per
-/// second, and is dropped once it is this many times what is offered (not binding).
-const CLIMB_SHARE: f64 = 0.1;
+/// Each second not behind, the adaptive rate grows by this factor (plus `MIN_RATE`):
+/// from a quarter back to the full rate in about five seconds.
+const CLIMB: f64 = 1.3;
 
 impl Admission {
     /// Every INVITE reports how long it waited between its socket and the engine.
@@ -189,10 +202,11 @@ impl Admission {
         let served = f64::from(admitted) / elapsed.as_secs_f64();
         let configured = (cfg.max_call_rate > 0).then_some(cfg.max_call_rate as f64);
         if self.is_behind() {
+            let floor = *self.shed_from.get_or_insert(served) * FLOOR_SHARE;
             let from = self.adaptive.map_or(served, |r| r.min(served));
-            self.adaptive = Some((from * DECREASE).max(MIN_RATE));
+            self.adaptive = Some((from * DECREASE).max(floor).max(MIN_RATE));
         } else if let Some(rate) = self.adaptive {
-            let next = rate + configured.map_or(rate * CLIMB_SHARE, |c| c * CLIMB_SHARE).max(MIN_RATE);
+            let next = rate * CLIMB + MIN_RATE;
             self.adaptive = match configured {
                 Some(c) if next >= c => None,
                 // No configured rate: free again once the limit is well above what the
@@ -200,6 +214,9 @@ impl Admission {
                 None if next >= 2.0 * served.max(MIN_RATE) => None,
                 _ => Some(next),
             };
+            if self.adaptive.is_none() {
+                self.shed_from = None;
+            }
         }
     }
 
@@ -220,7 +237,7 @@ impl Admission {
             (None, None) => None,
         };
         if let Some((rate, adaptive)) = rate {
-            let cap = (rate * BURST_SECONDS).max(1.0);
+            let cap = (rate * if adaptive { ADAPTIVE_BURST_SECONDS } else { BURST_SECONDS }).max(1.0);
             let (tokens, at) = self.bucket.get_or_insert((cap, now));
             let refill = now.saturating_duration_since(*at).as_secs_f64() * rate;
             *tokens = (*tokens + refill).min(cap);
@@ -285,12 +302,12 @@ mod tests {
     }
 
     #[test]
-    fn the_call_rate_passes_a_fifth_of_a_second_at_once_then_the_rate() {
+    fn the_call_rate_passes_half_a_second_at_once_then_the_rate() {
         let c = OverloadConfig { max_calls: 1_000_000, max_call_rate: 100, ..cfg() };
         let (mut a, t) = (Admission::default(), Instant::now());
-        // A burst: 20 calls (0.2 s worth) pass, the 21st is refused.
-        let passed = (0..30).filter(|_| a.admit(t, 0, Duration::ZERO, &c).is_ok()).count();
-        assert_eq!(passed, 20);
+        // A burst: 50 calls (0.5 s worth) pass, the 51st is refused.
+        let passed = (0..80).filter(|_| a.admit(t, 0, Duration::ZERO, &c).is_ok()).count();
+        assert_eq!(passed, 50);
         assert_eq!(a.admit(t, 0, Duration::ZERO, &c), Err(Refusal::TooFast));
         // Then one call per 10 ms.
         let ms = Duration::from_millis;
@@ -324,21 +341,25 @@ mod tests {
         // 800 calls/s, each answered 300 ms after its INVITE: the media workers are
         // behind. The first second is judged at its end.
         assert_eq!(second(&mut a, &c, t0, 0, 800, ms(300)), 800);
-        // Behind: 3/4 of the 800 served (600/s, plus the bucket's burst), the rest 503.
+        // Behind: 4/5 of the 800 served (640/s, plus the bucket's burst), the rest 503.
         let n = second(&mut a, &c, t0, 1, 1600, ms(300));
-        assert!((600..=720).contains(&n), "{n}");
+        assert!((640..=800).contains(&n), "{n}");
         assert!(a.is_behind());
         assert_eq!(a.admit(t0 + ms(1999), 0, Duration::ZERO, &c), Err(Refusal::Behind));
-        // Still behind: 3/4 of that again.
+        // Still behind: 4/5 of that again, but never under a quarter of the 800.
         let m = second(&mut a, &c, t0, 2, 1600, ms(300));
-        assert!(m < n && m >= 400, "{m} after {n}");
-        // Answers are quick again: the rate climbs by a tenth of max_call_rate a second
-        // back to it, never straight to everything offered.
-        let climb: Vec<u64> = (3..12).map(|s| second(&mut a, &c, t0, s, 1600, ms(5))).collect();
+        assert!(m < n && m >= 200, "{m} after {n}");
+        for s in 3..10 {
+            second(&mut a, &c, t0, s, 1600, ms(300));
+        }
+        assert_eq!(a.adaptive, Some(200.0), "the floor: a quarter of what was served");
+        // Answers are quick again: the rate climbs 30 % a second back to max_call_rate,
+        // never straight to everything offered.
+        let climb: Vec<u64> = (10..18).map(|s| second(&mut a, &c, t0, s, 1600, ms(5))).collect();
         assert!(!a.is_behind());
         assert!(climb.windows(2).all(|w| w[1] + 20 >= w[0]), "{climb:?}");
-        assert!(climb[0] < 700, "{climb:?}");
-        assert!((990..=1010).contains(climb.last().unwrap()), "back at max_call_rate: {climb:?}");
+        assert!(climb[0] < 300, "{climb:?}");
+        assert!((990..=1010).contains(&climb[6]), "back at max_call_rate within 6 s: {climb:?}");
         assert_eq!(a.adaptive, None);
     }
 
@@ -350,7 +371,7 @@ mod tests {
         let ms = Duration::from_millis;
         assert_eq!(second(&mut a, &c, t0, 0, 2000, ms(400)), 2000, "no limit until behind");
         let n = second(&mut a, &c, t0, 1, 2000, ms(400));
-        assert!((1500..=1800).contains(&n), "{n}");
+        assert!((1600..=1920).contains(&n), "{n}");
         // Quick again, and fewer callers than the limit: the limit goes.
         for s in 2..8 {
             second(&mut a, &c, t0, s, 500, ms(5));
