@@ -151,11 +151,9 @@ impl Stream {
             self.jitter_samples += 1;
             self.jitter_max = self.jitter_max.max(self.jitter);
             let seq_delta = seq.wrapping_sub(pseq) as i16;
-            if seq_delta > 0 && ts_delta == FRAME.wrapping_mul(seq_delta as u32) {
-                if arrival_delta > self.largest_gap_ns {
-                    self.largest_gap_ns = arrival_delta;
-                    self.largest_gap_at_ns = arrival_ns;
-                }
+            if seq_delta > 0 && ts_delta == FRAME.wrapping_mul(seq_delta as u32) && arrival_delta > self.largest_gap_ns {
+                self.largest_gap_ns = arrival_delta;
+                self.largest_gap_at_ns = arrival_ns;
             }
         }
         self.prev = Some((seq, ts, arrival_ns));

@@ -32,8 +32,10 @@ pub struct OverloadConfig {
     /// measurement of the machine (`bench/run w1`): the delay guard protects a
     /// gateway without it, but only once it is already behind.
     pub max_call_rate: u32,
-    /// When the quickest INVITE of a whole second waited longer than this between
-    /// its arrival and the engine, the gateway is behind: new INVITEs get 503.
+    /// When, for a whole second, the quickest INVITE waited longer than this between
+    /// its arrival and the engine, or the quickest answer took longer from INVITE to
+    /// 200, the gateway is behind: stale INVITEs get 503 and new calls are admitted at
+    /// an adaptive rate (`engine::admission`).
     pub max_delay: Duration,
     /// Sent as `Retry-After` (whole seconds) with those 503s.
     pub retry_after: Duration,

@@ -122,10 +122,11 @@ impl Signal {
 /// The admission state.
 ///
 /// Two delays are watched: how long INVITEs wait for the engine (signalling behind),
-/// and how long an accepted call takes from its INVITE to its answer, which waits for
-/// the call's media task to start (media workers behind: the engine can be quick while
-/// the workers that play every call's prompts are saturated, and then each call
-/// accepted adds to the backlog that delays the next answer). While either is behind,
+/// and how long a new call's media task waits for a worker before it starts, which
+/// delays the call's answer (media workers behind: the engine can be quick while the
+/// workers that play every call's prompts are saturated, and then each call accepted
+/// adds to the backlog that delays the next answer). A slow disk, which delays every
+/// answer by its commit whatever the load, is not counted: shedding would not help. While either is behind,
 /// new calls are admitted at a rate that follows what the gateway actually served:
 /// each second behind, 4/5 of the calls admitted in the second before (never under a
 /// quarter of what it served when shedding began); each second not behind, 30 % more,
@@ -134,7 +135,7 @@ impl Signal {
 #[derive(Debug, Default)]
 pub(super) struct Admission {
     waits: Signal,
-    setups: Signal,
+    media_starts: Signal,
     /// `max_call_rate`'s token bucket: tokens left, and when it was last filled.
     bucket: Option<(f64, Instant)>,
     /// The rate followed while shedding load (calls/s); `None`: only `max_call_rate`.
@@ -178,15 +179,15 @@ impl Admission {
         self.control(now, cfg);
     }
 
-    /// Every answered call reports how long it took from its INVITE to its answer.
-    pub(super) fn observe_setup(&mut self, now: Instant, setup: Duration, cfg: &OverloadConfig) {
-        self.setups.observe(now, setup, cfg);
+    /// Every new call's media task reports how long it waited for a worker to start.
+    pub(super) fn observe_media_start(&mut self, now: Instant, setup: Duration, cfg: &OverloadConfig) {
+        self.media_starts.observe(now, setup, cfg);
         self.control(now, cfg);
     }
 
     /// True while either delay shows a standing queue.
     pub(super) fn is_behind(&self) -> bool {
-        self.waits.behind || self.setups.behind
+        self.waits.behind || self.media_starts.behind
     }
 
     /// Once a second: moves the adaptive rate down while behind, up while not.
@@ -198,7 +199,7 @@ impl Admission {
         }
         self.period = Some((now, 0));
         self.waits.poll(now, cfg);
-        self.setups.poll(now, cfg);
+        self.media_starts.poll(now, cfg);
         let served = f64::from(admitted) / elapsed.as_secs_f64();
         let configured = (cfg.max_call_rate > 0).then_some(cfg.max_call_rate as f64);
         if self.is_behind() {
@@ -327,7 +328,7 @@ mod tests {
             a.observe(now, Duration::ZERO, c);
             if a.admit(now, 0, Duration::ZERO, c).is_ok() {
                 admitted += 1;
-                a.observe_setup(now, setup, c);
+                a.observe_media_start(now, setup, c);
             }
         }
         admitted

@@ -598,11 +598,14 @@ impl Engine {
             }
             return;
         }
-        // How long the caller has waited for the answer: past the INVITE queue, this
-        // is mostly the wait for a media worker (and the record's commit).
-        let setup = now.saturating_duration_since(call.started);
-        self.admission.observe_setup(now, setup, &self.config.overload);
         self.answer_call(now, id, port);
+    }
+
+    /// A new call's media task waited `delay` for a worker before it started: the
+    /// overload limits read it to see whether the media workers keep up (the engine's
+    /// own queue can be short while they are saturated by the calls' RTP).
+    pub fn observe_media_start(&mut self, now: Instant, delay: Duration) {
+        self.admission.observe_media_start(now, delay, &self.config.overload);
     }
 
     /// An event from a call's media task.

@@ -34,7 +34,9 @@ pub(super) async fn run(
     stop: CancellationToken,
     prompts: Arc<PromptStore>,
     commit: Option<super::record::CommitWait>,
+    spawned: Instant,
 ) {
+    let start_delay = spawned.elapsed();
     let rtcp = SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1));
     let socks = match (RtpSocket::bind(rtp), RtpSocket::bind(rtcp)) {
         (Ok(a), Ok(b)) => Some((a, b)),
@@ -49,7 +51,7 @@ pub(super) async fn run(
             Ok(Err(_)) | Err(_) => warn!(%call, "call record not committed within {:?}; answering anyway", super::COMMIT_WAIT),
         }
     }
-    if tx.send(EngineInput::MediaOpened { call, port: rtp.port(), ok }).await.is_err() {
+    if tx.send(EngineInput::MediaOpened { call, port: rtp.port(), ok, start_delay }).await.is_err() {
         return;
     }
     let Some((rtp_sock, rtcp_sock)) = socks else { return };

@@ -2,8 +2,11 @@
 //!
 //! One engine task owns the [`Engine`] and all signalling state; UDP and TCP tasks only
 //! cut bytes into messages and forward them; one media task per call owns that call's
-//! RTP/RTCP sockets. Every channel is bounded. Shutdown: new INVITEs get 503, live
-//! calls get a grace period, then everything stops.
+//! RTP/RTCP sockets. The engine task and the SIP UDP readers run on a thread of their
+//! own (`cc112-engine`, a current-thread runtime), the TCP tasks and the media tasks on
+//! the shared workers: signalling never waits behind thousands of calls' RTP. Every
+//! channel is bounded. Shutdown: new INVITEs get 503, live calls get a grace period,
+//! then everything stops.
 
 pub mod control;
 mod media;
@@ -86,7 +89,9 @@ pub(crate) enum EngineInput {
     /// `received`: when the bytes were read from the socket (the overload limits
     /// measure how long they waited for the engine).
     Sip { peer: Peer, bytes: Bytes, received: Instant },
-    MediaOpened { call: CallId, port: u16, ok: bool },
+    /// `start_delay`: how long the call's media task waited for a worker after it was
+    /// spawned, which tells the overload limits whether the media workers keep up.
+    MediaOpened { call: CallId, port: u16, ok: bool, start_delay: Duration },
     Media { call: CallId, input: MediaInput },
     Reload(Arc<Config>, Arc<PromptStore>),
     Command(crate::engine::control::Command, tokio::sync::oneshot::Sender<crate::engine::control::Reply>),
@@ -450,7 +455,10 @@ impl EngineTask {
         let now = Instant::now();
         match input {
             EngineInput::Sip { peer, bytes, received } => self.engine.handle_sip_received(now, received, peer, &bytes),
-            EngineInput::MediaOpened { call, port, ok } => self.engine.handle_media_opened(now, call, port, ok),
+            EngineInput::MediaOpened { call, port, ok, start_delay } => {
+                self.engine.observe_media_start(now, start_delay);
+                self.engine.handle_media_opened(now, call, port, ok)
+            }
             EngineInput::Media { call, input } => self.engine.handle_media(now, call, input),
             EngineInput::Command(cmd, reply) => {
                 let _ = reply.send(self.engine.handle_command(now, cmd));
@@ -473,7 +481,7 @@ impl EngineTask {
                     let addr = self.engine.config().media.address;
                     let commit = self.commits.remove(&call);
                     self.tracker.spawn_on(
-                        media::run(call, SocketAddr::new(addr, port), self.tx.clone(), rx, stop, self.prompts.clone(), commit),
+                        media::run(call, SocketAddr::new(addr, port), self.tx.clone(), rx, stop, self.prompts.clone(), commit, Instant::now()),
                         &self.media_runtime,
                     );
                 }
