@@ -26,6 +26,13 @@ use crate::media::Codec;
 /// Largest RTP/RTCP datagram we read; G.711 packets are 172 bytes.
 const MAX_RTP: usize = 2048;
 
+/// How a call's media task came to be: the commit its answer waits for, and when the
+/// engine spawned it (its wait for a worker is what the overload limits read).
+pub(super) struct Opening {
+    pub(super) commit: Option<super::record::CommitWait>,
+    pub(super) spawned: Instant,
+}
+
 pub(super) async fn run(
     call: CallId,
     rtp: SocketAddr,
@@ -33,9 +40,9 @@ pub(super) async fn run(
     mut commands: mpsc::Receiver<MediaCommand>,
     stop: CancellationToken,
     prompts: Arc<PromptStore>,
-    commit: Option<super::record::CommitWait>,
-    spawned: Instant,
+    opening: Opening,
 ) {
+    let Opening { commit, spawned } = opening;
     let start_delay = spawned.elapsed();
     let rtcp = SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1));
     let socks = match (RtpSocket::bind(rtp), RtpSocket::bind(rtcp)) {

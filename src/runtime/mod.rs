@@ -481,7 +481,7 @@ impl EngineTask {
                     let addr = self.engine.config().media.address;
                     let commit = self.commits.remove(&call);
                     self.tracker.spawn_on(
-                        media::run(call, SocketAddr::new(addr, port), self.tx.clone(), rx, stop, self.prompts.clone(), commit, Instant::now()),
+                        media::run(call, SocketAddr::new(addr, port), self.tx.clone(), rx, stop, self.prompts.clone(), media::Opening { commit, spawned: Instant::now() }),
                         &self.media_runtime,
                     );
                 }
