@@ -409,6 +409,7 @@ impl EngineTask {
                 _ = sleep_until(grace_end), if grace_end.is_some() => break,
                 _ = health.tick() => {
                     let live = self.engine.live_state();
+                    let rss = memory::rss();
                     let st = self.engine.stats();
                     // Its own target, so a benchmark can read it without the per-call lines.
                     debug!(
@@ -421,10 +422,9 @@ impl EngineTask {
                         messages = st.messages,
                         calls_started = st.calls_started,
                         refused_overload = st.refused_overload,
-                        rss = memory::rss(),
+                        rss,
                         "load"
                     );
-                    let rss = memory::rss();
                     if self.trimmer.observe(Instant::now(), live, rss) {
                         self.engine.compact();
                         tokio::task::spawn_blocking(move || {
