@@ -181,8 +181,8 @@ impl Admission {
     }
 
     /// Every new call's media task reports how long it waited for a worker to start.
-    pub(super) fn observe_media_start(&mut self, now: Instant, setup: Duration, cfg: &OverloadConfig) {
-        self.media_starts.observe(now, setup, cfg);
+    pub(super) fn observe_media_start(&mut self, now: Instant, delay: Duration, cfg: &OverloadConfig) {
+        self.media_starts.observe(now, delay, cfg);
         self.control(now, cfg);
     }
 
@@ -202,7 +202,7 @@ impl Admission {
         self.waits.poll(now, cfg);
         self.media_starts.poll(now, cfg);
         let served = f64::from(admitted) / elapsed.as_secs_f64();
-        let configured = (cfg.max_call_rate > 0).then_some(cfg.max_call_rate as f64);
+        let configured = configured_rate(cfg);
         if self.is_behind() {
             let floor = *self.shed_from.get_or_insert(served) * FLOOR_SHARE;
             let from = self.adaptive.map_or(served, |r| r.min(served));
@@ -231,7 +231,7 @@ impl Admission {
         if self.waits.behind && waited > cfg.max_delay {
             return Err(Refusal::Behind);
         }
-        let configured = (cfg.max_call_rate > 0).then_some(cfg.max_call_rate as f64);
+        let configured = configured_rate(cfg);
         let rate = match (configured, self.adaptive) {
             (Some(c), Some(a)) => Some((c.min(a), a < c)),
             (Some(c), None) => Some((c, false)),
@@ -254,6 +254,11 @@ impl Admission {
         }
         Ok(())
     }
+}
+
+/// `max_call_rate` as a rate, `None` when it is 0 (no limit).
+fn configured_rate(cfg: &OverloadConfig) -> Option<f64> {
+    (cfg.max_call_rate > 0).then_some(f64::from(cfg.max_call_rate))
 }
 
 /// The `Retry-After` value: whole seconds, at least one.
@@ -320,16 +325,16 @@ mod tests {
         assert!((200..=221).contains(&ok), "{ok}");
     }
 
-    /// One second of offered calls, evenly spread, each admitted call answered after
-    /// `setup`; returns how many were admitted.
-    fn second(a: &mut Admission, c: &OverloadConfig, t0: Instant, sec: u64, offered: u64, setup: Duration) -> u64 {
+    /// One second of offered calls, evenly spread, each admitted call's media task
+    /// starting after `start_delay`; returns how many were admitted.
+    fn second(a: &mut Admission, c: &OverloadConfig, t0: Instant, sec: u64, offered: u64, start_delay: Duration) -> u64 {
         let mut admitted = 0;
         for i in 0..offered {
             let now = t0 + Duration::from_secs(sec) + Duration::from_micros(1_000_000 * i / offered);
             a.observe(now, Duration::ZERO, c);
             if a.admit(now, 0, Duration::ZERO, c).is_ok() {
                 admitted += 1;
-                a.observe_media_start(now, setup, c);
+                a.observe_media_start(now, start_delay, c);
             }
         }
         admitted
