@@ -24,15 +24,12 @@ use std::io::Read;
 use std::mem::{size_of, zeroed};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use rand::Rng;
 use serde_json::json;
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
-use tokio_util::sync::CancellationToken;
 
 /// Samples per 20 ms G.711 frame at 8000 Hz: the RTP timestamp step of one packet.
 const FRAME: u32 = 160;
@@ -61,9 +58,6 @@ struct Args {
     /// "silence" (µ-law 0xFF, which the detector's energy gate skips).
     #[arg(long, default_value = "tone")]
     audio: String,
-    /// Runtime worker threads.
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
 }
 
 /// What one port saw.
@@ -264,54 +258,6 @@ fn realtime_ns() -> i128 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i128)
 }
 
-/// Where a stream's RTP comes from, learnt from its first packet, and when.
-type Peer = OnceLock<(SocketAddr, Instant)>;
-
-/// A stream's socket, registered for reading only: with write interest too, every
-/// datagram sent would come back as an epoll event when the kernel frees it (and be
-/// charged to the gateway, whose reads free them). Sends are non-blocking `sendto`.
-type Socket = AsyncFd<std::net::UdpSocket>;
-
-async fn receive(sock: Arc<Socket>, peer: Arc<Peer>, stop: CancellationToken) -> Stream {
-    let fd = sock.as_raw_fd();
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    let mut s = Stream::default();
-    loop {
-        let r = tokio::select! {
-            r = sock.async_io(Interest::READABLE, |_| recv_timestamped(fd, &mut buf)) => r,
-            _ = stop.cancelled() => break,
-        };
-        let Ok(r) = r else { continue };
-        if let Some(d) = r.dropped {
-            s.kernel_dropped = d;
-        }
-        let Some(from) = r.from else {
-            s.malformed += 1;
-            continue;
-        };
-        let header = if r.truncated { None } else { buf.get(..r.len).and_then(rtp_header) };
-        let Some((seq, ts, ssrc)) = header else {
-            s.malformed += 1;
-            continue;
-        };
-        // Symmetric RTP: the first source is the gateway; later strangers are ignored.
-        let (learnt, _) = peer.get_or_init(|| (from, Instant::now()));
-        if *learnt != from {
-            s.foreign_source += 1;
-            continue;
-        }
-        let arrival = match r.kernel_ns {
-            Some(t) => t,
-            None => {
-                s.no_kernel_timestamp += 1;
-                realtime_ns()
-            }
-        };
-        s.packet(arrival, seq, ts, ssrc);
-    }
-    s
-}
-
 /// 20 ms of µ-law audio: two tones well away from the DTMF frequencies at about
 /// −20 dBFS each (whole cycles in 160 samples, so frames join without clicks), or
 /// digital silence.
@@ -348,9 +294,12 @@ fn linear_to_ulaw(sample: i16) -> u8 {
     !(sign | (exponent << 4) as u8 | mantissa as u8)
 }
 
-struct Sender {
-    sock: Arc<Socket>,
-    peer: Arc<Peer>,
+/// One port: its socket, what it saw, and its own outgoing stream.
+struct Port {
+    sock: std::net::UdpSocket,
+    stats: Stream,
+    /// Where its RTP comes from (the gateway), learnt from the first packet, and when.
+    peer: Option<(SocketAddr, Instant)>,
     ssrc: u32,
     seq: u16,
     ts: u32,
@@ -360,52 +309,139 @@ struct Sender {
 struct SendCounts {
     sent: u64,
     errors: u64,
-    /// Largest delay of a 20 ms round behind its schedule: when this grows, this
-    /// program could not keep up and sent fewer frames than a phone would.
+    /// Largest delay of a send slot behind its schedule: when this grows, this
+    /// program could not keep up and sent its frames late.
     max_lag: Duration,
 }
 
-/// Every 20 ms, one frame on every stream that has learnt its peer and not hung up.
-/// The streams are spread over the 20 ms in SLOTS groups, one group per tick, like
-/// phones whose clocks started at different moments: sending all of them at once would
-/// hand the gateway every caller's frame in one burst each 20 ms.
-const SLOTS: usize = 20;
+/// Every 20 ms, one frame on every port that has learnt its peer and not hung up.
+/// The ports are spread over the 20 ms in SLOTS groups, one group per millisecond,
+/// like phones whose clocks started at different moments: sending all of them at once
+/// would hand the gateway every caller's frame in one burst each 20 ms.
+const SLOTS: u32 = 20;
+const SLOT: Duration = Duration::from_millis(1);
 
-async fn send(mut senders: Vec<Sender>, payload: Vec<u8>, hold: Option<Duration>, stop: CancellationToken) -> SendCounts {
-    let mut counts = SendCounts::default();
-    let mut tick = tokio::time::interval(Duration::from_millis(20) / SLOTS as u32);
-    let mut slot = 0usize;
-    // A late tick is caught up (Burst, the default): each stream sends 50 frames per
-    // second of call, like a phone's sampling clock.
-    let mut packet = vec![0u8; 12 + payload.len()];
-    loop {
-        let due = tokio::select! {
-            due = tick.tick() => due,
-            _ = stop.cancelled() => break,
+/// Datagrams read per port per wake-up at most, so one flooded port cannot starve the
+/// others (level-triggered epoll reports it again).
+const READS_PER_WAKE: usize = 8;
+
+fn read_port(p: &mut Port, buf: &mut [u8]) {
+    let fd = p.sock.as_raw_fd();
+    for _ in 0..READS_PER_WAKE {
+        let Ok(r) = recv_timestamped(fd, buf) else { return };
+        let s = &mut p.stats;
+        if let Some(d) = r.dropped {
+            s.kernel_dropped = d;
+        }
+        let Some(from) = r.from else {
+            s.malformed += 1;
+            continue;
         };
-        let now = Instant::now();
-        counts.max_lag = counts.max_lag.max(now.saturating_duration_since(due.into_std()));
-        slot = (slot + 1) % SLOTS;
-        for s in senders.iter_mut().skip(slot).step_by(SLOTS) {
-            let Some((to, first)) = s.peer.get() else { continue };
-            if hold.is_some_and(|h| now.duration_since(*first) >= h) {
-                continue;
+        let header = if r.truncated { None } else { buf.get(..r.len).and_then(rtp_header) };
+        let Some((seq, ts, ssrc)) = header else {
+            s.malformed += 1;
+            continue;
+        };
+        // Symmetric RTP: the first source is the gateway; later strangers are ignored.
+        let (learnt, _) = *p.peer.get_or_insert((from, Instant::now()));
+        if learnt != from {
+            s.foreign_source += 1;
+            continue;
+        }
+        let arrival = match r.kernel_ns {
+            Some(t) => t,
+            None => {
+                s.no_kernel_timestamp += 1;
+                realtime_ns()
             }
-            packet[0] = 0x80;
-            packet[1] = 0; // PCMU, no marker
-            packet[2..4].copy_from_slice(&s.seq.to_be_bytes());
-            packet[4..8].copy_from_slice(&s.ts.to_be_bytes());
-            packet[8..12].copy_from_slice(&s.ssrc.to_be_bytes());
-            packet[12..].copy_from_slice(&payload);
-            s.seq = s.seq.wrapping_add(1);
-            s.ts = s.ts.wrapping_add(FRAME);
-            match s.sock.get_ref().send_to(&packet, *to) {
-                Ok(_) => counts.sent += 1,
-                Err(_) => counts.errors += 1,
+        };
+        s.packet(arrival, seq, ts, ssrc);
+    }
+}
+
+fn send_slot(ports: &mut [Port], slot: u32, packet: &mut [u8], payload: &[u8], hold: Option<Duration>, now: Instant, counts: &mut SendCounts) {
+    for p in ports.iter_mut().skip(slot as usize).step_by(SLOTS as usize) {
+        let Some((to, first)) = p.peer else { continue };
+        if hold.is_some_and(|h| now.duration_since(first) >= h) {
+            continue;
+        }
+        packet[0] = 0x80;
+        packet[1] = 0; // PCMU, no marker
+        packet[2..4].copy_from_slice(&p.seq.to_be_bytes());
+        packet[4..8].copy_from_slice(&p.ts.to_be_bytes());
+        packet[8..12].copy_from_slice(&p.ssrc.to_be_bytes());
+        packet[12..].copy_from_slice(payload);
+        p.seq = p.seq.wrapping_add(1);
+        p.ts = p.ts.wrapping_add(FRAME);
+        match p.sock.send_to(packet, to) {
+            Ok(_) => counts.sent += 1,
+            Err(_) => counts.errors += 1,
+        }
+    }
+}
+
+/// The callers' one loop, on one thread: each millisecond it sends that slot's frames,
+/// then reads every port epoll reports readable. Waking once a millisecond for all the
+/// ports, instead of once per datagram, keeps this program's CPU (which on this
+/// machine is taken from the gateway) small; the kernel receive timestamps keep the
+/// measurement exact whatever the wake-up granularity.
+fn io_loop(ports: &mut [Port], payload: &[u8], hold: Option<Duration>, stop: &std::sync::atomic::AtomicBool) -> Result<SendCounts, String> {
+    use std::sync::atomic::Ordering;
+    // SAFETY: plain syscalls on descriptors this function owns or borrows for its
+    // duration; `events` is a live buffer of the length passed.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if ep < 0 {
+        return Err(format!("epoll_create1: {}", std::io::Error::last_os_error()));
+    }
+    for (i, p) in ports.iter().enumerate() {
+        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: i as u64 };
+        // SAFETY: see above.
+        if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, p.sock.as_raw_fd(), &mut ev) } < 0 {
+            let e = std::io::Error::last_os_error();
+            // SAFETY: closing the epoll descriptor created above.
+            unsafe { libc::close(ep) };
+            return Err(format!("epoll_ctl: {e}"));
+        }
+    }
+    let mut counts = SendCounts::default();
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut packet = vec![0u8; 12 + payload.len()];
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+    let mut next = Instant::now() + SLOT;
+    let mut slot = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now < next {
+            std::thread::sleep(next - now);
+        }
+        // A late slot is caught up: each stream sends 50 frames per second of call.
+        let now = Instant::now();
+        while next <= now {
+            counts.max_lag = counts.max_lag.max(now - next);
+            slot = (slot + 1) % SLOTS;
+            send_slot(ports, slot, &mut packet, payload, hold, now, &mut counts);
+            next += SLOT;
+        }
+        loop {
+            // SAFETY: see above.
+            let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, 0) };
+            if n <= 0 {
+                break;
+            }
+            for ev in events.iter().take(n as usize) {
+                let i = ev.u64 as usize;
+                if let Some(p) = ports.get_mut(i) {
+                    read_port(p, &mut buf);
+                }
+            }
+            if (n as usize) < events.len() {
+                break;
             }
         }
     }
-    counts
+    // SAFETY: closing the epoll descriptor created above.
+    unsafe { libc::close(ep) };
+    Ok(counts)
 }
 
 /// Percentiles over streams, the same rule as bench/lib.py's pct.
@@ -427,14 +463,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads.max(1)).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("rtp_meter: runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    match rt.block_on(run(args, payload)) {
+    match run(args, payload) {
         Ok(out) => println!("{out}"),
         Err(e) => {
             eprintln!("rtp_meter: {e}");
@@ -443,15 +472,14 @@ fn main() {
     }
 }
 
-async fn run(args: Args, payload: Vec<u8>) -> Result<serde_json::Value, String> {
+fn run(args: Args, payload: Vec<u8>) -> Result<serde_json::Value, String> {
+    use std::sync::atomic::{AtomicBool, Ordering};
     let last = u32::from(args.base_port) + 2 * (args.count as u32).saturating_sub(1);
     if args.count == 0 || last > 65535 {
         return Err(format!("--count {} from --base-port {} does not fit in the port space", args.count, args.base_port));
     }
-    let stop = CancellationToken::new();
     let mut rng = rand::thread_rng();
-    let mut senders = Vec::with_capacity(args.count);
-    let mut receivers = Vec::with_capacity(args.count);
+    let mut ports = Vec::with_capacity(args.count);
     let mut timestamps_ok = true;
     for i in 0..args.count {
         let port = args.base_port + 2 * i as u16;
@@ -462,44 +490,33 @@ async fn run(args: Args, payload: Vec<u8>) -> Result<serde_json::Value, String> 
         }
         // Best effort: without it, drops by this program show up as loss.
         let _ = setsockopt_int(sock.as_raw_fd(), libc::SO_RXQ_OVFL, 1);
-        // SAFETY: the socket owns its descriptor until this AsyncFd drops it.
-        let sock = unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) }.map_err(|e| format!("127.0.0.1:{port}: {}", e.into_parts().1))?;
-        let sock = Arc::new(sock);
-        let peer: Arc<Peer> = Arc::new(OnceLock::new());
-        senders.push(Sender { sock: sock.clone(), peer: peer.clone(), ssrc: rng.gen(), seq: rng.gen(), ts: rng.gen() });
-        receivers.push(tokio::spawn(receive(sock, peer, stop.clone())));
+        ports.push(Port { sock, stats: Stream::default(), peer: None, ssrc: rng.gen(), seq: rng.gen(), ts: rng.gen() });
     }
     let hold = args.hold_seconds.map(Duration::from_secs_f64);
-    let sender = tokio::spawn(send(senders, payload, hold, stop.clone()));
     eprintln!("ready: {} ports from {} (kernel timestamps: {})", args.count, args.base_port, if timestamps_ok { "on" } else { "OFF, falling back to read time" });
 
     // Until stdin closes or the time limit.
-    let stdin_closed = tokio::task::spawn_blocking(|| {
-        let mut buf = [0u8; 256];
-        let mut stdin = std::io::stdin();
-        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
-    });
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+    if let Some(s) = args.seconds {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs_f64(s));
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
     let started = Instant::now();
-    match args.seconds {
-        Some(s) => {
-            tokio::select! {
-                _ = stdin_closed => {}
-                _ = tokio::time::sleep(Duration::from_secs_f64(s)) => {}
-            }
-        }
-        None => {
-            let _ = stdin_closed.await;
-        }
-    }
+    let counts = io_loop(&mut ports, &payload, hold, &stop)?;
     let ran = started.elapsed().as_secs_f64();
-    stop.cancel();
-    let counts = sender.await.unwrap_or_default();
-    let mut streams = Vec::with_capacity(receivers.len());
-    for r in receivers {
-        if let Ok(s) = r.await {
-            streams.push(s);
-        }
-    }
+    let streams: Vec<Stream> = ports.into_iter().map(|p| p.stats).collect();
 
     let seen: Vec<&Stream> = streams.iter().filter(|s| s.total_received() > 0).collect();
     let received: u64 = seen.iter().map(|s| s.total_received()).sum();

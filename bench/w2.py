@@ -15,8 +15,7 @@ largest gap. Target: 2,000 calls with loss < 0.1 %, jitter p99 < 5 ms, gap p99 <
 
 Options: --quick; --sizes=500,1000 (instead of the default sizes); --media-ports=LO-HI
 (the gateway's RTP range, default 20000-39999; the run waits while another process holds
-ports it needs); --audio=tone|silence (what the callers send, see rtp_meter --help);
---meter-threads=K.
+ports it needs); --audio=tone|silence (what the callers send, see rtp_meter --help).
 """
 import json, os, resource, select, subprocess, sys, tempfile, threading, time
 
@@ -269,8 +268,6 @@ def main():
             sizes = [int(x) for x in a.split("=", 1)[1].split(",")]
         elif a.startswith("--audio="):
             meter_args += ["--audio", a.split("=", 1)[1]]
-        elif a.startswith("--meter-threads="):
-            meter_args += ["--threads", a.split("=", 1)[1]]
         elif a != "--quick":
             sys.exit(f"w2.py: unknown argument {a}")
     if not os.path.exists(METER):

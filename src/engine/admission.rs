@@ -135,7 +135,7 @@ impl Signal {
 #[derive(Debug, Default)]
 pub(super) struct Admission {
     waits: Signal,
-    media_starts: Signal,
+    media_delays: Signal,
     /// `max_call_rate`'s token bucket: tokens left, and when it was last filled.
     bucket: Option<(f64, Instant)>,
     /// The rate followed while shedding load (calls/s); `None`: only `max_call_rate`.
@@ -181,14 +181,14 @@ impl Admission {
     }
 
     /// Every new call's media task reports how long it waited for a worker to start.
-    pub(super) fn observe_media_start(&mut self, now: Instant, delay: Duration, cfg: &OverloadConfig) {
-        self.media_starts.observe(now, delay, cfg);
+    pub(super) fn observe_media_delay(&mut self, now: Instant, delay: Duration, cfg: &OverloadConfig) {
+        self.media_delays.observe(now, delay, cfg);
         self.control(now, cfg);
     }
 
     /// True while either delay shows a standing queue.
     pub(super) fn is_behind(&self) -> bool {
-        self.waits.behind || self.media_starts.behind
+        self.waits.behind || self.media_delays.behind
     }
 
     /// Once a second: moves the adaptive rate down while behind, up while not.
@@ -200,7 +200,7 @@ impl Admission {
         }
         self.period = Some((now, 0));
         self.waits.poll(now, cfg);
-        self.media_starts.poll(now, cfg);
+        self.media_delays.poll(now, cfg);
         let served = f64::from(admitted) / elapsed.as_secs_f64();
         let configured = configured_rate(cfg);
         if self.is_behind() {
@@ -334,7 +334,7 @@ mod tests {
             a.observe(now, Duration::ZERO, c);
             if a.admit(now, 0, Duration::ZERO, c).is_ok() {
                 admitted += 1;
-                a.observe_media_start(now, start_delay, c);
+                a.observe_media_delay(now, start_delay, c);
             }
         }
         admitted

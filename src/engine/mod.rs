@@ -604,8 +604,8 @@ impl Engine {
     /// A new call's media task waited `delay` for a worker before it started: the
     /// overload limits read it to see whether the media workers keep up (the engine's
     /// own queue can be short while they are saturated by the calls' RTP).
-    pub fn observe_media_start(&mut self, now: Instant, delay: Duration) {
-        self.admission.observe_media_start(now, delay, &self.config.overload);
+    pub fn observe_media_delay(&mut self, now: Instant, delay: Duration) {
+        self.admission.observe_media_delay(now, delay, &self.config.overload);
     }
 
     /// An event from a call's media task.

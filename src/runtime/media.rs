@@ -1,19 +1,22 @@
-//! One task per call owning its RTP and RTCP sockets and its [`MediaSession`].
+//! A call's media at the edge: its opening (a small task) and its state in a media
+//! shard ([`CallMedia`], driven by [`super::media_shard`]).
 //!
-//! The engine never sees packets: this task turns them into digits, prompt-finished and
-//! RTP-timeout events, and turns the engine's commands into paced RTP. Nothing here logs
-//! per packet; the counters are logged once when the call's media closes.
+//! The engine never sees packets: a call's media turns them into digits,
+//! prompt-finished and RTP-timeout events, and turns the engine's commands into paced
+//! RTP. Nothing here logs per packet; the counters are logged once when the call's media
+//! closes.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::rtp_socket::RtpSocket;
+use super::media_shard::{ShardInput, ShardRef};
 use super::EngineInput;
 use crate::call::ivr::PromptRef;
 use crate::engine::{CallId, DigitSource, MediaCommand, MediaInput};
@@ -23,167 +26,187 @@ use crate::media::sdp::{Direction, Negotiated};
 use crate::media::session::{self, MediaEvent, MediaSession, SessionConfig};
 use crate::media::Codec;
 
-/// Largest RTP/RTCP datagram we read; G.711 packets are 172 bytes.
-const MAX_RTP: usize = 2048;
-
-/// How a call's media task came to be: the commit its answer waits for, and when the
-/// engine spawned it (its wait for a worker is what the overload limits read).
+/// How a call's media came to be opened: the commit its answer waits for, and when the
+/// engine asked for it (its wait for a worker is one of the delays the overload limits
+/// read).
 pub(super) struct Opening {
     pub(super) commit: Option<super::record::CommitWait>,
     pub(super) spawned: Instant,
 }
 
-pub(super) async fn run(
+/// Opens a call's media: binds its RTP and RTCP ports, waits (bounded) for the call's
+/// first record to reach the disk, hands the sockets to its shard, then tells the engine,
+/// which answers the call. The shard gets the call before the engine hears of it, so
+/// every command the engine sends afterwards, on the same shard queue, finds it there.
+pub(super) async fn open(
     call: CallId,
     rtp: SocketAddr,
     tx: mpsc::Sender<EngineInput>,
-    mut commands: mpsc::Receiver<MediaCommand>,
-    stop: CancellationToken,
+    shard: ShardRef,
     prompts: Arc<PromptStore>,
     opening: Opening,
+    shutdown: CancellationToken,
 ) {
     let Opening { commit, spawned } = opening;
     let start_delay = spawned.elapsed();
     let rtcp = SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1));
-    let socks = match (RtpSocket::bind(rtp), RtpSocket::bind(rtcp)) {
+    let socks = match (bind(rtp), bind(rtcp)) {
         (Ok(a), Ok(b)) => Some((a, b)),
         _ => None,
     };
-    let ok = socks.is_some();
     // The call's record reaches the disk before its 200 OK (which follows MediaOpened).
     if let Some(wait) = commit {
-        match tokio::time::timeout(super::COMMIT_WAIT, wait).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => warn!(%call, error = %e, "answering before the call's record is on disk"),
-            Ok(Err(_)) | Err(_) => warn!(%call, "call record not committed within {:?}; answering anyway", super::COMMIT_WAIT),
-        }
-    }
-    if tx.send(EngineInput::MediaOpened { call, port: rtp.port(), ok, start_delay }).await.is_err() {
-        return;
-    }
-    let Some((rtp_sock, rtcp_sock)) = socks else { return };
-    let mut buf = vec![0u8; MAX_RTP];
-    let mut rtcp_buf = vec![0u8; MAX_RTP];
-    // One output buffer for the bridge: relaying allocates nothing per packet.
-    let mut relayed: Vec<u8> = Vec::with_capacity(MAX_RTP);
-    let mut session: Option<MediaSession<Instant, PromptRef>> = None;
-    let mut codec = Codec::Pcmu;
-    let mut caller_leg: Option<(u8, Option<u8>)> = None;
-    let mut bridge: Option<(Relay<Instant>, Option<SocketAddr>)> = None;
-    let mut rtcp_packets = 0u64;
-    // One timer for the task's life, moved only when the session's deadline changes: a
-    // new timer per loop would register and cancel one for every packet (~100 a second
-    // per call).
-    let timer = tokio::time::sleep(Duration::from_secs(3600));
-    tokio::pin!(timer);
-    let mut armed: Option<tokio::time::Instant> = None;
-    loop {
-        let deadline = session.as_ref().and_then(MediaSession::poll_timeout).map(tokio::time::Instant::from_std);
-        if deadline != armed {
-            if let Some(d) = deadline {
-                timer.as_mut().reset(d);
-            }
-            armed = deadline;
-        }
         tokio::select! {
-            r = rtp_sock.recv_from(&mut buf) => {
-                if let (Ok((n, from)), Some(s)) = (r, session.as_mut()) {
-                    let data = buf.get(..n).unwrap_or_default();
-                    let now = Instant::now();
-                    match bridge.as_mut() {
-                        // Bridged: each leg's packets, from that leg's address only, go
-                        // to the other leg; anything else still goes to the session,
-                        // which drops and counts it (RTP bleed).
-                        Some((relay, op)) if Some(from) == *op => {
-                            if let (Ok(()), Some(to)) = (relay.relay_into(now, Leg::Operator, data, &mut relayed), s.remote()) {
-                                let _ = rtp_sock.send_to(&relayed, to);
-                            }
-                        }
-                        Some((relay, Some(op))) if Some(from) == s.remote() => {
-                            if relay.relay_into(now, Leg::Caller, data, &mut relayed).is_ok() {
-                                let _ = rtp_sock.send_to(&relayed, *op);
-                            }
-                        }
-                        _ => s.handle_rtp(now, from, data),
-                    }
-                }
-            }
-            r = rtcp_sock.recv_from(&mut rtcp_buf) => if r.is_ok() { rtcp_packets += 1 },
-            cmd = commands.recv() => {
-                let Some(cmd) = cmd else { break };
-                let now = Instant::now();
-                match cmd {
-                    MediaCommand::Start { remote, codec: c, payload_type, telephone_event } => {
-                        codec = c;
-                        caller_leg = Some((payload_type, telephone_event));
-                        let mut rng = rand::thread_rng();
-                        let cfg = SessionConfig {
-                            codec: c,
-                            payload_type,
-                            telephone_event,
-                            remote,
-                            ssrc: rng.gen(),
-                            initial_seq: rng.gen(),
-                            initial_timestamp: rng.gen(),
-                            rtp_timeout: Some(session::DEFAULT_RTP_TIMEOUT),
-                        };
-                        session = Some(MediaSession::new(now, cfg));
-                    }
-                    MediaCommand::Play { prompt } => match (session.as_mut(), prompts.frames(&prompt.lang, &prompt.id, codec)) {
-                        (Some(s), Some(frames)) => s.play(now, frames, prompt),
-                        // Nothing to play: the IVR must not wait for it.
-                        _ => {
-                            debug!(%call, lang = %prompt.lang, id = %prompt.id, "prompt unavailable; reported finished");
-                            if tx.send(EngineInput::Media { call, input: MediaInput::PromptFinished { prompt } }).await.is_err() {
-                                break;
-                            }
-                        }
-                    },
-                    MediaCommand::StopPrompt => {
-                        if let Some(s) = session.as_mut() {
-                            s.stop_prompt();
-                        }
-                    }
-                    MediaCommand::StopInband => {
-                        if let Some(s) = session.as_mut() {
-                            s.stop_inband();
-                        }
-                    }
-                    MediaCommand::Bridge { remote, codec: oc, payload_type, telephone_event } => {
-                        if let Some(s) = session.as_mut() {
-                            s.stop_prompt();
-                        }
-                        match bridge.as_mut() {
-                            // The operator changed its media (hold, unhold): same bridge.
-                            Some((relay, op)) => {
-                                let n = Negotiated { codec: oc, payload_type, remote, telephone_event, direction: Direction::SendRecv, ptime_ms: None };
-                                relay.reconfigure(Leg::Operator, &n);
-                                *op = remote;
-                            }
-                            None => {
-                                let (cpt, cte) = caller_leg.unwrap_or((codec.payload_type(), None));
-                                let mut rng = rand::thread_rng();
-                                let mut start = || StreamStart { ssrc: rng.gen(), seq: rng.gen(), timestamp: rng.gen(), at: now };
-                                let caller_cfg = LegConfig { codec, payload_type: cpt, telephone_event: cte, start: start() };
-                                let op_cfg = LegConfig { codec: oc, payload_type, telephone_event, start: start() };
-                                bridge = Some((Relay::new(caller_cfg, op_cfg), remote));
-                                debug!(%call, operator_rtp = ?remote, "bridged");
-                            }
-                        }
-                    }
-                }
-            }
-            _ = &mut timer, if armed.is_some() => {
-                armed = None;
-                if let Some(s) = session.as_mut() {
-                    s.handle_timeout(Instant::now());
-                }
-            }
-            _ = stop.cancelled() => break,
+            r = tokio::time::timeout(super::COMMIT_WAIT, wait) => match r {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => warn!(%call, error = %e, "answering before the call's record is on disk"),
+                Ok(Err(_)) | Err(_) => warn!(%call, "call record not committed within {:?}; answering anyway", super::COMMIT_WAIT),
+            },
+            _ = shutdown.cancelled() => return,
         }
-        let Some(s) = session.as_mut() else { continue };
+    }
+    let ok = match socks {
+        Some((rtp, rtcp)) => shard.send(ShardInput::Open(Box::new(CallMedia::new(call, rtp, rtcp, prompts)))),
+        None => false,
+    };
+    // How far behind a new call's media would start: this task's wait for a worker,
+    // plus how late its shard is running its calls' timers.
+    let media_delay = start_delay + shard.lag();
+    let _ = tx.send(EngineInput::MediaOpened { call, port: rtp.port(), ok, media_delay }).await;
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let sock = std::net::UdpSocket::bind(addr)?;
+    sock.set_nonblocking(true)?;
+    Ok(sock)
+}
+
+/// One call's media inside a shard: its sockets, its [`MediaSession`] (prompts, digits,
+/// silence) and, once an operator answers, the [`Relay`] bridging the two legs.
+pub(super) struct CallMedia {
+    pub(super) call: CallId,
+    pub(super) rtp: mio::net::UdpSocket,
+    pub(super) rtcp: mio::net::UdpSocket,
+    prompts: Arc<PromptStore>,
+    session: Option<MediaSession<Instant, PromptRef>>,
+    codec: Codec,
+    caller_leg: Option<(u8, Option<u8>)>,
+    bridge: Option<(Relay<Instant>, Option<SocketAddr>)>,
+    rtcp_packets: u64,
+}
+
+impl CallMedia {
+    pub(super) fn new(call: CallId, rtp: std::net::UdpSocket, rtcp: std::net::UdpSocket, prompts: Arc<PromptStore>) -> Self {
+        let (rtp, rtcp) = (mio::net::UdpSocket::from_std(rtp), mio::net::UdpSocket::from_std(rtcp));
+        CallMedia { call, rtp, rtcp, prompts, session: None, codec: Codec::Pcmu, caller_leg: None, bridge: None, rtcp_packets: 0 }
+    }
+
+    /// When the session next needs [`on_timeout`](Self::on_timeout).
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        self.session.as_ref().and_then(MediaSession::poll_timeout)
+    }
+
+    /// One datagram on the RTP port. `relayed` is the shard's output buffer: relaying
+    /// allocates nothing per packet.
+    pub(super) fn on_rtp(&mut self, now: Instant, from: SocketAddr, data: &[u8], relayed: &mut Vec<u8>) {
+        let Some(s) = self.session.as_mut() else { return };
+        match self.bridge.as_mut() {
+            // Bridged: each leg's packets, from that leg's address only, go to the other
+            // leg; anything else still goes to the session, which drops and counts it
+            // (RTP bleed).
+            Some((relay, op)) if Some(from) == *op => {
+                if let (Ok(()), Some(to)) = (relay.relay_into(now, Leg::Operator, data, relayed), s.remote()) {
+                    let _ = self.rtp.send_to(relayed, to);
+                }
+            }
+            Some((relay, Some(op))) if Some(from) == s.remote() => {
+                if relay.relay_into(now, Leg::Caller, data, relayed).is_ok() {
+                    let _ = self.rtp.send_to(relayed, *op);
+                }
+            }
+            _ => s.handle_rtp(now, from, data),
+        }
+    }
+
+    /// One datagram on the RTCP port: counted (RTCP is not acted on).
+    pub(super) fn on_rtcp(&mut self) {
+        self.rtcp_packets += 1;
+    }
+
+    pub(super) fn on_timeout(&mut self, now: Instant) {
+        if let Some(s) = self.session.as_mut() {
+            s.handle_timeout(now);
+        }
+    }
+
+    /// One of the engine's commands. A prompt that cannot be played is reported finished
+    /// at once into `out`: the IVR must not wait for it.
+    pub(super) fn on_command(&mut self, now: Instant, cmd: MediaCommand, out: &mut VecDeque<EngineInput>) {
+        let call = self.call;
+        match cmd {
+            MediaCommand::Start { remote, codec: c, payload_type, telephone_event } => {
+                self.codec = c;
+                self.caller_leg = Some((payload_type, telephone_event));
+                let mut rng = rand::thread_rng();
+                let cfg = SessionConfig {
+                    codec: c,
+                    payload_type,
+                    telephone_event,
+                    remote,
+                    ssrc: rng.gen(),
+                    initial_seq: rng.gen(),
+                    initial_timestamp: rng.gen(),
+                    rtp_timeout: Some(session::DEFAULT_RTP_TIMEOUT),
+                };
+                self.session = Some(MediaSession::new(now, cfg));
+            }
+            MediaCommand::Play { prompt } => match (self.session.as_mut(), self.prompts.frames(&prompt.lang, &prompt.id, self.codec)) {
+                (Some(s), Some(frames)) => s.play(now, frames, prompt),
+                _ => {
+                    debug!(%call, lang = %prompt.lang, id = %prompt.id, "prompt unavailable; reported finished");
+                    out.push_back(EngineInput::Media { call, input: MediaInput::PromptFinished { prompt } });
+                }
+            },
+            MediaCommand::StopPrompt => {
+                if let Some(s) = self.session.as_mut() {
+                    s.stop_prompt();
+                }
+            }
+            MediaCommand::StopInband => {
+                if let Some(s) = self.session.as_mut() {
+                    s.stop_inband();
+                }
+            }
+            MediaCommand::Bridge { remote, codec: oc, payload_type, telephone_event } => {
+                if let Some(s) = self.session.as_mut() {
+                    s.stop_prompt();
+                }
+                match self.bridge.as_mut() {
+                    // The operator changed its media (hold, unhold): same bridge.
+                    Some((relay, op)) => {
+                        let n = Negotiated { codec: oc, payload_type, remote, telephone_event, direction: Direction::SendRecv, ptime_ms: None };
+                        relay.reconfigure(Leg::Operator, &n);
+                        *op = remote;
+                    }
+                    None => {
+                        let (cpt, cte) = self.caller_leg.unwrap_or((self.codec.payload_type(), None));
+                        let mut rng = rand::thread_rng();
+                        let mut start = || StreamStart { ssrc: rng.gen(), seq: rng.gen(), timestamp: rng.gen(), at: now };
+                        let caller_cfg = LegConfig { codec: self.codec, payload_type: cpt, telephone_event: cte, start: start() };
+                        let op_cfg = LegConfig { codec: oc, payload_type, telephone_event, start: start() };
+                        self.bridge = Some((Relay::new(caller_cfg, op_cfg), remote));
+                        debug!(%call, operator_rtp = ?remote, "bridged");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends what the session has to send and queues its events for the engine.
+    pub(super) fn flush(&mut self, out: &mut VecDeque<EngineInput>) {
+        let Some(s) = self.session.as_mut() else { return };
         while let Some((to, bytes)) = s.poll_transmit() {
-            let _ = rtp_sock.send_to(&bytes, to);
+            let _ = self.rtp.send_to(&bytes, to);
         }
         while let Some(ev) = s.poll_event() {
             let input = match ev {
@@ -198,25 +221,28 @@ pub(super) async fn run(
                 MediaEvent::PromptStopped(_) => continue,
                 MediaEvent::RtpTimeout { .. } => MediaInput::RtpTimeout,
             };
-            if tx.send(EngineInput::Media { call, input }).await.is_err() {
-                return;
-            }
+            out.push_back(EngineInput::Media { call: self.call, input });
         }
     }
-    if let Some((relay, _)) = &bridge {
-        let c = relay.counters();
-        info!(%call, from_caller = c.from_caller.relayed, from_operator = c.from_operator.relayed, transcoded = c.from_caller.transcoded + c.from_operator.transcoded, "bridge closed");
-    }
-    if let Some(s) = &session {
-        let c = s.counters();
-        info!(
-            %call,
-            received = c.received,
-            sent = c.sent,
-            dropped_foreign_source = c.dropped_foreign_source,
-            malformed = c.malformed,
-            rtcp = c.rtcp + rtcp_packets,
-            "media closed"
-        );
+
+    /// The call's counters, once, when its media closes.
+    pub(super) fn log_closed(&self) {
+        let call = self.call;
+        if let Some((relay, _)) = &self.bridge {
+            let c = relay.counters();
+            info!(%call, from_caller = c.from_caller.relayed, from_operator = c.from_operator.relayed, transcoded = c.from_caller.transcoded + c.from_operator.transcoded, "bridge closed");
+        }
+        if let Some(s) = &self.session {
+            let c = s.counters();
+            info!(
+                %call,
+                received = c.received,
+                sent = c.sent,
+                dropped_foreign_source = c.dropped_foreign_source,
+                malformed = c.malformed,
+                rtcp = c.rtcp + self.rtcp_packets,
+                "media closed"
+            );
+        }
     }
 }

@@ -1,16 +1,17 @@
 //! The tokio shell: the only place with sockets, tasks and the clock.
 //!
 //! One engine task owns the [`Engine`] and all signalling state; UDP and TCP tasks only
-//! cut bytes into messages and forward them; one media task per call owns that call's
-//! RTP/RTCP sockets. The engine task and the SIP UDP readers run on a thread of their
-//! own (`cc112-engine`, a current-thread runtime), the TCP tasks and the media tasks on
-//! the shared workers: signalling never waits behind thousands of calls' RTP. Every
-//! channel is bounded. Shutdown: new INVITEs get 503, live calls get a grace period,
-//! then everything stops.
+//! cut bytes into messages and forward them. The engine task and the SIP UDP readers run
+//! on a thread of their own (`cc112-engine`, a current-thread runtime), the TCP tasks on
+//! the shared workers, and the calls' RTP/RTCP in media shards (`cc112-media-N`, one
+//! thread per core, each an event loop over many calls): signalling never waits behind
+//! thousands of calls' RTP. Channels into the engine are bounded; a media shard's queue
+//! of events for the engine is bounded by its calls. Shutdown: new INVITEs get 503, live
+//! calls get a grace period, then everything stops.
 
 pub mod control;
 mod media;
-mod rtp_socket;
+mod media_shard;
 mod memory;
 pub mod prompts;
 mod record;
@@ -33,7 +34,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::media::prompts::PromptStore;
-use crate::engine::{CallEventKind, CallId, Engine, MediaCommand, MediaInput, Output, Peer, Transport};
+use crate::engine::{CallEventKind, CallId, Engine, MediaInput, Output, Peer, Transport};
 
 /// Capacity of the channel into the engine task. UDP readers wait when it is full (the
 /// kernel buffer then absorbs bursts, and SIP retransmits what it drops).
@@ -81,6 +82,8 @@ pub enum RuntimeError {
     Bind { transport: &'static str, addr: SocketAddr, source: std::io::Error },
     #[error("cannot start the engine thread: {0}")]
     EngineThread(std::io::Error),
+    #[error("cannot start the media threads: {0}")]
+    MediaThreads(std::io::Error),
 }
 
 /// What the shell tells the engine task.
@@ -89,22 +92,14 @@ pub(crate) enum EngineInput {
     /// `received`: when the bytes were read from the socket (the overload limits
     /// measure how long they waited for the engine).
     Sip { peer: Peer, bytes: Bytes, received: Instant },
-    /// `start_delay`: how long the call's media task waited for a worker after it was
-    /// spawned, which tells the overload limits whether the media workers keep up.
-    MediaOpened { call: CallId, port: u16, ok: bool, start_delay: Duration },
+    /// `media_delay`: how long the opening of the call's media waited for a worker, plus
+    /// how late its media shard runs its calls' timers: it tells the overload limits
+    /// whether the media keeps up.
+    MediaOpened { call: CallId, port: u16, ok: bool, media_delay: Duration },
     Media { call: CallId, input: MediaInput },
     Reload(Arc<Config>, Arc<PromptStore>),
     Command(crate::engine::control::Command, tokio::sync::oneshot::Sender<crate::engine::control::Reply>),
 }
-
-/// The engine task's handle on one call's media task.
-struct MediaHandle {
-    stop: CancellationToken,
-    commands: mpsc::Sender<MediaCommand>,
-}
-
-/// Commands queued for one media task; a handful per call in practice.
-const MEDIA_COMMANDS: usize = 64;
 
 /// Writers of open TCP connections, by connection id, shared by the TCP tasks (which
 /// add and remove them) and the engine task (which sends on them).
@@ -163,6 +158,7 @@ impl Gateway {
         engine.set_wall_clock(Instant::now(), std::time::SystemTime::now());
         let recorder = record::Recorder::new(store.as_ref().map(crate::store::Writer::handle));
         let media_runtime = tokio::runtime::Handle::current();
+        let shards = media_shard::MediaShards::start(&tx).map_err(RuntimeError::MediaThreads)?;
         let (task_tracker, task_shutdown, task_tx) = (tracker.clone(), shutdown.clone(), tx.clone());
         // Signalling (the UDP readers and the engine) has a thread of its own, with its
         // own reactor and timers. On the shared workers it was a few tasks among
@@ -204,6 +200,7 @@ impl Gateway {
                         udp,
                         tcp: writers,
                         media: HashMap::new(),
+                        shards,
                         prompts,
                         recorder,
                         commits: HashMap::new(),
@@ -372,16 +369,19 @@ struct EngineTask {
     tx: mpsc::Sender<EngineInput>,
     udp: HashMap<SocketAddr, Arc<UdpSocket>>,
     tcp: TcpWriters,
-    media: HashMap<CallId, MediaHandle>,
-    /// Prompts for calls that start from now on (a media task keeps the store it got).
+    /// Each open call's media shard.
+    media: HashMap<CallId, usize>,
+    shards: media_shard::MediaShards,
+    /// Prompts for calls that start from now on (a call's media keeps the store it got).
     prompts: Arc<PromptStore>,
     recorder: record::Recorder,
-    /// Commits of calls' first records, handed to their media tasks.
+    /// Commits of calls' first records, handed to the openings of their media.
     commits: HashMap<CallId, record::CommitWait>,
     trimmer: memory::Trimmer,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-    /// The shared runtime, where media tasks run (the engine's thread runs only it).
+    /// The shared runtime, where calls' media is opened (the engine's thread runs only
+    /// the engine and the SIP UDP readers).
     media_runtime: tokio::runtime::Handle,
 }
 
@@ -445,9 +445,8 @@ impl EngineTask {
                 break;
             }
         }
-        for (_, handle) in self.media.drain() {
-            handle.stop.cancel();
-        }
+        // Dropping the shards (with this task) closes every call's media.
+        self.media.clear();
         info!(calls = self.engine.active_calls(), stats = ?self.engine.stats(), "engine stopped");
     }
 
@@ -455,8 +454,8 @@ impl EngineTask {
         let now = Instant::now();
         match input {
             EngineInput::Sip { peer, bytes, received } => self.engine.handle_sip_received(now, received, peer, &bytes),
-            EngineInput::MediaOpened { call, port, ok, start_delay } => {
-                self.engine.observe_media_start(now, start_delay);
+            EngineInput::MediaOpened { call, port, ok, media_delay } => {
+                self.engine.observe_media_delay(now, media_delay);
                 self.engine.handle_media_opened(now, call, port, ok)
             }
             EngineInput::Media { call, input } => self.engine.handle_media(now, call, input),
@@ -475,26 +474,24 @@ impl EngineTask {
             match out {
                 Output::Send { peer, bytes } => self.send(peer, bytes).await,
                 Output::OpenMedia { call, port } => {
-                    let stop = self.shutdown.child_token();
-                    let (commands, rx) = mpsc::channel(MEDIA_COMMANDS);
-                    self.media.insert(call, MediaHandle { stop: stop.clone(), commands });
+                    let (i, shard) = self.shards.pick();
+                    self.media.insert(call, i);
                     let addr = self.engine.config().media.address;
                     let commit = self.commits.remove(&call);
+                    let opening = media::Opening { commit, spawned: Instant::now() };
                     self.tracker.spawn_on(
-                        media::run(call, SocketAddr::new(addr, port), self.tx.clone(), rx, stop, self.prompts.clone(), media::Opening { commit, spawned: Instant::now() }),
+                        media::open(call, SocketAddr::new(addr, port), self.tx.clone(), shard, self.prompts.clone(), opening, self.shutdown.clone()),
                         &self.media_runtime,
                     );
                 }
                 Output::CloseMedia { call, .. } => {
-                    if let Some(h) = self.media.remove(&call) {
-                        h.stop.cancel();
+                    if let Some(i) = self.media.remove(&call) {
+                        self.shards.send(i, media_shard::ShardInput::Close { call });
                     }
                 }
                 Output::Media { call, cmd } => {
-                    if let Some(h) = self.media.get(&call) {
-                        if h.commands.try_send(cmd).is_err() {
-                            warn!(%call, "media command queue full; command dropped");
-                        }
+                    if let Some(&i) = self.media.get(&call) {
+                        self.shards.send(i, media_shard::ShardInput::Command { call, cmd });
                     }
                 }
                 Output::Operator { operator, kind, detail } => {
