@@ -292,7 +292,7 @@ impl Config {
             routing_summary(&self.routing),
             operators_summary(self),
         ) + &format!(
-            "\nrecords: {}; shifts {}\noverload: 503 (Retry-After {}s) past {} calls{}, or while behind by over {:?} (INVITEs or media tasks waiting)",
+            "\nrecords: {}; shifts {}\noverload: 503 (Retry-After {}s) past {} calls{}, or while behind by over {:?} (INVITEs waiting, or media late)",
             self.store.path.display(),
             self.store.shifts.iter().map(|(n, s, e)| format!("{n} {s}-{e}")).collect::<Vec<_>>().join(", "),
             self.overload.retry_after.as_secs(),

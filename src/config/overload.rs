@@ -33,8 +33,8 @@ pub struct OverloadConfig {
     /// gateway without it, but only once it is already behind.
     pub max_call_rate: u32,
     /// When, for a whole second, the quickest INVITE waited longer than this between
-    /// its arrival and the engine, or the quickest new call's media task waited longer
-    /// for a worker, the gateway is behind: stale INVITEs get 503 and new calls are admitted at
+    /// its arrival and the engine, or the quickest new call's media started later (the
+    /// media threads run their calls' timers that late), the gateway is behind: stale INVITEs get 503 and new calls are admitted at
     /// an adaptive rate (`engine::admission`).
     pub max_delay: Duration,
     /// Sent as `Retry-After` (whole seconds) with those 503s.

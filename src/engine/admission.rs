@@ -1,8 +1,10 @@
 //! Whether a new emergency call can be accepted: the `[overload]` limits.
 //!
-//! The check is made on the INVITE itself, after everything that would refuse it for
-//! its own sake (not an emergency identity, no common codec), so a 503 always means
+//! The check is made on the INVITE itself, after what would refuse it for its own sake
+//! and costs little (a body that is not SDP, not an emergency identity), so a 503 means
 //! "this gateway cannot serve you now, try another": the carrier fails over at once.
+//! Whether the offer has a codec in common is tried after it: building the answer is
+//! the costliest check, and in a surge most INVITEs are refused.
 //!
 //! "Behind" is judged on how long INVITEs wait between their socket and the engine
 //! (the runtime serves them after the calls in progress), the way CoDel judges a
@@ -122,10 +124,10 @@ impl Signal {
 /// The admission state.
 ///
 /// Two delays are watched: how long INVITEs wait for the engine (signalling behind),
-/// and how long a new call's media task waits for a worker before it starts, which
-/// delays the call's answer (media workers behind: the engine can be quick while the
-/// workers that play every call's prompts are saturated, and then each call accepted
-/// adds to the backlog that delays the next answer). A slow disk, which delays every
+/// and how late a new call's media starts: its opening's wait for a worker plus how late
+/// its media shard runs its calls' timers (media behind: the engine can be quick while
+/// the threads that play every call's prompts are saturated, and then each call
+/// accepted makes every call's audio later). A slow disk, which delays every
 /// answer by its commit whatever the load, is not counted: shedding would not help. While either is behind,
 /// new calls are admitted at a rate that follows what the gateway actually served:
 /// each second behind, 4/5 of the calls admitted in the second before (never under a
@@ -180,7 +182,7 @@ impl Admission {
         self.control(now, cfg);
     }
 
-    /// Every new call's media task reports how long it waited for a worker to start.
+    /// Every new call's media reports how late it started (see `Engine::observe_media_delay`).
     pub(super) fn observe_media_delay(&mut self, now: Instant, delay: Duration, cfg: &OverloadConfig) {
         self.media_delays.observe(now, delay, cfg);
         self.control(now, cfg);
@@ -325,7 +327,7 @@ mod tests {
         assert!((200..=221).contains(&ok), "{ok}");
     }
 
-    /// One second of offered calls, evenly spread, each admitted call's media task
+    /// One second of offered calls, evenly spread, each admitted call's media
     /// starting after `start_delay`; returns how many were admitted.
     fn second(a: &mut Admission, c: &OverloadConfig, t0: Instant, sec: u64, offered: u64, start_delay: Duration) -> u64 {
         let mut admitted = 0;

@@ -3,7 +3,7 @@
 //! When the ACD offers a call to an operator, every registered contact of that operator
 //! (desk phone, softphone) is rung at once with an INVITE of our own (RFC 3261 §17.1.1)
 //! that shows the caller's number and department. The first 200 OK wins: it is ACKed,
-//! the other forks are cancelled, and the call's media task bridges the two legs on the
+//! the other forks are cancelled, and the call's media bridges the two legs on the
 //! call's RTP port (media always flows through the gateway). Ring timeout, rejection or
 //! silence go back to the ACD, which requeues the call at the head of its queue. Either
 //! side's BYE ends the other leg.

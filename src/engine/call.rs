@@ -106,7 +106,7 @@ pub struct Call {
     pub routing: Option<Routing>,
     /// The language the caller is hearing (the IVR's, kept after it routes).
     pub language: Option<Lang>,
-    /// The prompt being played, until its media task reports it finished.
+    /// The prompt being played, until its media reports it finished.
     pub playing: Option<PromptRef>,
     /// Queue prompts waiting for the current prompt to finish.
     pub queued_prompts: std::collections::VecDeque<PromptRef>,

@@ -92,7 +92,7 @@ pub enum Output {
     /// with [`Engine::handle_media_opened`].
     OpenMedia { call: CallId, port: u16 },
     CloseMedia { call: CallId, port: u16 },
-    /// A command for the call's media task.
+    /// A command for the call's media (in its media shard).
     Media { call: CallId, cmd: MediaCommand },
     Event(CallEvent),
     /// An operator's state changed (registration, ACD state), for the history.
@@ -146,7 +146,7 @@ impl DigitSource {
     }
 }
 
-/// What a call's media task reports to the engine.
+/// What a call's media reports to the engine.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MediaInput {
     Digit { key: char, source: DigitSource },
@@ -601,14 +601,15 @@ impl Engine {
         self.answer_call(now, id, port);
     }
 
-    /// A new call's media task waited `delay` for a worker before it started: the
-    /// overload limits read it to see whether the media workers keep up (the engine's
-    /// own queue can be short while they are saturated by the calls' RTP).
+    /// A new call's media started `delay` late: its opening's wait for a worker plus how
+    /// late its media shard runs its timers. The overload limits read it to see whether
+    /// the media keeps up (the engine's own queue can be short while the media threads
+    /// are saturated by the calls' RTP).
     pub fn observe_media_delay(&mut self, now: Instant, delay: Duration) {
         self.admission.observe_media_delay(now, delay, &self.config.overload);
     }
 
-    /// An event from a call's media task.
+    /// An event from a call's media.
     pub fn handle_media(&mut self, now: Instant, id: CallId, input: MediaInput) {
         self.tick(now);
         match input {
@@ -994,6 +995,12 @@ impl Engine {
             debug!(uri = %req.uri, "INVITE to a non-emergency identity");
             return self.final_ist(now, &key, 404, "Not an emergency number", &[], None);
         };
+        // Admission before the answer to the offer is tried: in a surge most INVITEs
+        // are refused, and building an SDP answer (about 8 µs) for each would be spent
+        // by the thread that must keep up with the calls it accepted.
+        if let Err(refusal) = self.admission.admit(now, self.calls.len(), self.waited, &self.config.overload) {
+            return self.refuse_overload(now, peer, &req, &key, identity, refusal.reason());
+        }
         if let Some(offer) = &offer {
             let probe = LocalMedia { addr: self.config.media.address, port: 0, session_id: 0, session_version: 0 };
             if let Err(e) = sdp::answer(offer, &probe, &self.config.media.codecs) {
@@ -1002,9 +1009,6 @@ impl Engine {
         }
         // Refusals above go out as the only response: a refused emergency call costs the
         // gateway as little as possible, which matters most when it is overloaded.
-        if let Err(refusal) = self.admission.admit(now, self.calls.len(), self.waited, &self.config.overload) {
-            return self.refuse_overload(now, peer, &req, &key, identity, refusal.reason());
-        }
         let Some(port) = self.ports.take() else {
             self.stats.no_media_port += 1;
             return self.refuse_overload(now, peer, &req, &key, identity, "No media port available");

@@ -313,7 +313,7 @@ impl<T: Moment> Relay<T> {
 
     /// The datagram to send to `from.other()` for `datagram` received on `from`, or
     /// `None` when it is dropped (the reason is counted, see [`Relay::counters`]).
-    /// Allocates the output datagram; the media task should prefer
+    /// Allocates the output datagram; the media shard should prefer
     /// [`relay_into`](Self::relay_into) with a reused buffer.
     pub fn relay(&mut self, now: T, from: Leg, datagram: &[u8]) -> Option<Bytes> {
         let mut out = Vec::with_capacity(datagram.len().max(RTP_HEADER_LEN));

@@ -1,6 +1,6 @@
 //! One call leg's media, sans-IO: RTP in, prompt RTP out, digits and timers as events.
 //!
-//! The per-call media task owns the sockets and the clock and drives one
+//! The runtime's media shard owns the sockets and the clock and drives one
 //! [`MediaSession`] with the shape of every core machine (DESIGN.md §1): feed it with
 //! [`handle_rtp`](MediaSession::handle_rtp), [`handle_timeout`](MediaSession::handle_timeout)
 //! and the engine's commands ([`play`](MediaSession::play),

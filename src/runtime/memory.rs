@@ -1,6 +1,10 @@
 //! Giving memory back to the system after a surge.
 //!
-//! glibc's malloc keeps freed memory inside its arenas: after a surge of calls (tens of
+//! The gateway's own allocations go through mimalloc (`main.rs`), which returns freed
+//! pages to the system by itself shortly after they fall empty; the engine compacts its
+//! tables when this module says so, so their emptied capacity is freed too. The C side
+//! (SQLite's page cache and statements) still uses glibc's malloc, which
+//! keeps freed memory inside its arenas: after a surge of calls (tens of
 //! thousands of transactions held for Timer H/J's 32 s, queued INVITEs, records waiting
 //! for the disk) ends, the gateway's RSS would stay at its peak for good, which on a
 //! shared machine starves its neighbours and hides real leaks. `malloc_trim` hands the
@@ -76,7 +80,8 @@ pub(super) fn rss() -> u64 {
     0
 }
 
-/// Returns free heap pages to the system (glibc); elsewhere nothing to do.
+/// Returns glibc's free heap pages to the system (the C side, see the module doc);
+/// elsewhere nothing to do.
 pub(super) fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes no pointer and only reorganises the allocator's own

@@ -3,7 +3,7 @@
 //! The engine speaks of calls by a per-process id; the record store needs an id that is
 //! unique across restarts (a ULID made here, at the edge, where clocks may be read).
 //! The call's first record is committed before its 200 OK goes out: the commit is handed
-//! to the media task as a one-shot, which waits for it (briefly) before reporting the
+//! to the opening of the call's media as a one-shot, which waits for it (briefly) before reporting the
 //! port open, and the engine answers only then.
 
 use std::collections::HashMap;
