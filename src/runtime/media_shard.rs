@@ -121,10 +121,11 @@ impl MediaShards {
     }
 
     /// The shard for a new call: round robin, so calls spread evenly over the shards.
-    pub(super) fn pick(&mut self) -> (usize, ShardRef) {
+    /// `None` only if no shard is running (`start` starts at least one).
+    pub(super) fn pick(&mut self) -> Option<(usize, ShardRef)> {
         let i = self.next % self.shards.len().max(1);
         self.next = i + 1;
-        (i, self.shards.get(i).or(self.shards.first()).cloned().expect("at least one shard is started"))
+        self.shards.get(i).map(|s| (i, s.clone()))
     }
 
     pub(super) fn send(&self, shard: usize, input: ShardInput) {
@@ -252,7 +253,7 @@ impl Shard {
     fn take_inputs(&mut self, now: Instant) -> bool {
         loop {
             match self.rx.try_recv() {
-                Ok(ShardInput::Open(media)) => self.open(now, *media),
+                Ok(ShardInput::Open(media)) => self.open(*media),
                 Ok(ShardInput::Command { call, cmd }) => {
                     let Some(&i) = self.by_call.get(&call) else { continue };
                     if let Some(Some(s)) = self.slots.get_mut(i) {
@@ -268,7 +269,7 @@ impl Shard {
         }
     }
 
-    fn open(&mut self, _now: Instant, mut media: CallMedia) {
+    fn open(&mut self, mut media: CallMedia) {
         let call = media.call;
         if self.by_call.contains_key(&call) {
             warn!(%call, "media opened twice; the second is ignored");
@@ -422,7 +423,7 @@ mod tests {
     fn open_call(shards: &mut MediaShards, call: CallId, phone: SocketAddr, store: Arc<PromptStore>) -> (usize, SocketAddr) {
         let (rtp, rtcp) = (loopback(), loopback());
         let addr = rtp.local_addr().unwrap();
-        let (i, shard) = shards.pick();
+        let (i, shard) = shards.pick().unwrap();
         assert!(shard.send(ShardInput::Open(Box::new(CallMedia::new(call, rtp, rtcp, store)))));
         let start = MediaCommand::Start { remote: Some(phone), codec: Codec::Pcmu, payload_type: 0, telephone_event: None };
         shards.send(i, ShardInput::Command { call, cmd: start });
@@ -504,7 +505,7 @@ mod tests {
     fn commands_for_unknown_calls_and_hostile_datagrams_are_ignored() {
         let (tx, mut rx) = mpsc::channel(16);
         let mut shards = MediaShards::start(&tx).unwrap();
-        let (i, _) = shards.pick();
+        let (i, _) = shards.pick().unwrap();
         shards.send(i, ShardInput::Command { call: CallId(5), cmd: MediaCommand::StopPrompt });
         shards.send(i, ShardInput::Close { call: CallId(5) });
         let phone = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -474,7 +474,12 @@ impl EngineTask {
             match out {
                 Output::Send { peer, bytes } => self.send(peer, bytes).await,
                 Output::OpenMedia { call, port } => {
-                    let (i, shard) = self.shards.pick();
+                    let Some((i, shard)) = self.shards.pick() else {
+                        // No media thread runs: the port is reported unusable, and the
+                        // engine answers the call 503 once its tries are spent.
+                        self.engine.handle_media_opened(Instant::now(), call, port, false);
+                        continue;
+                    };
                     self.media.insert(call, i);
                     let addr = self.engine.config().media.address;
                     let commit = self.commits.remove(&call);
