@@ -996,7 +996,7 @@ impl Engine {
             return self.final_ist(now, &key, 404, "Not an emergency number", &[], None);
         };
         // Admission before the answer to the offer is tried: in a surge most INVITEs
-        // are refused, and building an SDP answer (about 8 µs) for each would be spent
+        // are refused, and building an SDP answer (about 7 µs) for each would be spent
         // by the thread that must keep up with the calls it accepted.
         if let Err(refusal) = self.admission.admit(now, self.calls.len(), self.waited, &self.config.overload) {
             return self.refuse_overload(now, peer, &req, &key, identity, refusal.reason());

@@ -476,7 +476,7 @@ fn past_max_calls_new_calls_get_503_with_retry_after_until_one_ends() {
     // The refusal is the transaction's answer: a retransmission gets it again.
     assert_eq!(statuses(&h.send(&invite("m3", "z9hG4bKm3", "sip:112@gw", SDP))), vec![503]);
     // Past capacity, the offer is not even tried: an INVITE with no codec in common is
-    // refused 503 like any other (building the answer would cost the refusal 8 µs);
+    // refused 503 like any other (building the answer would cost the refusal 7 µs);
     // with room, it gets its 488.
     let g729 = SDP.replace("RTP/AVP 8 0 101", "RTP/AVP 18");
     assert_eq!(statuses(&h.send(&invite("m5", "z9hG4bKm5", "sip:112@gw", &g729))), vec![503]);
