@@ -5,9 +5,10 @@
 //! on a thread of their own (`cc112-engine`, a current-thread runtime), the TCP tasks on
 //! the shared workers, and the calls' RTP/RTCP in media shards (`cc112-media-N`, one
 //! thread per core, each an event loop over many calls): signalling never waits behind
-//! thousands of calls' RTP. Channels into the engine are bounded; a media shard's queue
-//! of events for the engine is bounded by its calls. Shutdown: new INVITEs get 503, live
-//! calls get a grace period, then everything stops.
+//! thousands of calls' RTP. Channels into the engine are bounded; between the engine and
+//! a media shard, the queues (commands one way, events waiting for room the other) hold
+//! a handful of entries per call, so their calls bound them. Shutdown: new INVITEs get
+//! 503, live calls get a grace period, then everything stops.
 
 pub mod control;
 mod media;
