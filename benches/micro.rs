@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 use cc112::call::acd::{Acd, AcdAction};
 use cc112::config::{Config, Operator, OperatorId, QueueId};
-use cc112::engine::CallId;
+use cc112::call::CallId;
 use cc112::media::rfc4733::DtmfReceiver;
 use cc112::media::rtp::RtpHeader;
 use cc112::media::sdp::{self, LocalMedia};

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::config::{AcdConfig, Operator, OperatorId, QueueId, RoutingPlan};
-use crate::engine::CallId;
+use crate::call::CallId;
 
 /// What the ACD asks its owner to do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]

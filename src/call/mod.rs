@@ -9,9 +9,11 @@
 //! The operator legs (client INVITE, bridging) are the engine's part of issue 4.
 
 pub mod acd;
+mod id;
 pub mod ivr;
 pub mod registrar;
 
+pub use id::CallId;
 pub use ivr::{
     Entry, Ivr, IvrAction, IvrPath, PathEvent, PathStep, PromptRef, RouteReason, Routing,
 };

@@ -27,7 +27,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Operator, OperatorId, RegistrarConfig};
-use crate::engine::Transport;
+use crate::sip::Transport;
 use crate::sip::digest::{self, Algorithm, Credentials, NonceKeeper, NonceStatus};
 use crate::sip::{HeaderName, Request};
 

@@ -18,7 +18,9 @@ use bytes::Bytes;
 use rand::Rng;
 use tracing::{info, warn};
 
-use super::{CallEventKind, CallId, DialogKey, Engine, MediaCommand, Output, Peer, TimerRef, Transport};
+use super::{CallEventKind, DialogKey, Engine, MediaCommand, Output, TimerRef};
+use crate::call::CallId;
+use crate::sip::{Peer, Transport};
 use crate::call::acd::OfferFailure;
 use crate::config::OperatorId;
 use crate::media::sdp::{self, LocalMedia};

@@ -1,24 +1,14 @@
 //! One emergency call as the engine keeps it: the caller's dialog, media port, state.
 
-use std::fmt;
 use std::time::Instant;
 
 use crate::call::ivr::{Ivr, PromptRef, Routing};
 use crate::config::Lang;
 use crate::media::sdp::{LocalMedia, Negotiated};
+use crate::call::CallId;
 use crate::sip::transaction::TxKey;
 
 use super::Peer;
-
-/// Our id for a call: short, unique in this process, used in logs and records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CallId(pub u64);
-
-impl fmt::Display for CallId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "c{}", self.0)
-    }
-}
 
 /// A dialog is found by Call-ID and both tags (RFC 3261 §12).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

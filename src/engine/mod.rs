@@ -42,10 +42,11 @@ use crate::sip::body::sdp_of;
 use crate::sip::header::split_list;
 use crate::sip::message::reason_phrase;
 use crate::sip::transaction::{InviteServerTx, NonInviteClientTx, NonInviteServerTx, Timers, TxAction, TxKey};
-use crate::sip::{parse, HeaderName, Message, Method, Outgoing, ParseError, Request, Response, Uri, UriKind};
+use crate::sip::{parse, HeaderName, Peer, Transport, Message, Method, Outgoing, ParseError, Request, Response, Uri, UriKind};
 
 pub use b2bua::OperatorDialog;
-pub use call::{Call, CallId, CallState, DialogKey, EndReason};
+pub use call::{Call, CallState, DialogKey, EndReason};
+pub use crate::call::CallId;
 
 /// The methods we implement, as sent in Allow.
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
@@ -53,36 +54,6 @@ pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
 /// How many ports are tried for one call before it gets 503: a port can fail to bind
 /// when another process holds it.
 const MAX_PORT_TRIES: u32 = 8;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        }
-    }
-
-    fn reliable(self) -> bool {
-        self == Transport::Tcp
-    }
-}
-
-/// Where a message came from and where its answers go. Responses always go back to
-/// the source address (as with `rport`, RFC 3581): it is the only address known to
-/// reach a caller behind NAT. On TCP `conn` names the connection it arrived on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Peer {
-    pub transport: Transport,
-    pub remote: SocketAddr,
-    pub local: SocketAddr,
-    pub conn: Option<u64>,
-}
 
 /// What the engine asks the runtime to do.
 #[derive(Debug, Clone, PartialEq)]

@@ -38,7 +38,8 @@ use tracing::{debug, warn};
 
 use super::media::CallMedia;
 use super::EngineInput;
-use crate::engine::{CallId, MediaCommand};
+use crate::call::CallId;
+use crate::engine::MediaCommand;
 
 /// A shard wakes at most this often while it has calls.
 const TICK: Duration = Duration::from_millis(1);

@@ -35,7 +35,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::media::prompts::PromptStore;
-use crate::engine::{CallEventKind, CallId, Engine, MediaInput, Output, Peer, Transport};
+use crate::call::CallId;
+use crate::engine::{CallEventKind, Engine, MediaInput, Output};
+use crate::sip::{Peer, Transport};
 
 /// Capacity of the channel into the engine task. UDP readers wait when it is full (the
 /// kernel buffer then absorbs bursts, and SIP retransmits what it drops).

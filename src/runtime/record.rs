@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use crate::engine::{CallEvent, CallEventKind, CallId, EndReason};
+use crate::call::CallId;
+use crate::engine::{CallEvent, CallEventKind, EndReason};
 use crate::store::record::{CallEnd, CallPatch, CallStart, HangupBy, Outcome, Record, RecordId};
 use crate::store::CommitError;
 use crate::store::{StoreHandle, UtcMs};

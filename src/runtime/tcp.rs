@@ -22,7 +22,7 @@ use tracing::{debug, warn};
 
 use super::{EngineInput, TcpWriters};
 use crate::config::SipConfig;
-use crate::engine::{Peer, Transport};
+use crate::sip::{Peer, Transport};
 use crate::sip::framing::{Frame, FrameError, Framer};
 
 /// Messages waiting to be written to one connection before we give up on it.

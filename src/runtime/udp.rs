@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::EngineInput;
-use crate::engine::{Peer, Transport};
+use crate::sip::{Peer, Transport};
 
 /// The largest UDP payload; a datagram can never be larger, so the buffer is fixed.
 const MAX_DATAGRAM: usize = 65_535;

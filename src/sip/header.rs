@@ -425,7 +425,7 @@ fn unquote(s: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CSeq {
     pub seq: u32,
-    pub method: super::message::Method,
+    pub method: super::method::Method,
 }
 
 impl CSeq {
@@ -446,14 +446,14 @@ impl CSeq {
         if !is_token(method) {
             return Err(HeaderError::CSeq("method is not a token"));
         }
-        Ok(CSeq { seq: seq as u32, method: super::message::Method::from_token(method) })
+        Ok(CSeq { seq: seq as u32, method: super::method::Method::from_token(method) })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sip::message::Method;
+    use crate::sip::method::Method;
 
     #[test]
     fn compact_and_case_insensitive_names() {

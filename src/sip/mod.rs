@@ -7,11 +7,15 @@ pub mod digest;
 pub mod framing;
 pub mod header;
 pub mod message;
+pub mod method;
 pub mod parse;
 pub mod transaction;
+pub mod transport;
 pub mod uri;
 
 pub use header::{CSeq, Header, HeaderName, NameAddr, Via};
-pub use message::{Head, Message, Method, Outgoing, Request, Response};
+pub use message::{Head, Message, Outgoing, Request, Response};
+pub use method::Method;
 pub use parse::{parse, ParseError, ParseErrorKind};
+pub use transport::{Peer, Transport};
 pub use uri::{Host, Uri, UriKind};

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use super::header::{is_token, split_list, CSeq, Header, HeaderError, HeaderName, NameAddr, Via};
-use super::message::{Head, Message, Method, Request, Response};
+use super::message::{Head, Message, Request, Response};
+use super::method::Method;
 use super::uri::{Uri, UriError};
 
 /// Most header lines we accept in one message: far above any real message (RFC 4475's

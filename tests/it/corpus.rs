@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use cc112::engine::{Engine, Output, Peer, Transport};
+use cc112::engine::{Engine, Output};
+use cc112::sip::{Peer, Transport};
 use cc112::sip::{parse, Message};
 use proptest::prelude::*;
 

@@ -27,7 +27,8 @@ use thiserror::Error;
 
 use super::{Timers, TxAction};
 use crate::sip::header::split_list;
-use crate::sip::message::{Message, Method, Outgoing, Request, Response};
+use crate::sip::message::{Message, Outgoing, Request, Response};
+use crate::sip::method::Method;
 use crate::sip::parse::parse;
 use crate::sip::HeaderName;
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::message::{Method, Request};
+use super::message::Request;
+use super::method::Method;
 
 pub use client::NonInviteClientTx;
 pub use invite_client::{InviteClientError, InviteClientTx};
