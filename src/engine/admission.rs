@@ -146,6 +146,9 @@ pub(super) struct Admission {
     period: Option<(Instant, u32)>,
     /// Calls served per second when shedding began: the floor is a share of it.
     shed_from: Option<f64>,
+    /// Refusals not yet logged, and when the last log line was written: one line per
+    /// second at most, however many calls are refused.
+    unlogged: (u64, Option<Instant>),
 }
 
 /// The bucket holds this share of a second's calls: a burst of half the rate passes
@@ -186,6 +189,18 @@ impl Admission {
     pub(super) fn observe_media_delay(&mut self, now: Instant, delay: Duration, cfg: &OverloadConfig) {
         self.media_delays.observe(now, delay, cfg);
         self.control(now, cfg);
+    }
+
+    /// A call was refused: `Some(n)` when a log line is due for the `n` refusals since
+    /// the last one.
+    pub(super) fn refused(&mut self, now: Instant) -> Option<u64> {
+        self.unlogged.0 += 1;
+        if self.unlogged.1.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1)) {
+            let n = self.unlogged.0;
+            self.unlogged = (0, Some(now));
+            return Some(n);
+        }
+        None
     }
 
     /// True while either delay shows a standing queue.

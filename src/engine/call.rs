@@ -8,7 +8,9 @@ use crate::media::sdp::{LocalMedia, Negotiated};
 use crate::call::CallId;
 use crate::sip::transaction::TxKey;
 
-use super::Peer;
+use super::ids::OfferId;
+use crate::config::OperatorId;
+use crate::sip::{Peer, Request};
 
 /// A dialog is found by Call-ID and both tags (RFC 3261 §12).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -18,11 +20,45 @@ pub struct DialogKey {
     pub remote_tag: String,
 }
 
+impl DialogKey {
+    /// The dialog an in-dialog request names from our side: its To tag is ours, its
+    /// From tag the other side's. `None` without a To tag (not in a dialog).
+    pub fn of_request(req: &Request) -> Option<DialogKey> {
+        Some(DialogKey {
+            call_id: req.head.call_id.clone(),
+            local_tag: req.head.to.tag()?.to_string(),
+            remote_tag: req.head.from.tag().unwrap_or_default().to_string(),
+        })
+    }
+}
+
+/// The operator side of a bridged call: which operator, and which fork of which offer
+/// carries their dialog.
+#[derive(Debug, Clone)]
+pub struct OperatorDialog {
+    /// The operator who answered.
+    pub operator: OperatorId,
+    /// The offer that rang them.
+    pub offer: OfferId,
+    /// The fork (phone) that answered.
+    pub fork: usize,
+}
+
 /// Where a call is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallState {
-    /// INVITE accepted, waiting for the media port to be opened before the 200 OK.
-    Opening { port: u16, tries: u32 },
+    /// INVITE accepted, waiting for the media port to be opened and the call's first
+    /// record to be durable (or the wait for it to run out) before the 200 OK.
+    Opening {
+        /// The RTP port being opened.
+        port: u16,
+        /// Ports tried so far.
+        tries: u32,
+        /// The port is open.
+        opened: bool,
+        /// The record is durable, or we stopped waiting for it.
+        recorded: bool,
+    },
     /// 200 OK sent, waiting for the ACK.
     Answered,
     /// ACK received: the call is up.
@@ -91,7 +127,6 @@ pub struct Call {
     pub identity: String,
     /// The caller's menu, from the 200 OK until it routes (or the caller hangs up).
     pub ivr: Option<Ivr>,
-    pub ivr_scheduled: Option<Instant>,
     /// Where the IVR sent the call.
     pub routing: Option<Routing>,
     /// The language the caller is hearing (the IVR's, kept after it routes).
@@ -103,10 +138,8 @@ pub struct Call {
     /// The caller's number and name, shown to the operator.
     pub caller: String,
     pub caller_name: Option<String>,
-    /// The offer in progress, if the ACD is ringing an operator for this call.
-    pub offer: Option<u64>,
     /// The operator leg once an operator answered.
-    pub operator: Option<super::OperatorDialog>,
+    pub operator: Option<OperatorDialog>,
 }
 
 impl Call {

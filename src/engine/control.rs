@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::Engine;
-use crate::config::OperatorId;
+use crate::call::acd::Acd;
+use crate::call::registrar::Registrar;
+use crate::config::{Config, OperatorId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
@@ -41,14 +42,12 @@ pub enum Reply {
     Error { message: String },
 }
 
-impl Engine {
-    pub fn handle_command(&mut self, now: Instant, cmd: Command) -> Reply {
-        self.tick(now);
-        let reply = match cmd {
+/// Carry out one command on the ACD (the engine drains the ACD's actions afterwards).
+pub(crate) fn apply(cmd: Command, now: Instant, acd: &mut Acd, registrar: &Registrar, config: &Config) -> Reply {
+    match cmd {
             Command::ListOperators => {
-                let snap = self.acd.snapshot(now);
-                let operators = self
-                    .config
+                let snap = acd.snapshot(now);
+                let operators = config
                     .operators
                     .iter()
                     .map(|o| {
@@ -59,7 +58,7 @@ impl Engine {
                             departments: o.departments.iter().map(ToString::to_string).collect(),
                             state: s.map_or("offline", |s| s.state.as_str()).to_string(),
                             reason: s.and_then(|s| s.reason.clone()),
-                            registered: self.registrar.is_registered(&o.id),
+                            registered: registrar.is_registered(&o.id),
                             call: s.and_then(|s| s.call).map(|c| c.to_string()),
                         }
                     })
@@ -67,20 +66,17 @@ impl Engine {
                 Reply::Operators { operators }
             }
             Command::Pause { operator, reason } => {
-                let r = self.acd.pause(now, &OperatorId::new(operator.clone()), &reason);
+                let r = acd.pause(now, &OperatorId::new(operator.clone()), &reason);
                 state_reply(operator, r)
             }
             Command::Resume { operator } => {
-                let r = self.acd.resume(now, &OperatorId::new(operator.clone()));
+                let r = acd.resume(now, &OperatorId::new(operator.clone()));
                 state_reply(operator, r)
             }
             Command::Logout { operator } => {
-                let r = self.acd.logout(now, &OperatorId::new(operator.clone()));
+                let r = acd.logout(now, &OperatorId::new(operator.clone()));
                 state_reply(operator, r)
             }
-        };
-        self.drain_acd_at(now);
-        reply
     }
 }
 

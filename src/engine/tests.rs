@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::sip::message::reason_phrase;
 use crate::sip::parse;
 
 const SDP: &str = "v=0\r\no=caller 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n";
@@ -351,7 +352,7 @@ fn invite_without_sdp_gets_our_offer_and_the_answer_comes_in_the_ack() {
     let tag = ok.head.to.tag().unwrap().to_string();
     let answer = SDP.replace("RTP/AVP 8 0 101", "RTP/AVP 8 101");
     h.send(&in_dialog("ACK", "call-late", "z9hG4bKla", &tag, 1, &answer));
-    let call = h.engine.calls.values().next().unwrap();
+    let call = h.engine.calls.iter().next().unwrap();
     assert_eq!(call.negotiated.as_ref().map(|n| n.codec), Some(Codec::Pcma));
     assert_eq!(call.state, CallState::Confirmed);
 }
@@ -586,8 +587,8 @@ fn many_calls_leave_no_state_behind() {
     h.advance(Duration::from_secs(40));
     assert_eq!(h.engine.open_transactions(), 0);
     assert_eq!(h.engine.active_calls(), 0);
-    assert_eq!(h.engine.ports.in_use(), 0);
-    assert!(h.engine.heap.len() <= 1);
+    assert_eq!(h.engine.calls.ports_in_use(), 0);
+    assert!(h.engine.fx.timers.len() <= 1);
     let _: SocketAddr = h.peer.remote;
 }
 

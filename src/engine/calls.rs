@@ -1,0 +1,173 @@
+//! Dialogs and calls: every emergency call in progress, the index from a dialog to its
+//! call, and the RTP ports they hold.
+//!
+//! A call is created when its INVITE passes every check and a port is free; it is
+//! answered once its port is open and its first record is durable (see
+//! [`CallState::Opening`]); it leaves this table when it ends, giving back its port. A
+//! call that ends while its port is still being opened leaves the port in `closing`, so
+//! the port is closed and freed when the runtime reports it open. Call ids are never
+//! reused, so anything that still names an ended call finds nothing here.
+
+use std::collections::HashMap;
+
+use tracing::warn;
+
+use super::call::{Call, CallState, DialogKey};
+use super::output::{Effects, Output};
+use crate::call::CallId;
+use crate::media::ports::PortPool;
+use crate::sip::Request;
+
+/// How many ports are tried for one call before it gets 503: a port can fail to bind
+/// when another process holds it.
+const MAX_PORT_TRIES: u32 = 8;
+
+/// What the runtime's report on a call's port means for the call.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum PortOpened {
+    /// Not for a call waiting for this port (ended and closed, or a stale report).
+    Ignored,
+    /// The port is open and the call's record durable: answer it now.
+    Answer { port: u16 },
+    /// The port is open; the 200 waits for the record.
+    WaitingForRecord,
+    /// That port failed; the next one is being opened.
+    Retrying,
+    /// No port can be opened: the call is to be refused with 503.
+    Exhausted,
+}
+
+/// Every call in progress.
+pub(crate) struct Calls {
+    calls: HashMap<CallId, Call>,
+    dialogs: HashMap<DialogKey, CallId>,
+    /// Calls that ended while their port was still being opened: close it when it is.
+    closing: HashMap<CallId, u16>,
+    ports: PortPool,
+}
+
+impl Calls {
+    pub(crate) fn new(ports: PortPool) -> Calls {
+        Calls { calls: HashMap::new(), dialogs: HashMap::new(), closing: HashMap::new(), ports }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub(crate) fn get(&self, id: CallId) -> Option<&Call> {
+        self.calls.get(&id)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: CallId) -> Option<&mut Call> {
+        self.calls.get_mut(&id)
+    }
+
+    pub(crate) fn contains(&self, id: CallId) -> bool {
+        self.calls.contains_key(&id)
+    }
+
+    /// Every call (for tests and snapshots).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Call> {
+        self.calls.values()
+    }
+
+    /// A free RTP port for a new call.
+    pub(crate) fn take_port(&mut self) -> Option<u16> {
+        self.ports.take()
+    }
+
+    /// Ports held now.
+    pub(crate) fn ports_in_use(&self) -> usize {
+        self.ports.in_use()
+    }
+
+    pub(crate) fn insert(&mut self, call: Call) {
+        self.dialogs.insert(call.dialog_key(), call.id);
+        self.calls.insert(call.id, call);
+    }
+
+    /// The call an in-dialog request from the caller belongs to.
+    pub(crate) fn dialog_of(&self, req: &Request) -> Option<CallId> {
+        self.dialogs.get(&DialogKey::of_request(req)?).copied()
+    }
+
+    /// The call of a dialog key, as an ACK names it.
+    pub(crate) fn by_dialog(&self, dk: &DialogKey) -> Option<CallId> {
+        self.dialogs.get(dk).copied()
+    }
+
+    /// The runtime opened (or failed to open) the RTP/RTCP sockets of a call.
+    pub(crate) fn port_opened(&mut self, id: CallId, port: u16, ok: bool, fx: &mut Effects) -> PortOpened {
+        if let Some(p) = self.closing.remove(&id) {
+            if ok {
+                fx.out.push_back(Output::CloseMedia { call: id, port: p });
+            }
+            self.ports.release(p);
+            return PortOpened::Ignored;
+        }
+        let Some(call) = self.calls.get_mut(&id) else { return PortOpened::Ignored };
+        let CallState::Opening { port: expected, tries, recorded, .. } = call.state else { return PortOpened::Ignored };
+        if expected != port {
+            return PortOpened::Ignored;
+        }
+        if ok {
+            call.state = CallState::Opening { port, tries, opened: true, recorded };
+            return if recorded { PortOpened::Answer { port } } else { PortOpened::WaitingForRecord };
+        }
+        warn!(call = %id, port, "RTP port could not be opened; trying the next one");
+        self.ports.release(port);
+        match self.ports.take() {
+            Some(next) if tries < MAX_PORT_TRIES => {
+                call.state = CallState::Opening { port: next, tries: tries + 1, opened: false, recorded };
+                fx.out.push_back(Output::OpenMedia { call: id, port: next });
+                PortOpened::Retrying
+            }
+            other => {
+                if let Some(p) = other {
+                    self.ports.release(p);
+                }
+                PortOpened::Exhausted
+            }
+        }
+    }
+
+    /// The call's first record is durable (or the wait ran out). `Some(port)`: its port
+    /// is open too, answer it now.
+    pub(crate) fn recorded(&mut self, id: CallId) -> Option<u16> {
+        let call = self.calls.get_mut(&id)?;
+        let CallState::Opening { port, tries, opened, recorded: false } = call.state else { return None };
+        call.state = CallState::Opening { port, tries, opened, recorded: true };
+        opened.then_some(port)
+    }
+
+    /// Take a call out: its dialog goes, and its port is closed and freed (or, while
+    /// still being opened, closed as soon as the runtime reports it).
+    pub(crate) fn remove(&mut self, id: CallId, fx: &mut Effects) -> Option<Call> {
+        let call = self.calls.remove(&id)?;
+        self.dialogs.remove(&call.dialog_key());
+        match call.state {
+            CallState::Opening { port, .. } => {
+                self.closing.insert(id, port);
+            }
+            _ => {
+                if let Some(m) = &call.local_media {
+                    fx.out.push_back(Output::CloseMedia { call: id, port: m.port });
+                    self.ports.release(m.port);
+                }
+            }
+        }
+        Some(call)
+    }
+
+    /// Gives back the tables' room beyond twice what is live now.
+    pub(crate) fn compact(&mut self) {
+        fn shrink<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
+            if m.capacity() > 1024 && m.len().saturating_mul(4) < m.capacity() {
+                m.shrink_to(m.len().saturating_mul(2));
+            }
+        }
+        shrink(&mut self.calls);
+        shrink(&mut self.dialogs);
+    }
+}

@@ -1,0 +1,86 @@
+//! The engine's ids and the randomness it puts on the wire.
+//!
+//! Transactions, offers and calls are numbered from one counter, so an id is never
+//! reused in a process's life: a stale reference (a transaction naming a call that has
+//! ended) finds nothing and does nothing. Tags, branches, Call-IDs of our own requests
+//! and SDP session ids come from one seeded generator, so scenario tests replay exactly.
+
+use std::fmt;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::call::CallId;
+
+/// One server or client transaction in the engine's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TxId(pub u64);
+
+/// One offer of a call to an operator (all the forks that ring their phones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OfferId(pub u64);
+
+impl fmt::Display for OfferId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "o{}", self.0)
+    }
+}
+
+/// The id counter and the generator.
+pub(crate) struct Ids {
+    rng: SmallRng,
+    next: u64,
+}
+
+impl Ids {
+    pub(crate) fn new(seed: u64) -> Ids {
+        Ids { rng: SmallRng::seed_from_u64(seed), next: 1 }
+    }
+
+    fn next(&mut self) -> u64 {
+        self.next += 1;
+        self.next
+    }
+
+    pub(crate) fn tx(&mut self) -> TxId {
+        TxId(self.next())
+    }
+
+    pub(crate) fn call(&mut self) -> CallId {
+        CallId(self.next())
+    }
+
+    pub(crate) fn offer(&mut self) -> OfferId {
+        OfferId(self.next())
+    }
+
+    /// A random 64-bit value (SDP session ids).
+    pub(crate) fn random(&mut self) -> u64 {
+        self.rng.gen()
+    }
+
+    /// A To or From tag: 48 random bits in hex.
+    pub(crate) fn tag(&mut self) -> String {
+        format!("{:012x}", self.rng.gen::<u64>() & 0xffff_ffff_ffff)
+    }
+
+    /// 32 random bytes (the registrar's nonce secret).
+    pub(crate) fn secret(&mut self) -> [u8; 32] {
+        self.rng.gen()
+    }
+
+    /// A Via branch with the RFC 3261 magic cookie.
+    pub(crate) fn branch(&mut self) -> String {
+        format!("z9hG4bK{:016x}", self.rng.gen::<u64>())
+    }
+
+    /// The Call-ID of a dialog we start (operator legs).
+    pub(crate) fn sip_call_id(&mut self) -> String {
+        format!("{:016x}@cc112", self.rng.gen::<u64>())
+    }
+
+    /// The generator itself, for record ids (ULIDs).
+    pub(crate) fn rng(&mut self) -> &mut SmallRng {
+        &mut self.rng
+    }
+}

@@ -1,0 +1,375 @@
+//! The transaction layer (RFC 3261 §17, RFC 6026): the engine's three tables of
+//! transactions, how requests and responses find theirs, and the responses we build.
+//!
+//! It owns every INVITE server transaction (with the INVITE kept until its final
+//! response is out, and the call it started), every non-INVITE server transaction
+//! (answered at once, kept to absorb retransmissions) and every non-INVITE client
+//! transaction (our BYEs and CANCELs). Each is a state machine from
+//! [`crate::sip::transaction`]; this part feeds them, drains their actions into
+//! [`Effects`] (datagrams to send, deadlines under [`TimerKey`]) and drops them when
+//! they terminate, indexes included. It knows nothing of calls beyond the [`CallId`]
+//! an INVITE transaction carries back to the engine when its 2xx was never ACKed.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tracing::debug;
+
+use super::ids::{Ids, TxId};
+use super::output::{Effects, Output};
+use super::timers::TimerKey;
+use crate::call::CallId;
+use crate::sip::message::reason_phrase;
+use crate::sip::transaction::{InviteServerTx, NonInviteClientTx, NonInviteServerTx, Timers, TxAction, TxKey};
+use crate::sip::{Outgoing, Peer, Request};
+
+struct IstEntry {
+    tx: InviteServerTx,
+    peer: Peer,
+    /// The INVITE, to build our responses from; dropped once the final response is
+    /// out (the transaction lives on for 32 s, and a surge holds tens of thousands).
+    req: Option<Request>,
+    /// Its key in `ist_index`, and its Call-ID, which outlive `req`.
+    key: TxKey,
+    call_id: String,
+    to_tag: String,
+    call: Option<CallId>,
+}
+
+struct NistEntry {
+    tx: NonInviteServerTx,
+    peer: Peer,
+    /// Its key in `nist_index`, to remove it in O(1) when it ends.
+    key: TxKey,
+}
+
+struct NictEntry {
+    tx: NonInviteClientTx,
+    peer: Peer,
+    /// Its key in `nict_index`: the branch, or `CANCEL <branch>` for a CANCEL, which
+    /// shares its INVITE's branch.
+    key: String,
+}
+
+/// A response to build: status, reason phrase (empty: the standard one) and extra headers.
+pub(crate) struct Answer<'a> {
+    pub(crate) status: u16,
+    pub(crate) reason: &'a str,
+    pub(crate) headers: &'a [(&'a str, String)],
+}
+
+impl<'a> Answer<'a> {
+    pub(crate) fn new(status: u16, reason: &'a str, headers: &'a [(&'a str, String)]) -> Answer<'a> {
+        Answer { status, reason, headers }
+    }
+}
+
+/// The three transaction tables.
+pub(crate) struct Transactions {
+    timers: Timers,
+    /// The `Server` header of every response (the configured user agent).
+    server: String,
+    ist_index: HashMap<TxKey, TxId>,
+    /// Boxed: a transaction lives 32 s after its final response (Timers H, L), so a
+    /// surge leaves a large table behind; boxed entries keep it at 16 bytes a slot.
+    ists: HashMap<TxId, Box<IstEntry>>,
+    nist_index: HashMap<TxKey, TxId>,
+    nists: HashMap<TxId, Box<NistEntry>>,
+    nict_index: HashMap<String, TxId>,
+    nicts: HashMap<TxId, NictEntry>,
+}
+
+impl Transactions {
+    pub(crate) fn new(timers: Timers, server: String) -> Transactions {
+        Transactions {
+            timers,
+            server,
+            ist_index: HashMap::new(),
+            ists: HashMap::new(),
+            nist_index: HashMap::new(),
+            nists: HashMap::new(),
+            nict_index: HashMap::new(),
+            nicts: HashMap::new(),
+        }
+    }
+
+    /// The retransmission timers (T1, T2, T4) every transaction is built with.
+    pub(crate) fn timers(&self) -> Timers {
+        self.timers
+    }
+
+    /// A reload may change the user agent.
+    pub(crate) fn set_server(&mut self, server: String) {
+        self.server = server;
+    }
+
+    /// Open transactions of every kind.
+    pub(crate) fn len(&self) -> usize {
+        self.ists.len() + self.nists.len() + self.nicts.len()
+    }
+
+    /// Gives back the tables' room beyond twice what is live now.
+    pub(crate) fn compact(&mut self) {
+        shrink(&mut self.ist_index);
+        shrink(&mut self.ists);
+        shrink(&mut self.nist_index);
+        shrink(&mut self.nists);
+        shrink(&mut self.nict_index);
+        shrink(&mut self.nicts);
+    }
+
+    // ----- INVITE server transactions ---------------------------------------------------
+
+    /// A new INVITE: its server transaction, answered later through its key.
+    pub(crate) fn new_ist(&mut self, now: Instant, id: TxId, peer: Peer, req: &Request, key: TxKey, to_tag: String, fx: &mut Effects) {
+        let tx = InviteServerTx::new(peer.transport.reliable(), self.timers);
+        let call_id = req.head.call_id.clone();
+        self.ists.insert(id, Box::new(IstEntry { tx, peer, req: Some(req.clone()), key: key.clone(), call_id, to_tag, call: None }));
+        self.ist_index.insert(key, id);
+        self.drain_ist(now, id, fx);
+    }
+
+    /// A retransmitted INVITE goes to its transaction, which answers with its latest
+    /// response. `false`: no transaction has this key.
+    pub(crate) fn invite_retransmitted(&mut self, now: Instant, key: &TxKey, fx: &mut Effects) -> bool {
+        let Some(&id) = self.ist_index.get(key) else { return false };
+        if let Some(e) = self.ists.get_mut(&id) {
+            e.tx.handle_retransmission();
+        }
+        self.drain_ist(now, id, fx);
+        true
+    }
+
+    /// The To tag our responses on this INVITE transaction carry.
+    pub(crate) fn to_tag(&self, id: TxId) -> Option<&str> {
+        self.ists.get(&id).map(|e| e.to_tag.as_str())
+    }
+
+    /// The call this INVITE transaction started (its 2xx needs an ACK for that call).
+    pub(crate) fn set_call(&mut self, id: TxId, call: CallId) {
+        if let Some(e) = self.ists.get_mut(&id) {
+            e.call = Some(call);
+        }
+    }
+
+    /// `100 Trying` on INVITE transaction `id`.
+    pub(crate) fn trying(&mut self, now: Instant, id: TxId, fx: &mut Effects) {
+        let Some(e) = self.ists.get(&id) else { return };
+        let Some(req) = &e.req else { return };
+        let bytes = self.response(req, Answer::new(100, "Trying", &[]), None).to_bytes();
+        if let Some(e) = self.ists.get_mut(&id) {
+            e.tx.respond(now, 100, bytes);
+        }
+        self.drain_ist(now, id, fx);
+    }
+
+    /// The final response to the INVITE transaction `key` (with our To tag), once: a
+    /// transaction that already answered finally ignores it.
+    pub(crate) fn final_ist(&mut self, now: Instant, key: &TxKey, answer: Answer<'_>, body: Option<Bytes>, fx: &mut Effects) {
+        let Some(&tid) = self.ist_index.get(key) else { return };
+        let Some(e) = self.ists.get(&tid) else { return };
+        let Some(req) = &e.req else { return };
+        let status = answer.status;
+        let mut o = self.response(req, answer, Some(&e.to_tag));
+        if let Some(b) = body {
+            o = o.body("application/sdp", b);
+        }
+        let bytes = o.to_bytes();
+        if let Some(e) = self.ists.get_mut(&tid) {
+            e.tx.respond(now, status, bytes);
+            if status >= 200 {
+                e.req = None;
+            }
+        }
+        self.drain_ist(now, tid, fx);
+    }
+
+    /// An ACK for INVITE transaction `key` (to a non-2xx, or to a 2xx from an RFC 2543
+    /// peer). Returns the call that transaction started, if any; `None` also when no
+    /// transaction has the key.
+    pub(crate) fn ack(&mut self, now: Instant, key: &TxKey, fx: &mut Effects) -> Option<Option<CallId>> {
+        let &tid = self.ist_index.get(key)?;
+        let call = self.ists.get_mut(&tid).and_then(|e| {
+            e.tx.handle_ack(now);
+            e.call
+        });
+        self.drain_ist(now, tid, fx);
+        Some(call)
+    }
+
+    /// Every INVITE transaction of this SIP Call-ID has its ACK (the operator's ACK for
+    /// our 200 to its re-INVITE).
+    pub(crate) fn ack_all_of(&mut self, now: Instant, call_id: &str, fx: &mut Effects) {
+        let tids: Vec<TxId> = self.ists.iter().filter(|(_, e)| e.call_id == call_id).map(|(id, _)| *id).collect();
+        for tid in tids {
+            if let Some(e) = self.ists.get_mut(&tid) {
+                e.tx.handle_ack(now);
+            }
+            self.drain_ist(now, tid, fx);
+        }
+    }
+
+    /// A CANCEL's target: whether it is still proceeding, the call it started and its To tag.
+    pub(crate) fn cancel_target(&self, key: &TxKey) -> Option<(bool, Option<CallId>, String)> {
+        let tid = self.ist_index.get(key)?;
+        self.ists.get(tid).map(|e| (e.tx.is_proceeding(), e.call, e.to_tag.clone()))
+    }
+
+    /// Timer due for INVITE transaction `id`. Returns the call to end when our 2xx
+    /// was never ACKed (64×T1).
+    pub(crate) fn ist_timeout(&mut self, now: Instant, id: TxId, fx: &mut Effects) -> Option<CallId> {
+        self.ists.get_mut(&id)?.tx.handle_timeout(now);
+        self.drain_ist(now, id, fx)
+    }
+
+    fn drain_ist(&mut self, _now: Instant, id: TxId, fx: &mut Effects) -> Option<CallId> {
+        let mut no_ack = None;
+        let mut done = false;
+        let e = self.ists.get_mut(&id)?;
+        while let Some(a) = e.tx.poll_action() {
+            match a {
+                TxAction::Send(bytes) => fx.out.push_back(Output::Send { peer: e.peer, bytes }),
+                TxAction::NoAck { two_xx } => no_ack = Some((two_xx, e.call)),
+                TxAction::Terminated => done = true,
+                TxAction::Final(_) | TxAction::Provisional(_) | TxAction::Accepted(_) | TxAction::Timeout => {}
+            }
+        }
+        if done {
+            if self.ist_index.get(&e.key) == Some(&id) {
+                self.ist_index.remove(&e.key);
+            }
+            self.ists.remove(&id);
+            fx.timers.set(TimerKey::Ist(id), None);
+        } else {
+            fx.timers.set(TimerKey::Ist(id), e.tx.poll_timeout());
+        }
+        match no_ack {
+            Some((true, call)) => call,
+            _ => None,
+        }
+    }
+
+    // ----- non-INVITE server transactions -----------------------------------------------
+
+    /// A retransmitted non-INVITE request gets its transaction's response again.
+    /// `false`: no transaction has this key.
+    pub(crate) fn request_retransmitted(&mut self, key: &TxKey, fx: &mut Effects) -> bool {
+        let Some(&id) = self.nist_index.get(key) else { return false };
+        if let Some(e) = self.nists.get_mut(&id) {
+            e.tx.handle_retransmission();
+        }
+        self.drain_nist(id, fx);
+        true
+    }
+
+    /// Answer a non-INVITE request through a new server transaction, with our To tag
+    /// `tag` (`None`: the request's To as it came).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn respond(&mut self, now: Instant, id: TxId, peer: Peer, key: TxKey, req: &Request, answer: Answer<'_>, tag: Option<&str>, fx: &mut Effects) {
+        let status = answer.status;
+        let mut tx = NonInviteServerTx::new(peer.transport.reliable(), self.timers);
+        tx.respond(now, status, self.response(req, answer, tag).to_bytes());
+        self.nists.insert(id, Box::new(NistEntry { tx, peer, key: key.clone() }));
+        self.nist_index.insert(key, id);
+        self.drain_nist(id, fx);
+    }
+
+    /// Timer due for non-INVITE server transaction `id`.
+    pub(crate) fn nist_timeout(&mut self, now: Instant, id: TxId, fx: &mut Effects) {
+        if let Some(e) = self.nists.get_mut(&id) {
+            e.tx.handle_timeout(now);
+            self.drain_nist(id, fx);
+        }
+    }
+
+    fn drain_nist(&mut self, id: TxId, fx: &mut Effects) {
+        let Some(e) = self.nists.get_mut(&id) else { return };
+        let mut done = false;
+        while let Some(a) = e.tx.poll_action() {
+            match a {
+                TxAction::Send(bytes) => fx.out.push_back(Output::Send { peer: e.peer, bytes }),
+                TxAction::Terminated => done = true,
+                _ => {}
+            }
+        }
+        if done {
+            if let Some(e) = self.nists.remove(&id) {
+                if self.nist_index.get(&e.key) == Some(&id) {
+                    self.nist_index.remove(&e.key);
+                }
+            }
+            fx.timers.set(TimerKey::Nist(id), None);
+        } else {
+            fx.timers.set(TimerKey::Nist(id), e.tx.poll_timeout());
+        }
+    }
+
+    // ----- non-INVITE client transactions (our BYE and CANCEL) -------------------------
+
+    /// Send a request of ours (`bytes`) through a new client transaction, found again
+    /// by `key` when its responses come.
+    pub(crate) fn send_request(&mut self, now: Instant, ids: &mut Ids, peer: Peer, key: String, bytes: Bytes, fx: &mut Effects) {
+        let tx = NonInviteClientTx::new(now, peer.transport.reliable(), self.timers, bytes);
+        let tid = ids.tx();
+        self.nicts.insert(tid, NictEntry { tx, peer, key: key.clone() });
+        self.nict_index.insert(key, tid);
+        self.drain_nict(tid, fx);
+    }
+
+    /// A response to one of our BYEs or CANCELs. `false`: not ours (a stray).
+    pub(crate) fn client_response(&mut self, now: Instant, key: &str, status: u16, fx: &mut Effects) -> bool {
+        let Some(id) = self.nict_index.get(key).copied() else { return false };
+        if let Some(e) = self.nicts.get_mut(&id) {
+            e.tx.handle_response(now, status);
+        }
+        self.drain_nict(id, fx);
+        true
+    }
+
+    /// Timer due for client transaction `id`.
+    pub(crate) fn nict_timeout(&mut self, now: Instant, id: TxId, fx: &mut Effects) {
+        if let Some(e) = self.nicts.get_mut(&id) {
+            e.tx.handle_timeout(now);
+            self.drain_nict(id, fx);
+        }
+    }
+
+    fn drain_nict(&mut self, id: TxId, fx: &mut Effects) {
+        let Some(e) = self.nicts.get_mut(&id) else { return };
+        let mut done = false;
+        while let Some(a) = e.tx.poll_action() {
+            match a {
+                TxAction::Send(bytes) => fx.out.push_back(Output::Send { peer: e.peer, bytes }),
+                TxAction::Timeout => debug!(branch = %e.key, "no answer to our request"),
+                TxAction::Terminated => done = true,
+                _ => {}
+            }
+        }
+        if done {
+            let key = e.key.clone();
+            self.nicts.remove(&id);
+            self.nict_index.remove(&key);
+            fx.timers.set(TimerKey::Nict(id), None);
+        } else {
+            fx.timers.set(TimerKey::Nict(id), e.tx.poll_timeout());
+        }
+    }
+
+    /// A response to `req` with our `Server` header.
+    fn response(&self, req: &Request, answer: Answer<'_>, to_tag: Option<&str>) -> Outgoing {
+        let reason = if answer.reason.is_empty() { reason_phrase(answer.status) } else { answer.reason };
+        let mut o = Outgoing::response(req, answer.status, reason, to_tag);
+        for (n, v) in answer.headers {
+            o.push_header(*n, v.clone());
+        }
+        o.push_header("Server", self.server.clone());
+        o
+    }
+}
+
+fn shrink<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
+    if m.capacity() > 1024 && m.len().saturating_mul(4) < m.capacity() {
+        m.shrink_to(m.len().saturating_mul(2));
+    }
+}
