@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use tracing::warn;
 
 use super::call::{Call, CallState, DialogKey};
-use super::output::{Effects, Output};
+use super::output::{CallEvent, CallEventKind, Effects, MediaCommand, Output};
+use crate::call::ivr::PromptRef;
+use crate::config::{Config, Lang, PromptId};
 use crate::call::CallId;
 use crate::media::ports::PortPool;
 use crate::sip::Request;
@@ -169,5 +171,33 @@ impl Calls {
         }
         shrink(&mut self.calls);
         shrink(&mut self.dialogs);
+    }
+}
+
+impl Calls {
+    /// A call event, with the call's SIP Call-ID.
+    pub(crate) fn event(&self, call: CallId, kind: CallEventKind, fx: &mut Effects) {
+        let sip_call_id = self.calls.get(&call).map(|c| c.sip_call_id.clone()).unwrap_or_default();
+        fx.out.push_back(Output::Event(CallEvent { call, sip_call_id, kind }));
+    }
+
+    /// Play a prompt on a call now, or after the one it is hearing (an announcement
+    /// is never cut by the queue's own prompts).
+    pub(crate) fn play(&mut self, id: CallId, prompt: PromptRef, fx: &mut Effects) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        if call.playing.is_some() {
+            call.queued_prompts.push_back(prompt);
+            return;
+        }
+        call.playing = Some(prompt.clone());
+        fx.out.push_back(Output::Media { call: id, cmd: MediaCommand::Play { prompt: prompt.clone() } });
+        self.event(id, CallEventKind::Prompt { prompt }, fx);
+    }
+
+    /// A prompt by id in the language the caller chose (or the plan's default).
+    pub(crate) fn prompt(&self, id: CallId, prompt: &str, config: &Config) -> Option<PromptRef> {
+        let call = self.calls.get(&id)?;
+        let lang: Lang = call.language.clone().or_else(|| config.routing.default_language().cloned())?;
+        Some(PromptRef { lang, id: PromptId::new(prompt) })
     }
 }

@@ -36,6 +36,7 @@ mod calls;
 pub mod control;
 mod ids;
 mod legs;
+mod operator_side;
 mod output;
 mod timers;
 mod transactions;
@@ -49,18 +50,16 @@ use tracing::{info, warn};
 
 use self::calls::{Calls, PortOpened};
 use self::ids::Ids;
-use self::legs::{LegEvent, OfferedCall, OperatorLegs};
+use self::operator_side::{Ctx, OperatorSide};
 use self::timers::TimerKey;
 use self::transactions::{Answer, Transactions};
 use self::uas::{BadInput, Refusal, Unparsed};
-use crate::call::acd::{Acd, AcdAction};
-use crate::call::ivr::{Entry, Ivr, IvrAction, PromptRef};
-use crate::call::registrar::{RegisterOutcome, Registrar, RegistrarEvent};
+use crate::call::ivr::{Entry, Ivr, IvrAction};
+use crate::call::registrar::RegisterOutcome;
 use crate::call::CallId;
-use crate::config::{Config, Lang, PromptId};
+use crate::config::Config;
 use crate::media::ports::PortPool;
 use crate::media::sdp::{self, LocalMedia, SdpError};
-use crate::media::Codec;
 use crate::sip::header::split_list;
 use crate::sip::transaction::{Timers, TxKey};
 use crate::sip::{parse, HeaderName, Message, Method, Outgoing, ParseError, Peer, Request, Response, Transport, UriKind};
@@ -80,9 +79,8 @@ pub struct Engine {
     fx: Effects,
     txs: Transactions,
     calls: Calls,
-    legs: OperatorLegs,
-    registrar: Registrar,
-    acd: Acd,
+    /// The registrar, the ACD and the operator legs.
+    ops: OperatorSide,
     admission: admission::Admission,
     bad_input: BadInput,
     stats: Stats,
@@ -110,15 +108,13 @@ impl Engine {
     pub fn with_timers(config: Arc<Config>, seed: u64, timers: Timers) -> Engine {
         let mut ids = Ids::new(seed);
         let now = Instant::now();
-        let registrar = Registrar::new(now, SystemTime::UNIX_EPOCH, config.registrar.clone(), &config.operators, ids.secret());
+        let ops = OperatorSide::new(&config, now, SystemTime::UNIX_EPOCH, ids.secret());
         Engine {
             ids,
             fx: Effects::default(),
             txs: Transactions::new(timers, config.sip.user_agent.clone()),
             calls: Calls::new(PortPool::new(config.media.port_min, config.media.port_max)),
-            legs: OperatorLegs::default(),
-            registrar,
-            acd: Acd::new(config.acd.clone(), &config.routing, &config.operators),
+            ops,
             admission: admission::Admission::default(),
             bad_input: BadInput::new(),
             stats: Stats::default(),
@@ -135,7 +131,8 @@ impl Engine {
     /// before any traffic (the registrar is rebuilt so its Date headers are right).
     pub fn set_wall_clock(&mut self, now: Instant, utc: SystemTime) {
         self.wall_anchor = (now, utc);
-        self.registrar = Registrar::new(now, utc, self.config.registrar.clone(), &self.config.operators, self.ids.secret());
+        let secret = self.ids.secret();
+        self.ops.set_wall_clock(&self.config, now, utc, secret);
     }
 
     /// With a record store, a new call's 200 OK waits until the runtime reports its
@@ -165,7 +162,7 @@ impl Engine {
     /// Operator accounts and registrar settings apply at once (bindings of operators
     /// who remain stay registered).
     pub fn set_config(&mut self, config: Arc<Config>) {
-        self.registrar.reconfigure(config.registrar.clone(), &config.operators);
+        self.ops.reconfigure(&config);
         self.txs.set_server(config.sip.user_agent.clone());
         self.config = config;
     }
@@ -187,7 +184,7 @@ impl Engine {
 
     /// Calls, transactions and offers held now: what the gateway's memory follows.
     pub fn live_state(&self) -> usize {
-        self.calls.len() + self.txs.len() + self.legs.len()
+        self.calls.len() + self.txs.len() + self.ops.offers()
     }
 
     /// After a surge: gives back the tables' room beyond twice what is live now. A
@@ -195,7 +192,7 @@ impl Engine {
     pub fn compact(&mut self) {
         self.txs.compact();
         self.calls.compact();
-        self.legs.compact();
+        self.ops.compact();
         self.fx.timers.compact();
     }
 
@@ -252,17 +249,9 @@ impl Engine {
                 }
                 TimerKey::Nist(id) => self.txs.nist_timeout(now, id, &mut self.fx),
                 TimerKey::Nict(id) => self.txs.nict_timeout(now, id, &mut self.fx),
-                TimerKey::Registrar => {
-                    self.registrar.handle_timeout(now);
-                    self.drain_registrar(now);
-                }
-                TimerKey::Acd => {
-                    self.acd.handle_timeout(now);
-                    self.drain_acd(now);
-                }
-                TimerKey::Fork(offer, idx) => {
-                    self.legs.on_timeout(now, offer, idx, &mut self.ids, &mut self.txs, &mut self.fx);
-                    self.drain_legs(now);
+                TimerKey::Registrar | TimerKey::Acd | TimerKey::Fork(..) => {
+                    let (ops, ctx) = self.split();
+                    ops.timeout(now, key, ctx);
                 }
                 TimerKey::Ivr(id) => {
                     if let Some(ivr) = self.calls.get_mut(id).and_then(|c| c.ivr.as_mut()) {
@@ -337,7 +326,7 @@ impl Engine {
                     ivr.handle_prompt_finished(now, &prompt);
                     self.drain_ivr(now, id);
                 } else if let Some(next) = call.queued_prompts.pop_front() {
-                    self.play(id, next);
+                    self.calls.play(id, next, &mut self.fx);
                 }
             }
             MediaInput::RtpTimeout => {
@@ -352,9 +341,8 @@ impl Engine {
     /// everything else the engine handles.
     pub fn handle_command(&mut self, now: Instant, cmd: control::Command) -> control::Reply {
         self.tick(now);
-        let reply = control::apply(cmd, now, &mut self.acd, &self.registrar, &self.config);
-        self.drain_acd(now);
-        reply
+        let (ops, ctx) = self.split();
+        ops.command(now, cmd, ctx)
     }
 
     /// Every input brings the time: the few paths without a `now` of their own (the ACD
@@ -418,14 +406,14 @@ impl Engine {
         if !matches!(req.head.to.uri.kind(), UriKind::Sip(_)) {
             return self.respond(now, peer, key, &req, Answer::new(400, "Address of record must be a SIP URI", &[]));
         }
-        match self.registrar.handle_register(now, peer.remote, peer.transport, &req) {
+        let (ops, ctx) = self.split();
+        match ops.register(now, peer, &req, ctx) {
             RegisterOutcome::Respond(r) => {
                 let hdrs: Vec<(&str, String)> = r.headers.iter().map(|(n, v)| (*n, v.clone())).collect();
                 self.respond(now, peer, key, &req, Answer::new(r.status, r.reason, &hdrs));
             }
             RegisterOutcome::Drop => self.stats.register_dropped += 1,
         }
-        self.drain_registrar(now);
     }
 
     /// The first event of a call's record, accepted or refused.
@@ -511,7 +499,7 @@ impl Engine {
     /// An INVITE with a To tag: a re-INVITE of the caller's or an operator's dialog, or 481.
     fn on_invite_in_dialog(&mut self, now: Instant, tid: TxId, req: Request, key: TxKey) {
         let Some(dk) = DialogKey::of_request(&req) else { return };
-        if let Some(call) = self.legs.dialog_of(&req) {
+        if let Some(call) = self.ops.leg_of(&req) {
             self.txs.trying(now, tid, &mut self.fx);
             return self.on_operator_reinvite(now, call, key, &req);
         }
@@ -578,7 +566,7 @@ impl Engine {
     /// or offer if the INVITE had none).
     fn answer_call(&mut self, now: Instant, id: CallId, port: u16) {
         let session_id = u64::from(self.ids.random() as u32);
-        let default_codec = self.default_codec();
+        let default_codec = operator_side::default_codec(&self.config);
         let Some(call) = self.calls.get_mut(id) else { return };
         let local = LocalMedia { addr: self.config.media.address, port, session_id, session_version: 1 };
         let (body, negotiated) = match &call.remote_offer {
@@ -697,7 +685,7 @@ impl Engine {
             local_tag: req.head.to.tag().unwrap_or_default().to_string(),
             remote_tag: req.head.from.tag().unwrap_or_default().to_string(),
         };
-        if self.legs.has_dialog(&dk) {
+        if self.ops.has_leg(&dk) {
             // The operator's ACK for our 200 to its re-INVITE: stop retransmitting it.
             return self.txs.ack_all_of(now, &req.head.call_id, &mut self.fx);
         }
@@ -747,7 +735,7 @@ impl Engine {
     }
 
     fn on_bye(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
-        if let Some(id) = self.legs.dialog_of(&req) {
+        if let Some(id) = self.ops.leg_of(&req) {
             // The operator hung up: end the caller's leg too.
             self.respond(now, peer, key, &req, Answer::new(200, "OK", &[]));
             self.send_bye(now, id);
@@ -765,7 +753,7 @@ impl Engine {
     }
 
     fn on_info(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
-        if self.legs.dialog_of(&req).is_some() {
+        if self.ops.leg_of(&req).is_some() {
             return self.respond(now, peer, key, &req, Answer::new(200, "OK", &[]));
         }
         let Some(id) = self.calls.dialog_of(&req) else {
@@ -781,13 +769,12 @@ impl Engine {
     fn on_response(&mut self, now: Instant, resp: Response) {
         let branch = resp.head.top_via().and_then(|v| v.branch()).unwrap_or_default().to_string();
         if resp.head.cseq.method == Method::Invite {
-            let Some(fork) = self.legs.fork_of(&branch) else {
+            let Some(fork) = self.ops.fork_of(&branch) else {
                 self.stats.stray_responses += 1;
                 return;
             };
-            let calls = &self.calls;
-            self.legs.on_response(now, fork, &resp, |c| calls.contains(c), &self.config.media.codecs, &mut self.ids, &mut self.txs, &mut self.fx);
-            return self.drain_legs(now);
+            let (ops, ctx) = self.split();
+            return ops.fork_response(now, fork, &resp, ctx);
         }
         let key = if resp.head.cseq.method == Method::Cancel { format!("CANCEL {branch}") } else { branch };
         if !self.txs.client_response(now, &key, resp.status, &mut self.fx) {
@@ -827,16 +814,10 @@ impl Engine {
         self.fx.timers.set(TimerKey::Ivr(id), None);
         self.fx.timers.set(TimerKey::Record(id), None);
         let Some(call) = self.calls.remove(id, &mut self.fx) else { return };
-        if let Some(op) = &call.operator {
-            // A bridged call: the other leg ends too, and the operator goes to wrap-up.
-            let hung_up = reason == EndReason::OperatorHangup;
-            self.legs.call_ended(now, id, op, hung_up, &mut self.ids, &mut self.txs, &mut self.fx);
-            self.acd.call_ended(now, &op.operator);
-            self.drain_acd(now);
-        } else if call.routing.is_some() {
-            self.acd.remove(now, id);
-            self.drain_acd(now);
-        }
+        // A bridged call: the other leg ends too, and the operator goes to wrap-up.
+        let now = self.last_now.max(now);
+        let (ops, ctx) = self.split();
+        ops.call_ended(now, &call, reason, ctx);
         self.stats.calls_ended += 1;
         self.fx.out.push_back(Output::Event(CallEvent { call: id, sip_call_id: call.sip_call_id, kind: CallEventKind::Ended { reason } }));
         // An INVITE transaction may still name this call: call ids are never reused,
@@ -882,7 +863,7 @@ impl Engine {
     fn start_media_and_ivr(&mut self, now: Instant, id: CallId) {
         let utc = self.utc(now);
         let plan = self.config.routing.clone();
-        let default_codec = self.default_codec();
+        let default_codec = operator_side::default_codec(&self.config);
         let Some(call) = self.calls.get_mut(id) else { return };
         let start = match &call.negotiated {
             Some(n) => MediaCommand::Start { remote: n.remote, codec: n.codec, payload_type: n.payload_type, telephone_event: n.telephone_event },
@@ -934,166 +915,13 @@ impl Engine {
             self.event(id, e);
         }
         if let Some(queue) = route {
-            self.acd.enqueue(now, id, &queue);
-            let position = self.acd.position(id).map_or(0, |(_, p)| p);
-            self.event(id, CallEventKind::Queued { queue: queue.to_string(), position });
-            self.drain_acd(self.last_now);
+            let now = self.last_now.max(now);
+            let (ops, ctx) = self.split();
+            ops.enqueue(now, id, &queue, ctx);
         }
-    }
-
-    /// Play a prompt on a call now, or after the one it is hearing (an announcement
-    /// is never cut by the queue's own prompts).
-    fn play(&mut self, id: CallId, prompt: PromptRef) {
-        let Some(call) = self.calls.get_mut(id) else { return };
-        if call.playing.is_some() {
-            call.queued_prompts.push_back(prompt);
-            return;
-        }
-        call.playing = Some(prompt.clone());
-        self.fx.out.push_back(Output::Media { call: id, cmd: MediaCommand::Play { prompt: prompt.clone() } });
-        self.event(id, CallEventKind::Prompt { prompt });
-    }
-
-    /// A queue prompt (`hold`, `stay_on_line`) in the language the caller chose.
-    fn queue_prompt(&self, id: CallId, prompt: &str) -> Option<PromptRef> {
-        let call = self.calls.get(id)?;
-        let lang: Lang = call.language.clone().or_else(|| self.config.routing.default_language().cloned())?;
-        Some(PromptRef { lang, id: PromptId::new(prompt) })
-    }
-
-    fn drain_acd(&mut self, now: Instant) {
-        self.tick(now);
-        let now = self.last_now.max(now);
-        while let Some(a) = self.acd.poll_action() {
-            match a {
-                AcdAction::PlayHold { call } => {
-                    if let Some(p) = self.queue_prompt(call, "hold") {
-                        self.play(call, p);
-                    }
-                }
-                AcdAction::PlayStayOnLine { call } => {
-                    if let Some(p) = self.queue_prompt(call, "stay_on_line") {
-                        self.play(call, p);
-                    }
-                }
-                AcdAction::Overflowed { call, to } => self.event(call, CallEventKind::Overflowed { to: to.to_string() }),
-                AcdAction::OperatorState { op, state, reason } => self.fx.out.push_back(Output::Operator {
-                    operator: op.to_string(),
-                    kind: OperatorEventKind::State,
-                    detail: Some(match reason {
-                        Some(r) => format!("{} ({r})", state.as_str()),
-                        None => state.as_str().to_string(),
-                    }),
-                }),
-                AcdAction::Offer { call, operator } => self.offer(now, call, &operator),
-                AcdAction::CancelOffer { call, .. } => {
-                    self.legs.withdraw(now, call, &mut self.ids, &mut self.txs, &mut self.fx);
-                    self.drain_legs(now);
-                }
-            }
-        }
-        self.fx.timers.set(TimerKey::Acd, self.acd.poll_timeout());
-    }
-
-    /// The ACD offers `call` to `operator`: ring every phone they registered.
-    fn offer(&mut self, now: Instant, call: CallId, operator: &crate::config::OperatorId) {
-        let contacts = self.registrar.contacts(operator);
-        let local = self.local_udp();
-        let Some(c) = self.calls.get(call) else {
-            return self.acd.offer_failed(now, call, operator, crate::call::acd::OfferFailure::Unreachable);
-        };
-        let Some(media) = c.local_media.clone() else {
-            return self.acd.offer_failed(now, call, operator, crate::call::acd::OfferFailure::Unreachable);
-        };
-        let department = c.routing.as_ref().map(|r| r.queue.clone());
-        let department_name = department.as_ref().and_then(|q| self.config.routing.queue(q)).map_or_else(|| "112".to_string(), |q| q.name.clone());
-        let department = department.map(|d| d.to_string());
-        let offered = OfferedCall {
-            call,
-            operator,
-            caller: &c.caller,
-            caller_name: c.caller_name.as_deref(),
-            record: &c.record,
-            department: department.as_deref(),
-            department_name: &department_name,
-            sdp: sdp::offer(&LocalMedia { session_version: media.session_version + 1, ..media }, &self.config.media.codecs),
-            local,
-            user_agent: &self.config.sip.user_agent,
-        };
-        match self.legs.offer(now, offered, &contacts, &mut self.ids, &mut self.txs, &mut self.fx) {
-            Ok(()) => self.event(call, CallEventKind::Offered { operator: operator.to_string() }),
-            Err(why) => self.acd.offer_failed(now, call, operator, why),
-        }
-        self.drain_legs(now);
-    }
-
-    /// What the operator legs reported, routed to the calls, their media and the ACD.
-    fn drain_legs(&mut self, now: Instant) {
-        let mut acd = false;
-        while let Some(ev) = self.legs.poll_event() {
-            match ev {
-                LegEvent::Ringing { call, operator } => self.event(call, CallEventKind::OperatorRinging { operator: operator.to_string() }),
-                LegEvent::Answered { call, leg, media } => {
-                    self.acd.offer_answered(now, call, &leg.operator);
-                    let operator = leg.operator.clone();
-                    if let Some(c) = self.calls.get_mut(call) {
-                        c.operator = Some(leg);
-                        c.playing = None;
-                        c.queued_prompts.clear();
-                    }
-                    let default = self.default_codec();
-                    let cmd = match media {
-                        Some(n) => MediaCommand::Bridge { remote: n.remote, codec: n.codec, payload_type: n.payload_type, telephone_event: n.telephone_event },
-                        None => MediaCommand::Bridge { remote: None, codec: default, payload_type: default.payload_type(), telephone_event: None },
-                    };
-                    self.fx.out.push_back(Output::Media { call, cmd });
-                    info!(%call, %operator, "operator answered; legs bridged");
-                    self.event(call, CallEventKind::OperatorAnswered { operator: operator.to_string() });
-                    acd = true;
-                }
-                LegEvent::Failed { call, operator, why } => {
-                    self.event(call, CallEventKind::OperatorNoAnswer { operator: operator.to_string() });
-                    self.acd.offer_failed(now, call, &operator, why);
-                    acd = true;
-                }
-            }
-        }
-        if acd {
-            self.drain_acd(self.last_now);
-        }
-    }
-
-    fn drain_registrar(&mut self, now: Instant) {
-        while let Some(ev) = self.registrar.poll_event() {
-            match ev {
-                RegistrarEvent::Registered { operator, binding, first } => {
-                    info!(%operator, contact = %binding.contact, "operator registered");
-                    if first {
-                        self.fx.out.push_back(Output::Operator { operator: operator.to_string(), kind: OperatorEventKind::Login, detail: Some(binding.contact.clone()) });
-                        self.acd.operator_registered(now, &operator);
-                    }
-                }
-                RegistrarEvent::Unregistered { operator, contact, remaining } | RegistrarEvent::Expired { operator, contact, remaining } => {
-                    info!(%operator, %contact, remaining, "operator contact removed");
-                    if remaining == 0 {
-                        self.fx.out.push_back(Output::Operator { operator: operator.to_string(), kind: OperatorEventKind::Logout, detail: Some(contact) });
-                        self.acd.operator_unregistered(now, &operator);
-                    }
-                }
-                RegistrarEvent::LockedOut { source, user, .. } => {
-                    warn!(%source, %user, "too many failed REGISTERs: this address is ignored for this user for a while");
-                }
-            }
-        }
-        self.fx.timers.set(TimerKey::Registrar, self.registrar.poll_timeout());
-        self.drain_acd(now);
     }
 
     // ----- small things ---------------------------------------------------------------
-
-    fn default_codec(&self) -> Codec {
-        self.config.media.codecs.first().copied().unwrap_or(Codec::Pcmu)
-    }
 
     /// Our Contact for the caller's dialog, on the address the INVITE arrived at.
     fn contact_for(&self, peer: Peer) -> String {
@@ -1105,19 +933,14 @@ impl Engine {
         format!("<sip:cc112@{}{transport}>", legs::sent_by(local))
     }
 
-    /// Our UDP address for the operator leg (the first UDP listener; an unspecified
-    /// address becomes the media address).
-    fn local_udp(&self) -> std::net::SocketAddr {
-        let mut a = self.config.sip.listen_udp.first().copied().unwrap_or_else(|| std::net::SocketAddr::new(self.config.media.address, 5060));
-        if a.ip().is_unspecified() {
-            a.set_ip(self.config.media.address);
-        }
-        a
+    fn event(&mut self, call: CallId, kind: CallEventKind) {
+        self.calls.event(call, kind, &mut self.fx);
     }
 
-    fn event(&mut self, call: CallId, kind: CallEventKind) {
-        let sip_call_id = self.calls.get(call).map(|c| c.sip_call_id.clone()).unwrap_or_default();
-        self.fx.out.push_back(Output::Event(CallEvent { call, sip_call_id, kind }));
+    /// The operator side and the parts it borrows for one input.
+    fn split(&mut self) -> (&mut OperatorSide, Ctx<'_>) {
+        let ctx = Ctx { config: &self.config, calls: &mut self.calls, ids: &mut self.ids, txs: &mut self.txs, fx: &mut self.fx };
+        (&mut self.ops, ctx)
     }
 
     /// A ULID for a new call record, from the engine's clock and seeded generator

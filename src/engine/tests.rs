@@ -6,6 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::call::ivr::PromptRef;
+use crate::config::{Lang, PromptId};
+use crate::media::Codec;
 use crate::sip::message::reason_phrase;
 use crate::sip::parse;
 
@@ -181,6 +184,50 @@ fn emergency_invite_gets_trying_then_ok_with_sdp_answer() {
     assert!(ok.head.get(&HeaderName::Contact).unwrap().starts_with("<sip:cc112@127.0.0.1:5060"));
     assert!(ok.head.get(&HeaderName::Allow).unwrap().contains("INVITE"));
     assert!(matches!(events(&out)[0], CallEventKind::Answered { codec: Codec::Pcmu, telephone_event: Some(101), rtp_port, .. } if rtp_port == port));
+}
+
+/// The call's record is durable before its 200 OK: with a store, the engine waits for
+/// both the port and the runtime's word on the commit, whichever comes last, and at
+/// most the configured wait when the disk does not answer.
+#[test]
+fn the_200_waits_for_the_record_to_be_durable_and_for_the_port() {
+    let wait = Duration::from_millis(250);
+    let mut h = Harness::new();
+    h.engine.set_record_wait(Some(wait));
+    let out = h.send(&invite("rec-1", "z9hG4bKr1", "sip:112@gw.example", SDP));
+    assert_eq!(statuses(&out), vec![100], "port opened, record not yet durable: no 200");
+    let started = out.iter().position(|o| matches!(o, Output::Event(CallEvent { kind: CallEventKind::Started { .. }, .. })));
+    let open = out.iter().position(|o| matches!(o, Output::OpenMedia { .. }));
+    assert!(started < open, "the record's first event goes out before anything else of the call");
+    let Some(Output::Event(CallEvent { call, .. })) = started.map(|i| &out[i]) else { panic!("no Started event") };
+    let call = *call;
+    h.now += Duration::from_millis(40);
+    h.engine.handle_record_committed(h.now, call, true);
+    assert_eq!(statuses(&h.drain()), vec![200], "record durable and port open: the 200 goes out");
+
+    // The commit first, the port afterwards.
+    h.auto_media = false;
+    let out = h.send(&invite("rec-2", "z9hG4bKr2", "sip:112@gw.example", SDP));
+    let Some(Output::OpenMedia { call, port }) = out.iter().find(|o| matches!(o, Output::OpenMedia { .. })).cloned() else { panic!("no OpenMedia") };
+    h.engine.handle_record_committed(h.now, call, true);
+    assert_eq!(statuses(&h.drain()), Vec::<u16>::new(), "durable, but the port is not open yet");
+    h.engine.handle_media_opened(h.now, call, port, true);
+    assert_eq!(statuses(&h.drain()), vec![200]);
+
+    // A disk that never answers delays the call by the wait, not forever.
+    h.auto_media = true;
+    h.send(&invite("rec-3", "z9hG4bKr3", "sip:112@gw.example", SDP));
+    let before = h.advance(wait - Duration::from_millis(1));
+    assert!(before.iter().all(|(_, o)| !matches!(o, Output::Send { .. })), "nothing before the wait ran out");
+    let after = h.advance(Duration::from_millis(1));
+    let sent: Vec<Output> = after.into_iter().map(|(_, o)| o).collect();
+    assert_eq!(statuses(&sent), vec![200]);
+    // A late commit report changes nothing.
+    let calls: Vec<CallId> = h.engine.calls.iter().map(|c| c.id).collect();
+    for c in calls {
+        h.engine.handle_record_committed(h.now, c, true);
+    }
+    assert_eq!(statuses(&h.drain()), Vec::<u16>::new());
 }
 
 #[test]
@@ -868,7 +915,7 @@ fn a_routed_call_waits_in_its_queue_hears_hold_after_the_announcement_and_stay_o
     }
     assert!(stays >= 9, "stay_on_line every 30 s over 5 minutes: {stays}");
     assert_eq!(h.engine.active_calls(), 1, "an emergency caller is never disconnected by the queue");
-    assert!(h.engine.acd.position(id).is_some());
+    assert!(h.engine.ops.position(id).is_some());
 }
 
 
@@ -1039,7 +1086,7 @@ fn the_caller_hanging_up_while_the_operator_rings_cancels_the_ring_and_frees_the
     let cancels = sent_requests(&out, Method::Cancel);
     assert_eq!(cancels.len(), 1, "CANCEL sent to the ringing phone");
     assert_eq!(cancels[0].0.to_string(), "192.0.2.101:5060");
-    let st = h.engine.acd.operator_status(&crate::config::OperatorId::new("op-a")).unwrap();
+    let st = h.engine.ops.operator_status(&crate::config::OperatorId::new("op-a")).unwrap();
     assert_eq!(st.as_str(), "available", "the operator is free again");
 }
 
@@ -1069,7 +1116,7 @@ fn the_operator_hanging_up_ends_the_caller_leg_and_the_caller_hanging_up_ends_th
             assert_eq!(byes[0].1.head.to.tag(), Some("ta"));
         }
         assert!(h.engine.call(id).is_none());
-        let st = h.engine.acd.operator_status(&crate::config::OperatorId::new("op-a")).unwrap();
+        let st = h.engine.ops.operator_status(&crate::config::OperatorId::new("op-a")).unwrap();
         assert_eq!(st.as_str(), "wrap_up", "after a call the operator wraps up");
     }
 }

@@ -1,0 +1,311 @@
+//! The operator side: who is logged in (the registrar), who takes which call (the ACD)
+//! and the phones being rung and bridged (the operator legs), driven as one part.
+//!
+//! The engine hands this part a call when the IVR routes it, the end of a call, a
+//! REGISTER, a response or timer of an operator leg, and a supervisor's command; the
+//! part drains the registrar's and the ACD's actions and the legs' events into the
+//! calls (prompts, the bridge), the transaction layer (our INVITEs, CANCELs and BYEs)
+//! and call events, through a [`Ctx`] of the engine's other parts.
+
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+use tracing::{info, warn};
+
+use super::call::{Call, EndReason};
+use super::calls::Calls;
+use super::control::{self, Command, Reply};
+use super::ids::{Ids, OfferId};
+use super::legs::{LegEvent, OfferedCall, OperatorLegs};
+use super::output::{CallEventKind, Effects, MediaCommand, OperatorEventKind, Output};
+use super::timers::TimerKey;
+use super::transactions::Transactions;
+use crate::call::acd::{Acd, AcdAction, OfferFailure};
+use crate::call::registrar::{RegisterOutcome, Registrar, RegistrarEvent};
+use crate::call::CallId;
+use crate::config::{Config, OperatorId, QueueId};
+use crate::media::sdp::{self, LocalMedia};
+use crate::media::Codec;
+use crate::sip::{Peer, Request, Response};
+
+/// The engine's other parts, lent to the operator side for one input.
+pub(crate) struct Ctx<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) calls: &'a mut Calls,
+    pub(crate) ids: &'a mut Ids,
+    pub(crate) txs: &'a mut Transactions,
+    pub(crate) fx: &'a mut Effects,
+}
+
+/// The registrar, the ACD and the operator legs.
+pub(crate) struct OperatorSide {
+    registrar: Registrar,
+    acd: Acd,
+    legs: OperatorLegs,
+}
+
+impl OperatorSide {
+    pub(crate) fn new(config: &Config, now: Instant, utc: SystemTime, secret: [u8; 32]) -> OperatorSide {
+        OperatorSide {
+            registrar: Registrar::new(now, utc, config.registrar.clone(), &config.operators, secret),
+            acd: Acd::new(config.acd.clone(), &config.routing, &config.operators),
+            legs: OperatorLegs::default(),
+        }
+    }
+
+    /// The registrar again, tied to wall-clock time (its Date headers).
+    pub(crate) fn set_wall_clock(&mut self, config: &Config, now: Instant, utc: SystemTime, secret: [u8; 32]) {
+        self.registrar = Registrar::new(now, utc, config.registrar.clone(), &config.operators, secret);
+    }
+
+    /// Operator accounts and registrar settings apply at once; bindings of operators
+    /// who remain stay registered.
+    pub(crate) fn reconfigure(&mut self, config: &Config) {
+        self.registrar.reconfigure(config.registrar.clone(), &config.operators);
+    }
+
+    /// Offers in progress or bridged.
+    pub(crate) fn offers(&self) -> usize {
+        self.legs.len()
+    }
+
+    /// Gives back the legs' table room after a surge.
+    pub(crate) fn compact(&mut self) {
+        self.legs.compact();
+    }
+
+    /// Where `call` waits: its queue and position (1 = next).
+    pub(crate) fn position(&self, call: CallId) -> Option<(QueueId, usize)> {
+        self.acd.position(call)
+    }
+
+    /// An operator's ACD state.
+    #[cfg(test)]
+    pub(crate) fn operator_status(&self, operator: &OperatorId) -> Option<crate::call::acd::OperatorStatus> {
+        self.acd.operator_status(operator)
+    }
+
+    /// The call whose operator leg an in-dialog request belongs to.
+    pub(crate) fn leg_of(&self, req: &Request) -> Option<CallId> {
+        self.legs.dialog_of(req)
+    }
+
+    /// Whether a dialog key is an operator leg's.
+    pub(crate) fn has_leg(&self, dk: &super::call::DialogKey) -> bool {
+        self.legs.has_dialog(dk)
+    }
+
+    /// Whether a branch is one of our operator INVITEs.
+    pub(crate) fn fork_of(&self, branch: &str) -> Option<(OfferId, usize)> {
+        self.legs.fork_of(branch)
+    }
+
+    /// A REGISTER from an operator's phone (RFC 7616/8760 Digest).
+    pub(crate) fn register(&mut self, now: Instant, peer: Peer, req: &Request, ctx: Ctx<'_>) -> RegisterOutcome {
+        let outcome = self.registrar.handle_register(now, peer.remote, peer.transport, req);
+        self.drain_registrar(now, ctx);
+        outcome
+    }
+
+    /// A supervisor's command.
+    pub(crate) fn command(&mut self, now: Instant, cmd: Command, ctx: Ctx<'_>) -> Reply {
+        let reply = control::apply(cmd, now, &mut self.acd, &self.registrar, ctx.config);
+        self.drain_acd(now, ctx);
+        reply
+    }
+
+    /// The IVR routed `call` to `queue`: it waits there; returns its position.
+    pub(crate) fn enqueue(&mut self, now: Instant, call: CallId, queue: &QueueId, ctx: Ctx<'_>) {
+        self.acd.enqueue(now, call, queue);
+        let position = self.acd.position(call).map_or(0, |(_, p)| p);
+        ctx.calls.event(call, CallEventKind::Queued { queue: queue.to_string(), position }, ctx.fx);
+        self.drain_acd(now, ctx);
+    }
+
+    /// `call` ended: its operator leg is hung up (unless the operator hung up) and the
+    /// operator goes to wrap-up, or it leaves its queue.
+    pub(crate) fn call_ended(&mut self, now: Instant, call: &Call, reason: EndReason, ctx: Ctx<'_>) {
+        if let Some(op) = &call.operator {
+            let hung_up = reason == EndReason::OperatorHangup;
+            self.legs.call_ended(now, call.id, op, hung_up, ctx.ids, ctx.txs, ctx.fx);
+            self.acd.call_ended(now, &op.operator);
+            self.drain_acd(now, ctx);
+        } else if call.routing.is_some() {
+            self.acd.remove(now, call.id);
+            self.drain_acd(now, ctx);
+        }
+    }
+
+    /// A deadline of this part came due.
+    pub(crate) fn timeout(&mut self, now: Instant, key: TimerKey, ctx: Ctx<'_>) {
+        match key {
+            TimerKey::Registrar => {
+                self.registrar.handle_timeout(now);
+                self.drain_registrar(now, ctx);
+            }
+            TimerKey::Acd => {
+                self.acd.handle_timeout(now);
+                self.drain_acd(now, ctx);
+            }
+            TimerKey::Fork(offer, idx) => {
+                self.legs.on_timeout(now, offer, idx, ctx.ids, ctx.txs, ctx.fx);
+                self.drain_legs(now, ctx);
+            }
+            _ => {}
+        }
+    }
+
+    /// A response to one of our operator INVITEs.
+    pub(crate) fn fork_response(&mut self, now: Instant, fork: (OfferId, usize), resp: &Response, ctx: Ctx<'_>) {
+        let calls = &*ctx.calls;
+        self.legs.on_response(now, fork, resp, |c| calls.contains(c), &ctx.config.media.codecs, ctx.ids, ctx.txs, ctx.fx);
+        self.drain_legs(now, ctx);
+    }
+
+    fn drain_acd(&mut self, now: Instant, mut ctx: Ctx<'_>) {
+        while let Some(a) = self.acd.poll_action() {
+            match a {
+                AcdAction::PlayHold { call } => queue_prompt(&mut ctx, call, "hold"),
+                AcdAction::PlayStayOnLine { call } => queue_prompt(&mut ctx, call, "stay_on_line"),
+                AcdAction::Overflowed { call, to } => ctx.calls.event(call, CallEventKind::Overflowed { to: to.to_string() }, ctx.fx),
+                AcdAction::OperatorState { op, state, reason } => ctx.fx.out.push_back(Output::Operator {
+                    operator: op.to_string(),
+                    kind: OperatorEventKind::State,
+                    detail: Some(match reason {
+                        Some(r) => format!("{} ({r})", state.as_str()),
+                        None => state.as_str().to_string(),
+                    }),
+                }),
+                AcdAction::Offer { call, operator } => self.offer(now, call, &operator, ctx.reborrow()),
+                AcdAction::CancelOffer { call, .. } => {
+                    self.legs.withdraw(now, call, ctx.ids, ctx.txs, ctx.fx);
+                    self.drain_legs(now, ctx.reborrow());
+                }
+            }
+        }
+        ctx.fx.timers.set(TimerKey::Acd, self.acd.poll_timeout());
+    }
+
+    /// The ACD offers `call` to `operator`: ring every phone they registered.
+    fn offer(&mut self, now: Instant, call: CallId, operator: &OperatorId, mut ctx: Ctx<'_>) {
+        let contacts = self.registrar.contacts(operator);
+        let config = ctx.config;
+        let Some(c) = ctx.calls.get(call) else {
+            return self.acd.offer_failed(now, call, operator, OfferFailure::Unreachable);
+        };
+        let Some(media) = c.local_media.clone() else {
+            return self.acd.offer_failed(now, call, operator, OfferFailure::Unreachable);
+        };
+        let department = c.routing.as_ref().map(|r| r.queue.clone());
+        let department_name = department.as_ref().and_then(|q| config.routing.queue(q)).map_or_else(|| "112".to_string(), |q| q.name.clone());
+        let department = department.map(|d| d.to_string());
+        let offered = OfferedCall {
+            call,
+            operator,
+            caller: &c.caller,
+            caller_name: c.caller_name.as_deref(),
+            record: &c.record,
+            department: department.as_deref(),
+            department_name: &department_name,
+            sdp: sdp::offer(&LocalMedia { session_version: media.session_version + 1, ..media }, &config.media.codecs),
+            local: local_udp(config),
+            user_agent: &config.sip.user_agent,
+        };
+        match self.legs.offer(now, offered, &contacts, ctx.ids, ctx.txs, ctx.fx) {
+            Ok(()) => ctx.calls.event(call, CallEventKind::Offered { operator: operator.to_string() }, ctx.fx),
+            Err(why) => self.acd.offer_failed(now, call, operator, why),
+        }
+        self.drain_legs(now, ctx.reborrow());
+    }
+
+    /// What the operator legs reported, routed to the calls, their media and the ACD.
+    fn drain_legs(&mut self, now: Instant, mut ctx: Ctx<'_>) {
+        let mut acd = false;
+        while let Some(ev) = self.legs.poll_event() {
+            match ev {
+                LegEvent::Ringing { call, operator } => ctx.calls.event(call, CallEventKind::OperatorRinging { operator: operator.to_string() }, ctx.fx),
+                LegEvent::Answered { call, leg, media } => {
+                    self.acd.offer_answered(now, call, &leg.operator);
+                    let operator = leg.operator.clone();
+                    if let Some(c) = ctx.calls.get_mut(call) {
+                        c.operator = Some(leg);
+                        c.playing = None;
+                        c.queued_prompts.clear();
+                    }
+                    let codec = default_codec(ctx.config);
+                    let cmd = match media {
+                        Some(n) => MediaCommand::Bridge { remote: n.remote, codec: n.codec, payload_type: n.payload_type, telephone_event: n.telephone_event },
+                        None => MediaCommand::Bridge { remote: None, codec, payload_type: codec.payload_type(), telephone_event: None },
+                    };
+                    ctx.fx.out.push_back(Output::Media { call, cmd });
+                    info!(%call, %operator, "operator answered; legs bridged");
+                    ctx.calls.event(call, CallEventKind::OperatorAnswered { operator: operator.to_string() }, ctx.fx);
+                    acd = true;
+                }
+                LegEvent::Failed { call, operator, why } => {
+                    ctx.calls.event(call, CallEventKind::OperatorNoAnswer { operator: operator.to_string() }, ctx.fx);
+                    self.acd.offer_failed(now, call, &operator, why);
+                    acd = true;
+                }
+            }
+        }
+        if acd {
+            self.drain_acd(now, ctx.reborrow());
+        }
+    }
+
+    fn drain_registrar(&mut self, now: Instant, ctx: Ctx<'_>) {
+        while let Some(ev) = self.registrar.poll_event() {
+            match ev {
+                RegistrarEvent::Registered { operator, binding, first } => {
+                    info!(%operator, contact = %binding.contact, "operator registered");
+                    if first {
+                        ctx.fx.out.push_back(Output::Operator { operator: operator.to_string(), kind: OperatorEventKind::Login, detail: Some(binding.contact.clone()) });
+                        self.acd.operator_registered(now, &operator);
+                    }
+                }
+                RegistrarEvent::Unregistered { operator, contact, remaining } | RegistrarEvent::Expired { operator, contact, remaining } => {
+                    info!(%operator, %contact, remaining, "operator contact removed");
+                    if remaining == 0 {
+                        ctx.fx.out.push_back(Output::Operator { operator: operator.to_string(), kind: OperatorEventKind::Logout, detail: Some(contact) });
+                        self.acd.operator_unregistered(now, &operator);
+                    }
+                }
+                RegistrarEvent::LockedOut { source, user, .. } => {
+                    warn!(%source, %user, "too many failed REGISTERs: this address is ignored for this user for a while");
+                }
+            }
+        }
+        ctx.fx.timers.set(TimerKey::Registrar, self.registrar.poll_timeout());
+        self.drain_acd(now, ctx);
+    }
+}
+
+impl Ctx<'_> {
+    /// The same parts, lent again for a nested call.
+    fn reborrow(&mut self) -> Ctx<'_> {
+        Ctx { config: self.config, calls: self.calls, ids: self.ids, txs: self.txs, fx: self.fx }
+    }
+}
+
+/// A queue prompt (`hold`, `stay_on_line`) in the language the caller chose.
+fn queue_prompt(ctx: &mut Ctx<'_>, call: CallId, prompt: &str) {
+    if let Some(p) = ctx.calls.prompt(call, prompt, ctx.config) {
+        ctx.calls.play(call, p, ctx.fx);
+    }
+}
+
+/// The codec a call uses when its offer named none we could use.
+pub(crate) fn default_codec(config: &Config) -> Codec {
+    config.media.codecs.first().copied().unwrap_or(Codec::Pcmu)
+}
+
+/// Our UDP address for the operator leg (the first UDP listener; an unspecified
+/// address becomes the media address).
+fn local_udp(config: &Config) -> SocketAddr {
+    let mut a = config.sip.listen_udp.first().copied().unwrap_or_else(|| SocketAddr::new(config.media.address, 5060));
+    if a.ip().is_unspecified() {
+        a.set_ip(config.media.address);
+    }
+    a
+}
