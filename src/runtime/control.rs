@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::EngineInput;
+use super::input::EngineInput;
 use crate::engine::control::{Command, Reply};
 
 /// Longest command line accepted.
@@ -23,6 +23,8 @@ pub fn socket_path(db: &Path) -> PathBuf {
     db.with_extension("sock")
 }
 
+/// Listens on `path` until `shutdown`, passing each command to the engine task over `tx`
+/// and writing back its reply; the socket file is removed when it stops.
 pub(super) async fn serve(path: PathBuf, tx: mpsc::Sender<EngineInput>, shutdown: CancellationToken) {
     let _ = std::fs::remove_file(&path);
     if let Some(dir) = path.parent() {

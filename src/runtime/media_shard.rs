@@ -36,8 +36,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::media::CallMedia;
-use super::EngineInput;
+use super::call_media::CallMedia;
+use super::input::EngineInput;
 use crate::call::CallId;
 use crate::engine::MediaCommand;
 

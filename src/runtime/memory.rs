@@ -26,7 +26,7 @@ const MIN_LIVE: usize = 2_000;
 const GROWTH: f64 = 1.10;
 
 /// Trims are at least this far apart: each walks the whole heap.
-pub(super) const MIN_INTERVAL: Duration = Duration::from_secs(30);
+const MIN_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Watches RSS against the engine's live state and says when a trim is worth it.
 #[derive(Debug, Default)]
@@ -82,6 +82,7 @@ pub(super) fn rss() -> u64 {
 
 /// Returns glibc's free heap pages to the system (the C side, see the module doc);
 /// elsewhere nothing to do.
+#[allow(unsafe_code)] // malloc_trim: the crate's only unsafe code
 pub(super) fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes no pointer and only reorganises the allocator's own

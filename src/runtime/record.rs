@@ -2,15 +2,17 @@
 //!
 //! The engine speaks of calls by a per-process id; the record store needs an id that is
 //! unique across restarts (a ULID made here, at the edge, where clocks may be read).
-//! The call's first record is committed before its 200 OK goes out: the commit is handed
-//! to the opening of the call's media as a one-shot, which waits for it (briefly) before reporting the
-//! port open, and the engine answers only then.
+//! The call's first record is committed before its 200 OK goes out: the commit
+//! ([`CommitWait`]) is handed to the opening of the call's media as a one-shot, which
+//! waits for it (at most `media_open::COMMIT_WAIT`) before reporting the port open, and
+//! the engine answers only then.
 
 use std::collections::HashMap;
 
 use serde_json::json;
 use tokio::sync::oneshot;
 
+use crate::call::ivr::{IvrPath, PathEvent, PathStep};
 use crate::call::CallId;
 use crate::engine::{CallEvent, CallEventKind, EndReason};
 use crate::store::record::{CallEnd, CallPatch, CallStart, HangupBy, Outcome, Record, RecordId};
@@ -18,36 +20,42 @@ use crate::store::CommitError;
 use crate::store::{StoreHandle, UtcMs};
 
 /// The commit of a call's first record, awaited before its 200 OK.
-pub(crate) type CommitWait = oneshot::Receiver<Result<(), CommitError>>;
+pub(super) type CommitWait = oneshot::Receiver<Result<(), CommitError>>;
 
+/// A call whose record is open: its id in the store, and what its end's outcome
+/// depends on.
 struct Open {
     id: RecordId,
+    /// The call reached a queue.
     routed: bool,
+    /// An operator answered it.
     operator: bool,
 }
 
-pub(crate) struct Recorder {
+/// Turns the engine's call and operator events into records for the store. Without a
+/// store (it could not be opened) it records nothing and no answer waits.
+pub(super) struct Recorder {
     store: Option<StoreHandle>,
     calls: HashMap<CallId, Open>,
 }
 
 impl Recorder {
-    pub(crate) fn new(store: Option<StoreHandle>) -> Recorder {
+    pub(super) fn new(store: Option<StoreHandle>) -> Recorder {
         Recorder { store, calls: HashMap::new() }
     }
 
-    pub(crate) fn store(&self) -> Option<&StoreHandle> {
+    /// The store, for its health.
+    pub(super) fn store(&self) -> Option<&StoreHandle> {
         self.store.as_ref()
     }
 
     /// Record one event; for a call's start, returns the commit to wait for.
-    pub(crate) fn on_event(&mut self, ev: &CallEvent) -> Option<CommitWait> {
+    pub(super) fn on_event(&mut self, ev: &CallEvent) -> Option<CommitWait> {
         let store = self.store.as_ref()?;
         let now = UtcMs::now();
         if let CallEventKind::Started { record, caller, caller_name, dialed, identity, config_version, .. } = &ev.kind {
             let id = RecordId(record.clone());
             self.calls.insert(ev.call, Open { id: id.clone(), routed: false, operator: false });
-            let (tx, rx) = oneshot::channel();
             let record = Record::CallStarted(CallStart {
                 id,
                 sip_call_id: ev.sip_call_id.clone(),
@@ -58,82 +66,25 @@ impl Recorder {
                 started_at: now,
                 config_version: Some(config_version.clone()),
             });
+            let (tx, rx) = oneshot::channel();
             store.submit_with_callback(record, move |r| {
                 let _ = tx.send(r);
             });
             return Some(rx);
         }
         let open = self.calls.get_mut(&ev.call)?;
-        let id = open.id.clone();
-        let event = |kind: &str, details: serde_json::Value| Record::Event { call: id.clone(), at: now, kind: kind.to_string(), details };
-        let patch = |patch: CallPatch| Record::CallUpdated { id: id.clone(), patch };
-        let records = match &ev.kind {
-            CallEventKind::Started { .. } => Vec::new(),
-            CallEventKind::Answered { codec, telephone_event, rtp_port, remote_rtp } => vec![
-                patch(CallPatch { answered_at: Some(now), ..CallPatch::default() }),
-                event("answered", json!({ "codec": codec.name(), "telephone_event": telephone_event, "rtp_port": rtp_port, "remote_rtp": remote_rtp.map(|a| a.to_string()) })),
-            ],
-            CallEventKind::Confirmed => vec![event("confirmed", json!({}))],
-            CallEventKind::Digit { key, source } => vec![event("digit", json!({ "key": key.to_string(), "source": source.as_str() }))],
-            CallEventKind::Prompt { prompt } => vec![event("prompt", json!({ "lang": prompt.lang.as_str(), "prompt": prompt.id.as_str() }))],
-            CallEventKind::Routed { routing } => {
-                open.routed = true;
-                vec![
-                    patch(CallPatch { department: Some(routing.queue.to_string()), queue_entered_at: Some(now), ..CallPatch::default() }),
-                    event("routed", serde_json::to_value(routing).unwrap_or_default()),
-                ]
-            }
-            CallEventKind::IvrPath { path } => {
-                let digits: String = path
-                    .events
-                    .iter()
-                    .filter_map(|e| match &e.step {
-                        crate::call::ivr::PathStep::Digit { key, .. } | crate::call::ivr::PathStep::Invalid { key, .. } => Some(*key),
-                        _ => None,
-                    })
-                    .collect();
-                let steps = path.events.iter().map(step_text).collect();
-                vec![
-                    patch(CallPatch {
-                        ivr_digits: Some(digits),
-                        language: Some(path.language.to_string()),
-                        ivr_path: Some(steps),
-                        ..CallPatch::default()
-                    }),
-                    event("ivr_path", serde_json::to_value(path).unwrap_or_default()),
-                ]
-            }
-            CallEventKind::RtpTimeout => vec![event("rtp_timeout", json!({}))],
-            CallEventKind::Queued { queue, position } => vec![event("queued", json!({ "queue": queue, "position": position }))],
-            CallEventKind::Overflowed { to } => vec![event("overflowed", json!({ "to": to }))],
-            CallEventKind::Offered { operator } => vec![event("offered", json!({ "operator": operator }))],
-            CallEventKind::OperatorRinging { operator } => vec![event("operator_ringing", json!({ "operator": operator }))],
-            CallEventKind::OperatorNoAnswer { operator } => vec![event("operator_no_answer", json!({ "operator": operator }))],
-            CallEventKind::OperatorAnswered { operator } => {
-                open.operator = true;
-                vec![
-                    patch(CallPatch { operator: Some(operator.clone()), operator_answered_at: Some(now), ..CallPatch::default() }),
-                    event("operator_answered", json!({ "operator": operator })),
-                    event("bridged", json!({ "operator": operator })),
-                ]
-            }
-            CallEventKind::Ended { reason } => {
-                let (routed, operator) = (open.routed, open.operator);
-                self.calls.remove(&ev.call);
-                let (outcome, hangup_by, text) = outcome_of(*reason, routed, operator);
-                vec![Record::CallEnded(CallEnd { id, ended_at: now, outcome, hangup_by, reason: text.to_string() })]
-            }
-        };
+        let records = records_for(open, &ev.kind, now);
+        if matches!(ev.kind, CallEventKind::Ended { .. }) {
+            self.calls.remove(&ev.call);
+        }
         for r in records {
             store.submit(r);
         }
         None
     }
-}
 
-impl Recorder {
     /// An operator's login, logout or state change, for the operator history.
-    pub(crate) fn on_operator(&mut self, operator: &str, kind: crate::engine::OperatorEventKind, detail: Option<&str>) {
+    pub(super) fn on_operator(&mut self, operator: &str, kind: crate::engine::OperatorEventKind, detail: Option<&str>) {
         use crate::engine::OperatorEventKind as K;
         use crate::store::record::OperatorEventKind as S;
         let Some(store) = self.store.as_ref() else { return };
@@ -149,9 +100,68 @@ impl Recorder {
     }
 }
 
+/// The records one event of an open call adds (its start is recorded apart, see
+/// [`Recorder::on_event`]).
+fn records_for(open: &mut Open, kind: &CallEventKind, now: UtcMs) -> Vec<Record> {
+    let id = open.id.clone();
+    let event = |kind: &str, details: serde_json::Value| Record::Event { call: id.clone(), at: now, kind: kind.to_string(), details };
+    let patch = |patch: CallPatch| Record::CallUpdated { id: id.clone(), patch };
+    match kind {
+        CallEventKind::Started { .. } => Vec::new(),
+        CallEventKind::Answered { codec, telephone_event, rtp_port, remote_rtp } => vec![
+            patch(CallPatch { answered_at: Some(now), ..CallPatch::default() }),
+            event("answered", json!({ "codec": codec.name(), "telephone_event": telephone_event, "rtp_port": rtp_port, "remote_rtp": remote_rtp.map(|a| a.to_string()) })),
+        ],
+        CallEventKind::Confirmed => vec![event("confirmed", json!({}))],
+        CallEventKind::Digit { key, source } => vec![event("digit", json!({ "key": key.to_string(), "source": source.as_str() }))],
+        CallEventKind::Prompt { prompt } => vec![event("prompt", json!({ "lang": prompt.lang.as_str(), "prompt": prompt.id.as_str() }))],
+        CallEventKind::Routed { routing } => {
+            open.routed = true;
+            vec![
+                patch(CallPatch { department: Some(routing.queue.to_string()), queue_entered_at: Some(now), ..CallPatch::default() }),
+                event("routed", serde_json::to_value(routing).unwrap_or_default()),
+            ]
+        }
+        CallEventKind::IvrPath { path } => vec![patch(ivr_patch(path)), event("ivr_path", serde_json::to_value(path).unwrap_or_default())],
+        CallEventKind::RtpTimeout => vec![event("rtp_timeout", json!({}))],
+        CallEventKind::Queued { queue, position } => vec![event("queued", json!({ "queue": queue, "position": position }))],
+        CallEventKind::Overflowed { to } => vec![event("overflowed", json!({ "to": to }))],
+        CallEventKind::Offered { operator } => vec![event("offered", json!({ "operator": operator }))],
+        CallEventKind::OperatorRinging { operator } => vec![event("operator_ringing", json!({ "operator": operator }))],
+        CallEventKind::OperatorNoAnswer { operator } => vec![event("operator_no_answer", json!({ "operator": operator }))],
+        CallEventKind::OperatorAnswered { operator } => {
+            open.operator = true;
+            vec![
+                patch(CallPatch { operator: Some(operator.clone()), operator_answered_at: Some(now), ..CallPatch::default() }),
+                event("operator_answered", json!({ "operator": operator })),
+                event("bridged", json!({ "operator": operator })),
+            ]
+        }
+        CallEventKind::Ended { reason } => {
+            let (outcome, hangup_by, text) = outcome_of(*reason, open.routed, open.operator);
+            vec![Record::CallEnded(CallEnd { id, ended_at: now, outcome, hangup_by, reason: text.to_string() })]
+        }
+    }
+}
+
+/// The call's IVR path as the call's row shows it: the digits pressed, the language,
+/// one line per step.
+fn ivr_patch(path: &IvrPath) -> CallPatch {
+    let digits: String = path
+        .events
+        .iter()
+        .filter_map(|e| match &e.step {
+            PathStep::Digit { key, .. } | PathStep::Invalid { key, .. } => Some(*key),
+            _ => None,
+        })
+        .collect();
+    let steps = path.events.iter().map(step_text).collect();
+    CallPatch { ivr_digits: Some(digits), language: Some(path.language.to_string()), ivr_path: Some(steps), ..CallPatch::default() }
+}
+
 /// One IVR step as a shift operator reads it: `5.2s digit 1 in main`.
-fn step_text(e: &crate::call::ivr::PathEvent) -> String {
-    use crate::call::ivr::PathStep::*;
+fn step_text(e: &PathEvent) -> String {
+    use PathStep::*;
     let what = match &e.step {
         Digit { key, menu, barge_in } => format!("digit {key} in {menu}{}", if *barge_in { " (cut the prompt)" } else { "" }),
         Invalid { key, menu, count } => format!("invalid {key} in {menu} (#{count})"),

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -20,19 +21,29 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use super::{EngineInput, TcpWriters};
+use super::error::RuntimeError;
+use super::input::EngineInput;
 use crate::config::SipConfig;
-use crate::sip::{Peer, Transport};
 use crate::sip::framing::{Frame, FrameError, Framer};
+use crate::sip::{Peer, Transport};
 
 /// Messages waiting to be written to one connection before we give up on it.
 const WRITE_QUEUE: usize = 256;
 
+/// Writers of open TCP connections, by connection id, shared by the TCP tasks (which
+/// add and remove them) and the engine task (which sends on them).
+pub(super) type TcpWriters = Arc<Mutex<HashMap<u64, mpsc::Sender<Bytes>>>>;
+
+/// The doors a TCP peer finds closed (from `[sip]` in the config).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Limits {
+    /// Largest message in bytes; a larger one closes the connection.
     pub max_message: usize,
+    /// A connection silent this long is closed.
     pub idle: Duration,
+    /// A message started must be complete within this (slowloris).
     pub message: Duration,
+    /// Open connections from one source address at most.
     pub per_ip: usize,
 }
 
@@ -70,6 +81,16 @@ impl Drop for Slot {
     }
 }
 
+/// Binds a SIP TCP listener; returns it with the address it got.
+pub(super) async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), RuntimeError> {
+    let bind_err = |source| RuntimeError::Bind { transport: "TCP", addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+    let local = listener.local_addr().map_err(bind_err)?;
+    Ok((listener, local))
+}
+
+/// Accepts connections on `listener` until `shutdown`, each in a task of its own
+/// (tracked by `tracker`), refusing those past [`Limits::per_ip`].
 pub(super) async fn accept(
     listener: TcpListener,
     local: SocketAddr,
@@ -116,6 +137,8 @@ pub(super) async fn accept(
     }
 }
 
+/// One connection: its writer task (fed by the engine through [`TcpWriters`]) and its
+/// reader, until the peer closes, a limit closes it, or the gateway stops.
 async fn connection(
     stream: TcpStream,
     peer: Peer,
@@ -126,26 +149,48 @@ async fn connection(
     _slot: Slot,
 ) {
     let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
-    let (wtx, mut wrx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+    let (rd, wr) = stream.into_split();
+    let (wtx, wrx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
     let conn = peer.conn.unwrap_or_default();
     if let Ok(mut m) = writers.lock() {
         m.insert(conn, wtx.clone());
     }
-    let writer = tokio::spawn(async move {
-        while let Some(b) = wrx.recv().await {
-            if wr.write_all(&b).await.is_err() {
-                break;
-            }
-        }
-        let _ = wr.shutdown().await;
-    });
+    let writer = tokio::spawn(write(wr, wrx));
+    let reason = read(rd, peer, limits, &tx, &wtx, &shutdown).await;
+    debug!(remote = %peer.remote, conn, reason, "TCP connection closed");
+    if let Ok(mut m) = writers.lock() {
+        m.remove(&conn);
+    }
+    drop(wtx);
+    let _ = writer.await;
+}
 
+/// Writes what is queued for the connection, in order, until the queue closes or a
+/// write fails; then shuts the sending side.
+async fn write(mut wr: OwnedWriteHalf, mut queue: mpsc::Receiver<Bytes>) {
+    while let Some(b) = queue.recv().await {
+        if wr.write_all(&b).await.is_err() {
+            break;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+/// Reads and frames messages until the connection must end; returns why it ended.
+/// `pongs` is the connection's write queue (keep-alive answers go there).
+async fn read(
+    mut rd: OwnedReadHalf,
+    peer: Peer,
+    limits: Limits,
+    tx: &mpsc::Sender<EngineInput>,
+    pongs: &mpsc::Sender<Bytes>,
+    shutdown: &CancellationToken,
+) -> &'static str {
     let mut framer = Framer::new(limits.max_message);
     let mut buf = vec![0u8; 16 * 1024];
     let mut last_activity = Instant::now();
     let mut partial_since: Option<Instant> = None;
-    let reason = loop {
+    loop {
         let deadline = match partial_since {
             Some(t) => t + limits.message,
             None => last_activity + limits.idle,
@@ -153,54 +198,56 @@ async fn connection(
         let n = tokio::select! {
             r = rd.read(&mut buf) => r,
             _ = tokio::time::sleep_until(deadline) => {
-                break if partial_since.is_some() { "message timeout" } else { "idle timeout" };
+                return if partial_since.is_some() { "message timeout" } else { "idle timeout" };
             }
-            _ = shutdown.cancelled() => break "shutdown",
+            _ = shutdown.cancelled() => return "shutdown",
         };
         let n = match n {
-            Ok(0) => break "closed by peer",
+            Ok(0) => return "closed by peer",
             Ok(n) => n,
-            Err(_) => break "read error",
+            Err(_) => return "read error",
         };
         last_activity = Instant::now();
         framer.push(buf.get(..n).unwrap_or_default());
-        let mut failed = None;
-        loop {
-            match framer.next_frame() {
-                Ok(Some(Frame::Message(bytes))) => {
-                    if tx.send(EngineInput::Sip { peer, bytes, received: last_activity.into_std() }).await.is_err() {
-                        failed = Some("engine stopped");
-                        break;
-                    }
-                }
-                // RFC 5626 §4.4.1: answer a CRLFCRLF ping with a CRLF pong.
-                Ok(Some(Frame::KeepAlive)) => {
-                    let _ = wtx.try_send(Bytes::from_static(b"\r\n"));
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    warn!(remote = %peer.remote, error = %e, "closing TCP connection: bad framing");
-                    failed = Some(match e {
-                        FrameError::TooLarge { .. } => "message too large",
-                        _ => "bad framing",
-                    });
-                    break;
-                }
-            }
-        }
-        if let Some(r) = failed {
-            break r;
+        if let Some(reason) = forward(&mut framer, peer, last_activity, tx, pongs).await {
+            return reason;
         }
         partial_since = match (framer.has_partial(), partial_since) {
             (true, None) => Some(last_activity),
             (true, since) => since,
             (false, _) => None,
         };
-    };
-    debug!(remote = %peer.remote, conn, reason, "TCP connection closed");
-    if let Ok(mut m) = writers.lock() {
-        m.remove(&conn);
     }
-    drop(wtx);
-    let _ = writer.await;
+}
+
+/// Hands every complete message in `framer` to the engine (stamped `received`) and
+/// answers keep-alive pings; `Some(reason)` when the connection must close.
+async fn forward(
+    framer: &mut Framer,
+    peer: Peer,
+    received: Instant,
+    tx: &mpsc::Sender<EngineInput>,
+    pongs: &mpsc::Sender<Bytes>,
+) -> Option<&'static str> {
+    loop {
+        match framer.next_frame() {
+            Ok(Some(Frame::Message(bytes))) => {
+                if tx.send(EngineInput::Sip { peer, bytes, received: received.into_std() }).await.is_err() {
+                    return Some("engine stopped");
+                }
+            }
+            // RFC 5626 §4.4.1: answer a CRLFCRLF ping with a CRLF pong.
+            Ok(Some(Frame::KeepAlive)) => {
+                let _ = pongs.try_send(Bytes::from_static(b"\r\n"));
+            }
+            Ok(None) => return None,
+            Err(e) => {
+                warn!(remote = %peer.remote, error = %e, "closing TCP connection: bad framing");
+                return Some(match e {
+                    FrameError::TooLarge { .. } => "message too large",
+                    _ => "bad framing",
+                });
+            }
+        }
+    }
 }

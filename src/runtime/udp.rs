@@ -1,4 +1,6 @@
-//! SIP over UDP: one datagram is one message (RFC 3261 §18.3).
+//! SIP over UDP: one datagram is one message (RFC 3261 §18.3). This file binds the
+//! sockets (with a large receive buffer) and runs their readers, which only cut
+//! datagrams into [`EngineInput::Sip`] and forward them; the engine task sends.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,11 +13,39 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use super::EngineInput;
+use super::error::RuntimeError;
+use super::input::EngineInput;
 use crate::sip::{Peer, Transport};
 
 /// The largest UDP payload; a datagram can never be larger, so the buffer is fixed.
 const MAX_DATAGRAM: usize = 65_535;
+
+/// Receive buffer asked for each SIP UDP socket. The default (about 200 KB, a few
+/// hundred datagrams) overflows in tens of milliseconds at thousands of messages a
+/// second whenever the reader is not scheduled; SIP servers ask for megabytes. The
+/// kernel caps it at `net.core.rmem_max`.
+const SIP_UDP_RCVBUF: usize = 4 << 20;
+
+/// Binds a SIP UDP socket, non-blocking, with a large receive buffer (best effort);
+/// returns it with the address it got. Bound with std, so a failure is reported to the
+/// caller of `Gateway::start`; the socket is registered later with the reactor of the
+/// thread where its reader runs.
+pub(super) fn bind(addr: SocketAddr) -> Result<(SocketAddr, std::net::UdpSocket), RuntimeError> {
+    let bind_err = |source| RuntimeError::Bind { transport: "UDP", addr, source };
+    let sock = bind_socket(addr).map_err(bind_err)?;
+    let local = sock.local_addr().map_err(bind_err)?;
+    Ok((local, sock))
+}
+
+fn bind_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let sock = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if let Err(e) = sock.set_recv_buffer_size(SIP_UDP_RCVBUF) {
+        warn!(%addr, error = %e, "SIP UDP receive buffer left at the system default");
+    }
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    Ok(sock.into())
+}
 
 /// `tx` takes everything but INVITEs, which go to `invites`: the engine serves the
 /// calls it has before new ones. A full INVITE queue drops the datagram (counted,

@@ -1,5 +1,7 @@
-//! A call's media at the edge: its opening (a small task) and its state in a media
-//! shard ([`CallMedia`], driven by [`super::media_shard`]).
+//! One call's media inside a media shard ([`CallMedia`]): its sockets, its media session
+//! and, once an operator answers, the relay bridging the two legs. The shard
+//! ([`super::media_shard`]) owns the loop and calls in here for each datagram, timer and
+//! command.
 //!
 //! The engine never sees packets: a call's media turns them into digits,
 //! prompt-finished and RTP-timeout events, and turns the engine's commands into paced
@@ -12,12 +14,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rand::Rng;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
-use super::media_shard::{ShardInput, ShardRef};
-use super::EngineInput;
+use super::input::EngineInput;
 use crate::call::ivr::PromptRef;
 use crate::call::CallId;
 use crate::engine::{DigitSource, MediaCommand, MediaInput};
@@ -26,61 +25,6 @@ use crate::media::relay::{Leg, LegConfig, Relay, StreamStart};
 use crate::media::sdp::{Direction, Negotiated};
 use crate::media::session::{self, MediaEvent, MediaSession, SessionConfig};
 use crate::media::Codec;
-
-/// How a call's media came to be opened: the commit its answer waits for, and when the
-/// engine asked for it (its wait for a worker is one of the delays the overload limits
-/// read).
-pub(super) struct Opening {
-    pub(super) commit: Option<super::record::CommitWait>,
-    pub(super) spawned: Instant,
-}
-
-/// Opens a call's media: binds its RTP and RTCP ports, waits (bounded) for the call's
-/// first record to reach the disk, hands the sockets to its shard, then tells the engine,
-/// which answers the call. The shard gets the call before the engine hears of it, so
-/// every command the engine sends afterwards, on the same shard queue, finds it there.
-pub(super) async fn open(
-    call: CallId,
-    rtp: SocketAddr,
-    tx: mpsc::Sender<EngineInput>,
-    shard: ShardRef,
-    prompts: Arc<PromptStore>,
-    opening: Opening,
-    shutdown: CancellationToken,
-) {
-    let Opening { commit, spawned } = opening;
-    let start_delay = spawned.elapsed();
-    let rtcp = SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1));
-    let socks = match (bind(rtp), bind(rtcp)) {
-        (Ok(a), Ok(b)) => Some((a, b)),
-        _ => None,
-    };
-    // The call's record reaches the disk before its 200 OK (which follows MediaOpened).
-    if let Some(wait) = commit {
-        tokio::select! {
-            r = tokio::time::timeout(super::COMMIT_WAIT, wait) => match r {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => warn!(%call, error = %e, "answering before the call's record is on disk"),
-                Ok(Err(_)) | Err(_) => warn!(%call, "call record not committed within {:?}; answering anyway", super::COMMIT_WAIT),
-            },
-            _ = shutdown.cancelled() => return,
-        }
-    }
-    let ok = match socks {
-        Some((rtp, rtcp)) => shard.send(ShardInput::Open(Box::new(CallMedia::new(call, rtp, rtcp, prompts)))),
-        None => false,
-    };
-    // How far behind a new call's media would start: this task's wait for a worker,
-    // plus how late its shard is running its calls' timers.
-    let media_delay = start_delay + shard.lag();
-    let _ = tx.send(EngineInput::MediaOpened { call, port: rtp.port(), ok, media_delay }).await;
-}
-
-fn bind(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
-    let sock = std::net::UdpSocket::bind(addr)?;
-    sock.set_nonblocking(true)?;
-    Ok(sock)
-}
 
 /// One call's media inside a shard: its sockets, its [`MediaSession`] (prompts, digits,
 /// silence) and, once an operator answers, the [`Relay`] bridging the two legs.

@@ -1,0 +1,340 @@
+//! The signalling thread and its engine task, the one owner of the [`Engine`].
+//!
+//! [`spawn`] starts a thread of its own (`cc112-engine`, a current-thread runtime) that
+//! runs the SIP UDP readers and the engine task. The task feeds the engine what the
+//! queues bring ([`EngineInput`]) and the clock, and carries out what the engine asks
+//! for ([`Output`]): sends on the UDP sockets and TCP connections, opens calls' media
+//! (on the shared runtime) and passes media commands to the shards, writes call and
+//! operator events to the log and the record store. Every few seconds it logs the load,
+//! trims memory after a surge, and complains about a stalled record store.
+//!
+//! Why a thread: on the shared workers, signalling was a few tasks among thousands of
+//! media tasks; each time their budget ran out they waited behind every call's RTP, the
+//! SIP socket's buffer overflowed, ACKs and BYEs were lost, calls did not end and their
+//! prompts kept playing, and the gateway spiralled (measured in the overload benchmark:
+//! 9,000 calls in progress at 2,100 calls/s of 1 s each). A thread gets its share of
+//! the CPU from the kernel however many media tasks are ready.
+//!
+//! Shutdown: on the token, the engine refuses new calls (503) and live calls get
+//! [`SHUTDOWN_GRACE`]; the task ends when they have ended or the grace is over, and
+//! dropping it closes every call's media.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info, warn};
+
+use super::call_log::log_event;
+use super::error::RuntimeError;
+use super::input::{EngineInput, Queues};
+use super::media_open::{self, Opening};
+use super::media_shard::{MediaShards, ShardInput};
+use super::memory;
+use super::record::{CommitWait, Recorder};
+use super::tcp::TcpWriters;
+use super::udp;
+use crate::call::CallId;
+use crate::config::Config;
+use crate::engine::{CallEvent, CallEventKind, Engine, Output};
+use crate::media::prompts::PromptStore;
+use crate::sip::{Peer, Transport};
+use crate::store::StoreHandle;
+
+/// How long calls in progress are given to end after a shutdown request.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How often the load is logged and the record store's health looked at (and
+/// complained about).
+const HEALTH_EVERY: Duration = Duration::from_secs(5);
+
+/// What the engine task is given by `Gateway::start`; the rest of its state it makes.
+pub(super) struct Start {
+    /// The configuration the engine starts on.
+    pub(super) config: Arc<Config>,
+    /// The record store, if it could be opened.
+    pub(super) store: Option<StoreHandle>,
+    /// Prompts for the calls to come.
+    pub(super) prompts: Arc<PromptStore>,
+    pub(super) queues: Queues,
+    /// The SIP UDP sockets, bound, with their addresses; their readers run on the
+    /// engine's thread.
+    pub(super) udp: Vec<(SocketAddr, std::net::UdpSocket)>,
+    pub(super) tcp: TcpWriters,
+    pub(super) shutdown: CancellationToken,
+    pub(super) tracker: TaskTracker,
+}
+
+/// Starts the media shards and the signalling thread; the engine task is tracked by
+/// `start.tracker` until it ends.
+pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
+    let Start { config, store, prompts, queues, udp, tcp, shutdown, tracker } = start;
+    let Queues { tx, rx, invites_tx, invites } = queues;
+    let mut engine = Engine::new(config, rand::random());
+    engine.set_wall_clock(Instant::now(), std::time::SystemTime::now());
+    let recorder = Recorder::new(store);
+    let media_runtime = tokio::runtime::Handle::current();
+    let shards = MediaShards::start(&tx).map_err(RuntimeError::MediaThreads)?;
+    let mut task = EngineTask {
+        engine,
+        rx,
+        invites,
+        tx,
+        udp: HashMap::new(),
+        tcp,
+        media: HashMap::new(),
+        shards,
+        prompts,
+        recorder,
+        commits: HashMap::new(),
+        trimmer: memory::Trimmer::default(),
+        shutdown,
+        tracker: tracker.clone(),
+        media_runtime,
+    };
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("cc112-engine".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    error!(error = %e, "the engine's runtime could not start");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                task.listen_udp(udp, invites_tx);
+                task.run().await;
+            });
+            let _ = done_tx.send(());
+        })
+        .map_err(RuntimeError::EngineThread)?;
+    tracker.spawn(async move {
+        let _ = done_rx.await;
+    });
+    Ok(())
+}
+
+/// The engine and everything that carries out its outputs.
+struct EngineTask {
+    engine: Engine,
+    rx: mpsc::Receiver<EngineInput>,
+    /// New INVITEs received over UDP, served when `rx` is empty.
+    invites: mpsc::Receiver<EngineInput>,
+    tx: mpsc::Sender<EngineInput>,
+    udp: HashMap<SocketAddr, Arc<UdpSocket>>,
+    tcp: TcpWriters,
+    /// Each open call's media shard.
+    media: HashMap<CallId, usize>,
+    shards: MediaShards,
+    /// Prompts for calls that start from now on (a call's media keeps the store it got).
+    prompts: Arc<PromptStore>,
+    recorder: Recorder,
+    /// Commits of calls' first records, handed to the openings of their media.
+    commits: HashMap<CallId, CommitWait>,
+    trimmer: memory::Trimmer,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    /// The shared runtime, where calls' media is opened (the engine's thread runs only
+    /// the engine and the SIP UDP readers).
+    media_runtime: tokio::runtime::Handle,
+}
+
+impl EngineTask {
+    /// Registers the SIP UDP sockets with this thread's reactor and starts their
+    /// readers; new INVITEs go to `invites`, the rest to the main queue.
+    fn listen_udp(&mut self, sockets: Vec<(SocketAddr, std::net::UdpSocket)>, invites: mpsc::Sender<EngineInput>) {
+        for (local, sock) in sockets {
+            match UdpSocket::from_std(sock) {
+                Ok(sock) => {
+                    let sock = Arc::new(sock);
+                    self.udp.insert(local, sock.clone());
+                    self.tracker.spawn(udp::receive(sock, local, self.tx.clone(), invites.clone(), self.shutdown.clone()));
+                }
+                Err(e) => error!(%local, error = %e, "SIP UDP socket could not be registered"),
+            }
+        }
+    }
+
+    async fn run(mut self) {
+        let mut grace_end: Option<tokio::time::Instant> = None;
+        let mut health = tokio::time::interval(HEALTH_EVERY);
+        loop {
+            let deadline = self.engine.poll_timeout().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                input = self.rx.recv() => {
+                    let Some(input) = input else { break };
+                    self.handle(input);
+                }
+                // New INVITEs only when nothing else waits: ACKs, BYEs, responses and
+                // media events of the calls in progress go first, so a surge of new
+                // calls cannot starve the calls already answered (their ACKs stuck behind
+                // INVITEs would make them fail and keep their media running).
+                Some(input) = self.invites.recv(), if self.rx.is_empty() => self.handle(input),
+                _ = sleep_until(deadline) => self.engine.handle_timeout(Instant::now()),
+                _ = self.shutdown.cancelled(), if grace_end.is_none() => {
+                    self.engine.begin_shutdown();
+                    grace_end = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+                }
+                _ = sleep_until(grace_end), if grace_end.is_some() => break,
+                _ = health.tick() => self.check_health(),
+            }
+            self.dispatch().await;
+            if grace_end.is_some() && self.engine.active_calls() == 0 {
+                break;
+            }
+        }
+        // Dropping the shards (with this task) closes every call's media.
+        self.media.clear();
+        info!(calls = self.engine.active_calls(), stats = ?self.engine.stats(), "engine stopped");
+    }
+
+    /// Logs the load, trims memory when it has grown out of proportion to the live
+    /// state, and complains when call records wait for the disk.
+    fn check_health(&mut self) {
+        let live = self.engine.live_state();
+        let rss = memory::rss();
+        let st = self.engine.stats();
+        // Its own target, so a benchmark can read it without the per-call lines.
+        debug!(
+            target: "cc112::load",
+            calls = self.engine.active_calls(),
+            live,
+            queued = self.rx.len(),
+            invites_queued = self.invites.len(),
+            media_tasks = self.media.len(),
+            messages = st.messages,
+            calls_started = st.calls_started,
+            refused_overload = st.refused_overload,
+            rss,
+            "load"
+        );
+        if self.trimmer.observe(Instant::now(), live, rss) {
+            self.engine.compact();
+            tokio::task::spawn_blocking(move || {
+                let t = Instant::now();
+                memory::trim();
+                debug!(target: "cc112::load", live, rss_before = rss, rss_after = memory::rss(), took_ms = t.elapsed().as_millis() as u64, "memory out of proportion to the live state: tables compacted, heap trimmed");
+            });
+        }
+        if let Some(h) = self.recorder.store().map(StoreHandle::health) {
+            if !h.is_ok() {
+                warn!(queue = h.queue_depth, last_error = ?h.last_error, failing_since = ?h.failing_since, "call records are waiting for the disk");
+            }
+        }
+    }
+
+    fn handle(&mut self, input: EngineInput) {
+        let now = Instant::now();
+        match input {
+            EngineInput::Sip { peer, bytes, received } => self.engine.handle_sip_received(now, received, peer, &bytes),
+            EngineInput::MediaOpened { call, port, ok, media_delay } => {
+                self.engine.observe_media_delay(now, media_delay);
+                self.engine.handle_media_opened(now, call, port, ok)
+            }
+            EngineInput::Media { call, input } => self.engine.handle_media(now, call, input),
+            EngineInput::Command(cmd, reply) => {
+                let _ = reply.send(self.engine.handle_command(now, cmd));
+            }
+            EngineInput::Reload(cfg, prompts) => {
+                self.engine.set_config(cfg);
+                self.prompts = prompts;
+            }
+        }
+    }
+
+    /// Carries out everything the engine has to say.
+    async fn dispatch(&mut self) {
+        while let Some(out) = self.engine.poll_output() {
+            match out {
+                Output::Send { peer, bytes } => self.send(peer, bytes).await,
+                Output::OpenMedia { call, port } => self.open_media(call, port),
+                Output::CloseMedia { call, .. } => {
+                    if let Some(i) = self.media.remove(&call) {
+                        self.shards.send(i, ShardInput::Close { call });
+                    }
+                }
+                Output::Media { call, cmd } => {
+                    if let Some(&i) = self.media.get(&call) {
+                        self.shards.send(i, ShardInput::Command { call, cmd });
+                    }
+                }
+                Output::Operator { operator, kind, detail } => {
+                    info!(event = "operator", %operator, kind = ?kind, detail = detail.as_deref().unwrap_or(""), "operator");
+                    self.recorder.on_operator(&operator, kind, detail.as_deref());
+                }
+                Output::Event(ev) => self.on_event(&ev),
+            }
+        }
+    }
+
+    /// Spawns the opening of a call's media on the shared runtime, in the next shard,
+    /// with the commit of the call's first record for its answer to wait on.
+    fn open_media(&mut self, call: CallId, port: u16) {
+        let Some((i, shard)) = self.shards.pick() else {
+            // No media thread runs: the port is reported unusable, and the engine
+            // answers the call 503 once its tries are spent.
+            self.engine.handle_media_opened(Instant::now(), call, port, false);
+            return;
+        };
+        self.media.insert(call, i);
+        let addr = self.engine.config().media.address;
+        let commit = self.commits.remove(&call);
+        let opening = Opening { commit, spawned: Instant::now() };
+        self.tracker.spawn_on(
+            media_open::open(call, SocketAddr::new(addr, port), self.tx.clone(), shard, self.prompts.clone(), opening, self.shutdown.clone()),
+            &self.media_runtime,
+        );
+    }
+
+    /// A call event: logged, recorded, and a new call's commit kept for its media's
+    /// opening (the engine emits the start before it asks for the media).
+    fn on_event(&mut self, ev: &CallEvent) {
+        log_event(ev);
+        if let Some(wait) = self.recorder.on_event(ev) {
+            self.commits.insert(ev.call, wait);
+        }
+        // A call refused before it was answered never opens media.
+        if matches!(ev.kind, CallEventKind::Ended { .. }) {
+            self.commits.remove(&ev.call);
+        }
+    }
+
+    async fn send(&self, peer: Peer, bytes: Bytes) {
+        match peer.transport {
+            Transport::Udp => {
+                let Some(sock) = self.udp.get(&peer.local).or_else(|| self.udp.values().next()) else { return };
+                if let Err(e) = sock.send_to(&bytes, peer.remote).await {
+                    debug!(remote = %peer.remote, error = %e, "UDP send failed");
+                }
+            }
+            Transport::Tcp => {
+                let writer = peer.conn.and_then(|c| self.tcp.lock().ok().and_then(|m| m.get(&c).cloned()));
+                match writer {
+                    // The engine never waits on a slow TCP peer: a full queue drops the
+                    // message (the connection is then closed by its own timeouts).
+                    Some(w) => {
+                        if w.try_send(bytes).is_err() {
+                            debug!(remote = %peer.remote, "TCP write queue full or closed; message dropped");
+                        }
+                    }
+                    None => debug!(remote = %peer.remote, "TCP connection gone; message dropped"),
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

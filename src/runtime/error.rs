@@ -1,0 +1,28 @@
+//! [`RuntimeError`]: why the gateway could not start. Once started, nothing in the
+//! shell fails the gateway: a socket, a call's media or the record store that fails is
+//! logged and the rest keeps answering calls.
+
+use std::net::SocketAddr;
+
+use thiserror::Error;
+
+/// Why [`Gateway::start`](super::Gateway::start) failed.
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    /// A SIP listener (`transport`: "UDP" or "TCP") could not be bound to `addr`.
+    #[error("cannot bind SIP {transport} on {addr}: {source}")]
+    Bind {
+        /// "UDP" or "TCP".
+        transport: &'static str,
+        /// The address from `sip.listen_udp` / `sip.listen_tcp`.
+        addr: SocketAddr,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The signalling thread (`cc112-engine`) could not be started.
+    #[error("cannot start the engine thread: {0}")]
+    EngineThread(std::io::Error),
+    /// The media shards' threads or their pollers could not be started.
+    #[error("cannot start the media threads: {0}")]
+    MediaThreads(std::io::Error),
+}

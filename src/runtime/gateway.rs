@@ -1,0 +1,125 @@
+//! [`Gateway`]: a running gateway, started by binding every listener and starting the
+//! tasks, and stopped gracefully. It owns the record writer (flushed last at shutdown)
+//! and the one handle from outside into the engine task (for reloads).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use super::engine_task::{self, Start};
+use super::error::RuntimeError;
+use super::input::{EngineInput, Queues};
+use super::tcp::{self, TcpWriters};
+use super::{control, prompts, udp};
+use crate::config::Config;
+use crate::media::prompts::PromptStore;
+use crate::store::{Writer, WriterOptions};
+
+/// How long the record writer gets to flush at shutdown.
+const STORE_FLUSH: Duration = Duration::from_secs(5);
+
+/// A running gateway.
+pub struct Gateway {
+    /// The SIP UDP addresses listened on (with the ports the system chose for port 0).
+    pub udp_addrs: Vec<SocketAddr>,
+    /// The SIP TCP addresses listened on.
+    pub tcp_addrs: Vec<SocketAddr>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    input: mpsc::Sender<EngineInput>,
+    store: Option<Writer>,
+}
+
+impl Gateway {
+    /// Bind every listener and start the tasks. Fails only if a listener cannot be bound
+    /// or a thread cannot be started. `config_path` locates the prompts (`<its
+    /// directory>/prompts`); without it the built-in recordings are used.
+    pub async fn start(config: Config, config_path: Option<&std::path::Path>) -> Result<Gateway, RuntimeError> {
+        let prompts = prompts::load(&config, prompts::prompts_dir(config_path).as_deref());
+        let store = open_store(&config);
+        let config = Arc::new(config);
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let queues = Queues::new();
+        let tx = queues.tx.clone();
+        let writers: TcpWriters = Arc::new(Mutex::new(HashMap::new()));
+
+        let udp = config.sip.listen_udp.iter().map(|addr| udp::bind(*addr)).collect::<Result<Vec<_>, _>>()?;
+        let udp_addrs = udp.iter().map(|(local, _)| *local).collect();
+        let mut tcp_addrs = Vec::new();
+        for addr in &config.sip.listen_tcp {
+            let (listener, local) = tcp::bind(*addr).await?;
+            tcp_addrs.push(local);
+            let limits = tcp::Limits::from(&config.sip);
+            tracker.spawn(tcp::accept(listener, local, limits, tx.clone(), writers.clone(), shutdown.clone(), tracker.clone()));
+        }
+        #[cfg(unix)]
+        tracker.spawn(control::serve(control::socket_path(&config.store.path), tx.clone(), shutdown.clone()));
+        info!(udp = ?udp_addrs, tcp = ?tcp_addrs, version = %config.version, "SIP listening");
+
+        engine_task::spawn(Start {
+            config,
+            store: store.as_ref().map(Writer::handle),
+            prompts,
+            queues,
+            udp,
+            tcp: writers,
+            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+        })?;
+        Ok(Gateway { udp_addrs, tcp_addrs, shutdown, tracker, input: tx, store })
+    }
+
+    /// Apply a new configuration (and its prompts) to new calls. Listeners are not
+    /// rebound: a change of listen addresses needs a restart (it is logged).
+    pub async fn reload(&self, config: Config, prompts: Arc<PromptStore>) {
+        let _ = self.input.send(EngineInput::Reload(Arc::new(config), prompts)).await;
+    }
+
+    /// Ask for a graceful stop and wait for every task; the record writer flushes last.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+        if let Some(w) = self.store {
+            let report = tokio::task::spawn_blocking(move || w.shutdown(STORE_FLUSH)).await;
+            match report {
+                Ok(r) if r.unwritten == 0 => info!("call records flushed"),
+                Ok(r) => error!(unwritten = r.unwritten, health = ?r.health, "call records left unwritten at shutdown"),
+                Err(e) => error!(error = %e, "record writer did not stop cleanly"),
+            }
+        }
+    }
+
+    /// The token that stops the gateway when cancelled (as [`shutdown`](Self::shutdown)
+    /// does, without waiting).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// Open the record store. If it cannot be opened the gateway still answers calls (the
+/// log keeps their story) and says so loudly: records matter, answering matters more.
+fn open_store(config: &Config) -> Option<Writer> {
+    let options = WriterOptions { capacity: config.store.queue_capacity, ..Default::default() };
+    match Writer::open(&config.store.path, options) {
+        Ok(w) => {
+            let interrupted = &w.recovery().interrupted;
+            if !interrupted.is_empty() {
+                warn!(count = interrupted.len(), calls = ?interrupted, "calls open at the last stop closed as interrupted");
+            }
+            info!(path = %config.store.path.display(), "call records in SQLite (WAL, synchronous=FULL)");
+            Some(w)
+        }
+        Err(e) => {
+            error!(path = %config.store.path.display(), error = %e, "CALL RECORDS DISABLED: the database cannot be opened; calls are still answered");
+            None
+        }
+    }
+}
