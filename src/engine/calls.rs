@@ -70,6 +70,7 @@ impl Calls {
     }
 
     /// Every call (for tests and snapshots).
+    #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Call> {
         self.calls.values()
     }
@@ -80,6 +81,7 @@ impl Calls {
     }
 
     /// Ports held now.
+    #[cfg(test)]
     pub(crate) fn ports_in_use(&self) -> usize {
         self.ports.in_use()
     }

@@ -75,6 +75,7 @@ impl OperatorSide {
     }
 
     /// Where `call` waits: its queue and position (1 = next).
+    #[cfg(test)]
     pub(crate) fn position(&self, call: CallId) -> Option<(QueueId, usize)> {
         self.acd.position(call)
     }

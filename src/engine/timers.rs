@@ -82,11 +82,13 @@ impl TimerTable {
     }
 
     /// Entries in the heap, live or stale (for leak checks).
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
     }
 
     /// Deadlines that are live.
+    #[cfg(test)]
     pub(crate) fn live(&self) -> usize {
         self.live.len()
     }

@@ -37,7 +37,7 @@ use super::input::{EngineInput, Queues};
 use super::media_open::{self, Opening};
 use super::media_shard::{MediaShards, ShardInput};
 use super::memory;
-use super::record::{CommitWait, Recorder};
+use super::record::{CommitWait, Recorder, RECORD_WAIT};
 use super::tcp::TcpWriters;
 use super::udp;
 use crate::call::CallId;
@@ -78,6 +78,8 @@ pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
     let Queues { tx, rx, invites_tx, invites } = queues;
     let mut engine = Engine::new(config, rand::random());
     engine.set_wall_clock(Instant::now(), std::time::SystemTime::now());
+    // With a store, a call's 200 OK waits for its first record (see `media_open`).
+    engine.set_record_wait(store.as_ref().map(|_| RECORD_WAIT));
     let recorder = Recorder::new(store);
     let media_runtime = tokio::runtime::Handle::current();
     let shards = MediaShards::start(&tx).map_err(RuntimeError::MediaThreads)?;
@@ -137,7 +139,8 @@ struct EngineTask {
     /// Prompts for calls that start from now on (a call's media keeps the store it got).
     prompts: Arc<PromptStore>,
     recorder: Recorder,
-    /// Commits of calls' first records, handed to the openings of their media.
+    /// Commits of calls' first records, handed to the openings of their media, which
+    /// report them to the engine.
     commits: HashMap<CallId, CommitWait>,
     trimmer: memory::Trimmer,
     shutdown: CancellationToken,
@@ -239,6 +242,7 @@ impl EngineTask {
                 self.engine.observe_media_delay(now, media_delay);
                 self.engine.handle_media_opened(now, call, port, ok)
             }
+            EngineInput::RecordCommitted { call, ok } => self.engine.handle_record_committed(now, call, ok),
             EngineInput::Media { call, input } => self.engine.handle_media(now, call, input),
             EngineInput::Command(cmd, reply) => {
                 let _ = reply.send(self.engine.handle_command(now, cmd));
@@ -276,7 +280,7 @@ impl EngineTask {
     }
 
     /// Spawns the opening of a call's media on the shared runtime, in the next shard,
-    /// with the commit of the call's first record for its answer to wait on.
+    /// with the commit of the call's first record for it to report.
     fn open_media(&mut self, call: CallId, port: u16) {
         let Some((i, shard)) = self.shards.pick() else {
             // No media thread runs: the port is reported unusable, and the engine

@@ -42,6 +42,9 @@ pub(super) enum EngineInput {
     /// its media shard runs its calls' timers: it tells the overload limits whether the
     /// media keeps up.
     MediaOpened { call: CallId, port: u16, ok: bool, media_delay: Duration },
+    /// A new call's first record is durable (`ok`), or could not be written: the
+    /// engine sends its 200 OK once this and [`EngineInput::MediaOpened`] have come.
+    RecordCommitted { call: CallId, ok: bool },
     /// What a call's media noticed: a digit, a prompt finished, RTP gone silent.
     Media { call: CallId, input: MediaInput },
     /// A new configuration and its prompts, for calls that start from now on.

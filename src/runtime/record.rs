@@ -4,7 +4,7 @@
 //! unique across restarts (a ULID made here, at the edge, where clocks may be read).
 //! The call's first record is committed before its 200 OK goes out: the commit
 //! ([`CommitWait`]) is handed to the opening of the call's media as a one-shot, which
-//! waits for it (at most `media_open::COMMIT_WAIT`) before reporting the port open, and
+//! reports it to the engine; the engine waits for it (at most [`RECORD_WAIT`]), and
 //! the engine answers only then.
 
 use std::collections::HashMap;
@@ -18,6 +18,12 @@ use crate::engine::{CallEvent, CallEventKind, EndReason};
 use crate::store::record::{CallEnd, CallPatch, CallStart, HangupBy, Outcome, Record, RecordId};
 use crate::store::CommitError;
 use crate::store::{StoreHandle, UtcMs};
+
+/// How long a call's answer may wait for its first record to reach the disk (the
+/// engine's `set_record_wait`). Commits take well under a millisecond on a healthy
+/// disk; on a stalled one the caller is answered anyway (logged) and the record follows
+/// when the disk recovers.
+pub(super) const RECORD_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The commit of a call's first record, awaited before its 200 OK.
 pub(super) type CommitWait = oneshot::Receiver<Result<(), CommitError>>;
