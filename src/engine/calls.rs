@@ -196,6 +196,23 @@ impl Calls {
         self.event(id, CallEventKind::Prompt { prompt }, fx);
     }
 
+    /// A prompt finished playing on a call: the next queued one starts, or the IVR is
+    /// told (`true`: the IVR has news to drain).
+    pub(crate) fn prompt_finished(&mut self, now: std::time::Instant, id: CallId, prompt: &PromptRef, fx: &mut Effects) -> bool {
+        let Some(call) = self.calls.get_mut(&id) else { return false };
+        if call.playing.as_ref() == Some(prompt) {
+            call.playing = None;
+        }
+        if let Some(ivr) = call.ivr.as_mut() {
+            ivr.handle_prompt_finished(now, prompt);
+            return true;
+        }
+        if let Some(next) = call.queued_prompts.pop_front() {
+            self.play(id, next, fx);
+        }
+        false
+    }
+
     /// A prompt by id in the language the caller chose (or the plan's default).
     pub(crate) fn prompt(&self, id: CallId, prompt: &str, config: &Config) -> Option<PromptRef> {
         let call = self.calls.get(&id)?;

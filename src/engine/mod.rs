@@ -54,17 +54,18 @@ use self::operator_side::{Ctx, OperatorSide};
 use self::timers::TimerKey;
 use self::transactions::{Answer, Transactions};
 use self::uas::{BadInput, Refusal, Unparsed};
-use crate::call::ivr::{Entry, Ivr, IvrAction};
+use crate::call::ivr::Ivr;
 use crate::call::registrar::RegisterOutcome;
 use crate::call::CallId;
 use crate::config::Config;
 use crate::media::ports::PortPool;
 use crate::media::sdp::{self, LocalMedia, SdpError};
-use crate::sip::header::split_list;
 use crate::sip::transaction::{Timers, TxKey};
-use crate::sip::{parse, HeaderName, Message, Method, Outgoing, ParseError, Peer, Request, Response, Transport, UriKind};
+use crate::sip::{parse, Message, Method, ParseError, Peer, Request, Response, Transport, UriKind};
 
 pub use call::{Call, CallState, DialogKey, EndReason, OperatorDialog};
+
+use self::call::{NewCall, ReInviteError};
 pub use ids::{OfferId, TxId};
 pub use output::{CallEvent, CallEventKind, DigitSource, MediaCommand, MediaInput, OperatorEventKind, Output, Stats};
 pub use uas::ALLOW;
@@ -318,15 +319,8 @@ impl Engine {
         match input {
             MediaInput::Digit { key, source } => self.on_digit(now, id, key, source),
             MediaInput::PromptFinished { prompt } => {
-                let Some(call) = self.calls.get_mut(id) else { return };
-                if call.playing.as_ref() == Some(&prompt) {
-                    call.playing = None;
-                }
-                if let Some(ivr) = call.ivr.as_mut() {
-                    ivr.handle_prompt_finished(now, &prompt);
+                if self.calls.prompt_finished(now, id, &prompt, &mut self.fx) {
                     self.drain_ivr(now, id);
-                } else if let Some(next) = call.queued_prompts.pop_front() {
-                    self.calls.play(id, next, &mut self.fx);
                 }
             }
             MediaInput::RtpTimeout => {
@@ -416,20 +410,6 @@ impl Engine {
         }
     }
 
-    /// The first event of a call's record, accepted or refused.
-    fn started_event(&self, record: String, req: &Request, identity: String, peer: Peer) -> CallEventKind {
-        CallEventKind::Started {
-            record,
-            caller: req.head.from.uri.dialed().unwrap_or_else(|| req.head.from.uri.to_string()),
-            caller_name: req.head.from.display.clone(),
-            dialed: req.uri.to_string(),
-            identity,
-            remote: peer.remote,
-            transport: peer.transport,
-            config_version: self.config.version.clone(),
-        }
-    }
-
     /// 503 with Retry-After for a new emergency call the gateway cannot serve (the
     /// `[overload]` limits, or no RTP port free). The carrier can send it elsewhere at
     /// once; the refusal is still recorded (outcome `rejected`, with the caller's
@@ -444,7 +424,7 @@ impl Engine {
         self.txs.final_ist(now, key, Answer::new(503, reason, &retry), None, &mut self.fx);
         let call = self.ids.call();
         let record = self.new_record_id(now);
-        let started = self.started_event(record, req, identity, peer);
+        let started = call::started_event(record, req, identity, peer, &self.config.version);
         for kind in [started, CallEventKind::Ended { reason: EndReason::Overload }] {
             self.fx.out.push_back(Output::Event(CallEvent { call, sip_call_id: req.head.call_id.clone(), kind }));
         }
@@ -460,14 +440,7 @@ impl Engine {
         let screened = match uas::screen_invite(&req, &self.config, self.draining) {
             Ok(s) => s,
             Err(r) => {
-                match r {
-                    Refusal::ShuttingDown => self.stats.refused_shutting_down += 1,
-                    Refusal::NotEmergency => {
-                        self.stats.not_emergency += 1;
-                        tracing::debug!(uri = %req.uri, "INVITE to a non-emergency identity");
-                    }
-                    _ => {}
-                }
+                r.count(&mut self.stats, &req);
                 let (status, reason, headers) = r.answer();
                 return self.txs.final_ist(now, &key, Answer::new(status, reason, &headers), None, &mut self.fx);
             }
@@ -517,40 +490,12 @@ impl Engine {
     fn new_call(&mut self, now: Instant, tid: TxId, peer: Peer, req: &Request, key: TxKey, screened: uas::Screened, port: u16) {
         let id = self.ids.call();
         let local_tag = self.txs.to_tag(tid).unwrap_or_default().to_string();
-        let remote_target = req.head.contact.first().map_or_else(|| req.head.from.uri.to_string(), |c| c.uri.to_string());
-        let route_set = req.head.get_all(&HeaderName::RecordRoute).filter_map(|v| split_list(v).ok()).flatten().map(str::to_string).collect();
+        let record = self.new_record_id(now);
         let recorded = self.record_wait.is_none();
-        let call = Call {
-            id,
-            record: self.new_record_id(now),
-            sip_call_id: req.head.call_id.clone(),
-            peer,
-            started: now,
-            state: CallState::Opening { port, tries: 1, opened: false, recorded },
-            local_tag,
-            remote_tag: req.head.from.tag().unwrap_or_default().to_string(),
-            invite_tx: Some(key),
-            remote_from: req.head.get(&HeaderName::From).unwrap_or_default().to_string(),
-            local_to: req.head.get(&HeaderName::To).unwrap_or_default().to_string(),
-            remote_target,
-            route_set,
-            local_cseq: 0,
-            remote_cseq: req.head.cseq.seq,
-            remote_offer: screened.offer,
-            local_media: None,
-            negotiated: None,
-            identity: screened.identity.clone(),
-            ivr: None,
-            routing: None,
-            language: None,
-            playing: None,
-            queued_prompts: std::collections::VecDeque::new(),
-            caller: req.head.from.uri.dialed().unwrap_or_else(|| req.head.from.uri.to_string()),
-            caller_name: req.head.from.display.clone(),
-            operator: None,
-        };
+        let identity = screened.identity.clone();
+        let call = Call::from_invite(NewCall { id, record, req, peer, now, port, local_tag, invite_tx: key, offer: screened.offer, identity, recorded });
         self.txs.set_call(tid, id);
-        let event = self.started_event(call.record.clone(), req, screened.identity, peer);
+        let event = call::started_event(call.record.clone(), req, screened.identity, peer, &self.config.version);
         self.calls.insert(call);
         self.stats.calls_started += 1;
         // The record's first event goes out before anything else of the call, and the
@@ -566,107 +511,63 @@ impl Engine {
     /// or offer if the INVITE had none).
     fn answer_call(&mut self, now: Instant, id: CallId, port: u16) {
         let session_id = u64::from(self.ids.random() as u32);
-        let default_codec = operator_side::default_codec(&self.config);
         let Some(call) = self.calls.get_mut(id) else { return };
         let local = LocalMedia { addr: self.config.media.address, port, session_id, session_version: 1 };
-        let (body, negotiated) = match &call.remote_offer {
-            Some(offer) => match sdp::answer(offer, &local, &self.config.media.codecs) {
-                Ok((b, n)) => (b, Some(n)),
-                // Checked before the port was taken; an error here is a bug, not the caller's.
-                Err(e) => {
-                    warn!(call = %id, %e, "SDP answer failed after the offer was checked");
-                    (sdp::offer(&local, &self.config.media.codecs), None)
-                }
-            },
-            None => (sdp::offer(&local, &self.config.media.codecs), None),
-        };
-        call.state = CallState::Answered;
-        call.local_media = Some(local);
-        call.negotiated = negotiated.clone();
+        let (body, event) = call.answer(local, &self.config.media.codecs);
         let (Some(key), peer) = (call.invite_tx.clone(), call.peer) else { return };
-        let contact = self.contact_for(peer);
+        let contact = contact_for(&self.config, peer);
         let hdrs = [("Contact", contact), ("Allow", ALLOW.into()), ("Supported", String::new()), ("Accept", "application/sdp".into())];
         self.txs.final_ist(now, &key, Answer::new(200, "OK", &hdrs), Some(Bytes::from(body)), &mut self.fx);
         self.stats.calls_answered += 1;
-        let kind = match negotiated {
-            Some(n) => CallEventKind::Answered { codec: n.codec, telephone_event: n.telephone_event, rtp_port: port, remote_rtp: n.remote },
-            None => CallEventKind::Answered { codec: default_codec, telephone_event: None, rtp_port: port, remote_rtp: None },
-        };
-        self.event(id, kind);
+        self.event(id, event);
         self.start_media_and_ivr(now, id);
     }
 
     fn refuse_offer(&mut self, now: Instant, key: &TxKey, e: &SdpError) {
-        let (reason, warning) = match e {
-            SdpError::NoCommonCodec { .. } => {
-                self.stats.no_common_codec += 1;
-                ("Not Acceptable Here", "305 cc112 \"Incompatible media format: PCMU or PCMA required\"")
-            }
-            SdpError::NoAudio => ("Not Acceptable Here", "304 cc112 \"Media type not available: audio required\""),
-            SdpError::Malformed(_) => ("Not Acceptable Here", "399 cc112 \"Malformed SDP\""),
-        };
+        if let SdpError::NoCommonCodec { .. } = e {
+            self.stats.no_common_codec += 1;
+        }
         info!(%e, "INVITE offer refused");
-        self.txs.final_ist(now, key, Answer::new(488, reason, &[("Warning", warning.into())]), None, &mut self.fx);
+        let warning = [("Warning", uas::offer_warning(e).to_string())];
+        self.txs.final_ist(now, key, Answer::new(488, "Not Acceptable Here", &warning), None, &mut self.fx);
     }
 
     fn on_reinvite(&mut self, now: Instant, id: CallId, key: TxKey, req: &Request) {
-        let codecs = self.config.media.codecs.clone();
         let Some(call) = self.calls.get_mut(id) else { return };
-        if call.invite_tx.is_some() || call.local_media.is_none() {
-            // RFC 3261 §14.2: an INVITE arriving while ours awaits its ACK gets 500 + Retry-After.
-            let retry = [("Retry-After", "1".to_string())];
-            return self.txs.final_ist(now, &key, Answer::new(500, "Previous INVITE still pending", &retry), None, &mut self.fx);
-        }
-        let offer = match crate::sip::body::sdp_of(&req.head, &req.body) {
-            Ok(o) => o,
-            Err(_) => {
-                let (status, reason, headers) = Refusal::Body.answer();
-                return self.txs.final_ist(now, &key, Answer::new(status, reason, &headers), None, &mut self.fx);
+        match call.reinvite(key.clone(), req, &self.config.media.codecs) {
+            Ok(body) => {
+                let contact = contact_for(&self.config, call.peer);
+                let hdrs = [("Contact", contact), ("Allow", ALLOW.into()), ("Supported", String::new())];
+                self.txs.final_ist(now, &key, Answer::new(200, "OK", &hdrs), Some(Bytes::from(body)), &mut self.fx);
             }
-        };
-        let Some(mut local) = call.local_media.clone() else { return };
-        local.session_version += 1;
-        let body = match &offer {
-            Some(o) => match sdp::answer(o, &local, &codecs) {
-                Ok((b, n)) => {
-                    call.negotiated = Some(n);
-                    b
-                }
-                Err(e) => return self.refuse_offer(now, &key, &e),
-            },
-            None => sdp::offer(&local, &codecs),
-        };
-        call.remote_offer = offer;
-        call.local_media = Some(local);
-        call.remote_cseq = req.head.cseq.seq;
-        call.invite_tx = Some(key.clone());
-        let peer = call.peer;
-        let contact = self.contact_for(peer);
-        let hdrs = [("Contact", contact), ("Allow", ALLOW.into()), ("Supported", String::new())];
-        self.txs.final_ist(now, &key, Answer::new(200, "OK", &hdrs), Some(Bytes::from(body)), &mut self.fx);
+            Err(ReInviteError::Pending) => {
+                let retry = [("Retry-After", "1".to_string())];
+                self.txs.final_ist(now, &key, Answer::new(500, "Previous INVITE still pending", &retry), None, &mut self.fx);
+            }
+            Err(ReInviteError::Body) => {
+                let (status, reason, headers) = Refusal::Body.answer();
+                self.txs.final_ist(now, &key, Answer::new(status, reason, &headers), None, &mut self.fx);
+            }
+            Err(ReInviteError::Sdp(e)) => self.refuse_offer(now, &key, &e),
+        }
     }
 
     /// The operator's re-INVITE (hold, unhold, codec change): answer on the same port
     /// and point the bridge at what the operator now offers.
     fn on_operator_reinvite(&mut self, now: Instant, id: CallId, key: TxKey, req: &Request) {
-        let codecs = self.config.media.codecs.clone();
         let Some(call) = self.calls.get(id) else { return };
-        let Some(local) = call.local_media.clone() else { return };
-        let contact = self.contact_for(call.peer);
-        let local = LocalMedia { session_version: local.session_version + 2, ..local };
-        let body = match crate::sip::body::sdp_of(&req.head, &req.body) {
-            Ok(Some(o)) => match sdp::answer(&o, &local, &codecs) {
-                Ok((b, n)) => {
-                    let cmd = MediaCommand::Bridge { remote: n.remote, codec: n.codec, payload_type: n.payload_type, telephone_event: n.telephone_event };
+        let contact = contact_for(&self.config, call.peer);
+        match call.operator_reinvite(req, &self.config.media.codecs) {
+            Some(Ok((body, bridge))) => {
+                if let Some(cmd) = bridge {
                     self.fx.out.push_back(Output::Media { call: id, cmd });
-                    b
                 }
-                Err(e) => return self.refuse_offer(now, &key, &e),
-            },
-            _ => sdp::offer(&local, &codecs),
-        };
-        let hdrs = [("Contact", contact), ("Allow", ALLOW.into())];
-        self.txs.final_ist(now, &key, Answer::new(200, "OK", &hdrs), Some(Bytes::from(body)), &mut self.fx);
+                let hdrs = [("Contact", contact), ("Allow", ALLOW.into())];
+                self.txs.final_ist(now, &key, Answer::new(200, "OK", &hdrs), Some(Bytes::from(body)), &mut self.fx);
+            }
+            Some(Err(e)) => self.refuse_offer(now, &key, &e),
+            None => {}
+        }
     }
 
     fn on_ack(&mut self, now: Instant, req: Request) {
@@ -696,23 +597,10 @@ impl Engine {
     }
 
     fn confirm(&mut self, now: Instant, id: CallId, ack: &Request) {
-        let codecs = self.config.media.codecs.clone();
         let Some(call) = self.calls.get_mut(id) else { return };
-        let Some(key) = call.invite_tx.take() else { return };
-        let was_answered = call.state == CallState::Answered;
-        call.state = CallState::Confirmed;
-        // INVITE without SDP: the answer comes in the ACK (RFC 3264 §4).
-        if call.remote_offer.is_none() {
-            if let Ok(Some(answer)) = crate::sip::body::sdp_of(&ack.head, &ack.body) {
-                match sdp::accept_answer(&answer, &codecs) {
-                    Ok(n) => call.negotiated = Some(n),
-                    // An emergency call is never dropped for this: media may still flow.
-                    Err(e) => warn!(call = %id, %e, "unusable SDP answer in ACK; keeping the call"),
-                }
-            }
-        }
+        let Some((key, first)) = call.confirm(ack, &self.config.media.codecs) else { return };
         self.txs.ack(now, &key, &mut self.fx);
-        if was_answered {
+        if first {
             self.event(id, CallEventKind::Confirmed);
         }
     }
@@ -828,21 +716,9 @@ impl Engine {
     fn send_bye(&mut self, now: Instant, id: CallId) {
         let branch = self.ids.branch();
         let Some(call) = self.calls.get_mut(id) else { return };
-        call.local_cseq += 1;
-        let sent_by = legs::sent_by(call.peer.local);
-        let mut o = Outgoing::request(&Method::Bye, &call.remote_target)
-            .header("Via", format!("SIP/2.0/{} {sent_by};branch={branch};rport", call.peer.transport.as_str()))
-            .header("Max-Forwards", "70")
-            .header("From", format!("{};tag={}", call.local_to, call.local_tag))
-            .header("To", call.remote_from.clone())
-            .header("Call-ID", call.sip_call_id.clone())
-            .header("CSeq", format!("{} BYE", call.local_cseq));
-        for r in &call.route_set {
-            o.push_header("Route", r.clone());
-        }
-        o.push_header("User-Agent", self.config.sip.user_agent.clone());
+        let bytes = call.bye(&branch, &legs::sent_by(call.peer.local), &self.config.sip.user_agent);
         let peer = call.peer;
-        self.txs.send_request(now, &mut self.ids, peer, branch, o.to_bytes(), &mut self.fx);
+        self.txs.send_request(now, &mut self.ids, peer, branch, bytes, &mut self.fx);
     }
 
     // ----- the IVR, the ACD and the registrar ------------------------------------------
@@ -865,11 +741,7 @@ impl Engine {
         let plan = self.config.routing.clone();
         let default_codec = operator_side::default_codec(&self.config);
         let Some(call) = self.calls.get_mut(id) else { return };
-        let start = match &call.negotiated {
-            Some(n) => MediaCommand::Start { remote: n.remote, codec: n.codec, payload_type: n.payload_type, telephone_event: n.telephone_event },
-            None => MediaCommand::Start { remote: None, codec: default_codec, payload_type: default_codec.payload_type(), telephone_event: None },
-        };
-        let entry = if call.identity.starts_with("urn:") { Entry::Menu } else { Entry::Number(call.identity.clone()) };
+        let (start, entry) = call.media_start(default_codec);
         call.ivr = Some(Ivr::new(plan, now, utc, entry));
         self.fx.out.push_back(Output::Media { call: id, cmd: start });
         self.drain_ivr(now, id);
@@ -877,36 +749,7 @@ impl Engine {
 
     fn drain_ivr(&mut self, now: Instant, id: CallId) {
         let Some(call) = self.calls.get_mut(id) else { return };
-        let Some(ivr) = call.ivr.as_mut() else { return };
-        let mut events = Vec::new();
-        while let Some(a) = ivr.poll_action() {
-            match a {
-                IvrAction::Play { prompt } => {
-                    call.playing = Some(prompt.clone());
-                    self.fx.out.push_back(Output::Media { call: id, cmd: MediaCommand::Play { prompt: prompt.clone() } });
-                    events.push(CallEventKind::Prompt { prompt });
-                }
-                IvrAction::StopPrompt => self.fx.out.push_back(Output::Media { call: id, cmd: MediaCommand::StopPrompt }),
-                IvrAction::Route(routing) => {
-                    if let Some(prompt) = routing.announce.clone() {
-                        call.playing = Some(prompt.clone());
-                        self.fx.out.push_back(Output::Media { call: id, cmd: MediaCommand::Play { prompt: prompt.clone() } });
-                        events.push(CallEventKind::Prompt { prompt });
-                    }
-                    call.routing = Some(routing.clone());
-                    events.push(CallEventKind::Routed { routing });
-                }
-            }
-        }
-        call.language = Some(ivr.language().clone());
-        if ivr.is_done() {
-            events.push(CallEventKind::IvrPath { path: ivr.path().clone() });
-            self.fx.out.push_back(Output::Media { call: id, cmd: MediaCommand::StopInband });
-            call.ivr = None;
-            self.fx.timers.set(TimerKey::Ivr(id), None);
-        } else {
-            self.fx.timers.set(TimerKey::Ivr(id), ivr.poll_timeout());
-        }
+        let events = call.run_ivr(&mut self.fx);
         let route = events.iter().find_map(|e| match e {
             CallEventKind::Routed { routing } => Some(routing.queue.clone()),
             _ => None,
@@ -922,16 +765,6 @@ impl Engine {
     }
 
     // ----- small things ---------------------------------------------------------------
-
-    /// Our Contact for the caller's dialog, on the address the INVITE arrived at.
-    fn contact_for(&self, peer: Peer) -> String {
-        let mut local = peer.local;
-        if local.ip().is_unspecified() {
-            local.set_ip(self.config.media.address);
-        }
-        let transport = if peer.transport == Transport::Tcp { ";transport=tcp" } else { "" };
-        format!("<sip:cc112@{}{transport}>", legs::sent_by(local))
-    }
 
     fn event(&mut self, call: CallId, kind: CallEventKind) {
         self.calls.event(call, kind, &mut self.fx);
@@ -949,6 +782,16 @@ impl Engine {
         let utc = crate::store::UtcMs::from_system_time(self.utc(now));
         crate::store::RecordId::generate(utc, self.ids.rng()).0
     }
+}
+
+/// Our Contact for the caller's dialog, on the address the INVITE arrived at.
+fn contact_for(config: &Config, peer: Peer) -> String {
+    let mut local = peer.local;
+    if local.ip().is_unspecified() {
+        local.set_ip(config.media.address);
+    }
+    let transport = if peer.transport == Transport::Tcp { ";transport=tcp" } else { "" };
+    format!("<sip:cc112@{}{transport}>", legs::sent_by(local))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tracing::warn;
 
+use super::output::Stats;
 use crate::config::Config;
 use crate::sip::body::sdp_of;
 use crate::sip::{HeaderName, Method, Outgoing, ParseError, Peer, Request, Uri, UriKind};
@@ -43,6 +44,18 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
+    /// Counted in the stats (those a monitor watches), and logged at debug level.
+    pub(crate) fn count(&self, stats: &mut Stats, req: &Request) {
+        match self {
+            Refusal::ShuttingDown => stats.refused_shutting_down += 1,
+            Refusal::NotEmergency => {
+                stats.not_emergency += 1;
+                tracing::debug!(uri = %req.uri, "INVITE to a non-emergency identity");
+            }
+            _ => {}
+        }
+    }
+
     /// Status, reason phrase and extra headers of the response.
     pub(crate) fn answer(&self) -> (u16, &'static str, Vec<(&'static str, String)>) {
         match self {
@@ -131,6 +144,16 @@ pub(crate) fn match_emergency(config: &Config, uri: &Uri) -> Option<String> {
                 .map(|_| full)
         }
         UriKind::Other { .. } => None,
+    }
+}
+
+/// The Warning (RFC 3261 §20.43) of a 488 for an offer we cannot answer.
+pub(crate) fn offer_warning(e: &crate::media::sdp::SdpError) -> &'static str {
+    use crate::media::sdp::SdpError;
+    match e {
+        SdpError::NoCommonCodec { .. } => "305 cc112 \"Incompatible media format: PCMU or PCMA required\"",
+        SdpError::NoAudio => "304 cc112 \"Media type not available: audio required\"",
+        SdpError::Malformed(_) => "399 cc112 \"Malformed SDP\"",
     }
 }
 
