@@ -3,6 +3,9 @@
 //! `cargo bench --bench sip_parse`; for a noise-free figure count instructions with
 //! `valgrind --tool=callgrind --toggle-collect='cc112::sip::parse::parse' target/release/deps/sip_parse-* --count N`.
 
+// A measuring tool, not the gateway: the crate's no-panic lints do not apply.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -1,12 +1,25 @@
 //! cc112: the telephony front of an emergency command center.
 //!
-//! Layout (see `README.md` and the design notes):
-//! - [`sip`]: sans-IO SIP message model, parser/serializer, TCP framing, transactions.
-//! - [`media`]: SDP offer/answer, and (later) RTP, G.711, DTMF.
-//! - [`config`]: TOML configuration, parsed into raw structs and validated into a plan.
-//! - [`engine`]: the sans-IO glue state machine: messages and time in, actions out.
-//! - [`runtime`]: the tokio shell: sockets, timers, tasks.
-//! - [`store`]: call records in SQLite: writer thread, migrations, shifts, queries.
+//! Layers, lowest first; a layer uses only the ones above it in this list
+//! (`scripts/check-layers` keeps it so, and finds import circles between files):
+//! - [`sip`]: the SIP message model, strict parser and writer, TCP framing, Digest, and
+//!   the RFC 3261 §17 transaction state machines.
+//! - [`media`]: codecs, SDP offer/answer, RTP, G.711, RFC 4733 and in-band DTMF, the
+//!   prompt player, the media session and the bridge between a caller and an operator.
+//! - [`config`]: the TOML configuration, parsed into raw structs and validated into a plan.
+//! - [`call`]: what happens to a call between the answer and an operator: the IVR, the
+//!   ACD's queues and the operators' registrar.
+//! - [`store`]: call records in SQLite: schema, queries, shifts, the report, and the
+//!   writer thread (the one part of the core that does IO).
+//! - [`engine`]: the signalling state machine, a composition of owned parts (transactions,
+//!   UAS checks, calls, operator legs, admission, one timer table).
+//! - [`runtime`]: the shell: sockets, threads, the media shards, the record writer's
+//!   feed, the control socket, signals.
+//!
+//! Everything but [`runtime`] and the store's writer is sans-IO: state machines fed with
+//! messages and time that return what to do, tested on a virtual clock.
+
+#![warn(missing_docs)]
 
 pub mod call;
 pub mod config;

@@ -28,8 +28,12 @@ use crate::sip::{HeaderName, Method, Outgoing, Peer, Request};
 /// A dialog is found by Call-ID and both tags (RFC 3261 §12).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DialogKey {
+    /// The dialog's Call-ID.
     pub call_id: String,
+    /// Our tag (the To tag of our responses to the caller; the From tag of our INVITE
+    /// to an operator).
     pub local_tag: String,
+    /// The other side's tag.
     pub remote_tag: String,
 }
 
@@ -99,6 +103,7 @@ pub enum EndReason {
 }
 
 impl EndReason {
+    /// The name in records and logs.
     pub fn as_str(self) -> &'static str {
         match self {
             EndReason::CallerHangup => "caller_hangup",
@@ -111,30 +116,45 @@ impl EndReason {
     }
 }
 
+/// One emergency call: the caller's dialog and everything the engine knows of the call.
 #[derive(Debug)]
 pub struct Call {
+    /// The engine's id of the call, in logs.
     pub id: CallId,
     /// The call record's id (ULID), as in `calls.id`.
     pub record: String,
+    /// The caller's Call-ID.
     pub sip_call_id: String,
+    /// Where the caller's INVITE came from: where our requests in the dialog go.
     pub peer: Peer,
+    /// When the INVITE was accepted.
     pub started: Instant,
+    /// Where the call is in its life.
     pub state: CallState,
+    /// Our To tag.
     pub local_tag: String,
+    /// The caller's From tag.
     pub remote_tag: String,
     /// The INVITE server transaction whose final response is still waiting for its ACK
     /// (the initial INVITE, or a re-INVITE).
     pub invite_tx: Option<TxKey>,
     /// Raw header values of the caller's INVITE, for the requests we send in the dialog.
     pub remote_from: String,
+    /// The INVITE's To, our From in the dialog (with `local_tag` added).
     pub local_to: String,
+    /// The caller's Contact (or From URI): the Request-URI of our BYE.
     pub remote_target: String,
+    /// Record-Route of the INVITE, as Route headers of our requests (RFC 3261 §12.1.1).
     pub route_set: Vec<String>,
+    /// Our CSeq in the dialog (our BYE).
     pub local_cseq: u32,
+    /// The caller's latest CSeq.
     pub remote_cseq: u32,
     /// The offer the caller made; `None` if we made the offer in the 200.
     pub remote_offer: Option<bytes::Bytes>,
+    /// Our RTP address and SDP session, once the port is open.
     pub local_media: Option<LocalMedia>,
+    /// The codec and the caller's address agreed in SDP.
     pub negotiated: Option<Negotiated>,
     /// The matched emergency identity (`112`, `urn:service:sos.fire`...).
     pub identity: String,
@@ -148,18 +168,21 @@ pub struct Call {
     pub playing: Option<PromptRef>,
     /// Queue prompts waiting for the current prompt to finish.
     pub queued_prompts: VecDeque<PromptRef>,
-    /// The caller's number and name, shown to the operator.
+    /// The caller's number, shown to the operator.
     pub caller: String,
+    /// The caller's display name, shown to the operator.
     pub caller_name: Option<String>,
     /// The operator leg once an operator answered.
     pub operator: Option<OperatorDialog>,
 }
 
 impl Call {
+    /// The caller's dialog.
     pub fn dialog_key(&self) -> DialogKey {
         DialogKey { call_id: self.sip_call_id.clone(), local_tag: self.local_tag.clone(), remote_tag: self.remote_tag.clone() }
     }
 
+    /// The call's RTP port, being opened or open.
     pub fn port(&self) -> Option<u16> {
         match self.state {
             CallState::Opening { port, .. } => Some(port),

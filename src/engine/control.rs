@@ -1,4 +1,4 @@
-//! Supervisor commands: one entry point the CLI (and later the admin API) share.
+//! Supervisor commands: one entry point the CLI (and later the HTTP API) share.
 //!
 //! Commands are plain values answered synchronously by the engine, so they act on the
 //! same state the calls see, in order with everything else, without locks.
@@ -11,35 +11,71 @@ use crate::call::acd::Acd;
 use crate::call::registrar::Registrar;
 use crate::config::{Config, OperatorId};
 
+/// A supervisor's command, as JSON on the control socket (`{"command": "pause", ...}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     /// Every configured operator with state, registration and current call.
     ListOperators,
     /// Stop offering calls to an operator (a call in progress is not touched).
-    Pause { operator: String, reason: String },
-    Resume { operator: String },
+    Pause {
+        /// The operator's id.
+        operator: String,
+        /// Why, kept in the operator's history (`break`, `training`...).
+        reason: String,
+    },
+    /// Offer calls to a paused operator again.
+    Resume {
+        /// The operator's id.
+        operator: String,
+    },
     /// Take an operator out of service until they register again.
-    Logout { operator: String },
+    Logout {
+        /// The operator's id.
+        operator: String,
+    },
 }
 
+/// One operator as `cc112 operators` shows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperatorRow {
+    /// The operator's id (their SIP user name).
     pub id: String,
+    /// Their display name.
     pub name: String,
+    /// The queues they answer, in the config's order.
     pub departments: Vec<String>,
+    /// ACD state: `offline`, `available`, `ringing`, `on_call`, `wrap_up`, `paused`.
     pub state: String,
+    /// Why paused (a supervisor's reason, or `not responding`).
     pub reason: Option<String>,
+    /// Whether at least one of their phones is registered.
     pub registered: bool,
+    /// The call they are on or being offered, as the engine's call id.
     pub call: Option<String>,
 }
 
+/// The engine's answer to a [`Command`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
-    Operators { operators: Vec<OperatorRow> },
-    State { operator: String, state: String },
-    Error { message: String },
+    /// Every configured operator.
+    Operators {
+        /// In the config's order.
+        operators: Vec<OperatorRow>,
+    },
+    /// An operator's state after the command.
+    State {
+        /// The operator's id.
+        operator: String,
+        /// The new ACD state.
+        state: String,
+    },
+    /// The command could not be carried out (unknown operator, not paused...).
+    Error {
+        /// Why, for the supervisor.
+        message: String,
+    },
 }
 
 /// Carry out one command on the ACD (the engine drains the ACD's actions afterwards).

@@ -431,9 +431,7 @@ impl Engine {
     }
 
     fn on_invite(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
-        let tid = self.ids.tx();
-        let to_tag = self.ids.tag();
-        self.txs.new_ist(now, tid, peer, &req, key.clone(), to_tag, &mut self.fx);
+        let tid = self.txs.new_ist(now, &mut self.ids, peer, &req, key.clone(), &mut self.fx);
         if req.head.to.tag().is_some() {
             return self.on_invite_in_dialog(now, tid, req, key);
         }

@@ -18,16 +18,46 @@ use crate::sip::{Peer, Transport};
 /// What the engine asks the runtime to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    Send { peer: Peer, bytes: Bytes },
+    /// Send a SIP message.
+    Send {
+        /// Where to (and on TCP, on which connection).
+        peer: Peer,
+        /// The whole message.
+        bytes: Bytes,
+    },
     /// Bind RTP on `port` (and RTCP on `port + 1`) at the media address, then answer
     /// with [`Engine::handle_media_opened`].
-    OpenMedia { call: CallId, port: u16 },
-    CloseMedia { call: CallId, port: u16 },
+    OpenMedia {
+        /// The call the port is for.
+        call: CallId,
+        /// The RTP port (even).
+        port: u16,
+    },
+    /// The call ended: close its RTP and RTCP sockets (the port is free again).
+    CloseMedia {
+        /// The call whose media closes.
+        call: CallId,
+        /// Its RTP port.
+        port: u16,
+    },
     /// A command for the call's media (in its media shard).
-    Media { call: CallId, cmd: MediaCommand },
+    Media {
+        /// The call.
+        call: CallId,
+        /// What to do.
+        cmd: MediaCommand,
+    },
+    /// A step of a call, for its record and the log.
     Event(CallEvent),
     /// An operator's state changed (registration, ACD state), for the history.
-    Operator { operator: String, kind: OperatorEventKind, detail: Option<String> },
+    Operator {
+        /// The operator's id.
+        operator: String,
+        /// What changed.
+        kind: OperatorEventKind,
+        /// The contact (login, logout) or the new ACD state and its reason.
+        detail: Option<String>,
+    },
 }
 
 /// Operator history entries.
@@ -46,9 +76,21 @@ pub enum OperatorEventKind {
 pub enum MediaCommand {
     /// The 200 OK went out: send to `remote` (or latch once if it is unusable) with
     /// this codec, and read DTMF as RFC 4733 on `telephone_event` or in-band.
-    Start { remote: Option<SocketAddr>, codec: Codec, payload_type: u8, telephone_event: Option<u8> },
+    Start {
+        /// The caller's RTP address from its SDP; `None`: latch on the first packet.
+        remote: Option<SocketAddr>,
+        /// The negotiated codec.
+        codec: Codec,
+        /// Its RTP payload type in this call.
+        payload_type: u8,
+        /// The RFC 4733 payload type, if the caller offered telephone-event.
+        telephone_event: Option<u8>,
+    },
     /// Play this prompt now, replacing any prompt still playing.
-    Play { prompt: PromptRef },
+    Play {
+        /// The prompt, in the caller's language.
+        prompt: PromptRef,
+    },
     /// Cut the prompt being played (barge-in).
     StopPrompt,
     /// The IVR is done with the call: stop analysing its audio for in-band DTMF, the
@@ -56,18 +98,31 @@ pub enum MediaCommand {
     StopInband,
     /// An operator answered: relay the caller's RTP to `remote` (the operator's SDP
     /// address) and the operator's back to the caller, transcoding if needed.
-    Bridge { remote: Option<SocketAddr>, codec: Codec, payload_type: u8, telephone_event: Option<u8> },
+    Bridge {
+        /// The operator's RTP address from its SDP; `None`: latch on its first packet.
+        remote: Option<SocketAddr>,
+        /// The operator leg's codec (transcoded to the caller's when they differ).
+        codec: Codec,
+        /// Its RTP payload type on the operator leg.
+        payload_type: u8,
+        /// The operator leg's RFC 4733 payload type, if any.
+        telephone_event: Option<u8>,
+    },
 }
 
 /// Where a digit came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DigitSource {
+    /// An RFC 4733 telephone-event in the RTP stream.
     Rfc4733,
+    /// A tone pair detected in the caller's audio (Goertzel).
     Inband,
+    /// A SIP INFO request (application/dtmf-relay or application/dtmf).
     SipInfo,
 }
 
 impl DigitSource {
+    /// The name in records and logs.
     pub fn as_str(self) -> &'static str {
         match self {
             DigitSource::Rfc4733 => "rfc4733",
@@ -80,20 +135,34 @@ impl DigitSource {
 /// What a call's media reports to the engine.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MediaInput {
-    Digit { key: char, source: DigitSource },
+    /// A key the caller pressed.
+    Digit {
+        /// `0`–`9`, `*`, `#`, `A`–`D`.
+        key: char,
+        /// How it came.
+        source: DigitSource,
+    },
     /// A prompt played to its end, or could not be played at all (missing file).
-    PromptFinished { prompt: PromptRef },
+    PromptFinished {
+        /// The prompt that finished.
+        prompt: PromptRef,
+    },
     /// No RTP from the caller for a while: reported, never a reason to hang up.
     RtpTimeout,
 }
 
+/// One step of one call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallEvent {
+    /// The engine's id of the call.
     pub call: CallId,
+    /// The caller's SIP Call-ID, for the log and the record.
     pub sip_call_id: String,
+    /// What happened.
     pub kind: CallEventKind,
 }
 
+/// The steps of a call, in the order they can happen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallEventKind {
     /// An emergency INVITE was accepted; recorded before the 200 OK goes out.
@@ -101,59 +170,127 @@ pub enum CallEventKind {
         /// The call record's id (a ULID), also sent to the operator's phone as
         /// `X-CC112-Call` so a desk application can open the record.
         record: String,
+        /// The caller's number (the From user part, unescaped), or the whole From URI.
         caller: String,
+        /// The From display name, as the caller's phone sent it.
         caller_name: Option<String>,
+        /// The Request-URI as dialled.
         dialed: String,
+        /// The configured emergency identity it matched (`112`, `urn:service:sos.fire`).
         identity: String,
+        /// Where the INVITE came from.
         remote: SocketAddr,
+        /// Over which transport.
         transport: Transport,
+        /// The version (content hash) of the configuration the call runs under.
         config_version: String,
     },
     /// The 200 OK went out.
-    Answered { codec: Codec, telephone_event: Option<u8>, rtp_port: u16, remote_rtp: Option<SocketAddr> },
+    Answered {
+        /// The codec of the caller's leg.
+        codec: Codec,
+        /// The RFC 4733 payload type, if negotiated.
+        telephone_event: Option<u8>,
+        /// Our RTP port for the call.
+        rtp_port: u16,
+        /// The caller's RTP address from its SDP.
+        remote_rtp: Option<SocketAddr>,
+    },
     /// The ACK arrived.
     Confirmed,
     /// A DTMF digit, from RTP (RFC 4733 or in-band) or SIP INFO.
-    Digit { key: char, source: DigitSource },
-    /// The IVR asked for a prompt.
-    Prompt { prompt: PromptRef },
+    Digit {
+        /// The key.
+        key: char,
+        /// How it came.
+        source: DigitSource,
+    },
+    /// A prompt started (the IVR's, or the queue's hold announcements).
+    Prompt {
+        /// Which, in which language.
+        prompt: PromptRef,
+    },
     /// The IVR chose a queue.
-    Routed { routing: Routing },
-    /// The call joined its queue at this position (1 = next).
-    Queued { queue: String, position: usize },
+    Routed {
+        /// The queue, what was asked for and why.
+        routing: Routing,
+    },
+    /// The call joined its queue.
+    Queued {
+        /// The queue's id.
+        queue: String,
+        /// Its place on joining (1 = next).
+        position: usize,
+    },
     /// The call may now also be answered by operators of another queue.
-    Overflowed { to: String },
+    Overflowed {
+        /// The queue whose operators may now answer.
+        to: String,
+    },
     /// The ACD offered the call to an operator: their phones ring.
-    Offered { operator: String },
+    Offered {
+        /// The operator's id.
+        operator: String,
+    },
     /// One of the operator's phones is ringing (first 180/183).
-    OperatorRinging { operator: String },
+    OperatorRinging {
+        /// The operator's id.
+        operator: String,
+    },
     /// The operator answered; caller and operator are bridged.
-    OperatorAnswered { operator: String },
+    OperatorAnswered {
+        /// The operator's id.
+        operator: String,
+    },
     /// The operator did not answer, rejected, or could not be reached.
-    OperatorNoAnswer { operator: String },
+    OperatorNoAnswer {
+        /// The operator's id.
+        operator: String,
+    },
     /// The caller's whole path through the IVR (when it routed, or the caller left).
-    IvrPath { path: IvrPath },
+    IvrPath {
+        /// Every step, with its time.
+        path: IvrPath,
+    },
+    /// No RTP from the caller for a while (reported once; the call goes on).
     RtpTimeout,
-    Ended { reason: EndReason },
+    /// The call is over.
+    Ended {
+        /// Why.
+        reason: EndReason,
+    },
 }
 
 /// Counters read by health output and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// SIP messages handed to the engine, parsed or not.
     pub messages: u64,
+    /// Unparseable requests answered with a 4xx naming the problem.
     pub malformed_answered: u64,
+    /// Unparseable messages dropped (no headers to answer with, or an ACK).
     pub malformed_dropped: u64,
+    /// Responses that matched none of our transactions.
     pub stray_responses: u64,
+    /// ACKs that matched no transaction and no dialog.
     pub stray_acks: u64,
+    /// Emergency calls accepted (a record started, a port opened).
     pub calls_started: u64,
+    /// Emergency calls answered 200.
     pub calls_answered: u64,
+    /// Calls that ended, whatever the reason.
     pub calls_ended: u64,
+    /// INVITEs to identities that are no emergency number (404).
     pub not_emergency: u64,
+    /// Offers with no codec in common with ours (488).
     pub no_common_codec: u64,
+    /// Calls refused because no RTP port could be had (503).
     pub no_media_port: u64,
+    /// INVITEs refused while draining (503).
     pub refused_shutting_down: u64,
     /// New calls answered 503 by the `[overload]` limits.
     pub refused_overload: u64,
+    /// REGISTERs dropped unanswered (a source locked out for brute force).
     pub register_dropped: u64,
 }
 

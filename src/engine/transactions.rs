@@ -121,13 +121,17 @@ impl Transactions {
 
     // ----- INVITE server transactions ---------------------------------------------------
 
-    /// A new INVITE: its server transaction, answered later through its key.
-    pub(crate) fn new_ist(&mut self, now: Instant, id: TxId, peer: Peer, req: &Request, key: TxKey, to_tag: String, fx: &mut Effects) {
+    /// A new INVITE: its server transaction, with the To tag of all its responses,
+    /// answered later through its key.
+    pub(crate) fn new_ist(&mut self, now: Instant, ids: &mut Ids, peer: Peer, req: &Request, key: TxKey, fx: &mut Effects) -> TxId {
+        let id = ids.tx();
+        let to_tag = ids.tag();
         let tx = InviteServerTx::new(peer.transport.reliable(), self.timers);
         let call_id = req.head.call_id.clone();
         self.ists.insert(id, Box::new(IstEntry { tx, peer, req: Some(req.clone()), key: key.clone(), call_id, to_tag, call: None }));
         self.ist_index.insert(key, id);
         self.drain_ist(now, id, fx);
+        id
     }
 
     /// A retransmitted INVITE goes to its transaction, which answers with its latest
