@@ -9,6 +9,7 @@
 //! - [`store`]: call records in SQLite: writer thread, migrations, shifts, queries.
 
 pub mod call;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod media;

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::raw::S;
-use super::routing::{QueueId, RoutingPlan};
-use super::validate::{duration_in, int_in, Problems};
+use super::span::S;
+use super::ids::QueueId;
+use super::routing_plan::RoutingPlan;
+use super::problems::{duration_in, int_in, Problems};
 use crate::sip::digest::{self, Algorithm};
 
 // ------------------------------------------------------------------------ raw tables

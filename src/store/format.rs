@@ -9,8 +9,8 @@ use std::io;
 use serde::Serialize;
 
 use super::query::{CallRow, EventRow, Report};
-use super::time::UtcMs;
-use crate::config::UtcOffset;
+use crate::clock::UtcMs;
+use crate::clock::UtcOffset;
 
 fn opt_time(t: Option<UtcMs>, offset: UtcOffset) -> String {
     t.map_or_else(|| "-".to_string(), |t| t.display_local(offset))

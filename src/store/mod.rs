@@ -18,8 +18,6 @@ pub mod format;
 pub mod query;
 pub mod record;
 pub mod schema;
-pub mod shift;
-pub mod time;
 pub mod writer;
 
 use thiserror::Error;
@@ -31,8 +29,9 @@ pub use record::{
     CallEnd, CallPatch, CallStart, HangupBy, OperatorEventKind, Outcome, Record, RecordId,
 };
 pub use schema::{integrity_check, Recovery};
-pub use shift::{ShiftDef, ShiftError, ShiftId, ShiftSelector, ShiftSpan, Shifts};
-pub use time::{LocalDate, UtcMs};
+// Times and shifts live in `crate::clock` (configuration speaks of them too); these
+// re-exports keep `store::UtcMs` and friends working for the store's callers.
+pub use crate::clock::{LocalDate, ShiftDef, ShiftError, ShiftId, ShiftSelector, ShiftSpan, Shifts, UtcMs};
 pub use writer::{Health, ShutdownReport, StoreHandle, Ticket, Writer, WriterOptions};
 
 /// The default database path, relative to the working directory.

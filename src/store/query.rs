@@ -13,10 +13,10 @@ use serde::Serialize;
 
 use super::record::Outcome;
 use super::schema;
-use super::shift::{ShiftSelector, ShiftSpan, Shifts};
-use super::time::UtcMs;
+use crate::clock::{ShiftSelector, ShiftSpan, Shifts};
+use crate::clock::UtcMs;
 use super::StoreError;
-use crate::config::UtcOffset;
+use crate::clock::UtcOffset;
 
 /// `[since, until)` in UTC; either end open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use super::time::UtcMs;
+use crate::clock::UtcMs;
 
 /// The primary key of a `calls` row.
 ///

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::record::Outcome;
-use super::time::UtcMs;
+use crate::clock::UtcMs;
 use super::StoreError;
 
 /// The migrations, in order; migration `i` (0-based) brings `user_version` from `i` to

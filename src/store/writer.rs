@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use super::record::{CallEnd, CallPatch, CallStart, Record};
 use super::schema::{self, Recovery};
-use super::time::UtcMs;
+use crate::clock::UtcMs;
 use super::{CommitError, RecordStore, StoreError, Submitted};
 
 /// Tuning of the writer. The defaults suit one gateway of a city command center.
