@@ -2,6 +2,7 @@
 //! of preference.
 
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
 
 use serde::Deserialize;
 
@@ -55,6 +56,27 @@ pub(crate) fn media(raw: Option<S<RawMedia>>, p: &mut Problems<'_>) -> MediaConf
             }
         },
     };
+    let (port_min, port_max) = ports(&raw, span, &d, p);
+    let codecs = match &raw.codecs {
+        None => d.codecs.clone(),
+        Some(list) => codecs(list, p),
+    };
+    MediaConfig {
+        address,
+        port_min: port_min.unwrap_or(d.port_min),
+        port_max: port_max.unwrap_or(d.port_max),
+        codecs,
+    }
+}
+
+/// `port_min` and `port_max`, each `None` when written wrong; an empty range is
+/// reported on the key the admin wrote.
+fn ports(
+    raw: &RawMedia,
+    span: Range<usize>,
+    d: &MediaConfig,
+    p: &mut Problems<'_>,
+) -> (Option<u16>, Option<u16>) {
     // RTP takes the even port and RTCP the odd one above it (RFC 3550 §11).
     let port_min = match &raw.port_min {
         None => Some(d.port_min),
@@ -105,7 +127,7 @@ pub(crate) fn media(raw: Option<S<RawMedia>>, p: &mut Problems<'_>) -> MediaConf
             let (path, at) = match (&raw.port_max, &raw.port_min) {
                 (Some(v), _) => ("media.port_max", Some(v.span())),
                 (None, Some(v)) => ("media.port_min", Some(v.span())),
-                (None, None) => ("media", Some(span.clone())),
+                (None, None) => ("media", Some(span)),
             };
             p.maybe_at(
                 path,
@@ -117,59 +139,53 @@ pub(crate) fn media(raw: Option<S<RawMedia>>, p: &mut Problems<'_>) -> MediaConf
             );
         }
     }
-    let codecs = match &raw.codecs {
-        None => d.codecs.clone(),
-        Some(list) => {
-            let mut out: Vec<(usize, Codec)> = Vec::new();
-            let mut bad = false;
-            for (i, name) in list.get_ref().iter().enumerate() {
-                let here = format!("media.codecs[{i}]");
-                match Codec::from_name(name.get_ref().trim()) {
-                    None => {
-                        bad = true;
-                        p.at(
-                            here,
-                            name.span(),
-                            format!(
-                                "{:?} is not a supported codec; expected \"PCMU\" or \"PCMA\"",
-                                name.get_ref()
-                            ),
-                        );
-                    }
-                    Some(c) => {
-                        if let Some((j, _)) = out.iter().find(|(_, seen)| *seen == c) {
-                            bad = true;
-                            p.at(
-                                here,
-                                name.span(),
-                                format!(
-                                    "{c} is listed twice (also at media.codecs[{j}]); \
-                                     expected each codec once, in order of preference"
-                                ),
-                            );
-                        } else {
-                            out.push((i, c));
-                        }
-                    }
-                }
-            }
-            if list.get_ref().is_empty() && !bad {
+    (port_min, port_max)
+}
+
+/// `codecs = [...]`: each known codec once, in the order written.
+fn codecs(list: &S<Vec<S<String>>>, p: &mut Problems<'_>) -> Vec<Codec> {
+    let mut out: Vec<(usize, Codec)> = Vec::new();
+    let mut bad = false;
+    for (i, name) in list.get_ref().iter().enumerate() {
+        let here = format!("media.codecs[{i}]");
+        match Codec::from_name(name.get_ref().trim()) {
+            None => {
+                bad = true;
                 p.at(
-                    "media.codecs",
-                    list.span(),
-                    "no codec: a call with no common codec cannot be answered; expected \
-                     at least one of \"PCMU\", \"PCMA\"",
+                    here,
+                    name.span(),
+                    format!(
+                        "{:?} is not a supported codec; expected \"PCMU\" or \"PCMA\"",
+                        name.get_ref()
+                    ),
                 );
             }
-            out.into_iter().map(|(_, c)| c).collect()
+            Some(c) => {
+                if let Some((j, _)) = out.iter().find(|(_, seen)| *seen == c) {
+                    bad = true;
+                    p.at(
+                        here,
+                        name.span(),
+                        format!(
+                            "{c} is listed twice (also at media.codecs[{j}]); \
+                             expected each codec once, in order of preference"
+                        ),
+                    );
+                } else {
+                    out.push((i, c));
+                }
+            }
         }
-    };
-    MediaConfig {
-        address,
-        port_min: port_min.unwrap_or(d.port_min),
-        port_max: port_max.unwrap_or(d.port_max),
-        codecs,
     }
+    if list.get_ref().is_empty() && !bad {
+        p.at(
+            "media.codecs",
+            list.span(),
+            "no codec: a call with no common codec cannot be answered; expected \
+             at least one of \"PCMU\", \"PCMA\"",
+        );
+    }
+    out.into_iter().map(|(_, c)| c).collect()
 }
 
 /// The address goes into the SDP `c=` line, so the caller must be able to send RTP to
