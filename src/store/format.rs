@@ -251,6 +251,13 @@ pub fn report_text(r: &Report, offset: UtcOffset) -> String {
         "abandoned in IVR: {}, in queue: {}",
         r.abandoned_ivr, r.abandoned_queue
     );
+    answer_lines(&mut out, r, offset);
+    table_lines(&mut out, r);
+    out
+}
+
+/// The report's answer times, service levels and busiest hour.
+fn answer_lines(out: &mut String, r: &Report, offset: UtcOffset) {
     match &r.answer_time {
         Some(a) => {
             let _ = writeln!(
@@ -290,6 +297,10 @@ pub fn report_text(r: &Report, offset: UtcOffset) -> String {
             let _ = writeln!(out, "busiest hour: -");
         }
     }
+}
+
+/// The report's per-department and per-operator tables.
+fn table_lines(out: &mut String, r: &Report) {
     let _ = writeln!(out, "\n{:<16} {:>6}  OUTCOMES", "DEPARTMENT", "CALLS");
     for d in &r.by_department {
         let o: Vec<String> = d.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -315,7 +326,6 @@ pub fn report_text(r: &Report, offset: UtcOffset) -> String {
             o.median_answer_ms as f64 / 1000.0
         );
     }
-    out
 }
 
 /// `cc112 report --json`: the report as one JSON object.

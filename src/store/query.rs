@@ -399,21 +399,69 @@ impl Reader {
 
 /// The report from rows already loaded (pure, so it is tested on a known data set).
 pub fn build_report(range: TimeRange, calls: &[CallRow], offset: UtcOffset) -> Report {
-    let outcome_name = |c: &CallRow| c.outcome.map_or("open", Outcome::as_str).to_string();
-    let mut by_outcome: BTreeMap<String, u64> = BTreeMap::new();
-    let mut departments: BTreeMap<String, DepartmentLine> = BTreeMap::new();
-    let mut answer_ms: Vec<i64> = Vec::new();
-    let mut per_op: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    let mut hours: BTreeMap<i64, u64> = BTreeMap::new();
-    let (mut abandoned_ivr, mut abandoned_queue) = (0, 0);
-    let hour_ms = 3_600_000i64;
     let off_ms = i64::from(offset.seconds()) * 1000;
-
+    let mut tally = Tally::default();
     for c in calls {
-        let o = outcome_name(c);
-        *by_outcome.entry(o.clone()).or_default() += 1;
+        tally.add(c, off_ms);
+    }
+    let Tally {
+        by_outcome,
+        departments,
+        mut answer_ms,
+        per_op,
+        hours,
+        abandoned_ivr,
+        abandoned_queue,
+    } = tally;
+    answer_ms.sort_unstable();
+    let answer_time = (!answer_ms.is_empty()).then(|| AnswerTimes {
+        count: answer_ms.len(),
+        p50_ms: percentile(&answer_ms, 50).unwrap_or(0),
+        p90_ms: percentile(&answer_ms, 90).unwrap_or(0),
+        p99_ms: percentile(&answer_ms, 99).unwrap_or(0),
+        max_ms: answer_ms.last().copied().unwrap_or(0),
+    });
+    let mut by_department: Vec<DepartmentLine> = departments.into_values().collect();
+    by_department.sort_by(|a, b| b.total.cmp(&a.total).then(a.department.cmp(&b.department)));
+
+    Report {
+        range,
+        total: calls.len() as u64,
+        by_outcome,
+        by_department,
+        answer_time,
+        answered_within: answered_within(&answer_ms, abandoned_queue),
+        abandoned_ivr,
+        abandoned_queue,
+        busiest_hour: busiest_hour(&hours, off_ms),
+        per_operator: per_operator(per_op),
+    }
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// The counts a report is made of, gathered in one pass over the calls.
+#[derive(Default)]
+struct Tally {
+    by_outcome: BTreeMap<String, u64>,
+    departments: BTreeMap<String, DepartmentLine>,
+    /// INVITE to operator answer, per answered call.
+    answer_ms: Vec<i64>,
+    /// The same, per operator.
+    per_op: BTreeMap<String, Vec<i64>>,
+    /// Calls per local hour (hours since the epoch, local).
+    hours: BTreeMap<i64, u64>,
+    abandoned_ivr: u64,
+    abandoned_queue: u64,
+}
+
+impl Tally {
+    fn add(&mut self, c: &CallRow, off_ms: i64) {
+        let o = c.outcome.map_or("open", Outcome::as_str).to_string();
+        *self.by_outcome.entry(o.clone()).or_default() += 1;
         let dept = c.department.clone().unwrap_or_else(|| "-".into());
-        let line = departments
+        let line = self
+            .departments
             .entry(dept.clone())
             .or_insert_with(|| DepartmentLine {
                 department: dept,
@@ -423,31 +471,27 @@ pub fn build_report(range: TimeRange, calls: &[CallRow], offset: UtcOffset) -> R
         line.total += 1;
         *line.outcomes.entry(o).or_default() += 1;
         match c.outcome {
-            Some(Outcome::AbandonedIvr) => abandoned_ivr += 1,
-            Some(Outcome::AbandonedQueue) => abandoned_queue += 1,
+            Some(Outcome::AbandonedIvr) => self.abandoned_ivr += 1,
+            Some(Outcome::AbandonedQueue) => self.abandoned_queue += 1,
             _ => {}
         }
         if let Some(a) = c.operator_answered_at {
             let d = (a.millis() - c.started_at.millis()).max(0);
-            answer_ms.push(d);
+            self.answer_ms.push(d);
             if let Some(op) = &c.operator {
-                per_op.entry(op.clone()).or_default().push(d);
+                self.per_op.entry(op.clone()).or_default().push(d);
             }
         }
-        let local_hour = (c.started_at.millis() + off_ms).div_euclid(hour_ms);
-        *hours.entry(local_hour).or_default() += 1;
+        let local_hour = (c.started_at.millis() + off_ms).div_euclid(HOUR_MS);
+        *self.hours.entry(local_hour).or_default() += 1;
     }
+}
 
-    answer_ms.sort_unstable();
-    let answer_time = (!answer_ms.is_empty()).then(|| AnswerTimes {
-        count: answer_ms.len(),
-        p50_ms: percentile(&answer_ms, 50).unwrap_or(0),
-        p90_ms: percentile(&answer_ms, 90).unwrap_or(0),
-        p99_ms: percentile(&answer_ms, 99).unwrap_or(0),
-        max_ms: answer_ms.last().copied().unwrap_or(0),
-    });
+/// Service levels: answered within 10, 15 and 20 s out of the calls that reached a
+/// queue (answered, or abandoned there). `answer_ms` is sorted.
+fn answered_within(answer_ms: &[i64], abandoned_queue: u64) -> Vec<AnsweredWithin> {
     let offered = answer_ms.len() as u64 + abandoned_queue;
-    let answered_within = [10u32, 15, 20]
+    [10u32, 15, 20]
         .into_iter()
         .map(|s| {
             let answered = answer_ms
@@ -465,18 +509,26 @@ pub fn build_report(range: TimeRange, calls: &[CallRow], offset: UtcOffset) -> R
                 },
             }
         })
-        .collect();
-    // Ties go to the earliest hour (BTreeMap order, strict `>`).
-    let busiest_hour = hours
+        .collect()
+}
+
+/// The local hour with most calls; ties go to the earliest hour (BTreeMap order,
+/// strict `>`).
+fn busiest_hour(hours: &BTreeMap<i64, u64>, off_ms: i64) -> Option<BusiestHour> {
+    hours
         .iter()
         .fold(None::<(i64, u64)>, |best, (&h, &n)| match best {
             Some((_, bn)) if bn >= n => best,
             _ => Some((h, n)),
         })
         .map(|(h, n)| BusiestHour {
-            start: UtcMs(h * hour_ms - off_ms),
+            start: UtcMs(h * HOUR_MS - off_ms),
             calls: n,
-        });
+        })
+}
+
+/// Answered calls and median answer time per operator, busiest first.
+fn per_operator(per_op: BTreeMap<String, Vec<i64>>) -> Vec<OperatorLine> {
     let mut per_operator: Vec<OperatorLine> = per_op
         .into_iter()
         .map(|(operator, mut v)| {
@@ -493,21 +545,7 @@ pub fn build_report(range: TimeRange, calls: &[CallRow], offset: UtcOffset) -> R
             .cmp(&a.answered)
             .then(a.operator.cmp(&b.operator))
     });
-    let mut by_department: Vec<DepartmentLine> = departments.into_values().collect();
-    by_department.sort_by(|a, b| b.total.cmp(&a.total).then(a.department.cmp(&b.department)));
-
-    Report {
-        range,
-        total: calls.len() as u64,
-        by_outcome,
-        by_department,
-        answer_time,
-        answered_within,
-        abandoned_ivr,
-        abandoned_queue,
-        busiest_hour,
-        per_operator,
-    }
+    per_operator
 }
 
 #[cfg(test)]

@@ -430,71 +430,17 @@ fn run(mut conn: Connection, shared: &Shared, opts: &WriterOptions) -> usize {
     let mut batch: Vec<Envelope> = Vec::new();
     let mut backoff = opts.min_backoff;
     loop {
-        // Take what is waiting, or sleep until something is.
-        let closing = {
-            let mut q = shared.lock();
-            while q.waiting.is_empty() && batch.is_empty() && q.closing.is_none() {
-                q = shared.wake.wait(q).unwrap_or_else(|p| p.into_inner());
-            }
-            let room = opts.max_batch.max(1).saturating_sub(batch.len());
-            let n = room.min(q.waiting.len());
-            batch.extend(q.waiting.drain(..n));
-            q.in_writer = batch.len();
-            if batch.is_empty() {
-                // Closing and nothing left.
-                return 0;
-            }
-            q.closing
+        let Some(closing) = next_batch(shared, opts, &mut batch) else {
+            // Closing and nothing left.
+            return 0;
         };
-
         match write_batch(&mut conn, &mut batch) {
             Ok(report) => {
-                let n = batch.len() as u64;
-                {
-                    let mut q = shared.lock();
-                    q.in_writer = 0;
-                    let h = &mut q.health;
-                    h.committed_records += n - report.rejected;
-                    h.committed_batches += 1;
-                    h.rejected_records += report.rejected;
-                    h.last_commit_at = Some(UtcMs::now());
-                    if h.failing_since.take().is_some() {
-                        tracing::info!(
-                            after_failures = h.consecutive_failures,
-                            "record store writing again"
-                        );
-                    }
-                    h.consecutive_failures = 0;
-                    h.last_error = None;
-                }
-                // Confirm only now, after COMMIT returned.
-                for env in batch.drain(..) {
-                    if let Some(c) = env.confirm {
-                        c.send(Ok(()));
-                    }
-                }
+                committed(shared, &mut batch, &report);
                 backoff = opts.min_backoff;
             }
             Err(e) => {
-                let now = UtcMs::now();
-                let msg = e.to_string();
-                {
-                    let mut q = shared.lock();
-                    let h = &mut q.health;
-                    h.consecutive_failures = h.consecutive_failures.saturating_add(1);
-                    if h.failing_since.is_none() {
-                        h.failing_since = Some(now);
-                        tracing::error!(error = %msg, records = batch.len(), "record store cannot commit; records kept in memory and retried");
-                    }
-                    h.last_error = Some(msg.clone());
-                    h.last_error_at = Some(now);
-                }
-                // Tell waiters now rather than leave them guessing; the records stay.
-                for env in batch.iter_mut() {
-                    if let Some(c) = env.confirm.take() {
-                        c.send(Err(CommitError::Deferred(msg.clone())));
-                    }
-                }
+                failed(shared, &mut batch, &e);
                 if let Some(deadline) = closing {
                     if Instant::now() >= deadline {
                         let q = shared.lock();
@@ -509,6 +455,76 @@ fn run(mut conn: Connection, shared: &Shared, opts: &WriterOptions) -> usize {
                 sleep_interruptible(shared, backoff);
                 backoff = (backoff * 2).min(opts.max_backoff);
             }
+        }
+    }
+}
+
+/// Tops `batch` up with what is waiting, or sleeps until something is. `None` when
+/// closing with nothing left; otherwise the shutdown deadline, if shutdown has begun.
+fn next_batch(
+    shared: &Shared,
+    opts: &WriterOptions,
+    batch: &mut Vec<Envelope>,
+) -> Option<Option<Instant>> {
+    let mut q = shared.lock();
+    while q.waiting.is_empty() && batch.is_empty() && q.closing.is_none() {
+        q = shared.wake.wait(q).unwrap_or_else(|p| p.into_inner());
+    }
+    let room = opts.max_batch.max(1).saturating_sub(batch.len());
+    let n = room.min(q.waiting.len());
+    batch.extend(q.waiting.drain(..n));
+    q.in_writer = batch.len();
+    (!batch.is_empty()).then_some(q.closing)
+}
+
+/// After COMMIT returned: health updated, then every waiter of the batch confirmed.
+fn committed(shared: &Shared, batch: &mut Vec<Envelope>, report: &BatchReport) {
+    let n = batch.len() as u64;
+    {
+        let mut q = shared.lock();
+        q.in_writer = 0;
+        let h = &mut q.health;
+        h.committed_records += n - report.rejected;
+        h.committed_batches += 1;
+        h.rejected_records += report.rejected;
+        h.last_commit_at = Some(UtcMs::now());
+        if h.failing_since.take().is_some() {
+            tracing::info!(
+                after_failures = h.consecutive_failures,
+                "record store writing again"
+            );
+        }
+        h.consecutive_failures = 0;
+        h.last_error = None;
+    }
+    // Confirm only now, after COMMIT returned.
+    for env in batch.drain(..) {
+        if let Some(c) = env.confirm {
+            c.send(Ok(()));
+        }
+    }
+}
+
+/// After a failed commit: health updated and waiters told; the records stay in
+/// `batch` for the retry.
+fn failed(shared: &Shared, batch: &mut [Envelope], e: &rusqlite::Error) {
+    let now = UtcMs::now();
+    let msg = e.to_string();
+    {
+        let mut q = shared.lock();
+        let h = &mut q.health;
+        h.consecutive_failures = h.consecutive_failures.saturating_add(1);
+        if h.failing_since.is_none() {
+            h.failing_since = Some(now);
+            tracing::error!(error = %msg, records = batch.len(), "record store cannot commit; records kept in memory and retried");
+        }
+        h.last_error = Some(msg.clone());
+        h.last_error_at = Some(now);
+    }
+    // Tell waiters now rather than leave them guessing; the records stay.
+    for env in batch.iter_mut() {
+        if let Some(c) = env.confirm.take() {
+            c.send(Err(CommitError::Deferred(msg.clone())));
         }
     }
 }
