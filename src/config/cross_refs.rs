@@ -185,21 +185,21 @@ fn root_menu(ivr: &IvrAt, p: &mut Problems<'_>) {
     let menus_written = ivr.menus.values().any(|m| m.origin.is_some());
     if !ivr.menus.contains_key(&ivr.root.0) && (ivr.root.1.is_some() || menus_written) {
         let known: Vec<&str> = ivr.menus.keys().map(MenuId::as_str).collect();
-            p.maybe_at(
-                "ivr.menu",
-                ivr.root.1.clone(),
-                format!(
-                    "root menu {} is not defined{}; expected one of the [ivr.menus.<id>] \
+        p.maybe_at(
+            "ivr.menu",
+            ivr.root.1.clone(),
+            format!(
+                "root menu {} is not defined{}; expected one of the [ivr.menus.<id>] \
                      tables: {}",
-                    ivr.root.0,
-                    from_default(&ivr.root.1, "root menu \"main\""),
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
-            );
+                ivr.root.0,
+                from_default(&ivr.root.1, "root menu \"main\""),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        );
     }
 }
 
@@ -285,11 +285,7 @@ fn submenu_cycles(ivr: &IvrAt, p: &mut Problems<'_>) {
             match marks.get(target) {
                 Some(Mark::Open) => {
                     let from = stack.iter().position(|s| s == target).unwrap_or(0);
-                    let cycle: Vec<&str> = stack
-                        .iter()
-                        .skip(from)
-                        .map(MenuId::as_str)
-                        .collect();
+                    let cycle: Vec<&str> = stack.iter().skip(from).map(MenuId::as_str).collect();
                     p.maybe_at(
                         format!("{path}.menu"),
                         origin.clone(),
@@ -327,7 +323,6 @@ fn submenu_cycles(ivr: &IvrAt, p: &mut Problems<'_>) {
         }
     }
 }
-
 
 /// Every language has every prompt in use, and no table names an unknown language
 /// or an unused prompt.

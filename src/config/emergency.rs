@@ -37,6 +37,7 @@ pub struct EmergencyConfig {
 pub struct EmergencyNumber {
     /// Digits only, 2 to 6 of them.
     pub number: String,
+    /// What call records and the wallboard call it (`police`).
     pub label: String,
 }
 
@@ -231,4 +232,3 @@ pub(crate) fn normalize_urn(s: &str) -> Result<String, String> {
         ))
     }
 }
-

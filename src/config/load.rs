@@ -162,4 +162,3 @@ fn deserialize_error(
     }
     ConfigErrors::single(origin, path, line, message)
 }
-

@@ -23,9 +23,11 @@ pub(crate) struct RawMedia {
 /// RTP endpoint settings offered in SDP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaConfig {
+    /// The unicast address callers send RTP to (the SDP `c=` line).
     pub address: IpAddr,
     /// Even: RTP on even ports, RTCP on the odd port above.
     pub port_min: u16,
+    /// Highest port of the range, above `port_min`.
     pub port_max: u16,
     /// In order of preference, non-empty, no duplicates.
     pub codecs: Vec<Codec>,
@@ -212,4 +214,3 @@ fn media_address(s: &str) -> Result<IpAddr, String> {
         Ok(ip)
     }
 }
-

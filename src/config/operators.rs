@@ -66,10 +66,12 @@ pub(crate) struct RawOperator {
 pub struct OperatorId(pub String);
 
 impl OperatorId {
+    /// Wraps a user name; validation has checked the ones from the file.
     pub fn new(s: impl Into<String>) -> Self {
         OperatorId(s.into())
     }
 
+    /// The user name as written.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -84,13 +86,15 @@ impl fmt::Display for OperatorId {
 /// One operator account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operator {
+    /// The SIP user name, also the digest user.
     pub id: OperatorId,
     /// What the wallboard and call records show.
     pub name: String,
     /// Queues this operator answers, in the order written; never empty.
     pub departments: Vec<QueueId>,
-    /// Lowercase hex HA1s; at least one is set.
+    /// Lowercase hex HA1 for MD5 digest; this or `ha1_sha256` is set.
     pub ha1_md5: Option<String>,
+    /// Lowercase hex HA1 for SHA-256 digest.
     pub ha1_sha256: Option<String>,
 }
 
@@ -124,6 +128,8 @@ pub struct AcdConfig {
 /// Registrar and digest settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrarConfig {
+    /// Digest realm; the HA1s are computed with it, so changing it locks out every
+    /// operator until their hashes are recomputed.
     pub realm: String,
     /// How long a nonce is accepted (at most 300 s).
     pub nonce_ttl: Duration,
@@ -136,6 +142,7 @@ pub struct RegistrarConfig {
     /// Failed attempts per (source address, user) within `failed_window` before
     /// further REGISTERs from that pair are dropped silently.
     pub failed_attempts: u32,
+    /// The window those failures are counted in.
     pub failed_window: Duration,
     /// Digest algorithms offered, in order of preference: one WWW-Authenticate each.
     /// Some phones read only the first challenge and know only MD5 (SIPp, older

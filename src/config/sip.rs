@@ -28,13 +28,19 @@ pub(crate) struct RawSip {
 /// memory or sockets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SipConfig {
+    /// UDP sockets to bind; may be empty when TCP is not.
     pub listen_udp: Vec<SocketAddr>,
+    /// TCP listeners to bind; may be empty when UDP is not.
     pub listen_tcp: Vec<SocketAddr>,
+    /// Larger messages are refused (UDP) or close the connection (TCP), 4 KiB..1 MiB.
     pub max_message_bytes: usize,
+    /// A TCP connection with no traffic this long is closed.
     pub tcp_idle_timeout: Duration,
     /// How long a TCP peer may take to send one whole message (slowloris guard).
     pub tcp_message_timeout: Duration,
+    /// Further connections from one address are refused past this many.
     pub max_tcp_connections_per_ip: usize,
+    /// Sent verbatim in `User-Agent`/`Server` headers; printable, at most 128 chars.
     pub user_agent: String,
 }
 
@@ -232,4 +238,3 @@ fn duration(
 ) -> Duration {
     duration_in(raw, path, default, TIMEOUT_RANGE, "between 1s and 1h", p)
 }
-

@@ -181,4 +181,3 @@ fn operators_summary(c: &Config) -> String {
         c.registrar.failed_window,
     )
 }
-

@@ -139,7 +139,11 @@ fn clock(secs: u32) -> String {
 }
 
 /// Validates one entry of a queue's `open` list at `here` (`queues[2].open[0]`).
-pub(crate) fn time_rule(raw: &S<RawTimeRule>, here: &str, p: &mut Problems<'_>) -> Option<TimeRule> {
+pub(crate) fn time_rule(
+    raw: &S<RawTimeRule>,
+    here: &str,
+    p: &mut Problems<'_>,
+) -> Option<TimeRule> {
     let r = raw.get_ref();
     let days = match &r.days {
         None => Some(Days::EVERY_DAY),

@@ -86,33 +86,33 @@ pub fn calls_table(rows: &[CallRow], offset: UtcOffset) -> String {
 /// One JSON object per call, the stable machine form of `calls list --json`. Times are
 /// RFC 3339 with the local offset; absent values are `null`, never missing keys.
 #[derive(Debug, Serialize)]
-pub struct CallJson<'a> {
-    pub id: &'a str,
-    pub sip_call_id: &'a str,
-    pub caller: &'a str,
-    pub caller_name: Option<&'a str>,
-    pub dialed: &'a str,
-    pub identity: &'a str,
-    pub started_at: String,
-    pub answered_at: Option<String>,
-    pub language: Option<&'a str>,
-    pub ivr_digits: Option<&'a str>,
-    pub ivr_path: Option<serde_json::Value>,
-    pub department: Option<&'a str>,
-    pub queue_entered_at: Option<String>,
-    pub operator: Option<&'a str>,
-    pub operator_answered_at: Option<String>,
+struct CallJson<'a> {
+    id: &'a str,
+    sip_call_id: &'a str,
+    caller: &'a str,
+    caller_name: Option<&'a str>,
+    dialed: &'a str,
+    identity: &'a str,
+    started_at: String,
+    answered_at: Option<String>,
+    language: Option<&'a str>,
+    ivr_digits: Option<&'a str>,
+    ivr_path: Option<serde_json::Value>,
+    department: Option<&'a str>,
+    queue_entered_at: Option<String>,
+    operator: Option<&'a str>,
+    operator_answered_at: Option<String>,
     /// INVITE → operator answer, milliseconds.
-    pub answer_ms: Option<i64>,
-    pub ended_at: Option<String>,
-    pub outcome: Option<&'static str>,
-    pub hangup_by: Option<&'a str>,
-    pub end_reason: Option<&'a str>,
-    pub config_version: Option<&'a str>,
+    answer_ms: Option<i64>,
+    ended_at: Option<String>,
+    outcome: Option<&'static str>,
+    hangup_by: Option<&'a str>,
+    end_reason: Option<&'a str>,
+    config_version: Option<&'a str>,
 }
 
 impl<'a> CallJson<'a> {
-    pub fn new(r: &'a CallRow, offset: UtcOffset) -> CallJson<'a> {
+    fn new(r: &'a CallRow, offset: UtcOffset) -> CallJson<'a> {
         let t = |x: Option<UtcMs>| x.map(|t| t.rfc3339(offset));
         CallJson {
             id: &r.id,

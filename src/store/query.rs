@@ -13,19 +13,22 @@ use serde::Serialize;
 
 use super::record::Outcome;
 use super::schema;
-use crate::clock::{ShiftSelector, ShiftSpan, Shifts};
-use crate::clock::UtcMs;
 use super::StoreError;
+use crate::clock::UtcMs;
 use crate::clock::UtcOffset;
+use crate::clock::{ShiftSelector, ShiftSpan, Shifts};
 
 /// `[since, until)` in UTC; either end open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct TimeRange {
+    /// First instant included; `None`: from the first record.
     pub since: Option<UtcMs>,
+    /// First instant excluded; `None`: up to now.
     pub until: Option<UtcMs>,
 }
 
 impl TimeRange {
+    /// Exactly the shift's bounds.
     pub fn of_shift(s: &ShiftSpan) -> TimeRange {
         TimeRange {
             since: Some(s.start),
@@ -85,8 +88,11 @@ pub fn cli_range(
 /// belongs to the shift it arrived in, however long it lasted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallFilter {
+    /// Calls that started within it.
     pub range: TimeRange,
+    /// Only calls routed to this queue id.
     pub department: Option<String>,
+    /// Only calls that ended so (in-progress calls have none and are left out).
     pub outcome: Option<Outcome>,
     /// Newest rows first are not needed by the shift; oldest first, capped here.
     pub limit: Option<usize>,
@@ -95,26 +101,45 @@ pub struct CallFilter {
 /// One `calls` row. `outcome` is `None` while the call is in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CallRow {
+    /// The record id (a ULID), unique across restarts.
     pub id: String,
+    /// Call-ID of the caller's leg, to find the call in SIP traces.
     pub sip_call_id: String,
+    /// The caller's number.
     pub caller: String,
+    /// The From display name, when sent.
     pub caller_name: Option<String>,
+    /// The Request-URI as dialled.
     pub dialed: String,
+    /// The emergency identity matched: `112`, `urn:service:sos`...
     pub identity: String,
+    /// When the INVITE arrived.
     pub started_at: UtcMs,
+    /// When the gateway answered (the IVR picked up).
     pub answered_at: Option<UtcMs>,
+    /// The IVR language the caller ended in.
     pub language: Option<String>,
+    /// Keys pressed in the IVR, in order.
     pub ivr_digits: Option<String>,
-    /// JSON array text as stored.
+    /// Menus visited: JSON array text as stored.
     pub ivr_path: Option<String>,
+    /// The queue the call was routed to.
     pub department: Option<String>,
+    /// When it entered that queue.
     pub queue_entered_at: Option<UtcMs>,
+    /// The operator who answered.
     pub operator: Option<String>,
+    /// When that operator answered.
     pub operator_answered_at: Option<UtcMs>,
+    /// `None` while the call is in progress.
     pub ended_at: Option<UtcMs>,
+    /// How it ended.
     pub outcome: Option<Outcome>,
+    /// `caller`, `operator` or `gateway`.
     pub hangup_by: Option<String>,
+    /// Free text, for the log reader.
     pub end_reason: Option<String>,
+    /// The config version the call ran under.
     pub config_version: Option<String>,
 }
 
@@ -173,8 +198,11 @@ fn finish(pair: (CallRow, Option<String>)) -> Result<CallRow, StoreError> {
 /// One event of a call's timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EventRow {
+    /// Order within the call, from 1.
     pub seq: i64,
+    /// When it happened.
     pub at: UtcMs,
+    /// `started`, `ivr_digit`, `queued`, `offered`, `operator_answered`, `ended`...
     pub kind: String,
     /// JSON text as stored.
     pub details: Option<String>,
@@ -183,10 +211,13 @@ pub struct EventRow {
 /// One row of `operator_events`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OperatorEventRow {
+    /// The operator id.
     pub operator: String,
+    /// When it happened.
     pub at: UtcMs,
     /// `login`, `logout`, `pause`, `resume`, `wrapup`, `not_responding`.
     pub kind: String,
+    /// The pause reason, when there is one.
     pub reason: Option<String>,
 }
 
@@ -194,10 +225,15 @@ pub struct OperatorEventRow {
 /// value that occurred, no interpolation to explain to a supervisor).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct AnswerTimes {
+    /// Calls an operator answered.
     pub count: usize,
+    /// Median.
     pub p50_ms: i64,
+    /// 90th percentile.
     pub p90_ms: i64,
+    /// 99th percentile.
     pub p99_ms: i64,
+    /// The longest.
     pub max_ms: i64,
 }
 
@@ -207,50 +243,69 @@ pub struct AnswerTimes {
 /// the IVR never asked for an operator and are reported separately.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct AnsweredWithin {
+    /// The threshold.
     pub seconds: u32,
+    /// Calls answered within it.
     pub answered: u64,
+    /// Calls that asked for an operator.
     pub offered: u64,
+    /// `answered / offered` in percent (0 when nothing was offered).
     pub percent: f64,
 }
 
+/// Calls of one department in a report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DepartmentLine {
     /// `-` for calls that never reached a department.
     pub department: String,
+    /// Its calls.
     pub total: u64,
     /// Outcome name (`open` while in progress) → count.
     pub outcomes: BTreeMap<String, u64>,
 }
 
+/// What one operator answered in a report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OperatorLine {
+    /// The operator id.
     pub operator: String,
+    /// Calls they answered.
     pub answered: u64,
     /// Median INVITE → this operator's answer.
     pub median_answer_ms: i64,
 }
 
+/// The local clock hour with the most new calls (ties: the earliest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct BusiestHour {
     /// Start of the local clock hour, as a UTC instant.
     pub start: UtcMs,
+    /// Calls that started in it.
     pub calls: u64,
 }
 
 /// The shift report: everything `cc112 report` prints.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
+    /// The calls' start times it covers.
     pub range: TimeRange,
+    /// Calls started in the range.
     pub total: u64,
     /// Outcome name (`open` while in progress) → count.
     pub by_outcome: BTreeMap<String, u64>,
+    /// Busiest department first.
     pub by_department: Vec<DepartmentLine>,
+    /// `None` when no operator answered a call.
     pub answer_time: Option<AnswerTimes>,
     /// For 10, 15 and 20 s (NENA: 90 % within 15 s).
     pub answered_within: Vec<AnsweredWithin>,
+    /// Callers who hung up in the IVR (before asking for an operator).
     pub abandoned_ivr: u64,
+    /// Callers who hung up waiting for an operator.
     pub abandoned_queue: u64,
+    /// `None` when there were no calls.
     pub busiest_hour: Option<BusiestHour>,
+    /// Most answered first.
     pub per_operator: Vec<OperatorLine>,
 }
 
@@ -312,6 +367,7 @@ impl Reader {
         Ok(out)
     }
 
+    /// One call by record id, if there is one.
     pub fn call(&self, id: &str) -> Result<Option<CallRow>, StoreError> {
         let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1");
         match self

@@ -105,7 +105,7 @@ pub fn migrate(conn: &Connection) -> Result<usize, StoreError> {
     let start = usize::try_from(have).unwrap_or(0);
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| -> Result<(), StoreError> {
-        for (name, sql) in &MIGRATIONS[start..] {
+        for (name, sql) in MIGRATIONS.iter().skip(start) {
             conn.execute_batch(sql).map_err(|e| StoreError::Migration {
                 name: (*name).to_string(),
                 source: e,

@@ -30,8 +30,8 @@ use serde::Serialize;
 
 use super::record::{CallEnd, CallPatch, CallStart, Record};
 use super::schema::{self, Recovery};
-use crate::clock::UtcMs;
 use super::{CommitError, RecordStore, StoreError, Submitted};
+use crate::clock::UtcMs;
 
 /// Tuning of the writer. The defaults suit one gateway of a city command center.
 #[derive(Debug, Clone)]
@@ -44,6 +44,7 @@ pub struct WriterOptions {
     pub max_batch: usize,
     /// First retry delay after a failed commit; doubles up to `max_backoff`.
     pub min_backoff: Duration,
+    /// Longest retry delay: how stale the health output may get while the disk is down.
     pub max_backoff: Duration,
 }
 
@@ -63,16 +64,21 @@ impl Default for WriterOptions {
 pub struct Health {
     /// Records waiting in memory, including a batch being retried.
     pub queue_depth: usize,
+    /// [`WriterOptions::capacity`], for the depth to be read against.
     pub capacity: usize,
+    /// Records on disk since the writer opened.
     pub committed_records: u64,
+    /// Transactions committed (records / batches: how well fsyncs are amortised).
     pub committed_batches: u64,
     /// Timeline events dropped because the queue was full.
     pub dropped_events: u64,
     /// Records SQLite refused for good (skipped, logged).
     pub rejected_records: u64,
+    /// The last successful commit.
     pub last_commit_at: Option<UtcMs>,
     /// The last failure, kept until a commit succeeds.
     pub last_error: Option<String>,
+    /// When it happened.
     pub last_error_at: Option<UtcMs>,
     /// Set while commits fail: since when.
     pub failing_since: Option<UtcMs>,
@@ -197,23 +203,27 @@ impl Shared {
     }
 }
 
-/// A cheap, cloneable sending side of the writer for the engine and its tasks.
+/// A cheap, cloneable sending side of the writer (the runtime's recorder holds one).
 #[derive(Clone)]
 pub struct StoreHandle {
     shared: Arc<Shared>,
 }
 
 impl StoreHandle {
+    /// Queues a record; see [`RecordStore::submit`].
     pub fn submit(&self, record: Record) -> Submitted {
         self.shared.push(record, None)
     }
 
+    /// Queues a record with a [`Ticket`] for its commit.
     pub fn submit_and_confirm(&self, record: Record) -> Ticket {
         let (tx, rx) = mpsc::channel();
         self.shared.push(record, Some(Confirm::Channel(tx)));
         Ticket { rx }
     }
 
+    /// Queues a record; `on_commit` runs on the writer thread once it is committed
+    /// (or the first attempt failed).
     pub fn submit_with_callback(
         &self,
         record: Record,
@@ -223,6 +233,7 @@ impl StoreHandle {
             .push(record, Some(Confirm::Callback(Box::new(on_commit))))
     }
 
+    /// The writer's state now.
     pub fn health(&self) -> Health {
         let q = self.shared.lock();
         let mut h = q.health.clone();
@@ -256,6 +267,7 @@ impl RecordStore for StoreHandle {
 pub struct ShutdownReport {
     /// Records still unwritten when the deadline passed (0 on a clean flush).
     pub unwritten: usize,
+    /// The writer's last state.
     pub health: Health,
 }
 
@@ -335,6 +347,7 @@ impl Writer {
         self.handle.submit_with_callback(record, on_commit)
     }
 
+    /// The writer's state now.
     pub fn health(&self) -> Health {
         self.handle.health()
     }
@@ -349,6 +362,7 @@ impl Writer {
         &self.recovery
     }
 
+    /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
     }
