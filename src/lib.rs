@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod call;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod media;

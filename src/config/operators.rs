@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::raw::S;
-use super::routing::{QueueId, RoutingPlan};
-use super::validate::{duration_in, int_in, Problems};
+use super::span::S;
+use super::ids::QueueId;
+use super::routing_plan::RoutingPlan;
+use super::problems::{duration_in, int_in, Problems};
 use crate::sip::digest::{self, Algorithm};
 
 // ------------------------------------------------------------------------ raw tables
@@ -65,10 +66,12 @@ pub(crate) struct RawOperator {
 pub struct OperatorId(pub String);
 
 impl OperatorId {
+    /// Wraps a user name; validation has checked the ones from the file.
     pub fn new(s: impl Into<String>) -> Self {
         OperatorId(s.into())
     }
 
+    /// The user name as written.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -83,13 +86,15 @@ impl fmt::Display for OperatorId {
 /// One operator account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operator {
+    /// The SIP user name, also the digest user.
     pub id: OperatorId,
     /// What the wallboard and call records show.
     pub name: String,
     /// Queues this operator answers, in the order written; never empty.
     pub departments: Vec<QueueId>,
-    /// Lowercase hex HA1s; at least one is set.
+    /// Lowercase hex HA1 for MD5 digest; this or `ha1_sha256` is set.
     pub ha1_md5: Option<String>,
+    /// Lowercase hex HA1 for SHA-256 digest.
     pub ha1_sha256: Option<String>,
 }
 
@@ -123,6 +128,8 @@ pub struct AcdConfig {
 /// Registrar and digest settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrarConfig {
+    /// Digest realm; the HA1s are computed with it, so changing it locks out every
+    /// operator until their hashes are recomputed.
     pub realm: String,
     /// How long a nonce is accepted (at most 300 s).
     pub nonce_ttl: Duration,
@@ -135,6 +142,7 @@ pub struct RegistrarConfig {
     /// Failed attempts per (source address, user) within `failed_window` before
     /// further REGISTERs from that pair are dropped silently.
     pub failed_attempts: u32,
+    /// The window those failures are counted in.
     pub failed_window: Duration,
     /// Digest algorithms offered, in order of preference: one WWW-Authenticate each.
     /// Some phones read only the first challenge and know only MD5 (SIPp, older
@@ -284,6 +292,43 @@ pub(crate) fn registrar(raw: Option<S<RawRegistrar>>, p: &mut Problems<'_>) -> R
         "between 10s and 300s (an old nonce is a replay risk)",
         p,
     );
+    let (min_expires, max_expires, default_expires) = expiries(&raw, &d, p);
+    let failed_attempts = int_in(
+        raw.failed_attempts.as_ref(),
+        "registrar.failed_attempts",
+        1..=100,
+        "a count between 1 and 100",
+        p,
+    )
+    .map_or(d.failed_attempts, |v| v as u32);
+    let failed_window = dur(
+        raw.failed_window.as_ref(),
+        "registrar.failed_window",
+        d.failed_window,
+        secs(60)..=secs(86_400),
+        "between 1m and 24h",
+        p,
+    );
+    let algorithms = algorithms(raw.algorithms.as_ref(), &d, p);
+    RegistrarConfig {
+        realm,
+        nonce_ttl,
+        min_expires,
+        max_expires,
+        default_expires,
+        failed_attempts,
+        failed_window,
+        algorithms,
+    }
+}
+
+/// `min_expires`, `max_expires` and `default_expires`, each in range and, when all
+/// three are, in order.
+fn expiries(
+    raw: &RawRegistrar,
+    d: &RegistrarConfig,
+    p: &mut Problems<'_>,
+) -> (Duration, Duration, Duration) {
     let expiry_range = secs(10)..=secs(86_400);
     let expiry_text = "between 10s and 24h";
     let before = p.errors.len();
@@ -341,24 +386,17 @@ pub(crate) fn registrar(raw: Option<S<RawRegistrar>>, p: &mut Problems<'_>) -> R
             );
         }
     }
-    let failed_attempts = int_in(
-        raw.failed_attempts.as_ref(),
-        "registrar.failed_attempts",
-        1..=100,
-        "a count between 1 and 100",
-        p,
-    )
-    .map_or(d.failed_attempts, |v| v as u32);
-    let failed_window = dur(
-        raw.failed_window.as_ref(),
-        "registrar.failed_window",
-        d.failed_window,
-        secs(60)..=secs(86_400),
-        "between 1m and 24h",
-        p,
-    );
+    (min_expires, max_expires, default_expires)
+}
+
+/// `algorithms = [...]`: each known Digest algorithm once, in order of preference.
+fn algorithms(
+    raw: Option<&S<Vec<S<String>>>>,
+    d: &RegistrarConfig,
+    p: &mut Problems<'_>,
+) -> Vec<Algorithm> {
     let mut algorithms = d.algorithms.clone();
-    if let Some(list) = &raw.algorithms {
+    if let Some(list) = raw {
         let mut seen = Vec::new();
         for (i, a) in list.get_ref().iter().enumerate() {
             match crate::sip::digest::Algorithm::from_token(a.get_ref()) {
@@ -373,16 +411,7 @@ pub(crate) fn registrar(raw: Option<S<RawRegistrar>>, p: &mut Problems<'_>) -> R
             algorithms = seen;
         }
     }
-    RegistrarConfig {
-        realm,
-        nonce_ttl,
-        min_expires,
-        max_expires,
-        default_expires,
-        failed_attempts,
-        failed_window,
-        algorithms,
-    }
+    algorithms
 }
 
 fn id_problem(s: &str) -> Option<String> {
@@ -434,142 +463,191 @@ pub(crate) fn operators(
     let Some(raw) = raw else { return Vec::new() };
     let mut out: Vec<(usize, Operator)> = Vec::new();
     for (i, entry) in raw.get_ref().iter().enumerate() {
-        let here = format!("operators[{i}]");
-        let r = entry.get_ref();
-        let mut ok = true;
-        if let Some(pw) = &r.password {
-            p.at(
-                format!("{here}.password"),
-                pw.span(),
-                "plaintext passwords are not accepted; store ha1_sha256 and ha1_md5 instead, \
-                 as printed by `cc112 operator-hash <id> <realm>`",
-            );
-            ok = false;
-        }
-        let id = match &r.id {
-            None => {
-                p.at(
-                    here.clone(),
-                    entry.span(),
-                    "missing key id; expected the operator's SIP user name",
-                );
-                ok = false;
-                None
-            }
-            Some(id) => match id_problem(id.get_ref()) {
-                Some(m) => {
-                    p.at(format!("{here}.id"), id.span(), m);
-                    ok = false;
-                    None
-                }
-                None => {
-                    if let Some((j, _)) = out.iter().find(|(_, o)| o.id.as_str() == id.get_ref()) {
-                        p.at(
-                            format!("{here}.id"),
-                            id.span(),
-                            format!("operator {} is listed twice (also at operators[{j}]); expected each id once", id.get_ref()),
-                        );
-                        ok = false;
-                    }
-                    Some(OperatorId::new(id.get_ref().clone()))
-                }
-            },
-        };
-        let name = match &r.name {
-            None => id.as_ref().map(|i| i.to_string()).unwrap_or_default(),
-            Some(n) => match text_problem(n.get_ref(), "name", 64, &['"', '\\']) {
-                None => n.get_ref().clone(),
-                Some(m) => {
-                    p.at(format!("{here}.name"), n.span(), m);
-                    ok = false;
-                    String::new()
-                }
-            },
-        };
-        let mut departments: Vec<QueueId> = Vec::new();
-        match &r.departments {
-            None => {
-                p.at(
-                    here.clone(),
-                    entry.span(),
-                    "missing key departments; expected the queue ids this operator answers, like [\"medical\", \"general\"]",
-                );
-                ok = false;
-            }
-            Some(list) if list.get_ref().is_empty() => {
-                p.at(
-                    format!("{here}.departments"),
-                    list.span(),
-                    "departments is empty; expected at least one queue id",
-                );
-                ok = false;
-            }
-            Some(list) => {
-                for (k, d) in list.get_ref().iter().enumerate() {
-                    let q = QueueId::new(d.get_ref().clone());
-                    let known = routing.queue(&q).is_some();
-                    if !known && queues_ok {
-                        let ids: Vec<&str> = routing.queues.iter().map(|q| q.id.as_str()).collect();
-                        p.at(
-                            format!("{here}.departments[{k}]"),
-                            d.span(),
-                            format!(
-                                "queue {q} is not defined in [[queues]]; expected one of: {}",
-                                ids.join(", ")
-                            ),
-                        );
-                        ok = false;
-                    } else if departments.contains(&q) {
-                        p.at(
-                            format!("{here}.departments[{k}]"),
-                            d.span(),
-                            format!("queue {q} is listed twice; expected each department once"),
-                        );
-                        ok = false;
-                    } else {
-                        departments.push(q);
-                    }
-                }
-            }
-        }
-        let before = p.errors.len();
-        let ha1_md5 = ha1_value(
-            r.ha1_md5.as_ref(),
-            &format!("{here}.ha1_md5"),
-            Algorithm::Md5,
-            p,
-        );
-        let ha1_sha256 = ha1_value(
-            r.ha1_sha256.as_ref(),
-            &format!("{here}.ha1_sha256"),
-            Algorithm::Sha256,
-            p,
-        );
-        if p.errors.len() != before {
-            ok = false;
-        } else if ha1_md5.is_none() && ha1_sha256.is_none() && r.password.is_none() {
-            p.at(
-                here.clone(),
-                entry.span(),
-                "no credentials; expected ha1_sha256 and/or ha1_md5, as printed by \
-                 `cc112 operator-hash <id> <realm>`",
-            );
-            ok = false;
-        }
-        if let (true, Some(id)) = (ok, id) {
-            out.push((
-                i,
-                Operator {
-                    id,
-                    name,
-                    departments,
-                    ha1_md5,
-                    ha1_sha256,
-                },
-            ));
+        let departments = Departments { routing, queues_ok };
+        if let Some(o) = operator(entry, &format!("operators[{i}]"), &out, departments, p) {
+            out.push((i, o));
         }
     }
     out.into_iter().map(|(_, o)| o).collect()
+}
+
+/// What departments are checked against: the plan's queues, when they validated.
+#[derive(Clone, Copy)]
+struct Departments<'a> {
+    routing: &'a RoutingPlan,
+    queues_ok: bool,
+}
+
+/// One entry at `here`; `seen` are the valid operators before it. `None` after any
+/// problem: an operator half understood must not be able to log in.
+fn operator(
+    entry: &S<RawOperator>,
+    here: &str,
+    seen: &[(usize, Operator)],
+    known: Departments<'_>,
+    p: &mut Problems<'_>,
+) -> Option<Operator> {
+    let r = entry.get_ref();
+    let mut ok = true;
+    if let Some(pw) = &r.password {
+        p.at(
+            format!("{here}.password"),
+            pw.span(),
+            "plaintext passwords are not accepted; store ha1_sha256 and ha1_md5 instead, \
+             as printed by `cc112 operator-hash <id> <realm>`",
+        );
+        ok = false;
+    }
+    let id = operator_id(entry, here, seen, p, &mut ok);
+    let name = match &r.name {
+        None => id.as_ref().map(|i| i.to_string()).unwrap_or_default(),
+        Some(n) => match text_problem(n.get_ref(), "name", 64, &['"', '\\']) {
+            None => n.get_ref().clone(),
+            Some(m) => {
+                p.at(format!("{here}.name"), n.span(), m);
+                ok = false;
+                String::new()
+            }
+        },
+    };
+    let departments = departments(entry, here, known, p, &mut ok);
+    let (ha1_md5, ha1_sha256) = credentials(entry, here, p, &mut ok);
+    match (ok, id) {
+        (true, Some(id)) => Some(Operator {
+            id,
+            name,
+            departments,
+            ha1_md5,
+            ha1_sha256,
+        }),
+        _ => None,
+    }
+}
+
+/// The entry's `id`; a duplicate is reported (and clears `ok`) but still returned.
+fn operator_id(
+    entry: &S<RawOperator>,
+    here: &str,
+    seen: &[(usize, Operator)],
+    p: &mut Problems<'_>,
+    ok: &mut bool,
+) -> Option<OperatorId> {
+    let Some(id) = &entry.get_ref().id else {
+        p.at(
+            here,
+            entry.span(),
+            "missing key id; expected the operator's SIP user name",
+        );
+        *ok = false;
+        return None;
+    };
+    if let Some(m) = id_problem(id.get_ref()) {
+        p.at(format!("{here}.id"), id.span(), m);
+        *ok = false;
+        return None;
+    }
+    if let Some((j, _)) = seen.iter().find(|(_, o)| o.id.as_str() == id.get_ref()) {
+        p.at(
+            format!("{here}.id"),
+            id.span(),
+            format!("operator {} is listed twice (also at operators[{j}]); expected each id once", id.get_ref()),
+        );
+        *ok = false;
+    }
+    Some(OperatorId::new(id.get_ref().clone()))
+}
+
+/// The entry's `departments`: queues of the plan, each once.
+fn departments(
+    entry: &S<RawOperator>,
+    here: &str,
+    known: Departments<'_>,
+    p: &mut Problems<'_>,
+    ok: &mut bool,
+) -> Vec<QueueId> {
+    let mut departments: Vec<QueueId> = Vec::new();
+    let list = match &entry.get_ref().departments {
+        None => {
+            p.at(
+                here,
+                entry.span(),
+                "missing key departments; expected the queue ids this operator answers, like [\"medical\", \"general\"]",
+            );
+            *ok = false;
+            return departments;
+        }
+        Some(list) if list.get_ref().is_empty() => {
+            p.at(
+                format!("{here}.departments"),
+                list.span(),
+                "departments is empty; expected at least one queue id",
+            );
+            *ok = false;
+            return departments;
+        }
+        Some(list) => list,
+    };
+    for (k, d) in list.get_ref().iter().enumerate() {
+        let q = QueueId::new(d.get_ref().clone());
+        let exists = known.routing.queue(&q).is_some();
+        if !exists && known.queues_ok {
+            let ids: Vec<&str> = known.routing.queues.iter().map(|q| q.id.as_str()).collect();
+            p.at(
+                format!("{here}.departments[{k}]"),
+                d.span(),
+                format!(
+                    "queue {q} is not defined in [[queues]]; expected one of: {}",
+                    ids.join(", ")
+                ),
+            );
+            *ok = false;
+        } else if departments.contains(&q) {
+            p.at(
+                format!("{here}.departments[{k}]"),
+                d.span(),
+                format!("queue {q} is listed twice; expected each department once"),
+            );
+            *ok = false;
+        } else {
+            departments.push(q);
+        }
+    }
+    departments
+}
+
+/// The entry's HA1 values `(md5, sha256)`; at least one is required.
+fn credentials(
+    entry: &S<RawOperator>,
+    here: &str,
+    p: &mut Problems<'_>,
+    ok: &mut bool,
+) -> (Option<String>, Option<String>) {
+    let r = entry.get_ref();
+    let before = p.errors.len();
+    let ha1_md5 = ha1_value(
+        r.ha1_md5.as_ref(),
+        &format!("{here}.ha1_md5"),
+        Algorithm::Md5,
+        p,
+    );
+    let ha1_sha256 = ha1_value(
+        r.ha1_sha256.as_ref(),
+        &format!("{here}.ha1_sha256"),
+        Algorithm::Sha256,
+        p,
+    );
+    if p.errors.len() != before {
+        *ok = false;
+    } else if ha1_md5.is_none() && ha1_sha256.is_none() && r.password.is_none() {
+        p.at(
+            here,
+            entry.span(),
+            "no credentials; expected ha1_sha256 and/or ha1_md5, as printed by \
+             `cc112 operator-hash <id> <realm>`",
+        );
+        *ok = false;
+    }
+    (ha1_md5, ha1_sha256)
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::raw::S;
-use super::validate::{duration_in, int_in, Problems};
+use super::span::S;
+use super::problems::{duration_in, int_in, Problems};
 
 /// `[overload]` as written.
 #[derive(Debug, Deserialize)]

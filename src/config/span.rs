@@ -4,17 +4,26 @@
 //! The toml deserializer reports *where* an error is (a byte span) but keeps the key
 //! path to itself, so we recover the path by walking the spanned document tree that
 //! `toml::de::DeTable` gives us and finding the key or value that the span points at.
+//!
+//! A leaf of `config`: it imports nothing else from it, so every table file can use it.
 
 use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+/// A value with where it was written, so validation errors carry a line number.
+pub(crate) type S<T> = Spanned<T>;
+
+/// Where a value came from: a span in the file, or `None` for a default.
+pub(crate) type Origin = Option<Range<usize>>;
+
 /// 1-based line of a byte offset, because editors and `vim +N` count from one.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end]
+    text.as_bytes()
         .iter()
+        .take(end)
         .filter(|b| **b == b'\n')
         .count()
         + 1
@@ -23,7 +32,9 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
 /// One step of a TOML path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Segment {
+    /// A table key (`listen_udp`).
     Key(String),
+    /// An array position (`[1]`).
     Index(usize),
 }
 
@@ -57,6 +68,11 @@ pub(crate) fn render_path(segments: &[Segment]) -> String {
         }
     }
     out
+}
+
+/// `prefix.key`, quoting the key when TOML would need quotes.
+pub(crate) fn key_path(prefix: &str, key: &str) -> String {
+    format!("{prefix}.{}", render_path(&[Segment::Key(key.to_string())]))
 }
 
 /// How well a node's span matches the error span; an exact hit beats containment,
@@ -161,8 +177,8 @@ pub(crate) fn path_near(text: &str, offset: usize) -> String {
         let t = line.trim();
         if t.starts_with('[') {
             let name = t.trim_start_matches('[');
-            if let Some(close) = name.find(']') {
-                table = name[..close].trim().to_string();
+            if let Some((inside, _)) = name.split_once(']') {
+                table = inside.trim().to_string();
             }
         }
     }

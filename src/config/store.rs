@@ -8,9 +8,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::raw::S;
-use super::validate::{int_in, Problems};
-use crate::store::shift::{ShiftDef, Shifts};
+use super::span::S;
+use super::problems::{int_in, Problems};
+use crate::clock::{ShiftDef, Shifts, UtcOffset};
 
 /// `[store]` as written.
 #[derive(Debug, Deserialize)]
@@ -51,7 +51,7 @@ pub(crate) fn default_store() -> StoreConfig {
     }
 }
 
-pub(crate) fn store(raw: Option<S<RawStore>>, offset: super::UtcOffset, p: &mut Problems<'_>) -> StoreConfig {
+pub(crate) fn store(raw: Option<S<RawStore>>, offset: UtcOffset, p: &mut Problems<'_>) -> StoreConfig {
     let mut out = default_store();
     let Some(raw) = raw else { return out };
     let raw = raw.into_inner();
@@ -111,7 +111,7 @@ pub(crate) fn store(raw: Option<S<RawStore>>, offset: super::UtcOffset, p: &mut 
 
 impl StoreConfig {
     /// The shift roster in the given local offset (validated at load, so it builds).
-    pub fn shifts(&self, offset: super::UtcOffset) -> Shifts {
+    pub fn shifts(&self, offset: UtcOffset) -> Shifts {
         let defs: Option<Vec<ShiftDef>> = self.shifts.iter().map(|(n, s, e)| ShiftDef::parse(n, s, e).ok()).collect();
         defs.and_then(|d| Shifts::new(d, offset).ok()).unwrap_or_else(|| Shifts::default_at(offset))
     }

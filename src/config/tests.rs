@@ -1,7 +1,12 @@
 //! One test per validation rule: each feeds a small file and checks the path, the
 //! line and a telling part of the message.
 
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
 use super::*;
+use crate::media::Codec;
 
 fn ok(text: &str) -> Config {
     match Config::from_toml(text, "test.toml") {
@@ -33,9 +38,9 @@ fn one(text: &str, path: &str, line: usize, needle: &str) {
 #[test]
 fn empty_file_gives_all_defaults() {
     let c = ok("");
-    assert_eq!(c.sip, validate::default_sip());
-    assert_eq!(c.emergency, validate::default_emergency());
-    assert_eq!(c.media, validate::default_media());
+    assert_eq!(c.sip, sip::default_sip());
+    assert_eq!(c.emergency, emergency::default_emergency());
+    assert_eq!(c.media, media::default_media());
     assert_eq!(c.sip.listen_udp, vec!["127.0.0.1:5060".parse().unwrap()]);
     assert_eq!(c.sip.max_message_bytes, 65536);
     assert_eq!(c.sip.tcp_idle_timeout, Duration::from_secs(20));
@@ -61,7 +66,7 @@ fn embedded_default_matches_code_defaults() {
     assert_eq!(shipped.sip, empty.sip);
     assert_eq!(shipped.emergency, empty.emergency);
     assert_eq!(shipped.media, empty.media);
-    assert_eq!(*shipped.routing, validate_routing::default_routing());
+    assert_eq!(*shipped.routing, defaults::default_routing());
     assert_eq!(shipped.routing, empty.routing);
 }
 
@@ -186,18 +191,18 @@ fn max_message_bytes_bounds() {
 #[test]
 fn durations() {
     assert_eq!(
-        validate::parse_duration("500ms"),
+        problems::parse_duration("500ms"),
         Ok(Duration::from_millis(500))
     );
-    assert_eq!(validate::parse_duration("20s"), Ok(Duration::from_secs(20)));
-    assert_eq!(validate::parse_duration("2m"), Ok(Duration::from_secs(120)));
+    assert_eq!(problems::parse_duration("20s"), Ok(Duration::from_secs(20)));
+    assert_eq!(problems::parse_duration("2m"), Ok(Duration::from_secs(120)));
     assert_eq!(
-        validate::parse_duration("1h"),
+        problems::parse_duration("1h"),
         Ok(Duration::from_secs(3600))
     );
-    assert!(validate::parse_duration("20").is_err());
-    assert!(validate::parse_duration("s").is_err());
-    assert!(validate::parse_duration("1.5s").is_err());
+    assert!(problems::parse_duration("20").is_err());
+    assert!(problems::parse_duration("s").is_err());
+    assert!(problems::parse_duration("1.5s").is_err());
     let c = ok("[sip]\ntcp_idle_timeout = \"90s\"\ntcp_message_timeout = \"1500ms\"\n");
     assert_eq!(c.sip.tcp_idle_timeout, Duration::from_secs(90));
     assert_eq!(c.sip.tcp_message_timeout, Duration::from_millis(1500));

@@ -1,160 +1,26 @@
-//! Opening hours of a queue, evaluated against a wall-clock time passed in.
-//!
-//! Surabaya is on WIB (Asia/Jakarta, UTC+7) which has had no daylight saving time
-//! since 1964, so a fixed UTC offset describes it exactly and spares us a time-zone
-//! database (and its updates) in an emergency gateway. The offset is configurable for
-//! other deployments; a region with DST would need a zone crate here.
+//! Opening hours of a queue (`[[queues]] open = [...]`): the rule as written, the
+//! typed [`TimeRule`] evaluated against a local time passed in, and its validator.
 //!
 //! Nothing here reads the clock: the IVR passes the UTC time in, so a test can check
-//! 06:59:59 and 07:00:00 without waiting for the morning.
+//! 06:59:59 and 07:00:00 without waiting for the morning. The local offset, weekdays
+//! and the `HH:MM` parser are [`crate::clock`]'s.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) const SECS_PER_DAY: u32 = 86_400;
+use super::problems::Problems;
+use super::span::S;
+use crate::clock::{parse_time_of_day, LocalTime, Weekday, SECS_PER_DAY};
 
-/// A fixed offset from UTC, in seconds east of Greenwich.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct UtcOffset(i32);
-
-impl UtcOffset {
-    /// Western Indonesia Time, the zone of Surabaya and Jakarta.
-    pub const WIB: UtcOffset = UtcOffset(7 * 3600);
-
-    /// `None` outside the offsets in use on Earth (-12:00 to +14:00), which catches
-    /// typos such as `+70:00` before they shift every shift by days.
-    pub fn from_seconds(seconds: i32) -> Option<UtcOffset> {
-        (-12 * 3600..=14 * 3600)
-            .contains(&seconds)
-            .then_some(UtcOffset(seconds))
-    }
-
-    pub fn seconds(self) -> i32 {
-        self.0
-    }
-
-    /// Parses `+07:00`, `-03:30`, `+7` or `UTC+7`; the sign is required so an
-    /// offset is never mistaken for a time of day.
-    pub fn parse(s: &str) -> Option<UtcOffset> {
-        let t = s.trim();
-        let t = t
-            .strip_prefix("UTC")
-            .or_else(|| t.strip_prefix("GMT"))
-            .unwrap_or(t);
-        let (sign, rest) = match t.as_bytes().first() {
-            Some(b'+') => (1, &t[1..]),
-            Some(b'-') => (-1, &t[1..]),
-            _ => return None,
-        };
-        let (h, m) = match rest.split_once(':') {
-            Some((h, m)) => (h, m),
-            None => (rest, "00"),
-        };
-        let ok = |x: &str, max: usize| {
-            !x.is_empty() && x.len() <= max && x.chars().all(|c| c.is_ascii_digit())
-        };
-        if !ok(h, 2) || !ok(m, 2) || m.len() != 2 {
-            return None;
-        }
-        let h: i32 = h.parse().ok()?;
-        let m: i32 = m.parse().ok()?;
-        if m >= 60 {
-            return None;
-        }
-        UtcOffset::from_seconds(sign * (h * 3600 + m * 60))
-    }
-
-    /// Day of the week and second of the day at this offset for a UTC instant.
-    pub fn local(self, utc: SystemTime) -> LocalTime {
-        let secs: i64 = match utc.duration_since(UNIX_EPOCH) {
-            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2),
-            Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX / 2),
-        };
-        let local = secs.saturating_add(i64::from(self.0));
-        let day = local.div_euclid(i64::from(SECS_PER_DAY));
-        // 1970-01-01 was a Thursday: index 3 when Monday is 0.
-        let weekday = Weekday::from_index((day + 3).rem_euclid(7) as u8);
-        LocalTime {
-            weekday,
-            second_of_day: local.rem_euclid(i64::from(SECS_PER_DAY)) as u32,
-        }
-    }
-}
-
-impl fmt::Display for UtcOffset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { '-' } else { '+' };
-        let a = self.0.unsigned_abs();
-        write!(f, "{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60)
-    }
-}
-
-/// Days of the week, Monday first (ISO 8601).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Weekday {
-    Mon,
-    Tue,
-    Wed,
-    Thu,
-    Fri,
-    Sat,
-    Sun,
-}
-
-impl Weekday {
-    pub const ALL: [Weekday; 7] = [
-        Weekday::Mon,
-        Weekday::Tue,
-        Weekday::Wed,
-        Weekday::Thu,
-        Weekday::Fri,
-        Weekday::Sat,
-        Weekday::Sun,
-    ];
-
-    fn from_index(i: u8) -> Weekday {
-        Weekday::ALL[usize::from(i % 7)]
-    }
-
-    pub fn index(self) -> u8 {
-        self as u8
-    }
-
-    /// The day before, for shifts that started yesterday evening.
-    pub fn previous(self) -> Weekday {
-        Weekday::from_index(self.index() + 6)
-    }
-
-    pub fn name(self) -> &'static str {
-        ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][usize::from(self.index())]
-    }
-
-    /// English three-letter names, case-insensitive, plus the Indonesian ones the
-    /// administrators in Surabaya may write (`sen`, `sel`, `rab`, `kam`, `jum`,
-    /// `sab`, `min`).
-    pub fn parse(s: &str) -> Option<Weekday> {
-        let l = s.trim().to_ascii_lowercase();
-        let i = match l.as_str() {
-            "mon" | "monday" | "sen" | "senin" => 0,
-            "tue" | "tuesday" | "sel" | "selasa" => 1,
-            "wed" | "wednesday" | "rab" | "rabu" => 2,
-            "thu" | "thursday" | "kam" | "kamis" => 3,
-            "fri" | "friday" | "jum" | "jumat" => 4,
-            "sat" | "saturday" | "sab" | "sabtu" => 5,
-            "sun" | "sunday" | "min" | "minggu" => 6,
-            _ => return None,
-        };
-        Some(Weekday::from_index(i))
-    }
-}
-
-/// A local day of the week and time of day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LocalTime {
-    pub weekday: Weekday,
-    pub second_of_day: u32,
+/// One entry of `open = [...]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTimeRule {
+    pub days: Option<S<Vec<S<String>>>>,
+    /// A string `"07:00"` or a TOML local time `07:00:00`.
+    pub from: Option<S<toml::Value>>,
+    pub until: Option<S<toml::Value>>,
 }
 
 /// A set of weekdays as a bit mask (bit 0 = Monday).
@@ -162,17 +28,22 @@ pub struct LocalTime {
 pub struct Days(u8);
 
 impl Days {
+    /// Monday to Sunday.
     pub const EVERY_DAY: Days = Days(0x7f);
+    /// No day at all.
     pub const NONE: Days = Days(0);
 
+    /// These days and `day`.
     pub fn with(self, day: Weekday) -> Days {
         Days(self.0 | (1 << day.index()))
     }
 
+    /// Whether `day` is one of them.
     pub fn contains(self, day: Weekday) -> bool {
         self.0 & (1 << day.index()) != 0
     }
 
+    /// Whether no day is.
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
@@ -190,7 +61,7 @@ impl Days {
                     if d == b {
                         break;
                     }
-                    d = Weekday::from_index(d.index() + 1);
+                    d = d.next();
                 }
                 Some(days)
             }
@@ -220,17 +91,21 @@ impl fmt::Display for Days {
 /// which is how duty rosters are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TimeRule {
+    /// The days a window starts on.
     pub days: Days,
+    /// Local second of the day the window opens, `0..86400`.
     pub from: u32,
     /// 1..=86400; 86400 is `24:00`, the end of the day.
     pub until: u32,
 }
 
 impl TimeRule {
+    /// A window such as `23:00`–`07:00` that ends the next day.
     pub fn spans_midnight(&self) -> bool {
         self.until <= self.from
     }
 
+    /// Whether the window is open at local time `t`.
     pub fn is_open(&self, t: LocalTime) -> bool {
         let s = t.second_of_day;
         if self.spans_midnight() {
@@ -263,63 +138,118 @@ fn clock(secs: u32) -> String {
     }
 }
 
-/// `HH:MM` or `HH:MM:SS`, 24-hour; `24:00` only when `allow_24` (an end time).
-pub(crate) fn parse_clock(s: &str, allow_24: bool) -> Option<u32> {
-    let parts: Vec<&str> = s.trim().split(':').collect();
-    if !(2..=3).contains(&parts.len())
-        || parts
-            .iter()
-            .any(|p| p.len() != 2 || !p.chars().all(|c| c.is_ascii_digit()))
-    {
+/// Validates one entry of a queue's `open` list at `here` (`queues[2].open[0]`).
+pub(crate) fn time_rule(
+    raw: &S<RawTimeRule>,
+    here: &str,
+    p: &mut Problems<'_>,
+) -> Option<TimeRule> {
+    let r = raw.get_ref();
+    let days = match &r.days {
+        None => Some(Days::EVERY_DAY),
+        Some(list) => days(list, here, p),
+    };
+    let mut clock = |key: &str, v: &Option<S<toml::Value>>, end: bool| match v {
+        None => {
+            p.at(
+                here,
+                raw.span(),
+                format!(
+                    "missing key `{key}`; expected from = \"07:00\" and until = \"15:00\" \
+                     (local time)"
+                ),
+            );
+            None
+        }
+        Some(v) => match clock_of(v.get_ref(), end) {
+            Ok(s) => Some(s),
+            Err(msg) => {
+                p.at(format!("{here}.{key}"), v.span(), msg);
+                None
+            }
+        },
+    };
+    let from = clock("from", &r.from, false);
+    let until = clock("until", &r.until, true);
+    let (days, from, until) = (days?, from?, until?);
+    if from == until || (from == 0 && until == SECS_PER_DAY) {
+        let at = r.until.as_ref().map_or(raw.span(), |u| u.span());
+        p.at(
+            format!("{here}.until"),
+            at,
+            "the rule covers the whole day; expected a shorter window, or no `open` key \
+             for a queue open around the clock",
+        );
         return None;
     }
-    let n = |i: usize| parts.get(i).and_then(|p| p.parse::<u32>().ok());
-    let (h, m, sec) = (n(0)?, n(1)?, if parts.len() == 3 { n(2)? } else { 0 });
-    if h == 24 && m == 0 && sec == 0 && allow_24 {
-        return Some(SECS_PER_DAY);
+    Some(TimeRule { days, from, until })
+}
+
+/// `days = ["mon-fri", "sun"]`: the union of the items, or `None` after a problem.
+fn days(list: &S<Vec<S<String>>>, here: &str, p: &mut Problems<'_>) -> Option<Days> {
+    let mut days = Days::NONE;
+    let mut bad = false;
+    for (k, item) in list.get_ref().iter().enumerate() {
+        match Days::parse_item(item.get_ref()) {
+            Some(more) => {
+                for d in Weekday::ALL {
+                    if more.contains(d) {
+                        days = days.with(d);
+                    }
+                }
+            }
+            None => {
+                bad = true;
+                p.at(
+                    format!("{here}.days[{k}]"),
+                    item.span(),
+                    format!(
+                        "{:?} is not a day; expected mon, tue, wed, thu, fri, sat, sun \
+                         (or sen..min) or a range like \"mon-fri\"",
+                        item.get_ref()
+                    ),
+                );
+            }
+        }
     }
-    (h < 24 && m < 60 && sec < 60).then_some(h * 3600 + m * 60 + sec)
+    if days.is_empty() && !bad {
+        p.at(
+            format!("{here}.days"),
+            list.span(),
+            "days = [] matches no day; expected days like [\"mon-fri\"], or no \
+             `days` key for every day",
+        );
+        bad = true;
+    }
+    (!bad).then_some(days)
+}
+
+/// A `from` or `until` value: a string `"07:00"` or a TOML local time; `end` allows
+/// `24:00`.
+fn clock_of(v: &toml::Value, end: bool) -> Result<u32, String> {
+    let expected = if end {
+        "a time of day like \"15:00\" (00:00 to 24:00)"
+    } else {
+        "a time of day like \"07:00\" (00:00 to 23:59)"
+    };
+    match v {
+        toml::Value::String(s) => parse_time_of_day(s.trim(), end)
+            .ok_or_else(|| format!("{s:?} is not a time; expected {expected}")),
+        toml::Value::Datetime(dt) if dt.date.is_none() && dt.offset.is_none() => match dt.time {
+            Some(t) => parse_time_of_day(
+                &format!("{:02}:{:02}:{:02}", t.hour, t.minute, t.second),
+                end,
+            )
+            .ok_or_else(|| format!("{dt} is not a time; expected {expected}")),
+            None => Err(format!("{dt} is not a time; expected {expected}")),
+        },
+        other => Err(format!("found a {}; expected {expected}", other.type_str())),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    #[test]
-    fn offsets_parse_and_print() {
-        assert_eq!(UtcOffset::parse("+07:00"), Some(UtcOffset::WIB));
-        assert_eq!(UtcOffset::parse("UTC+7"), Some(UtcOffset::WIB));
-        assert_eq!(
-            UtcOffset::parse("-03:30").map(|o| o.seconds()),
-            Some(-12600)
-        );
-        assert_eq!(UtcOffset::parse("07:00"), None);
-        assert_eq!(UtcOffset::parse("+70:00"), None);
-        assert_eq!(UtcOffset::parse("+07:60"), None);
-        assert_eq!(UtcOffset::WIB.to_string(), "+07:00");
-        assert_eq!(
-            UtcOffset::parse("-03:30").map(|o| o.to_string()),
-            Some("-03:30".into())
-        );
-    }
-
-    #[test]
-    fn local_time_and_weekday() {
-        // 1970-01-01 00:00 UTC, a Thursday: 07:00 Thursday in Surabaya.
-        let t = UtcOffset::WIB.local(at(0));
-        assert_eq!((t.weekday, t.second_of_day), (Weekday::Thu, 7 * 3600));
-        // 2024-01-01 00:00 UTC was a Monday; 17:00 UTC is Tuesday 00:00 WIB.
-        let t = UtcOffset::WIB.local(at(1_704_067_200 + 17 * 3600));
-        assert_eq!((t.weekday, t.second_of_day), (Weekday::Tue, 0));
-        // Before the epoch still works (a badly set clock must not panic).
-        let t = UtcOffset::WIB.local(UNIX_EPOCH - Duration::from_secs(8 * 3600));
-        assert_eq!((t.weekday, t.second_of_day), (Weekday::Wed, 23 * 3600));
-    }
 
     #[test]
     fn day_ranges_wrap() {
@@ -327,16 +257,6 @@ mod tests {
         assert_eq!(d.to_string(), "mon,fri,sat,sun");
         assert_eq!(Days::parse_item("sen-min"), Some(Days::EVERY_DAY));
         assert_eq!(Days::parse_item("funday"), None);
-    }
-
-    #[test]
-    fn clock_parsing() {
-        assert_eq!(parse_clock("07:00", false), Some(25200));
-        assert_eq!(parse_clock("23:59:59", false), Some(86399));
-        assert_eq!(parse_clock("24:00", true), Some(86400));
-        assert_eq!(parse_clock("24:00", false), None);
-        assert_eq!(parse_clock("7:00", false), None);
-        assert_eq!(parse_clock("12:60", false), None);
     }
 
     #[test]

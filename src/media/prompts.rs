@@ -12,24 +12,94 @@
 //! when the IVR asks for a missing prompt it reports it finished at once (the IVR's
 //! `prompt_timeout` is the backstop). This module is the only place in `media` that
 //! touches the filesystem, and only at load; the reader is injectable for tests.
+//!
+//! A prompt is named by a [`Lang`] and a [`PromptId`], defined here because this is
+//! the lowest layer that keys anything by them; configuration (which sits above media)
+//! re-exports them and tells the store which files to load through [`PromptPlan`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::prompt::encode_prompt;
 use super::wav::{parse_wav, WavError};
 use super::Codec;
-use crate::config::{Lang, PromptId, RoutingPlan};
+
+macro_rules! prompt_key {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            /// Wraps a name; validation of the text is the config's job.
+            pub fn new(s: impl Into<String>) -> Self {
+                $name(s.into())
+            }
+
+            /// The name as written.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+prompt_key!(
+    /// A language code (ISO 639-1/-3, lowercase: `id`, `en`, `jv`); it also names the
+    /// prompt directory `config/prompts/<lang>/`.
+    Lang
+);
+prompt_key!(
+    /// A prompt (`greeting`, `menu_main`, ...); each language maps it to a WAV file.
+    PromptId
+);
+
+/// Whatever names the prompt files to load: the routing plan, in practice. A trait so
+/// that media need not know the configuration above it.
+pub trait PromptPlan {
+    /// Every prompt of every language, with its WAV file name relative to the
+    /// language's folder `<prompts_dir>/<lang>/`.
+    fn prompt_files(&self) -> Vec<(Lang, PromptId, String)>;
+}
+
+impl<T: PromptPlan + ?Sized> PromptPlan for Arc<T> {
+    fn prompt_files(&self) -> Vec<(Lang, PromptId, String)> {
+        (**self).prompt_files()
+    }
+}
 
 /// One prompt file to load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromptSource {
+    /// The language it is spoken in.
     pub lang: Lang,
+    /// Which prompt it is.
     pub id: PromptId,
     /// The WAV file (8 kHz mono 16-bit PCM).
     pub path: PathBuf,
@@ -42,26 +112,37 @@ pub enum PromptError {
     /// The file could not be read (missing, permissions).
     #[error("prompt {lang}/{id}: cannot read {}: {source}", path.display())]
     Read {
+        /// The prompt's language.
         lang: Lang,
+        /// The prompt.
         id: PromptId,
+        /// The file that could not be read.
         path: PathBuf,
+        /// The OS error (shared: one file may serve several prompts).
         #[source]
         source: Arc<io::Error>,
     },
     /// The file is not an 8 kHz mono 16-bit PCM WAV.
     #[error("prompt {lang}/{id}: {}: {source}", path.display())]
     Wav {
+        /// The prompt's language.
         lang: Lang,
+        /// The prompt.
         id: PromptId,
+        /// The file with the wrong format.
         path: PathBuf,
+        /// What is wrong with it.
         #[source]
         source: WavError,
     },
     /// The file holds no audio: the caller would hear nothing and the IVR would wait.
     #[error("prompt {lang}/{id}: {} holds no audio", path.display())]
     Empty {
+        /// The prompt's language.
         lang: Lang,
+        /// The prompt.
         id: PromptId,
+        /// The silent file.
         path: PathBuf,
     },
 }
@@ -122,7 +203,10 @@ impl PromptStore {
 
     /// Loads every prompt file each language of `plan` names, from
     /// `<prompts_dir>/<lang>/<file>` (`config/prompts` in the shipped layout).
-    pub fn load_plan(plan: &RoutingPlan, prompts_dir: &Path) -> (PromptStore, Vec<PromptError>) {
+    pub fn load_plan(
+        plan: &impl PromptPlan,
+        prompts_dir: &Path,
+    ) -> (PromptStore, Vec<PromptError>) {
         Self::load(plan_sources(plan, prompts_dir))
     }
 
@@ -215,15 +299,12 @@ impl PromptStore {
 
 /// The files a plan names: `<prompts_dir>/<lang>/<file>` for every prompt of every
 /// language (validation has made sure each language names every prompt used).
-pub fn plan_sources(plan: &RoutingPlan, prompts_dir: &Path) -> Vec<PromptSource> {
-    plan.languages
-        .iter()
-        .flat_map(|language| {
-            language.prompts.iter().map(|(id, file)| PromptSource {
-                lang: language.code.clone(),
-                id: id.clone(),
-                path: prompts_dir.join(language.code.as_str()).join(file),
-            })
+pub fn plan_sources(plan: &impl PromptPlan, prompts_dir: &Path) -> Vec<PromptSource> {
+    plan.prompt_files()
+        .into_iter()
+        .map(|(lang, id, file)| {
+            let path = prompts_dir.join(lang.as_str()).join(file);
+            PromptSource { lang, id, path }
         })
         .collect()
 }

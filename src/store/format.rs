@@ -9,8 +9,8 @@ use std::io;
 use serde::Serialize;
 
 use super::query::{CallRow, EventRow, Report};
-use super::time::UtcMs;
-use crate::config::UtcOffset;
+use crate::clock::UtcMs;
+use crate::clock::UtcOffset;
 
 fn opt_time(t: Option<UtcMs>, offset: UtcOffset) -> String {
     t.map_or_else(|| "-".to_string(), |t| t.display_local(offset))
@@ -86,33 +86,33 @@ pub fn calls_table(rows: &[CallRow], offset: UtcOffset) -> String {
 /// One JSON object per call, the stable machine form of `calls list --json`. Times are
 /// RFC 3339 with the local offset; absent values are `null`, never missing keys.
 #[derive(Debug, Serialize)]
-pub struct CallJson<'a> {
-    pub id: &'a str,
-    pub sip_call_id: &'a str,
-    pub caller: &'a str,
-    pub caller_name: Option<&'a str>,
-    pub dialed: &'a str,
-    pub identity: &'a str,
-    pub started_at: String,
-    pub answered_at: Option<String>,
-    pub language: Option<&'a str>,
-    pub ivr_digits: Option<&'a str>,
-    pub ivr_path: Option<serde_json::Value>,
-    pub department: Option<&'a str>,
-    pub queue_entered_at: Option<String>,
-    pub operator: Option<&'a str>,
-    pub operator_answered_at: Option<String>,
+struct CallJson<'a> {
+    id: &'a str,
+    sip_call_id: &'a str,
+    caller: &'a str,
+    caller_name: Option<&'a str>,
+    dialed: &'a str,
+    identity: &'a str,
+    started_at: String,
+    answered_at: Option<String>,
+    language: Option<&'a str>,
+    ivr_digits: Option<&'a str>,
+    ivr_path: Option<serde_json::Value>,
+    department: Option<&'a str>,
+    queue_entered_at: Option<String>,
+    operator: Option<&'a str>,
+    operator_answered_at: Option<String>,
     /// INVITE → operator answer, milliseconds.
-    pub answer_ms: Option<i64>,
-    pub ended_at: Option<String>,
-    pub outcome: Option<&'static str>,
-    pub hangup_by: Option<&'a str>,
-    pub end_reason: Option<&'a str>,
-    pub config_version: Option<&'a str>,
+    answer_ms: Option<i64>,
+    ended_at: Option<String>,
+    outcome: Option<&'static str>,
+    hangup_by: Option<&'a str>,
+    end_reason: Option<&'a str>,
+    config_version: Option<&'a str>,
 }
 
 impl<'a> CallJson<'a> {
-    pub fn new(r: &'a CallRow, offset: UtcOffset) -> CallJson<'a> {
+    fn new(r: &'a CallRow, offset: UtcOffset) -> CallJson<'a> {
         let t = |x: Option<UtcMs>| x.map(|t| t.rfc3339(offset));
         CallJson {
             id: &r.id,
@@ -251,6 +251,13 @@ pub fn report_text(r: &Report, offset: UtcOffset) -> String {
         "abandoned in IVR: {}, in queue: {}",
         r.abandoned_ivr, r.abandoned_queue
     );
+    answer_lines(&mut out, r, offset);
+    table_lines(&mut out, r);
+    out
+}
+
+/// The report's answer times, service levels and busiest hour.
+fn answer_lines(out: &mut String, r: &Report, offset: UtcOffset) {
     match &r.answer_time {
         Some(a) => {
             let _ = writeln!(
@@ -290,6 +297,10 @@ pub fn report_text(r: &Report, offset: UtcOffset) -> String {
             let _ = writeln!(out, "busiest hour: -");
         }
     }
+}
+
+/// The report's per-department and per-operator tables.
+fn table_lines(out: &mut String, r: &Report) {
     let _ = writeln!(out, "\n{:<16} {:>6}  OUTCOMES", "DEPARTMENT", "CALLS");
     for d in &r.by_department {
         let o: Vec<String> = d.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -315,7 +326,6 @@ pub fn report_text(r: &Report, offset: UtcOffset) -> String {
             o.median_answer_ms as f64 / 1000.0
         );
     }
-    out
 }
 
 /// `cc112 report --json`: the report as one JSON object.

@@ -3,23 +3,26 @@
 //! What this module owns:
 //! - the schema (`migrations/*.sql`, embedded, applied at open by `PRAGMA user_version`)
 //!   and the durability settings (WAL + `synchronous=FULL`, checked, not assumed);
-//! - the [`Writer`]: one thread with the only read-write connection, fed by a bounded
-//!   in-memory queue, batching records into transactions so the engine never waits on
-//!   the disk, yet can wait for the commit of a call's first record before its 200 OK;
+//! - the [`Writer`] (`writer.rs`): the one part of `store` that does IO on its own. It
+//!   spawns a thread that owns the only read-write connection, fed by a bounded
+//!   in-memory queue, and batches records into transactions so nobody waits on the
+//!   disk, yet a caller can wait for the commit of a call's first record before its
+//!   200 OK ([`Ticket`], or a callback);
 //! - crash recovery: calls left open by a killed process are closed as `interrupted`;
-//! - shifts ([`shift`]) and the read-only queries and formatters the CLI prints
-//!   ([`query`], [`format`](mod@format)).
+//! - the read-only side: [`Reader`] opens its own read-only connections for the CLI's
+//!   queries and reports ([`query`], [`format`](mod@format)).
 //!
-//! The engine talks to the [`RecordStore`] trait, not to SQLite, so a PostgreSQL store
-//! (tokio-postgres: rusqlite and sqlx's SQLite driver cannot link together) can replace
-//! it for centers that outgrow one machine; the SQL is kept portable for that reason.
+//! The engine never sees the store. The runtime's recorder (`runtime/record.rs`) turns
+//! the engine's call events into [`Record`]s and submits them to a [`StoreHandle`]; the
+//! writer thread commits them. Times and shifts are [`crate::clock`]'s, re-exported
+//! here for the store's callers. The SQL is kept portable (integers for times, no
+//! SQLite-only types) so a PostgreSQL store could implement [`RecordStore`] for
+//! centers that outgrow one machine.
 
 pub mod format;
 pub mod query;
 pub mod record;
 pub mod schema;
-pub mod shift;
-pub mod time;
 pub mod writer;
 
 use thiserror::Error;
@@ -31,8 +34,9 @@ pub use record::{
     CallEnd, CallPatch, CallStart, HangupBy, OperatorEventKind, Outcome, Record, RecordId,
 };
 pub use schema::{integrity_check, Recovery};
-pub use shift::{ShiftDef, ShiftError, ShiftId, ShiftSelector, ShiftSpan, Shifts};
-pub use time::{LocalDate, UtcMs};
+// Times and shifts live in `crate::clock` (configuration speaks of them too); these
+// re-exports keep `store::UtcMs` and friends working for the store's callers.
+pub use crate::clock::{LocalDate, ShiftDef, ShiftError, ShiftId, ShiftSelector, ShiftSpan, Shifts, UtcMs};
 pub use writer::{Health, ShutdownReport, StoreHandle, Ticket, Writer, WriterOptions};
 
 /// The default database path, relative to the working directory.
@@ -42,11 +46,15 @@ pub const DEFAULT_DB_PATH: &str = "data/cc112.db";
 /// writer keeps records and reports problems through [`Health`].
 #[derive(Debug, Error)]
 pub enum StoreError {
+    /// Any SQLite failure not named below.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// Creating the database's folder failed.
     #[error("{path}: {source}")]
     Io {
+        /// The folder or file.
         path: String,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
@@ -54,28 +62,47 @@ pub enum StoreError {
     /// the gateway refuses to start rather than pretend.
     #[error("database durability not as required: {0}")]
     Durability(String),
+    /// A schema migration failed; it was rolled back.
     #[error("migration {name} failed: {source}")]
     Migration {
+        /// The migration file.
         name: String,
+        /// What SQLite said.
         #[source]
         source: rusqlite::Error,
     },
+    /// The file was written by a newer cc112; opening it could corrupt it.
     #[error(
         "database schema version {found} is newer than this cc112 knows ({known}); upgrade cc112"
     )]
-    SchemaTooNew { found: i64, known: i64 },
+    SchemaTooNew {
+        /// `user_version` of the file.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+    /// The read-only side found no database file (it never creates one).
     #[error("no call database at {0}")]
     NoDatabase(String),
+    /// `calls show` with an unknown record id.
     #[error("no call with id {0}")]
     NoSuchCall(String),
+    /// `--since`/`--until` that is not a time.
     #[error(
         "{0:?} is not a time: use YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS] (local) or add Z / +HH:MM"
     )]
     BadTime(String),
+    /// `--shift` that names no shift.
     #[error(transparent)]
     Shift(#[from] ShiftError),
+    /// A stored value this build cannot read back (an unknown outcome name...).
     #[error("corrupt value in column {column}: {value:?}")]
-    BadValue { column: &'static str, value: String },
+    BadValue {
+        /// Where it was read.
+        column: &'static str,
+        /// What was there.
+        value: String,
+    },
 }
 
 /// Why a confirmation did not say "committed". Cloneable (unlike [`StoreError`]) since
@@ -100,6 +127,7 @@ pub enum CommitError {
 /// What happened to a submitted record, known without waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Submitted {
+    /// In the queue; the writer will commit it.
     Queued,
     /// Queue full: a timeline event was dropped (counted in [`Health::dropped_events`]).
     Dropped,
@@ -107,9 +135,9 @@ pub enum Submitted {
     Closed,
 }
 
-/// The engine's view of a record store. Every method returns at once: writing happens
-/// elsewhere. Implemented by [`Writer`] and its [`StoreHandle`]; a PostgreSQL store
-/// would implement the same.
+/// Submitting records to a store. Every method returns at once: writing happens on the
+/// store's own thread. Implemented by [`Writer`] and its [`StoreHandle`] (the
+/// runtime's recorder holds one); a PostgreSQL store would implement the same.
 pub trait RecordStore: Send + Sync {
     /// Queue a record.
     fn submit(&self, record: Record) -> Submitted;

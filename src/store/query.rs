@@ -13,19 +13,22 @@ use serde::Serialize;
 
 use super::record::Outcome;
 use super::schema;
-use super::shift::{ShiftSelector, ShiftSpan, Shifts};
-use super::time::UtcMs;
 use super::StoreError;
-use crate::config::UtcOffset;
+use crate::clock::UtcMs;
+use crate::clock::UtcOffset;
+use crate::clock::{ShiftSelector, ShiftSpan, Shifts};
 
 /// `[since, until)` in UTC; either end open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct TimeRange {
+    /// First instant included; `None`: from the first record.
     pub since: Option<UtcMs>,
+    /// First instant excluded; `None`: up to now.
     pub until: Option<UtcMs>,
 }
 
 impl TimeRange {
+    /// Exactly the shift's bounds.
     pub fn of_shift(s: &ShiftSpan) -> TimeRange {
         TimeRange {
             since: Some(s.start),
@@ -85,8 +88,11 @@ pub fn cli_range(
 /// belongs to the shift it arrived in, however long it lasted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallFilter {
+    /// Calls that started within it.
     pub range: TimeRange,
+    /// Only calls routed to this queue id.
     pub department: Option<String>,
+    /// Only calls that ended so (in-progress calls have none and are left out).
     pub outcome: Option<Outcome>,
     /// Newest rows first are not needed by the shift; oldest first, capped here.
     pub limit: Option<usize>,
@@ -95,26 +101,45 @@ pub struct CallFilter {
 /// One `calls` row. `outcome` is `None` while the call is in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CallRow {
+    /// The record id (a ULID), unique across restarts.
     pub id: String,
+    /// Call-ID of the caller's leg, to find the call in SIP traces.
     pub sip_call_id: String,
+    /// The caller's number.
     pub caller: String,
+    /// The From display name, when sent.
     pub caller_name: Option<String>,
+    /// The Request-URI as dialled.
     pub dialed: String,
+    /// The emergency identity matched: `112`, `urn:service:sos`...
     pub identity: String,
+    /// When the INVITE arrived.
     pub started_at: UtcMs,
+    /// When the gateway answered (the IVR picked up).
     pub answered_at: Option<UtcMs>,
+    /// The IVR language the caller ended in.
     pub language: Option<String>,
+    /// Keys pressed in the IVR, in order.
     pub ivr_digits: Option<String>,
-    /// JSON array text as stored.
+    /// Menus visited: JSON array text as stored.
     pub ivr_path: Option<String>,
+    /// The queue the call was routed to.
     pub department: Option<String>,
+    /// When it entered that queue.
     pub queue_entered_at: Option<UtcMs>,
+    /// The operator who answered.
     pub operator: Option<String>,
+    /// When that operator answered.
     pub operator_answered_at: Option<UtcMs>,
+    /// `None` while the call is in progress.
     pub ended_at: Option<UtcMs>,
+    /// How it ended.
     pub outcome: Option<Outcome>,
+    /// `caller`, `operator` or `gateway`.
     pub hangup_by: Option<String>,
+    /// Free text, for the log reader.
     pub end_reason: Option<String>,
+    /// The config version the call ran under.
     pub config_version: Option<String>,
 }
 
@@ -173,8 +198,11 @@ fn finish(pair: (CallRow, Option<String>)) -> Result<CallRow, StoreError> {
 /// One event of a call's timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EventRow {
+    /// Order within the call, from 1.
     pub seq: i64,
+    /// When it happened.
     pub at: UtcMs,
+    /// `started`, `ivr_digit`, `queued`, `offered`, `operator_answered`, `ended`...
     pub kind: String,
     /// JSON text as stored.
     pub details: Option<String>,
@@ -183,10 +211,13 @@ pub struct EventRow {
 /// One row of `operator_events`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OperatorEventRow {
+    /// The operator id.
     pub operator: String,
+    /// When it happened.
     pub at: UtcMs,
     /// `login`, `logout`, `pause`, `resume`, `wrapup`, `not_responding`.
     pub kind: String,
+    /// The pause reason, when there is one.
     pub reason: Option<String>,
 }
 
@@ -194,10 +225,15 @@ pub struct OperatorEventRow {
 /// value that occurred, no interpolation to explain to a supervisor).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct AnswerTimes {
+    /// Calls an operator answered.
     pub count: usize,
+    /// Median.
     pub p50_ms: i64,
+    /// 90th percentile.
     pub p90_ms: i64,
+    /// 99th percentile.
     pub p99_ms: i64,
+    /// The longest.
     pub max_ms: i64,
 }
 
@@ -207,50 +243,69 @@ pub struct AnswerTimes {
 /// the IVR never asked for an operator and are reported separately.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct AnsweredWithin {
+    /// The threshold.
     pub seconds: u32,
+    /// Calls answered within it.
     pub answered: u64,
+    /// Calls that asked for an operator.
     pub offered: u64,
+    /// `answered / offered` in percent (0 when nothing was offered).
     pub percent: f64,
 }
 
+/// Calls of one department in a report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DepartmentLine {
     /// `-` for calls that never reached a department.
     pub department: String,
+    /// Its calls.
     pub total: u64,
     /// Outcome name (`open` while in progress) → count.
     pub outcomes: BTreeMap<String, u64>,
 }
 
+/// What one operator answered in a report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OperatorLine {
+    /// The operator id.
     pub operator: String,
+    /// Calls they answered.
     pub answered: u64,
     /// Median INVITE → this operator's answer.
     pub median_answer_ms: i64,
 }
 
+/// The local clock hour with the most new calls (ties: the earliest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct BusiestHour {
     /// Start of the local clock hour, as a UTC instant.
     pub start: UtcMs,
+    /// Calls that started in it.
     pub calls: u64,
 }
 
 /// The shift report: everything `cc112 report` prints.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
+    /// The calls' start times it covers.
     pub range: TimeRange,
+    /// Calls started in the range.
     pub total: u64,
     /// Outcome name (`open` while in progress) → count.
     pub by_outcome: BTreeMap<String, u64>,
+    /// Busiest department first.
     pub by_department: Vec<DepartmentLine>,
+    /// `None` when no operator answered a call.
     pub answer_time: Option<AnswerTimes>,
     /// For 10, 15 and 20 s (NENA: 90 % within 15 s).
     pub answered_within: Vec<AnsweredWithin>,
+    /// Callers who hung up in the IVR (before asking for an operator).
     pub abandoned_ivr: u64,
+    /// Callers who hung up waiting for an operator.
     pub abandoned_queue: u64,
+    /// `None` when there were no calls.
     pub busiest_hour: Option<BusiestHour>,
+    /// Most answered first.
     pub per_operator: Vec<OperatorLine>,
 }
 
@@ -312,6 +367,7 @@ impl Reader {
         Ok(out)
     }
 
+    /// One call by record id, if there is one.
     pub fn call(&self, id: &str) -> Result<Option<CallRow>, StoreError> {
         let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1");
         match self
@@ -399,21 +455,69 @@ impl Reader {
 
 /// The report from rows already loaded (pure, so it is tested on a known data set).
 pub fn build_report(range: TimeRange, calls: &[CallRow], offset: UtcOffset) -> Report {
-    let outcome_name = |c: &CallRow| c.outcome.map_or("open", Outcome::as_str).to_string();
-    let mut by_outcome: BTreeMap<String, u64> = BTreeMap::new();
-    let mut departments: BTreeMap<String, DepartmentLine> = BTreeMap::new();
-    let mut answer_ms: Vec<i64> = Vec::new();
-    let mut per_op: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    let mut hours: BTreeMap<i64, u64> = BTreeMap::new();
-    let (mut abandoned_ivr, mut abandoned_queue) = (0, 0);
-    let hour_ms = 3_600_000i64;
     let off_ms = i64::from(offset.seconds()) * 1000;
-
+    let mut tally = Tally::default();
     for c in calls {
-        let o = outcome_name(c);
-        *by_outcome.entry(o.clone()).or_default() += 1;
+        tally.add(c, off_ms);
+    }
+    let Tally {
+        by_outcome,
+        departments,
+        mut answer_ms,
+        per_op,
+        hours,
+        abandoned_ivr,
+        abandoned_queue,
+    } = tally;
+    answer_ms.sort_unstable();
+    let answer_time = (!answer_ms.is_empty()).then(|| AnswerTimes {
+        count: answer_ms.len(),
+        p50_ms: percentile(&answer_ms, 50).unwrap_or(0),
+        p90_ms: percentile(&answer_ms, 90).unwrap_or(0),
+        p99_ms: percentile(&answer_ms, 99).unwrap_or(0),
+        max_ms: answer_ms.last().copied().unwrap_or(0),
+    });
+    let mut by_department: Vec<DepartmentLine> = departments.into_values().collect();
+    by_department.sort_by(|a, b| b.total.cmp(&a.total).then(a.department.cmp(&b.department)));
+
+    Report {
+        range,
+        total: calls.len() as u64,
+        by_outcome,
+        by_department,
+        answer_time,
+        answered_within: answered_within(&answer_ms, abandoned_queue),
+        abandoned_ivr,
+        abandoned_queue,
+        busiest_hour: busiest_hour(&hours, off_ms),
+        per_operator: per_operator(per_op),
+    }
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// The counts a report is made of, gathered in one pass over the calls.
+#[derive(Default)]
+struct Tally {
+    by_outcome: BTreeMap<String, u64>,
+    departments: BTreeMap<String, DepartmentLine>,
+    /// INVITE to operator answer, per answered call.
+    answer_ms: Vec<i64>,
+    /// The same, per operator.
+    per_op: BTreeMap<String, Vec<i64>>,
+    /// Calls per local hour (hours since the epoch, local).
+    hours: BTreeMap<i64, u64>,
+    abandoned_ivr: u64,
+    abandoned_queue: u64,
+}
+
+impl Tally {
+    fn add(&mut self, c: &CallRow, off_ms: i64) {
+        let o = c.outcome.map_or("open", Outcome::as_str).to_string();
+        *self.by_outcome.entry(o.clone()).or_default() += 1;
         let dept = c.department.clone().unwrap_or_else(|| "-".into());
-        let line = departments
+        let line = self
+            .departments
             .entry(dept.clone())
             .or_insert_with(|| DepartmentLine {
                 department: dept,
@@ -423,31 +527,27 @@ pub fn build_report(range: TimeRange, calls: &[CallRow], offset: UtcOffset) -> R
         line.total += 1;
         *line.outcomes.entry(o).or_default() += 1;
         match c.outcome {
-            Some(Outcome::AbandonedIvr) => abandoned_ivr += 1,
-            Some(Outcome::AbandonedQueue) => abandoned_queue += 1,
+            Some(Outcome::AbandonedIvr) => self.abandoned_ivr += 1,
+            Some(Outcome::AbandonedQueue) => self.abandoned_queue += 1,
             _ => {}
         }
         if let Some(a) = c.operator_answered_at {
             let d = (a.millis() - c.started_at.millis()).max(0);
-            answer_ms.push(d);
+            self.answer_ms.push(d);
             if let Some(op) = &c.operator {
-                per_op.entry(op.clone()).or_default().push(d);
+                self.per_op.entry(op.clone()).or_default().push(d);
             }
         }
-        let local_hour = (c.started_at.millis() + off_ms).div_euclid(hour_ms);
-        *hours.entry(local_hour).or_default() += 1;
+        let local_hour = (c.started_at.millis() + off_ms).div_euclid(HOUR_MS);
+        *self.hours.entry(local_hour).or_default() += 1;
     }
+}
 
-    answer_ms.sort_unstable();
-    let answer_time = (!answer_ms.is_empty()).then(|| AnswerTimes {
-        count: answer_ms.len(),
-        p50_ms: percentile(&answer_ms, 50).unwrap_or(0),
-        p90_ms: percentile(&answer_ms, 90).unwrap_or(0),
-        p99_ms: percentile(&answer_ms, 99).unwrap_or(0),
-        max_ms: answer_ms.last().copied().unwrap_or(0),
-    });
+/// Service levels: answered within 10, 15 and 20 s out of the calls that reached a
+/// queue (answered, or abandoned there). `answer_ms` is sorted.
+fn answered_within(answer_ms: &[i64], abandoned_queue: u64) -> Vec<AnsweredWithin> {
     let offered = answer_ms.len() as u64 + abandoned_queue;
-    let answered_within = [10u32, 15, 20]
+    [10u32, 15, 20]
         .into_iter()
         .map(|s| {
             let answered = answer_ms
@@ -465,18 +565,26 @@ pub fn build_report(range: TimeRange, calls: &[CallRow], offset: UtcOffset) -> R
                 },
             }
         })
-        .collect();
-    // Ties go to the earliest hour (BTreeMap order, strict `>`).
-    let busiest_hour = hours
+        .collect()
+}
+
+/// The local hour with most calls; ties go to the earliest hour (BTreeMap order,
+/// strict `>`).
+fn busiest_hour(hours: &BTreeMap<i64, u64>, off_ms: i64) -> Option<BusiestHour> {
+    hours
         .iter()
         .fold(None::<(i64, u64)>, |best, (&h, &n)| match best {
             Some((_, bn)) if bn >= n => best,
             _ => Some((h, n)),
         })
         .map(|(h, n)| BusiestHour {
-            start: UtcMs(h * hour_ms - off_ms),
+            start: UtcMs(h * HOUR_MS - off_ms),
             calls: n,
-        });
+        })
+}
+
+/// Answered calls and median answer time per operator, busiest first.
+fn per_operator(per_op: BTreeMap<String, Vec<i64>>) -> Vec<OperatorLine> {
     let mut per_operator: Vec<OperatorLine> = per_op
         .into_iter()
         .map(|(operator, mut v)| {
@@ -493,21 +601,7 @@ pub fn build_report(range: TimeRange, calls: &[CallRow], offset: UtcOffset) -> R
             .cmp(&a.answered)
             .then(a.operator.cmp(&b.operator))
     });
-    let mut by_department: Vec<DepartmentLine> = departments.into_values().collect();
-    by_department.sort_by(|a, b| b.total.cmp(&a.total).then(a.department.cmp(&b.department)));
-
-    Report {
-        range,
-        total: calls.len() as u64,
-        by_outcome,
-        by_department,
-        answer_time,
-        answered_within,
-        abandoned_ivr,
-        abandoned_queue,
-        busiest_hour,
-        per_operator,
-    }
+    per_operator
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use super::time::UtcMs;
+use crate::clock::UtcMs;
 
 /// The primary key of a `calls` row.
 ///
@@ -39,15 +39,20 @@ impl RecordId {
         let mut s = String::with_capacity(26);
         for i in (0..26).rev() {
             let idx = ((v >> (i * 5)) & 31) as usize;
-            s.push(char::from(CROCKFORD[idx]));
+            // 32 symbols and a 5-bit index: always present.
+            if let Some(&c) = CROCKFORD.get(idx) {
+                s.push(char::from(c));
+            }
         }
         RecordId(s)
     }
 
+    /// Wraps an id read back from the database or typed on the command line.
     pub fn new(s: impl Into<String>) -> RecordId {
         RecordId(s.into())
     }
 
+    /// The 26 Crockford base-32 characters.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -79,6 +84,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order reports list them.
     pub const ALL: [Outcome; 6] = [
         Outcome::Answered,
         Outcome::AbandonedIvr,
@@ -88,6 +94,7 @@ impl Outcome {
         Outcome::Interrupted,
     ];
 
+    /// The snake_case name stored in the `outcome` column.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Answered => "answered",
@@ -123,13 +130,16 @@ impl fmt::Display for Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HangupBy {
+    /// The emergency caller.
     Caller,
+    /// The operator's phone.
     Operator,
     /// The gateway itself: timeout, shutdown, error.
     Gateway,
 }
 
 impl HangupBy {
+    /// The name stored in the `hangup_by` column.
     pub fn as_str(self) -> &'static str {
         match self {
             HangupBy::Caller => "caller",
@@ -142,16 +152,19 @@ impl HangupBy {
 /// The first record of a call: what the INVITE told us.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallStart {
+    /// The call's record id, made when the INVITE arrives.
     pub id: RecordId,
     /// The SIP Call-ID of the caller's leg, to match SIPp traces and phone logs.
     pub sip_call_id: String,
     /// The caller's number (From user part, or P-Asserted-Identity when trusted).
     pub caller: String,
+    /// The From display name, when sent.
     pub caller_name: Option<String>,
     /// The Request-URI as dialed (`sip:112@...`, `tel:112`, `urn:service:sos`).
     pub dialed: String,
     /// The emergency identity it matched (`112`, `110`, `urn:service:sos`...).
     pub identity: String,
+    /// When the INVITE arrived.
     pub started_at: UtcMs,
     /// Version of the configuration the call runs under (reloads do not touch it).
     pub config_version: Option<String>,
@@ -163,23 +176,32 @@ pub struct CallStart {
 pub struct CallPatch {
     /// When our 200 OK went out (the IVR picked up).
     pub answered_at: Option<UtcMs>,
+    /// The IVR language the caller is in.
     pub language: Option<String>,
     /// Digits pressed in the IVR, in order (`"21"`).
     pub ivr_digits: Option<String>,
     /// Menus visited, in order; stored as a JSON array.
     pub ivr_path: Option<Vec<String>>,
+    /// The queue the call was routed to.
     pub department: Option<String>,
+    /// When it entered that queue.
     pub queue_entered_at: Option<UtcMs>,
+    /// The operator who answered.
     pub operator: Option<String>,
+    /// When that operator answered.
     pub operator_answered_at: Option<UtcMs>,
 }
 
 /// The last record of a call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallEnd {
+    /// The call's record id.
     pub id: RecordId,
+    /// When the call ended.
     pub ended_at: UtcMs,
+    /// How it ended.
     pub outcome: Outcome,
+    /// `None` when no BYE or CANCEL ended it (rejected, failed).
     pub hangup_by: Option<HangupBy>,
     /// Free text for people: "caller hung up in queue", "RTP timeout".
     pub reason: String,
@@ -189,9 +211,13 @@ pub struct CallEnd {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OperatorEventKind {
+    /// Registered, available for calls.
     Login,
+    /// Unregistered or expired.
     Logout,
+    /// Not taking calls, with a reason.
     Pause,
+    /// Taking calls again.
     Resume,
     /// The wrap-up period after a call began.
     Wrapup,
@@ -200,6 +226,7 @@ pub enum OperatorEventKind {
 }
 
 impl OperatorEventKind {
+    /// The name stored in `operator_events.kind`.
     pub fn as_str(self) -> &'static str {
         match self {
             OperatorEventKind::Login => "login",
@@ -219,21 +246,34 @@ pub enum Record {
     CallStarted(CallStart),
     /// Sets the non-`None` fields of the row. Never dropped: the row is the summary
     /// the shift reads, and there are only a handful per call.
-    CallUpdated { id: RecordId, patch: CallPatch },
+    CallUpdated {
+        /// The call's record id.
+        id: RecordId,
+        /// The columns to set.
+        patch: CallPatch,
+    },
     /// Appends to the call's timeline. `details` is free-form JSON (`null` for none).
     /// Dropped (and counted) when the queue is full: the timeline loses detail, the
     /// summary row does not.
     Event {
+        /// The call's record id.
         call: RecordId,
+        /// When it happened.
         at: UtcMs,
+        /// `ivr_digit`, `queued`, `offered`...
         kind: String,
+        /// Free-form JSON (`null` for none).
         details: serde_json::Value,
     },
     /// Appends to `operator_events`. Droppable like `Event`.
     OperatorEvent {
+        /// The operator id.
         operator: String,
+        /// When it happened.
         at: UtcMs,
+        /// What changed.
         kind: OperatorEventKind,
+        /// The pause reason, when there is one.
         reason: Option<String>,
     },
     /// Closes the row (first end wins) and appends an `ended` event. Never dropped.

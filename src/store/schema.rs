@@ -7,7 +7,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::record::Outcome;
-use super::time::UtcMs;
+use crate::clock::UtcMs;
 use super::StoreError;
 
 /// The migrations, in order; migration `i` (0-based) brings `user_version` from `i` to
@@ -105,7 +105,7 @@ pub fn migrate(conn: &Connection) -> Result<usize, StoreError> {
     let start = usize::try_from(have).unwrap_or(0);
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| -> Result<(), StoreError> {
-        for (name, sql) in &MIGRATIONS[start..] {
+        for (name, sql) in MIGRATIONS.iter().skip(start) {
             conn.execute_batch(sql).map_err(|e| StoreError::Migration {
                 name: (*name).to_string(),
                 source: e,

@@ -30,8 +30,8 @@ use serde::Serialize;
 
 use super::record::{CallEnd, CallPatch, CallStart, Record};
 use super::schema::{self, Recovery};
-use super::time::UtcMs;
 use super::{CommitError, RecordStore, StoreError, Submitted};
+use crate::clock::UtcMs;
 
 /// Tuning of the writer. The defaults suit one gateway of a city command center.
 #[derive(Debug, Clone)]
@@ -44,6 +44,7 @@ pub struct WriterOptions {
     pub max_batch: usize,
     /// First retry delay after a failed commit; doubles up to `max_backoff`.
     pub min_backoff: Duration,
+    /// Longest retry delay: how stale the health output may get while the disk is down.
     pub max_backoff: Duration,
 }
 
@@ -63,16 +64,21 @@ impl Default for WriterOptions {
 pub struct Health {
     /// Records waiting in memory, including a batch being retried.
     pub queue_depth: usize,
+    /// [`WriterOptions::capacity`], for the depth to be read against.
     pub capacity: usize,
+    /// Records on disk since the writer opened.
     pub committed_records: u64,
+    /// Transactions committed (records / batches: how well fsyncs are amortised).
     pub committed_batches: u64,
     /// Timeline events dropped because the queue was full.
     pub dropped_events: u64,
     /// Records SQLite refused for good (skipped, logged).
     pub rejected_records: u64,
+    /// The last successful commit.
     pub last_commit_at: Option<UtcMs>,
     /// The last failure, kept until a commit succeeds.
     pub last_error: Option<String>,
+    /// When it happened.
     pub last_error_at: Option<UtcMs>,
     /// Set while commits fail: since when.
     pub failing_since: Option<UtcMs>,
@@ -197,23 +203,27 @@ impl Shared {
     }
 }
 
-/// A cheap, cloneable sending side of the writer for the engine and its tasks.
+/// A cheap, cloneable sending side of the writer (the runtime's recorder holds one).
 #[derive(Clone)]
 pub struct StoreHandle {
     shared: Arc<Shared>,
 }
 
 impl StoreHandle {
+    /// Queues a record; see [`RecordStore::submit`].
     pub fn submit(&self, record: Record) -> Submitted {
         self.shared.push(record, None)
     }
 
+    /// Queues a record with a [`Ticket`] for its commit.
     pub fn submit_and_confirm(&self, record: Record) -> Ticket {
         let (tx, rx) = mpsc::channel();
         self.shared.push(record, Some(Confirm::Channel(tx)));
         Ticket { rx }
     }
 
+    /// Queues a record; `on_commit` runs on the writer thread once it is committed
+    /// (or the first attempt failed).
     pub fn submit_with_callback(
         &self,
         record: Record,
@@ -223,6 +233,7 @@ impl StoreHandle {
             .push(record, Some(Confirm::Callback(Box::new(on_commit))))
     }
 
+    /// The writer's state now.
     pub fn health(&self) -> Health {
         let q = self.shared.lock();
         let mut h = q.health.clone();
@@ -256,6 +267,7 @@ impl RecordStore for StoreHandle {
 pub struct ShutdownReport {
     /// Records still unwritten when the deadline passed (0 on a clean flush).
     pub unwritten: usize,
+    /// The writer's last state.
     pub health: Health,
 }
 
@@ -335,6 +347,7 @@ impl Writer {
         self.handle.submit_with_callback(record, on_commit)
     }
 
+    /// The writer's state now.
     pub fn health(&self) -> Health {
         self.handle.health()
     }
@@ -349,6 +362,7 @@ impl Writer {
         &self.recovery
     }
 
+    /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -430,71 +444,17 @@ fn run(mut conn: Connection, shared: &Shared, opts: &WriterOptions) -> usize {
     let mut batch: Vec<Envelope> = Vec::new();
     let mut backoff = opts.min_backoff;
     loop {
-        // Take what is waiting, or sleep until something is.
-        let closing = {
-            let mut q = shared.lock();
-            while q.waiting.is_empty() && batch.is_empty() && q.closing.is_none() {
-                q = shared.wake.wait(q).unwrap_or_else(|p| p.into_inner());
-            }
-            let room = opts.max_batch.max(1).saturating_sub(batch.len());
-            let n = room.min(q.waiting.len());
-            batch.extend(q.waiting.drain(..n));
-            q.in_writer = batch.len();
-            if batch.is_empty() {
-                // Closing and nothing left.
-                return 0;
-            }
-            q.closing
+        let Some(closing) = next_batch(shared, opts, &mut batch) else {
+            // Closing and nothing left.
+            return 0;
         };
-
         match write_batch(&mut conn, &mut batch) {
             Ok(report) => {
-                let n = batch.len() as u64;
-                {
-                    let mut q = shared.lock();
-                    q.in_writer = 0;
-                    let h = &mut q.health;
-                    h.committed_records += n - report.rejected;
-                    h.committed_batches += 1;
-                    h.rejected_records += report.rejected;
-                    h.last_commit_at = Some(UtcMs::now());
-                    if h.failing_since.take().is_some() {
-                        tracing::info!(
-                            after_failures = h.consecutive_failures,
-                            "record store writing again"
-                        );
-                    }
-                    h.consecutive_failures = 0;
-                    h.last_error = None;
-                }
-                // Confirm only now, after COMMIT returned.
-                for env in batch.drain(..) {
-                    if let Some(c) = env.confirm {
-                        c.send(Ok(()));
-                    }
-                }
+                committed(shared, &mut batch, &report);
                 backoff = opts.min_backoff;
             }
             Err(e) => {
-                let now = UtcMs::now();
-                let msg = e.to_string();
-                {
-                    let mut q = shared.lock();
-                    let h = &mut q.health;
-                    h.consecutive_failures = h.consecutive_failures.saturating_add(1);
-                    if h.failing_since.is_none() {
-                        h.failing_since = Some(now);
-                        tracing::error!(error = %msg, records = batch.len(), "record store cannot commit; records kept in memory and retried");
-                    }
-                    h.last_error = Some(msg.clone());
-                    h.last_error_at = Some(now);
-                }
-                // Tell waiters now rather than leave them guessing; the records stay.
-                for env in batch.iter_mut() {
-                    if let Some(c) = env.confirm.take() {
-                        c.send(Err(CommitError::Deferred(msg.clone())));
-                    }
-                }
+                failed(shared, &mut batch, &e);
                 if let Some(deadline) = closing {
                     if Instant::now() >= deadline {
                         let q = shared.lock();
@@ -509,6 +469,76 @@ fn run(mut conn: Connection, shared: &Shared, opts: &WriterOptions) -> usize {
                 sleep_interruptible(shared, backoff);
                 backoff = (backoff * 2).min(opts.max_backoff);
             }
+        }
+    }
+}
+
+/// Tops `batch` up with what is waiting, or sleeps until something is. `None` when
+/// closing with nothing left; otherwise the shutdown deadline, if shutdown has begun.
+fn next_batch(
+    shared: &Shared,
+    opts: &WriterOptions,
+    batch: &mut Vec<Envelope>,
+) -> Option<Option<Instant>> {
+    let mut q = shared.lock();
+    while q.waiting.is_empty() && batch.is_empty() && q.closing.is_none() {
+        q = shared.wake.wait(q).unwrap_or_else(|p| p.into_inner());
+    }
+    let room = opts.max_batch.max(1).saturating_sub(batch.len());
+    let n = room.min(q.waiting.len());
+    batch.extend(q.waiting.drain(..n));
+    q.in_writer = batch.len();
+    (!batch.is_empty()).then_some(q.closing)
+}
+
+/// After COMMIT returned: health updated, then every waiter of the batch confirmed.
+fn committed(shared: &Shared, batch: &mut Vec<Envelope>, report: &BatchReport) {
+    let n = batch.len() as u64;
+    {
+        let mut q = shared.lock();
+        q.in_writer = 0;
+        let h = &mut q.health;
+        h.committed_records += n - report.rejected;
+        h.committed_batches += 1;
+        h.rejected_records += report.rejected;
+        h.last_commit_at = Some(UtcMs::now());
+        if h.failing_since.take().is_some() {
+            tracing::info!(
+                after_failures = h.consecutive_failures,
+                "record store writing again"
+            );
+        }
+        h.consecutive_failures = 0;
+        h.last_error = None;
+    }
+    // Confirm only now, after COMMIT returned.
+    for env in batch.drain(..) {
+        if let Some(c) = env.confirm {
+            c.send(Ok(()));
+        }
+    }
+}
+
+/// After a failed commit: health updated and waiters told; the records stay in
+/// `batch` for the retry.
+fn failed(shared: &Shared, batch: &mut [Envelope], e: &rusqlite::Error) {
+    let now = UtcMs::now();
+    let msg = e.to_string();
+    {
+        let mut q = shared.lock();
+        let h = &mut q.health;
+        h.consecutive_failures = h.consecutive_failures.saturating_add(1);
+        if h.failing_since.is_none() {
+            h.failing_since = Some(now);
+            tracing::error!(error = %msg, records = batch.len(), "record store cannot commit; records kept in memory and retried");
+        }
+        h.last_error = Some(msg.clone());
+        h.last_error_at = Some(now);
+    }
+    // Tell waiters now rather than leave them guessing; the records stay.
+    for env in batch.iter_mut() {
+        if let Some(c) = env.confirm.take() {
+            c.send(Err(CommitError::Deferred(msg.clone())));
         }
     }
 }

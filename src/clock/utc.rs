@@ -8,19 +8,19 @@
 //! `sqlite3` shell shows them with
 //! `strftime('%Y-%m-%d %H:%M:%f', started_at / 1000.0, 'unixepoch', '+7 hours')`.
 //!
-//! Local time is a fixed UTC offset (see [`crate::config::UtcOffset`]: WIB has no DST),
-//! so civil-date arithmetic here is the proleptic Gregorian calendar and nothing else.
+//! Local time is a fixed UTC offset (see [`UtcOffset`]: WIB has no DST), so civil-date
+//! arithmetic here is the proleptic Gregorian calendar and nothing else.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::UtcOffset;
+use super::day::{parse_time_of_day, MS_PER_DAY};
+use super::offset::UtcOffset;
 
-const MS_PER_DAY: i64 = 86_400_000;
-
-/// Milliseconds since 1970-01-01T00:00:00Z. Ordered, copyable, exact.
+/// Milliseconds since 1970-01-01T00:00:00Z. Ordered, copyable, exact; the field is
+/// public so SQL rows and tests can build one directly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct UtcMs(pub i64);
@@ -32,6 +32,7 @@ impl UtcMs {
         UtcMs::from_system_time(SystemTime::now())
     }
 
+    /// The instant of a `SystemTime` (before 1970 gives a negative count).
     pub fn from_system_time(t: SystemTime) -> UtcMs {
         match t.duration_since(UNIX_EPOCH) {
             Ok(d) => UtcMs(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
@@ -39,6 +40,7 @@ impl UtcMs {
         }
     }
 
+    /// Back to a `SystemTime`, for code that schedules against the OS clock.
     pub fn to_system_time(self) -> SystemTime {
         if self.0 >= 0 {
             UNIX_EPOCH + Duration::from_millis(self.0.unsigned_abs())
@@ -47,10 +49,12 @@ impl UtcMs {
         }
     }
 
+    /// The stored count of milliseconds.
     pub fn millis(self) -> i64 {
         self.0
     }
 
+    /// This instant moved by `ms` (negative: earlier), saturating at the ends.
     pub fn plus_ms(self, ms: i64) -> UtcMs {
         UtcMs(self.0.saturating_add(ms))
     }
@@ -84,11 +88,8 @@ impl UtcMs {
     /// `+HH:MM`/`-HH:MM`. `None` when it is not one of these.
     pub fn parse(s: &str, offset: UtcOffset) -> Option<UtcMs> {
         let s = s.trim();
-        if s.len() < 10 || !s.is_char_boundary(10) {
-            return None;
-        }
-        let date = LocalDate::parse(&s[..10])?;
-        let rest = &s[10..];
+        let (date, rest) = s.split_at_checked(10)?;
+        let date = LocalDate::parse(date)?;
         let (clock, off) = if rest.is_empty() {
             ("", offset)
         } else {
@@ -96,7 +97,8 @@ impl UtcMs {
             if let Some(c) = rest.strip_suffix(['Z', 'z']) {
                 (c, UtcOffset::from_seconds(0)?)
             } else if let Some(i) = rest.rfind(['+', '-']) {
-                (&rest[..i], UtcOffset::parse(&rest[i..])?)
+                let (clock, off) = rest.split_at(i);
+                (clock, UtcOffset::parse(off)?)
             } else {
                 (rest, offset)
             }
@@ -117,24 +119,7 @@ fn parse_clock(s: &str) -> Option<u32> {
         Some((a, b)) => (a, Some(b)),
         None => (s, None),
     };
-    let mut parts = hms.split(':');
-    let num = |p: Option<&str>, max: u32| -> Option<u32> {
-        let p = p?;
-        if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let v: u32 = p.parse().ok()?;
-        (v <= max).then_some(v)
-    };
-    let h = num(parts.next(), 23)?;
-    let m = num(parts.next(), 59)?;
-    let sec = match parts.next() {
-        Some(p) => num(Some(p), 59)?,
-        None => 0,
-    };
-    if parts.next().is_some() {
-        return None;
-    }
+    let secs = parse_time_of_day(hms, false)?;
     let ms = match frac {
         None => 0,
         Some(f) if !f.is_empty() && f.len() <= 3 && f.bytes().all(|b| b.is_ascii_digit()) => {
@@ -143,14 +128,17 @@ fn parse_clock(s: &str) -> Option<u32> {
         }
         Some(_) => return None,
     };
-    Some(((h * 60 + m) * 60 + sec) * 1000 + ms)
+    Some(secs * 1000 + ms)
 }
 
 /// A calendar date (proleptic Gregorian), the unit a shift belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LocalDate {
+    /// 1 to 9999 when built by [`LocalDate::new`] or [`LocalDate::parse`].
     pub year: i32,
+    /// 1 to 12.
     pub month: u8,
+    /// 1 to 31, valid for the month.
     pub day: u8,
 }
 
@@ -167,7 +155,7 @@ impl LocalDate {
     /// Strict `YYYY-MM-DD`.
     pub fn parse(s: &str) -> Option<LocalDate> {
         let b = s.as_bytes();
-        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        if b.len() != 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
             return None;
         }
         let digits = |r: std::ops::Range<usize>| -> Option<u32> {
@@ -212,10 +200,12 @@ impl LocalDate {
         }
     }
 
+    /// The day before.
     pub fn pred(self) -> LocalDate {
         LocalDate::from_days(self.days() - 1)
     }
 
+    /// The day after.
     pub fn succ(self) -> LocalDate {
         LocalDate::from_days(self.days() + 1)
     }
@@ -239,11 +229,14 @@ impl fmt::Display for LocalDate {
 /// A local civil date and the millisecond of that day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalDateTime {
+    /// The local calendar day.
     pub date: LocalDate,
+    /// Milliseconds after local midnight, `0..86_400_000`.
     pub ms_of_day: u32,
 }
 
 impl LocalDateTime {
+    /// The local hour, 0 to 23 (reports count calls per hour).
     pub fn hour(&self) -> u32 {
         self.ms_of_day / 3_600_000
     }

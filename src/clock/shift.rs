@@ -14,10 +14,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::time::{LocalDate, UtcMs};
-use crate::config::UtcOffset;
-
-const MS_PER_DAY: i64 = 86_400_000;
+use super::day::{parse_time_of_day, MS_PER_DAY, SECS_PER_DAY};
+use super::offset::UtcOffset;
+use super::utc::{LocalDate, UtcMs};
 
 /// One shift of the daily roster: a start and end time of day, local.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,36 +45,54 @@ impl ShiftDef {
     }
 }
 
-/// `HH:MM` (or `24:00` for an end at midnight).
+/// `HH:MM` (or `24:00` for an end at midnight) to milliseconds after midnight. A
+/// roster is written to the minute, so seconds are refused.
 fn parse_hhmm(s: &str) -> Option<u32> {
-    let (h, m) = s.trim().split_once(':')?;
-    if h.len() != 2 || m.len() != 2 || !(h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit())) {
+    let t = s.trim();
+    if t.len() != 5 {
         return None;
     }
-    let h: u32 = h.parse().ok()?;
-    let m: u32 = m.parse().ok()?;
-    if m >= 60 || h > 24 || (h == 24 && m != 0) {
-        return None;
-    }
-    Some(((h * 60 + m) * 60_000) % 86_400_000)
+    parse_time_of_day(t, true).map(|secs| (secs % SECS_PER_DAY) * 1000)
 }
 
+/// Why a roster or a `--shift` selector was refused; the messages are shown to the
+/// administrator as they are (config check, CLI).
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ShiftError {
+    /// A start or end that is not `HH:MM`.
     #[error("time of day {0:?} is not HH:MM")]
     BadTime(String),
+    /// An empty roster.
     #[error("no shifts configured")]
     Empty,
+    /// A shift that starts when it ends, in a roster of several.
     #[error("shift {0} has zero length")]
     ZeroLength(String),
+    /// A gap or an overlap between two shifts that follow each other.
     #[error("shift {next} must start when shift {prev} ends: the shifts must cover the day without gap or overlap")]
-    NotContiguous { prev: String, next: String },
+    NotContiguous {
+        /// The shift that ends.
+        prev: String,
+        /// The shift that should start then.
+        next: String,
+    },
+    /// Contiguous shifts that wrap the clock more (or less) than once.
     #[error("the shifts add up to {minutes} minutes, not 24 h")]
-    NotOneDay { minutes: i64 },
+    NotOneDay {
+        /// The total length of the roster.
+        minutes: i64,
+    },
+    /// A selector that is not `current`, `previous` or `YYYY-MM-DD/N`.
     #[error("{0:?} is not `current`, `previous` or `YYYY-MM-DD/N`")]
     BadSelector(String),
+    /// `YYYY-MM-DD/N` with N past the end of the roster.
     #[error("there is no shift {n} (the roster has {count})")]
-    NoSuchShift { n: usize, count: usize },
+    NoSuchShift {
+        /// The number asked for (from 1).
+        n: usize,
+        /// How many shifts the roster has.
+        count: usize,
+    },
 }
 
 /// The validated roster plus the local offset it is read in.
@@ -88,7 +105,9 @@ pub struct Shifts {
 /// One concrete shift: the date it starts on and its 1-based number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ShiftId {
+    /// The local date the shift starts on.
     pub date: LocalDate,
+    /// Its place in the roster, from 1.
     pub n: usize,
 }
 
@@ -101,8 +120,11 @@ impl fmt::Display for ShiftId {
 /// What `--shift` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShiftSelector {
+    /// The shift containing now.
     Current,
+    /// The one before it.
     Previous,
+    /// A named shift, `YYYY-MM-DD/N`.
     Id(ShiftId),
 }
 
@@ -133,9 +155,13 @@ impl ShiftSelector {
 /// A resolved shift with its UTC bounds, `[start, end)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShiftSpan {
+    /// Which shift.
     pub id: ShiftId,
+    /// Its roster name (`malam`).
     pub name: String,
+    /// First instant in the shift.
     pub start: UtcMs,
+    /// First instant after it.
     pub end: UtcMs,
 }
 
@@ -162,6 +188,7 @@ impl Shifts {
         ]
     }
 
+    /// The default roster read at `offset`.
     pub fn default_at(offset: UtcOffset) -> Shifts {
         Shifts {
             defs: Shifts::default_defs(),
@@ -185,7 +212,9 @@ impl Shifts {
             } else {
                 d.len_ms()
             };
-            let next = &defs[(i + 1) % defs.len()];
+            let Some(next) = defs.get((i + 1) % defs.len()) else {
+                continue;
+            };
             if d.end_ms != next.start_ms {
                 return Err(ShiftError::NotContiguous {
                     prev: d.name.clone(),
@@ -201,10 +230,12 @@ impl Shifts {
         Ok(Shifts { defs, offset })
     }
 
+    /// The shifts in roster order.
     pub fn defs(&self) -> &[ShiftDef] {
         &self.defs
     }
 
+    /// The local offset the roster is read in.
     pub fn offset(&self) -> UtcOffset {
         self.offset
     }
@@ -263,6 +294,7 @@ impl Shifts {
         }
     }
 
+    /// The shift containing `now`.
     pub fn current(&self, now: UtcMs) -> ShiftSpan {
         self.containing(now)
     }
@@ -273,6 +305,7 @@ impl Shifts {
         self.containing(cur.start.plus_ms(-1))
     }
 
+    /// The shift a selector names, at `now` for the relative ones.
     pub fn resolve(&self, sel: ShiftSelector, now: UtcMs) -> Result<ShiftSpan, ShiftError> {
         match sel {
             ShiftSelector::Current => Ok(self.current(now)),
