@@ -2,7 +2,7 @@
 --
 -- Portable on purpose (a PostgreSQL store may follow): plain types, no AUTOINCREMENT,
 -- no SQLite-only functions. Times are BIGINT milliseconds since the Unix epoch, UTC
--- (see src/store/time.rs for why). Text enums hold snake_case names.
+-- (see src/clock/utc.rs for why). Text enums hold snake_case names.
 
 -- One row per call: the summary the shift reads.
 CREATE TABLE calls (

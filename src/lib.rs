@@ -2,6 +2,8 @@
 //!
 //! Layers, lowest first; a layer uses only the ones above it in this list
 //! (`scripts/check-layers` keeps it so, and finds import circles between files):
+//! - [`clock`]: UTC milliseconds, UTC offsets, local dates and the shifts of the day,
+//!   with the one HH:MM parser.
 //! - [`sip`]: the SIP message model, strict parser and writer, TCP framing, Digest, and
 //!   the RFC 3261 §17 transaction state machines.
 //! - [`media`]: codecs, SDP offer/answer, RTP, G.711, RFC 4733 and in-band DTMF, the

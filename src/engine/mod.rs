@@ -63,11 +63,11 @@ use crate::media::sdp::{self, LocalMedia, SdpError};
 use crate::sip::transaction::{Timers, TxKey};
 use crate::sip::{parse, Message, Method, ParseError, Peer, Request, Response, Transport, UriKind};
 
-pub use call::{Call, CallState, DialogKey, EndReason, OperatorDialog};
+pub use call::{Call, CallState, DialogKey, OperatorDialog};
 
 use self::call::{NewCall, ReInviteError};
 pub use ids::{OfferId, TxId};
-pub use output::{CallEvent, CallEventKind, DigitSource, MediaCommand, MediaInput, OperatorEventKind, Output, Stats};
+pub use output::{CallEvent, CallEventKind, DigitSource, EndReason, MediaCommand, MediaInput, OperatorEventKind, Output, Stats};
 pub use uas::ALLOW;
 
 use self::output::Effects;

@@ -12,12 +12,12 @@ use std::time::{Instant, SystemTime};
 
 use tracing::{info, warn};
 
-use super::call::{Call, EndReason};
+use super::call::Call;
 use super::calls::Calls;
 use super::control::{self, Command, Reply};
 use super::ids::{Ids, OfferId};
 use super::legs::{LegEvent, OfferedCall, OperatorLegs};
-use super::output::{CallEventKind, Effects, MediaCommand, OperatorEventKind, Output};
+use super::output::{CallEventKind, Effects, EndReason, MediaCommand, OperatorEventKind, Output};
 use super::timers::TimerKey;
 use super::transactions::Transactions;
 use crate::call::acd::{Acd, AcdAction, OfferFailure};

@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
-use super::call::EndReason;
 use crate::call::ivr::{IvrPath, PromptRef, Routing};
 use crate::call::CallId;
 use crate::media::Codec;
@@ -303,4 +302,36 @@ pub(crate) struct Effects {
     pub(crate) out: std::collections::VecDeque<Output>,
     /// Read by [`super::Engine::poll_timeout`].
     pub(crate) timers: super::timers::TimerTable,
+}
+
+/// Why a call ended; kept in the record and the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller sent BYE.
+    CallerHangup,
+    /// The caller sent CANCEL before we answered.
+    CallerCancelled,
+    /// No ACK came for our 200 OK within 64×T1: we sent BYE.
+    NoAck,
+    /// No RTP port could be opened at all.
+    NoMediaPort,
+    /// The operator sent BYE.
+    OperatorHangup,
+    /// Refused with 503 before it was answered: the gateway was over capacity
+    /// (`[overload]` limits, or no RTP port free).
+    Overload,
+}
+
+impl EndReason {
+    /// The name in records and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::CallerHangup => "caller_hangup",
+            EndReason::CallerCancelled => "caller_cancelled",
+            EndReason::NoAck => "no_ack",
+            EndReason::NoMediaPort => "no_media_port",
+            EndReason::OperatorHangup => "operator_hangup",
+            EndReason::Overload => "overload",
+        }
+    }
 }
