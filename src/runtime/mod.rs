@@ -23,8 +23,8 @@
 //! - `udp.rs`: SIP UDP sockets and their readers.
 //! - `tcp.rs`: SIP TCP listeners and connections (framing, limits, writers).
 //! - `control.rs`: the supervisor's control socket and its client.
-//! - `media_open.rs`: the opening of a call's media; waits for the call's first record
-//!   to be committed before the engine answers.
+//! - `media_open.rs`: the opening of a call's media; then reports the commit of the
+//!   call's first record, which the engine waits for before it answers.
 //! - `call_media.rs`: one call's media state inside a shard (session, relay, sockets).
 //! - `media_shard.rs`: the media shards' threads and their event loop.
 //! - `record.rs`: the engine's call and operator events as call records.
