@@ -54,9 +54,9 @@ impl Ids {
         OfferId(self.next())
     }
 
-    /// A random 64-bit value (SDP session ids).
-    pub(crate) fn random(&mut self) -> u64 {
-        self.rng.gen()
+    /// An SDP session id (RFC 4566 §5.2: a numeric string; 32 bits keep it short).
+    pub(crate) fn session_id(&mut self) -> u64 {
+        u64::from(self.rng.gen::<u32>())
     }
 
     /// A To or From tag: 48 random bits in hex.

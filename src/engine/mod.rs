@@ -508,7 +508,7 @@ impl Engine {
     /// The port is open and the record durable: send the 200 OK with our SDP (answer,
     /// or offer if the INVITE had none).
     fn answer_call(&mut self, now: Instant, id: CallId, port: u16) {
-        let session_id = u64::from(self.ids.random() as u32);
+        let session_id = self.ids.session_id();
         let Some(call) = self.calls.get_mut(id) else { return };
         let local = LocalMedia { addr: self.config.media.address, port, session_id, session_version: 1 };
         let (body, event) = call.answer(local, &self.config.media.codecs);
