@@ -28,6 +28,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod media;
+mod name;
 pub mod runtime;
 pub mod sip;
 pub mod store;

@@ -18,64 +18,24 @@
 //! re-exports them and tells the store which files to load through [`PromptPlan`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::prompt::encode_prompt;
 use super::wav::{parse_wav, WavError};
 use super::Codec;
 
-macro_rules! prompt_key {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(pub String);
 
-        impl $name {
-            /// Wraps a name; validation of the text is the config's job.
-            pub fn new(s: impl Into<String>) -> Self {
-                $name(s.into())
-            }
-
-            /// The name as written.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl PartialEq<str> for $name {
-            fn eq(&self, other: &str) -> bool {
-                self.0 == other
-            }
-        }
-
-        impl PartialEq<&str> for $name {
-            fn eq(&self, other: &&str) -> bool {
-                self.0 == *other
-            }
-        }
-    };
-}
-
-prompt_key!(
+crate::name::name_type!(
     /// A language code (ISO 639-1/-3, lowercase: `id`, `en`, `jv`); it also names the
     /// prompt directory `config/prompts/<lang>/`.
     Lang
 );
-prompt_key!(
+crate::name::name_type!(
     /// A prompt (`greeting`, `menu_main`, ...); each language maps it to a WAV file.
     PromptId
 );
