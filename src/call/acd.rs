@@ -30,8 +30,13 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::config::{AcdConfig, Operator, OperatorId, QueueId, RoutingPlan};
 use crate::call::CallId;
+use crate::config::{AcdConfig, Operator, OperatorId, QueueId, RoutingPlan};
+
+mod tables;
+
+use tables::{chain, operators_from_accounts, queues_from_plan};
+use tables::{AfterCall, CallEntry, Op, OpState, QueueState, Timer};
 
 /// What the ACD asks its owner to do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,77 +136,6 @@ pub struct OperatorSnapshot {
     pub registered: bool,
 }
 
-/// Operator state with its data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum OpState {
-    Offline,
-    /// Idle since `since`: the key in the queues' idle sets.
-    Available {
-        since: Instant,
-    },
-    /// `was_idle_since` is restored if the offer is withdrawn through no fault of
-    /// the operator (the caller hung up), so they keep their place.
-    Ringing {
-        call: CallId,
-        was_idle_since: Instant,
-        deadline: Instant,
-    },
-    OnCall {
-        call: CallId,
-    },
-    WrapUp {
-        until: Instant,
-    },
-    Paused {
-        reason: String,
-    },
-}
-
-/// What a supervisor asked for while the operator was on a call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum AfterCall {
-    Pause(String),
-    Logout,
-}
-
-#[derive(Debug)]
-struct Op {
-    id: OperatorId,
-    /// Queue indexes, duplicates and unknown ids removed.
-    departments: Vec<usize>,
-    registered: bool,
-    state: OpState,
-    after_call: Option<AfterCall>,
-}
-
-#[derive(Debug)]
-struct QueueState {
-    id: QueueId,
-    overflow: Option<usize>,
-    waiting: VecDeque<CallId>,
-    /// Available operators serving this queue, longest idle first.
-    idle: BTreeSet<(Instant, usize)>,
-}
-
-#[derive(Debug)]
-struct CallEntry {
-    queue: usize,
-    enqueued: Instant,
-    /// Overflow steps taken along the queue's chain.
-    reach: u32,
-    next_overflow: Option<Instant>,
-    next_stay: Instant,
-    offered_to: Option<usize>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
-    Ring(usize),
-    WrapUp(usize),
-    Overflow(CallId),
-    StayOnLine(CallId),
-}
-
 /// All queues and operators of the gateway.
 #[derive(Debug)]
 pub struct Acd {
@@ -220,66 +154,8 @@ impl Acd {
     /// Queues and their overflow targets come from the routing plan, accounts from
     /// `[[operators]]`; every operator starts offline until it registers.
     pub fn new(cfg: AcdConfig, plan: &RoutingPlan, operators: &[Operator]) -> Acd {
-        let mut queue_index = HashMap::new();
-        let mut queues: Vec<QueueState> = Vec::new();
-        for q in &plan.queues {
-            if queue_index.contains_key(&q.id) {
-                continue;
-            }
-            queue_index.insert(q.id.clone(), queues.len());
-            queues.push(QueueState {
-                id: q.id.clone(),
-                overflow: None,
-                waiting: VecDeque::new(),
-                idle: BTreeSet::new(),
-            });
-        }
-        // A hand-built plan without its fallback queue still needs somewhere for calls.
-        let fallback = match queue_index.get(&plan.fallback_queue) {
-            Some(i) => *i,
-            None => {
-                queue_index.insert(plan.fallback_queue.clone(), queues.len());
-                queues.push(QueueState {
-                    id: plan.fallback_queue.clone(),
-                    overflow: None,
-                    waiting: VecDeque::new(),
-                    idle: BTreeSet::new(),
-                });
-                queues.len() - 1
-            }
-        };
-        for q in &plan.queues {
-            let (Some(&i), Some(target)) = (queue_index.get(&q.id), q.overflow.as_ref()) else {
-                continue;
-            };
-            let t = queue_index.get(target).copied();
-            if let Some(slot) = queues.get_mut(i) {
-                slot.overflow = t.filter(|t| *t != i);
-            }
-        }
-        let mut op_index = HashMap::new();
-        let mut ops = Vec::new();
-        for o in operators {
-            if op_index.contains_key(&o.id) {
-                continue;
-            }
-            let mut departments: Vec<usize> = Vec::new();
-            for d in &o.departments {
-                if let Some(&i) = queue_index.get(d) {
-                    if !departments.contains(&i) {
-                        departments.push(i);
-                    }
-                }
-            }
-            op_index.insert(o.id.clone(), ops.len());
-            ops.push(Op {
-                id: o.id.clone(),
-                departments,
-                registered: false,
-                state: OpState::Offline,
-                after_call: None,
-            });
-        }
+        let (queues, queue_index, fallback) = queues_from_plan(plan);
+        let (ops, op_index) = operators_from_accounts(operators, &queue_index);
         Acd {
             cfg,
             queues,
@@ -872,22 +748,6 @@ impl Acd {
         );
         true
     }
-}
-
-/// `start` and up to `len - 1` overflow targets after it, stopping at a cycle.
-fn chain(queues: &[QueueState], start: usize, len: u32) -> Vec<usize> {
-    let mut out = vec![start];
-    let mut cur = start;
-    while out.len() < len as usize {
-        match queues.get(cur).and_then(|q| q.overflow) {
-            Some(next) if !out.contains(&next) => {
-                out.push(next);
-                cur = next;
-            }
-            _ => break,
-        }
-    }
-    out
 }
 
 #[cfg(test)]
