@@ -385,8 +385,6 @@ impl Registrar {
                 None => return self.respond(400, "Bad Expires", Vec::new(), Some(operator)),
             },
         };
-        let call_id = req.head.call_id.clone();
-        let cseq = req.head.cseq.seq;
         if req.head.contact_star {
             // RFC 3261 §10.3 step 6: `*` only with Expires: 0 and no other contact.
             if header_expires != Some(0) || !req.head.contact.is_empty() {
@@ -397,105 +395,22 @@ impl Registrar {
                     Some(operator),
                 );
             }
-            let old = self.bindings.remove(&operator).unwrap_or_default();
-            let n = old.len();
-            for (i, b) in old.into_iter().enumerate() {
-                self.events.push_back(RegistrarEvent::Unregistered {
-                    operator: operator.clone(),
-                    contact: b.contact,
-                    remaining: n - i - 1,
-                });
-            }
+            self.remove_all(&operator);
             return self.ok(now, &operator);
         }
-        // Work out every contact's expiry first: a 423 applies nothing.
-        let mut wanted: Vec<(String, u64)> = Vec::new();
-        for c in &req.head.contact {
-            let exp = match crate::sip::uri::find_param(&c.params, "expires") {
-                Some(p) => match p.value.as_deref().and_then(delta_seconds) {
-                    Some(s) => s,
-                    None => {
-                        return self.respond(400, "Bad Contact expires", Vec::new(), Some(operator))
-                    }
-                },
-                None => header_expires.unwrap_or(self.cfg.default_expires.as_secs()),
-            };
-            if exp != 0 && exp < self.cfg.min_expires.as_secs() {
-                let mut r = self.respond(423, "Interval Too Brief", Vec::new(), Some(operator));
-                if let RegisterOutcome::Respond(resp) = &mut r {
-                    resp.headers
-                        .push(("Min-Expires", self.cfg.min_expires.as_secs().to_string()));
-                }
-                return r;
-            }
-            wanted.push((
-                c.uri.as_str().to_string(),
-                exp.min(self.cfg.max_expires.as_secs()),
-            ));
-        }
+        let wanted = match self.wanted_expiries(req, header_expires, &operator) {
+            Ok(w) => w,
+            Err(reply) => return reply,
+        };
+        let update = Update {
+            now,
+            source,
+            transport,
+            call_id: &req.head.call_id,
+            cseq: req.head.cseq.seq,
+        };
         for (contact, exp) in wanted {
-            let list = self.bindings.entry(operator.clone()).or_default();
-            let existing = list.iter().position(|b| b.contact == contact);
-            if let Some(i) = existing {
-                if list
-                    .get(i)
-                    .is_some_and(|b| b.call_id == call_id && b.cseq >= cseq)
-                {
-                    continue; // out of order (§10.3 step 7)
-                }
-            }
-            if exp == 0 {
-                if let Some(i) = existing {
-                    list.remove(i);
-                    let remaining = list.len();
-                    self.events.push_back(RegistrarEvent::Unregistered {
-                        operator: operator.clone(),
-                        contact,
-                        remaining,
-                    });
-                }
-                continue;
-            }
-            let binding = Binding {
-                contact: contact.clone(),
-                source,
-                transport,
-                registered_at: now,
-                expires_at: now + Duration::from_secs(exp),
-                call_id: call_id.clone(),
-                cseq,
-            };
-            match existing.and_then(|i| list.get_mut(i)) {
-                Some(b) => {
-                    // A refresh keeps the original registration time.
-                    let registered_at = b.registered_at;
-                    *b = Binding {
-                        registered_at,
-                        ..binding
-                    };
-                }
-                None => {
-                    let first = list.is_empty();
-                    if list.len() >= MAX_BINDINGS_PER_OPERATOR {
-                        if let Some(i) =
-                            (0..list.len()).min_by_key(|i| list.get(*i).map(|b| b.expires_at))
-                        {
-                            let old = list.remove(i);
-                            self.events.push_back(RegistrarEvent::Unregistered {
-                                operator: operator.clone(),
-                                contact: old.contact,
-                                remaining: list.len() + 1,
-                            });
-                        }
-                    }
-                    list.push(binding.clone());
-                    self.events.push_back(RegistrarEvent::Registered {
-                        operator: operator.clone(),
-                        binding,
-                        first,
-                    });
-                }
-            }
+            self.apply(&update, &operator, contact, exp);
         }
         if self.bindings.get(&operator).is_some_and(Vec::is_empty) {
             self.bindings.remove(&operator);
@@ -503,7 +418,133 @@ impl Registrar {
         self.ok(now, &operator)
     }
 
-    /// 200 with every current binding and its remaining lifetime (§10.3 step 8).
+    /// `Contact: *` with `Expires: 0`: every binding of the operator goes.
+    fn remove_all(&mut self, operator: &OperatorId) {
+        let old = self.bindings.remove(operator).unwrap_or_default();
+        let n = old.len();
+        for (i, b) in old.into_iter().enumerate() {
+            self.events.push_back(RegistrarEvent::Unregistered {
+                operator: operator.clone(),
+                contact: b.contact,
+                remaining: n - i - 1,
+            });
+        }
+    }
+
+    /// Every contact's expiry in seconds (its `expires` parameter, else the Expires
+    /// header, else the default; capped at the maximum), worked out before anything
+    /// is applied: a 400 or 423 for one contact applies nothing (§10.3 step 7).
+    fn wanted_expiries(
+        &self,
+        req: &Request,
+        header_expires: Option<u64>,
+        operator: &OperatorId,
+    ) -> Result<Vec<(String, u64)>, RegisterOutcome> {
+        let mut wanted: Vec<(String, u64)> = Vec::new();
+        for c in &req.head.contact {
+            let exp = match crate::sip::uri::find_param(&c.params, "expires") {
+                Some(p) => match p.value.as_deref().and_then(delta_seconds) {
+                    Some(s) => s,
+                    None => {
+                        return Err(self.respond(
+                            400,
+                            "Bad Contact expires",
+                            Vec::new(),
+                            Some(operator.clone()),
+                        ))
+                    }
+                },
+                None => header_expires.unwrap_or(self.cfg.default_expires.as_secs()),
+            };
+            if exp != 0 && exp < self.cfg.min_expires.as_secs() {
+                let mut r = self.respond(
+                    423,
+                    "Interval Too Brief",
+                    Vec::new(),
+                    Some(operator.clone()),
+                );
+                if let RegisterOutcome::Respond(resp) = &mut r {
+                    resp.headers
+                        .push(("Min-Expires", self.cfg.min_expires.as_secs().to_string()));
+                }
+                return Err(r);
+            }
+            wanted.push((
+                c.uri.as_str().to_string(),
+                exp.min(self.cfg.max_expires.as_secs()),
+            ));
+        }
+        Ok(wanted)
+    }
+
+    /// One contact of a REGISTER: removed (`exp` 0), refreshed, or added (evicting
+    /// the binding closest to expiry past [`MAX_BINDINGS_PER_OPERATOR`]). A request
+    /// older than the binding (same Call-ID, CSeq not higher) is ignored.
+    fn apply(&mut self, update: &Update<'_>, operator: &OperatorId, contact: String, exp: u64) {
+        let list = self.bindings.entry(operator.clone()).or_default();
+        let existing = list.iter().position(|b| b.contact == contact);
+        if let Some(i) = existing {
+            if list
+                .get(i)
+                .is_some_and(|b| b.call_id == update.call_id && b.cseq >= update.cseq)
+            {
+                return; // out of order (§10.3 step 7)
+            }
+        }
+        if exp == 0 {
+            if let Some(i) = existing {
+                list.remove(i);
+                let remaining = list.len();
+                self.events.push_back(RegistrarEvent::Unregistered {
+                    operator: operator.clone(),
+                    contact,
+                    remaining,
+                });
+            }
+            return;
+        }
+        let binding = Binding {
+            contact: contact.clone(),
+            source: update.source,
+            transport: update.transport,
+            registered_at: update.now,
+            expires_at: update.now + Duration::from_secs(exp),
+            call_id: update.call_id.to_owned(),
+            cseq: update.cseq,
+        };
+        match existing.and_then(|i| list.get_mut(i)) {
+            Some(b) => {
+                // A refresh keeps the original registration time.
+                let registered_at = b.registered_at;
+                *b = Binding {
+                    registered_at,
+                    ..binding
+                };
+            }
+            None => {
+                let first = list.is_empty();
+                if list.len() >= MAX_BINDINGS_PER_OPERATOR {
+                    if let Some(i) =
+                        (0..list.len()).min_by_key(|i| list.get(*i).map(|b| b.expires_at))
+                    {
+                        let old = list.remove(i);
+                        self.events.push_back(RegistrarEvent::Unregistered {
+                            operator: operator.clone(),
+                            contact: old.contact,
+                            remaining: list.len() + 1,
+                        });
+                    }
+                }
+                list.push(binding.clone());
+                self.events.push_back(RegistrarEvent::Registered {
+                    operator: operator.clone(),
+                    binding,
+                    first,
+                });
+            }
+        }
+    }
+
     fn ok(&self, now: Instant, operator: &OperatorId) -> RegisterOutcome {
         let mut headers: Vec<(&'static str, String)> = self
             .contacts(operator)
@@ -618,6 +659,16 @@ fn bump<K: std::hash::Hash + Eq + Clone>(
 
 fn key_user(user: &str) -> String {
     user.chars().take(MAX_KEY_USER).collect()
+}
+
+/// What every binding a REGISTER writes shares: when, from where, and the
+/// request's Call-ID and CSeq (RFC 3261 §10.3 step 7 orders refreshes by them).
+struct Update<'a> {
+    now: Instant,
+    source: SocketAddr,
+    transport: Transport,
+    call_id: &'a str,
+    cseq: u32,
 }
 
 /// `delta-seconds` (RFC 3261 §25.1): digits only; huge values saturate (they are

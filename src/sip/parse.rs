@@ -295,6 +295,45 @@ fn build(start: StartLine<'_>, lines: &[(&str, std::borrow::Cow<'_, str>)], body
     for (name, value) in lines.iter().skip(1) {
         headers.push(Header { name: HeaderName::from_wire(name), value: value.to_string() });
     }
+    let head = head(headers)?;
+    let body = match head.content_length {
+        Some(n) if n > body.len() => return Err(ParseErrorKind::BodyTooShort { declared: n, got: body.len() }),
+        Some(n) => body.get(..n).unwrap_or_default(),
+        None => body,
+    };
+    let body = Bytes::copy_from_slice(body);
+    match start {
+        StartLine::Request { method, uri, .. } => {
+            let method = Method::from_token(method);
+            if head.cseq.method != method {
+                return Err(ParseErrorKind::CSeqMethodMismatch);
+            }
+            let uri = Uri::parse(uri)?;
+            if let Some(s) = uri.as_sip() {
+                // RFC 4475 §3.1.2.11: headers escaped into a Request-URI are never applied.
+                if s.headers.is_some() {
+                    return Err(ParseErrorKind::Uri(UriError::BadParam));
+                }
+            }
+            Ok(Message::Request(Request { method, uri, head, body }))
+        }
+        StartLine::Response { code, reason, .. } => {
+            if code.len() != 3 || !code.bytes().all(|c| c.is_ascii_digit()) {
+                return Err(ParseErrorKind::BadStartLine("status code is not three digits"));
+            }
+            let status: u16 = code.parse().map_err(|_| ParseErrorKind::BadStartLine("status code"))?;
+            if !(100..=699).contains(&status) {
+                return Err(ParseErrorKind::BadStartLine("status code out of range 100-699"));
+            }
+            Ok(Message::Response(Response { status, reason: reason.to_string(), head, body }))
+        }
+    }
+}
+
+/// The typed view of the headers: every Via and Contact, the headers that must
+/// appear at most once (a second, different one is an error), and the five every
+/// message must carry (Via, From, To, Call-ID, CSeq: RFC 3261 §8.1.1).
+fn head(headers: Vec<Header>) -> Result<Head, ParseErrorKind> {
     let mut via = Vec::new();
     let mut contact = Vec::new();
     let mut contact_star = false;
@@ -352,39 +391,7 @@ fn build(start: StartLine<'_>, lines: &[(&str, std::borrow::Cow<'_, str>)], body
     let to = to.ok_or(ParseErrorKind::Missing("To"))?;
     let call_id = call_id.ok_or(ParseErrorKind::Missing("Call-ID"))?;
     let cseq = cseq.ok_or(ParseErrorKind::Missing("CSeq"))?;
-    let body = match content_length {
-        Some(n) if n > body.len() => return Err(ParseErrorKind::BodyTooShort { declared: n, got: body.len() }),
-        Some(n) => body.get(..n).unwrap_or_default(),
-        None => body,
-    };
-    let head = Head { headers, via, from, to, call_id, cseq, max_forwards, content_length, contact, contact_star };
-    let body = Bytes::copy_from_slice(body);
-    match start {
-        StartLine::Request { method, uri, .. } => {
-            let method = Method::from_token(method);
-            if head.cseq.method != method {
-                return Err(ParseErrorKind::CSeqMethodMismatch);
-            }
-            let uri = Uri::parse(uri)?;
-            if let Some(s) = uri.as_sip() {
-                // RFC 4475 §3.1.2.11: headers escaped into a Request-URI are never applied.
-                if s.headers.is_some() {
-                    return Err(ParseErrorKind::Uri(UriError::BadParam));
-                }
-            }
-            Ok(Message::Request(Request { method, uri, head, body }))
-        }
-        StartLine::Response { code, reason, .. } => {
-            if code.len() != 3 || !code.bytes().all(|c| c.is_ascii_digit()) {
-                return Err(ParseErrorKind::BadStartLine("status code is not three digits"));
-            }
-            let status: u16 = code.parse().map_err(|_| ParseErrorKind::BadStartLine("status code"))?;
-            if !(100..=699).contains(&status) {
-                return Err(ParseErrorKind::BadStartLine("status code out of range 100-699"));
-            }
-            Ok(Message::Response(Response { status, reason: reason.to_string(), head, body }))
-        }
-    }
+    Ok(Head { headers, via, from, to, call_id, cseq, max_forwards, content_length, contact, contact_star })
 }
 
 fn set_once<T>(slot: &mut Option<T>, v: T, name: &'static str) -> Result<(), ParseErrorKind> {
