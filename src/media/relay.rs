@@ -244,6 +244,48 @@ impl<T: Moment> Stream<T> {
             ),
         }
     }
+
+    /// Our sequence number and timestamp for a packet of the source with header `h`,
+    /// `samples` long, and whether it starts a new source (module doc): maps the
+    /// source's numbering onto our stream and remembers the newest packet sent.
+    fn renumber(&mut self, now: T, h: &RtpHeader, samples: u32) -> (u16, u32, bool) {
+        let same_source = self.source.filter(|s| {
+            let d = h.sequence.wrapping_sub(s.max_seq) as i16;
+            s.ssrc == h.ssrc && (-MAX_MISORDER..=MAX_DROPOUT).contains(&d)
+        });
+        let (mut source, new_source) = match same_source {
+            Some(s) => (s, false),
+            None => {
+                let (seq, ts) = self.next(now);
+                self.counters.source_changes += 1;
+                let s = Source {
+                    ssrc: h.ssrc,
+                    max_seq: h.sequence,
+                    seq_offset: seq.wrapping_sub(h.sequence),
+                    ts_offset: ts.wrapping_sub(h.timestamp),
+                };
+                (s, true)
+            }
+        };
+        let seq = h.sequence.wrapping_add(source.seq_offset);
+        let timestamp = h.timestamp.wrapping_add(source.ts_offset);
+        if (h.sequence.wrapping_sub(source.max_seq) as i16) > 0 {
+            source.max_seq = h.sequence;
+        }
+        self.source = Some(source);
+        let newest = self
+            .last
+            .is_none_or(|l| new_source || (seq.wrapping_sub(l.seq) as i16) > 0);
+        if newest {
+            self.last = Some(Sent {
+                seq,
+                timestamp,
+                at: now,
+                samples,
+            });
+        }
+        (seq, timestamp, new_source)
+    }
 }
 
 /// Samples of an 8 kHz clock in `now - at`, modulo 2^32 like the RTP timestamp itself.
@@ -342,73 +384,19 @@ impl<T: Moment> Relay<T> {
                 return Err(RelayDrop::Malformed(e));
             }
         };
-        let pt = pkt.header.payload_type;
-        let kind = if pt == src.payload_type {
-            Ok(Kind::Audio)
-        } else if Some(pt) == src.telephone_event {
-            match dst.telephone_event {
-                Some(out_pt) => Ok(Kind::Event(out_pt)),
-                None => {
-                    stream.counters.events_dropped += 1;
-                    Err(RelayDrop::NoTelephoneEvent)
-                }
-            }
-        } else if pt == COMFORT_NOISE_PT {
-            stream.counters.comfort_noise_dropped += 1;
-            Err(RelayDrop::ComfortNoise)
-        } else {
-            stream.counters.unknown_dropped += 1;
-            Err(RelayDrop::UnknownPayloadType(pt))
-        };
-        let kind = match kind {
+        let kind = match classify(&src, &dst, &mut stream.counters, pkt.header.payload_type) {
             Ok(k) => k,
             Err(drop) => {
                 close_hole(stream, &pkt.header);
                 return Err(drop);
             }
         };
-
-        // Map the source's numbering onto our stream (module doc).
-        let h = pkt.header;
-        let same_source = stream.source.filter(|s| {
-            let d = h.sequence.wrapping_sub(s.max_seq) as i16;
-            s.ssrc == h.ssrc && (-MAX_MISORDER..=MAX_DROPOUT).contains(&d)
-        });
-        let (mut source, new_source) = match same_source {
-            Some(s) => (s, false),
-            None => {
-                let (seq, ts) = stream.next(now);
-                stream.counters.source_changes += 1;
-                let s = Source {
-                    ssrc: h.ssrc,
-                    max_seq: h.sequence,
-                    seq_offset: seq.wrapping_sub(h.sequence),
-                    ts_offset: ts.wrapping_sub(h.timestamp),
-                };
-                (s, true)
-            }
-        };
-        let seq = h.sequence.wrapping_add(source.seq_offset);
-        let timestamp = h.timestamp.wrapping_add(source.ts_offset);
-        if (h.sequence.wrapping_sub(source.max_seq) as i16) > 0 {
-            source.max_seq = h.sequence;
-        }
-        stream.source = Some(source);
         let samples = match kind {
             Kind::Audio => u32::try_from(pkt.payload.len()).unwrap_or(u32::MAX),
             Kind::Event(_) => DEFAULT_PACKET_SAMPLES,
         };
-        let newest = stream
-            .last
-            .is_none_or(|l| new_source || (seq.wrapping_sub(l.seq) as i16) > 0);
-        if newest {
-            stream.last = Some(Sent {
-                seq,
-                timestamp,
-                at: now,
-                samples,
-            });
-        }
+        let h = pkt.header;
+        let (seq, timestamp, new_source) = stream.renumber(now, &h, samples);
 
         let (payload_type, transcode) = match kind {
             Kind::Audio => (dst.payload_type, table(src.codec, dst.codec)),
@@ -463,6 +451,33 @@ impl<T: Moment> Relay<T> {
             from_caller: self.to_operator.counters,
             from_operator: self.to_caller.counters,
         }
+    }
+}
+
+/// What a packet with payload type `pt` from leg `src` is for leg `dst`: audio,
+/// an RFC 4733 event to send with `dst`'s event payload type, or a drop, counted.
+fn classify(
+    src: &LegMedia,
+    dst: &LegMedia,
+    counters: &mut DirectionCounters,
+    pt: u8,
+) -> Result<Kind, RelayDrop> {
+    if pt == src.payload_type {
+        Ok(Kind::Audio)
+    } else if Some(pt) == src.telephone_event {
+        match dst.telephone_event {
+            Some(out_pt) => Ok(Kind::Event(out_pt)),
+            None => {
+                counters.events_dropped += 1;
+                Err(RelayDrop::NoTelephoneEvent)
+            }
+        }
+    } else if pt == COMFORT_NOISE_PT {
+        counters.comfort_noise_dropped += 1;
+        Err(RelayDrop::ComfortNoise)
+    } else {
+        counters.unknown_dropped += 1;
+        Err(RelayDrop::UnknownPayloadType(pt))
     }
 }
 
