@@ -30,7 +30,7 @@
 //!   in our sequence numbers (the receiver would count it as loss).
 //! - **Hostile input** never panics: parsing is [`RtpPacket::parse`]'s bounds-checked
 //!   one, failures are counted in [`DirectionCounters::malformed`], nothing is logged
-//!   per packet (DESIGN.md §4).
+//!   per packet (a log line per bad packet would let any sender flood the log).
 //!
 //! Performance: per packet the work is one parse (no allocation, it borrows the
 //! datagram), at most a 160-byte table lookup, and one 12-byte header write into the
