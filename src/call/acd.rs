@@ -43,20 +43,45 @@ use tables::{AfterCall, CallEntry, Op, OpState, QueueState, Timer};
 pub enum AcdAction {
     /// Ring every registered contact of `operator` for `call`; report back with
     /// `offer_answered` or `offer_failed`.
-    Offer { call: CallId, operator: OperatorId },
+    Offer {
+        /// The call at the head of its queue.
+        call: CallId,
+        /// The longest-idle available operator who may take it.
+        operator: OperatorId,
+    },
     /// Withdraw the offer (CANCEL the operator leg): ring timeout, the caller hung
     /// up, or a supervisor paused the operator while it rang.
-    CancelOffer { call: CallId, operator: OperatorId },
+    CancelOffer {
+        /// The call that was offered.
+        call: CallId,
+        /// The operator whose phones ring.
+        operator: OperatorId,
+    },
     /// Start the hold prompt (`hold`) for a call that just joined a queue.
-    PlayHold { call: CallId },
+    PlayHold {
+        /// The call that joined.
+        call: CallId,
+    },
     /// Play `stay_on_line` ("please stay on the line"), then the hold prompt again.
-    PlayStayOnLine { call: CallId },
+    PlayStayOnLine {
+        /// A call still waiting, every `stay_on_line_every`.
+        call: CallId,
+    },
     /// The call may now also be answered by operators of `to`.
-    Overflowed { call: CallId, to: QueueId },
+    Overflowed {
+        /// The waiting call.
+        call: CallId,
+        /// The next queue along the overflow chain.
+        to: QueueId,
+    },
     /// For the operator-state history and the wallboard.
     OperatorState {
+        /// The operator whose state changed.
         op: OperatorId,
+        /// The new state.
         state: OperatorStatus,
+        /// Why, for [`OperatorStatus::Paused`] only (the supervisor's reason, or
+        /// `not_responding`); `None` for every other state.
         reason: Option<String>,
     },
 }
@@ -64,15 +89,22 @@ pub enum AcdAction {
 /// An operator's state as the outside sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OperatorStatus {
+    /// No contact registered, or logged out by a supervisor.
     Offline,
+    /// Idle and registered: may be offered the next call.
     Available,
+    /// An offer rings the operator's phones.
     Ringing,
+    /// Bridged to a caller.
     OnCall,
+    /// The pause after a call (`wrap_up`), then available.
     WrapUp,
+    /// Takes no calls until `resume`: paused by a supervisor, or not responding.
     Paused,
 }
 
 impl OperatorStatus {
+    /// The name in the operator-state history, the wallboard and control replies.
     pub fn as_str(self) -> &'static str {
         match self {
             OperatorStatus::Offline => "offline",
@@ -103,6 +135,7 @@ pub enum OfferFailure {
 /// Supervisor command errors: become a message for the CLI/API.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AcdError {
+    /// No `[[operators]]` account has this id.
     #[error("no operator {0}")]
     UnknownOperator(OperatorId),
 }
@@ -110,12 +143,17 @@ pub enum AcdError {
 /// Wallboard view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcdSnapshot {
+    /// Every queue, in the routing plan's order (the fallback last if the plan
+    /// lacked it).
     pub queues: Vec<QueueSnapshot>,
+    /// Every operator account, in configuration order.
     pub operators: Vec<OperatorSnapshot>,
 }
 
+/// One queue on the wallboard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueSnapshot {
+    /// The queue (a department).
     pub id: QueueId,
     /// Calls waiting (not counting ones being offered).
     pub waiting: usize,
@@ -127,12 +165,18 @@ pub struct QueueSnapshot {
     pub available: usize,
 }
 
+/// One operator on the wallboard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperatorSnapshot {
+    /// The operator's account id.
     pub id: OperatorId,
+    /// Their state now.
     pub state: OperatorStatus,
+    /// The pause reason while [`OperatorStatus::Paused`], else `None`.
     pub reason: Option<String>,
+    /// The call ringing them or bridged to them, else `None`.
     pub call: Option<CallId>,
+    /// At least one contact registered (an operator on a call may have lost it).
     pub registered: bool,
 }
 
@@ -438,6 +482,8 @@ impl Acd {
         self.timers.first().map(|(t, _)| *t)
     }
 
+    /// Fires every timer due at `now` (ring timeouts, wrap-up ends, overflow steps,
+    /// stay-on-line prompts), then offers what became possible.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(&(at, timer)) = self.timers.first() {
             if at > now {
@@ -522,12 +568,14 @@ impl Acd {
         }
     }
 
+    /// The next thing to do, in the order decided; `None` when drained.
     pub fn poll_action(&mut self) -> Option<AcdAction> {
         self.actions.pop_front()
     }
 
     // ---------------------------------------------------------------- queries
 
+    /// Every queue and operator as of `now`, for the wallboard and the API.
     pub fn snapshot(&self, now: Instant) -> AcdSnapshot {
         let mut queues: Vec<QueueSnapshot> = self
             .queues
@@ -570,6 +618,7 @@ impl Acd {
         AcdSnapshot { queues, operators }
     }
 
+    /// `None` for an id with no account.
     pub fn operator_status(&self, operator: &OperatorId) -> Option<OperatorStatus> {
         self.op_index.get(operator).map(|&i| self.status(i))
     }

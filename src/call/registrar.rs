@@ -49,17 +49,23 @@ pub struct Binding {
     /// Where the REGISTER came from: where INVITEs are sent (the phone may be behind
     /// NAT, RFC 3581 style), and over which transport.
     pub source: SocketAddr,
+    /// The transport the REGISTER came over; INVITEs to the contact use it too.
     pub transport: Transport,
+    /// The first REGISTER of this contact; refreshes keep it.
     pub registered_at: Instant,
+    /// Without a refresh the binding ends here (granted expiry after the last
+    /// REGISTER, capped by `max_expires`).
     pub expires_at: Instant,
     /// For RFC 3261 §10.3 step 7: an older REGISTER of the same Call-ID is ignored.
     pub call_id: String,
+    /// The CSeq number of the REGISTER that last wrote the binding (same step 7).
     pub cseq: u32,
 }
 
 /// The answer to one REGISTER.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegisterOutcome {
+    /// Send this response.
     Respond(RegisterResponse),
     /// Locked out: send nothing at all.
     Drop,
@@ -68,7 +74,9 @@ pub enum RegisterOutcome {
 /// A response for the engine to build with `Outgoing::response` plus these headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterResponse {
+    /// 200, 400, 401, 403, 423 (RFC 3261 §10.3).
     pub status: u16,
+    /// The reason phrase.
     pub reason: &'static str,
     /// In order: WWW-Authenticate (one per algorithm), Contact (one per binding),
     /// Min-Expires, Date.
@@ -83,28 +91,40 @@ pub enum RegistrarEvent {
     /// A new contact; `first` when the operator had none before (now reachable:
     /// `Acd::operator_registered`).
     Registered {
+        /// Whose contact.
         operator: OperatorId,
+        /// The new binding.
         binding: Binding,
+        /// The operator had no binding before this one.
         first: bool,
     },
     /// Removed by the phone (`Expires: 0`, `Contact: *`) or replaced when over the
     /// cap; `remaining == 0`: the operator is unreachable (`Acd::operator_unregistered`).
     Unregistered {
+        /// Whose contact.
         operator: OperatorId,
+        /// The Contact URI removed.
         contact: String,
+        /// Bindings the operator still has.
         remaining: usize,
     },
     /// Not refreshed in time.
     Expired {
+        /// Whose contact.
         operator: OperatorId,
+        /// The Contact URI that expired.
         contact: String,
+        /// Bindings the operator still has; 0: unreachable.
         remaining: usize,
     },
     /// This (address, user) pair reached the failure limit; further REGISTERs are
     /// dropped until `until`. For the security log.
     LockedOut {
+        /// The address the failing REGISTERs came from.
         source: IpAddr,
+        /// The user name they tried, cut to 64 characters.
         user: String,
+        /// When the lockout ends (one failure window after it began).
         until: Instant,
     },
 }
@@ -206,6 +226,7 @@ impl Registrar {
         self.cfg = cfg;
     }
 
+    /// The configuration in force (the last [`reconfigure`](Self::reconfigure)'s).
     pub fn config(&self) -> &RegistrarConfig {
         &self.cfg
     }
@@ -570,10 +591,12 @@ impl Registrar {
         self.bindings.get(operator).cloned().unwrap_or_default()
     }
 
+    /// True while the operator has at least one binding (is reachable).
     pub fn is_registered(&self, operator: &OperatorId) -> bool {
         self.bindings.get(operator).is_some_and(|l| !l.is_empty())
     }
 
+    /// The account of `id`; `None` when no `[[operators]]` entry has it.
     pub fn operator(&self, id: &OperatorId) -> Option<&Operator> {
         self.accounts.get(id.as_str())
     }
@@ -591,6 +614,8 @@ impl Registrar {
         self.bindings.values().flatten().map(|b| b.expires_at).min()
     }
 
+    /// Removes every binding expired by `now`, each reported as
+    /// [`RegistrarEvent::Expired`].
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut emptied = Vec::new();
         for (op, list) in self.bindings.iter_mut() {
@@ -616,6 +641,7 @@ impl Registrar {
         }
     }
 
+    /// The next change, in order; `None` when drained.
     pub fn poll_event(&mut self) -> Option<RegistrarEvent> {
         self.events.pop_front()
     }

@@ -126,6 +126,7 @@ pub enum MediaEvent<T, I> {
         at: T,
         /// How long it was held.
         duration: Duration,
+        /// How the digit arrived.
         source: DigitSource,
     },
     /// The prompt's last packet was sent (or it was empty).
@@ -135,7 +136,10 @@ pub enum MediaEvent<T, I> {
     /// No valid RTP from the caller since `silent_since` (the last packet, or the start
     /// of the session), for the configured timeout. Reported once per silent stretch;
     /// the call goes on.
-    RtpTimeout { silent_since: T },
+    RtpTimeout {
+        /// The last valid packet from the caller, or the session's start.
+        silent_since: T,
+    },
 }
 
 /// Packet counters of one session, for the call record and metrics.

@@ -36,7 +36,9 @@ pub const DEFAULT_MAX_TRACKED_NONCES: usize = 10_000;
 /// a client uses the first one it supports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {
+    /// `SHA-256` (RFC 7616 §3.2).
     Sha256,
+    /// `MD5`, the RFC 2617 default when a client names no algorithm.
     Md5,
 }
 
@@ -95,24 +97,36 @@ pub fn ha1(alg: Algorithm, user: &str, realm: &str, password: &str) -> String {
 /// Why an `Authorization` header was refused before any hash was computed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DigestError {
+    /// Longer than [`MAX_HEADER_LEN`] bytes.
     #[error("Authorization header too long")]
     TooLong,
+    /// Another scheme (e.g. `Basic`).
     #[error("Authorization scheme is not Digest")]
     NotDigest,
+    /// Not `name=value` pairs separated by commas, a broken quoted string, or a
+    /// `response` that is not a hex digest of the algorithm's length.
     #[error("malformed Digest parameters")]
     Syntax,
+    /// More than [`MAX_PARAMS`] parameters.
     #[error("too many Digest parameters")]
     TooManyParams,
+    /// A parameter verification reads (named here) appears twice.
     #[error("Digest parameter {0} given twice")]
     Duplicate(&'static str),
+    /// A required parameter (named here) is absent; also for `username*`, which we
+    /// do not read.
     #[error("Digest parameter {0} missing")]
     Missing(&'static str),
+    /// Neither `MD5` nor `SHA-256` (the `-sess` variants included).
     #[error("unsupported Digest algorithm")]
     Algorithm,
+    /// `qop` is not `auth` (we offer only `auth`).
     #[error("unsupported qop (only auth)")]
     Qop,
+    /// `nc` is not eight hex digits, or is zero.
     #[error("bad nonce count")]
     NonceCount,
+    /// `userhash=true` (RFC 7616 §3.4.4): we cannot look up hashed user names.
     #[error("userhash is not supported")]
     Userhash,
 }
@@ -120,17 +134,25 @@ pub enum DigestError {
 /// The fields of `Authorization: Digest ...` that verification needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// The operator id the phone claims.
     pub username: String,
+    /// The realm; a header for another realm is skipped.
     pub realm: String,
+    /// One of our nonces, checked by [`NonceKeeper`].
     pub nonce: String,
+    /// The digest-uri, hashed into HA2 as received.
     pub uri: String,
     /// Lowercase hex.
     pub response: String,
+    /// [`Algorithm::Md5`] when the header names none (RFC 7616 §3.4).
     pub algorithm: Algorithm,
+    /// The client nonce (required: we offer `qop=auth`).
     pub cnonce: String,
     /// The nonce count as received (8 hex digits), hashed verbatim.
     pub nc_text: String,
+    /// `nc_text` as a number, never 0: must grow per nonce (replay check).
     pub nc: u32,
+    /// Not read: our challenges carry no `opaque`.
     pub opaque: Option<String>,
 }
 
@@ -447,11 +469,14 @@ impl NonceKeeper {
         }
     }
 
+    /// Caps the replay table at `max` nonces (at least 1; default
+    /// [`DEFAULT_MAX_TRACKED_NONCES`]); the oldest entry goes first.
     pub fn with_max_tracked(mut self, max: usize) -> NonceKeeper {
         self.max_tracked = max.max(1);
         self
     }
 
+    /// How long an issued nonce stays fresh.
     pub fn ttl(&self) -> Duration {
         self.ttl
     }

@@ -21,36 +21,59 @@ pub const MAX_HEADERS: usize = 256;
 /// What was wrong with a message. The `Display` text is the 400's reason phrase.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ParseErrorKind {
+    /// No bytes, or nothing but CRLFs.
     #[error("empty message")]
     Empty,
+    /// No empty line after the headers: a cut-off datagram.
     #[error("header section does not end with an empty line")]
     NoHeaderEnd,
+    /// The request or status line; the text says what is wrong.
     #[error("malformed start line: {0}")]
     BadStartLine(&'static str),
+    /// A version other than SIP/2.0 (given): answered with 505 (RFC 3261 §21.5.6,
+    /// see [`ParseError::status`]).
     #[error("SIP version {0} not supported")]
     VersionNotSupported(String),
+    /// A line without `:`, a name that is not a token, or a continuation line
+    /// before any header.
     #[error("malformed header line")]
     BadHeaderLine,
+    /// The start line and headers must be UTF-8 (RFC 3261 §7.3.1).
     #[error("header section is not UTF-8")]
     NotUtf8,
+    /// More than [`MAX_HEADERS`] header lines.
     #[error("too many header lines")]
     TooManyHeaders,
+    /// A header every message must carry (named) is absent.
     #[error("missing {0} header")]
     Missing(&'static str),
+    /// A header that may appear once (named) appears twice.
     #[error("more than one {0} header")]
     Duplicate(&'static str),
+    /// A typed header's value.
     #[error("{0}")]
     Header(#[from] HeaderError),
+    /// The Request-URI.
     #[error("bad Request-URI: {0}")]
     Uri(#[from] UriError),
+    /// The CSeq method differs from the request line's (RFC 3261 §8.1.1.5).
     #[error("CSeq method does not match the request method")]
     CSeqMethodMismatch,
+    /// Not 1-10 decimal digits.
     #[error("Content-Length is not a non-negative number")]
     BadContentLength,
+    /// Two Content-Length headers with different values (request smuggling).
     #[error("conflicting Content-Length values")]
     ConflictingContentLength,
+    /// Fewer body bytes than Content-Length says.
     #[error("body shorter than Content-Length ({declared} declared, {got} received)")]
-    BodyTooShort { declared: usize, got: usize },
+    BodyTooShort {
+        /// The Content-Length, in bytes.
+        declared: usize,
+        /// Bytes after the empty line.
+        got: usize,
+    },
+    /// Not a number from 0 to 255 (RFC 3261 §20.22).
     #[error("Max-Forwards is not a number from 0 to 255")]
     BadMaxForwards,
 }
@@ -58,6 +81,7 @@ pub enum ParseErrorKind {
 /// A parse failure plus what can be echoed in an error response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
+    /// What was wrong.
     pub kind: ParseErrorKind,
     /// For a request: its method, if the start line got that far.
     pub method: Option<Method>,
