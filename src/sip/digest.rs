@@ -36,7 +36,7 @@ pub const DEFAULT_MAX_TRACKED_NONCES: usize = 10_000;
 /// a client uses the first one it supports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {
-    /// `SHA-256` (RFC 7616 §3.2).
+    /// `SHA-256` (RFC 7616; for SIP, RFC 8760).
     Sha256,
     /// `MD5`, the RFC 2617 default when a client names no algorithm.
     Md5,
@@ -144,7 +144,7 @@ pub struct Credentials {
     pub uri: String,
     /// Lowercase hex.
     pub response: String,
-    /// [`Algorithm::Md5`] when the header names none (RFC 7616 §3.4).
+    /// [`Algorithm::Md5`] when the header names none (RFC 7616 §3.3).
     pub algorithm: Algorithm,
     /// The client nonce (required: we offer `qop=auth`).
     pub cnonce: String,

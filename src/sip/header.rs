@@ -318,7 +318,8 @@ pub struct Via {
     pub transport: String,
     /// The sent-by host.
     pub host: Host,
-    /// The sent-by port; `None` when absent (5060 for UDP and TCP, RFC 3261 §18.2.2).
+    /// The sent-by port; `None` when absent (the transport's default, 5060 for UDP
+    /// and TCP).
     pub port: Option<u16>,
     /// `branch`, `received`, `rport`... in order.
     pub params: Vec<Param>,

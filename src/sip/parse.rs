@@ -38,7 +38,7 @@ pub enum ParseErrorKind {
     /// before any header.
     #[error("malformed header line")]
     BadHeaderLine,
-    /// The start line and headers must be UTF-8 (RFC 3261 §7.3.1).
+    /// The start line and headers must be UTF-8 text.
     #[error("header section is not UTF-8")]
     NotUtf8,
     /// More than [`MAX_HEADERS`] header lines.
