@@ -25,65 +25,67 @@
 //! one ordered set, invalidated lazily (a stale entry is skipped when it fires).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use thiserror::Error;
 
-use crate::config::{AcdConfig, Operator, OperatorId, QueueId, RoutingPlan};
 use crate::call::CallId;
+use crate::config::{AcdConfig, Operator, OperatorId, QueueId, RoutingPlan};
+
+mod tables;
+mod view;
+
+pub use view::{AcdSnapshot, OperatorSnapshot, OperatorStatus, QueueSnapshot};
+
+use tables::{chain, operators_from_accounts, queues_from_plan};
+use tables::{AfterCall, CallEntry, Op, OpState, QueueState, Timer};
 
 /// What the ACD asks its owner to do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AcdAction {
     /// Ring every registered contact of `operator` for `call`; report back with
     /// `offer_answered` or `offer_failed`.
-    Offer { call: CallId, operator: OperatorId },
+    Offer {
+        /// The call at the head of its queue.
+        call: CallId,
+        /// The longest-idle available operator who may take it.
+        operator: OperatorId,
+    },
     /// Withdraw the offer (CANCEL the operator leg): ring timeout, the caller hung
     /// up, or a supervisor paused the operator while it rang.
-    CancelOffer { call: CallId, operator: OperatorId },
+    CancelOffer {
+        /// The call that was offered.
+        call: CallId,
+        /// The operator whose phones ring.
+        operator: OperatorId,
+    },
     /// Start the hold prompt (`hold`) for a call that just joined a queue.
-    PlayHold { call: CallId },
+    PlayHold {
+        /// The call that joined.
+        call: CallId,
+    },
     /// Play `stay_on_line` ("please stay on the line"), then the hold prompt again.
-    PlayStayOnLine { call: CallId },
+    PlayStayOnLine {
+        /// A call still waiting, every `stay_on_line_every`.
+        call: CallId,
+    },
     /// The call may now also be answered by operators of `to`.
-    Overflowed { call: CallId, to: QueueId },
+    Overflowed {
+        /// The waiting call.
+        call: CallId,
+        /// The next queue along the overflow chain.
+        to: QueueId,
+    },
     /// For the operator-state history and the wallboard.
     OperatorState {
+        /// The operator whose state changed.
         op: OperatorId,
+        /// The new state.
         state: OperatorStatus,
+        /// Why, for [`OperatorStatus::Paused`] only (the supervisor's reason, or
+        /// `not_responding`); `None` for every other state.
         reason: Option<String>,
     },
-}
-
-/// An operator's state as the outside sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OperatorStatus {
-    Offline,
-    Available,
-    Ringing,
-    OnCall,
-    WrapUp,
-    Paused,
-}
-
-impl OperatorStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OperatorStatus::Offline => "offline",
-            OperatorStatus::Available => "available",
-            OperatorStatus::Ringing => "ringing",
-            OperatorStatus::OnCall => "on_call",
-            OperatorStatus::WrapUp => "wrap_up",
-            OperatorStatus::Paused => "paused",
-        }
-    }
-}
-
-impl fmt::Display for OperatorStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Why an offer failed, as the operator leg reported it.
@@ -98,108 +100,9 @@ pub enum OfferFailure {
 /// Supervisor command errors: become a message for the CLI/API.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AcdError {
+    /// No `[[operators]]` account has this id.
     #[error("no operator {0}")]
     UnknownOperator(OperatorId),
-}
-
-/// Wallboard view.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AcdSnapshot {
-    pub queues: Vec<QueueSnapshot>,
-    pub operators: Vec<OperatorSnapshot>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueueSnapshot {
-    pub id: QueueId,
-    /// Calls waiting (not counting ones being offered).
-    pub waiting: usize,
-    /// Calls of this queue currently ringing an operator.
-    pub offering: usize,
-    /// Age of the oldest waiting or offered call.
-    pub longest_wait: Option<Duration>,
-    /// Operators of this queue available right now.
-    pub available: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OperatorSnapshot {
-    pub id: OperatorId,
-    pub state: OperatorStatus,
-    pub reason: Option<String>,
-    pub call: Option<CallId>,
-    pub registered: bool,
-}
-
-/// Operator state with its data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum OpState {
-    Offline,
-    /// Idle since `since`: the key in the queues' idle sets.
-    Available {
-        since: Instant,
-    },
-    /// `was_idle_since` is restored if the offer is withdrawn through no fault of
-    /// the operator (the caller hung up), so they keep their place.
-    Ringing {
-        call: CallId,
-        was_idle_since: Instant,
-        deadline: Instant,
-    },
-    OnCall {
-        call: CallId,
-    },
-    WrapUp {
-        until: Instant,
-    },
-    Paused {
-        reason: String,
-    },
-}
-
-/// What a supervisor asked for while the operator was on a call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum AfterCall {
-    Pause(String),
-    Logout,
-}
-
-#[derive(Debug)]
-struct Op {
-    id: OperatorId,
-    /// Queue indexes, duplicates and unknown ids removed.
-    departments: Vec<usize>,
-    registered: bool,
-    state: OpState,
-    after_call: Option<AfterCall>,
-}
-
-#[derive(Debug)]
-struct QueueState {
-    id: QueueId,
-    overflow: Option<usize>,
-    waiting: VecDeque<CallId>,
-    /// Available operators serving this queue, longest idle first.
-    idle: BTreeSet<(Instant, usize)>,
-}
-
-#[derive(Debug)]
-struct CallEntry {
-    queue: usize,
-    enqueued: Instant,
-    /// Overflow steps taken along the queue's chain.
-    reach: u32,
-    next_overflow: Option<Instant>,
-    next_stay: Instant,
-    offered_to: Option<usize>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
-    Ring(usize),
-    WrapUp(usize),
-    Overflow(CallId),
-    StayOnLine(CallId),
 }
 
 /// All queues and operators of the gateway.
@@ -220,66 +123,8 @@ impl Acd {
     /// Queues and their overflow targets come from the routing plan, accounts from
     /// `[[operators]]`; every operator starts offline until it registers.
     pub fn new(cfg: AcdConfig, plan: &RoutingPlan, operators: &[Operator]) -> Acd {
-        let mut queue_index = HashMap::new();
-        let mut queues: Vec<QueueState> = Vec::new();
-        for q in &plan.queues {
-            if queue_index.contains_key(&q.id) {
-                continue;
-            }
-            queue_index.insert(q.id.clone(), queues.len());
-            queues.push(QueueState {
-                id: q.id.clone(),
-                overflow: None,
-                waiting: VecDeque::new(),
-                idle: BTreeSet::new(),
-            });
-        }
-        // A hand-built plan without its fallback queue still needs somewhere for calls.
-        let fallback = match queue_index.get(&plan.fallback_queue) {
-            Some(i) => *i,
-            None => {
-                queue_index.insert(plan.fallback_queue.clone(), queues.len());
-                queues.push(QueueState {
-                    id: plan.fallback_queue.clone(),
-                    overflow: None,
-                    waiting: VecDeque::new(),
-                    idle: BTreeSet::new(),
-                });
-                queues.len() - 1
-            }
-        };
-        for q in &plan.queues {
-            let (Some(&i), Some(target)) = (queue_index.get(&q.id), q.overflow.as_ref()) else {
-                continue;
-            };
-            let t = queue_index.get(target).copied();
-            if let Some(slot) = queues.get_mut(i) {
-                slot.overflow = t.filter(|t| *t != i);
-            }
-        }
-        let mut op_index = HashMap::new();
-        let mut ops = Vec::new();
-        for o in operators {
-            if op_index.contains_key(&o.id) {
-                continue;
-            }
-            let mut departments: Vec<usize> = Vec::new();
-            for d in &o.departments {
-                if let Some(&i) = queue_index.get(d) {
-                    if !departments.contains(&i) {
-                        departments.push(i);
-                    }
-                }
-            }
-            op_index.insert(o.id.clone(), ops.len());
-            ops.push(Op {
-                id: o.id.clone(),
-                departments,
-                registered: false,
-                state: OpState::Offline,
-                after_call: None,
-            });
-        }
+        let (queues, queue_index, fallback) = queues_from_plan(plan);
+        let (ops, op_index) = operators_from_accounts(operators, &queue_index);
         Acd {
             cfg,
             queues,
@@ -562,6 +407,8 @@ impl Acd {
         self.timers.first().map(|(t, _)| *t)
     }
 
+    /// Fires every timer due at `now` (ring timeouts, wrap-up ends, overflow steps,
+    /// stay-on-line prompts), then offers what became possible.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(&(at, timer)) = self.timers.first() {
             if at > now {
@@ -646,12 +493,14 @@ impl Acd {
         }
     }
 
+    /// The next thing to do, in the order decided; `None` when drained.
     pub fn poll_action(&mut self) -> Option<AcdAction> {
         self.actions.pop_front()
     }
 
     // ---------------------------------------------------------------- queries
 
+    /// Every queue and operator as of `now`, for the wallboard and the API.
     pub fn snapshot(&self, now: Instant) -> AcdSnapshot {
         let mut queues: Vec<QueueSnapshot> = self
             .queues
@@ -694,6 +543,7 @@ impl Acd {
         AcdSnapshot { queues, operators }
     }
 
+    /// `None` for an id with no account.
     pub fn operator_status(&self, operator: &OperatorId) -> Option<OperatorStatus> {
         self.op_index.get(operator).map(|&i| self.status(i))
     }
@@ -872,22 +722,6 @@ impl Acd {
         );
         true
     }
-}
-
-/// `start` and up to `len - 1` overflow targets after it, stopping at a cycle.
-fn chain(queues: &[QueueState], start: usize, len: u32) -> Vec<usize> {
-    let mut out = vec![start];
-    let mut cur = start;
-    while out.len() < len as usize {
-        match queues.get(cur).and_then(|q| q.overflow) {
-            Some(next) if !out.contains(&next) => {
-                out.push(next);
-                cur = next;
-            }
-            _ => break,
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -49,7 +49,9 @@ pub enum Entry {
 /// [`RoutingPlan::prompt_file`] under `config/prompts/<lang>/`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PromptRef {
+    /// The language folder to look in.
     pub lang: Lang,
+    /// Which prompt (`greeting`, a menu's prompt, `invalid_choice`...).
     pub id: PromptId,
 }
 
@@ -57,7 +59,10 @@ pub struct PromptRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IvrAction {
     /// Start playing this prompt (replacing any prompt still playing).
-    Play { prompt: PromptRef },
+    Play {
+        /// The prompt, in the call's current language.
+        prompt: PromptRef,
+    },
     /// Cut the prompt being played at once (barge-in, or a routing decision).
     StopPrompt,
     /// The decision; always the last action. The call joins `routing.queue` at once
@@ -74,6 +79,7 @@ pub struct Routing {
     pub requested: QueueId,
     /// Queues passed over because their time rules had them closed, in order.
     pub closed: Vec<QueueId>,
+    /// Why this queue: a key, a direct number, or a fallback.
     pub reason: RouteReason,
     /// Played to the caller in the queue before anything else.
     pub announce: Option<PromptRef>,
@@ -91,9 +97,17 @@ impl Routing {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RouteReason {
     /// The caller pressed `digit` in `menu`.
-    Chosen { digit: char, menu: MenuId },
+    Chosen {
+        /// The key, `0`-`9`, `*` or `#`.
+        digit: char,
+        /// The menu the key was an option of.
+        menu: MenuId,
+    },
     /// The dialled number is a direct number.
-    Direct { number: String },
+    Direct {
+        /// The number as dialled (the Request-URI's user part).
+        number: String,
+    },
     /// No key: the menu timed out `no_input_repeats + 1` times, or `no_input_limit`.
     NoInput,
     /// More invalid keys than `retries`.
@@ -107,62 +121,85 @@ pub enum RouteReason {
 /// The story of the call in the IVR, kept for the call record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IvrPath {
+    /// How the call reached the IVR.
     pub entry: Entry,
     /// UTC start, milliseconds since the Unix epoch.
     pub started_unix_ms: i64,
     /// The language the call started in.
     pub language: Lang,
+    /// The steps, oldest first, at most [`MAX_PATH_EVENTS`] (the outcome always fits).
     pub events: Vec<PathEvent>,
     /// Events after [`MAX_PATH_EVENTS`] were dropped.
     pub truncated: bool,
+    /// The routing decision; `None` while in the IVR and for a caller who hung up
+    /// there.
     pub outcome: Option<Routing>,
 }
 
 /// One step, with its time since the IVR started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PathEvent {
+    /// Milliseconds since the IVR started (monotonic clock).
     pub at_ms: u64,
+    /// What happened.
     #[serde(flatten)]
     pub step: PathStep,
 }
 
+/// What happened at one step of the IVR (serialised with `"step"` as its tag).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum PathStep {
-    /// A key that was an option of `menu`; `barge_in` when it cut a prompt.
+    /// A key that was an option of `menu`.
     Digit {
+        /// The key pressed.
         key: char,
+        /// The menu it was an option of.
         menu: MenuId,
+        /// The key cut a prompt still playing.
         barge_in: bool,
     },
-    /// A key that is no option of `menu`; `count` invalid keys so far.
+    /// A key that is no option of `menu`.
     Invalid {
+        /// The key pressed.
         key: char,
+        /// The menu that was waiting for a key.
         menu: MenuId,
+        /// Invalid keys so far in this call, this one included.
         count: u32,
     },
     /// A key not acted on: pressed during a prompt without barge-in, or not a key.
     Ignored {
+        /// The key (or character) received.
         key: char,
     },
+    /// A language option switched the prompts' language; choosing the language
+    /// already in use switches back to the plan's first one.
     Language {
+        /// The language before.
         from: Lang,
+        /// The language from now on.
         to: Lang,
     },
-    /// No key within `first_digit_timeout` after `menu`; `count` so far.
+    /// No key within `first_digit_timeout` after `menu`.
     Timeout {
+        /// The menu that was waiting for a key.
         menu: MenuId,
+        /// Silent menus in a row (a valid key starts again), this one included.
         count: u32,
     },
     /// A prompt was not reported finished within `prompt_timeout`.
     PromptTimeout {
+        /// The prompt given up on.
         prompt: PromptRef,
     },
     /// No key at all within `no_input_limit`.
     NoInputLimit,
     /// `max_time` in the IVR.
     TimeLimit,
+    /// The routing decision (its details are in [`IvrPath::outcome`]).
     Routed {
+        /// The queue that takes the call.
         queue: QueueId,
     },
     /// The caller hung up in the IVR.
@@ -337,6 +374,8 @@ impl Ivr {
         }
     }
 
+    /// Acts on whatever deadline passed by `now`: `max_time`, `no_input_limit`, a
+    /// prompt never reported finished, or a menu waiting for a key.
     pub fn handle_timeout(&mut self, now: Instant) {
         if matches!(self.state, State::Routed | State::Abandoned) {
             return;
@@ -393,6 +432,8 @@ impl Ivr {
         self.actions.clear();
     }
 
+    /// When [`handle_timeout`](Self::handle_timeout) is next due; `None` once routed
+    /// or abandoned.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let state_timer = match &self.state {
             State::Routed | State::Abandoned => return None,
@@ -406,6 +447,7 @@ impl Ivr {
         Some(t)
     }
 
+    /// The next thing to do, in order; `None` when drained.
     pub fn poll_action(&mut self) -> Option<IvrAction> {
         self.actions.pop_front()
     }

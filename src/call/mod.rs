@@ -6,7 +6,8 @@
 //!   offered which call, and when a waiting caller hears what.
 //! - [`registrar`]: operators' REGISTER with Digest authentication, their contacts.
 //!
-//! The operator legs (client INVITE, bridging) are the engine's part of issue 4.
+//! The operator legs (the client INVITE to an operator's phones, bridging the two
+//! calls) live in the engine's operator-legs part (`src/engine/`).
 
 pub mod acd;
 mod id;

@@ -49,17 +49,23 @@ pub struct Binding {
     /// Where the REGISTER came from: where INVITEs are sent (the phone may be behind
     /// NAT, RFC 3581 style), and over which transport.
     pub source: SocketAddr,
+    /// The transport the REGISTER came over; INVITEs to the contact use it too.
     pub transport: Transport,
+    /// The first REGISTER of this contact; refreshes keep it.
     pub registered_at: Instant,
+    /// Without a refresh the binding ends here (granted expiry after the last
+    /// REGISTER, capped by `max_expires`).
     pub expires_at: Instant,
     /// For RFC 3261 §10.3 step 7: an older REGISTER of the same Call-ID is ignored.
     pub call_id: String,
+    /// The CSeq number of the REGISTER that last wrote the binding (same step 7).
     pub cseq: u32,
 }
 
 /// The answer to one REGISTER.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegisterOutcome {
+    /// Send this response.
     Respond(RegisterResponse),
     /// Locked out: send nothing at all.
     Drop,
@@ -68,7 +74,9 @@ pub enum RegisterOutcome {
 /// A response for the engine to build with `Outgoing::response` plus these headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterResponse {
+    /// 200, 400, 401, 403, 423 (RFC 3261 §10.3).
     pub status: u16,
+    /// The reason phrase.
     pub reason: &'static str,
     /// In order: WWW-Authenticate (one per algorithm), Contact (one per binding),
     /// Min-Expires, Date.
@@ -83,28 +91,40 @@ pub enum RegistrarEvent {
     /// A new contact; `first` when the operator had none before (now reachable:
     /// `Acd::operator_registered`).
     Registered {
+        /// Whose contact.
         operator: OperatorId,
+        /// The new binding.
         binding: Binding,
+        /// The operator had no binding before this one.
         first: bool,
     },
     /// Removed by the phone (`Expires: 0`, `Contact: *`) or replaced when over the
     /// cap; `remaining == 0`: the operator is unreachable (`Acd::operator_unregistered`).
     Unregistered {
+        /// Whose contact.
         operator: OperatorId,
+        /// The Contact URI removed.
         contact: String,
+        /// Bindings the operator still has.
         remaining: usize,
     },
     /// Not refreshed in time.
     Expired {
+        /// Whose contact.
         operator: OperatorId,
+        /// The Contact URI that expired.
         contact: String,
+        /// Bindings the operator still has; 0: unreachable.
         remaining: usize,
     },
     /// This (address, user) pair reached the failure limit; further REGISTERs are
     /// dropped until `until`. For the security log.
     LockedOut {
+        /// The address the failing REGISTERs came from.
         source: IpAddr,
+        /// The user name they tried, cut to 64 characters.
         user: String,
+        /// When the lockout ends (one failure window after it began).
         until: Instant,
     },
 }
@@ -206,6 +226,7 @@ impl Registrar {
         self.cfg = cfg;
     }
 
+    /// The configuration in force (the last [`reconfigure`](Self::reconfigure)'s).
     pub fn config(&self) -> &RegistrarConfig {
         &self.cfg
     }
@@ -385,8 +406,6 @@ impl Registrar {
                 None => return self.respond(400, "Bad Expires", Vec::new(), Some(operator)),
             },
         };
-        let call_id = req.head.call_id.clone();
-        let cseq = req.head.cseq.seq;
         if req.head.contact_star {
             // RFC 3261 §10.3 step 6: `*` only with Expires: 0 and no other contact.
             if header_expires != Some(0) || !req.head.contact.is_empty() {
@@ -397,105 +416,22 @@ impl Registrar {
                     Some(operator),
                 );
             }
-            let old = self.bindings.remove(&operator).unwrap_or_default();
-            let n = old.len();
-            for (i, b) in old.into_iter().enumerate() {
-                self.events.push_back(RegistrarEvent::Unregistered {
-                    operator: operator.clone(),
-                    contact: b.contact,
-                    remaining: n - i - 1,
-                });
-            }
+            self.remove_all(&operator);
             return self.ok(now, &operator);
         }
-        // Work out every contact's expiry first: a 423 applies nothing.
-        let mut wanted: Vec<(String, u64)> = Vec::new();
-        for c in &req.head.contact {
-            let exp = match crate::sip::uri::find_param(&c.params, "expires") {
-                Some(p) => match p.value.as_deref().and_then(delta_seconds) {
-                    Some(s) => s,
-                    None => {
-                        return self.respond(400, "Bad Contact expires", Vec::new(), Some(operator))
-                    }
-                },
-                None => header_expires.unwrap_or(self.cfg.default_expires.as_secs()),
-            };
-            if exp != 0 && exp < self.cfg.min_expires.as_secs() {
-                let mut r = self.respond(423, "Interval Too Brief", Vec::new(), Some(operator));
-                if let RegisterOutcome::Respond(resp) = &mut r {
-                    resp.headers
-                        .push(("Min-Expires", self.cfg.min_expires.as_secs().to_string()));
-                }
-                return r;
-            }
-            wanted.push((
-                c.uri.as_str().to_string(),
-                exp.min(self.cfg.max_expires.as_secs()),
-            ));
-        }
+        let wanted = match self.wanted_expiries(req, header_expires, &operator) {
+            Ok(w) => w,
+            Err(reply) => return reply,
+        };
+        let update = Update {
+            now,
+            source,
+            transport,
+            call_id: &req.head.call_id,
+            cseq: req.head.cseq.seq,
+        };
         for (contact, exp) in wanted {
-            let list = self.bindings.entry(operator.clone()).or_default();
-            let existing = list.iter().position(|b| b.contact == contact);
-            if let Some(i) = existing {
-                if list
-                    .get(i)
-                    .is_some_and(|b| b.call_id == call_id && b.cseq >= cseq)
-                {
-                    continue; // out of order (§10.3 step 7)
-                }
-            }
-            if exp == 0 {
-                if let Some(i) = existing {
-                    list.remove(i);
-                    let remaining = list.len();
-                    self.events.push_back(RegistrarEvent::Unregistered {
-                        operator: operator.clone(),
-                        contact,
-                        remaining,
-                    });
-                }
-                continue;
-            }
-            let binding = Binding {
-                contact: contact.clone(),
-                source,
-                transport,
-                registered_at: now,
-                expires_at: now + Duration::from_secs(exp),
-                call_id: call_id.clone(),
-                cseq,
-            };
-            match existing.and_then(|i| list.get_mut(i)) {
-                Some(b) => {
-                    // A refresh keeps the original registration time.
-                    let registered_at = b.registered_at;
-                    *b = Binding {
-                        registered_at,
-                        ..binding
-                    };
-                }
-                None => {
-                    let first = list.is_empty();
-                    if list.len() >= MAX_BINDINGS_PER_OPERATOR {
-                        if let Some(i) =
-                            (0..list.len()).min_by_key(|i| list.get(*i).map(|b| b.expires_at))
-                        {
-                            let old = list.remove(i);
-                            self.events.push_back(RegistrarEvent::Unregistered {
-                                operator: operator.clone(),
-                                contact: old.contact,
-                                remaining: list.len() + 1,
-                            });
-                        }
-                    }
-                    list.push(binding.clone());
-                    self.events.push_back(RegistrarEvent::Registered {
-                        operator: operator.clone(),
-                        binding,
-                        first,
-                    });
-                }
-            }
+            self.apply(&update, &operator, contact, exp);
         }
         if self.bindings.get(&operator).is_some_and(Vec::is_empty) {
             self.bindings.remove(&operator);
@@ -503,7 +439,133 @@ impl Registrar {
         self.ok(now, &operator)
     }
 
-    /// 200 with every current binding and its remaining lifetime (§10.3 step 8).
+    /// `Contact: *` with `Expires: 0`: every binding of the operator goes.
+    fn remove_all(&mut self, operator: &OperatorId) {
+        let old = self.bindings.remove(operator).unwrap_or_default();
+        let n = old.len();
+        for (i, b) in old.into_iter().enumerate() {
+            self.events.push_back(RegistrarEvent::Unregistered {
+                operator: operator.clone(),
+                contact: b.contact,
+                remaining: n - i - 1,
+            });
+        }
+    }
+
+    /// Every contact's expiry in seconds (its `expires` parameter, else the Expires
+    /// header, else the default; capped at the maximum), worked out before anything
+    /// is applied: a 400 or 423 for one contact applies nothing (§10.3 step 7).
+    fn wanted_expiries(
+        &self,
+        req: &Request,
+        header_expires: Option<u64>,
+        operator: &OperatorId,
+    ) -> Result<Vec<(String, u64)>, RegisterOutcome> {
+        let mut wanted: Vec<(String, u64)> = Vec::new();
+        for c in &req.head.contact {
+            let exp = match crate::sip::uri::find_param(&c.params, "expires") {
+                Some(p) => match p.value.as_deref().and_then(delta_seconds) {
+                    Some(s) => s,
+                    None => {
+                        return Err(self.respond(
+                            400,
+                            "Bad Contact expires",
+                            Vec::new(),
+                            Some(operator.clone()),
+                        ))
+                    }
+                },
+                None => header_expires.unwrap_or(self.cfg.default_expires.as_secs()),
+            };
+            if exp != 0 && exp < self.cfg.min_expires.as_secs() {
+                let mut r = self.respond(
+                    423,
+                    "Interval Too Brief",
+                    Vec::new(),
+                    Some(operator.clone()),
+                );
+                if let RegisterOutcome::Respond(resp) = &mut r {
+                    resp.headers
+                        .push(("Min-Expires", self.cfg.min_expires.as_secs().to_string()));
+                }
+                return Err(r);
+            }
+            wanted.push((
+                c.uri.as_str().to_string(),
+                exp.min(self.cfg.max_expires.as_secs()),
+            ));
+        }
+        Ok(wanted)
+    }
+
+    /// One contact of a REGISTER: removed (`exp` 0), refreshed, or added (evicting
+    /// the binding closest to expiry past [`MAX_BINDINGS_PER_OPERATOR`]). A request
+    /// older than the binding (same Call-ID, CSeq not higher) is ignored.
+    fn apply(&mut self, update: &Update<'_>, operator: &OperatorId, contact: String, exp: u64) {
+        let list = self.bindings.entry(operator.clone()).or_default();
+        let existing = list.iter().position(|b| b.contact == contact);
+        if let Some(i) = existing {
+            if list
+                .get(i)
+                .is_some_and(|b| b.call_id == update.call_id && b.cseq >= update.cseq)
+            {
+                return; // out of order (§10.3 step 7)
+            }
+        }
+        if exp == 0 {
+            if let Some(i) = existing {
+                list.remove(i);
+                let remaining = list.len();
+                self.events.push_back(RegistrarEvent::Unregistered {
+                    operator: operator.clone(),
+                    contact,
+                    remaining,
+                });
+            }
+            return;
+        }
+        let binding = Binding {
+            contact: contact.clone(),
+            source: update.source,
+            transport: update.transport,
+            registered_at: update.now,
+            expires_at: update.now + Duration::from_secs(exp),
+            call_id: update.call_id.to_owned(),
+            cseq: update.cseq,
+        };
+        match existing.and_then(|i| list.get_mut(i)) {
+            Some(b) => {
+                // A refresh keeps the original registration time.
+                let registered_at = b.registered_at;
+                *b = Binding {
+                    registered_at,
+                    ..binding
+                };
+            }
+            None => {
+                let first = list.is_empty();
+                if list.len() >= MAX_BINDINGS_PER_OPERATOR {
+                    if let Some(i) =
+                        (0..list.len()).min_by_key(|i| list.get(*i).map(|b| b.expires_at))
+                    {
+                        let old = list.remove(i);
+                        self.events.push_back(RegistrarEvent::Unregistered {
+                            operator: operator.clone(),
+                            contact: old.contact,
+                            remaining: list.len() + 1,
+                        });
+                    }
+                }
+                list.push(binding.clone());
+                self.events.push_back(RegistrarEvent::Registered {
+                    operator: operator.clone(),
+                    binding,
+                    first,
+                });
+            }
+        }
+    }
+
     fn ok(&self, now: Instant, operator: &OperatorId) -> RegisterOutcome {
         let mut headers: Vec<(&'static str, String)> = self
             .contacts(operator)
@@ -529,10 +591,12 @@ impl Registrar {
         self.bindings.get(operator).cloned().unwrap_or_default()
     }
 
+    /// True while the operator has at least one binding (is reachable).
     pub fn is_registered(&self, operator: &OperatorId) -> bool {
         self.bindings.get(operator).is_some_and(|l| !l.is_empty())
     }
 
+    /// The account of `id`; `None` when no `[[operators]]` entry has it.
     pub fn operator(&self, id: &OperatorId) -> Option<&Operator> {
         self.accounts.get(id.as_str())
     }
@@ -550,6 +614,8 @@ impl Registrar {
         self.bindings.values().flatten().map(|b| b.expires_at).min()
     }
 
+    /// Removes every binding expired by `now`, each reported as
+    /// [`RegistrarEvent::Expired`].
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut emptied = Vec::new();
         for (op, list) in self.bindings.iter_mut() {
@@ -575,6 +641,7 @@ impl Registrar {
         }
     }
 
+    /// The next change, in order; `None` when drained.
     pub fn poll_event(&mut self) -> Option<RegistrarEvent> {
         self.events.pop_front()
     }
@@ -618,6 +685,16 @@ fn bump<K: std::hash::Hash + Eq + Clone>(
 
 fn key_user(user: &str) -> String {
     user.chars().take(MAX_KEY_USER).collect()
+}
+
+/// What every binding a REGISTER writes shares: when, from where, and the
+/// request's Call-ID and CSeq (RFC 3261 §10.3 step 7 orders refreshes by them).
+struct Update<'a> {
+    now: Instant,
+    source: SocketAddr,
+    transport: Transport,
+    call_id: &'a str,
+    cseq: u32,
 }
 
 /// `delta-seconds` (RFC 3261 §25.1): digits only; huge values saturate (they are

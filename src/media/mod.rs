@@ -1,7 +1,8 @@
 //! Media: codecs, SDP offer/answer, the RTP port pool, and the sans-IO pieces of a call's
 //! media — RTP framing, G.711, RFC 4733 and in-band DTMF, the paced prompt player — and
 //! the per-call [`session::MediaSession`] that combines them, fed by the
-//! [`prompts::PromptStore`] loaded once at start and reload.
+//! [`prompts::PromptStore`] loaded once at start and reload. Once an operator answers,
+//! [`relay::Relay`] carries the audio between the caller's and the operator's legs.
 
 pub mod codec;
 pub mod g711;

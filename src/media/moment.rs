@@ -1,8 +1,9 @@
 //! The time type the sans-IO media state machines are generic over.
 //!
-//! Why not `std::time::Instant` directly: the core never reads a clock (DESIGN.md §1), and
-//! tests drive it on a virtual clock. Anything `Copy + Ord` that can move by a `Duration`
-//! will do: the runtime passes `Instant`s, tests pass a `Duration` since call start.
+//! Why not `std::time::Instant` directly: the sans-IO core never reads a clock (every
+//! input carries its `now`), so tests can drive it on a virtual clock. Anything
+//! `Copy + Ord` that can move by a `Duration` will do: the runtime passes `Instant`s,
+//! tests pass a `Duration` since call start.
 
 use std::fmt::Debug;
 use std::time::{Duration, Instant};

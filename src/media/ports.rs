@@ -5,6 +5,8 @@
 
 use std::collections::{HashSet, VecDeque};
 
+/// The even RTP ports of the configured range, free ones in the order they were
+/// freed.
 #[derive(Debug)]
 pub struct PortPool {
     free: VecDeque<u16>,
@@ -33,10 +35,12 @@ impl PortPool {
         }
     }
 
+    /// Ports taken and not yet released: one per call with media.
     pub fn in_use(&self) -> usize {
         self.in_use.len()
     }
 
+    /// Ports that [`take`](Self::take) can still hand out.
     pub fn available(&self) -> usize {
         self.free.len()
     }

@@ -30,7 +30,7 @@
 //!   in our sequence numbers (the receiver would count it as loss).
 //! - **Hostile input** never panics: parsing is [`RtpPacket::parse`]'s bounds-checked
 //!   one, failures are counted in [`DirectionCounters::malformed`], nothing is logged
-//!   per packet (DESIGN.md §4).
+//!   per packet (a log line per bad packet would let any sender flood the log).
 //!
 //! Performance: per packet the work is one parse (no allocation, it borrows the
 //! datagram), at most a 160-byte table lookup, and one 12-byte header write into the
@@ -244,6 +244,48 @@ impl<T: Moment> Stream<T> {
             ),
         }
     }
+
+    /// Our sequence number and timestamp for a packet of the source with header `h`,
+    /// `samples` long, and whether it starts a new source (module doc): maps the
+    /// source's numbering onto our stream and remembers the newest packet sent.
+    fn renumber(&mut self, now: T, h: &RtpHeader, samples: u32) -> (u16, u32, bool) {
+        let same_source = self.source.filter(|s| {
+            let d = h.sequence.wrapping_sub(s.max_seq) as i16;
+            s.ssrc == h.ssrc && (-MAX_MISORDER..=MAX_DROPOUT).contains(&d)
+        });
+        let (mut source, new_source) = match same_source {
+            Some(s) => (s, false),
+            None => {
+                let (seq, ts) = self.next(now);
+                self.counters.source_changes += 1;
+                let s = Source {
+                    ssrc: h.ssrc,
+                    max_seq: h.sequence,
+                    seq_offset: seq.wrapping_sub(h.sequence),
+                    ts_offset: ts.wrapping_sub(h.timestamp),
+                };
+                (s, true)
+            }
+        };
+        let seq = h.sequence.wrapping_add(source.seq_offset);
+        let timestamp = h.timestamp.wrapping_add(source.ts_offset);
+        if (h.sequence.wrapping_sub(source.max_seq) as i16) > 0 {
+            source.max_seq = h.sequence;
+        }
+        self.source = Some(source);
+        let newest = self
+            .last
+            .is_none_or(|l| new_source || (seq.wrapping_sub(l.seq) as i16) > 0);
+        if newest {
+            self.last = Some(Sent {
+                seq,
+                timestamp,
+                at: now,
+                samples,
+            });
+        }
+        (seq, timestamp, new_source)
+    }
 }
 
 /// Samples of an 8 kHz clock in `now - at`, modulo 2^32 like the RTP timestamp itself.
@@ -342,73 +384,19 @@ impl<T: Moment> Relay<T> {
                 return Err(RelayDrop::Malformed(e));
             }
         };
-        let pt = pkt.header.payload_type;
-        let kind = if pt == src.payload_type {
-            Ok(Kind::Audio)
-        } else if Some(pt) == src.telephone_event {
-            match dst.telephone_event {
-                Some(out_pt) => Ok(Kind::Event(out_pt)),
-                None => {
-                    stream.counters.events_dropped += 1;
-                    Err(RelayDrop::NoTelephoneEvent)
-                }
-            }
-        } else if pt == COMFORT_NOISE_PT {
-            stream.counters.comfort_noise_dropped += 1;
-            Err(RelayDrop::ComfortNoise)
-        } else {
-            stream.counters.unknown_dropped += 1;
-            Err(RelayDrop::UnknownPayloadType(pt))
-        };
-        let kind = match kind {
+        let kind = match classify(&src, &dst, &mut stream.counters, pkt.header.payload_type) {
             Ok(k) => k,
             Err(drop) => {
                 close_hole(stream, &pkt.header);
                 return Err(drop);
             }
         };
-
-        // Map the source's numbering onto our stream (module doc).
-        let h = pkt.header;
-        let same_source = stream.source.filter(|s| {
-            let d = h.sequence.wrapping_sub(s.max_seq) as i16;
-            s.ssrc == h.ssrc && (-MAX_MISORDER..=MAX_DROPOUT).contains(&d)
-        });
-        let (mut source, new_source) = match same_source {
-            Some(s) => (s, false),
-            None => {
-                let (seq, ts) = stream.next(now);
-                stream.counters.source_changes += 1;
-                let s = Source {
-                    ssrc: h.ssrc,
-                    max_seq: h.sequence,
-                    seq_offset: seq.wrapping_sub(h.sequence),
-                    ts_offset: ts.wrapping_sub(h.timestamp),
-                };
-                (s, true)
-            }
-        };
-        let seq = h.sequence.wrapping_add(source.seq_offset);
-        let timestamp = h.timestamp.wrapping_add(source.ts_offset);
-        if (h.sequence.wrapping_sub(source.max_seq) as i16) > 0 {
-            source.max_seq = h.sequence;
-        }
-        stream.source = Some(source);
         let samples = match kind {
             Kind::Audio => u32::try_from(pkt.payload.len()).unwrap_or(u32::MAX),
             Kind::Event(_) => DEFAULT_PACKET_SAMPLES,
         };
-        let newest = stream
-            .last
-            .is_none_or(|l| new_source || (seq.wrapping_sub(l.seq) as i16) > 0);
-        if newest {
-            stream.last = Some(Sent {
-                seq,
-                timestamp,
-                at: now,
-                samples,
-            });
-        }
+        let h = pkt.header;
+        let (seq, timestamp, new_source) = stream.renumber(now, &h, samples);
 
         let (payload_type, transcode) = match kind {
             Kind::Audio => (dst.payload_type, table(src.codec, dst.codec)),
@@ -466,6 +454,33 @@ impl<T: Moment> Relay<T> {
     }
 }
 
+/// What a packet with payload type `pt` from leg `src` is for leg `dst`: audio,
+/// an RFC 4733 event to send with `dst`'s event payload type, or a drop, counted.
+fn classify(
+    src: &LegMedia,
+    dst: &LegMedia,
+    counters: &mut DirectionCounters,
+    pt: u8,
+) -> Result<Kind, RelayDrop> {
+    if pt == src.payload_type {
+        Ok(Kind::Audio)
+    } else if Some(pt) == src.telephone_event {
+        match dst.telephone_event {
+            Some(out_pt) => Ok(Kind::Event(out_pt)),
+            None => {
+                counters.events_dropped += 1;
+                Err(RelayDrop::NoTelephoneEvent)
+            }
+        }
+    } else if pt == COMFORT_NOISE_PT {
+        counters.comfort_noise_dropped += 1;
+        Err(RelayDrop::ComfortNoise)
+    } else {
+        counters.unknown_dropped += 1;
+        Err(RelayDrop::UnknownPayloadType(pt))
+    }
+}
+
 /// A dropped packet that is the newest of the current source would leave a gap in our
 /// sequence numbers that the receiver counts as loss: shift the mapping down by one.
 /// (A reordered packet older than it may then reuse a number; the receiver drops it as
@@ -481,534 +496,4 @@ fn close_hole<T>(stream: &mut Stream<T>, h: &RtpHeader) {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use proptest::prelude::*;
-
-    use super::*;
-
-    const MS: Duration = Duration::from_millis(1);
-
-    fn leg(codec: Codec, te: Option<u8>, ssrc: u32, seq: u16, ts: u32) -> LegConfig<Duration> {
-        LegConfig {
-            codec,
-            payload_type: codec.payload_type(),
-            telephone_event: te,
-            start: StreamStart {
-                ssrc,
-                seq,
-                timestamp: ts,
-                at: Duration::ZERO,
-            },
-        }
-    }
-
-    fn pkt(pt: u8, seq: u16, ts: u32, ssrc: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        RtpHeader {
-            marker,
-            payload_type: pt,
-            sequence: seq,
-            timestamp: ts,
-            ssrc,
-        }
-        .write(payload, &mut v);
-        v
-    }
-
-    fn parsed(b: &[u8]) -> (RtpHeader, Vec<u8>) {
-        let p = RtpPacket::parse(b).unwrap();
-        (p.header, p.payload.to_vec())
-    }
-
-    const CALLER_SSRC: u32 = 0xCA11_E500;
-    const OP_SSRC: u32 = 0x0B0B_0001;
-
-    fn same_codec_relay() -> Relay<Duration> {
-        Relay::new(
-            leg(Codec::Pcmu, Some(101), CALLER_SSRC, 1000, 50_000),
-            leg(Codec::Pcmu, Some(101), OP_SSRC, 7, 900),
-        )
-    }
-
-    #[test]
-    fn same_codec_passthrough_keeps_payload_and_rewrites_header() {
-        let mut r = same_codec_relay();
-        let payload: Vec<u8> = (0..160u8).collect();
-        // A source with CSRCs, an extension and padding: only the payload goes through.
-        let mut src = vec![
-            0x80 | 0x20 | 0x10 | 0x01,
-            0x00,
-            0x12,
-            0x34,
-            0,
-            0,
-            0x10,
-            0,
-            0xDE,
-            0xAD,
-            0xBE,
-            0xEF,
-        ];
-        src.extend_from_slice(&[1, 2, 3, 4]); // CSRC
-        src.extend_from_slice(&[0xBE, 0xDE, 0, 1, 9, 9, 9, 9]); // extension, one word
-        src.extend_from_slice(&payload);
-        src.extend_from_slice(&[0, 0, 3]); // padding
-        let out = r.relay(Duration::ZERO, Leg::Caller, &src).unwrap();
-        let (h, p) = parsed(&out);
-        assert_eq!(p, payload);
-        assert_eq!(out.len(), RTP_HEADER_LEN + 160);
-        assert_eq!(
-            h,
-            RtpHeader {
-                marker: true,
-                payload_type: 0,
-                sequence: 7,
-                timestamp: 900,
-                ssrc: OP_SSRC
-            },
-            "our SSRC, the operator leg's start point, marker on the first packet"
-        );
-        // The next one follows the source's deltas, no marker.
-        let out = r
-            .relay(
-                20 * MS,
-                Leg::Caller,
-                &pkt(0, 0x1235, 0x10A0, 0xDEAD_BEEF, false, &payload),
-            )
-            .unwrap();
-        let (h, p) = parsed(&out);
-        assert_eq!(
-            (h.sequence, h.timestamp, h.ssrc, h.marker),
-            (8, 1060, OP_SSRC, false)
-        );
-        assert_eq!(p, payload);
-        // A source marker (new talkspurt) is passed on.
-        let out = r
-            .relay(
-                40 * MS,
-                Leg::Caller,
-                &pkt(0, 0x1236, 0x1140, 0xDEAD_BEEF, true, &payload),
-            )
-            .unwrap();
-        assert!(parsed(&out).0.marker);
-        assert_eq!(r.counters().from_caller.relayed, 3);
-        assert_eq!(r.counters().from_caller.transcoded, 0);
-        assert_eq!(r.counters().from_operator, DirectionCounters::default());
-    }
-
-    #[test]
-    fn remapped_audio_payload_type_follows_each_leg() {
-        let mut caller = leg(Codec::Pcma, None, CALLER_SSRC, 0, 0);
-        caller.payload_type = 8;
-        let mut op = leg(Codec::Pcma, None, OP_SSRC, 0, 0);
-        op.payload_type = 98; // a softphone that remapped PCMA
-        let mut r = Relay::new(caller, op);
-        let out = r
-            .relay(
-                Duration::ZERO,
-                Leg::Operator,
-                &pkt(98, 1, 1, 5, false, &[0xD5; 160]),
-            )
-            .unwrap();
-        assert_eq!(parsed(&out).0.payload_type, 8);
-        assert!(
-            r.relay(
-                Duration::ZERO,
-                Leg::Operator,
-                &pkt(8, 2, 161, 5, false, &[0xD5; 160])
-            )
-            .is_none(),
-            "PT 8 is not what the operator negotiated"
-        );
-        assert_eq!(r.counters().from_operator.unknown_dropped, 1);
-    }
-
-    #[test]
-    fn ulaw_alaw_round_trip_on_all_codes_matches_g711() {
-        let mut r = Relay::new(
-            leg(Codec::Pcmu, None, CALLER_SSRC, 0, 0),
-            leg(Codec::Pcma, None, OP_SSRC, 0, 0),
-        );
-        let all: Vec<u8> = (0..=255u8).collect();
-        let out = r
-            .relay(Duration::ZERO, Leg::Caller, &pkt(0, 1, 0, 1, false, &all))
-            .unwrap();
-        let (h, alaw) = parsed(&out);
-        assert_eq!(h.payload_type, 8);
-        let expect_a: Vec<u8> = all
-            .iter()
-            .map(|&u| g711::linear_to_alaw(g711::ulaw_to_linear(u)))
-            .collect();
-        assert_eq!(alaw, expect_a);
-        // And back: the operator "echoes" the A-law payload.
-        let back = r
-            .relay(
-                Duration::ZERO,
-                Leg::Operator,
-                &pkt(8, 1, 0, 2, false, &alaw),
-            )
-            .unwrap();
-        let (h, ulaw) = parsed(&back);
-        assert_eq!(h.payload_type, 0);
-        let expect_u: Vec<u8> = alaw
-            .iter()
-            .map(|&a| g711::linear_to_ulaw(g711::alaw_to_linear(a)))
-            .collect();
-        assert_eq!(ulaw, expect_u);
-        // The round trip is lossy only in the quietest codes: most µ-law codes survive.
-        let same = all.iter().zip(&ulaw).filter(|(a, b)| a == b).count();
-        assert!(same > 200, "{same} of 256 codes survive µ→A→µ");
-        assert_eq!(r.counters().from_caller.transcoded, 1);
-        assert_eq!(r.counters().from_operator.transcoded, 1);
-    }
-
-    #[test]
-    fn telephone_event_payload_type_is_remapped() {
-        let mut r = Relay::new(
-            leg(Codec::Pcmu, Some(96), CALLER_SSRC, 0, 0),
-            leg(Codec::Pcmu, Some(101), OP_SSRC, 0, 0),
-        );
-        let event = [5, 0x0A, 0x00, 0xA0]; // digit 5, volume 10, duration 160
-        let out = r
-            .relay(
-                Duration::ZERO,
-                Leg::Caller,
-                &pkt(96, 10, 8000, 3, true, &event),
-            )
-            .unwrap();
-        let (h, p) = parsed(&out);
-        assert_eq!((h.payload_type, h.marker), (101, true));
-        assert_eq!(p, event);
-        // The other way round: 101 → 96.
-        let out = r
-            .relay(
-                Duration::ZERO,
-                Leg::Operator,
-                &pkt(101, 10, 8000, 4, false, &event),
-            )
-            .unwrap();
-        assert_eq!(parsed(&out).0.payload_type, 96);
-        // The caller's 101 is not its telephone-event PT: unknown.
-        assert!(r
-            .relay(
-                Duration::ZERO,
-                Leg::Caller,
-                &pkt(101, 11, 8000, 3, false, &event)
-            )
-            .is_none());
-        let c = r.counters();
-        assert_eq!(
-            (
-                c.from_caller.events,
-                c.from_operator.events,
-                c.from_caller.unknown_dropped
-            ),
-            (1, 1, 1)
-        );
-    }
-
-    #[test]
-    fn telephone_event_dropped_when_other_leg_has_none() {
-        let mut r = Relay::new(
-            leg(Codec::Pcmu, Some(96), CALLER_SSRC, 0, 0),
-            leg(Codec::Pcmu, None, OP_SSRC, 0, 0),
-        );
-        let mut out = Vec::new();
-        assert_eq!(
-            r.relay_into(
-                Duration::ZERO,
-                Leg::Caller,
-                &pkt(96, 10, 8000, 3, true, &[1, 0x8A, 0, 160]),
-                &mut out
-            ),
-            Err(RelayDrop::NoTelephoneEvent)
-        );
-        assert!(out.is_empty());
-        assert_eq!(r.counters().from_caller.events_dropped, 1);
-        assert_eq!(r.counters().from_caller.relayed, 0);
-    }
-
-    #[test]
-    fn comfort_noise_dropped_without_leaving_a_sequence_hole() {
-        let mut r = same_codec_relay();
-        let a = r
-            .relay(
-                Duration::ZERO,
-                Leg::Operator,
-                &pkt(0, 100, 0, 9, false, &[0xFF; 160]),
-            )
-            .unwrap();
-        assert_eq!(
-            r.relay(
-                20 * MS,
-                Leg::Operator,
-                &pkt(COMFORT_NOISE_PT, 101, 160, 9, false, &[40])
-            ),
-            None
-        );
-        let b = r
-            .relay(
-                40 * MS,
-                Leg::Operator,
-                &pkt(0, 102, 320, 9, false, &[0xFF; 160]),
-            )
-            .unwrap();
-        let (ha, hb) = (parsed(&a).0, parsed(&b).0);
-        assert_eq!(
-            hb.sequence,
-            ha.sequence.wrapping_add(1),
-            "no hole where CN was dropped"
-        );
-        assert_eq!(
-            hb.timestamp,
-            ha.timestamp.wrapping_add(320),
-            "timestamps keep the source's timing"
-        );
-        // A real loss (103 never arrives) stays visible.
-        let c = r
-            .relay(
-                80 * MS,
-                Leg::Operator,
-                &pkt(0, 104, 640, 9, false, &[0xFF; 160]),
-            )
-            .unwrap();
-        assert_eq!(parsed(&c).0.sequence, hb.sequence.wrapping_add(2));
-        assert_eq!(r.counters().from_operator.comfort_noise_dropped, 1);
-    }
-
-    #[test]
-    fn continuity_after_a_prompt_and_across_a_source_ssrc_change() {
-        // The caller heard our prompt: last packet seq 4999, ts 80_000, due at 1.000 s.
-        // Its continuation: seq 5000, ts 80_160 at 1.020 s.
-        let mut caller = leg(Codec::Pcmu, Some(101), CALLER_SSRC, 5000, 80_160);
-        caller.start.at = 1020 * MS;
-        let mut r = Relay::new(caller, leg(Codec::Pcmu, Some(101), OP_SSRC, 1, 1));
-        // The operator answers; its first packet reaches us at 1.500 s.
-        let t = 1500 * MS;
-        let out = r
-            .relay(
-                t,
-                Leg::Operator,
-                &pkt(0, 30_000, 123_456, 0xAAAA, false, &[0x55; 160]),
-            )
-            .unwrap();
-        let h = parsed(&out).0;
-        assert_eq!((h.ssrc, h.sequence, h.marker), (CALLER_SSRC, 5000, true));
-        assert_eq!(
-            h.timestamp,
-            80_160 + 480 * 8,
-            "advanced by the 480 ms of silence since the prompt"
-        );
-        let mut last = h;
-        for i in 1..=3u16 {
-            let out = r
-                .relay(
-                    t + 20 * MS * u32::from(i),
-                    Leg::Operator,
-                    &pkt(
-                        0,
-                        30_000 + i,
-                        123_456 + 160 * u32::from(i),
-                        0xAAAA,
-                        false,
-                        &[0x55; 160],
-                    ),
-                )
-                .unwrap();
-            last = parsed(&out).0;
-            assert!(!last.marker);
-        }
-        assert_eq!((last.sequence, last.timestamp), (5003, 80_160 + 3840 + 480));
-        // The operator's phone switches SSRC (re-INVITE, transfer...) with new random
-        // numbering, 10 ms after its previous packet: we continue, +1 frame at least.
-        let t2 = t + 70 * MS;
-        let out = r
-            .relay(
-                t2,
-                Leg::Operator,
-                &pkt(0, 7, 999_999_999, 0xBBBB, false, &[0x55; 160]),
-            )
-            .unwrap();
-        let h = parsed(&out).0;
-        assert_eq!((h.ssrc, h.sequence, h.marker), (CALLER_SSRC, 5004, true));
-        assert_eq!(h.timestamp, last.timestamp + 160);
-        let out = r
-            .relay(
-                t2 + 20 * MS,
-                Leg::Operator,
-                &pkt(0, 8, 1_000_000_159, 0xBBBB, false, &[0x55; 160]),
-            )
-            .unwrap();
-        let h = parsed(&out).0;
-        assert_eq!(
-            (h.sequence, h.timestamp, h.marker),
-            (5005, last.timestamp + 320, false)
-        );
-        // A sequence jump on the same SSRC (beyond MAX_DROPOUT) also rebases.
-        let out = r
-            .relay(
-                t2 + 40 * MS,
-                Leg::Operator,
-                &pkt(0, 20_000, 5, 0xBBBB, false, &[0x55; 160]),
-            )
-            .unwrap();
-        let h = parsed(&out).0;
-        assert_eq!(
-            (h.sequence, h.timestamp, h.marker),
-            (5006, last.timestamp + 480, true)
-        );
-        assert_eq!(r.counters().from_operator.source_changes, 3);
-        // The caller's direction was untouched.
-        assert_eq!(r.counters().from_caller, DirectionCounters::default());
-        // Handing the stream back to the prompt player: next seq, time-advanced ts.
-        let pos = r.stream_position(Leg::Caller, t2 + 100 * MS);
-        assert_eq!(
-            (pos.ssrc, pos.seq, pos.timestamp),
-            (CALLER_SSRC, 5007, last.timestamp + 480 + 60 * 8)
-        );
-    }
-
-    #[test]
-    fn sequence_and_timestamp_wrap() {
-        let mut r = Relay::new(
-            leg(Codec::Pcmu, None, CALLER_SSRC, 65_535, u32::MAX - 100),
-            leg(Codec::Pcmu, None, OP_SSRC, 0, 0),
-        );
-        let a = r
-            .relay(
-                Duration::ZERO,
-                Leg::Operator,
-                &pkt(0, 65_535, 0, 1, false, &[0; 160]),
-            )
-            .unwrap();
-        let b = r
-            .relay(20 * MS, Leg::Operator, &pkt(0, 0, 160, 1, false, &[0; 160]))
-            .unwrap();
-        assert_eq!(parsed(&a).0.sequence, 65_535);
-        let hb = parsed(&b).0;
-        assert_eq!((hb.sequence, hb.timestamp, hb.marker), (0, 59, false));
-        assert_eq!(r.counters().from_operator.source_changes, 1);
-    }
-
-    #[test]
-    fn reordered_packet_keeps_its_place() {
-        let mut r = same_codec_relay();
-        let seqs: Vec<u16> = [10u16, 12, 11, 13]
-            .iter()
-            .map(|&s| {
-                let out = r
-                    .relay(
-                        Duration::ZERO,
-                        Leg::Caller,
-                        &pkt(0, s, u32::from(s) * 160, 1, false, &[0; 160]),
-                    )
-                    .unwrap();
-                parsed(&out).0.sequence
-            })
-            .collect();
-        assert_eq!(seqs, vec![7, 9, 8, 10]);
-        assert_eq!(r.counters().from_caller.source_changes, 1);
-    }
-
-    #[test]
-    fn reconfigure_switches_to_transcoding() {
-        let mut r = same_codec_relay();
-        let neg = Negotiated {
-            codec: Codec::Pcma,
-            payload_type: 8,
-            remote: None,
-            telephone_event: Some(101),
-            direction: crate::media::sdp::Direction::SendRecv,
-            ptime_ms: None,
-        };
-        r.relay(
-            Duration::ZERO,
-            Leg::Caller,
-            &pkt(0, 1, 0, 1, false, &[0xFF; 160]),
-        )
-        .unwrap();
-        r.reconfigure(Leg::Operator, &neg);
-        let out = r
-            .relay(
-                20 * MS,
-                Leg::Caller,
-                &pkt(0, 2, 160, 1, false, &[0xFF; 160]),
-            )
-            .unwrap();
-        let (h, p) = parsed(&out);
-        assert_eq!((h.payload_type, h.sequence, h.marker), (8, 8, false));
-        assert_eq!(p, vec![g711::linear_to_alaw(0); 160]);
-    }
-
-    #[test]
-    fn malformed_datagrams_are_counted() {
-        let mut r = same_codec_relay();
-        let bad: [&[u8]; 4] = [
-            &[],
-            &[0x80, 0, 0, 1],
-            &[0x40, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1], // version 1
-            &[0x8F, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1], // 15 CSRCs, none present
-        ];
-        for b in bad {
-            let mut out = vec![1, 2, 3];
-            assert!(matches!(
-                r.relay_into(Duration::ZERO, Leg::Operator, b, &mut out),
-                Err(RelayDrop::Malformed(_))
-            ));
-            assert!(out.is_empty());
-        }
-        assert_eq!(r.counters().from_operator.malformed, 4);
-        assert_eq!(r.counters().from_operator.relayed, 0);
-    }
-
-    #[test]
-    fn relay_into_reuses_the_buffer() {
-        let mut r = same_codec_relay();
-        let mut out = Vec::with_capacity(256);
-        let cap = out.capacity();
-        let ptr = out.as_ptr();
-        for i in 0..100u16 {
-            r.relay_into(
-                20 * MS * u32::from(i),
-                Leg::Caller,
-                &pkt(0, i, u32::from(i) * 160, 1, false, &[0xFF; 160]),
-                &mut out,
-            )
-            .unwrap();
-            assert_eq!(out.len(), 172);
-        }
-        assert_eq!(
-            (out.capacity(), out.as_ptr()),
-            (cap, ptr),
-            "no reallocation in the steady state"
-        );
-    }
-
-    proptest! {
-        #[test]
-        fn arbitrary_datagrams_never_panic(
-            packets in proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 0..200), 0u64..100_000), 0..40)
-        ) {
-            let mut r = Relay::new(leg(Codec::Pcmu, Some(101), CALLER_SSRC, 0, 0), leg(Codec::Pcma, Some(96), OP_SSRC, 0, 0));
-            let mut now = Duration::ZERO;
-            for (from_caller, mut bytes, dt) in packets {
-                now += Duration::from_micros(dt);
-                // Half of them look like RTP so the relay path is exercised too.
-                if from_caller {
-                    if let Some(b) = bytes.first_mut() { *b = 0x80 | (*b & 0x3F); }
-                }
-                let from = if from_caller { Leg::Caller } else { Leg::Operator };
-                if let Some(out) = r.relay(now, from, &bytes) {
-                    let p = RtpPacket::parse(&out).unwrap();
-                    prop_assert_eq!(p.header.ssrc, if from_caller { OP_SSRC } else { CALLER_SSRC });
-                }
-            }
-            let c = r.counters();
-            for d in [c.from_caller, c.from_operator] {
-                prop_assert!(d.relayed >= d.transcoded + d.events);
-            }
-        }
-    }
-}
+mod tests;

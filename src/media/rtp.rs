@@ -27,22 +27,41 @@ pub const RTP_VERSION: u8 = 2;
 pub enum RtpError {
     /// Fewer than 12 bytes: no room for the fixed header.
     #[error("RTP packet of {len} bytes is shorter than the 12-byte fixed header")]
-    TooShort { len: usize },
+    TooShort {
+        /// Bytes in the datagram.
+        len: usize,
+    },
     /// `V` is not 2 (RFC 3550 A.1: the first validity check).
     #[error("RTP version {0} is not 2")]
     BadVersion(u8),
     /// The CSRC count claims more identifiers than the packet holds.
     #[error("CSRC count {count} runs past the end of a {len}-byte packet")]
-    CsrcPastEnd { count: u8, len: usize },
+    CsrcPastEnd {
+        /// The header's `CC` field (0-15).
+        count: u8,
+        /// Bytes in the datagram.
+        len: usize,
+    },
     /// The `X` bit is set but the extension header or its body is cut off.
     #[error("header extension of {words} words runs past the end of a {len}-byte packet")]
-    ExtensionPastEnd { words: u16, len: usize },
+    ExtensionPastEnd {
+        /// The extension's length in 32-bit words; 0 when its own 4-byte header
+        /// is cut off.
+        words: u16,
+        /// Bytes in the datagram.
+        len: usize,
+    },
     /// The `P` bit is set but there is no payload to hold the count.
     #[error("padding bit set on a packet with no room for the padding count")]
     PaddingWithoutCount,
     /// The padding count is 0 or larger than the bytes after the header (RFC 3550 §5.1).
     #[error("padding count {count} is invalid for {available} bytes after the header")]
-    BadPadding { count: u8, available: usize },
+    BadPadding {
+        /// The last byte of the datagram: padding bytes including itself.
+        count: u8,
+        /// Bytes after the header, CSRCs and extension.
+        available: usize,
+    },
 }
 
 /// The header fields a receiver acts on and a sender writes (RFC 3550 §5.1).
@@ -186,26 +205,48 @@ impl RtpHeader {
 pub enum RtcpError {
     /// Fewer than 4 bytes left where a packet header should start.
     #[error("RTCP packet header cut off at offset {offset} of {len}")]
-    Truncated { offset: usize, len: usize },
+    Truncated {
+        /// Where the packet would start in the datagram.
+        offset: usize,
+        /// Bytes in the datagram.
+        len: usize,
+    },
     /// `V` is not 2.
     #[error("RTCP version {version} at offset {offset} is not 2")]
-    BadVersion { version: u8, offset: usize },
+    BadVersion {
+        /// The `V` field found.
+        version: u8,
+        /// Where the packet starts in the datagram.
+        offset: usize,
+    },
     /// The first packet of a compound packet must be SR or RR (RFC 3550 §6.1).
     #[error("compound RTCP starts with packet type {0}, not SR (200) or RR (201)")]
     NotReportFirst(u8),
     /// A length field points past the end of the datagram.
     #[error("RTCP length {words} words at offset {offset} runs past the end of {len} bytes")]
     LengthPastEnd {
+        /// The length field: the packet's length in 32-bit words minus one
+        /// (RFC 3550 §6.4.1).
         words: u16,
+        /// Where the packet starts in the datagram.
         offset: usize,
+        /// Bytes in the datagram.
         len: usize,
     },
     /// Only the last packet of a compound packet may carry padding (RFC 3550 §6.4.1).
     #[error("padding bit set on a non-final RTCP packet at offset {offset}")]
-    PaddingNotLast { offset: usize },
+    PaddingNotLast {
+        /// Where the packet starts in the datagram.
+        offset: usize,
+    },
     /// The padding count is 0 or larger than the packet body.
     #[error("RTCP padding count {count} is invalid for a body of {available} bytes")]
-    BadPadding { count: u8, available: usize },
+    BadPadding {
+        /// The packet's last byte: padding bytes including itself.
+        count: u8,
+        /// Bytes after the packet's 4-byte header.
+        available: usize,
+    },
 }
 
 /// SR packet type (RFC 3550 §6.4.1).

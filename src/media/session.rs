@@ -1,7 +1,8 @@
 //! One call leg's media, sans-IO: RTP in, prompt RTP out, digits and timers as events.
 //!
 //! The runtime's media shard owns the sockets and the clock and drives one
-//! [`MediaSession`] with the shape of every core machine (DESIGN.md §1): feed it with
+//! [`MediaSession`] with the shape of every sans-IO machine of the crate (the SIP
+//! transactions, the IVR, the ACD): it never reads a clock or a socket; feed it with
 //! [`handle_rtp`](MediaSession::handle_rtp), [`handle_timeout`](MediaSession::handle_timeout)
 //! and the engine's commands ([`play`](MediaSession::play),
 //! [`stop_prompt`](MediaSession::stop_prompt), [`set_remote`](MediaSession::set_remote)),
@@ -28,15 +29,16 @@
 //!   the first press of such a sender is not doubled either.
 //! - **Prompts** are paced by [`PromptPlayer`] on absolute 20 ms deadlines, one
 //!   continuous stream (RFC 3550 §5.1) across prompts. Between prompts nothing is sent:
-//!   G.711 needs no keep-alive, the marker bit tells the receiver a new talkspurt starts
-//!   (RFC 3551 §4.1), and RTCP (issue 6 item 7) keeps carriers' media timers happy.
+//!   G.711 needs no keep-alive and the marker bit tells the receiver a new talkspurt
+//!   starts (RFC 3551 §4.1). We send no RTCP yet; RTCP received is counted, not acted on.
 //!   A prompt whose packets have nowhere to go (no SDP address, nothing latched yet)
 //!   still runs on the clock, so the IVR's timing does not depend on the network.
 //! - **Silence** from the caller for the configured time is reported once per silent
 //!   stretch as [`MediaEvent::RtpTimeout`]; the session never ends the call itself:
 //!   an emergency caller may be unable to make a sound.
 //! - **Hostile input** never panics: every datagram is parsed with bounds checks, and
-//!   malformed ones are counted, not logged (no per-packet logging, DESIGN.md §4).
+//!   malformed ones are counted, not logged: a log line per bad packet would let any
+//!   sender flood the log at packet rate.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -124,6 +126,7 @@ pub enum MediaEvent<T, I> {
         at: T,
         /// How long it was held.
         duration: Duration,
+        /// How the digit arrived.
         source: DigitSource,
     },
     /// The prompt's last packet was sent (or it was empty).
@@ -133,7 +136,10 @@ pub enum MediaEvent<T, I> {
     /// No valid RTP from the caller since `silent_since` (the last packet, or the start
     /// of the session), for the configured timeout. Reported once per silent stretch;
     /// the call goes on.
-    RtpTimeout { silent_since: T },
+    RtpTimeout {
+        /// The last valid packet from the caller, or the session's start.
+        silent_since: T,
+    },
 }
 
 /// Packet counters of one session, for the call record and metrics.

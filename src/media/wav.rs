@@ -23,8 +23,11 @@ pub enum WavError {
     /// A chunk header or body runs past the end of the file.
     #[error("chunk {id:?} of {size} bytes at offset {offset} runs past the end of the file")]
     Truncated {
+        /// The chunk's four-character id (lossy UTF-8; empty when cut off).
         id: String,
+        /// The size its header declares; 0 when the header itself is cut off.
         size: u32,
+        /// Where the chunk header starts in the file.
         offset: usize,
     },
     /// No `fmt ` chunk before the `data` chunk.

@@ -14,37 +14,69 @@ use super::uri::{parse_hostport, Host, Param, Uri, UriError};
 /// are mapped to their long form at parse time so nothing downstream sees `v:` or `i:`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum HeaderName {
+    /// `Accept`, RFC 3261 §20.1.
     Accept,
+    /// `Allow`, RFC 3261 §20.5.
     Allow,
+    /// `Authorization`, RFC 3261 §20.7.
     Authorization,
+    /// `Call-ID` (compact `i`), RFC 3261 §20.8.
     CallId,
+    /// `Call-Info`, RFC 3261 §20.9.
     CallInfo,
+    /// `Contact` (compact `m`), RFC 3261 §20.10.
     Contact,
+    /// `Content-Encoding` (compact `e`), RFC 3261 §20.12.
     ContentEncoding,
+    /// `Content-Length` (compact `l`), RFC 3261 §20.14.
     ContentLength,
+    /// `Content-Type` (compact `c`), RFC 3261 §20.15.
     ContentType,
+    /// `CSeq`, RFC 3261 §20.16.
     CSeq,
+    /// `Event` (compact `o`), RFC 6665 §8.2.1.
     Event,
+    /// `Expires`, RFC 3261 §20.19.
     Expires,
+    /// `From` (compact `f`), RFC 3261 §20.20.
     From,
+    /// `Max-Forwards`, RFC 3261 §20.22.
     MaxForwards,
+    /// `Proxy-Authorization`, RFC 3261 §20.28.
     ProxyAuthorization,
+    /// `Proxy-Require`, RFC 3261 §20.29.
     ProxyRequire,
+    /// `Record-Route`, RFC 3261 §20.30.
     RecordRoute,
+    /// `Refer-To` (compact `r`), RFC 3515 §2.1.
     ReferTo,
+    /// `Referred-By` (compact `b`), RFC 3892 §3.
     ReferredBy,
+    /// `Require`, RFC 3261 §20.32.
     Require,
+    /// `Retry-After`, RFC 3261 §20.33.
     RetryAfter,
+    /// `Route`, RFC 3261 §20.34.
     Route,
+    /// `Server`, RFC 3261 §20.35.
     Server,
+    /// `Session-Expires` (compact `x`), RFC 4028 §4.
     SessionExpires,
+    /// `Subject` (compact `s`), RFC 3261 §20.36.
     Subject,
+    /// `Supported` (compact `k`), RFC 3261 §20.37.
     Supported,
+    /// `To` (compact `t`), RFC 3261 §20.39.
     To,
+    /// `Unsupported`, RFC 3261 §20.40.
     Unsupported,
+    /// `User-Agent`, RFC 3261 §20.41.
     UserAgent,
+    /// `Via` (compact `v`), RFC 3261 §20.42.
     Via,
+    /// `Warning`, RFC 3261 §20.43.
     Warning,
+    /// `WWW-Authenticate`, RFC 3261 §20.44.
     WwwAuthenticate,
     /// Any other name, as received.
     Other(String),
@@ -152,25 +184,35 @@ impl fmt::Display for HeaderName {
 /// One header line, unfolded (CRLF + WSP replaced by one SP), value trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    /// The name, compact forms already mapped to the long one.
     pub name: HeaderName,
+    /// The raw value, written back verbatim when the header is not typed.
     pub value: String,
 }
 
 /// Why a typed header value was refused; becomes the reason phrase of a 400.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum HeaderError {
+    /// A Via element's sent-protocol or branch; the text says which.
     #[error("bad Via: {0}")]
     Via(&'static str),
+    /// A Via element's sent-by host or port.
     #[error("bad Via host: {0}")]
     ViaHost(UriError),
+    /// A From, To, Contact or Call-ID value (the header, then what is wrong).
     #[error("bad {0} header: {1}")]
     NameAddr(&'static str, &'static str),
+    /// The URI inside a From, To or Contact value (the header, then the URI error).
     #[error("bad {0} URI: {1}")]
     NameAddrUri(&'static str, UriError),
+    /// The CSeq value; the text says which part.
     #[error("bad CSeq: {0}")]
     CSeq(&'static str),
+    /// An empty list element (`a,,b`), or a `;name=value` parameter with no name or
+    /// an empty value.
     #[error("empty or malformed header parameter")]
     Param,
+    /// A quoted string without its closing quote.
     #[error("unterminated quoted string")]
     Quote,
 }
@@ -181,6 +223,7 @@ pub fn is_token_char(c: u8) -> bool {
         || matches!(c, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
 }
 
+/// A non-empty SIP `token` (RFC 3261 §25.1): a method, a transport, a branch...
 pub fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_char)
 }
@@ -271,9 +314,14 @@ pub fn parse_header_params(s: &str) -> Result<Vec<Param>, HeaderError> {
 /// One Via element: `SIP/2.0/UDP host:port;branch=...` (RFC 3261 §20.42).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Via {
+    /// The transport of the sent-protocol, upper-cased (`UDP`, `TCP`...).
     pub transport: String,
+    /// The sent-by host.
     pub host: Host,
+    /// The sent-by port; `None` when absent (the transport's default, 5060 for UDP
+    /// and TCP).
     pub port: Option<u16>,
+    /// `branch`, `received`, `rport`... in order.
     pub params: Vec<Param>,
 }
 
@@ -281,6 +329,8 @@ pub struct Via {
 pub const BRANCH_MAGIC: &str = "z9hG4bK";
 
 impl Via {
+    /// Parses one element of a Via header (after [`split_list`]); only SIP/2.0 is
+    /// accepted, and a branch must be a token that is more than the magic cookie.
     pub fn parse(s: &str) -> Result<Via, HeaderError> {
         // sent-protocol = protocol-name SLASH protocol-version SLASH transport, LWS allowed
         // around the slashes; RFC 4475 §3.1.1.1 folds it over three lines.
@@ -319,10 +369,13 @@ impl Via {
         Ok(via)
     }
 
+    /// The value of the first parameter `name` (any case); `None` when absent or
+    /// valueless.
     pub fn param_value(&self, name: &str) -> Option<&str> {
         super::uri::find_param(&self.params, name).and_then(|p| p.value.as_deref())
     }
 
+    /// The `branch` parameter: the transaction id (RFC 3261 §8.1.1.7).
     pub fn branch(&self) -> Option<&str> {
         self.param_value("branch")
     }
@@ -346,7 +399,9 @@ impl Via {
 pub struct NameAddr {
     /// Display name, unquoted (quoted-pairs resolved).
     pub display: Option<String>,
+    /// The address.
     pub uri: Uri,
+    /// Header parameters after the address (`tag`, `expires`...), not the URI's own.
     pub params: Vec<Param>,
 }
 
@@ -389,6 +444,7 @@ impl NameAddr {
         Ok(NameAddr { display, uri, params })
     }
 
+    /// The `tag` parameter: the dialog half of From or To (RFC 3261 §19.3).
     pub fn tag(&self) -> Option<&str> {
         super::uri::find_param(&self.params, "tag").and_then(|p| p.value.as_deref())
     }
@@ -424,11 +480,14 @@ fn unquote(s: &str) -> String {
 /// `CSeq: 4711 INVITE` (RFC 3261 §20.16); the number must be below 2^31 (§8.1.1.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CSeq {
+    /// The sequence number, below 2^31.
     pub seq: u32,
+    /// The method; in a request it must match the request line's.
     pub method: super::method::Method,
 }
 
 impl CSeq {
+    /// Parses `number method`, nothing before or after.
     pub fn parse(s: &str) -> Result<CSeq, HeaderError> {
         let mut it = s.split_ascii_whitespace();
         let num = it.next().ok_or(HeaderError::CSeq("empty"))?;

@@ -21,11 +21,18 @@ pub struct Head {
     pub headers: Vec<Header>,
     /// All Via elements, topmost first.
     pub via: Vec<Via>,
+    /// The From header: the caller, with its tag (RFC 3261 §8.1.1.3).
     pub from: NameAddr,
+    /// The To header; its tag is set once a dialog exists.
     pub to: NameAddr,
+    /// The Call-ID, verbatim (no whitespace, never empty).
     pub call_id: String,
+    /// The CSeq.
     pub cseq: CSeq,
+    /// Max-Forwards (0-255); `None` when absent.
     pub max_forwards: Option<u32>,
+    /// Content-Length in bytes; `None` when absent (then the body is the rest of a
+    /// UDP datagram; framing on TCP requires it).
     pub content_length: Option<usize>,
     /// Contact elements (REGISTER bindings, the remote target of a dialog).
     pub contact: Vec<NameAddr>,
@@ -54,38 +61,54 @@ impl Head {
             .collect()
     }
 
+    /// The topmost Via: the previous hop, where responses go (RFC 3261 §18.2.2).
     pub fn top_via(&self) -> Option<&Via> {
         self.via.first()
     }
 
+    /// The Content-Type value as received (`application/sdp`...).
     pub fn content_type(&self) -> Option<&str> {
         self.get(&HeaderName::ContentType)
     }
 }
 
+/// A parsed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// From the request line; always equal to the CSeq method.
     pub method: Method,
+    /// The Request-URI.
     pub uri: Uri,
+    /// The headers.
     pub head: Head,
+    /// The body, `Content-Length` bytes (empty when none).
     pub body: Bytes,
 }
 
+/// A parsed response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
+    /// The status code, 100-699.
     pub status: u16,
+    /// The reason phrase as received (may be empty).
     pub reason: String,
+    /// The headers.
     pub head: Head,
+    /// The body, `Content-Length` bytes (empty when none).
     pub body: Bytes,
 }
 
+/// What [`parse`](super::parse::parse) returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
+    /// A request.
     Request(Request),
+    /// A response.
     Response(Response),
 }
 
 impl Message {
+    /// The headers, whichever kind of message this is.
     pub fn head(&self) -> &Head {
         match self {
             Message::Request(r) => &r.head,
@@ -178,15 +201,18 @@ impl Outgoing {
         Outgoing { start: format!("{method} {uri} SIP/2.0"), ..Default::default() }
     }
 
+    /// Appends a header line (builder form).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Outgoing {
         self.headers.push((name.into(), value.into()));
         self
     }
 
+    /// Appends a header line.
     pub fn push_header(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.headers.push((name.into(), value.into()));
     }
 
+    /// Sets the body; Content-Type and Content-Length are written from it.
     pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Outgoing {
         self.body = Some((content_type.to_string(), body.into()));
         self

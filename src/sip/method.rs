@@ -5,20 +5,35 @@ use std::fmt;
 /// A request method; unknown extension methods are kept by name (they get 501).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Method {
+    /// RFC 3261 §13: starts a call (or changes it, as a re-INVITE).
     Invite,
+    /// RFC 3261 §17.1.1.3: acknowledges a final response to an INVITE.
     Ack,
+    /// RFC 3261 §15: ends a call.
     Bye,
+    /// RFC 3261 §9: cancels a pending INVITE.
     Cancel,
+    /// RFC 3261 §11: asks for capabilities (also a keep-alive ping).
     Options,
+    /// RFC 3261 §10: binds a contact to an address of record.
     Register,
+    /// RFC 6086: mid-dialog information (some phones send DTMF this way).
     Info,
+    /// RFC 3262: acknowledges a reliable provisional response.
     Prack,
+    /// RFC 3311: changes session parameters before the answer.
     Update,
+    /// RFC 6665: asks for event notifications.
     Subscribe,
+    /// RFC 6665: an event notification.
     Notify,
+    /// RFC 3515: asks the peer to contact a third party (transfer).
     Refer,
+    /// RFC 3428: an instant message.
     Message,
+    /// RFC 3903: publishes event state.
     Publish,
+    /// An extension method, by name (case kept).
     Other(String),
 }
 
@@ -44,6 +59,7 @@ impl Method {
         }
     }
 
+    /// The token on the wire (upper case for the known methods).
     pub fn as_str(&self) -> &str {
         match self {
             Method::Invite => "INVITE",

@@ -1,6 +1,14 @@
 //! SIP: the message model, its strict parser and writer, and (in [`transaction`]) the
 //! RFC 3261 §17 transaction state machines. Everything here is sans-IO: bytes and time
 //! in, bytes and timers out.
+//!
+//! - [`parse`](mod@parse), [`message`], [`header`], [`uri`], [`method`]: reading a message from
+//!   bytes and writing ours.
+//! - [`framing`]: cutting a TCP byte stream into messages (Content-Length).
+//! - [`transaction`]: the four transaction machines and how a request finds its own.
+//! - [`digest`]: Digest authentication of REGISTER, with stateless nonces.
+//! - [`body`]: finding the SDP in a request body.
+//! - [`transport`]: the transport and addresses of one hop.
 
 pub mod body;
 pub mod digest;

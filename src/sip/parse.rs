@@ -21,36 +21,59 @@ pub const MAX_HEADERS: usize = 256;
 /// What was wrong with a message. The `Display` text is the 400's reason phrase.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ParseErrorKind {
+    /// No bytes, or nothing but CRLFs.
     #[error("empty message")]
     Empty,
+    /// No empty line after the headers: a cut-off datagram.
     #[error("header section does not end with an empty line")]
     NoHeaderEnd,
+    /// The request or status line; the text says what is wrong.
     #[error("malformed start line: {0}")]
     BadStartLine(&'static str),
+    /// A version other than SIP/2.0 (given): answered with 505 (RFC 3261 §21.5.6,
+    /// see [`ParseError::status`]).
     #[error("SIP version {0} not supported")]
     VersionNotSupported(String),
+    /// A line without `:`, a name that is not a token, or a continuation line
+    /// before any header.
     #[error("malformed header line")]
     BadHeaderLine,
+    /// The start line and headers must be UTF-8 text.
     #[error("header section is not UTF-8")]
     NotUtf8,
+    /// More than [`MAX_HEADERS`] header lines.
     #[error("too many header lines")]
     TooManyHeaders,
+    /// A header every message must carry (named) is absent.
     #[error("missing {0} header")]
     Missing(&'static str),
+    /// A header that may appear once (named) appears twice.
     #[error("more than one {0} header")]
     Duplicate(&'static str),
+    /// A typed header's value.
     #[error("{0}")]
     Header(#[from] HeaderError),
+    /// The Request-URI.
     #[error("bad Request-URI: {0}")]
     Uri(#[from] UriError),
+    /// The CSeq method differs from the request line's (RFC 3261 §8.1.1.5).
     #[error("CSeq method does not match the request method")]
     CSeqMethodMismatch,
+    /// Not 1-10 decimal digits.
     #[error("Content-Length is not a non-negative number")]
     BadContentLength,
+    /// Two Content-Length headers with different values (request smuggling).
     #[error("conflicting Content-Length values")]
     ConflictingContentLength,
+    /// Fewer body bytes than Content-Length says.
     #[error("body shorter than Content-Length ({declared} declared, {got} received)")]
-    BodyTooShort { declared: usize, got: usize },
+    BodyTooShort {
+        /// The Content-Length, in bytes.
+        declared: usize,
+        /// Bytes after the empty line.
+        got: usize,
+    },
+    /// Not a number from 0 to 255 (RFC 3261 §20.22).
     #[error("Max-Forwards is not a number from 0 to 255")]
     BadMaxForwards,
 }
@@ -58,6 +81,7 @@ pub enum ParseErrorKind {
 /// A parse failure plus what can be echoed in an error response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
+    /// What was wrong.
     pub kind: ParseErrorKind,
     /// For a request: its method, if the start line got that far.
     pub method: Option<Method>,
@@ -295,6 +319,45 @@ fn build(start: StartLine<'_>, lines: &[(&str, std::borrow::Cow<'_, str>)], body
     for (name, value) in lines.iter().skip(1) {
         headers.push(Header { name: HeaderName::from_wire(name), value: value.to_string() });
     }
+    let head = head(headers)?;
+    let body = match head.content_length {
+        Some(n) if n > body.len() => return Err(ParseErrorKind::BodyTooShort { declared: n, got: body.len() }),
+        Some(n) => body.get(..n).unwrap_or_default(),
+        None => body,
+    };
+    let body = Bytes::copy_from_slice(body);
+    match start {
+        StartLine::Request { method, uri, .. } => {
+            let method = Method::from_token(method);
+            if head.cseq.method != method {
+                return Err(ParseErrorKind::CSeqMethodMismatch);
+            }
+            let uri = Uri::parse(uri)?;
+            if let Some(s) = uri.as_sip() {
+                // RFC 4475 §3.1.2.11: headers escaped into a Request-URI are never applied.
+                if s.headers.is_some() {
+                    return Err(ParseErrorKind::Uri(UriError::BadParam));
+                }
+            }
+            Ok(Message::Request(Request { method, uri, head, body }))
+        }
+        StartLine::Response { code, reason, .. } => {
+            if code.len() != 3 || !code.bytes().all(|c| c.is_ascii_digit()) {
+                return Err(ParseErrorKind::BadStartLine("status code is not three digits"));
+            }
+            let status: u16 = code.parse().map_err(|_| ParseErrorKind::BadStartLine("status code"))?;
+            if !(100..=699).contains(&status) {
+                return Err(ParseErrorKind::BadStartLine("status code out of range 100-699"));
+            }
+            Ok(Message::Response(Response { status, reason: reason.to_string(), head, body }))
+        }
+    }
+}
+
+/// The typed view of the headers: every Via and Contact, the headers that must
+/// appear at most once (a second, different one is an error), and the five every
+/// message must carry (Via, From, To, Call-ID, CSeq: RFC 3261 §8.1.1).
+fn head(headers: Vec<Header>) -> Result<Head, ParseErrorKind> {
     let mut via = Vec::new();
     let mut contact = Vec::new();
     let mut contact_star = false;
@@ -352,39 +415,7 @@ fn build(start: StartLine<'_>, lines: &[(&str, std::borrow::Cow<'_, str>)], body
     let to = to.ok_or(ParseErrorKind::Missing("To"))?;
     let call_id = call_id.ok_or(ParseErrorKind::Missing("Call-ID"))?;
     let cseq = cseq.ok_or(ParseErrorKind::Missing("CSeq"))?;
-    let body = match content_length {
-        Some(n) if n > body.len() => return Err(ParseErrorKind::BodyTooShort { declared: n, got: body.len() }),
-        Some(n) => body.get(..n).unwrap_or_default(),
-        None => body,
-    };
-    let head = Head { headers, via, from, to, call_id, cseq, max_forwards, content_length, contact, contact_star };
-    let body = Bytes::copy_from_slice(body);
-    match start {
-        StartLine::Request { method, uri, .. } => {
-            let method = Method::from_token(method);
-            if head.cseq.method != method {
-                return Err(ParseErrorKind::CSeqMethodMismatch);
-            }
-            let uri = Uri::parse(uri)?;
-            if let Some(s) = uri.as_sip() {
-                // RFC 4475 §3.1.2.11: headers escaped into a Request-URI are never applied.
-                if s.headers.is_some() {
-                    return Err(ParseErrorKind::Uri(UriError::BadParam));
-                }
-            }
-            Ok(Message::Request(Request { method, uri, head, body }))
-        }
-        StartLine::Response { code, reason, .. } => {
-            if code.len() != 3 || !code.bytes().all(|c| c.is_ascii_digit()) {
-                return Err(ParseErrorKind::BadStartLine("status code is not three digits"));
-            }
-            let status: u16 = code.parse().map_err(|_| ParseErrorKind::BadStartLine("status code"))?;
-            if !(100..=699).contains(&status) {
-                return Err(ParseErrorKind::BadStartLine("status code out of range 100-699"));
-            }
-            Ok(Message::Response(Response { status, reason: reason.to_string(), head, body }))
-        }
-    }
+    Ok(Head { headers, via, from, to, call_id, cseq, max_forwards, content_length, contact, contact_star })
 }
 
 fn set_once<T>(slot: &mut Option<T>, v: T, name: &'static str) -> Result<(), ParseErrorKind> {

@@ -13,24 +13,36 @@ use thiserror::Error;
 /// Why a URI was refused. Each becomes the reason of a 400 (or 416 for the scheme).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UriError {
+    /// No text at all.
     #[error("URI is empty")]
     Empty,
+    /// No `:` after a scheme.
     #[error("URI has no scheme")]
     NoScheme,
+    /// The scheme (given) is not `ALPHA *(ALPHA / DIGIT / "+" / "-" / ".")`
+    /// (RFC 3986 §3.1).
     #[error("URI scheme {0:?} is not a valid token")]
     BadScheme(String),
+    /// A space, tab, CR, LF or other control character inside the URI.
     #[error("URI contains whitespace or a control character")]
     Whitespace,
+    /// A `sip:`/`sips:` URI with an empty host.
     #[error("SIP URI has no host")]
     NoHost,
+    /// The host (given) is neither a host name nor an IPv4 or bracketed IPv6 address.
     #[error("SIP URI host {0:?} is not a host name or IP address")]
     BadHost(String),
+    /// The port (given) is not a decimal number that fits 16 bits.
     #[error("SIP URI port {0:?} is not a number from 0 to 65535")]
     BadPort(String),
+    /// An empty `;` parameter or one without a name; also a Request-URI carrying
+    /// `?headers` (RFC 4475 §3.1.2.11).
     #[error("URI parameter is empty or malformed")]
     BadParam,
+    /// The number (given) has characters RFC 3966 does not allow.
     #[error("tel URI number {0:?} is not a telephone number")]
     BadTelNumber(String),
+    /// The URN (given) lacks its namespace id or its specific string (RFC 8141 §2).
     #[error("urn URI {0:?} lacks a namespace or a specific string")]
     BadUrn(String),
 }
@@ -45,21 +57,31 @@ pub struct Uri {
 /// The typed reading of a URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UriKind {
+    /// `sip:` or `sips:`.
     Sip(SipUri),
+    /// `tel:`.
     Tel(TelUri),
+    /// `urn:`, e.g. `urn:service:sos` (RFC 5031).
     Urn(UrnUri),
     /// Any other scheme (`http:`, `soap.beep:`...), kept raw: a request aimed at one gets 416.
-    Other { scheme: String },
+    Other {
+        /// The scheme, lower-cased.
+        scheme: String,
+    },
 }
 
 /// `sip:` or `sips:` URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SipUri {
+    /// `sips:` (TLS all the way, RFC 3261 §19.1).
     pub secure: bool,
     /// User part as received (still escaped); see [`SipUri::user_unescaped`].
     pub user: Option<String>,
+    /// The host.
     pub host: Host,
+    /// The port; `None` when absent (the transport's default).
     pub port: Option<u16>,
+    /// URI parameters (`transport`, `user=phone`, `lr`...), in order.
     pub params: Vec<Param>,
     /// Escaped headers after `?`, kept as text and never applied.
     pub headers: Option<String>,
@@ -68,22 +90,29 @@ pub struct SipUri {
 /// `tel:` URI (RFC 3966): the number and its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TelUri {
+    /// The number as written: `+` and digits for a global number, separators kept.
     pub number: String,
+    /// Parameters (`phone-context`, `ext`...), in order.
     pub params: Vec<Param>,
 }
 
 /// `urn:` URI (RFC 8141); for `urn:service:sos.fire`, `nid` is `service`, `nss` `sos.fire`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrnUri {
+    /// Namespace identifier, as received.
     pub nid: String,
+    /// Namespace-specific string, as received.
     pub nss: String,
 }
 
 /// Host part of a SIP URI or Via sent-by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Host {
+    /// A host name, as received (not resolved).
     Name(String),
+    /// An IPv4 address.
     V4(Ipv4Addr),
+    /// An IPv6 address, written in brackets on the wire.
     V6(Ipv6Addr),
 }
 
@@ -100,7 +129,9 @@ impl fmt::Display for Host {
 /// A `;name=value` or `;name` parameter, text as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param {
+    /// The name; compare it without case ([`find_param`]).
     pub name: String,
+    /// The value; `None` for a flag parameter such as `;lr`.
     pub value: Option<String>,
 }
 
@@ -141,10 +172,12 @@ impl Uri {
         &self.raw
     }
 
+    /// The typed reading.
     pub fn kind(&self) -> &UriKind {
         &self.kind
     }
 
+    /// The SIP view, for `sip:` and `sips:` URIs.
     pub fn as_sip(&self) -> Option<&SipUri> {
         match &self.kind {
             UriKind::Sip(s) => Some(s),
@@ -188,6 +221,7 @@ impl SipUri {
         self.user.as_deref().map(unescape)
     }
 
+    /// The first URI parameter `name`, any case.
     pub fn param(&self, name: &str) -> Option<&Param> {
         find_param(&self.params, name)
     }

@@ -1,6 +1,8 @@
 //! ACD scenarios on a virtual clock: the default Surabaya queues (every department
 //! overflows to `general`), scripted operators, no sleeping.
 
+use std::time::Duration;
+
 use super::*;
 use crate::config::Config;
 

@@ -16,6 +16,7 @@ enum NictState {
     Terminated,
 }
 
+/// The non-INVITE client transaction of one request we send (Timers E, F, K).
 #[derive(Debug)]
 pub struct NonInviteClientTx {
     state: NictState,
@@ -40,6 +41,8 @@ impl NonInviteClientTx {
         }
     }
 
+    /// A response matched to this transaction: a provisional one slows the
+    /// retransmissions to T2, the first final one is reported as [`TxAction::Final`].
     pub fn handle_response(&mut self, now: Instant, status: u16) {
         if let NictState::Trying { timer_e, timer_f } = self.state {
             if status < 200 {
@@ -57,6 +60,8 @@ impl NonInviteClientTx {
         }
     }
 
+    /// Retransmits (Timer E), gives up (Timer F: [`TxAction::Timeout`]) or ends
+    /// (Timer K), whichever is due by `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
             NictState::Trying { timer_e, timer_f } => {
@@ -78,6 +83,7 @@ impl NonInviteClientTx {
         }
     }
 
+    /// The next timer; `None` once terminated.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             NictState::Trying { timer_e, timer_f } => Some(timer_e.map_or(timer_f, |(at, _)| at.min(timer_f))),
@@ -86,10 +92,12 @@ impl NonInviteClientTx {
         }
     }
 
+    /// The next action, in order; `None` when drained.
     pub fn poll_action(&mut self) -> Option<TxAction> {
         self.actions.pop_front()
     }
 
+    /// The transaction is over: its owner can drop it.
     pub fn is_terminated(&self) -> bool {
         self.state == NictState::Terminated
     }

@@ -38,10 +38,13 @@ pub const TIMER_D_UDP: Duration = Duration::from_secs(32);
 /// Why [`InviteClientTx::new`] refused the bytes it was given (a TU bug, never the network).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InviteClientError {
+    /// The bytes are not a SIP message (the parser's reason).
     #[error("INVITE does not parse: {0}")]
     Parse(String),
+    /// A response, or a request of another method.
     #[error("not an INVITE request")]
     NotInvite,
+    /// No Via: the CANCEL and ACK could not copy it.
     #[error("INVITE has no Via header")]
     NoVia,
 }
@@ -190,6 +193,8 @@ impl InviteClientTx {
         }
     }
 
+    /// Retransmits (Timer A), gives up (Timer B, or 64×T1 after a CANCEL:
+    /// [`TxAction::Timeout`]) or ends (Timers D and M), whichever is due by `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
             IctState::Calling { timer_a, timer_b } => {
@@ -217,6 +222,7 @@ impl InviteClientTx {
         }
     }
 
+    /// The next timer; `None` once terminated, or in Proceeding before a CANCEL.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.state {
             IctState::Calling { timer_a, timer_b } => Some(timer_a.map_or(*timer_b, |(at, _)| at.min(*timer_b))),
@@ -227,6 +233,7 @@ impl InviteClientTx {
         }
     }
 
+    /// The next action, in order; `None` when drained.
     pub fn poll_action(&mut self) -> Option<TxAction> {
         self.actions.pop_front()
     }
@@ -254,6 +261,7 @@ impl InviteClientTx {
         Some(self.copy.build(Method::Cancel, &self.copy.to))
     }
 
+    /// The transaction is over: its owner can drop it.
     pub fn is_terminated(&self) -> bool {
         self.state == IctState::Terminated
     }

@@ -61,7 +61,10 @@ pub enum TxAction {
     Accepted(u16),
     /// No ACK came for our final response (Timer H, or 64×T1 after a 2xx):
     /// the TU ends the dialog (with a BYE after a 2xx).
-    NoAck { two_xx: bool },
+    NoAck {
+        /// The unacknowledged response was a 2xx (the dialog exists: BYE it).
+        two_xx: bool,
+    },
     /// Our client request got no final response in time (Timer F).
     Timeout,
     /// The transaction is over and can be forgotten.
@@ -73,8 +76,28 @@ pub enum TxAction {
 /// reach 112, RFC 4475 §3.4.1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TxKey {
-    Rfc3261 { branch: String, sent_by: String, method: Method },
-    Rfc2543 { call_id: String, from_tag: String, cseq: u32, sent_by: String, method: Method },
+    /// The top Via's branch starts with the magic cookie (RFC 3261 §17.2.3).
+    Rfc3261 {
+        /// The top Via's branch, cookie included.
+        branch: String,
+        /// The top Via's `host[:port]`.
+        sent_by: String,
+        /// The request's method, INVITE for an ACK or a CANCEL's target.
+        method: Method,
+    },
+    /// No cookie: matched on the dialog fields and the Via instead (RFC 2543).
+    Rfc2543 {
+        /// The Call-ID.
+        call_id: String,
+        /// The From tag, empty when absent.
+        from_tag: String,
+        /// The CSeq number.
+        cseq: u32,
+        /// The top Via's `host[:port]`.
+        sent_by: String,
+        /// The request's method, INVITE for an ACK or a CANCEL's target.
+        method: Method,
+    },
 }
 
 impl TxKey {

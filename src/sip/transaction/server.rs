@@ -93,6 +93,9 @@ impl InviteServerTx {
         }
     }
 
+    /// Retransmits the final response on UDP (Timer G; for a 2xx, RFC 3261
+    /// §13.3.1.4), reports a missing ACK (Timer H; Timer L after a 2xx:
+    /// [`TxAction::NoAck`]) or ends (Timer I), whichever is due by `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state.clone() {
             IstState::Accepted { retransmit, acked, timer_l } => {
@@ -130,6 +133,7 @@ impl InviteServerTx {
         }
     }
 
+    /// The next timer; `None` in Proceeding (the TU answers) and once terminated.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.state {
             IstState::Accepted { retransmit, timer_l, .. } => {
@@ -141,6 +145,7 @@ impl InviteServerTx {
         }
     }
 
+    /// The next action, in order; `None` when drained.
     pub fn poll_action(&mut self) -> Option<TxAction> {
         self.actions.pop_front()
     }
@@ -150,6 +155,7 @@ impl InviteServerTx {
         self.state == IstState::Proceeding
     }
 
+    /// The transaction is over: its owner can drop it.
     pub fn is_terminated(&self) -> bool {
         self.state == IstState::Terminated
     }
@@ -197,10 +203,13 @@ pub struct NonInviteServerTx {
 }
 
 impl NonInviteServerTx {
+    /// A transaction for a request just received; `reliable` (TCP) skips Timer J.
     pub fn new(reliable: bool, timers: Timers) -> Self {
         NonInviteServerTx { state: NistState::Trying, reliable, timers, last_response: None, actions: VecDeque::new() }
     }
 
+    /// Sends a response (`bytes`, with `status`); a final one moves to Completed.
+    /// False, and nothing sent, once a final response went out.
     pub fn respond(&mut self, now: Instant, status: u16, bytes: Bytes) -> bool {
         if !matches!(self.state, NistState::Trying | NistState::Proceeding) {
             return false;
@@ -219,6 +228,7 @@ impl NonInviteServerTx {
         true
     }
 
+    /// The request came again: the last response is sent again (none in Trying).
     pub fn handle_retransmission(&mut self) {
         if matches!(self.state, NistState::Proceeding | NistState::Completed { .. }) {
             if let Some(b) = &self.last_response {
@@ -227,6 +237,7 @@ impl NonInviteServerTx {
         }
     }
 
+    /// Ends the transaction when Timer J has run out.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let NistState::Completed { timer_j } = self.state {
             if now >= timer_j {
@@ -235,6 +246,7 @@ impl NonInviteServerTx {
         }
     }
 
+    /// Timer J while Completed; otherwise `None`.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             NistState::Completed { timer_j } => Some(timer_j),
@@ -242,14 +254,17 @@ impl NonInviteServerTx {
         }
     }
 
+    /// The next action, in order; `None` when drained.
     pub fn poll_action(&mut self) -> Option<TxAction> {
         self.actions.pop_front()
     }
 
+    /// The transaction is over: its owner can drop it.
     pub fn is_terminated(&self) -> bool {
         self.state == NistState::Terminated
     }
 
+    /// For logs and tests.
     pub fn state_name(&self) -> &'static str {
         match self.state {
             NistState::Trying => "trying",
