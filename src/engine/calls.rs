@@ -220,3 +220,80 @@ impl Calls {
         Some(PromptRef { lang, id: PromptId::new(prompt) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::engine::call::NewCall;
+    use crate::sip::transaction::TxKey;
+    use crate::sip::{parse, Message, Peer, Transport};
+
+    fn call(id: u64, port: u16, recorded: bool) -> Call {
+        let text = format!(
+            "INVITE sip:112@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK{id}\r\nFrom: <sip:0812@192.0.2.10>;tag=a{id}\r\nTo: <sip:112@127.0.0.1>\r\nCall-ID: c{id}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        );
+        let Ok(Message::Request(req)) = parse(text.as_bytes()) else { panic!("INVITE") };
+        let peer = Peer { transport: Transport::Udp, remote: "192.0.2.10:5060".parse().unwrap(), local: "127.0.0.1:5060".parse().unwrap(), conn: None };
+        let key = TxKey::server(&req).unwrap();
+        Call::from_invite(NewCall {
+            id: CallId(id),
+            record: format!("r{id}"),
+            req: &req,
+            peer,
+            now: Instant::now(),
+            port,
+            local_tag: format!("l{id}"),
+            invite_tx: key,
+            offer: None,
+            identity: "112".into(),
+            recorded,
+        })
+    }
+
+    #[test]
+    fn a_call_is_answered_once_its_port_is_open_and_its_record_durable_in_either_order() {
+        let mut fx = Effects::default();
+        let mut calls = Calls::new(PortPool::new(10000, 10010));
+        let (a, b) = (calls.take_port().unwrap(), calls.take_port().unwrap());
+        calls.insert(call(1, a, false));
+        calls.insert(call(2, b, false));
+        assert_eq!(calls.port_opened(CallId(1), a, true, &mut fx), PortOpened::WaitingForRecord);
+        assert_eq!(calls.recorded(CallId(1)), Some(a));
+        assert_eq!(calls.recorded(CallId(2)), None, "durable, port not open yet");
+        assert_eq!(calls.port_opened(CallId(2), b, true, &mut fx), PortOpened::Answer { port: b });
+        assert_eq!(calls.port_opened(CallId(2), b + 2, true, &mut fx), PortOpened::Ignored, "another port's report");
+        assert_eq!(calls.recorded(CallId(2)), None, "a second report changes nothing");
+    }
+
+    #[test]
+    fn a_failed_port_is_replaced_and_after_eight_the_call_is_refused() {
+        let mut fx = Effects::default();
+        let mut calls = Calls::new(PortPool::new(10000, 10099));
+        let mut port = calls.take_port().unwrap();
+        calls.insert(call(1, port, true));
+        for _ in 1..MAX_PORT_TRIES {
+            assert_eq!(calls.port_opened(CallId(1), port, false, &mut fx), PortOpened::Retrying);
+            let Some(Output::OpenMedia { port: next, .. }) = fx.out.pop_back() else { panic!("no OpenMedia") };
+            port = next;
+        }
+        assert_eq!(calls.port_opened(CallId(1), port, false, &mut fx), PortOpened::Exhausted);
+        calls.remove(CallId(1), &mut fx);
+        assert_eq!(calls.ports_in_use(), 0, "every port tried is free again");
+    }
+
+    #[test]
+    fn a_call_that_ends_while_its_port_opens_closes_the_port_when_it_is_open() {
+        let mut fx = Effects::default();
+        let mut calls = Calls::new(PortPool::new(10000, 10010));
+        let port = calls.take_port().unwrap();
+        calls.insert(call(1, port, true));
+        assert!(calls.remove(CallId(1), &mut fx).is_some());
+        assert!(fx.out.is_empty(), "nothing to close yet");
+        assert_eq!(calls.ports_in_use(), 1, "the port is still being opened");
+        assert_eq!(calls.port_opened(CallId(1), port, true, &mut fx), PortOpened::Ignored);
+        assert!(matches!(fx.out.pop_front(), Some(Output::CloseMedia { port: p, .. }) if p == port));
+        assert_eq!(calls.ports_in_use(), 0);
+    }
+}

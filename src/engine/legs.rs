@@ -284,9 +284,11 @@ impl OperatorLegs {
             info!(%call, %operator, ?why, "offer failed");
             self.events.push_back(LegEvent::Failed { call, operator, why });
         }
-        // An answered offer stays while its call is bridged on it (the BYE needs the fork).
-        if self.offers.get(&offer_id).is_some_and(|o| o.forks.iter().all(|f| f.done) && o.answered.is_none()) {
-            self.offers.remove(&offer_id);
+        // An offer nobody answered goes once every fork's transaction has ended (a
+        // rejection is ACKed again until Timer D), taking its branches with it; an
+        // answered offer stays while its call is bridged on it (the BYE needs the fork).
+        if self.offers.get(&offer_id).is_some_and(|o| o.forks.iter().all(|f| f.tx.is_none()) && o.answered.is_none()) {
+            self.forget(offer_id);
         }
     }
 
@@ -334,7 +336,16 @@ impl OperatorLegs {
             self.bye_fork(now, leg.offer, leg.fork, ids, txs, fx);
         }
         self.dialogs.retain(|_, c| *c != call);
-        self.offers.remove(&leg.offer);
+        self.forget(leg.offer);
+    }
+
+    /// Drop an offer and the index entries of its forks.
+    fn forget(&mut self, offer_id: OfferId) {
+        if let Some(o) = self.offers.remove(&offer_id) {
+            for f in &o.forks {
+                self.fork_index.remove(&f.branch);
+            }
+        }
     }
 
     /// BYE on one fork's dialog (an answered operator leg).
@@ -472,5 +483,154 @@ pub(crate) fn sent_by(addr: SocketAddr) -> String {
     match addr.ip() {
         std::net::IpAddr::V4(ip) => format!("{ip}:{}", addr.port()),
         std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", addr.port()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sip::transaction::Timers;
+    use crate::sip::{parse, Message};
+
+    const SDP: &str = "v=0\r\no=op 1 1 IN IP4 192.0.2.101\r\ns=-\r\nc=IN IP4 192.0.2.101\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\n";
+
+    struct World {
+        legs: OperatorLegs,
+        ids: Ids,
+        txs: Transactions,
+        fx: Effects,
+        t0: Instant,
+    }
+
+    fn world() -> World {
+        World { legs: OperatorLegs::default(), ids: Ids::new(3), txs: Transactions::new(Timers::default(), "cc112".into()), fx: Effects::default(), t0: Instant::now() }
+    }
+
+    fn binding(port: u16, transport: Transport, t0: Instant) -> Binding {
+        Binding {
+            contact: format!("<sip:op-a@192.0.2.101:{port}>"),
+            source: SocketAddr::from(([192, 0, 2, 101], port)),
+            transport,
+            registered_at: t0,
+            expires_at: t0 + Duration::from_secs(300),
+            call_id: format!("reg{port}"),
+            cseq: 1,
+        }
+    }
+
+    fn offer(w: &mut World, contacts: &[Binding]) -> Result<(), OfferFailure> {
+        let op = OperatorId::new("op-a");
+        let c = OfferedCall {
+            call: CallId(7),
+            operator: &op,
+            caller: "081234567",
+            caller_name: Some("Siti"),
+            record: "01REC",
+            department: Some("medical"),
+            department_name: "Medis \"112\"",
+            sdp: SDP.replace("192.0.2.101", "127.0.0.1"),
+            local: "127.0.0.1:5060".parse().unwrap(),
+            user_agent: "cc112",
+        };
+        w.legs.offer(w.t0, c, contacts, &mut w.ids, &mut w.txs, &mut w.fx)
+    }
+
+    /// The INVITEs sent, with their Via branch.
+    fn invites(w: &mut World) -> Vec<(SocketAddr, Request)> {
+        w.fx.out
+            .drain(..)
+            .filter_map(|o| match o {
+                Output::Send { peer, bytes } => match parse(&bytes) {
+                    Ok(Message::Request(r)) if r.method == Method::Invite => Some((peer.remote, r)),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn response(inv: &Request, status: u16, tag: &str) -> Response {
+        let via = inv.head.get(&HeaderName::Via).unwrap_or_default();
+        let from = inv.head.get(&HeaderName::From).unwrap_or_default();
+        let to = inv.head.get(&HeaderName::To).unwrap_or_default();
+        let body = if status == 200 { SDP } else { "" };
+        let ct = if status == 200 { "Content-Type: application/sdp\r\n" } else { "" };
+        let text = format!(
+            "SIP/2.0 {status} X\r\nVia: {via}\r\nFrom: {from}\r\nTo: {to};tag={tag}\r\nCall-ID: {}\r\nCSeq: 1 INVITE\r\nContact: <sip:op-a@192.0.2.101>\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+            inv.head.call_id,
+            body.len()
+        );
+        match parse(text.as_bytes()) {
+            Ok(Message::Response(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn respond(w: &mut World, inv: &Request, status: u16, tag: &str) {
+        let branch = inv.head.top_via().and_then(|v| v.branch()).unwrap_or_default().to_string();
+        let fork = w.legs.fork_of(&branch).expect("our fork");
+        let resp = response(inv, status, tag);
+        w.legs.on_response(w.t0, fork, &resp, |_| true, &[crate::media::Codec::Pcmu], &mut w.ids, &mut w.txs, &mut w.fx);
+    }
+
+    #[test]
+    fn every_udp_phone_rings_and_the_first_to_answer_wins_the_others_are_cancelled() {
+        let mut w = world();
+        let t0 = w.t0;
+        offer(&mut w, &[binding(5061, Transport::Udp, t0), binding(5062, Transport::Udp, t0), binding(5063, Transport::Tcp, t0)]).unwrap();
+        let sent = invites(&mut w);
+        assert_eq!(sent.len(), 2, "UDP contacts only");
+        let (a, b) = (&sent[0].1, &sent[1].1);
+        for inv in [a, b] {
+            assert_eq!(inv.head.get(&HeaderName::Other("X-CC112-Call".into())), Some("01REC"));
+            assert_eq!(inv.head.get(&HeaderName::Other("X-CC112-Caller".into())), Some("081234567"));
+        }
+        respond(&mut w, b, 180, "tb");
+        assert!(matches!(w.legs.poll_event(), Some(LegEvent::Ringing { call: CallId(7), .. })));
+        respond(&mut w, a, 180, "ta");
+        assert!(w.legs.poll_event().is_none(), "one ringing event per offer");
+        respond(&mut w, b, 200, "tb");
+        let Some(LegEvent::Answered { call: CallId(7), leg, media: Some(_) }) = w.legs.poll_event() else { panic!("no answer") };
+        assert_eq!(leg.fork, 1);
+        let out: Vec<String> = w.fx.out.iter().filter_map(|o| match o {
+            Output::Send { bytes, .. } => String::from_utf8_lossy(bytes).lines().next().map(str::to_string),
+            _ => None,
+        }).collect();
+        assert!(out.iter().any(|l| l.starts_with("ACK ")), "{out:?}");
+        assert!(out.iter().any(|l| l.starts_with("CANCEL ")), "the other phone stops ringing: {out:?}");
+        assert_eq!(w.legs.len(), 1, "the answered offer stays while the call is bridged");
+        w.legs.call_ended(t0, CallId(7), &leg, false, &mut w.ids, &mut w.txs, &mut w.fx);
+        assert_eq!(w.legs.len(), 0);
+        for inv in [a, b] {
+            let branch = inv.head.top_via().and_then(|v| v.branch()).unwrap_or_default();
+            assert!(w.legs.fork_of(branch).is_none(), "no branch outlives its call");
+        }
+        assert!(w.fx.out.iter().any(|o| matches!(o, Output::Send { bytes, .. } if bytes.starts_with(b"BYE "))));
+    }
+
+    #[test]
+    fn an_offer_nobody_can_take_goes_back_to_the_acd_with_why() {
+        let mut w = world();
+        let t0 = w.t0;
+        assert_eq!(offer(&mut w, &[binding(5063, Transport::Tcp, t0)]), Err(OfferFailure::Unreachable));
+        assert_eq!(w.legs.len(), 0);
+        offer(&mut w, &[binding(5061, Transport::Udp, t0)]).unwrap();
+        let sent = invites(&mut w);
+        respond(&mut w, &sent[0].1, 486, "ta");
+        let Some(LegEvent::Failed { call: CallId(7), why, .. }) = w.legs.poll_event() else { panic!("no failure") };
+        assert_eq!(why, OfferFailure::Rejected(486));
+        let branch = sent[0].1.head.top_via().and_then(|v| v.branch()).unwrap_or_default().to_string();
+        assert!(w.legs.fork_of(&branch).is_some(), "a retransmitted 486 is still ACKed until Timer D");
+        let later = t0 + Duration::from_secs(40);
+        while let Some(key) = w.fx.timers.pop_due(later) {
+            if let TimerKey::Fork(o, i) = key {
+                w.legs.on_timeout(later, o, i, &mut w.ids, &mut w.txs, &mut w.fx);
+            }
+        }
+        assert_eq!(w.legs.len(), 0, "then the failed offer is forgotten");
+        assert!(w.legs.fork_of(&branch).is_none(), "with its branch");
+        assert_eq!(w.fx.timers.live(), 0);
     }
 }

@@ -377,3 +377,105 @@ fn shrink<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
         m.shrink_to(m.len().saturating_mul(2));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sip::{parse, Message, Transport};
+
+    fn peer() -> Peer {
+        Peer { transport: Transport::Udp, remote: "192.0.2.10:5060".parse().unwrap(), local: "127.0.0.1:5060".parse().unwrap(), conn: None }
+    }
+
+    fn request(method: &str, branch: &str) -> Request {
+        let text = format!(
+            "{method} sip:112@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch={branch}\r\nFrom: <sip:0812@192.0.2.10>;tag=a\r\nTo: <sip:112@127.0.0.1>\r\nCall-ID: tx-1\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+        );
+        match parse(text.as_bytes()) {
+            Ok(Message::Request(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn sent(fx: &mut Effects) -> Vec<String> {
+        fx.out
+            .drain(..)
+            .filter_map(|o| match o {
+                Output::Send { bytes, .. } => Some(String::from_utf8_lossy(&bytes).lines().next().unwrap_or_default().to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Fires every deadline up to `until`, as the engine does.
+    fn run_timers(txs: &mut Transactions, fx: &mut Effects, until: Instant) -> Vec<CallId> {
+        let mut no_ack = Vec::new();
+        while let Some(key) = fx.timers.pop_due(until) {
+            match key {
+                TimerKey::Ist(id) => no_ack.extend(txs.ist_timeout(until, id, fx)),
+                TimerKey::Nist(id) => txs.nist_timeout(until, id, fx),
+                TimerKey::Nict(id) => txs.nict_timeout(until, id, fx),
+                _ => {}
+            }
+        }
+        no_ack
+    }
+
+    #[test]
+    fn an_invite_retransmission_gets_the_latest_response_and_an_unacked_200_hands_its_call_back() {
+        let (t0, mut ids, mut fx) = (Instant::now(), Ids::new(1), Effects::default());
+        let mut txs = Transactions::new(Timers::default(), "cc112".into());
+        let req = request("INVITE", "z9hG4bKi1");
+        let key = TxKey::server(&req).unwrap();
+        assert!(!txs.invite_retransmitted(t0, &key, &mut fx), "no transaction yet");
+        let id = txs.new_ist(t0, &mut ids, peer(), &req, key.clone(), &mut fx);
+        txs.set_call(id, CallId(42));
+        txs.trying(t0, id, &mut fx);
+        assert_eq!(sent(&mut fx), vec!["SIP/2.0 100 Trying"]);
+        txs.final_ist(t0, &key, Answer::new(200, "OK", &[]), None, &mut fx);
+        assert_eq!(sent(&mut fx), vec!["SIP/2.0 200 OK"]);
+        txs.final_ist(t0, &key, Answer::new(500, "", &[]), None, &mut fx);
+        assert!(sent(&mut fx).is_empty(), "one final response per transaction");
+        assert!(txs.invite_retransmitted(t0, &key, &mut fx));
+        assert_eq!(sent(&mut fx), vec!["SIP/2.0 200 OK"]);
+        // No ACK: the 200 is retransmitted on Timer G, then the call comes back at 64×T1.
+        let no_ack = run_timers(&mut txs, &mut fx, t0 + Duration::from_secs(33));
+        assert_eq!(no_ack, vec![CallId(42)]);
+        assert!(sent(&mut fx).iter().all(|l| l == "SIP/2.0 200 OK"));
+        run_timers(&mut txs, &mut fx, t0 + Duration::from_secs(120));
+        assert_eq!(txs.len(), 0, "terminated transactions leave the tables");
+        assert_eq!(fx.timers.live(), 0, "and their deadlines");
+    }
+
+    #[test]
+    fn a_non_invite_answer_is_repeated_for_retransmissions_until_timer_j() {
+        let (t0, mut ids, mut fx) = (Instant::now(), Ids::new(1), Effects::default());
+        let mut txs = Transactions::new(Timers::default(), "cc112".into());
+        let req = request("OPTIONS", "z9hG4bKo1");
+        let key = TxKey::server(&req).unwrap();
+        txs.respond(t0, ids.tx(), peer(), key.clone(), &req, Answer::new(200, "OK", &[("Allow", "INVITE".into())]), Some("t"), &mut fx);
+        assert_eq!(sent(&mut fx), vec!["SIP/2.0 200 OK"]);
+        assert!(txs.request_retransmitted(&key, &mut fx));
+        assert_eq!(sent(&mut fx), vec!["SIP/2.0 200 OK"]);
+        run_timers(&mut txs, &mut fx, t0 + Duration::from_secs(33));
+        assert!(!txs.request_retransmitted(&key, &mut fx), "gone after Timer J");
+        assert_eq!((txs.len(), fx.timers.live()), (0, 0));
+    }
+
+    #[test]
+    fn our_requests_are_retransmitted_until_answered_and_strays_are_told_apart() {
+        let (t0, mut ids, mut fx) = (Instant::now(), Ids::new(1), Effects::default());
+        let mut txs = Transactions::new(Timers::default(), "cc112".into());
+        let bye = Bytes::from_static(b"BYE sip:caller@192.0.2.10 SIP/2.0\r\n\r\n");
+        txs.send_request(t0, &mut ids, peer(), "z9hG4bKb1".into(), bye, &mut fx);
+        assert_eq!(sent(&mut fx), vec!["BYE sip:caller@192.0.2.10 SIP/2.0"]);
+        run_timers(&mut txs, &mut fx, t0 + Duration::from_millis(600));
+        assert_eq!(sent(&mut fx).len(), 1, "Timer E retransmits over UDP");
+        assert!(!txs.client_response(t0, "z9hG4bKother", 200, &mut fx), "a stray");
+        assert!(txs.client_response(t0, "z9hG4bKb1", 200, &mut fx));
+        run_timers(&mut txs, &mut fx, t0 + Duration::from_secs(10));
+        assert_eq!((txs.len(), fx.timers.live()), (0, 0));
+    }
+}
