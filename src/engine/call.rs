@@ -23,7 +23,7 @@ use crate::media::Codec;
 use crate::sip::body::sdp_of;
 use crate::sip::header::split_list;
 use crate::sip::transaction::TxKey;
-use crate::sip::{HeaderName, Method, Outgoing, Peer, Request};
+use crate::sip::{sent_by, HeaderName, Method, Outgoing, Peer, Request, Transport};
 
 /// A dialog is found by Call-ID and both tags (RFC 3261 §12).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -315,9 +315,11 @@ impl Call {
         Some((key, was_answered))
     }
 
-    /// Our BYE in the caller's dialog (no ACK came, shutdown...), with Via `sent_by`.
-    pub(crate) fn bye(&mut self, branch: &str, sent_by: &str, user_agent: &str) -> Bytes {
+    /// Our BYE in the caller's dialog (no ACK came, shutdown...), sent from the address
+    /// the INVITE came in on.
+    pub(crate) fn bye(&mut self, branch: &str, user_agent: &str) -> Bytes {
         self.local_cseq += 1;
+        let sent_by = sent_by(self.peer.local);
         let mut o = Outgoing::request(&Method::Bye, &self.remote_target)
             .header("Via", format!("SIP/2.0/{} {sent_by};branch={branch};rport", self.peer.transport.as_str()))
             .header("Max-Forwards", "70")
@@ -385,4 +387,14 @@ pub(crate) fn started_event(record: String, req: &Request, identity: String, pee
         transport: peer.transport,
         config_version: config_version.to_string(),
     }
+}
+
+/// Our Contact for the caller's dialog, on the address the INVITE arrived at.
+pub(crate) fn contact_for(config: &crate::config::Config, peer: Peer) -> String {
+    let mut local = peer.local;
+    if local.ip().is_unspecified() {
+        local.set_ip(config.media.address);
+    }
+    let transport = if peer.transport == Transport::Tcp { ";transport=tcp" } else { "" };
+    format!("<sip:cc112@{}{transport}>", sent_by(local))
 }

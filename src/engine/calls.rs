@@ -151,8 +151,14 @@ impl Calls {
         let call = self.calls.remove(&id)?;
         self.dialogs.remove(&call.dialog_key());
         match call.state {
-            CallState::Opening { port, .. } => {
+            // Its port is still being opened: closed and freed when the runtime reports it.
+            CallState::Opening { port, opened: false, .. } => {
                 self.closing.insert(id, port);
+            }
+            // Open, the 200 waiting for the record: no other report is coming.
+            CallState::Opening { port, opened: true, .. } => {
+                fx.out.push_back(Output::CloseMedia { call: id, port });
+                self.ports.release(port);
             }
             _ => {
                 if let Some(m) = &call.local_media {
@@ -281,6 +287,19 @@ mod tests {
         assert_eq!(calls.port_opened(CallId(1), port, false, &mut fx), PortOpened::Exhausted);
         calls.remove(CallId(1), &mut fx);
         assert_eq!(calls.ports_in_use(), 0, "every port tried is free again");
+    }
+
+    #[test]
+    fn a_call_that_ends_while_its_record_is_awaited_closes_its_open_port_at_once() {
+        let mut fx = Effects::default();
+        let mut calls = Calls::new(PortPool::new(10000, 10010));
+        let port = calls.take_port().unwrap();
+        calls.insert(call(1, port, false));
+        assert_eq!(calls.port_opened(CallId(1), port, true, &mut fx), PortOpened::WaitingForRecord);
+        assert!(calls.remove(CallId(1), &mut fx).is_some());
+        assert!(matches!(fx.out.pop_front(), Some(Output::CloseMedia { port: p, .. }) if p == port));
+        assert_eq!(calls.ports_in_use(), 0, "no second report is coming: the port is free now");
+        assert_eq!(calls.recorded(CallId(1)), None);
     }
 
     #[test]

@@ -10,9 +10,9 @@
 //!
 //! This part owns the offers, their forks (each with its INVITE client transaction),
 //! the index from a fork's Via branch to the fork, and the operator-side dialogs of
-//! bridged calls. It tells the engine what happened through [`LegEvent`]s
-//! ([`OperatorLegs::poll_event`]); our CANCELs and BYEs go through the transaction
-//! layer's client transactions.
+//! bridged calls. It tells its driver (`operator_side`) what happened through
+//! [`LegEvent`]s ([`OperatorLegs::poll_event`]); our CANCELs and BYEs go through the
+//! transaction layer's client transactions.
 //!
 //! Only UDP contacts are rung for now: a phone registered over TCP would need its
 //! connection kept with the binding.
@@ -36,7 +36,7 @@ use crate::call::CallId;
 use crate::config::OperatorId;
 use crate::media::sdp::Negotiated;
 use crate::sip::transaction::{InviteClientTx, TxAction};
-use crate::sip::{HeaderName, Method, Outgoing, Peer, Request, Response, Transport};
+use crate::sip::{sent_by, HeaderName, Method, Outgoing, Peer, Request, Response, Transport};
 
 /// What the operator legs tell the engine.
 #[derive(Debug)]
@@ -475,14 +475,6 @@ fn sip_user(caller: &str) -> String {
         "anonymous".to_string()
     } else {
         u
-    }
-}
-
-/// `host:port` as written in Via and in our URIs (IPv6 in brackets).
-pub(crate) fn sent_by(addr: SocketAddr) -> String {
-    match addr.ip() {
-        std::net::IpAddr::V4(ip) => format!("{ip}:{}", addr.port()),
-        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", addr.port()),
     }
 }
 

@@ -11,20 +11,24 @@
 //! each, drain [`Engine::poll_output`], then sleep until [`Engine::poll_timeout`].
 //!
 //! The engine is a composition of owned parts, each a struct with its own state and
-//! tests; `Engine` routes between them and holds no protocol logic of its own:
+//! tests; `Engine` keeps what routes between them (which part a request, a response or
+//! a deadline goes to) and the short steps that join them (a CANCEL's 487, a BYE ending
+//! both legs, the headers of our 200):
 //! - [`transactions`]: the three transaction tables (RFC 3261 §17), matching,
 //!   retransmissions, our responses;
 //! - [`uas`]: the checks every request passes and what makes an INVITE an emergency call;
-//! - [`calls`] and [`call`]: the calls in progress, their dialogs and RTP ports;
-//! - [`legs`]: the operator legs (offers, forks, bridged operator dialogs);
+//! - [`calls`] and [`call`]: the calls in progress, their dialogs, SDP and RTP ports;
+//! - [`operator_side`]: the call layer's registrar and ACD (`crate::call`) and the
+//!   [`legs`] (offers, forks, bridged operator dialogs), driven as one part;
 //! - [`admission`]: the `[overload]` limits;
-//! - [`timers`]: one deadline per part and owner;
-//! - the call layer's IVR, ACD and registrar (`crate::call`), driven from here.
+//! - [`timers`]: one deadline per part and owner; [`ids`]: ids, tags and branches;
+//! - [`output`]: what the engine says; [`control`]: supervisor commands.
 //!
-//! Life of an emergency INVITE here: 100 Trying at once; the protocol checks a UAS must
-//! make (RFC 3261 §8.2: scheme 416, Require 420, body 415) and whether the Request-URI is
-//! a configured emergency identity (404 if not); admission (503 when over capacity) and
-//! codec negotiation (488 if no common codec); then a media port is opened and the
+//! Life of an emergency INVITE here: its server transaction absorbs retransmissions;
+//! the protocol checks a UAS must make (RFC 3261 §8.2: scheme 416, Require 420, body 415)
+//! and whether the Request-URI is a configured emergency identity (404 if not);
+//! admission (503 when over capacity) and codec negotiation (488 if no common codec),
+//! each refusal the only response; then 100 Trying, a media port is opened and the
 //! call's `Started` event goes out for its record. Once the port is open and the record
 //! is durable (or [`Engine::set_record_wait`]'s wait ran out) the 200 OK with our SDP goes
 //! out and is retransmitted until the ACK. Nothing about queues, IVR or configuration
@@ -513,7 +517,7 @@ impl Engine {
         let local = LocalMedia { addr: self.config.media.address, port, session_id, session_version: 1 };
         let (body, event) = call.answer(local, &self.config.media.codecs);
         let (Some(key), peer) = (call.invite_tx.clone(), call.peer) else { return };
-        let contact = contact_for(&self.config, peer);
+        let contact = call::contact_for(&self.config, peer);
         let hdrs = [("Contact", contact), ("Allow", ALLOW.into()), ("Supported", String::new()), ("Accept", "application/sdp".into())];
         self.txs.final_ist(now, &key, Answer::new(200, "OK", &hdrs), Some(Bytes::from(body)), &mut self.fx);
         self.stats.calls_answered += 1;
@@ -534,7 +538,7 @@ impl Engine {
         let Some(call) = self.calls.get_mut(id) else { return };
         match call.reinvite(key.clone(), req, &self.config.media.codecs) {
             Ok(body) => {
-                let contact = contact_for(&self.config, call.peer);
+                let contact = call::contact_for(&self.config, call.peer);
                 let hdrs = [("Contact", contact), ("Allow", ALLOW.into()), ("Supported", String::new())];
                 self.txs.final_ist(now, &key, Answer::new(200, "OK", &hdrs), Some(Bytes::from(body)), &mut self.fx);
             }
@@ -554,7 +558,7 @@ impl Engine {
     /// and point the bridge at what the operator now offers.
     fn on_operator_reinvite(&mut self, now: Instant, id: CallId, key: TxKey, req: &Request) {
         let Some(call) = self.calls.get(id) else { return };
-        let contact = contact_for(&self.config, call.peer);
+        let contact = call::contact_for(&self.config, call.peer);
         match call.operator_reinvite(req, &self.config.media.codecs) {
             Some(Ok((body, bridge))) => {
                 if let Some(cmd) = bridge {
@@ -714,7 +718,7 @@ impl Engine {
     fn send_bye(&mut self, now: Instant, id: CallId) {
         let branch = self.ids.branch();
         let Some(call) = self.calls.get_mut(id) else { return };
-        let bytes = call.bye(&branch, &legs::sent_by(call.peer.local), &self.config.sip.user_agent);
+        let bytes = call.bye(&branch, &self.config.sip.user_agent);
         let peer = call.peer;
         self.txs.send_request(now, &mut self.ids, peer, branch, bytes, &mut self.fx);
     }
@@ -780,16 +784,6 @@ impl Engine {
         let utc = crate::store::UtcMs::from_system_time(self.utc(now));
         crate::store::RecordId::generate(utc, self.ids.rng()).0
     }
-}
-
-/// Our Contact for the caller's dialog, on the address the INVITE arrived at.
-fn contact_for(config: &Config, peer: Peer) -> String {
-    let mut local = peer.local;
-    if local.ip().is_unspecified() {
-        local.set_ip(config.media.address);
-    }
-    let transport = if peer.transport == Transport::Tcp { ";transport=tcp" } else { "" };
-    format!("<sip:cc112@{}{transport}>", legs::sent_by(local))
 }
 
 #[cfg(test)]

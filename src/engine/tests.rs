@@ -230,6 +230,23 @@ fn the_200_waits_for_the_record_to_be_durable_and_for_the_port() {
     assert_eq!(statuses(&h.drain()), Vec::<u16>::new());
 }
 
+/// A caller who cancels while the 200 waits for the record: 487, and the open port is
+/// closed and freed at once (no other report of it is coming).
+#[test]
+fn cancel_while_the_record_is_awaited_gets_487_and_frees_the_open_port() {
+    let mut h = Harness::new();
+    h.engine.set_record_wait(Some(Duration::from_millis(250)));
+    let out = h.send(&invite("rec-c", "z9hG4bKrc", "sip:112@gw.example", SDP));
+    assert_eq!(statuses(&out), vec![100]);
+    let out = h.send(&cancel("rec-c", "z9hG4bKrc", "sip:112@gw.example"));
+    assert_eq!(statuses(&out), vec![200, 487]);
+    assert!(out.iter().any(|o| matches!(o, Output::CloseMedia { .. })), "{out:?}");
+    assert_eq!(h.engine.calls.ports_in_use(), 0);
+    assert_eq!(h.engine.active_calls(), 0);
+    let later = h.advance(Duration::from_secs(1));
+    assert!(later.iter().all(|(_, o)| !matches!(o, Output::Send { bytes, .. } if bytes.starts_with(b"SIP/2.0 200"))), "never answered");
+}
+
 #[test]
 fn every_default_identity_is_answered_and_near_misses_get_404() {
     let mut h = Harness::new();

@@ -25,5 +25,5 @@ pub use header::{CSeq, Header, HeaderName, NameAddr, Via};
 pub use message::{Head, Message, Outgoing, Request, Response};
 pub use method::Method;
 pub use parse::{parse, ParseError, ParseErrorKind};
-pub use transport::{Peer, Transport};
+pub use transport::{sent_by, Peer, Transport};
 pub use uri::{Host, Uri, UriKind};

@@ -42,3 +42,12 @@ pub struct Peer {
     /// The TCP connection it arrived on.
     pub conn: Option<u64>,
 }
+
+/// `host:port` as written in a Via's sent-by and in our URIs (RFC 3261 §18.2.1; IPv6
+/// in brackets, RFC 5118 §4.1).
+pub fn sent_by(addr: SocketAddr) -> String {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) => format!("{ip}:{}", addr.port()),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", addr.port()),
+    }
+}
