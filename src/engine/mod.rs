@@ -65,7 +65,7 @@ use crate::config::Config;
 use crate::media::ports::PortPool;
 use crate::media::sdp::{self, LocalMedia, SdpError};
 use crate::sip::transaction::{Timers, TxKey};
-use crate::sip::{parse, Message, Method, ParseError, Peer, Request, Response, Transport, UriKind};
+use crate::sip::{parse, Message, Method, ParseError, Peer, Request, Response, UriKind};
 
 pub use call::{Call, CallState, DialogKey, OperatorDialog};
 
