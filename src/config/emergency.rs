@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::problems::{number_problem, Problems};
-use super::span::S;
+use super::problems::span::S;
 
 /// `[emergency]` as written.
 #[derive(Debug, Default, Deserialize)]

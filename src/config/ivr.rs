@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::ids::MenuId;
 use super::menus::{menu, Menu, MenuAt, RawMenu};
 use super::problems::{duration_in, id_problem, int_in, lang_problem, Problems};
-use super::span::{key_path, Origin, S};
+use super::problems::span::{key_path, Origin, S};
 use crate::media::prompts::{Lang, PromptId};
 
 /// `[ivr]` as written.

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::plan::{validate, Config, RawConfig};
 use super::problems::{ConfigError, Problems};
-use super::span;
+use super::problems::span;
 
 /// The shipped configuration, compiled in so the binary runs (and `--print-default`
 /// style tooling works) without any file on disk.

@@ -7,7 +7,7 @@ use std::ops::Range;
 use serde::Deserialize;
 
 use super::problems::Problems;
-use super::span::S;
+use super::problems::span::S;
 use crate::media::Codec;
 
 /// `[media]` as written.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::ids::{MenuId, QueueId};
 use super::problems::{id_problem, lang_problem, Problems};
-use super::span::{Origin, S};
+use super::problems::span::{Origin, S};
 use crate::media::prompts::{Lang, PromptId};
 
 /// One menu as written.

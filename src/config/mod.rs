@@ -7,9 +7,9 @@
 //! optional: the defaults are exactly what the shipped `config/cc112.toml` shows.
 //!
 //! One pattern, in layers (each file uses only the ones above it in this list):
-//! - `span`, `problems`: leaves. Byte offsets to lines and TOML paths; the
-//!   [`ConfigError`] list and the typed readers (`int_in`, `duration_in`, id checks)
-//!   every table validates with.
+//! - `problems` (with its child `problems/span.rs`): the leaf. The [`ConfigError`] list
+//!   and the typed readers (`int_in`, `duration_in`, id checks) every table validates
+//!   with; byte offsets to lines and TOML paths.
 //! - `ids`: [`QueueId`], [`MenuId`] (languages and prompt ids are media's).
 //! - One file per table, each with its raw struct, typed struct, default and
 //!   validator: `sip`, `emergency`, `media`, `time_rule` (a queue's opening hours),
@@ -40,7 +40,6 @@ mod queues;
 mod routing;
 mod routing_plan;
 mod sip;
-mod span;
 mod store;
 mod summary;
 mod time_rule;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::span::S;
+use super::problems::span::S;
 use super::ids::QueueId;
 use super::routing_plan::RoutingPlan;
 use super::problems::{duration_in, int_in, Problems};

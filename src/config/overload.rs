@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::span::S;
+use super::problems::span::S;
 use super::problems::{duration_in, int_in, Problems};
 
 /// `[overload]` as written.

@@ -24,7 +24,7 @@ use super::queues::{queues, RawQueue};
 use super::routing::{routing_table, RawRouting, RoutingTable};
 use super::routing_plan::RoutingPlan;
 use super::sip::{sip, RawSip, SipConfig};
-use super::span::S;
+use super::problems::span::S;
 use super::store::{store, RawStore, StoreConfig};
 
 /// The file as written: every table rejects unknown keys, every key is optional and

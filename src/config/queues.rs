@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::ids::QueueId;
 use super::problems::{id_problem, Problems};
-use super::span::{Origin, S};
+use super::problems::span::{Origin, S};
 use super::time_rule::{time_rule, RawTimeRule, TimeRule};
 use crate::clock::UtcOffset;
 

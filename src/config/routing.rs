@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::ids::QueueId;
 use super::problems::{id_problem, number_problem, Problems};
-use super::span::{Origin, S};
+use super::problems::span::{Origin, S};
 use crate::clock::UtcOffset;
 
 /// `[routing]` as written.

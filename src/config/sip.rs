@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::problems::{duration_in, int_in, Problems};
-use super::span::S;
+use super::problems::span::S;
 
 /// `[sip]` as written.
 #[derive(Debug, Default, Deserialize)]

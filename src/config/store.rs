@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::span::S;
+use super::problems::span::S;
 use super::problems::{int_in, Problems};
 use crate::clock::{ShiftDef, Shifts, UtcOffset};
 

@@ -10,7 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::problems::Problems;
-use super::span::S;
+use super::problems::span::S;
 use crate::clock::{parse_time_of_day, LocalTime, Weekday, SECS_PER_DAY};
 
 /// One entry of `open = [...]` as written.

@@ -10,7 +10,7 @@ use crate::call::ivr::PromptRef;
 use crate::config::{Lang, PromptId};
 use crate::media::Codec;
 use crate::sip::message::reason_phrase;
-use crate::sip::{parse, HeaderName, Outgoing};
+use crate::sip::{parse, HeaderName, Outgoing, Transport};
 
 const SDP: &str = "v=0\r\no=caller 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n";
 

@@ -4,14 +4,17 @@
 //!
 //! Each table file validates with these and always returns a usable value (falling
 //! back to the default for a bad key), so validation goes on and the administrator
-//! sees every mistake in one run instead of fixing them one restart at a time. A leaf
-//! of `config` apart from `span`: every table file can use it, it uses none of them.
+//! sees every mistake in one run instead of fixing them one restart at a time. It imports
+//! nothing else from `config` (its child [`span`] turns byte offsets into lines and TOML
+//! paths): every table file can use it, it uses none of them.
 
 use std::fmt;
 use std::ops::{Range, RangeInclusive};
 use std::time::Duration;
 
-use super::span::{line_of, Origin, S};
+pub(super) mod span;
+
+use self::span::{line_of, Origin, S};
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq)]
