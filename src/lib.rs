@@ -2,6 +2,7 @@
 //!
 //! Layers, lowest first; a layer uses only the ones above it in this list
 //! (`scripts/check-layers` keeps it so, and finds import circles between files):
+//! - [`sink`]: a value from the network made safe for a header, a log or a terminal.
 //! - [`clock`]: UTC milliseconds, UTC offsets, local dates and the shifts of the day,
 //!   with the one HH:MM parser.
 //! - [`sip`]: the SIP message model, strict parser and writer, TCP framing, Digest, and
@@ -30,5 +31,6 @@ pub mod engine;
 pub mod media;
 mod name;
 pub mod runtime;
+pub mod sink;
 pub mod sip;
 pub mod store;

@@ -35,6 +35,7 @@ use crate::call::registrar::Binding;
 use crate::call::CallId;
 use crate::config::OperatorId;
 use crate::media::sdp::Negotiated;
+use crate::sink;
 use crate::sip::transaction::{InviteClientTx, TxAction};
 use crate::sip::{sent_by, HeaderName, Method, Outgoing, Peer, Request, Response, Transport};
 
@@ -399,7 +400,8 @@ fn build_fork(now: Instant, c: &OfferedCall<'_>, b: &Binding, ids: &mut Ids, txs
     let tag = ids.tag();
     let local = c.local;
     let request_uri = b.contact.trim().trim_start_matches('<').trim_end_matches('>').to_string();
-    let display = format!("{} {}", c.department_name.replace('"', "'"), c.caller).replace('\\', "");
+    // The caller's number and name are data from a stranger: never syntax (crate::sink).
+    let display = sink::quoted(&format!("{} {}", c.department_name, c.caller));
     let from = format!("\"{display}\" <sip:{}@{}>;tag={tag}", sip_user(c.caller), sent_by(local));
     let to = format!("<sip:{}@{}>", c.operator, sent_by(local));
     let mut o = Outgoing::request(&Method::Invite, &request_uri)
@@ -412,11 +414,11 @@ fn build_fork(now: Instant, c: &OfferedCall<'_>, b: &Binding, ids: &mut Ids, txs
         .header("Contact", format!("<sip:cc112@{}>", sent_by(local)))
         .header("Allow", ALLOW)
         .header("X-CC112-Call", c.record.to_string())
-        .header("X-CC112-Caller", c.caller.to_string())
+        .header("X-CC112-Caller", sink::header_value(c.caller))
         .header("X-CC112-Department", c.department.unwrap_or_default().to_string())
         .header("User-Agent", c.user_agent.to_string());
     if let Some(n) = c.caller_name {
-        o.push_header("X-CC112-Caller-Name", n.replace(['\r', '\n'], " "));
+        o.push_header("X-CC112-Caller-Name", sink::header_value(n));
     }
     let o = o.body("application/sdp", Bytes::from(c.sdp.clone()));
     let peer = Peer { transport: Transport::Udp, remote: b.source, local, conn: None };
@@ -600,6 +602,38 @@ mod tests {
             assert!(w.legs.fork_of(branch).is_none(), "no branch outlives its call");
         }
         assert!(w.fx.out.iter().any(|o| matches!(o, Output::Send { bytes, .. } if bytes.starts_with(b"BYE "))));
+    }
+
+    /// The caller's number and name are what a stranger wrote (`%0D%0A` in a From URI
+    /// unescapes to a line break): the operator's phone still gets a well-formed INVITE,
+    /// with the caller's value in one header and no header of the caller's making.
+    #[test]
+    fn a_caller_id_with_line_breaks_still_rings_the_operator_with_one_caller_header() {
+        let mut w = world();
+        let t0 = w.t0;
+        let op = OperatorId::new("op-a");
+        let c = OfferedCall {
+            call: CallId(7),
+            operator: &op,
+            caller: "0812\r\nX-Injected: yes\r\nX-CC112-Department: fake",
+            caller_name: Some("Siti\r\nX-Injected: name\"\\"),
+            record: "01REC",
+            department: Some("medical"),
+            department_name: "Medis \"112\"",
+            sdp: SDP.replace("192.0.2.101", "127.0.0.1"),
+            local: "127.0.0.1:5060".parse().unwrap(),
+            user_agent: "cc112",
+        };
+        w.legs.offer(t0, c, &[binding(5061, Transport::Udp, t0)], &mut w.ids, &mut w.txs, &mut w.fx).unwrap();
+        let sent = invites(&mut w);
+        assert_eq!(sent.len(), 1, "the INVITE is built and sent");
+        let inv = &sent[0].1;
+        let all = |name: &str| inv.head.get_all(&HeaderName::Other(name.into())).count();
+        assert_eq!(all("X-Injected"), 0);
+        assert_eq!(all("X-CC112-Department"), 1);
+        assert_eq!(inv.head.get(&HeaderName::Other("X-CC112-Department".into())), Some("medical"));
+        assert_eq!(inv.head.get(&HeaderName::Other("X-CC112-Caller".into())), Some("0812%0D%0AX-Injected: yes%0D%0AX-CC112-Department: fake"));
+        assert_eq!(inv.head.from.display.as_deref().map(|d| d.contains("Medis")), Some(true));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use tracing::{info, warn};
 
 use crate::engine::{CallEvent, CallEventKind};
+use crate::sink::printable;
 
 /// Logs one of the engine's call events.
 pub(super) fn log_event(ev: &CallEvent) {
@@ -13,10 +14,11 @@ pub(super) fn log_event(ev: &CallEvent) {
         CallEventKind::Started { record, caller, caller_name, dialed, identity, remote, transport, config_version } => info!(
             event = "started",
             record = %record,
-            caller = %caller,
-            caller_name = caller_name.as_deref().unwrap_or(""),
-            dialed = %dialed,
-            identity = %identity,
+            // What the caller wrote is data: one log line, whatever it contains.
+            caller = %printable(caller),
+            caller_name = %printable(caller_name.as_deref().unwrap_or("")),
+            dialed = %printable(dialed),
+            identity = %printable(identity),
             remote = %remote,
             transport = transport.as_str(),
             config_version = %config_version,

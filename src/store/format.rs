@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::query::{CallRow, EventRow, Report};
 use crate::clock::UtcMs;
 use crate::clock::UtcOffset;
+use crate::sink::printable;
 
 fn opt_time(t: Option<UtcMs>, offset: UtcOffset) -> String {
     t.map_or_else(|| "-".to_string(), |t| t.display_local(offset))
@@ -31,6 +32,8 @@ fn dash(s: &Option<String>) -> &str {
 /// Pads by characters, not bytes (caller names may be non-ASCII), and cuts long cells
 /// so one odd value cannot push every column off screen.
 fn cell(s: &str, width: usize) -> String {
+    // Callers write their own number and name: no control character reaches the terminal.
+    let s = printable(s);
     let n = s.chars().count();
     if n > width {
         let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
@@ -162,7 +165,7 @@ pub fn write_calls_json_lines(
 pub fn timeline(call: &CallRow, events: &[EventRow], offset: UtcOffset) -> String {
     let mut out = String::new();
     let field = |out: &mut String, k: &str, v: &str| {
-        let _ = writeln!(out, "{k:<21}{v}");
+        let _ = writeln!(out, "{k:<21}{}", printable(v));
     };
     field(&mut out, "call", &call.id);
     field(&mut out, "sip call-id", &call.sip_call_id);

@@ -352,3 +352,69 @@ fn a_hundred_callers_reach_an_operator_of_their_department_and_the_records_agree
     assert_eq!(report["abandoned_in_ivr"].as_u64().or_else(|| report["abandoned_ivr"].as_u64()), Some(6), "{text}");
     eprintln!("{}", cli(&["report"]));
 }
+
+/// Issue 13, point 1: a caller whose From user part unescapes to line breaks
+/// (`0812%0D%0AX-Injected:%20yes...`) is offered and bridged like any other, and the
+/// operator's phone gets exactly one `X-CC112-Caller` header and no header of the
+/// caller's making.
+#[test]
+fn a_caller_id_with_line_breaks_reaches_the_operator_with_no_injected_header() {
+    let gw = gateway_with_operators();
+    let op_port = free_ports(1);
+    let op_media = free_ports(4);
+    let reg = sipp_from(
+        gw.sip,
+        op_port,
+        op_media,
+        &["-sf", scenario("operator_register.xml").to_str().unwrap(), "-key", "operator", "op-budi", "-au", "op-budi", "-ap", "secret-op-budi", "-m", "1"],
+    );
+    assert_eq!((reg.exit_code, reg.failed), (Some(0), 0), "register: {}", reg.stdout);
+    assert!(gw.wait_events("operator", 1, Duration::from_secs(5)) || gw.log().contains("operator registered"), "{}", gw.log());
+    let dir = tempfile::tempdir().unwrap();
+    let op_trace = dir.path().join("operator_messages.log");
+    let target = gw.sip;
+    let op_trace_s = op_trace.to_str().unwrap().to_string();
+    let operator = std::thread::spawn(move || {
+        sipp_from(
+            target,
+            op_port,
+            op_media,
+            &["-sf", scenario("operator_answer.xml").to_str().unwrap(), "-m", "1", "-rtp_echo", "-trace_msg", "-message_file", &op_trace_s],
+        )
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // 118 goes straight to medical; the From user part is the attack.
+    let text = std::fs::read_to_string(scenario("caller_dtmf.xml"))
+        .unwrap()
+        .replace("PCAP_FILE", corpora().join("rtp/sipp_dtmf_2833_1.pcap").to_str().unwrap())
+        .replace("<sip:08123[call_number]@", "<sip:0812%0D%0AX-Injected:%20yes%0D%0AX-CC112-Department:%20fake@");
+    let sc = dir.path().join("injector.xml");
+    std::fs::write(&sc, text).unwrap();
+    let uri = format!("sip:118@{}", gw.sip);
+    let caller = crate::harness::sipp(&gw, &["-sf", sc.to_str().unwrap(), "-key", "ruri", &uri, "-m", "1"]);
+    assert_eq!((caller.exit_code, caller.failed), (Some(0), 0), "caller: {}", caller.stdout);
+    let op = operator.join().unwrap();
+    assert_eq!((op.exit_code, op.failed), (Some(0), 0), "operator: {}\n{}", op.stdout, gw.log());
+    assert!(gw.wait_events("operator_answered", 1, Duration::from_secs(5)), "{}", gw.log());
+    let trace = std::fs::read_to_string(&op_trace).unwrap();
+    let invite = trace.split("INVITE sip:").nth(1).expect("the operator received an INVITE");
+    let head = invite.split("\r\n\r\n").next().unwrap_or_default();
+    let lines: Vec<&str> = head.lines().map(str::trim).collect();
+    assert_eq!(lines.iter().filter(|l| l.starts_with("X-CC112-Caller:")).count(), 1, "{head}");
+    assert!(!lines.iter().any(|l| l.starts_with("X-Injected")), "{head}");
+    assert_eq!(lines.iter().filter(|l| l.starts_with("X-CC112-Department:")).count(), 1, "{head}");
+    assert!(lines.contains(&"X-CC112-Department: medical"), "{head}");
+    // The log stays one line per event, and so does `cc112 calls list` on a terminal.
+    assert!(!gw.log().lines().any(|l| l.starts_with("X-Injected")), "{}", gw.log());
+    assert!(gw.wait_events("ended", 1, Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(300));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cc112"))
+        .args(["calls", "list", "--db", gw.db.to_str().unwrap(), "--config", gw.config_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    assert_eq!(table.lines().count(), 3, "a header, one line for the one call, the count:\n{table}");
+    assert!(table.contains(r"0812\r\nX-Injec"), "the number shown as written, escaped:\n{table}");
+    assert!(!table.chars().any(|c| c.is_control() && c != '\n'), "{table}");
+}
