@@ -72,7 +72,7 @@ pub(super) async fn receive(
             Ok((n, remote)) => {
                 let bytes = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
                 let peer = Peer { transport: Transport::Udp, remote, local, conn: None };
-                let invite = bytes.starts_with(b"INVITE ");
+                let invite = crate::sip::is_invite(&bytes);
                 let input = EngineInput::Sip { peer, bytes, received: Instant::now() };
                 if !invite {
                     if tx.send(input).await.is_err() {

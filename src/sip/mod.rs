@@ -24,6 +24,6 @@ pub mod uri;
 pub use header::{CSeq, Header, HeaderName, NameAddr, Via};
 pub use message::{Head, Message, Outgoing, Request, Response};
 pub use method::Method;
-pub use parse::{parse, ParseError, ParseErrorKind};
+pub use parse::{is_invite, parse, ParseError, ParseErrorKind};
 pub use transport::{sent_by, Peer, Transport};
 pub use uri::{Host, Uri, UriKind};

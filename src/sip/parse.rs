@@ -113,6 +113,15 @@ enum StartLine<'a> {
     Response { version: &'a str, code: &'a str, reason: &'a str },
 }
 
+/// Whether [`parse`] would read these bytes as an INVITE's request line, without
+/// parsing them: the UDP readers sort new calls into their own queue with it, so it
+/// skips the leading CRLFs the parser skips (RFC 3261 §7.5); otherwise a flood of
+/// CRLF-prefixed INVITEs would pass as ACKs and BYEs of calls in progress.
+pub fn is_invite(input: &[u8]) -> bool {
+    let start = input.iter().position(|c| *c != b'\r' && *c != b'\n').unwrap_or(input.len());
+    input.get(start..).is_some_and(|rest| rest.starts_with(b"INVITE "))
+}
+
 /// Parse one SIP message. On UDP a body longer than Content-Length is cut (RFC 3261
 /// §18.3: the rest of the datagram is ignored, RFC 4475 §3.1.1.8); a missing
 /// Content-Length means "the rest of the datagram".
@@ -429,6 +438,26 @@ fn set_once<T>(slot: &mut Option<T>, v: T, name: &'static str) -> Result<(), Par
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invite_is_recognised_as_the_parser_reads_it_leading_crlfs_and_all() {
+        for (bytes, want) in [
+            (&b"INVITE sip:112@x SIP/2.0\r\n"[..], true),
+            (b"\r\n\r\nINVITE sip:112@x SIP/2.0\r\n", true),
+            (b"\n\nINVITE sip:112@x SIP/2.0\r\n", true),
+            (b"BYE sip:112@x SIP/2.0\r\n", false),
+            (b"\r\nACK sip:112@x SIP/2.0\r\n", false),
+            (b" INVITE sip:112@x SIP/2.0\r\n", false),
+            (b"INVITEX", false),
+            (b"\r\n\r\n", false),
+            (b"", false),
+        ] {
+            assert_eq!(is_invite(bytes), want, "{:?}", String::from_utf8_lossy(bytes));
+            if want {
+                assert!(matches!(parse(bytes), Err(_) | Ok(Message::Request(Request { method: Method::Invite, .. }))));
+            }
+        }
+    }
 
     const INVITE: &str = "INVITE sip:112@gw.example.com;user=phone SIP/2.0\r\n\
 Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds\r\n\
