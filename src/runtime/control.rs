@@ -26,22 +26,13 @@ pub fn socket_path(db: &Path) -> PathBuf {
 /// Listens on `path` until `shutdown`, passing each command to the engine task over `tx`
 /// and writing back its reply; the socket file is removed when it stops.
 pub(super) async fn serve(path: PathBuf, tx: mpsc::Sender<EngineInput>, shutdown: CancellationToken) {
-    let _ = std::fs::remove_file(&path);
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let listener = match UnixListener::bind(&path) {
+    let listener = match bind_private(&path) {
         Ok(l) => l,
         Err(e) => {
             warn!(path = %path.display(), error = %e, "control socket unavailable: `cc112 operators` will not reach this gateway");
             return;
         }
     };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-    }
     info!(path = %path.display(), "supervisor control socket");
     loop {
         let (stream, _) = tokio::select! {
@@ -73,6 +64,27 @@ pub(super) async fn serve(path: PathBuf, tx: mpsc::Sender<EngineInput>, shutdown
         });
     }
     let _ = std::fs::remove_file(&path);
+}
+
+/// Binds the socket so that nobody but our user can ever reach it: it is made in a
+/// directory of its own with mode 0700, set to 0600 there (a failure is an error, not
+/// ignored), and only then renamed into place. Binding at `path` directly would leave it
+/// open to every local user between the bind and the chmod.
+fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let private = dir.join(format!(".cc112-control-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&private);
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let staged = private.join("sock");
+    let result = UnixListener::bind(&staged).and_then(|l| {
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&staged, path)?;
+        Ok(l)
+    });
+    let _ = std::fs::remove_dir_all(&private);
+    result
 }
 
 /// Send one command to a running gateway (for the CLI).

@@ -418,3 +418,22 @@ fn a_caller_id_with_line_breaks_reaches_the_operator_with_no_injected_header() {
     assert!(table.contains(r"0812\r\nX-Injec"), "the number shown as written, escaped:\n{table}");
     assert!(!table.chars().any(|c| c.is_control() && c != '\n'), "{table}");
 }
+
+/// Issue 13, point 5: the control socket is the supervisor's door, guarded by the file
+/// system alone. It appears at its path already owner-only (it is made in a private
+/// directory and renamed into place), and nothing of the making is left behind.
+#[test]
+fn the_control_socket_is_owner_only_from_the_moment_it_appears() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let gw = gateway_with_operators();
+    assert!(gw.wait_for(|l| l.contains("supervisor control socket"), Duration::from_secs(5)), "{}", gw.log());
+    let path = cc112::runtime::control::socket_path(&gw.db);
+    let meta = std::fs::metadata(&path).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let dir = gw.db.parent().unwrap();
+    let left: Vec<_> = std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(".cc112-control")).collect();
+    assert!(left.is_empty(), "{left:?}");
+    let reply = cc112::runtime::control::send(&path, &cc112::engine::control::Command::ListOperators).unwrap();
+    assert!(matches!(reply, cc112::engine::control::Reply::Operators { .. }));
+}
