@@ -243,9 +243,14 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 Some(var) => std::env::var(&var).with_context(|| format!("environment variable {var}"))?,
                 None => {
                     eprint!("password for {user}@{realm}: ");
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line)?;
-                    line.trim_end_matches(['\r', '\n']).to_string()
+                    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                        // Typed at a terminal: not echoed, so not left on the screen.
+                        rpassword::read_password()?
+                    } else {
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line)?;
+                        line.trim_end_matches(['\r', '\n']).to_string()
+                    }
                 }
             };
             anyhow::ensure!(!password.is_empty(), "empty password");

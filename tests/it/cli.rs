@@ -44,3 +44,32 @@ fn check_config_on_a_missing_file_fails_with_its_name() {
     assert_ne!(code, 0);
     assert!(err.contains("/nonexistent/cc112.toml"), "{err}");
 }
+
+/// Issue 13, point 5: `cc112 operator-hash` asks for the password at a terminal with the
+/// echo off, so it is not left on the screen (or in a terminal recording). The password
+/// is typed into a real pseudo-terminal after the prompt (Python's `pty`), as a person
+/// would.
+#[test]
+fn operator_hash_does_not_echo_the_password_typed_at_a_terminal() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pty/operator_hash.py");
+    let out = Command::new("python3")
+        .args([script.to_str().unwrap(), env!("CARGO_BIN_EXE_cc112"), "hunter2-secret"])
+        .output()
+        .expect("python3");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("password for budi@"), "{screen}");
+    assert!(screen.contains("ha1_sha256"), "the entry was printed: {screen}");
+    assert!(!screen.contains("hunter2-secret"), "the password was echoed: {screen}");
+    // Piped (scripts), it still reads a line from stdin.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cc112"))
+        .args(["operator-hash", "budi"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(b"hunter2-secret\n").unwrap();
+    let piped = child.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&piped.stdout).contains("ha1_sha256"));
+}
