@@ -21,4 +21,4 @@ mod utc;
 pub use day::{parse_time_of_day, MS_PER_DAY, SECS_PER_DAY};
 pub use offset::{LocalTime, UtcOffset, Weekday};
 pub use shift::{ShiftDef, ShiftError, ShiftId, ShiftSelector, ShiftSpan, Shifts};
-pub use utc::{LocalDate, LocalDateTime, UtcMs};
+pub use utc::{LocalDate, LocalDateTime, UtcMs, wall_clock_at};

@@ -2,12 +2,15 @@
 //!
 //! Transactions, offers and calls are numbered from one counter, so an id is never
 //! reused in a process's life: a stale reference (a transaction naming a call that has
-//! ended) finds nothing and does nothing. Tags, branches, Call-IDs of our own requests
-//! and SDP session ids come from one seeded generator, so scenario tests replay exactly.
+//! ended) finds nothing and does nothing. Tags, branches, Call-IDs of our own requests,
+//! the registrar's nonce secret and SDP session ids come from one cryptographic
+//! generator (ChaCha, `StdRng`): whoever sees our tags and branches cannot predict the
+//! next ones, to forge responses or nonces. The gateway seeds it from the operating
+//! system; scenario tests seed it with a number and replay exactly.
 
 use std::fmt;
 
-use rand::rngs::SmallRng;
+use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::call::CallId;
@@ -28,13 +31,19 @@ impl fmt::Display for OfferId {
 
 /// The id counter and the generator.
 pub(crate) struct Ids {
-    rng: SmallRng,
+    rng: StdRng,
     next: u64,
 }
 
 impl Ids {
+    /// Seeded with a number: the same ids, tags and branches every run (tests).
     pub(crate) fn new(seed: u64) -> Ids {
-        Ids { rng: SmallRng::seed_from_u64(seed), next: 1 }
+        Ids { rng: StdRng::seed_from_u64(seed), next: 1 }
+    }
+
+    /// Seeded from the operating system's entropy (the running gateway).
+    pub(crate) fn from_entropy() -> Ids {
+        Ids { rng: StdRng::from_entropy(), next: 1 }
     }
 
     fn next(&mut self) -> u64 {
@@ -80,7 +89,7 @@ impl Ids {
     }
 
     /// The generator itself, for record ids (ULIDs).
-    pub(crate) fn rng(&mut self) -> &mut SmallRng {
+    pub(crate) fn rng(&mut self) -> &mut StdRng {
         &mut self.rng
     }
 }

@@ -138,6 +138,16 @@ impl OperatorLegs {
         self.fork_index.get(branch).copied()
     }
 
+    /// Whether a response on `fork` comes from where its INVITE went: the phone's
+    /// address, over UDP. A response from anywhere else is forged (a 200 would bridge
+    /// the caller to whoever sent it) and is dropped.
+    pub(crate) fn came_from_fork(&self, (offer, idx): (OfferId, usize), from: &Peer) -> bool {
+        self.offers
+            .get(&offer)
+            .and_then(|o| o.forks.get(idx))
+            .is_some_and(|f| f.peer.remote == from.remote && f.peer.transport == from.transport)
+    }
+
     /// Ring every UDP contact in `contacts`. `Err` when none could be rung.
     pub(crate) fn offer(&mut self, now: Instant, c: OfferedCall<'_>, contacts: &[Binding], ids: &mut Ids, txs: &mut Transactions, fx: &mut Effects) -> Result<(), OfferFailure> {
         let offer_id = ids.offer();
@@ -560,6 +570,23 @@ mod tests {
             Ok(Message::Response(r)) => r,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_response_counts_only_from_where_the_invite_went() {
+        let mut w = world();
+        let t0 = w.t0;
+        offer(&mut w, &[binding(5061, Transport::Udp, t0)]).unwrap();
+        let sent = invites(&mut w);
+        let branch = sent[0].1.head.top_via().and_then(|v| v.branch()).unwrap_or_default().to_string();
+        let fork = w.legs.fork_of(&branch).unwrap();
+        let phone = Peer { transport: Transport::Udp, remote: sent[0].0, local: "127.0.0.1:5060".parse().unwrap(), conn: None };
+        assert!(w.legs.came_from_fork(fork, &phone));
+        let forger = Peer { remote: "192.0.2.66:5061".parse().unwrap(), ..phone };
+        assert!(!w.legs.came_from_fork(fork, &forger), "another address");
+        let other_port = Peer { remote: SocketAddr::from(([192, 0, 2, 101], 5099)), ..phone };
+        assert!(!w.legs.came_from_fork(fork, &other_port), "another port of the same host");
+        assert!(!w.legs.came_from_fork(fork, &Peer { transport: Transport::Tcp, conn: Some(1), ..phone }), "another transport");
     }
 
     fn respond(w: &mut World, inv: &Request, status: u16, tag: &str) {

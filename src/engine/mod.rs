@@ -104,14 +104,22 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// `seed` feeds the generator of tags, branches and SDP session ids.
+    /// `seed` feeds the generator of tags and branches: the same seed, the same run.
     pub fn new(config: Arc<Config>, seed: u64) -> Engine {
         Engine::with_timers(config, seed, Timers::default())
     }
 
+    /// The running gateway's engine: tags, branches and nonces nobody can predict.
+    pub fn with_entropy(config: Arc<Config>) -> Engine {
+        Engine::with_ids(config, Ids::from_entropy(), Timers::default())
+    }
+
     /// With the SIP transaction timers given (tests shorten them).
     pub fn with_timers(config: Arc<Config>, seed: u64, timers: Timers) -> Engine {
-        let mut ids = Ids::new(seed);
+        Engine::with_ids(config, Ids::new(seed), timers)
+    }
+
+    fn with_ids(config: Arc<Config>, mut ids: Ids, timers: Timers) -> Engine {
         let now = Instant::now();
         let ops = OperatorSide::new(&config, now, SystemTime::UNIX_EPOCH, ids.secret());
         Engine {
@@ -149,11 +157,7 @@ impl Engine {
     }
 
     fn utc(&self, now: Instant) -> SystemTime {
-        let (at, utc) = self.wall_anchor;
-        match now.checked_duration_since(at) {
-            Some(d) => utc + d,
-            None => utc.checked_sub(at.duration_since(now)).unwrap_or(utc),
-        }
+        crate::clock::wall_clock_at(self.wall_anchor, now)
     }
 
     /// Shutting down: new INVITEs get 503 with Retry-After so the carrier tries another
@@ -235,7 +239,7 @@ impl Engine {
         self.stats.messages += 1;
         match parse(bytes) {
             Ok(Message::Request(req)) => self.on_request(now, peer, req),
-            Ok(Message::Response(resp)) => self.on_response(now, resp),
+            Ok(Message::Response(resp)) => self.on_response(now, peer, resp),
             Err(e) => self.on_parse_error(peer, now, e),
         }
     }
@@ -656,18 +660,22 @@ impl Engine {
         }
     }
 
-    fn on_response(&mut self, now: Instant, resp: Response) {
+    fn on_response(&mut self, now: Instant, peer: Peer, resp: Response) {
         let branch = resp.head.top_via().and_then(|v| v.branch()).unwrap_or_default().to_string();
         if resp.head.cseq.method == Method::Invite {
             let Some(fork) = self.ops.fork_of(&branch) else {
                 self.stats.stray_responses += 1;
                 return;
             };
+            if !self.ops.came_from_fork(fork, &peer) {
+                self.stats.stray_responses += 1;
+                return;
+            }
             let (ops, ctx) = self.split();
             return ops.fork_response(now, fork, &resp, ctx);
         }
         let key = if resp.head.cseq.method == Method::Cancel { format!("CANCEL {branch}") } else { branch };
-        if !self.txs.client_response(now, &key, resp.status, &mut self.fx) {
+        if !self.txs.client_response(now, &peer, &key, resp.status, &mut self.fx) {
             self.stats.stray_responses += 1;
         }
     }

@@ -101,6 +101,11 @@ impl OperatorSide {
         self.legs.fork_of(branch)
     }
 
+    /// Whether a response on `fork` comes from where its INVITE went.
+    pub(crate) fn came_from_fork(&self, fork: (OfferId, usize), from: &Peer) -> bool {
+        self.legs.came_from_fork(fork, from)
+    }
+
     /// A REGISTER from an operator's phone (RFC 7616/8760 Digest).
     pub(crate) fn register(&mut self, now: Instant, peer: Peer, req: &Request, ctx: Ctx<'_>) -> RegisterOutcome {
         let outcome = self.registrar.handle_register(now, peer.remote, peer.transport, req);

@@ -269,7 +269,8 @@ pub struct Stats {
     pub malformed_answered: u64,
     /// Unparseable messages dropped (no headers to answer with, or an ACK).
     pub malformed_dropped: u64,
-    /// Responses that matched none of our transactions.
+    /// Responses that matched none of our transactions, or came from an address our
+    /// request did not go to (forged).
     pub stray_responses: u64,
     /// ACKs that matched no transaction and no dialog.
     pub stray_acks: u64,

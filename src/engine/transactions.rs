@@ -321,9 +321,13 @@ impl Transactions {
         self.drain_nict(tid, fx);
     }
 
-    /// A response to one of our BYEs or CANCELs. `false`: not ours (a stray).
-    pub(crate) fn client_response(&mut self, now: Instant, key: &str, status: u16, fx: &mut Effects) -> bool {
+    /// A response from `from` to one of our BYEs or CANCELs. `false`: not ours (a
+    /// stray), or not from where the request went (forged: it could end our retries).
+    pub(crate) fn client_response(&mut self, now: Instant, from: &Peer, key: &str, status: u16, fx: &mut Effects) -> bool {
         let Some(id) = self.nict_index.get(key).copied() else { return false };
+        if self.nicts.get(&id).is_none_or(|e| e.peer.remote != from.remote || e.peer.transport != from.transport) {
+            return false;
+        }
         if let Some(e) = self.nicts.get_mut(&id) {
             e.tx.handle_response(now, status);
         }
@@ -473,8 +477,10 @@ mod tests {
         assert_eq!(sent(&mut fx), vec!["BYE sip:caller@192.0.2.10 SIP/2.0"]);
         run_timers(&mut txs, &mut fx, t0 + Duration::from_millis(600));
         assert_eq!(sent(&mut fx).len(), 1, "Timer E retransmits over UDP");
-        assert!(!txs.client_response(t0, "z9hG4bKother", 200, &mut fx), "a stray");
-        assert!(txs.client_response(t0, "z9hG4bKb1", 200, &mut fx));
+        assert!(!txs.client_response(t0, &peer(), "z9hG4bKother", 200, &mut fx), "a stray");
+        let forger = Peer { remote: "192.0.2.66:5060".parse().unwrap(), ..peer() };
+        assert!(!txs.client_response(t0, &forger, "z9hG4bKb1", 200, &mut fx), "not from where the BYE went");
+        assert!(txs.client_response(t0, &peer(), "z9hG4bKb1", 200, &mut fx));
         run_timers(&mut txs, &mut fx, t0 + Duration::from_secs(10));
         assert_eq!((txs.len(), fx.timers.live()), (0, 0));
     }

@@ -76,7 +76,7 @@ pub(super) struct Start {
 pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
     let Start { config, store, prompts, queues, udp, tcp, shutdown, tracker } = start;
     let Queues { tx, rx, invites_tx, invites } = queues;
-    let mut engine = Engine::new(config, rand::random());
+    let mut engine = Engine::with_entropy(config);
     engine.set_wall_clock(Instant::now(), std::time::SystemTime::now());
     // With a store, a call's 200 OK waits for its first record (see `media_open`).
     engine.set_record_wait(store.as_ref().map(|_| RECORD_WAIT));

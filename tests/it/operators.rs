@@ -437,3 +437,88 @@ fn the_control_socket_is_owner_only_from_the_moment_it_appears() {
     let reply = cc112::runtime::control::send(&path, &cc112::engine::control::Command::ListOperators).unwrap();
     assert!(matches!(reply, cc112::engine::control::Reply::Operators { .. }));
 }
+
+/// A 200 OK for an INVITE received as text, from a phone at `at` (its Contact and SDP).
+fn ok_for(invite: &str, tag: &str, at: std::net::SocketAddr) -> String {
+    let header = |name: &str| {
+        invite.lines().filter(|l| l.to_ascii_lowercase().starts_with(&format!("{}:", name.to_ascii_lowercase()))).map(str::to_string).collect::<Vec<_>>()
+    };
+    let sdp = format!("v=0\r\no=op 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\n", ip = at.ip(), port = at.port() + 1000);
+    let mut out = String::from("SIP/2.0 200 OK\r\n");
+    for v in header("Via") {
+        out += &format!("{v}\r\n");
+    }
+    for name in ["From", "Call-ID", "CSeq"] {
+        out += &format!("{}\r\n", header(name).first().unwrap());
+    }
+    out += &format!("{};tag={tag}\r\n", header("To").first().unwrap());
+    out += &format!("Contact: <sip:op@{at}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
+    out
+}
+
+/// Issue 13, point 3: a response to our INVITE counts only from where the INVITE went.
+/// While op-budi's phone rings, a forger at 127.0.0.3 who knows the INVITE (branch,
+/// tags, Call-ID) answers 200 first: nothing is bridged to it, nothing is sent to it; the
+/// phone's own 200 then bridges the caller to op-budi.
+#[test]
+fn a_forged_200_from_another_address_does_not_bridge_the_caller() {
+    let gw = gateway_with_operators();
+    let phone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    phone.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let c = register_over(&phone, gw.sip, "op-budi", 1, None).unwrap();
+    let ok = register_over(&phone, gw.sip, "op-budi", 2, Some(answer_401(&c, "op-budi", "secret-op-budi", gw.sip))).unwrap();
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    let text = std::fs::read_to_string(scenario("caller_dtmf.xml")).unwrap().replace("PCAP_FILE", corpora().join("rtp/sipp_dtmf_2833_1.pcap").to_str().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let sc = dir.path().join("caller.xml");
+    std::fs::write(&sc, text).unwrap();
+    let target = gw.sip;
+    let sc_s = sc.to_str().unwrap().to_string();
+    let caller = std::thread::spawn(move || {
+        let uri = format!("sip:118@{target}");
+        crate::harness::sipp_to(target, &["-sf", &sc_s, "-key", "ruri", &uri, "-m", "1"])
+    });
+    // The phone rings.
+    phone.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 8192];
+    let invite = loop {
+        let n = phone.recv(&mut buf).expect("the operator's INVITE");
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if m.starts_with("INVITE ") {
+            break m;
+        }
+    };
+    // The forger answers first, from another address.
+    let forger = std::net::UdpSocket::bind("127.0.0.3:0").unwrap();
+    forger.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+    let forged = ok_for(&invite, "forged", forger.local_addr().unwrap());
+    forger.send_to(forged.as_bytes(), gw.sip).unwrap();
+    assert!(forger.recv(&mut buf).is_err(), "nothing is sent to the forger (no ACK)");
+    assert!(gw.events("operator_answered").is_empty(), "not bridged to the forger: {}", gw.log());
+    // The phone's own answer bridges.
+    phone.send_to(ok_for(&invite, "phone", phone.local_addr().unwrap()).as_bytes(), gw.sip).unwrap();
+    assert!(gw.wait_events("operator_answered", 1, Duration::from_secs(5)), "{}", gw.log());
+    phone.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let ack = loop {
+        let n = phone.recv(&mut buf).expect("our ACK");
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if m.starts_with("ACK ") {
+            break m;
+        }
+    };
+    assert!(ack.contains("tag=phone"), "{ack}");
+    // The caller hangs up; the phone's leg gets our BYE, answered.
+    phone.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let bye = loop {
+        let n = phone.recv(&mut buf).expect("our BYE");
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if m.starts_with("BYE ") {
+            break m;
+        }
+    };
+    let header = |name: &str| bye.lines().filter(|l| l.starts_with(name)).map(|l| format!("{l}\r\n")).collect::<String>();
+    let ok = format!("SIP/2.0 200 OK\r\n{}{}{}{}{}Content-Length: 0\r\n\r\n", header("Via:"), header("From:"), header("To:"), header("Call-ID:"), header("CSeq:"));
+    phone.send_to(ok.as_bytes(), gw.sip).unwrap();
+    let run = caller.join().unwrap();
+    assert_eq!((run.exit_code, run.failed), (Some(0), 0), "caller: {}", run.stdout);
+}
