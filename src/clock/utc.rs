@@ -254,6 +254,17 @@ impl LocalDateTime {
     }
 }
 
+/// The wall-clock time of the monotonic instant `now`, given one instant whose wall
+/// time is known (`anchor`): sans-IO parts are told the time once and read it from
+/// their monotonic clock afterwards.
+pub fn wall_clock_at(anchor: (std::time::Instant, SystemTime), now: std::time::Instant) -> SystemTime {
+    let (at, utc) = anchor;
+    match now.checked_duration_since(at) {
+        Some(d) => utc + d,
+        None => utc.checked_sub(at.duration_since(now)).unwrap_or(utc),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,16 +351,5 @@ mod tests {
         );
         assert_eq!(l.clock(), "23:59:59.999");
         assert_eq!(UtcMs::from_system_time(t.to_system_time()), t);
-    }
-}
-
-/// The wall-clock time of the monotonic instant `now`, given one instant whose wall
-/// time is known (`anchor`): sans-IO parts are told the time once and read it from
-/// their monotonic clock afterwards.
-pub fn wall_clock_at(anchor: (std::time::Instant, SystemTime), now: std::time::Instant) -> SystemTime {
-    let (at, utc) = anchor;
-    match now.checked_duration_since(at) {
-        Some(d) => utc + d,
-        None => utc.checked_sub(at.duration_since(now)).unwrap_or(utc),
     }
 }
