@@ -31,8 +31,9 @@
 //! each refusal the only response; then 100 Trying, a media port is opened and the
 //! call's `Started` event goes out for its record. Once the port is open and the record
 //! is durable (or [`Engine::set_record_wait`]'s wait ran out) the 200 OK with our SDP goes
-//! out and is retransmitted until the ACK. Nothing about queues, IVR or configuration
-//! state can refuse it; no credentials are ever asked of it.
+//! out and is retransmitted until the ACK, which starts the media and the IVR (no media
+//! before it: no reflection). Nothing about queues, IVR or configuration state can
+//! refuse it; no credentials are ever asked of it.
 
 mod admission;
 pub mod call;
@@ -296,8 +297,7 @@ impl Engine {
         }
     }
 
-    /// The runtime's word on a new call's first record: durable (`ok`), or failed to
-    /// reach the disk (the call is answered all the same, and the failure logged).
+    /// The runtime's word on a new call's first record: durable (`ok`) or not (logged).
     pub fn handle_record_committed(&mut self, now: Instant, id: CallId, ok: bool) {
         self.tick(now);
         if !ok && self.calls.contains(id) {
@@ -526,7 +526,6 @@ impl Engine {
         self.txs.final_ist(now, &key, Answer::new(200, "OK", &hdrs), Some(Bytes::from(body)), &mut self.fx);
         self.stats.calls_answered += 1;
         self.event(id, event);
-        self.start_media_and_ivr(now, id);
     }
 
     fn refuse_offer(&mut self, now: Instant, key: &TxKey, e: &SdpError) {
@@ -608,6 +607,9 @@ impl Engine {
         self.txs.ack(now, &key, &mut self.fx);
         if first {
             self.event(id, CallEventKind::Confirmed);
+            // Media only once the caller's ACK confirms the dialog: an INVITE with a
+            // spoofed source and someone else's SDP address makes us send nothing there.
+            self.start_media_and_ivr(now, id);
         }
     }
 
@@ -744,8 +746,8 @@ impl Engine {
         self.drain_ivr(now, id);
     }
 
-    /// Start the media and the IVR once the 200 OK is out: the caller hears the
-    /// greeting as soon as media can flow.
+    /// Start the media and the IVR once the ACK confirms the dialog: the caller hears the
+    /// greeting as soon as media can flow, and an unconfirmed INVITE gets no media.
     fn start_media_and_ivr(&mut self, now: Instant, id: CallId) {
         let utc = self.utc(now);
         let plan = self.config.routing.clone();

@@ -298,6 +298,26 @@ fn retransmitted_invite_is_absorbed_and_answered_with_latest_response() {
     assert_eq!(h.engine.active_calls(), 1);
 }
 
+/// No media before the ACK: an INVITE with a spoofed source and someone else's SDP
+/// address must not make us send prompts there. The ACK starts the media and the IVR.
+#[test]
+fn media_and_the_ivr_start_with_the_ack_not_the_200() {
+    let mut h = Harness::new();
+    let out = h.send(&invite("call-m", "z9hG4bKm1", "sip:112@gw", SDP));
+    assert_eq!(statuses(&out), vec![100, 200]);
+    assert!(media_cmds(&out).is_empty(), "nothing for the media before the ACK: {out:?}");
+    let tag = responses(&out).pop().unwrap().head.to.tag().unwrap().to_string();
+    let later = h.advance(Duration::from_secs(40));
+    assert!(later.iter().all(|(_, o)| !matches!(o, Output::Media { .. })), "never, if no ACK comes");
+    assert_eq!(h.engine.active_calls(), 0, "the unconfirmed call ended (BYE after 64×T1)");
+    let out = h.send(&invite("call-m2", "z9hG4bKm2", "sip:112@gw", SDP));
+    let tag2 = responses(&out).pop().unwrap().head.to.tag().unwrap().to_string();
+    assert_ne!(tag, tag2);
+    let out = h.send(&in_dialog("ACK", "call-m2", "z9hG4bKm2a", &tag2, 1, ""));
+    assert!(matches!(media_cmds(&out).first(), Some(MediaCommand::Start { .. })), "{out:?}");
+    assert_eq!(played(&out), vec!["id/greeting"]);
+}
+
 #[test]
 fn ok_is_retransmitted_on_timer_g_until_the_ack() {
     let mut h = Harness::new();
@@ -306,7 +326,7 @@ fn ok_is_retransmitted_on_timer_g_until_the_ack() {
     let times: Vec<u128> = out.iter().filter(|(_, o)| matches!(o, Output::Send { .. })).map(|(t, _)| t.as_millis()).collect();
     assert_eq!(times, vec![500, 1500, 3500]);
     let out = h.send(&in_dialog("ACK", "call-g", "z9hG4bKack1", &tag, 1, ""));
-    assert_eq!(events(&out), vec![CallEventKind::Confirmed]);
+    assert_eq!(events(&out).first(), Some(&CallEventKind::Confirmed), "then the IVR starts");
     let out = h.advance(Duration::from_secs(60));
     assert!(out.iter().all(|(_, o)| !matches!(o, Output::Send { .. })), "no retransmission after ACK");
     assert_eq!(h.engine.active_calls(), 1, "the call stays up until the caller hangs up");
@@ -320,7 +340,7 @@ fn ack_loss_is_repaired() {
     let out = h.advance(Duration::from_millis(1600));
     assert_eq!(out.len(), 2);
     let out = h.send(&in_dialog("ACK", "call-loss", "z9hG4bKack2", &tag, 1, ""));
-    assert_eq!(events(&out), vec![CallEventKind::Confirmed]);
+    assert_eq!(events(&out).first(), Some(&CallEventKind::Confirmed), "then the IVR starts");
     let out = h.advance(Duration::from_secs(40));
     assert!(sends(&out).is_empty(), "no SIP after the ACK");
 }
@@ -609,6 +629,7 @@ fn reinvite_in_dialog_gets_a_fresh_answer_on_the_same_port() {
 fn sip_info_dtmf_reaches_the_call_as_a_digit() {
     let mut h = Harness::new();
     let tag = answered_call(&mut h, "call-info");
+    h.send(&in_dialog("ACK", "call-info", "z9hG4bKia", &tag, 1, ""));
     let info = in_dialog("INFO", "call-info", "z9hG4bKi", &tag, 2, "")
         .replace("Content-Length: 0", "Content-Type: application/dtmf-relay\r\nContent-Length: 24")
         + "Signal=5\r\nDuration=160\r\n";
@@ -632,7 +653,7 @@ fn legacy_rfc2543_invite_reaches_112() {
     // The 2543 ACK reuses the INVITE's Via without branch: it matches the transaction.
     let tag = responses(&out).pop().unwrap().head.to.tag().unwrap().to_string();
     let ack = format!("ACK sip:112@gw SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10\r\nFrom: <sip:old@phone>\r\nTo: <sip:112@gw>;tag={tag}\r\nCall-ID: legacy1\r\nCSeq: 1 ACK\r\n\r\n");
-    assert_eq!(events(&h.send(&ack)), vec![CallEventKind::Confirmed]);
+    assert_eq!(events(&h.send(&ack)).first(), Some(&CallEventKind::Confirmed));
     assert!(sends(&h.advance(Duration::from_secs(5))).is_empty());
 }
 
@@ -685,8 +706,12 @@ fn routed(out: &[Output]) -> Option<crate::call::ivr::Routing> {
 }
 
 /// An answered call to `uri`; returns its id and every output so far.
+/// A call answered and confirmed by its ACK: media and the IVR start with the ACK.
 fn ivr_call(h: &mut Harness, call_id: &str, uri: &str) -> (CallId, Vec<Output>) {
-    let out = h.send(&invite(call_id, &format!("z9hG4bK{call_id}"), uri, SDP));
+    let mut out = h.send(&invite(call_id, &format!("z9hG4bK{call_id}"), uri, SDP));
+    if let Some(tag) = responses(&out).iter().find(|r| r.status == 200).and_then(|r| r.head.to.tag().map(str::to_string)) {
+        out.extend(h.send(&in_dialog("ACK", call_id, &format!("z9hG4bKack{call_id}"), &tag, 1, "")));
+    }
     let id = out
         .iter()
         .find_map(|o| match o {

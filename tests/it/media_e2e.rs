@@ -197,3 +197,43 @@ fn an_rtp_flood_from_another_address_changes_nothing_and_takes_no_digit() {
     let v: serde_json::Value = serde_json::from_str(&closed).unwrap();
     assert!(v["fields"]["dropped_foreign_source"].as_u64().unwrap() > 100, "{closed}");
 }
+
+/// Issue 13, point 4: an INVITE that is never ACKed (its source may be spoofed, its SDP
+/// address someone else's) makes us send nothing to that address: media starts with the
+/// ACK. Before, 400 bytes of INVITE made the gateway send ~178 KB of prompts there.
+#[test]
+fn an_invite_never_acked_sends_nothing_to_its_sdp_address() {
+    let gw = Gateway::start();
+    let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let victim = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sip.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let (sip_port, victim_port) = (sip.local_addr().unwrap().port(), victim.local_addr().unwrap().port());
+    let sdp = format!("v=0\r\no=t 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {victim_port} RTP/AVP 0\r\n");
+    let invite = format!(
+        "INVITE sip:112@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{sip_port};branch=z9hG4bKrefl{sip_port}\r\nMax-Forwards: 70\r\nFrom: <sip:0812@127.0.0.1>;tag=refl\r\nTo: <sip:112@{gw}>\r\nCall-ID: reflector-{sip_port}\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len(),
+        gw = gw.sip
+    );
+    sip.send_to(invite.as_bytes(), gw.sip).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = sip.recv(&mut buf).expect("answer from the gateway");
+        if let Ok(Message::Response(r)) = parse(&buf[..n]) {
+            if r.status == 200 {
+                break;
+            }
+        }
+    }
+    // No ACK. Three seconds of what reaches the SDP address (the greeting would be
+    // ~150 packets by now).
+    let end = Instant::now() + Duration::from_secs(3);
+    let mut bytes = 0usize;
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        victim.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+        match victim.recv(&mut buf) {
+            Ok(n) => bytes += n,
+            Err(_) => break,
+        }
+    }
+    assert_eq!(bytes, 0, "sent to an unconfirmed SDP address (the INVITE was {} bytes)", invite.len());
+}
