@@ -16,6 +16,7 @@ use tracing::warn;
 
 use super::output::Stats;
 use crate::config::Config;
+use crate::sink::{header_value, printable};
 use crate::sip::body::sdp_of;
 use crate::sip::{HeaderName, Method, Outgoing, ParseError, Peer, Request, Uri, UriKind};
 
@@ -228,17 +229,21 @@ impl BadInput {
     /// A message that did not parse, from `peer`.
     pub(crate) fn handle(&mut self, now: Instant, peer: Peer, e: &ParseError, server: &str) -> Unparsed {
         let log = self.allow(now, peer.remote.ip());
+        // The error quotes what was sent (a host, a version): data in the log line and
+        // in our status line, never a line break of the sender's.
+        let error = e.to_string();
+        let error = printable(&error);
         match (&e.echo, &e.method) {
             (Some(echo), m) if *m != Some(Method::Ack) => {
                 if log {
-                    warn!(remote = %peer.remote, error = %e, "malformed request answered {}", e.status());
+                    warn!(remote = %peer.remote, %error, "malformed request answered {}", e.status());
                 }
-                let reason = e.kind.to_string();
+                let reason = header_value(&e.kind.to_string()).into_owned();
                 Unparsed::Answered(Outgoing::response_raw(e.status(), &reason, echo).header("Server", server.to_string()).to_bytes())
             }
             _ => {
                 if log {
-                    warn!(remote = %peer.remote, error = %e, "malformed message dropped");
+                    warn!(remote = %peer.remote, %error, "malformed message dropped");
                 }
                 Unparsed::Dropped
             }
@@ -305,6 +310,21 @@ mod tests {
         assert_eq!(id("urn:service:sos.fire").as_deref(), Some("urn:service:sos.fire"));
         assert_eq!(id("sip:0112@127.0.0.1"), None);
         assert_eq!(id("urn:service:sosx"), None);
+    }
+
+    #[test]
+    fn what_a_malformed_request_quotes_cannot_break_our_status_line() {
+        use crate::sip::{HeaderName, ParseErrorKind};
+        let e = ParseError {
+            kind: ParseErrorKind::VersionNotSupported("SIP/3.0\r\nX-Evil: 1".into()),
+            method: Some(Method::Options),
+            echo: Some(vec![(HeaderName::CallId, "x".into()), (HeaderName::CSeq, "1 OPTIONS".into())]),
+        };
+        let peer = Peer { transport: crate::sip::Transport::Udp, remote: "192.0.2.1:5060".parse().unwrap(), local: "127.0.0.1:5060".parse().unwrap(), conn: None };
+        let Unparsed::Answered(bytes) = BadInput::new().handle(Instant::now(), peer, &e, "cc112") else { panic!("answered") };
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.starts_with("SIP/2.0 505 "), "{text}");
+        assert!(!text.lines().any(|l| l.starts_with("X-Evil")), "{text}");
     }
 
     #[test]

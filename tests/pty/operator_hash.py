@@ -26,5 +26,9 @@ def read_until(pred, limit=10.0):
 read_until(lambda o: b"password for" in o)
 os.write(fd, sys.argv[2].encode() + b"\n")
 read_until(lambda o: b"ha1_sha256" in o)
-os.waitpid(pid, 0)
+# Whatever happened, the child does not outlive the test.
+done, _ = os.waitpid(pid, os.WNOHANG)
+if done == 0:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
 sys.stdout.write(out.decode(errors="replace"))
