@@ -16,7 +16,7 @@ use tracing::warn;
 
 use super::output::Stats;
 use crate::config::Config;
-use crate::sink::{header_value, printable};
+use crate::sink::printable;
 use crate::sip::body::sdp_of;
 use crate::sip::{HeaderName, Method, Outgoing, ParseError, Peer, Request, Uri, UriKind};
 
@@ -229,8 +229,8 @@ impl BadInput {
     /// A message that did not parse, from `peer`.
     pub(crate) fn handle(&mut self, now: Instant, peer: Peer, e: &ParseError, server: &str) -> Unparsed {
         let log = self.allow(now, peer.remote.ip());
-        // The error quotes what was sent (a host, a version): data in the log line and
-        // in our status line, never a line break of the sender's.
+        // The error quotes what was sent (a host, a version): escaped in the log line (the
+        // status line makes its reason phrase safe itself, `Outgoing::response_raw`).
         let error = e.to_string();
         let error = printable(&error);
         match (&e.echo, &e.method) {
@@ -238,7 +238,7 @@ impl BadInput {
                 if log {
                     warn!(remote = %peer.remote, %error, "malformed request answered {}", e.status());
                 }
-                let reason = header_value(&e.kind.to_string()).into_owned();
+                let reason = e.kind.to_string();
                 Unparsed::Answered(Outgoing::response_raw(e.status(), &reason, echo).header("Server", server.to_string()).to_bytes())
             }
             _ => {
