@@ -525,12 +525,17 @@ mod tests {
     }
 
     fn offer(w: &mut World, contacts: &[Binding]) -> Result<(), OfferFailure> {
+        offer_from(w, "081234567", "Siti", contacts)
+    }
+
+    /// An offer of call 7 to op-a from this caller number and name.
+    fn offer_from(w: &mut World, caller: &str, name: &str, contacts: &[Binding]) -> Result<(), OfferFailure> {
         let op = OperatorId::new("op-a");
         let c = OfferedCall {
             call: CallId(7),
             operator: &op,
-            caller: "081234567",
-            caller_name: Some("Siti"),
+            caller,
+            caller_name: Some(name),
             record: "01REC",
             department: Some("medical"),
             department_name: "Medis \"112\"",
@@ -638,20 +643,8 @@ mod tests {
     fn a_caller_id_with_line_breaks_still_rings_the_operator_with_one_caller_header() {
         let mut w = world();
         let t0 = w.t0;
-        let op = OperatorId::new("op-a");
-        let c = OfferedCall {
-            call: CallId(7),
-            operator: &op,
-            caller: "0812\r\nX-Injected: yes\r\nX-CC112-Department: fake",
-            caller_name: Some("Siti\r\nX-Injected: name\"\\"),
-            record: "01REC",
-            department: Some("medical"),
-            department_name: "Medis \"112\"",
-            sdp: SDP.replace("192.0.2.101", "127.0.0.1"),
-            local: "127.0.0.1:5060".parse().unwrap(),
-            user_agent: "cc112",
-        };
-        w.legs.offer(t0, c, &[binding(5061, Transport::Udp, t0)], &mut w.ids, &mut w.txs, &mut w.fx).unwrap();
+        let caller = "0812\r\nX-Injected: yes\r\nX-CC112-Department: fake";
+        offer_from(&mut w, caller, "Siti\r\nX-Injected: name\"\\", &[binding(5061, Transport::Udp, t0)]).unwrap();
         let sent = invites(&mut w);
         assert_eq!(sent.len(), 1, "the INVITE is built and sent");
         let inv = &sent[0].1;

@@ -27,12 +27,11 @@ pub(crate) fn gateway_with_operators_offering(algorithms: &str) -> Gateway {
     Gateway::start_config(&toml, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
-#[test]
-fn a_caller_pressing_1_is_bridged_to_the_registered_medical_operator() {
-    let gw = gateway_with_operators();
+/// op-budi's SIPp softphone registers; returns its SIP and media ports (it answers on the
+/// port it registered from).
+fn register_op_budi(gw: &Gateway) -> (u16, u16) {
     let op_port = free_ports(1);
     let op_media = free_ports(4);
-    // The softphone registers from the port it will answer on.
     let reg = sipp_from(
         gw.sip,
         op_port,
@@ -41,6 +40,13 @@ fn a_caller_pressing_1_is_bridged_to_the_registered_medical_operator() {
     );
     assert_eq!((reg.exit_code, reg.failed), (Some(0), 0), "register: {}", reg.stdout);
     assert!(gw.wait_events("operator", 1, Duration::from_secs(5)) || gw.log().contains("operator registered"), "{}", gw.log());
+    (op_port, op_media)
+}
+
+#[test]
+fn a_caller_pressing_1_is_bridged_to_the_registered_medical_operator() {
+    let gw = gateway_with_operators();
+    let (op_port, op_media) = register_op_budi(&gw);
     let target = gw.sip;
     let operator = std::thread::spawn(move || {
         sipp_from(target, op_port, op_media, &["-sf", scenario("operator_answer.xml").to_str().unwrap(), "-m", "1", "-rtp_echo"])
@@ -360,16 +366,7 @@ fn a_hundred_callers_reach_an_operator_of_their_department_and_the_records_agree
 #[test]
 fn a_caller_id_with_line_breaks_reaches_the_operator_with_no_injected_header() {
     let gw = gateway_with_operators();
-    let op_port = free_ports(1);
-    let op_media = free_ports(4);
-    let reg = sipp_from(
-        gw.sip,
-        op_port,
-        op_media,
-        &["-sf", scenario("operator_register.xml").to_str().unwrap(), "-key", "operator", "op-budi", "-au", "op-budi", "-ap", "secret-op-budi", "-m", "1"],
-    );
-    assert_eq!((reg.exit_code, reg.failed), (Some(0), 0), "register: {}", reg.stdout);
-    assert!(gw.wait_events("operator", 1, Duration::from_secs(5)) || gw.log().contains("operator registered"), "{}", gw.log());
+    let (op_port, op_media) = register_op_budi(&gw);
     let dir = tempfile::tempdir().unwrap();
     let op_trace = dir.path().join("operator_messages.log");
     let target = gw.sip;
@@ -456,6 +453,18 @@ fn ok_for(invite: &str, tag: &str, at: std::net::SocketAddr) -> String {
     out
 }
 
+/// The next request with this method that reaches `sock` (others are skipped).
+fn recv_request(sock: &std::net::UdpSocket, method: &str) -> String {
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = sock.recv(&mut buf).unwrap_or_else(|e| panic!("no {method}: {e}"));
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if m.starts_with(&format!("{method} ")) {
+            return m;
+        }
+    }
+}
+
 /// Issue 13, point 3: a response to our INVITE counts only from where the INVITE went.
 /// While op-budi's phone rings, a forger at 127.0.0.3 who knows the INVITE (branch,
 /// tags, Call-ID) answers 200 first: nothing is bridged to it, nothing is sent to it; the
@@ -481,13 +490,7 @@ fn a_forged_200_from_another_address_does_not_bridge_the_caller() {
     // The phone rings.
     phone.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut buf = [0u8; 8192];
-    let invite = loop {
-        let n = phone.recv(&mut buf).expect("the operator's INVITE");
-        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if m.starts_with("INVITE ") {
-            break m;
-        }
-    };
+    let invite = recv_request(&phone, "INVITE");
     // The forger answers first, from another address.
     let forger = std::net::UdpSocket::bind("127.0.0.3:0").unwrap();
     forger.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
@@ -499,23 +502,11 @@ fn a_forged_200_from_another_address_does_not_bridge_the_caller() {
     phone.send_to(ok_for(&invite, "phone", phone.local_addr().unwrap()).as_bytes(), gw.sip).unwrap();
     assert!(gw.wait_events("operator_answered", 1, Duration::from_secs(5)), "{}", gw.log());
     phone.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let ack = loop {
-        let n = phone.recv(&mut buf).expect("our ACK");
-        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if m.starts_with("ACK ") {
-            break m;
-        }
-    };
+    let ack = recv_request(&phone, "ACK");
     assert!(ack.contains("tag=phone"), "{ack}");
     // The caller hangs up; the phone's leg gets our BYE, answered.
     phone.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let bye = loop {
-        let n = phone.recv(&mut buf).expect("our BYE");
-        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if m.starts_with("BYE ") {
-            break m;
-        }
-    };
+    let bye = recv_request(&phone, "BYE");
     let header = |name: &str| bye.lines().filter(|l| l.starts_with(name)).map(|l| format!("{l}\r\n")).collect::<String>();
     let ok = format!("SIP/2.0 200 OK\r\n{}{}{}{}{}Content-Length: 0\r\n\r\n", header("Via:"), header("From:"), header("To:"), header("Call-ID:"), header("CSeq:"));
     phone.send_to(ok.as_bytes(), gw.sip).unwrap();
