@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::problems::{number_problem, Problems};
+use super::problems::{entry_number, Problems};
 use super::problems::span::S;
 
 /// `[emergency]` as written.
@@ -151,23 +151,7 @@ fn emergency_number(
     p: &mut Problems<'_>,
 ) -> Option<EmergencyNumber> {
     let raw = entry.get_ref();
-    let number = match &raw.number {
-        None => {
-            p.at(
-                here,
-                entry.span(),
-                "missing key `number`; expected number = \"112\" and label = \"...\"",
-            );
-            None
-        }
-        Some(v) => match number_problem(v.get_ref()) {
-            Ok(n) => Some(n),
-            Err(msg) => {
-                p.at(format!("{here}.number"), v.span(), msg);
-                None
-            }
-        },
-    };
+    let number = entry_number(raw.number.as_ref(), here, entry.span(), "missing key `number`; expected number = \"112\" and label = \"...\"", p);
     let label = match &raw.label {
         None => {
             p.at(

@@ -8,7 +8,7 @@
 use serde::Deserialize;
 
 use super::ids::QueueId;
-use super::problems::{id_problem, number_problem, Problems};
+use super::problems::{entry_number, id_problem, Problems};
 use super::problems::span::{Origin, S};
 use crate::clock::UtcOffset;
 
@@ -149,23 +149,7 @@ fn direct_numbers(list: &S<Vec<S<RawDirect>>>, p: &mut Problems<'_>) -> Vec<Dire
 
 fn direct_number(entry: &S<RawDirect>, here: &str, p: &mut Problems<'_>) -> Option<DirectNumber> {
     let raw = entry.get_ref();
-    let number = match &raw.number {
-        None => {
-            p.at(
-                here,
-                entry.span(),
-                "missing key `number`; expected number = \"118\" and queue = \"medical\"",
-            );
-            None
-        }
-        Some(v) => match number_problem(v.get_ref()) {
-            Ok(n) => Some(n),
-            Err(msg) => {
-                p.at(format!("{here}.number"), v.span(), msg);
-                None
-            }
-        },
-    };
+    let number = entry_number(raw.number.as_ref(), here, entry.span(), "missing key `number`; expected number = \"118\" and queue = \"medical\"", p);
     let queue = match &raw.queue {
         None => {
             p.at(

@@ -178,6 +178,28 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// The `number` key of an entry (an emergency number, a direct number): checked with
+/// [`number_problem`], or reported missing at the entry with `missing` as the hint.
+pub(crate) fn entry_number(
+    number: Option<&S<toml::Value>>,
+    here: &str,
+    entry: Range<usize>,
+    missing: &str,
+    p: &mut Problems<'_>,
+) -> Option<String> {
+    let Some(v) = number else {
+        p.at(here, entry, missing);
+        return None;
+    };
+    match number_problem(v.get_ref()) {
+        Ok(n) => Some(n),
+        Err(msg) => {
+            p.at(format!("{here}.number"), v.span(), msg);
+            None
+        }
+    }
+}
+
 /// A dialled number (emergency or direct). Numbers are strings because leading zeros
 /// matter in dial strings and an integer would silently drop them.
 pub(crate) fn number_problem(v: &toml::Value) -> Result<String, String> {
