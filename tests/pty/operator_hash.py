@@ -24,6 +24,13 @@ def read_until(pred, limit=10.0):
                 break
             out += chunk
 read_until(lambda o: b"password for" in o)
+# Type once the program reads the password: when it has turned the echo off (a program
+# that never does gets the password after 3 s, echoed). Typing at the first sight of
+# the prompt would race the program, which disables the echo just after writing it.
+import termios, time
+deadline = time.time() + 3.0
+while time.time() < deadline and termios.tcgetattr(fd)[3] & termios.ECHO:
+    time.sleep(0.01)
 os.write(fd, sys.argv[2].encode() + b"\n")
 read_until(lambda o: b"ha1_sha256" in o)
 # Whatever happened, the child does not outlive the test.
