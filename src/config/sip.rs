@@ -22,6 +22,7 @@ pub(crate) struct RawSip {
     pub tcp_message_timeout: Option<S<toml::Value>>,
     pub max_tcp_connections_per_ip: Option<S<i64>>,
     pub user_agent: Option<S<String>>,
+    pub trunks: Option<S<Vec<S<String>>>>,
 }
 
 /// SIP transport limits: bounded so that no peer can make the gateway hold unbounded
@@ -42,6 +43,9 @@ pub struct SipConfig {
     pub max_tcp_connections_per_ip: usize,
     /// Sent verbatim in `User-Agent`/`Server` headers; printable, at most 128 chars.
     pub user_agent: String,
+    /// Addresses of carrier trunks: under a flood each is a source of its own for the
+    /// fair sharing of capacity ([`crate::sip::source`]); anyone else counts by network.
+    pub trunks: Vec<IpAddr>,
 }
 
 pub(crate) const MIN_MESSAGE_BYTES: i64 = 4096;
@@ -62,6 +66,7 @@ pub(crate) fn default_sip() -> SipConfig {
         tcp_message_timeout: Duration::from_secs(20),
         max_tcp_connections_per_ip: 64,
         user_agent: "cc112".to_string(),
+        trunks: Vec::new(),
     }
 }
 
@@ -119,6 +124,7 @@ pub(crate) fn sip(raw: Option<S<RawSip>>, p: &mut Problems<'_>) -> SipConfig {
             }
         },
     };
+    let trunks = trunks(raw.trunks.as_ref(), p);
     SipConfig {
         listen_udp,
         listen_tcp,
@@ -127,7 +133,37 @@ pub(crate) fn sip(raw: Option<S<RawSip>>, p: &mut Problems<'_>) -> SipConfig {
         tcp_message_timeout,
         max_tcp_connections_per_ip,
         user_agent,
+        trunks,
     }
+}
+
+/// At most this many trunks: each is a row of the fair-sharing tables.
+pub(crate) const MAX_TRUNKS: usize = 1024;
+
+/// `sip.trunks`: IP addresses (no port: a trunk may send from several), each once.
+fn trunks(raw: Option<&S<Vec<S<String>>>>, p: &mut Problems<'_>) -> Vec<IpAddr> {
+    let Some(raw) = raw else { return Vec::new() };
+    if raw.get_ref().len() > MAX_TRUNKS {
+        p.at("sip.trunks", raw.span(), format!("{} trunks listed; expected at most {MAX_TRUNKS}", raw.get_ref().len()));
+        return Vec::new();
+    }
+    let mut out: Vec<IpAddr> = Vec::new();
+    for (i, item) in raw.get_ref().iter().enumerate() {
+        let here = format!("sip.trunks[{i}]");
+        match item.get_ref().trim().parse::<IpAddr>() {
+            Ok(ip) if out.contains(&ip) => p.at(here, item.span(), format!("{ip} is listed twice; expected each trunk once")),
+            Ok(ip) if ip.is_unspecified() => {
+                p.at(here, item.span(), format!("{ip} is the wildcard address; expected the address a trunk sends from"))
+            }
+            Ok(ip) => out.push(ip),
+            Err(_) => p.at(
+                here,
+                item.span(),
+                format!("{:?} is not an IP address; expected the address a carrier trunk sends from, like \"203.0.113.7\" (no port)", item.get_ref()),
+            ),
+        }
+    }
+    out
 }
 
 /// The value goes verbatim into a SIP header, so anything that could break the

@@ -24,9 +24,15 @@
 //! benchmark). It counts as caught up when an INVITE gets through in half `max_delay`,
 //! and looks again a second later.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use tracing::warn;
+
+use super::calls::Calls;
+use super::fairness::{Held, OverShare, Shares, TRUNK_DEBT_SECONDS};
 use crate::config::OverloadConfig;
+use crate::sip::source::{SourceKey, Sources};
 
 /// How long the wait must stay over `max_delay` before new calls are refused.
 pub(super) const SUSTAINED: Duration = Duration::from_secs(1);
@@ -42,6 +48,20 @@ pub(super) enum Refusal {
     /// more, and this one did too: its caller has been waiting, and the queue behind
     /// it only drains if the stale head is answered at the cost of a 503.
     Behind,
+    /// A limit binds, and this source has had its share of new calls this second
+    /// ([`super::fairness`]).
+    SourceRate,
+    /// Calls in progress are past half of `max_calls`, and this source holds its share.
+    SourceCalls,
+}
+
+impl From<OverShare> for Refusal {
+    fn from(o: OverShare) -> Refusal {
+        match o {
+            OverShare::Rate => Refusal::SourceRate,
+            OverShare::Calls => Refusal::SourceCalls,
+        }
+    }
 }
 
 impl Refusal {
@@ -50,6 +70,19 @@ impl Refusal {
             Refusal::TooManyCalls => "Too many calls in progress",
             Refusal::TooFast => "Too many new calls per second",
             Refusal::Behind => "Overloaded",
+            Refusal::SourceRate => "Over this source's share of new calls",
+            Refusal::SourceCalls => "Over this source's share of calls in progress",
+        }
+    }
+
+    /// A short name for the refusal summaries and logs.
+    pub(super) fn code(self) -> &'static str {
+        match self {
+            Refusal::TooManyCalls => "max_calls",
+            Refusal::TooFast => "max_call_rate",
+            Refusal::Behind => "behind",
+            Refusal::SourceRate => "source_rate",
+            Refusal::SourceCalls => "source_calls",
         }
     }
 }
@@ -136,6 +169,8 @@ impl Signal {
 /// many calls as it can, instead of refusing everything or accepting everything.
 #[derive(Debug, Default)]
 pub(super) struct Admission {
+    /// Who is a source of its own (the trunks), for fairness.
+    sources: Sources,
     waits: Signal,
     media_delays: Signal,
     /// `max_call_rate`'s token bucket: tokens left, and when it was last filled.
@@ -149,6 +184,8 @@ pub(super) struct Admission {
     /// Refusals not yet logged, and when the last log line was written: one line per
     /// second at most, however many calls are refused.
     unlogged: (u64, Option<Instant>),
+    /// Each source's share while a limit binds.
+    shares: Shares,
 }
 
 /// The bucket holds this share of a second's calls: a burst of half the rate passes
@@ -179,6 +216,21 @@ const MIN_RATE: f64 = 10.0;
 const CLIMB: f64 = 1.5;
 
 impl Admission {
+    /// With these trunk addresses (`[sip] trunks`).
+    pub(super) fn new(trunks: &[IpAddr]) -> Admission {
+        Admission { sources: Sources::new(trunks.iter().copied()), ..Admission::default() }
+    }
+
+    /// A new configuration's trunks.
+    pub(super) fn set_trunks(&mut self, trunks: &[IpAddr]) {
+        self.sources = Sources::new(trunks.iter().copied());
+    }
+
+    /// The source an address counts as.
+    pub(super) fn source_of(&self, ip: IpAddr) -> SourceKey {
+        self.sources.key(ip)
+    }
+
     /// Every INVITE reports how long it waited between its socket and the engine.
     pub(super) fn observe(&mut self, now: Instant, waited: Duration, cfg: &OverloadConfig) {
         self.waits.observe(now, waited, cfg);
@@ -191,16 +243,15 @@ impl Admission {
         self.control(now, cfg);
     }
 
-    /// A call was refused: `Some(n)` when a log line is due for the `n` refusals since
-    /// the last one.
-    pub(super) fn refused(&mut self, now: Instant) -> Option<u64> {
+    /// A call was refused: one log line a second at most, with the refusals since the
+    /// last one.
+    pub(super) fn refused(&mut self, now: Instant, reason: &str, calls: usize, waited: Duration) {
         self.unlogged.0 += 1;
         if self.unlogged.1.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1)) {
-            let n = self.unlogged.0;
+            let (refused, waited_ms) = (self.unlogged.0, waited.as_millis() as u64);
             self.unlogged = (0, Some(now));
-            return Some(n);
+            warn!(refused, reason, calls, waited_ms, "overload: new calls answered 503 with Retry-After");
         }
-        None
     }
 
     /// True while either delay shows a standing queue.
@@ -239,10 +290,19 @@ impl Admission {
         }
     }
 
-    /// Whether a new call whose INVITE waited `waited` can be accepted now, with
-    /// `calls` calls in progress; an accepted call takes its token from the rate limit.
-    pub(super) fn admit(&mut self, now: Instant, calls: usize, waited: Duration, cfg: &OverloadConfig) -> Result<(), Refusal> {
-        if calls >= cfg.max_calls {
+    /// Whether a new call from `ip` whose INVITE waited `waited` can be accepted now,
+    /// given the calls in progress; an accepted call takes its token from the rate
+    /// limit and from its source's share.
+    pub(super) fn admit(&mut self, now: Instant, ip: IpAddr, calls: &Calls, waited: Duration, cfg: &OverloadConfig) -> Result<(), Refusal> {
+        let source = self.source_of(ip);
+        let (by_source, sources) = calls.held_by(&source);
+        let held = Held { total: calls.len(), max: cfg.max_calls, by_source, sources: sources + usize::from(by_source == 0) };
+        self.admit_held(now, source, held, waited, cfg)
+    }
+
+    fn admit_held(&mut self, now: Instant, source: SourceKey, held: Held, waited: Duration, cfg: &OverloadConfig) -> Result<(), Refusal> {
+        let key = self.shares.offer(now, source);
+        if held.total >= cfg.max_calls {
             return Err(Refusal::TooManyCalls);
         }
         if self.waits.behind && waited > cfg.max_delay {
@@ -255,13 +315,18 @@ impl Admission {
             (None, Some(a)) => Some((a, true)),
             (None, None) => None,
         };
+        self.shares.admit(now, key, rate.map(|(r, _)| r), held)?;
         if let Some((rate, adaptive)) = rate {
             let cap = (rate * if adaptive { ADAPTIVE_BURST_SECONDS } else { BURST_SECONDS }).max(1.0);
             let (tokens, at) = self.bucket.get_or_insert((cap, now));
             let refill = now.saturating_duration_since(*at).as_secs_f64() * rate;
             *tokens = (*tokens + refill).min(cap);
             *at = now;
-            if *tokens < 1.0 {
+            // A trunk within its share may take the bucket into a bounded debt: spoofed
+            // senders can empty the bucket, not a trunk's share.
+            let floor = if key.is_trunk() { 1.0 - rate * TRUNK_DEBT_SECONDS } else { 1.0 };
+            if *tokens < floor {
+                self.shares.give_back(key);
                 return Err(if adaptive { Refusal::Behind } else { Refusal::TooFast });
             }
             *tokens -= 1.0;
@@ -287,6 +352,12 @@ pub(super) fn retry_after(cfg: &OverloadConfig) -> String {
 mod tests {
     use super::*;
 
+    const SRC: SourceKey = SourceKey::Others;
+
+    fn held(total: usize) -> Held {
+        Held { total, max: 1_000_000, by_source: 0, sources: 1 }
+    }
+
     fn cfg() -> OverloadConfig {
         OverloadConfig { max_calls: 2, max_call_rate: 0, max_delay: Duration::from_millis(200), retry_after: Duration::from_millis(2500) }
     }
@@ -294,8 +365,8 @@ mod tests {
     #[test]
     fn too_many_calls_is_immediate() {
         let (c, mut a, t) = (cfg(), Admission::default(), Instant::now());
-        assert_eq!(a.admit(t, 1, Duration::ZERO, &c), Ok(()));
-        assert_eq!(a.admit(t, 2, Duration::ZERO, &c), Err(Refusal::TooManyCalls));
+        assert_eq!(a.admit_held(t, SRC, held(1), Duration::ZERO, &c), Ok(()));
+        assert_eq!(a.admit_held(t, SRC, held(2), Duration::ZERO, &c), Err(Refusal::TooManyCalls));
         assert_eq!(retry_after(&c), "2");
     }
 
@@ -309,20 +380,20 @@ mod tests {
             a.observe(t + ms(100 * i), ms(400), &c);
         }
         a.observe(t + ms(1000), ms(400), &c);
-        assert_eq!(a.admit(t, 0, ms(400), &c), Ok(()), "the shortest wait of that second was 5 ms");
+        assert_eq!(a.admit_held(t, SRC, held(0), ms(400), &c), Ok(()), "the shortest wait of that second was 5 ms");
         // A whole second in which every message waited over max_delay: behind. The
         // stale INVITEs are refused, one that got through in time is still accepted.
         for i in 1..=10 {
             a.observe(t + ms(1000 + 100 * i), ms(250), &c);
         }
-        assert_eq!(a.admit(t, 0, ms(250), &c), Err(Refusal::Behind));
-        assert_eq!(a.admit(t, 0, ms(200), &c), Ok(()), "waited no longer than max_delay");
+        assert_eq!(a.admit_held(t, SRC, held(0), ms(250), &c), Err(Refusal::Behind));
+        assert_eq!(a.admit_held(t, SRC, held(0), ms(200), &c), Ok(()), "waited no longer than max_delay");
         // Under the limit but above half of it: still behind (no flapping).
         a.observe(t + ms(2100), ms(150), &c);
-        assert_eq!(a.admit(t, 0, ms(201), &c), Err(Refusal::Behind));
+        assert_eq!(a.admit_held(t, SRC, held(0), ms(201), &c), Err(Refusal::Behind));
         // A message through in half the limit: caught up, even a late one is accepted.
         a.observe(t + ms(2200), ms(100), &c);
-        assert_eq!(a.admit(t, 0, ms(400), &c), Ok(()));
+        assert_eq!(a.admit_held(t, SRC, held(0), ms(400), &c), Ok(()));
     }
 
     #[test]
@@ -330,15 +401,15 @@ mod tests {
         let c = OverloadConfig { max_calls: 1_000_000, max_call_rate: 100, ..cfg() };
         let (mut a, t) = (Admission::default(), Instant::now());
         // A burst: 50 calls (0.5 s worth) pass, the 51st is refused.
-        let passed = (0..80).filter(|_| a.admit(t, 0, Duration::ZERO, &c).is_ok()).count();
+        let passed = (0..80).filter(|_| a.admit_held(t, SRC, held(0), Duration::ZERO, &c).is_ok()).count();
         assert_eq!(passed, 50);
-        assert_eq!(a.admit(t, 0, Duration::ZERO, &c), Err(Refusal::TooFast));
+        assert_eq!(a.admit_held(t, SRC, held(0), Duration::ZERO, &c), Err(Refusal::TooFast));
         // Then one call per 10 ms.
         let ms = Duration::from_millis;
-        assert_eq!(a.admit(t + ms(10), 0, Duration::ZERO, &c), Ok(()));
-        assert_eq!(a.admit(t + ms(10), 0, Duration::ZERO, &c), Err(Refusal::TooFast));
+        assert_eq!(a.admit_held(t + ms(10), SRC, held(0), Duration::ZERO, &c), Ok(()));
+        assert_eq!(a.admit_held(t + ms(10), SRC, held(0), Duration::ZERO, &c), Err(Refusal::TooFast));
         // 2 s at 150 calls/s offered: 100 a second accepted (plus the refilled burst).
-        let ok = (0..300).filter(|i| a.admit(t + ms(20) + Duration::from_micros(6_667 * i), 0, Duration::ZERO, &c).is_ok()).count();
+        let ok = (0..300).filter(|i| a.admit_held(t + ms(20) + Duration::from_micros(6_667 * i), SRC, held(0), Duration::ZERO, &c).is_ok()).count();
         assert!((200..=221).contains(&ok), "{ok}");
     }
 
@@ -349,7 +420,7 @@ mod tests {
         for i in 0..offered {
             let now = t0 + Duration::from_secs(sec) + Duration::from_micros(1_000_000 * i / offered);
             a.observe(now, Duration::ZERO, c);
-            if a.admit(now, 0, Duration::ZERO, c).is_ok() {
+            if a.admit_held(now, SRC, held(0), Duration::ZERO, c).is_ok() {
                 admitted += 1;
                 a.observe_media_delay(now, start_delay, c);
             }
@@ -369,7 +440,7 @@ mod tests {
         let n = second(&mut a, &c, t0, 1, 1600, ms(300));
         assert!((640..=800).contains(&n), "{n}");
         assert!(a.is_behind());
-        assert_eq!(a.admit(t0 + ms(1999), 0, Duration::ZERO, &c), Err(Refusal::Behind));
+        assert_eq!(a.admit_held(t0 + ms(1999), SRC, held(0), Duration::ZERO, &c), Err(Refusal::Behind));
         // Still behind: 4/5 of that again, but never under a quarter of the 800.
         let m = second(&mut a, &c, t0, 2, 1600, ms(300));
         assert!(m < n && m >= 200, "{m} after {n}");

@@ -20,6 +20,7 @@ use crate::call::CallId;
 use crate::config::{Lang, OperatorId};
 use crate::media::sdp::{self, LocalMedia, Negotiated, SdpError};
 use crate::media::Codec;
+use crate::sip::source::SourceKey;
 use crate::sip::body::sdp_of;
 use crate::sip::header::split_list;
 use crate::sip::transaction::TxKey;
@@ -142,6 +143,8 @@ pub struct Call {
     pub caller_name: Option<String>,
     /// The operator leg once an operator answered.
     pub operator: Option<OperatorDialog>,
+    /// Who sent the INVITE, as the fair sharing of capacity counts it.
+    pub source: SourceKey,
 }
 
 impl Call {
@@ -174,6 +177,8 @@ pub(crate) struct NewCall<'a> {
     pub(crate) identity: String,
     /// The record is durable already (no store to wait for).
     pub(crate) recorded: bool,
+    /// Who sent the INVITE (fair sharing).
+    pub(crate) source: SourceKey,
 }
 
 /// Why a re-INVITE of the caller's is refused.
@@ -220,6 +225,7 @@ impl Call {
             caller: req.head.from.uri.dialed().unwrap_or_else(|| req.head.from.uri.to_string()),
             caller_name: req.head.from.display.clone(),
             operator: None,
+            source: n.source,
         }
     }
 

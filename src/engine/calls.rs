@@ -18,6 +18,7 @@ use crate::call::ivr::PromptRef;
 use crate::config::{Config, Lang, PromptId};
 use crate::call::CallId;
 use crate::media::ports::PortPool;
+use crate::sip::source::SourceKey;
 use crate::sip::Request;
 
 /// How many ports are tried for one call before it gets 503: a port can fail to bind
@@ -46,11 +47,14 @@ pub(crate) struct Calls {
     /// Calls that ended while their port was still being opened: close it when it is.
     closing: HashMap<CallId, u16>,
     ports: PortPool,
+    /// Calls in progress per source (fair sharing); a source holding none has no entry,
+    /// so the table is bounded by the calls.
+    by_source: HashMap<SourceKey, usize>,
 }
 
 impl Calls {
     pub(crate) fn new(ports: PortPool) -> Calls {
-        Calls { calls: HashMap::new(), dialogs: HashMap::new(), closing: HashMap::new(), ports }
+        Calls { calls: HashMap::new(), dialogs: HashMap::new(), closing: HashMap::new(), ports, by_source: HashMap::new() }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -86,7 +90,13 @@ impl Calls {
         self.ports.in_use()
     }
 
+    /// Calls in progress from `source`, and how many sources hold calls now.
+    pub(crate) fn held_by(&self, source: &SourceKey) -> (usize, usize) {
+        (self.by_source.get(source).copied().unwrap_or(0), self.by_source.len())
+    }
+
     pub(crate) fn insert(&mut self, call: Call) {
+        *self.by_source.entry(call.source).or_insert(0) += 1;
         self.dialogs.insert(call.dialog_key(), call.id);
         self.calls.insert(call.id, call);
     }
@@ -150,6 +160,12 @@ impl Calls {
     pub(crate) fn remove(&mut self, id: CallId, fx: &mut Effects) -> Option<Call> {
         let call = self.calls.remove(&id)?;
         self.dialogs.remove(&call.dialog_key());
+        if let Some(n) = self.by_source.get_mut(&call.source) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.by_source.remove(&call.source);
+            }
+        }
         match call.state {
             // Its port is still being opened: closed and freed when the runtime reports it.
             CallState::Opening { port, opened: false, .. } => {
@@ -255,6 +271,7 @@ mod tests {
             offer: None,
             identity: "112".into(),
             recorded,
+            source: crate::sip::source::SourceKey::Others,
         })
     }
 

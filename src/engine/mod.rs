@@ -20,7 +20,8 @@
 //! - [`calls`] and [`call`]: the calls in progress, their dialogs, SDP and RTP ports;
 //! - [`operator_side`]: the call layer's registrar and ACD (`crate::call`) and the
 //!   [`legs`] (offers, forks, bridged operator dialogs), driven as one part;
-//! - [`admission`]: the `[overload]` limits;
+//! - [`admission`]: the `[overload]` limits, with [`fairness`] sharing them between
+//!   sources and [`refusals`] answering and counting the calls refused;
 //! - [`timers`]: one deadline per part and owner; [`ids`]: ids, tags and branches;
 //! - [`output`]: what the engine says; [`control`]: supervisor commands.
 //!
@@ -36,6 +37,7 @@
 //! refuse it; no credentials are ever asked of it.
 
 mod admission;
+mod fairness;
 pub mod call;
 mod calls;
 pub mod control;
@@ -43,6 +45,7 @@ mod ids;
 mod legs;
 mod operator_side;
 mod output;
+mod refusals;
 mod timers;
 mod transactions;
 mod uas;
@@ -72,7 +75,7 @@ pub use call::{Call, CallState, DialogKey, OperatorDialog};
 
 use self::call::{NewCall, ReInviteError};
 pub use ids::{OfferId, TxId};
-pub use output::{CallEvent, CallEventKind, DigitSource, EndReason, MediaCommand, MediaInput, OperatorEventKind, Output, Stats};
+pub use output::{CallEvent, CallEventKind, DigitSource, EndReason, MediaCommand, MediaInput, OperatorEventKind, Output, RefusalSummary, Stats};
 pub use uas::ALLOW;
 
 use self::output::Effects;
@@ -88,6 +91,7 @@ pub struct Engine {
     /// The registrar, the ACD and the operator legs.
     ops: OperatorSide,
     admission: admission::Admission,
+    refusals: refusals::Refusals,
     bad_input: BadInput,
     stats: Stats,
     draining: bool,
@@ -129,7 +133,8 @@ impl Engine {
             txs: Transactions::new(timers, config.sip.user_agent.clone()),
             calls: Calls::new(PortPool::new(config.media.port_min, config.media.port_max)),
             ops,
-            admission: admission::Admission::default(),
+            admission: admission::Admission::new(&config.sip.trunks),
+            refusals: refusals::Refusals::default(),
             bad_input: BadInput::new(),
             stats: Stats::default(),
             draining: false,
@@ -174,6 +179,7 @@ impl Engine {
     pub fn set_config(&mut self, config: Arc<Config>) {
         self.ops.reconfigure(&config);
         self.txs.set_server(config.sip.user_agent.clone());
+        self.admission.set_trunks(&config.sip.trunks);
         self.config = config;
     }
 
@@ -269,6 +275,7 @@ impl Engine {
                     }
                     self.drain_ivr(now, id);
                 }
+                TimerKey::Refusals => self.refusals.flush(&mut self.fx),
                 TimerKey::Record(id) => {
                     if self.calls.contains(id) {
                         warn!(call = %id, wait = ?self.record_wait, "call record not committed in time; answering anyway");
@@ -418,24 +425,16 @@ impl Engine {
         }
     }
 
-    /// 503 with Retry-After for a new emergency call the gateway cannot serve (the
-    /// `[overload]` limits, or no RTP port free). The carrier can send it elsewhere at
-    /// once; the refusal is still recorded (outcome `rejected`, with the caller's
-    /// number) so the shift can call back.
-    fn refuse_overload(&mut self, now: Instant, peer: Peer, req: &Request, key: &TxKey, identity: String, reason: &'static str) {
+    /// 503 with Retry-After for a new call the gateway cannot serve ([`admission`]):
+    /// the carrier can try elsewhere at once. No call record: it is counted in the
+    /// second's summary for its source and reason, with the caller's number.
+    fn refuse_overload(&mut self, now: Instant, peer: Peer, req: &Request, key: &TxKey, reason: &'static str, code: &'static str) {
         self.stats.refused_overload += 1;
-        if let Some(refused) = self.admission.refused(now) {
-            let (calls, waited_ms) = (self.calls.len(), self.waited.as_millis() as u64);
-            warn!(refused, reason, calls, waited_ms, "overload: new calls answered 503 with Retry-After");
-        }
+        self.admission.refused(now, reason, self.calls.len(), self.waited);
         let retry = [("Retry-After", admission::retry_after(&self.config.overload))];
         self.txs.final_ist(now, key, Answer::new(503, reason, &retry), None, &mut self.fx);
-        let call = self.ids.call();
-        let record = self.new_record_id(now);
-        let started = call::started_event(record, req, identity, peer, &self.config.version);
-        for kind in [started, CallEventKind::Ended { reason: EndReason::Overload }] {
-            self.fx.out.push_back(Output::Event(CallEvent { call, sip_call_id: req.head.call_id.clone(), kind }));
-        }
+        let (source, caller) = (self.admission.source_of(peer.remote.ip()), req.head.from.uri.dialed().unwrap_or_default());
+        self.refusals.add((now, self.utc(now)), source, code, &caller, &mut self.fx);
     }
 
     fn on_invite(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
@@ -454,8 +453,8 @@ impl Engine {
         // Admission before the answer to the offer is tried: in a surge most INVITEs
         // are refused, and building an SDP answer (about 7 µs) for each would be spent
         // by the thread that must keep up with the calls it accepted.
-        if let Err(refusal) = self.admission.admit(now, self.calls.len(), self.waited, &self.config.overload) {
-            return self.refuse_overload(now, peer, &req, &key, screened.identity, refusal.reason());
+        if let Err(refusal) = self.admission.admit(now, peer.remote.ip(), &self.calls, self.waited, &self.config.overload) {
+            return self.refuse_overload(now, peer, &req, &key, refusal.reason(), refusal.code());
         }
         if let Some(offer) = &screened.offer {
             let probe = LocalMedia { addr: self.config.media.address, port: 0, session_id: 0, session_version: 0 };
@@ -467,7 +466,7 @@ impl Engine {
         // gateway as little as possible, which matters most when it is overloaded.
         let Some(port) = self.calls.take_port() else {
             self.stats.no_media_port += 1;
-            return self.refuse_overload(now, peer, &req, &key, screened.identity, "No media port available");
+            return self.refuse_overload(now, peer, &req, &key, "No media port available", "no_media_port");
         };
         // 100 Trying at once: the 200 waits for the RTP port and the call's record, and
         // the caller's INVITE retransmissions must stop (§17.2.1).
@@ -499,7 +498,7 @@ impl Engine {
         let record = self.new_record_id(now);
         let recorded = self.record_wait.is_none();
         let identity = screened.identity.clone();
-        let call = Call::from_invite(NewCall { id, record, req, peer, now, port, local_tag, invite_tx: key, offer: screened.offer, identity, recorded });
+        let call = Call::from_invite(NewCall { id, record, req, peer, now, port, local_tag, invite_tx: key, offer: screened.offer, identity, recorded, source: self.admission.source_of(peer.remote.ip()) });
         self.txs.set_call(tid, id);
         let event = call::started_event(call.record.clone(), req, screened.identity, peer, &self.config.version);
         self.calls.insert(call);

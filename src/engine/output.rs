@@ -5,6 +5,7 @@
 //! Plain values with no behaviour, so every part of the engine can produce them and the
 //! runtime can consume them without knowing the parts.
 
+use std::time::SystemTime;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -48,6 +49,9 @@ pub enum Output {
     },
     /// A step of a call, for its record and the log.
     Event(CallEvent),
+    /// About a second of refused new calls from one source for one reason, for the
+    /// store's `refusals` table (refusals have no call record of their own).
+    Refused(RefusalSummary),
     /// An operator's state changed (registration, ACD state), for the history.
     Operator {
         /// The operator's id.
@@ -318,9 +322,6 @@ pub enum EndReason {
     NoMediaPort,
     /// The operator sent BYE.
     OperatorHangup,
-    /// Refused with 503 before it was answered: the gateway was over capacity
-    /// (`[overload]` limits, or no RTP port free).
-    Overload,
 }
 
 impl EndReason {
@@ -332,7 +333,23 @@ impl EndReason {
             EndReason::NoAck => "no_ack",
             EndReason::NoMediaPort => "no_media_port",
             EndReason::OperatorHangup => "operator_hangup",
-            EndReason::Overload => "overload",
         }
     }
 }
+
+/// The refusals of one (source, reason) over about a second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalSummary {
+    /// When the first of them came (wall-clock time).
+    pub since: SystemTime,
+    /// The source, as fairness counts it (`trunk 203.0.113.7`, `198.51.100.0/24`).
+    pub source: String,
+    /// Why: `max_calls`, `max_call_rate`, `behind`, `source_rate`, `source_calls`,
+    /// `no_media_port`.
+    pub reason: &'static str,
+    /// How many INVITEs were refused.
+    pub count: u64,
+    /// The first `refusals::MAX_CALLERS` distinct caller numbers, made safe for a log line.
+    pub callers: Vec<String>,
+}
+

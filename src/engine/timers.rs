@@ -33,6 +33,8 @@ pub(crate) enum TimerKey {
     Record(CallId),
     /// The registrar's binding expiries and lockouts.
     Registrar,
+    /// The second's refusal summaries are due.
+    Refusals,
     /// The ACD's ring timeouts, overflow, wrap-up and hold announcements.
     Acd,
     /// One fork (one phone) of an operator offer: its INVITE client transaction.

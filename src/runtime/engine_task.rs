@@ -275,6 +275,11 @@ impl EngineTask {
                     self.recorder.on_operator(&operator, kind, detail.as_deref());
                 }
                 Output::Event(ev) => self.on_event(&ev),
+                Output::Refused(summary) => {
+                    let callers = summary.callers.join(",");
+                    warn!(event = "refused", source = %summary.source, reason = summary.reason, count = summary.count, %callers, "new calls refused with 503");
+                    self.recorder.on_refused(summary);
+                }
             }
         }
     }

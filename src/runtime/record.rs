@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use crate::call::ivr::{IvrPath, PathEvent, PathStep};
 use crate::call::CallId;
 use crate::engine::{CallEvent, CallEventKind, EndReason};
-use crate::store::record::{CallEnd, CallPatch, CallStart, HangupBy, Outcome, Record, RecordId};
+use crate::store::record::{CallEnd, CallPatch, CallStart, HangupBy, Outcome, Record, RecordId, RefusalRow};
 use crate::store::CommitError;
 use crate::store::{StoreHandle, UtcMs};
 
@@ -90,6 +90,13 @@ impl Recorder {
     }
 
     /// An operator's login, logout or state change, for the operator history.
+    /// A second's refusals from one source: one row of `refusals`.
+    pub(super) fn on_refused(&mut self, s: crate::engine::RefusalSummary) {
+        let Some(store) = self.store.as_ref() else { return };
+        let row = RefusalRow { since: UtcMs::from_system_time(s.since), source: s.source, reason: s.reason.to_string(), count: s.count, callers: s.callers };
+        store.submit(Record::Refused(row));
+    }
+
     pub(super) fn on_operator(&mut self, operator: &str, kind: crate::engine::OperatorEventKind, detail: Option<&str>) {
         use crate::engine::OperatorEventKind as K;
         use crate::store::record::OperatorEventKind as S;
@@ -200,6 +207,5 @@ fn outcome_of(reason: EndReason, routed: bool, operator: bool) -> (Outcome, Opti
         (EndReason::NoAck, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no ACK for our 200 OK"),
         (EndReason::NoMediaPort, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no RTP port could be opened"),
         (EndReason::OperatorHangup, _) => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
-        (EndReason::Overload, _) => (Outcome::Rejected, Some(HangupBy::Gateway), "refused with 503: gateway over capacity"),
     }
 }

@@ -9,6 +9,7 @@
 //! - [`digest`]: Digest authentication of REGISTER, with stateless nonces.
 //! - [`body`]: finding the SDP in a request body.
 //! - [`transport`]: the transport and addresses of one hop.
+//! - [`source`]: who sent a request, for sharing capacity fairly under a flood.
 
 pub mod body;
 pub mod digest;
@@ -17,6 +18,7 @@ pub mod header;
 pub mod message;
 pub mod method;
 pub mod parse;
+pub mod source;
 pub mod transaction;
 pub mod transport;
 pub mod uri;

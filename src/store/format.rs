@@ -254,6 +254,11 @@ pub fn report_text(r: &Report, offset: UtcOffset) -> String {
         "abandoned in IVR: {}, in queue: {}",
         r.abandoned_ivr, r.abandoned_queue
     );
+    if r.refused.total > 0 {
+        let reasons: Vec<String> = r.refused.by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let callers: Vec<String> = r.refused.callers.iter().map(|c| crate::sink::printable(c).into_owned()).collect();
+        let _ = writeln!(out, "refused with 503 (no call record): {} ({}); callers: {}", r.refused.total, reasons.join(", "), callers.join(", "));
+    }
     answer_lines(&mut out, r, offset);
     table_lines(&mut out, r);
     out

@@ -307,7 +307,24 @@ pub struct Report {
     pub busiest_hour: Option<BusiestHour>,
     /// Most answered first.
     pub per_operator: Vec<OperatorLine>,
+    /// New calls refused with 503 in the range (they have no row in `calls`).
+    pub refused: Refused,
 }
+
+/// The `refusals` rows of a range, summed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Refused {
+    /// INVITEs refused.
+    pub total: u64,
+    /// Reason (`behind`, `source_rate`...) → INVITEs refused.
+    pub by_reason: BTreeMap<String, u64>,
+    /// Distinct caller numbers kept with them (at most [`REFUSED_CALLERS`]), for a
+    /// call back.
+    pub callers: Vec<String>,
+}
+
+/// Caller numbers of refused calls a report lists at most.
+pub const REFUSED_CALLERS: usize = 50;
 
 /// Nearest-rank percentile of sorted data: the smallest value with at least `p` % of
 /// the data at or below it.
@@ -449,7 +466,33 @@ impl Reader {
             range,
             ..CallFilter::default()
         })?;
-        Ok(build_report(range, &calls, offset))
+        let mut report = build_report(range, &calls, offset);
+        report.refused = self.refused(range)?;
+        Ok(report)
+    }
+
+    /// The refusals of calls in `range`, summed.
+    pub fn refused(&self, range: TimeRange) -> Result<Refused, StoreError> {
+        let bounds = params![range.since.map_or(i64::MIN, UtcMs::millis), range.until.map_or(i64::MAX, UtcMs::millis)];
+        let mut out = Refused::default();
+        let mut st = self.conn.prepare("SELECT reason, SUM(count) FROM refusals WHERE since >= ?1 AND since < ?2 GROUP BY reason")?;
+        for row in st.query_map(bounds, |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (reason, n) = row?;
+            let n = u64::try_from(n).unwrap_or(0);
+            out.total += n;
+            out.by_reason.insert(reason, n);
+        }
+        let mut st = self.conn.prepare("SELECT callers FROM refusals WHERE since >= ?1 AND since < ?2 ORDER BY since")?;
+        let mut rows = st.query(bounds)?;
+        while let (Some(row), true) = (rows.next()?, out.callers.len() < REFUSED_CALLERS) {
+            let list: Vec<String> = serde_json::from_str(&row.get::<_, String>(0)?).unwrap_or_default();
+            for c in list {
+                if out.callers.len() < REFUSED_CALLERS && !out.callers.contains(&c) {
+                    out.callers.push(c);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -491,6 +534,7 @@ pub fn build_report(range: TimeRange, calls: &[CallRow], offset: UtcOffset) -> R
         abandoned_queue,
         busiest_hour: busiest_hour(&hours, off_ms),
         per_operator: per_operator(per_op),
+        refused: Refused::default(),
     }
 }
 

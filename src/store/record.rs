@@ -278,6 +278,24 @@ pub enum Record {
     },
     /// Closes the row (first end wins) and appends an `ended` event. Never dropped.
     CallEnded(CallEnd),
+    /// Appends to `refusals`: about a second of new calls refused from one source for
+    /// one reason. Droppable like `Event` (the log line of the refusals stays).
+    Refused(RefusalRow),
+}
+
+/// A row of `refusals`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusalRow {
+    /// The first refusal of the row.
+    pub since: UtcMs,
+    /// The source, as fair sharing counts it.
+    pub source: String,
+    /// Why (`behind`, `source_rate`...).
+    pub reason: String,
+    /// INVITEs refused.
+    pub count: u64,
+    /// The first few distinct caller numbers.
+    pub callers: Vec<String>,
 }
 
 impl Record {

@@ -13,10 +13,10 @@ use super::StoreError;
 /// The migrations, in order; migration `i` (0-based) brings `user_version` from `i` to
 /// `i + 1`. They are compiled in so the binary never runs against a schema it does not
 /// know, and a file is never edited once released: a change is a new file.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_calls.sql",
-    include_str!("../../migrations/0001_calls.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_calls.sql", include_str!("../../migrations/0001_calls.sql")),
+    ("0002_refusals.sql", include_str!("../../migrations/0002_refusals.sql")),
+];
 
 /// The schema version this build writes.
 pub fn schema_version() -> i64 {

@@ -628,6 +628,17 @@ fn apply(conn: &Connection, record: &Record) -> Result<(), rusqlite::Error> {
             Ok(())
         }
         Record::CallEnded(e) => end_call(conn, e),
+        Record::Refused(r) => {
+            let callers = serde_json::Value::from(r.callers.clone()).to_string();
+            conn.prepare_cached("INSERT INTO refusals (since, source, reason, count, callers) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![
+                r.since.millis(),
+                r.source,
+                r.reason,
+                i64::try_from(r.count).unwrap_or(i64::MAX),
+                callers
+            ])?;
+            Ok(())
+        }
     }
 }
 

@@ -27,6 +27,13 @@ pub(crate) fn list(gw: &Gateway, since: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `cc112 report --json` since `since`, parsed.
+pub(crate) fn report_json(gw: &Gateway, since: &str) -> serde_json::Value {
+    let db = gw.db.to_str().unwrap();
+    let cfg = gw.config_path.to_str().unwrap();
+    serde_json::from_str(&cc112(&["report", "--json", "--db", db, "--config", cfg, "--since", since])).expect("report JSON")
+}
+
 #[test]
 fn records_show_department_and_outcome_and_the_report_agrees() {
     let gw = Gateway::start();

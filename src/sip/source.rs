@@ -1,0 +1,116 @@
+//! Who sent a request, for sharing the gateway fairly between senders under a flood.
+//!
+//! A flood of INVITEs (a telephony denial of service) comes from one address, or from
+//! many addresses of one network, or from spoofed addresses anywhere. Sharing capacity
+//! per exact address would let an attacker with a /24 take 256 shares; sharing it per
+//! network would put two carriers of one network in the same share. So:
+//!
+//! - each configured carrier trunk (`[sip] trunks`) is a source of its own, whatever
+//!   else its network sends: the trunks a centre depends on are never grouped with
+//!   anyone;
+//! - any other IPv4 address counts as its /24, any other IPv6 address as its /56 (the
+//!   size a provider gives one customer, RFC 6177): one attacker's network is one
+//!   source.
+//!
+//! The key is all that leaves this module: the tables keyed by it (the fair INVITE
+//! queue, admission's shares) bound their own size.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// A sender, as fairness sees it: a trunk's address, or the network of anyone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SourceKey {
+    /// A configured carrier trunk, by its exact address.
+    Trunk(IpAddr),
+    /// Any other sender, by its network: the /24 of an IPv4 address or the /56 of an
+    /// IPv6 one (the address with its host bits cleared).
+    Network(IpAddr),
+    /// Every sender past the cap of a table keyed by source, together: a flood from
+    /// more networks than a table holds shares one entry instead of growing it.
+    Others,
+}
+
+impl SourceKey {
+    /// Whether this is a configured trunk.
+    pub fn is_trunk(&self) -> bool {
+        matches!(self, SourceKey::Trunk(_))
+    }
+}
+
+impl fmt::Display for SourceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceKey::Trunk(ip) => write!(f, "trunk {ip}"),
+            SourceKey::Network(IpAddr::V4(ip)) => write!(f, "{ip}/24"),
+            SourceKey::Network(IpAddr::V6(ip)) => write!(f, "{ip}/56"),
+            SourceKey::Others => f.write_str("others"),
+        }
+    }
+}
+
+/// The configured trunks, and the rule that turns an address into its [`SourceKey`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sources {
+    trunks: HashSet<IpAddr>,
+}
+
+impl Sources {
+    /// The rule with these trunk addresses (IPv4-mapped IPv6 addresses are taken as
+    /// IPv4, as the socket reports them either way).
+    pub fn new(trunks: impl IntoIterator<Item = IpAddr>) -> Sources {
+        Sources { trunks: trunks.into_iter().map(canonical).collect() }
+    }
+
+    /// The source an address belongs to.
+    pub fn key(&self, ip: IpAddr) -> SourceKey {
+        let ip = canonical(ip);
+        if self.trunks.contains(&ip) {
+            return SourceKey::Trunk(ip);
+        }
+        SourceKey::Network(match ip {
+            IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(u32::from(v4) & 0xffff_ff00)),
+            IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 72) - 1))),
+        })
+    }
+
+    /// How many trunks are configured.
+    pub fn trunk_count(&self) -> usize {
+        self.trunks.len()
+    }
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn trunks_are_their_own_source_everyone_else_counts_by_network() {
+        let s = Sources::new([ip("203.0.113.7"), ip("2001:db8::5")]);
+        assert_eq!(s.key(ip("203.0.113.7")), SourceKey::Trunk(ip("203.0.113.7")));
+        assert_eq!(s.key(ip("::ffff:203.0.113.7")), SourceKey::Trunk(ip("203.0.113.7")));
+        // The trunk's neighbours share one source, which is not the trunk's.
+        assert_eq!(s.key(ip("203.0.113.8")), SourceKey::Network(ip("203.0.113.0")));
+        assert_eq!(s.key(ip("203.0.113.200")), s.key(ip("203.0.113.8")));
+        assert_ne!(s.key(ip("203.0.114.8")), s.key(ip("203.0.113.8")));
+        assert_eq!(s.key(ip("2001:db8::5")), SourceKey::Trunk(ip("2001:db8::5")));
+        assert_eq!(s.key(ip("2001:db8:0:ff::1")), SourceKey::Network(ip("2001:db8::")));
+        assert_ne!(s.key(ip("2001:db8:0:100::1")), s.key(ip("2001:db8::1")));
+        assert_eq!(s.key(ip("127.0.0.2")).to_string(), "127.0.0.0/24");
+        assert_eq!(s.key(ip("203.0.113.7")).to_string(), "trunk 203.0.113.7");
+        assert!(s.key(ip("203.0.113.7")).is_trunk());
+        assert_eq!(s.trunk_count(), 2);
+    }
+}
