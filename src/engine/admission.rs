@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use tracing::warn;
 
 use super::calls::Calls;
-use super::fairness::{Held, OverShare, Shares, TRUNK_DEBT_SECONDS};
+use super::fairness::{Held, OverShare, Shares};
 use crate::config::OverloadConfig;
 use crate::sip::source::{SourceKey, Sources};
 
@@ -322,9 +322,9 @@ impl Admission {
             let refill = now.saturating_duration_since(*at).as_secs_f64() * rate;
             *tokens = (*tokens + refill).min(cap);
             *at = now;
-            // A trunk within its share may take the bucket into a bounded debt: spoofed
-            // senders can empty the bucket, not a trunk's share.
-            let floor = if key.is_trunk() { 1.0 - rate * TRUNK_DEBT_SECONDS } else { 1.0 };
+            // A source within its share may take the bucket into a bounded debt (a trunk
+            // deeper): another source's burst does not cost it its share.
+            let floor = 1.0 - self.shares.debt(key, rate);
             if *tokens < floor {
                 self.shares.give_back(key);
                 return Err(if adaptive { Refusal::Behind } else { Refusal::TooFast });

@@ -12,9 +12,16 @@
 //!   those offering more. Each source then draws from its own token bucket at its
 //!   share. A flooder is refused at its share *before* it takes a token of the
 //!   gateway's own bucket, so the callers of other sources still find tokens there.
-//! - **Trunks are guaranteed.** A configured trunk within its share is admitted even
-//!   when the gateway's bucket is empty (the bucket goes into debt, bounded): spoofed
-//!   senders spread over many networks can exhaust the bucket, never a trunk's share.
+//! - **A share is a promise to the light sources.** A source that offers less than
+//!   its share (a "light" one: every caller but the flood) is admitted even when the
+//!   gateway's bucket is empty: the bucket goes into a bounded debt
+//!   ([`debt_seconds`]), which the headroom pays back. A heavy source (one offering
+//!   more than its share) gets no debt, and its bucket starts empty, not full. Without
+//!   these, a flooder that took the whole bucket while it was the only sender, or
+//!   whose bucket started full, left the others nothing for a second or two
+//!   (measured over the wire: 6 of 20 calls of another network refused). Trunks may
+//!   go deeper: spoofed senders spread over many networks can exhaust the bucket and
+//!   its debt for ordinary sources, never a trunk's share.
 //! - **Calls in progress.** Past half of `max_calls`, a source may hold at most
 //!   `max_calls` divided by the sources active now: a sender that never ACKs holds each
 //!   call it got for 32 s, and would otherwise fill `max_calls` alone.
@@ -41,9 +48,15 @@ const RATE_SHARE: f64 = 0.9;
 /// A source's bucket holds this much of a second of its share (as the gateway's own).
 const BURST_SECONDS: f64 = 0.5;
 
-/// How far into debt trunks within their share may take the gateway's bucket, in
-/// seconds of its rate.
-pub(super) const TRUNK_DEBT_SECONDS: f64 = 0.5;
+/// How far into debt a light source may take the gateway's bucket, in seconds of its
+/// rate: half a second for a trunk, a quarter for anyone else.
+fn debt_seconds(key: SourceKey) -> f64 {
+    if key.is_trunk() {
+        0.5
+    } else {
+        0.25
+    }
+}
 
 /// A share is never below this many calls a second: however many sources, each keeps
 /// being served.
@@ -78,6 +91,9 @@ pub(super) struct Shares {
     sources: HashMap<SourceKey, Source>,
     /// The running second's start.
     second: Option<Instant>,
+    /// The latest time an offer was made (the pace of the running second is measured
+    /// up to it).
+    now_hint: Option<Instant>,
     /// The per-source rate (calls/s): when it was computed, for which rate in force,
     /// and its value.
     level: Option<(Instant, f64, f64)>,
@@ -98,6 +114,7 @@ impl Shares {
     /// key it is counted under.
     pub(super) fn offer(&mut self, now: Instant, key: SourceKey) -> SourceKey {
         self.roll(now);
+        self.now_hint = Some(now);
         let key = self.slot(key);
         let s = self.sources.entry(key).or_insert(Source { offered: 0, offered_before: 0, bucket: None });
         s.offered = s.offered.saturating_add(1);
@@ -134,9 +151,13 @@ impl Shares {
         // as before.
         let Some(rate) = rate.filter(|_| self.sources.len() > 1) else { return Ok(()) };
         let level = self.level(now, rate);
+        let Some(demand) = self.sources.get(&key).map(|s| self.demand(s)) else { return Ok(()) };
         let Some(s) = self.sources.get_mut(&key) else { return Ok(()) };
         let cap = (level * BURST_SECONDS).max(1.0);
-        let (tokens, at) = s.bucket.get_or_insert((cap, now));
+        // A light source starts with a full bucket (its first callers pass at once), a
+        // heavy one with an empty bucket (it gets its share, no burst on top).
+        let start = if demand < level { cap } else { 0.0 };
+        let (tokens, at) = s.bucket.get_or_insert((start, now));
         *tokens = (*tokens + now.saturating_duration_since(*at).as_secs_f64() * level).min(cap);
         *at = now;
         if *tokens < 1.0 {
@@ -163,12 +184,31 @@ impl Shares {
                 return level;
             }
         }
-        let into_second = self.second.map_or(1.0, |s| now.saturating_duration_since(s).as_secs_f64()).max(RECOMPUTE.as_secs_f64());
-        let mut demands: Vec<f64> =
-            self.sources.values().map(|s| f64::from(s.offered_before).max(f64::from(s.offered) / into_second)).collect();
+        let mut demands: Vec<f64> = self.sources.values().map(|s| self.demand(s)).collect();
         let level = water_fill(&mut demands, rate * RATE_SHARE).max(MIN_SHARE);
         self.level = Some((now, rate, level));
         level
+    }
+
+    /// How far below zero the gateway's bucket (at `rate`) may go for a call of `key`
+    /// that its share admitted: a light source's debt; nothing for a heavy source, or
+    /// while only one source sends (nothing to share).
+    pub(super) fn debt(&self, key: SourceKey, rate: f64) -> f64 {
+        match (self.sources.get(&key), self.level) {
+            (Some(s), Some((_, _, level))) if self.sources.len() > 1 && self.demand(s) < level => rate * debt_seconds(key),
+            _ => 0.0,
+        }
+    }
+
+    /// What a source offers, in calls a second: the second before, or the running
+    /// one's pace if higher.
+    fn demand(&self, s: &Source) -> f64 {
+        let into_second = match (self.second, self.now_hint) {
+            (Some(start), Some(now)) => now.saturating_duration_since(start).as_secs_f64(),
+            _ => 1.0,
+        }
+        .max(RECOMPUTE.as_secs_f64());
+        f64::from(s.offered_before).max(f64::from(s.offered) / into_second)
     }
 
     /// Sources tracked now (for tests).

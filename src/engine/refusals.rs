@@ -15,8 +15,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use tracing::warn;
-
 use super::output::{Effects, Output, RefusalSummary};
 use super::timers::TimerKey;
 use crate::sip::source::SourceKey;
@@ -74,7 +72,6 @@ impl Refusals {
     /// The second's summaries go out (the `Refusals` timer), largest first.
     pub(super) fn flush(&mut self, fx: &mut Effects) {
         for summary in self.summaries() {
-            warn!(source = %summary.source, reason = summary.reason, count = summary.count, "new calls refused with 503");
             fx.out.push_back(Output::Refused(summary));
         }
     }

@@ -33,7 +33,9 @@ use tracing::{debug, error, info, warn};
 
 use super::call_log::log_event;
 use super::error::RuntimeError;
-use super::input::{EngineInput, Queues};
+use super::queues::FairQueue;
+use super::input::EngineInput;
+use super::queues::Queues;
 use super::media_open::{self, Opening};
 use super::media_shard::{MediaShards, ShardInput};
 use super::memory;
@@ -75,7 +77,7 @@ pub(super) struct Start {
 /// `start.tracker` until it ends.
 pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
     let Start { config, store, prompts, queues, udp, tcp, shutdown, tracker } = start;
-    let Queues { tx, rx, invites_tx, invites } = queues;
+    let Queues { tx, rx, invites } = queues;
     let mut engine = Engine::with_entropy(config);
     engine.set_wall_clock(Instant::now(), std::time::SystemTime::now());
     // With a store, a call's 200 OK waits for its first record (see `media_open`).
@@ -86,7 +88,7 @@ pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
     let mut task = EngineTask {
         engine,
         rx,
-        invites,
+        invites: invites.clone(),
         tx,
         udp: HashMap::new(),
         tcp,
@@ -112,7 +114,7 @@ pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
                 }
             };
             rt.block_on(async move {
-                task.listen_udp(udp, invites_tx);
+                task.listen_udp(udp, invites);
                 task.run().await;
             });
             let _ = done_tx.send(());
@@ -128,8 +130,8 @@ pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
 struct EngineTask {
     engine: Engine,
     rx: mpsc::Receiver<EngineInput>,
-    /// New INVITEs received over UDP, served when `rx` is empty.
-    invites: mpsc::Receiver<EngineInput>,
+    /// New INVITEs received over UDP, served in turn between sources when `rx` is empty.
+    invites: Arc<FairQueue>,
     tx: mpsc::Sender<EngineInput>,
     udp: HashMap<SocketAddr, Arc<UdpSocket>>,
     tcp: TcpWriters,
@@ -153,7 +155,7 @@ struct EngineTask {
 impl EngineTask {
     /// Registers the SIP UDP sockets with this thread's reactor and starts their
     /// readers; new INVITEs go to `invites`, the rest to the main queue.
-    fn listen_udp(&mut self, sockets: Vec<(SocketAddr, std::net::UdpSocket)>, invites: mpsc::Sender<EngineInput>) {
+    fn listen_udp(&mut self, sockets: Vec<(SocketAddr, std::net::UdpSocket)>, invites: Arc<FairQueue>) {
         for (local, sock) in sockets {
             match UdpSocket::from_std(sock) {
                 Ok(sock) => {
@@ -180,7 +182,15 @@ impl EngineTask {
                 // media events of the calls in progress go first, so a surge of new
                 // calls cannot starve the calls already answered (their ACKs stuck behind
                 // INVITEs would make them fail and keep their media running).
-                Some(input) = self.invites.recv(), if self.rx.is_empty() => self.handle(input),
+                // Among new INVITEs, one source after another (a flood from one network
+                // does not delay the callers of another).
+                input = self.invites.next(), if self.rx.is_empty() => {
+                    self.handle(input);
+                    // The SIP readers share this thread: under a flood of INVITEs they
+                    // must keep reading (a BYE or an ACK waits in the socket behind the
+                    // flood's datagrams), so each new INVITE gives them a turn.
+                    tokio::task::yield_now().await;
+                }
                 _ = sleep_until(deadline) => self.engine.handle_timeout(Instant::now()),
                 _ = self.shutdown.cancelled(), if grace_end.is_none() => {
                     self.engine.begin_shutdown();
@@ -248,6 +258,7 @@ impl EngineTask {
                 let _ = reply.send(self.engine.handle_command(now, cmd));
             }
             EngineInput::Reload(cfg, prompts) => {
+                self.invites.set_trunks(&cfg.sip.trunks);
                 self.engine.set_config(cfg);
                 self.prompts = prompts;
             }

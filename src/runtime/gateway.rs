@@ -14,7 +14,8 @@ use tracing::{error, info, warn};
 
 use super::engine_task::{self, Start};
 use super::error::RuntimeError;
-use super::input::{EngineInput, Queues};
+use super::input::EngineInput;
+use super::queues::Queues;
 use super::tcp::{self, TcpWriters};
 use super::{control, prompts, udp};
 use crate::config::Config;
@@ -46,7 +47,7 @@ impl Gateway {
         let config = Arc::new(config);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let queues = Queues::new();
+        let queues = Queues::new(&config.sip.trunks);
         let tx = queues.tx.clone();
         let writers: TcpWriters = Arc::new(Mutex::new(HashMap::new()));
 

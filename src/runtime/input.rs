@@ -1,5 +1,5 @@
-//! The engine task's input: what the shell's tasks tell the engine, and how many of
-//! those messages may wait.
+//! The engine task's input: what the shell's tasks tell the engine. The queues it
+//! waits in are in `queues.rs`.
 //!
 //! Every task that feeds the engine (the SIP UDP readers, the TCP connections, the
 //! control socket, the openings of calls' media, the media shards) holds a sender of
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::call::CallId;
 use crate::config::Config;
@@ -19,16 +19,6 @@ use crate::engine::control::{Command, Reply};
 use crate::engine::MediaInput;
 use crate::media::prompts::PromptStore;
 use crate::sip::Peer;
-
-/// Capacity of the channel into the engine task. UDP readers wait when it is full (the
-/// kernel buffer then absorbs bursts, and SIP retransmits what it drops).
-const ENGINE_QUEUE: usize = 16_384;
-
-/// New INVITEs over UDP wait in their own queue (served only when the main queue is
-/// empty, see `EngineTask::run`); past this many the engine is seconds behind and
-/// further ones are dropped at the socket (the caller retransmits, and the overload
-/// limits answer 503 once the engine gets to it).
-const INVITE_QUEUE: usize = 8_192;
 
 /// What the shell tells the engine task.
 #[derive(Debug)]
@@ -51,21 +41,4 @@ pub(super) enum EngineInput {
     Reload(Arc<Config>, Arc<PromptStore>),
     /// A supervisor's command from the control socket, with where its reply goes.
     Command(Command, oneshot::Sender<Reply>),
-}
-
-/// Both ends of the engine task's two queues: `tx`/`rx` carry everything but new
-/// INVITEs over UDP, which wait in `invites` (see [`INVITE_QUEUE`]).
-pub(super) struct Queues {
-    pub(super) tx: mpsc::Sender<EngineInput>,
-    pub(super) rx: mpsc::Receiver<EngineInput>,
-    pub(super) invites_tx: mpsc::Sender<EngineInput>,
-    pub(super) invites: mpsc::Receiver<EngineInput>,
-}
-
-impl Queues {
-    pub(super) fn new() -> Queues {
-        let (tx, rx) = mpsc::channel(ENGINE_QUEUE);
-        let (invites_tx, invites) = mpsc::channel(INVITE_QUEUE);
-        Queues { tx, rx, invites_tx, invites }
-    }
 }

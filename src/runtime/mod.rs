@@ -17,7 +17,8 @@
 //! - `gateway.rs`: [`Gateway`]: binds the listeners, starts the tasks, opens the record
 //!   store, stops gracefully and flushes the records last.
 //! - `error.rs`: [`RuntimeError`], why the gateway could not start.
-//! - `input.rs`: the engine task's input (`EngineInput`) and its two bounded queues.
+//! - `input.rs`: the engine task's input (`EngineInput`); `queues.rs`: its two bounded
+//!   queues, new INVITEs served in turn between sources.
 //! - `engine_task.rs`: the signalling thread and its engine task: feeds the engine,
 //!   carries out its outputs (sends, media, records), watches load and memory.
 //! - `udp.rs`: SIP UDP sockets and their readers.
@@ -37,6 +38,7 @@ mod call_media;
 pub mod control;
 mod engine_task;
 mod error;
+mod queues;
 mod gateway;
 mod input;
 mod media_open;

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::error::RuntimeError;
+use super::queues::FairQueue;
 use super::input::EngineInput;
 use crate::sip::{Peer, Transport};
 
@@ -48,13 +48,14 @@ fn bind_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
 }
 
 /// `tx` takes everything but INVITEs, which go to `invites`: the engine serves the
-/// calls it has before new ones. A full INVITE queue drops the datagram (counted,
-/// logged at most once a second): the caller retransmits it.
+/// calls it has before new ones, and new ones in turn between sources. An INVITE past
+/// the queue's bounds is dropped (counted, logged at most once a second): the caller
+/// retransmits it.
 pub(super) async fn receive(
     sock: Arc<UdpSocket>,
     local: SocketAddr,
     tx: mpsc::Sender<EngineInput>,
-    invites: mpsc::Sender<EngineInput>,
+    invites: Arc<FairQueue>,
     shutdown: CancellationToken,
 ) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -80,16 +81,12 @@ pub(super) async fn receive(
                     }
                     continue;
                 }
-                match invites.try_send(input) {
-                    Ok(()) => {}
-                    Err(TrySendError::Closed(_)) => return,
-                    Err(TrySendError::Full(_)) => {
-                        dropped.0 += 1;
-                        let now = Instant::now();
-                        if dropped.1.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1)) {
-                            warn!(%local, dropped = dropped.0, "INVITE queue full: INVITEs dropped at the socket (callers retransmit)");
-                            dropped = (0, Some(now));
-                        }
+                if let Err(full) = invites.push(remote.ip(), input) {
+                    dropped.0 += 1;
+                    let now = Instant::now();
+                    if dropped.1.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1)) {
+                        warn!(%local, dropped = dropped.0, last_source = %remote.ip(), full = ?full, "INVITE queue full: INVITEs dropped at the socket (callers retransmit)");
+                        dropped = (0, Some(now));
                     }
                 }
             }

@@ -24,3 +24,4 @@ mod overload;
 mod records;
 mod store;
 mod tcp_framing;
+mod tdos;
