@@ -22,5 +22,6 @@ mod media_session;
 mod operators;
 mod overload;
 mod records;
+mod registrar_lockout;
 mod store;
 mod tcp_framing;
