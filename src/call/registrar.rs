@@ -7,14 +7,46 @@
 //! - **No enumeration.** An unknown user and a wrong password get the same answer (a
 //!   fresh 401 with the same challenges) after the same work: a response is always
 //!   hashed, against a dummy HA1 for unknown users. svwar-style tools learn nothing.
-//! - **Brute force is cut off per (source address, user).** After `failed_attempts`
-//!   failures in `failed_window`, REGISTERs for that user from that address are
-//!   dropped silently (no response costs the attacker a timeout, us nothing). The
-//!   same user from another address is unaffected, so an attacker cannot lock the
-//!   real operator out. One address that fails ten times that often, over any users,
-//!   is dropped as a whole: otherwise rotating user names would flush the table.
-//! - **Bounded memory.** Bindings per operator, failure-table entries and the nonce
-//!   replay table are capped; nonces themselves are stateless.
+//! - **Only a real guess counts.** A failure is a well-formed Digest answer to a nonce
+//!   we issued to that IP address that is still fresh, with a wrong response. A
+//!   malformed header gets 400, a nonce that is not ours (or another address's) a new
+//!   challenge, an expired one a new challenge with `stale=true`; none of these counts
+//!   and none is hashed. So a spoofed packet or a stranger's garbage cannot lock anyone
+//!   out: to count, one has to fetch a nonce, i.e. receive at that address. The stale
+//!   flag goes on *every* answer to an expired nonce, right or wrong, unchecked: RFC
+//!   7616 would set it for a right one only, but an uncounted answer that says "right"
+//!   would be a guessing oracle with no limit.
+//! - **Guessing stays slow, in two scopes** ([`lockout`]). After `failed_attempts`
+//!   failures in `failed_window` from one source (IP address *and port*) for one user
+//!   name, that source's REGISTERs for that name are dropped silently: no hash, no
+//!   response, no state; the attacker waits for a timeout. The port is part of the key
+//!   because a NAT or a shared host puts many phones behind one IP address: a guesser
+//!   on another port must not cut the real phone off (issue 13: three spoofed REGISTERs
+//!   from 127.0.0.1 used to silence op-budi's phone on 127.0.0.1). A source that fails
+//!   ten times that often over any names is dropped as a whole (one socket spraying a
+//!   password over every operator). Changing ports or addresses buys nothing past the
+//!   second scope: after `failed_attempts_per_user` failures for one operator from all
+//!   sources together, that operator's answers are no longer verified; they get the
+//!   401 a wrong password gets. The guesser cannot tell the lock from a wrong password
+//!   (so the lock tells no one which users exist either), and the hash is still
+//!   computed, so the timing is the same too.
+//! - **A live registration always refreshes.** A REGISTER with the Call-ID of one of
+//!   the operator's live bindings, from that binding's source and transport, with a
+//!   higher CSeq (RFC 3261 §10.3 step 7's order; a phone keeps one Call-ID for all
+//!   its registrations, §10.2), passes every lock and is challenged and verified as
+//!   usual. Another port of the phone's address cannot match it, and one who spoofs
+//!   the phone's exact address must also know its Call-ID, i.e. see its traffic; and
+//!   whoever sees a Digest exchange can guess offline anyway. A right answer also
+//!   starts its own source's count over (not the operator's: a phone refreshing every
+//!   few minutes would hand a guesser a new allowance each time).
+//! - **The price.** An operator *without* a live registration is locked out with the
+//!   guessers while attackers on several sources keep the per-operator lock closed:
+//!   an answer from a new source cannot be told from a guess. The real phone's own
+//!   source is never blocked by guesses from other sources, only by that lock, and
+//!   with the defaults it takes four sources to close it.
+//! - **Bounded memory.** Bindings per operator, the per-source failure tables and the
+//!   nonce replay table are capped; the per-operator table holds configured operators
+//!   only; nonces themselves are stateless.
 //! - **Several contacts per operator** (desk phone and softphone): all ring.
 //! - Challenge-free paths do not exist here: emergency calls never meet a challenge,
 //!   but operators always do.
@@ -27,19 +59,20 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Operator, OperatorId, RegistrarConfig};
-use crate::sip::Transport;
 use crate::sip::digest::{self, Algorithm, Credentials, NonceKeeper, NonceStatus};
+use crate::sip::Transport;
 use crate::sip::{HeaderName, Request};
+
+mod lockout;
+
+use lockout::{Limits, Lockout};
+pub use lockout::{Lock, MAX_FAILURE_ENTRIES};
 
 /// Contacts kept per operator; a new one beyond this replaces the one expiring
 /// soonest (phones that change address leave stale bindings behind).
 pub const MAX_BINDINGS_PER_OPERATOR: usize = 8;
-/// Entries in each failure table (per (address, user) and per address).
-pub const MAX_FAILURE_ENTRIES: usize = 10_000;
 /// A user name longer than this is cut before it becomes a failure-table key.
 const MAX_KEY_USER: usize = 64;
-/// One address may fail this many times the per-user limit, over all users, per window.
-const PER_ADDRESS_FACTOR: u32 = 10;
 
 /// One registered contact of an operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,23 +150,13 @@ pub enum RegistrarEvent {
         /// Bindings the operator still has; 0: unreachable.
         remaining: usize,
     },
-    /// This (address, user) pair reached the failure limit; further REGISTERs are
-    /// dropped until `until`. For the security log.
+    /// A failure limit was reached: what is locked, until when. For the security log.
     LockedOut {
-        /// The address the failing REGISTERs came from.
-        source: IpAddr,
-        /// The user name they tried, cut to 64 characters.
-        user: String,
-        /// When the lockout ends (one failure window after it began).
+        /// The source, user name or operator locked, and what that means.
+        lock: Lock,
+        /// When the lock opens (one failure window after the window's first failure).
         until: Instant,
     },
-}
-
-/// Fixed window failure counter.
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    since: Instant,
-    count: u32,
 }
 
 /// The registrar for all operators.
@@ -145,13 +168,11 @@ pub struct Registrar {
     /// HA1s hashed for unknown users so they cost the same work as known ones.
     dummy_ha1: (String, String),
     bindings: HashMap<OperatorId, Vec<Binding>>,
-    failures: HashMap<(IpAddr, String), Window>,
-    address_failures: HashMap<IpAddr, Window>,
+    lockout: Lockout,
     events: VecDeque<RegistrarEvent>,
     /// Wall clock at `t0`, for the Date header without reading the clock here.
     wall0: SystemTime,
     t0: Instant,
-    max_failure_entries: usize,
 }
 
 /// What a request's Authorization headers amount to.
@@ -182,21 +203,19 @@ impl Registrar {
                 .iter()
                 .map(|o| (o.id.as_str().to_string(), o.clone()))
                 .collect(),
+            lockout: Lockout::new(limits(&cfg)),
             cfg,
             dummy_ha1,
             bindings: HashMap::new(),
-            failures: HashMap::new(),
-            address_failures: HashMap::new(),
             events: VecDeque::new(),
             wall0: wall,
             t0: now,
-            max_failure_entries: MAX_FAILURE_ENTRIES,
         }
     }
 
-    /// Smaller tables for tests of the bounds.
+    /// Smaller per-source failure tables, for tests of the bounds.
     pub fn with_max_failure_entries(mut self, n: usize) -> Registrar {
-        self.max_failure_entries = n.max(1);
+        self.lockout.set_max_entries(n);
         self
     }
 
@@ -223,6 +242,9 @@ impl Registrar {
                 });
             }
         }
+        let accounts = &self.accounts;
+        self.lockout
+            .reconfigure(limits(&cfg), |id| accounts.contains_key(id.as_str()));
         self.cfg = cfg;
     }
 
@@ -250,28 +272,63 @@ impl Registrar {
             .and_then(|u| u.user.clone())
             .unwrap_or_default();
         let user = match &auth {
-            Auth::Digest(c) => c.username.clone(),
-            _ => to_user.clone(),
+            Auth::Digest(c) => c.username.as_str(),
+            _ => to_user.as_str(),
         };
-        let key = (ip, key_user(&user));
-        if self.locked(now, &key) {
+        let refresh = user == to_user && self.refreshes_binding(now, source, transport, req);
+        let key = (source, key_user(user));
+        if !refresh && self.lockout.source_locked(now, &key) {
             return RegisterOutcome::Drop;
         }
         let creds = match auth {
             Auth::None => return self.challenge(now, ip, false),
+            // Nothing was guessed: not counted.
             Auth::Malformed => {
-                self.fail(now, key);
-                return self.respond(400, "Malformed Authorization header", Vec::new(), None);
+                return self.respond(400, "Malformed Authorization header", Vec::new(), None)
             }
             Auth::Digest(c) => c,
         };
-        let nonce = self.nonces.check(now, ip, &creds.nonce);
-        if nonce == NonceStatus::Invalid {
-            // Not ours, or for another address: nothing was guessed, just start over.
+        match self.nonces.check(now, ip, &creds.nonce) {
+            // Not ours, or another address's: nothing was guessed, start over.
+            NonceStatus::Invalid => return self.challenge(now, ip, false),
+            // Expired: not counted, so not checked either (see the module doc).
+            NonceStatus::Stale => return self.challenge(now, ip, true),
+            NonceStatus::Fresh => {}
+        }
+        let (operator, right) = self.verify(&creds);
+        let locked = operator
+            .as_ref()
+            .is_some_and(|op| !refresh && self.lockout.user_locked(now, op));
+        if locked {
+            // Checked (same work) but not believed, and not counted: a guess is wasted.
             return self.challenge(now, ip, false);
         }
-        // Always hash, against a dummy HA1 when the account or its algorithm is
-        // missing, so unknown users cost what known ones cost.
+        if !right {
+            for (lock, until) in self.lockout.fail(now, key, operator.as_ref()) {
+                self.events
+                    .push_back(RegistrarEvent::LockedOut { lock, until });
+            }
+            return self.challenge(now, ip, false);
+        }
+        let Some(operator) = operator else {
+            return self.challenge(now, ip, false); // right implies an account
+        };
+        if !self.nonces.accept_nc(now, &creds.nonce, creds.nc) {
+            // A replayed nc: the password was right once, the request is not new.
+            return self.challenge(now, ip, true);
+        }
+        self.lockout.succeeded(&key);
+        if to_user != creds.username {
+            // Authenticated, but registering someone else's address of record.
+            return self.respond(403, "Forbidden", Vec::new(), Some(operator));
+        }
+        self.update_bindings(now, source, transport, req, operator)
+    }
+
+    /// The configured operator `creds` names (if any) and whether its response proves
+    /// the password. Always hashes, against a dummy HA1 when the account or its
+    /// algorithm is missing, so unknown users cost what known ones cost.
+    fn verify(&self, creds: &Credentials) -> (Option<OperatorId>, bool) {
         let account = self.accounts.get(&creds.username);
         let real_ha1 = account.and_then(|o| o.ha1(creds.algorithm));
         let dummy = match creds.algorithm {
@@ -279,27 +336,35 @@ impl Registrar {
             Algorithm::Sha256 => self.dummy_ha1.1.as_str(),
         };
         let right =
-            digest::verify(&creds, "REGISTER", real_ha1.unwrap_or(dummy)) && real_ha1.is_some();
-        if !right {
-            self.fail(now, key);
-            return self.challenge(now, ip, false);
-        }
-        if nonce == NonceStatus::Stale {
-            return self.challenge(now, ip, true);
-        }
-        if !self.nonces.accept_nc(now, &creds.nonce, creds.nc) {
-            // A replayed nc: the password was right once, the request is not new.
-            return self.challenge(now, ip, true);
-        }
-        let Some(operator) = account.map(|o| o.id.clone()) else {
-            return self.challenge(now, ip, false);
+            digest::verify(creds, "REGISTER", real_ha1.unwrap_or(dummy)) && real_ha1.is_some();
+        (account.map(|o| o.id.clone()), right)
+    }
+
+    /// Whether `req` refreshes a live binding of its address of record: that binding's
+    /// Call-ID, from its source and transport, with a higher CSeq. Such a REGISTER
+    /// passes every lock (see the module doc).
+    fn refreshes_binding(
+        &self,
+        now: Instant,
+        source: SocketAddr,
+        transport: Transport,
+        req: &Request,
+    ) -> bool {
+        let Some(user) = req.head.to.uri.as_sip().and_then(|u| u.user.as_deref()) else {
+            return false;
         };
-        self.failures.remove(&key);
-        if to_user != creds.username {
-            // Authenticated, but registering someone else's address of record.
-            return self.respond(403, "Forbidden", Vec::new(), Some(operator));
-        }
-        self.update_bindings(now, source, transport, req, operator)
+        let Some(account) = self.accounts.get(user) else {
+            return false;
+        };
+        self.bindings.get(&account.id).is_some_and(|list| {
+            list.iter().any(|b| {
+                b.expires_at > now
+                    && b.source == source
+                    && b.transport == transport
+                    && b.call_id == req.head.call_id
+                    && b.cseq < req.head.cseq.seq
+            })
+        })
     }
 
     /// The first Digest header for our realm, if any.
@@ -346,47 +411,9 @@ impl Registrar {
         })
     }
 
-    // ------------------------------------------------------------------ lockout
-
-    fn limit(&self) -> u32 {
-        self.cfg.failed_attempts.max(1)
-    }
-
-    fn window_open(&self, now: Instant, w: &Window) -> bool {
-        now.saturating_duration_since(w.since) < self.cfg.failed_window
-    }
-
-    fn locked(&self, now: Instant, key: &(IpAddr, String)) -> bool {
-        let over = |w: Option<&Window>, limit: u32| {
-            w.is_some_and(|w| self.window_open(now, w) && w.count >= limit)
-        };
-        over(self.failures.get(key), self.limit())
-            || over(
-                self.address_failures.get(&key.0),
-                self.limit().saturating_mul(PER_ADDRESS_FACTOR),
-            )
-    }
-
-    fn fail(&mut self, now: Instant, key: (IpAddr, String)) {
-        let window = self.cfg.failed_window;
-        let limit = self.limit();
-        let max = self.max_failure_entries;
-        let ip = key.0;
-        let user = key.1.clone();
-        let count = bump(&mut self.failures, key, now, window, max);
-        if count == limit {
-            self.events.push_back(RegistrarEvent::LockedOut {
-                source: ip,
-                user,
-                until: now + window,
-            });
-        }
-        bump(&mut self.address_failures, ip, now, window, max);
-    }
-
     /// Entries in the failure tables (for tests and metrics).
     pub fn failure_entries(&self) -> usize {
-        self.failures.len() + self.address_failures.len()
+        self.lockout.entries()
     }
 
     // ----------------------------------------------------------------- bindings
@@ -647,40 +674,13 @@ impl Registrar {
     }
 }
 
-/// Adds one failure to a bounded window table; returns the count in the window.
-fn bump<K: std::hash::Hash + Eq + Clone>(
-    table: &mut HashMap<K, Window>,
-    key: K,
-    now: Instant,
-    window: Duration,
-    max: usize,
-) -> u32 {
-    if !table.contains_key(&key) && table.len() >= max {
-        table.retain(|_, w| now.saturating_duration_since(w.since) < window);
-        if table.len() >= max {
-            // Still full of live windows: an attack from very many addresses. Forget
-            // the oldest; its owner gets a few more tries, memory stays bounded.
-            if let Some(oldest) = table
-                .iter()
-                .min_by_key(|(_, w)| w.since)
-                .map(|(k, _)| k.clone())
-            {
-                table.remove(&oldest);
-            }
-        }
+/// The lockout's limits from the registrar config.
+fn limits(cfg: &RegistrarConfig) -> Limits {
+    Limits {
+        per_source_user: cfg.failed_attempts,
+        per_user: cfg.failed_attempts_per_user,
+        window: cfg.failed_window,
     }
-    let w = table.entry(key).or_insert(Window {
-        since: now,
-        count: 0,
-    });
-    if now.saturating_duration_since(w.since) >= window {
-        *w = Window {
-            since: now,
-            count: 0,
-        };
-    }
-    w.count = w.count.saturating_add(1);
-    w.count
 }
 
 fn key_user(user: &str) -> String {

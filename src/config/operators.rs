@@ -1,5 +1,5 @@
 //! Operators and how calls reach them: `[acd]` (queue timing), `[registrar]` (digest
-//! realm, nonce lifetime, registration expiry, brute-force limit) and `[[operators]]`
+//! realm, nonce lifetime, registration expiry, brute-force limits) and `[[operators]]`
 //! (accounts with the departments they serve and stored HA1 hashes).
 //!
 //! Why HA1 and never a password: the config file is read by several people and
@@ -41,6 +41,7 @@ pub(crate) struct RawRegistrar {
     pub max_expires: Option<S<toml::Value>>,
     pub default_expires: Option<S<toml::Value>>,
     pub failed_attempts: Option<S<i64>>,
+    pub failed_attempts_per_user: Option<S<i64>>,
     pub failed_window: Option<S<toml::Value>>,
     pub algorithms: Option<S<Vec<S<String>>>>,
 }
@@ -139,9 +140,13 @@ pub struct RegistrarConfig {
     pub max_expires: Duration,
     /// When the REGISTER names no expiry.
     pub default_expires: Duration,
-    /// Failed attempts per (source address, user) within `failed_window` before
-    /// further REGISTERs from that pair are dropped silently.
+    /// Failed attempts per (source address and port, user) within `failed_window`
+    /// before further REGISTERs from that pair are dropped silently.
     pub failed_attempts: u32,
+    /// Failed attempts per operator from all sources within `failed_window` before
+    /// that operator's answers are no longer verified (only its live registrations
+    /// refresh until the window has passed).
+    pub failed_attempts_per_user: u32,
     /// The window those failures are counted in.
     pub failed_window: Duration,
     /// Digest algorithms offered, in order of preference: one WWW-Authenticate each.
@@ -168,6 +173,7 @@ pub(crate) fn default_registrar() -> RegistrarConfig {
         max_expires: Duration::from_secs(3600),
         default_expires: Duration::from_secs(600),
         failed_attempts: 5,
+        failed_attempts_per_user: 20,
         failed_window: Duration::from_secs(15 * 60),
         algorithms: crate::sip::digest::Algorithm::ALL.to_vec(),
     }
@@ -301,6 +307,7 @@ pub(crate) fn registrar(raw: Option<S<RawRegistrar>>, p: &mut Problems<'_>) -> R
         p,
     )
     .map_or(d.failed_attempts, |v| v as u32);
+    let failed_attempts_per_user = per_user_limit(&raw, failed_attempts, p);
     let failed_window = dur(
         raw.failed_window.as_ref(),
         "registrar.failed_window",
@@ -317,9 +324,35 @@ pub(crate) fn registrar(raw: Option<S<RawRegistrar>>, p: &mut Problems<'_>) -> R
         max_expires,
         default_expires,
         failed_attempts,
+        failed_attempts_per_user,
         failed_window,
         algorithms,
     }
+}
+
+/// `failed_attempts_per_user`: in range and not below `failed_attempts`, or one source
+/// would lock the operator out everywhere before it is cut off itself.
+fn per_user_limit(raw: &RawRegistrar, per_source: u32, p: &mut Problems<'_>) -> u32 {
+    let d = default_registrar().failed_attempts_per_user;
+    let Some(v) = raw.failed_attempts_per_user.as_ref() else {
+        return d.max(per_source);
+    };
+    let path = "registrar.failed_attempts_per_user";
+    let Some(n) = int_in(Some(v), path, 1..=1000, "a count between 1 and 1000", p) else {
+        return d.max(per_source);
+    };
+    if (n as u32) < per_source {
+        p.at(
+            path,
+            v.span(),
+            format!(
+                "{n} is below failed_attempts ({per_source}); expected at least failed_attempts: \
+                 one address would otherwise lock the operator out everywhere before it is cut off itself"
+            ),
+        );
+        return d.max(per_source);
+    }
+    n as u32
 }
 
 /// `min_expires`, `max_expires` and `default_expires`, each in range and, when all
@@ -738,5 +771,22 @@ mod tests {
         );
         let e = errs("[registrar]\nrealm = \"a\\\"b\"\n");
         assert_eq!(e[0].path, "registrar.realm");
+    }
+
+    #[test]
+    fn the_per_user_limit_is_not_below_the_per_source_one() {
+        let e = errs("[registrar]\nfailed_attempts = 8\nfailed_attempts_per_user = 6\n");
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert_eq!(
+            (e[0].path.as_str(), e[0].line),
+            ("registrar.failed_attempts_per_user", Some(3))
+        );
+        assert!(e[0].message.contains("below failed_attempts (8)"), "{}", e[0].message);
+        let e = errs("[registrar]\nfailed_attempts_per_user = 0\n");
+        assert_eq!(e[0].path, "registrar.failed_attempts_per_user");
+        let c = Config::from_toml("[registrar]\nfailed_attempts = 30\n", "t.toml").unwrap();
+        assert_eq!(c.registrar.failed_attempts_per_user, 30, "the default rises to it");
+        let c = Config::from_toml("[registrar]\nfailed_attempts_per_user = 50\n", "t.toml").unwrap();
+        assert_eq!(c.registrar.failed_attempts_per_user, 50);
     }
 }

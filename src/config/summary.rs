@@ -166,7 +166,7 @@ fn operators_summary(c: &Config) -> String {
     format!(
         "acd: wrap-up {:?}, ring {:?}, overflow after {:?}, stay-on-line every {:?}\n\
          registrar: realm {:?}, nonce ttl {:?}, expires {:?}..{:?} (default {:?}), \
-         {} failures per {:?}\n\
+         {} failures per address and user, {} per operator, per {:?}\n\
          operators: {ops}",
         c.acd.wrap_up,
         c.acd.ring_timeout,
@@ -178,6 +178,7 @@ fn operators_summary(c: &Config) -> String {
         c.registrar.max_expires,
         c.registrar.default_expires,
         c.registrar.failed_attempts,
+        c.registrar.failed_attempts_per_user,
         c.registrar.failed_window,
     )
 }

@@ -277,8 +277,9 @@ impl OperatorSide {
                         self.acd.operator_unregistered(now, &operator);
                     }
                 }
-                RegistrarEvent::LockedOut { source, user, .. } => {
-                    warn!(%source, %user, "too many failed REGISTERs: this address is ignored for this user for a while");
+                RegistrarEvent::LockedOut { lock, until } => {
+                    let secs = until.saturating_duration_since(now).as_secs();
+                    warn!(%lock, secs, "too many failed REGISTERs: locked for the rest of the failure window");
                 }
             }
         }

@@ -22,6 +22,7 @@ mod media_session;
 mod operators;
 mod overload;
 mod records;
+mod registrar_lockout;
 mod store;
 mod tcp_framing;
 mod tdos;

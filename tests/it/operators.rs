@@ -7,7 +7,7 @@ use crate::harness::{corpora, free_ports, reserve_ports, scenario, sipp_from, Ga
 
 /// A gateway whose config has the operators of fixtures/config/valid_operators.toml
 /// (op-budi serves medical and general; password "secret-op-budi").
-fn gateway_with_operators() -> Gateway {
+pub(crate) fn gateway_with_operators() -> Gateway {
     // SIPp computes only MD5 and reads only the first challenge: offer MD5 first.
     gateway_with_operators_offering(r#"["MD5", "SHA-256"]"#)
 }
@@ -100,7 +100,7 @@ fn a_caller_pressing_1_is_bridged_to_the_registered_medical_operator() {
 }
 
 /// A REGISTER for `user` from `sock`, with an optional Authorization.
-fn register_over(sock: &std::net::UdpSocket, gw: std::net::SocketAddr, user: &str, n: u32, auth: Option<String>) -> Option<String> {
+pub(crate) fn register_over(sock: &std::net::UdpSocket, gw: std::net::SocketAddr, user: &str, n: u32, auth: Option<String>) -> Option<String> {
     let local = sock.local_addr().unwrap();
     let msg = format!(
         "REGISTER sip:{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKbf{n}{}\r\nMax-Forwards: 70\r\nFrom: <sip:{user}@{gw}>;tag=bf{n}\r\nTo: <sip:{user}@{gw}>\r\nCall-ID: bf-{user}-{}\r\nCSeq: {n} REGISTER\r\nContact: <sip:{user}@{local}>\r\n{}Content-Length: 0\r\n\r\n",
@@ -114,7 +114,7 @@ fn register_over(sock: &std::net::UdpSocket, gw: std::net::SocketAddr, user: &st
 }
 
 /// A Digest answer (MD5, qop=auth) to the MD5 challenge of a 401.
-fn answer_401(resp: &str, user: &str, password: &str, gw: std::net::SocketAddr) -> String {
+pub(crate) fn answer_401(resp: &str, user: &str, password: &str, gw: std::net::SocketAddr) -> String {
     use cc112::sip::digest::{self, Algorithm, Credentials};
     let line = resp.lines().find(|l| l.starts_with("WWW-Authenticate:") && l.contains("MD5")).expect("MD5 challenge");
     let nonce = line.split("nonce=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
@@ -454,7 +454,7 @@ fn ok_for(invite: &str, tag: &str, at: std::net::SocketAddr) -> String {
 }
 
 /// The next request with this method that reaches `sock` (others are skipped).
-fn recv_request(sock: &std::net::UdpSocket, method: &str) -> String {
+pub(crate) fn recv_request(sock: &std::net::UdpSocket, method: &str) -> String {
     let mut buf = [0u8; 8192];
     loop {
         let n = sock.recv(&mut buf).unwrap_or_else(|e| panic!("no {method}: {e}"));
