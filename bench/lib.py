@@ -27,14 +27,14 @@ def proc_cpu_rss(pid):
     return cpu, rss
 
 
-def start_gateway(tmp, port, extra_toml="", log_level="warn", media_ports=(20000, 39999)):
+def start_gateway(tmp, port, extra_toml="", log_level="warn", media_ports=(20000, 39999), sip_extra=""):
     """Starts the release gateway on 127.0.0.1:`port` (UDP and TCP), RTP on
     `media_ports` (two ports per call), records in `tmp`/data/cc112.db (the gateway
     runs in `tmp`). `extra_toml` is appended to the config (more tables: [acd],
-    [registrar], [[operators]]...)."""
+    [registrar], [[operators]]...); `sip_extra` lines go into [sip]."""
     cfg = os.path.join(tmp, "bench.toml")
     with open(cfg, "w") as f:
-        f.write(f'[sip]\nlisten_udp = ["127.0.0.1:{port}"]\nlisten_tcp = ["127.0.0.1:{port}"]\n'
+        f.write(f'[sip]\nlisten_udp = ["127.0.0.1:{port}"]\nlisten_tcp = ["127.0.0.1:{port}"]\n{sip_extra}\n'
                 f'[media]\naddress = "127.0.0.1"\nport_min = {media_ports[0]}\nport_max = {media_ports[1]}\n')
         f.write(extra_toml)
     link = os.path.join(tmp, "prompts")
