@@ -14,7 +14,7 @@
 //! - One file per table, each with its raw struct, typed struct, default and
 //!   validator: `sip`, `emergency`, `media`, `time_rule` (a queue's opening hours),
 //!   `queues`, `routing` (fallback queue, UTC offset, direct numbers), `menus`, `ivr`,
-//!   `store`, `overload`, `operators` (`[acd]`, `[registrar]`, `[[operators]]`).
+//!   `store`, `overload`, `shutdown`, `operators` (`[acd]`, `[registrar]`, `[[operators]]`).
 //!   Validators keep where each value was written (`QueueAt`, `MenuAt`, ...) for the
 //!   checks between tables.
 //! - `routing_plan`: the typed [`RoutingPlan`] calls hold in an `Arc`, assembled from
@@ -39,6 +39,7 @@ mod problems;
 mod queues;
 mod routing;
 mod routing_plan;
+mod shutdown;
 mod sip;
 mod store;
 mod summary;
@@ -54,6 +55,7 @@ pub use media::MediaConfig;
 pub use menus::{Menu, MenuAction, MenuOption};
 pub use operators::{operator_hash, AcdConfig, Operator, OperatorId, RegistrarConfig};
 pub use overload::OverloadConfig;
+pub use shutdown::ShutdownConfig;
 pub use plan::Config;
 pub use problems::ConfigError;
 pub use queues::Queue;

@@ -23,6 +23,7 @@ use super::problems::Problems;
 use super::queues::{queues, RawQueue};
 use super::routing::{routing_table, RawRouting, RoutingTable};
 use super::routing_plan::RoutingPlan;
+use super::shutdown::{shutdown, RawShutdown, ShutdownConfig};
 use super::sip::{sip, RawSip, SipConfig};
 use super::problems::span::S;
 use super::store::{store, RawStore, StoreConfig};
@@ -51,6 +52,7 @@ pub(crate) struct RawConfig {
     pub queues: Option<S<Vec<S<RawQueue>>>>,
     pub store: Option<S<RawStore>>,
     pub overload: Option<S<RawOverload>>,
+    pub shutdown: Option<S<RawShutdown>>,
     pub acd: Option<S<RawAcd>>,
     pub registrar: Option<S<RawRegistrar>>,
     pub operators: Option<S<Vec<S<RawOperator>>>>,
@@ -73,6 +75,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// When new calls get 503 + Retry-After instead of a gateway that cannot serve them.
     pub overload: OverloadConfig,
+    /// The drain on stop: how long calls in progress may go on.
+    pub shutdown: ShutdownConfig,
     /// Queue timing (wrap-up, ring timeout, overflow, hold announcements).
     pub acd: AcdConfig,
     /// Digest realm, nonce lifetime, registration expiry, brute-force limit.
@@ -107,6 +111,7 @@ pub(crate) fn validate(raw: RawConfig, version: String, p: &mut Problems<'_>) ->
     // [[queues]] is reported once, not again for every operator of that queue.
     let queues_ok = !p.any_under("queues") && !p.any_under("routing");
     let overload = overload(raw.overload, p);
+    let shutdown = shutdown(raw.shutdown, p);
     let acd = acd(raw.acd, p);
     let registrar = registrar(raw.registrar, p);
     let operators = operators(raw.operators, &routing, queues_ok, p);
@@ -117,6 +122,7 @@ pub(crate) fn validate(raw: RawConfig, version: String, p: &mut Problems<'_>) ->
         routing: Arc::new(routing),
         store,
         overload,
+        shutdown,
         acd,
         registrar,
         operators,
