@@ -1204,3 +1204,5 @@ fn the_operator_puts_the_caller_on_hold_and_back_with_re_invites() {
     assert!(std::str::from_utf8(&ok.body).unwrap().contains("a=sendrecv"));
     assert!(h.engine.call(id).unwrap().operator.is_some(), "still bridged");
 }
+
+mod drain;
