@@ -197,6 +197,7 @@ fn outcome_of(reason: EndReason, routed: bool, operator: bool) -> (Outcome, Opti
         return match reason {
             EndReason::OperatorHangup => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
             EndReason::CallerHangup | EndReason::CallerCancelled => (Outcome::Answered, Some(HangupBy::Caller), "caller hung up"),
+            EndReason::GatewayShutdown => (Outcome::Answered, Some(HangupBy::Gateway), "gateway shutdown"),
             _ => (Outcome::Answered, Some(HangupBy::Gateway), "ended by the gateway"),
         };
     }
