@@ -18,22 +18,12 @@ fn operators_with_grace(grace: &str) -> Config {
 }
 
 fn drain_reports(out: &[Output]) -> Vec<DrainReport> {
-    out.iter()
-        .filter_map(|o| match o {
-            Output::Drain(r) => Some(*r),
-            _ => None,
-        })
-        .collect()
+    out.iter().filter_map(|o| if let Output::Drain(r) = o { Some(*r) } else { None }).collect()
 }
 
+/// Why the calls that ended ended.
 fn ended(out: &[Output]) -> Vec<EndReason> {
-    events(out)
-        .into_iter()
-        .filter_map(|e| match e {
-            CallEventKind::Ended { reason } => Some(reason),
-            _ => None,
-        })
-        .collect()
+    events(out).into_iter().filter_map(|e| if let CallEventKind::Ended { reason } = e { Some(reason) } else { None }).collect()
 }
 
 /// `op-a` answers the call it is offered: the call is bridged. Returns the operator's
@@ -105,12 +95,7 @@ fn a_drain_refuses_new_calls_and_probes_but_serves_calls_registers_and_dialogs_t
     assert_eq!(ended(&out), vec![EndReason::CallerHangup]);
     assert!(!h.engine.drained(), "a call is still up");
     // The operator hangs up: 200, our BYE to the caller; over once the caller answers it.
-    let bye = format!(
-        "BYE sip:cc112@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.101:5060;branch=z9hG4bKopbye\r\nMax-Forwards: 70\r\nFrom: <sip:op-a@gw>;tag=ta\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
-        inv_a.head.get(&HeaderName::From).unwrap(),
-        inv_a.head.call_id
-    );
-    let out = h.send_from("192.0.2.101:5060", &bye);
+    let out = h.send_from("192.0.2.101:5060", &op_a_bye(&inv_a));
     assert_eq!(statuses(&out), vec![200]);
     assert_eq!(ended(&out), vec![EndReason::OperatorHangup]);
     let (_, ours) = sent_requests(&out, Method::Bye).into_iter().next().expect("BYE to the caller");
