@@ -7,8 +7,9 @@
 //! clock (see `tests` below).
 //!
 //! The contract: `handle_sip`, `handle_timeout`, `handle_media_opened`,
-//! `handle_record_committed`, `handle_media` and `handle_command` take the inputs; after
-//! each, drain [`Engine::poll_output`], then sleep until [`Engine::poll_timeout`].
+//! `handle_record_committed`, `handle_media`, `handle_command` and `stop` take the
+//! inputs; after each, drain [`Engine::poll_output`], then sleep until
+//! [`Engine::poll_timeout`]; once [`Engine::drained`] after a stop, the runtime ends.
 //!
 //! The engine is a composition of owned parts, each a struct with its own state and
 //! tests; `Engine` keeps what routes between them (which part a request, a response or

@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use super::input::EngineInput;
 use super::vitals::{NodeState, Pace, Vitals};
-use crate::store::StoreHandle;
+use crate::store::{Health, StoreHandle};
 
 /// How long a drain that makes progress asks the supervisor to wait for the next word.
 const EXTEND_STOP: Duration = Duration::from_secs(30);
@@ -81,7 +81,7 @@ impl Watchdog {
                 _ = shutdown.cancelled() => return,
             }
             let now = Instant::now();
-            if let Some(change) = writer.look(now, self.store.as_ref(), pace) {
+            if let Some(change) = writer.look(now, self.store.as_ref().map(StoreHandle::health), pace) {
                 self.vitals.set_writer_stall(change.clone());
                 match &change {
                     Some(why) => warn!(%why, "record writer stalled: OPTIONS get 503 and the supervisor's watchdog is no longer fed"),
@@ -141,8 +141,8 @@ struct WriterWatch {
 impl WriterWatch {
     /// Looks at the writer; `Some(new state)` when it changed from progressing to
     /// stalled (`Some(why)`) or back (`None`).
-    fn look(&mut self, now: Instant, store: Option<&StoreHandle>, pace: Pace) -> Option<Option<String>> {
-        let h = store?.health();
+    fn look(&mut self, now: Instant, health: Option<Health>, pace: Pace) -> Option<Option<String>> {
+        let h = health?;
         let sign = (h.committed_batches, h.consecutive_failures, h.last_error_at.map(|t| t.0));
         if h.queue_depth == 0 || self.seen != Some(sign) {
             self.progress_at = Some(now);
@@ -161,5 +161,35 @@ impl WriterWatch {
         }
         self.stalled = why.is_some();
         Some(why)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(depth: usize, batches: u64, failures: u32) -> Option<Health> {
+        Some(Health { queue_depth: depth, committed_batches: batches, consecutive_failures: failures, writer_running: true, ..Health::default() })
+    }
+
+    #[test]
+    fn a_writer_with_work_and_no_finished_commit_for_five_seconds_is_stalled_a_failing_one_is_not() {
+        let pace = Pace::for_watchdog(Some(Duration::from_secs(30)));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut w = WriterWatch::default();
+        assert_eq!(w.look(at(0), health(0, 1, 0), pace), None, "idle");
+        assert_eq!(w.look(at(10), health(0, 1, 0), pace), None, "idle for long is not a stall");
+        assert_eq!(w.look(at(11), health(50, 1, 0), pace), None, "work arrives");
+        assert_eq!(w.look(at(14), health(50, 2, 0), pace), None, "a commit finished");
+        assert_eq!(w.look(at(17), health(50, 2, 1), pace), None, "a failed commit is progress too (disk full: records wait in memory)");
+        let stalled = w.look(at(23), health(80, 2, 1), pace);
+        assert!(matches!(&stalled, Some(Some(why)) if why.contains("no commit for 6.0 s with 80 records waiting")), "{stalled:?}");
+        assert_eq!(w.look(at(24), health(80, 2, 1), pace), None, "told once");
+        assert_eq!(w.look(at(25), health(0, 3, 0), pace), Some(None), "and once when it moves again");
+        let mut gone = WriterWatch::default();
+        let dead = Some(Health { writer_running: false, ..Health::default() });
+        assert!(matches!(gone.look(at(0), dead, pace), Some(Some(why)) if why.contains("stopped")));
+        assert_eq!(WriterWatch::default().look(at(0), None, pace), None, "no store, nothing to watch");
     }
 }
