@@ -61,7 +61,7 @@ use self::ids::Ids;
 use self::operator_side::{Ctx, OperatorSide};
 use self::timers::TimerKey;
 use self::transactions::{Answer, Transactions};
-use self::uas::{BadInput, Refusal, Unparsed};
+use self::uas::{BadInput, Refusal};
 use crate::call::ivr::Ivr;
 use crate::call::registrar::RegisterOutcome;
 use crate::call::CallId;
@@ -69,7 +69,7 @@ use crate::config::Config;
 use crate::media::ports::PortPool;
 use crate::media::sdp::{self, LocalMedia, SdpError};
 use crate::sip::transaction::{Timers, TxKey};
-use crate::sip::{parse, Message, Method, ParseError, Peer, Request, Response, UriKind};
+use crate::sip::{parse, Message, Method, Peer, Request, Response, UriKind};
 
 pub use call::{Call, CallState, DialogKey, OperatorDialog};
 
@@ -247,7 +247,7 @@ impl Engine {
         match parse(bytes) {
             Ok(Message::Request(req)) => self.on_request(now, peer, req),
             Ok(Message::Response(resp)) => self.on_response(now, peer, resp),
-            Err(e) => self.on_parse_error(peer, now, e),
+            Err(e) => self.bad_input.answer(now, peer, &e, &self.config.sip.user_agent, &mut self.stats, &mut self.fx),
         }
     }
 
@@ -407,8 +407,9 @@ impl Engine {
     }
 
     /// Operators register with Digest credentials (RFC 7616/8760); unknown users and
-    /// wrong passwords get the same answer, and repeated failures from one address for
-    /// one user are dropped silently for a while.
+    /// wrong passwords get the same answer, and guessing is limited per source and per
+    /// operator without ever keeping a live registration from refreshing (the rules
+    /// are the registrar's, `crate::call::registrar`).
     fn on_register(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
         // A non-SIP address of record is malformed whoever sends it (RFC 4475 §3.3.4);
         // refusing it before authentication tells nothing about which users exist.
@@ -425,21 +426,22 @@ impl Engine {
         }
     }
 
-    /// 503 with Retry-After for a new call the gateway cannot serve ([`admission`]):
-    /// the carrier can try elsewhere at once. No call record: it is counted in the
-    /// second's summary for its source and reason, with the caller's number.
-    fn refuse_overload(&mut self, now: Instant, peer: Peer, req: &Request, key: &TxKey, reason: &'static str, code: &'static str) {
+    /// 503 with Retry-After for a new call the gateway cannot serve ([`admission`]), so
+    /// the carrier tries elsewhere at once: stateless and without a call record (see
+    /// [`refusals`]).
+    fn refuse_overload(&mut self, now: Instant, peer: Peer, req: &Request, reason: &'static str, code: &'static str) {
         self.stats.refused_overload += 1;
         self.admission.refused(now, reason, self.calls.len(), self.waited);
         let retry = [("Retry-After", admission::retry_after(&self.config.overload))];
-        self.txs.final_ist(now, key, Answer::new(503, reason, &retry), None, &mut self.fx);
+        let tag = self.ids.tag();
+        self.txs.stateless(peer, req, Answer::new(503, reason, &retry), &tag, &mut self.fx);
         let (source, caller) = (self.admission.source_of(peer.remote.ip()), req.head.from.uri.dialed().unwrap_or_default());
         self.refusals.add((now, self.utc(now)), source, code, &caller, &mut self.fx);
     }
 
     fn on_invite(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
-        let tid = self.txs.new_ist(now, &mut self.ids, peer, &req, key.clone(), &mut self.fx);
         if req.head.to.tag().is_some() {
+            let tid = self.txs.new_ist(now, &mut self.ids, peer, &req, key.clone(), &mut self.fx);
             return self.on_invite_in_dialog(now, tid, req, key);
         }
         let screened = match uas::screen_invite(&req, &self.config, self.draining) {
@@ -447,6 +449,7 @@ impl Engine {
             Err(r) => {
                 r.count(&mut self.stats, &req);
                 let (status, reason, headers) = r.answer();
+                self.txs.new_ist(now, &mut self.ids, peer, &req, key.clone(), &mut self.fx);
                 return self.txs.final_ist(now, &key, Answer::new(status, reason, &headers), None, &mut self.fx);
             }
         };
@@ -454,11 +457,12 @@ impl Engine {
         // are refused, and building an SDP answer (about 7 µs) for each would be spent
         // by the thread that must keep up with the calls it accepted.
         if let Err(refusal) = self.admission.admit(now, peer.remote.ip(), &self.calls, self.waited, &self.config.overload) {
-            return self.refuse_overload(now, peer, &req, &key, refusal.reason(), refusal.code());
+            return self.refuse_overload(now, peer, &req, refusal.reason(), refusal.code());
         }
         if let Some(offer) = &screened.offer {
             let probe = LocalMedia { addr: self.config.media.address, port: 0, session_id: 0, session_version: 0 };
             if let Err(e) = sdp::answer(offer, &probe, &self.config.media.codecs) {
+                self.txs.new_ist(now, &mut self.ids, peer, &req, key.clone(), &mut self.fx);
                 return self.refuse_offer(now, &key, &e);
             }
         }
@@ -466,8 +470,9 @@ impl Engine {
         // gateway as little as possible, which matters most when it is overloaded.
         let Some(port) = self.calls.take_port() else {
             self.stats.no_media_port += 1;
-            return self.refuse_overload(now, peer, &req, &key, "No media port available", "no_media_port");
+            return self.refuse_overload(now, peer, &req, "No media port available", "no_media_port");
         };
+        let tid = self.txs.new_ist(now, &mut self.ids, peer, &req, key.clone(), &mut self.fx);
         // 100 Trying at once: the 200 waits for the RTP port and the call's record, and
         // the caller's INVITE retransmissions must stop (§17.2.1).
         self.txs.trying(now, tid, &mut self.fx);
@@ -678,16 +683,6 @@ impl Engine {
         let key = if resp.head.cseq.method == Method::Cancel { format!("CANCEL {branch}") } else { branch };
         if !self.txs.client_response(now, &peer, &key, resp.status, &mut self.fx) {
             self.stats.stray_responses += 1;
-        }
-    }
-
-    fn on_parse_error(&mut self, peer: Peer, now: Instant, e: ParseError) {
-        match self.bad_input.handle(now, peer, &e, &self.config.sip.user_agent) {
-            Unparsed::Answered(bytes) => {
-                self.stats.malformed_answered += 1;
-                self.fx.out.push_back(Output::Send { peer, bytes });
-            }
-            Unparsed::Dropped => self.stats.malformed_dropped += 1,
         }
     }
 

@@ -562,9 +562,15 @@ fn past_max_calls_new_calls_get_503_with_retry_after_until_one_ends() {
         .collect();
     assert_eq!(summaries.len(), 1, "{summaries:?}");
     assert_eq!((summaries[0].reason, summaries[0].count), ("max_calls", 1));
+    let later = h.advance(Duration::from_secs(10));
+    assert!(!later.iter().any(|(_, o)| matches!(o, Output::Send { bytes, .. } if bytes.starts_with(b"SIP/2.0 503"))), "a 503 retransmitted");
     assert!(summaries[0].callers[0].starts_with("0812"), "{summaries:?}");
-    // The refusal is the transaction's answer: a retransmission gets it again.
+    // Stateless: no transaction is kept for a refusal and its 503 is never
+    // retransmitted (a flood that never ACKs costs no state); a retransmitted INVITE
+    // is refused again.
+    let open = h.engine.open_transactions();
     assert_eq!(statuses(&h.send(&invite("m3", "z9hG4bKm3", "sip:112@gw", SDP))), vec![503]);
+    assert_eq!(h.engine.open_transactions(), open);
     // Past capacity, the offer is not even tried: an INVITE with no codec in common is
     // refused 503 like any other (building the answer would cost the refusal 7 µs);
     // with room, it gets its 488.

@@ -364,6 +364,13 @@ impl Transactions {
         }
     }
 
+    /// A final response sent once, with no transaction (overload refusals: see
+    /// `Engine::refuse_overload`).
+    pub(crate) fn stateless(&self, peer: Peer, req: &Request, answer: Answer<'_>, to_tag: &str, fx: &mut Effects) {
+        let bytes = self.response(req, answer, Some(to_tag)).to_bytes();
+        fx.out.push_back(Output::Send { peer, bytes });
+    }
+
     /// A response to `req` with our `Server` header.
     fn response(&self, req: &Request, answer: Answer<'_>, to_tag: Option<&str>) -> Outgoing {
         let reason = if answer.reason.is_empty() { reason_phrase(answer.status) } else { answer.reason };

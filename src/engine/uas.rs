@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tracing::warn;
 
-use super::output::Stats;
+use super::output::{Effects, Output, Stats};
 use crate::config::Config;
 use crate::sink::printable;
 use crate::sip::body::sdp_of;
@@ -247,6 +247,18 @@ impl BadInput {
                 }
                 Unparsed::Dropped
             }
+        }
+    }
+
+    /// A message that did not parse, from `peer`: answered (a 400 naming the problem)
+    /// or dropped, and counted.
+    pub(crate) fn answer(&mut self, now: Instant, peer: Peer, e: &ParseError, server: &str, stats: &mut Stats, fx: &mut Effects) {
+        match self.handle(now, peer, e, server) {
+            Unparsed::Answered(bytes) => {
+                stats.malformed_answered += 1;
+                fx.out.push_back(Output::Send { peer, bytes });
+            }
+            Unparsed::Dropped => stats.malformed_dropped += 1,
         }
     }
 
