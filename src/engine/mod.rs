@@ -7,8 +7,9 @@
 //! clock (see `tests` below).
 //!
 //! The contract: `handle_sip`, `handle_timeout`, `handle_media_opened`,
-//! `handle_record_committed`, `handle_media` and `handle_command` take the inputs; after
-//! each, drain [`Engine::poll_output`], then sleep until [`Engine::poll_timeout`].
+//! `handle_record_committed` (or `handle_record_refused`), `handle_media` and
+//! `handle_command` take the inputs; after each, drain [`Engine::poll_output`], then
+//! sleep until [`Engine::poll_timeout`].
 //!
 //! The engine is a composition of owned parts, each a struct with its own state and
 //! tests; `Engine` keeps what routes between them (which part a request, a response or
@@ -21,6 +22,7 @@
 //! - [`operator_side`]: the call layer's registrar and ACD (`crate::call`) and the
 //!   [`legs`] (offers, forks, bridged operator dialogs), driven as one part;
 //! - [`admission`]: the `[overload]` limits;
+//! - [`recording`]: a new call's 200 waits for its record, or 503 if it has no room;
 //! - [`timers`]: one deadline per part and owner; [`ids`]: ids, tags and branches;
 //! - [`output`]: what the engine says; [`control`]: supervisor commands.
 //!
@@ -43,6 +45,7 @@ mod ids;
 mod legs;
 mod operator_side;
 mod output;
+mod recording;
 mod timers;
 mod transactions;
 mod uas;
@@ -294,22 +297,6 @@ impl Engine {
                 self.end_call(now, id, EndReason::NoMediaPort);
             }
             PortOpened::Ignored | PortOpened::WaitingForRecord | PortOpened::Retrying => {}
-        }
-    }
-
-    /// The runtime's word on a new call's first record: durable (`ok`) or not (logged).
-    pub fn handle_record_committed(&mut self, now: Instant, id: CallId, ok: bool) {
-        self.tick(now);
-        if !ok && self.calls.contains(id) {
-            warn!(call = %id, "answering before the call's record is on disk");
-        }
-        self.record_ready(now, id);
-    }
-
-    fn record_ready(&mut self, now: Instant, id: CallId) {
-        self.fx.timers.set(TimerKey::Record(id), None);
-        if let Some(port) = self.calls.recorded(id) {
-            self.answer_call(now, id, port);
         }
     }
 
