@@ -109,3 +109,63 @@ fn with_the_disk_out_records_wait_up_to_the_cap_then_new_calls_get_503_and_no_an
     assert_eq!((run.successful, run.failed), (2, 0), "{}\n{}", run.stdout, gw.log());
     eventually("the new calls' rows", Duration::from_secs(10), || count(&db, "SELECT COUNT(*) FROM calls WHERE ended_at IS NOT NULL") == want + 2);
 }
+
+/// A TCP connection to `to` from the loopback address `from` (any port).
+fn connect_from(from: std::net::Ipv4Addr, to: std::net::SocketAddr) -> std::io::Result<std::net::TcpStream> {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    sock.bind(&std::net::SocketAddr::from((from, 0)).into())?;
+    sock.connect_timeout(&to.into(), Duration::from_secs(5))?;
+    Ok(sock.into())
+}
+
+/// Many addresses (127.0.1.0–127.0.1.63, each at its own cap of 64) cannot take more
+/// than 4,096 connections in all: the next one is closed at once, the open ones are
+/// served, and a place that frees is taken again.
+#[test]
+fn tcp_connections_are_capped_in_all_whatever_the_source_address() {
+    use std::io::{Read, Write};
+
+    use crate::gateway::{options, read_responses};
+
+    let _heavy = crate::harness::heavy();
+    // The listener's backlog is short: a connect now and then waits a SYN retransmit
+    // (1 s) while the gateway is busy, so the phase may outlast the default idle timeout.
+    let gw = Gateway::start_with("tcp_idle_timeout = \"5m\"");
+    let mut open = Vec::new();
+    for a in 0..64u8 {
+        for _ in 0..64 {
+            let mut t = connect_from(std::net::Ipv4Addr::new(127, 0, 1, a), gw.sip).expect("connect");
+            t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            // Answered: the gateway has accepted it (it waits in no backlog).
+            let i = open.len();
+            t.write_all(options(&format!("cap{i}")).as_bytes()).unwrap();
+            assert_eq!(read_responses(&mut t, 1), vec![200], "connection {i}\n{}", gw.log());
+            open.push(t);
+        }
+    }
+    // The 4,097th, from an address with none open: closed at once.
+    let newcomer = std::net::Ipv4Addr::new(127, 0, 2, 1);
+    let mut extra = connect_from(newcomer, gw.sip).expect("the kernel completes the handshake");
+    extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(matches!(extra.read(&mut buf), Ok(0) | Err(_)), "past 4,096 in all: closed");
+    assert!(gw.wait_for(|l| l.contains("the gateway's connections are all taken"), Duration::from_secs(5)), "{}", gw.log());
+    // The open ones go on.
+    open[0].write_all(options("still").as_bytes()).unwrap();
+    assert_eq!(read_responses(&mut open[0], 1), vec![200]);
+    // Ten close; their places are taken again.
+    open.truncate(open.len() - 10);
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut again = loop {
+        let mut t = connect_from(newcomer, gw.sip).expect("connect");
+        t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        t.write_all(options("again").as_bytes()).unwrap();
+        if read_responses(&mut t, 1) == vec![200] {
+            break t;
+        }
+        assert!(Instant::now() < end, "a freed place was not taken again\n{}", gw.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    again.write_all(options("again2").as_bytes()).unwrap();
+    assert_eq!(read_responses(&mut again, 1), vec![200]);
+}
