@@ -203,9 +203,10 @@ impl Shared {
                 Submitted::Queued
             }
             Err((env, verdict)) => {
-                let (depth, error) = (q.waiting.len() + held, q.health.last_error.clone());
+                // Loud once as the queue fills up; the engine task repeats it every 5 s.
+                let first = (verdict == Verdict::Refused && !was_full).then(|| (q.waiting.len() + held, q.health.last_error.clone()));
                 drop(q);
-                if verdict == Verdict::Refused && !was_full {
+                if let Some((depth, error)) = first {
                     tracing::error!(depth, ?error, "record store full: new calls are refused with 503 until the disk takes records again");
                 }
                 let (submitted, e) = match verdict {
