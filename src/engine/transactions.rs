@@ -63,9 +63,10 @@ struct NictEntry {
 }
 
 /// Server transactions (INVITE and non-INVITE together) kept at most; past it, answers
-/// go out statelessly (see the module doc). The load benchmark's busiest steady state
-/// (3,300 calls/s: each call's 200 and BYE linger 32 s) holds about 210,000; at about
-/// 1 KB each the cap is ~300 MB.
+/// go out statelessly (see the module doc). Reckoned, not measured: the load
+/// benchmark's busiest steady state (3,300 calls/s, each call's INVITE and BYE
+/// transactions lingering 32 s) holds about 210,000, so the cap leaves it alone; at
+/// roughly 1 KB a transaction it stands for some 300 MB.
 pub(crate) const MAX_SERVER_TRANSACTIONS: usize = 300_000;
 
 /// A response to build: status, reason phrase (empty: the standard one) and extra headers.
