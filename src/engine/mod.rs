@@ -22,7 +22,7 @@
 //! - [`operator_side`]: the call layer's registrar and ACD (`crate::call`) and the
 //!   [`legs`] (offers, forks, bridged operator dialogs), driven as one part;
 //! - [`admission`]: the `[overload]` limits;
-//! - [`recording`]: a new call's 200 waits for its record, or 503 if it has no room;
+//! - `recording`: a new call's 200 waits for its record, or 503 if it has no room;
 //! - [`timers`]: one deadline per part and owner; [`ids`]: ids, tags and branches;
 //! - [`output`]: what the engine says; [`control`]: supervisor commands.
 //!
