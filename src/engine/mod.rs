@@ -7,8 +7,9 @@
 //! clock (see `tests` below).
 //!
 //! The contract: `handle_sip`, `handle_timeout`, `handle_media_opened`,
-//! `handle_record_committed`, `handle_media` and `handle_command` take the inputs; after
-//! each, drain [`Engine::poll_output`], then sleep until [`Engine::poll_timeout`].
+//! `handle_record_committed` (or `handle_record_refused`), `handle_media` and
+//! `handle_command` take the inputs; after each, drain [`Engine::poll_output`], then
+//! sleep until [`Engine::poll_timeout`].
 //!
 //! The engine is a composition of owned parts, each a struct with its own state and
 //! tests; `Engine` keeps what routes between them (which part a request, a response or
@@ -22,6 +23,7 @@
 //!   [`legs`] (offers, forks, bridged operator dialogs), driven as one part;
 //! - [`admission`]: the `[overload]` limits, with [`fairness`] sharing them between
 //!   sources and [`refusals`] answering and counting the calls refused;
+//! - `recording`: a new call's 200 waits for its record, or 503 if it has no room;
 //! - [`timers`]: one deadline per part and owner; [`ids`]: ids, tags and branches;
 //! - [`output`]: what the engine says; [`control`]: supervisor commands.
 //!
@@ -46,6 +48,7 @@ mod legs;
 mod operator_side;
 mod output;
 mod refusals;
+mod recording;
 mod timers;
 mod transactions;
 mod uas;
@@ -304,22 +307,6 @@ impl Engine {
         }
     }
 
-    /// The runtime's word on a new call's first record: durable (`ok`) or not (logged).
-    pub fn handle_record_committed(&mut self, now: Instant, id: CallId, ok: bool) {
-        self.tick(now);
-        if !ok && self.calls.contains(id) {
-            warn!(call = %id, "answering before the call's record is on disk");
-        }
-        self.record_ready(now, id);
-    }
-
-    fn record_ready(&mut self, now: Instant, id: CallId) {
-        self.fx.timers.set(TimerKey::Record(id), None);
-        if let Some(port) = self.calls.recorded(id) {
-            self.answer_call(now, id, port);
-        }
-    }
-
     /// A new call's media started `delay` late: its opening's wait for a worker plus how
     /// late its media shard runs its timers. The overload limits read it to see whether
     /// the media keeps up (the engine's own queue can be short while the media threads
@@ -434,7 +421,7 @@ impl Engine {
         self.admission.refused(now, reason, self.calls.len(), self.waited);
         let retry = [("Retry-After", admission::retry_after(&self.config.overload))];
         let tag = self.ids.tag();
-        self.txs.stateless(peer, req, Answer::new(503, reason, &retry), &tag, &mut self.fx);
+        self.txs.respond_stateless(peer, req, Answer::new(503, reason, &retry), &tag, &mut self.fx);
         let (source, caller) = (self.admission.source_of(peer.remote.ip()), req.head.from.uri.dialed().unwrap_or_default());
         self.refusals.add((now, self.utc(now)), source, code, &caller, &mut self.fx);
     }

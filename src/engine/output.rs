@@ -294,6 +294,9 @@ pub struct Stats {
     pub refused_shutting_down: u64,
     /// New calls answered 503 by the `[overload]` limits.
     pub refused_overload: u64,
+    /// New calls answered 503 because the record store had no room for their record
+    /// (its queue at its capacity while the disk fails).
+    pub refused_no_record: u64,
     /// REGISTERs dropped unanswered (a source locked out for brute force).
     pub register_dropped: u64,
 }
@@ -322,6 +325,9 @@ pub enum EndReason {
     NoMediaPort,
     /// The operator sent BYE.
     OperatorHangup,
+    /// Refused with 503 before it was answered: the record store had no room for its
+    /// record (the disk has not taken records for a while).
+    NoRecord,
 }
 
 impl EndReason {
@@ -333,6 +339,7 @@ impl EndReason {
             EndReason::NoAck => "no_ack",
             EndReason::NoMediaPort => "no_media_port",
             EndReason::OperatorHangup => "operator_hangup",
+            EndReason::NoRecord => "no_record",
         }
     }
 }

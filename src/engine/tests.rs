@@ -230,6 +230,43 @@ fn the_200_waits_for_the_record_to_be_durable_and_for_the_port() {
     assert_eq!(statuses(&h.drain()), Vec::<u16>::new());
 }
 
+/// The record store has no room for a new call's record (its queue at its cap while the
+/// disk fails): the call is refused 503 with Retry-After rather than answered without a
+/// record, its port is freed, and the next call is served as usual once there is room.
+#[test]
+fn a_call_whose_record_has_no_room_is_refused_503_never_answered() {
+    let mut h = Harness::new();
+    h.engine.set_record_wait(Some(Duration::from_millis(250)));
+    h.auto_media = false;
+    let out = h.send(&invite("full-1", "z9hG4bKf1", "sip:112@gw.example", SDP));
+    let Some(Output::OpenMedia { call, port }) = out.iter().find(|o| matches!(o, Output::OpenMedia { .. })).cloned() else { panic!("no OpenMedia") };
+    h.engine.handle_record_refused(h.now, call);
+    let out = h.drain();
+    let refused = responses(&out);
+    assert_eq!(refused.iter().map(|r| r.status).collect::<Vec<_>>(), vec![503]);
+    assert_eq!(refused[0].head.get(&HeaderName::RetryAfter), Some("10"));
+    assert!(out.iter().any(|o| matches!(o, Output::Event(CallEvent { kind: CallEventKind::Ended { reason: EndReason::NoRecord }, .. }))));
+    assert_eq!(h.engine.stats().refused_no_record, 1);
+    assert_eq!(h.engine.active_calls(), 0);
+    // The port's opening still reports: it is closed and freed then.
+    h.engine.handle_media_opened(h.now, call, port, true);
+    assert!(h.drain().iter().any(|o| matches!(o, Output::CloseMedia { .. })));
+    assert_eq!(h.engine.calls.ports_in_use(), 0);
+    // Nothing else of that call (the 503's own retransmissions aside): no 200 when the
+    // wait runs out, and a late word is ignored.
+    let later: Vec<Output> = h.advance(Duration::from_secs(1)).into_iter().map(|(_, o)| o).collect();
+    assert!(statuses(&later).iter().all(|s| *s == 503), "{:?}", statuses(&later));
+    h.engine.handle_record_committed(h.now, call, true);
+    h.engine.handle_record_refused(h.now, call);
+    assert_eq!(statuses(&h.drain()), Vec::<u16>::new());
+    // Room again: the next caller is answered.
+    h.auto_media = true;
+    let out = h.send(&invite("full-2", "z9hG4bKf2", "sip:112@gw.example", SDP));
+    let Some(Output::Event(CallEvent { call, .. })) = out.iter().find(|o| matches!(o, Output::Event(CallEvent { kind: CallEventKind::Started { .. }, .. }))).cloned() else { panic!("no Started") };
+    h.engine.handle_record_committed(h.now, call, true);
+    assert_eq!(statuses(&h.drain()), vec![200]);
+}
+
 /// A caller who cancels while the 200 waits for the record: 487, and the open port is
 /// closed and freed at once (no other report of it is coming).
 #[test]
