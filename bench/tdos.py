@@ -58,6 +58,17 @@ def setup_times(d):
     return out
 
 
+def gateway_drops(port):
+    """Datagrams the kernel dropped at the gateway's SIP UDP socket (its receive buffer
+    full: the readers did not keep up), from the socket's line in /proc/net/udp."""
+    with open("/proc/net/udp") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            if int(cols[1].split(":")[1], 16) == port:
+                return int(cols[-1])
+    return 0
+
+
 def cpu_between(samples, t0, t1):
     """The gateway's CPU seconds per second between two times (from 1 s samples)."""
     inside = [s for s in samples if t0 <= s[0] <= t1]
@@ -88,6 +99,7 @@ def run_layout(layout, rate, seconds, rate_limit):
         th.start()
         alone, tail = 10, 5
         total = alone + seconds + tail
+        drops = 0
         try:
             t0 = time.time()
             legit = [caller(tmp, ip, legit_rate, total, 45410 + 10 * i, 46600 + 100 * i) for i, ip in enumerate(legit_ips)]
@@ -99,6 +111,7 @@ def run_layout(layout, rate, seconds, rate_limit):
             t_flood_end = time.time()
             for p, _ in legit:
                 p.wait(timeout=total + 120)
+            drops = gateway_drops(PORT)
         finally:
             stop.set()
             th.join()
@@ -129,6 +142,7 @@ def run_layout(layout, rate, seconds, rate_limit):
             "legit_rate_each": legit_rate, "legit_ok": ok, "legit_failed": failed, "legit_refused_503": legit_refused,
             "legit_answered_pct": 100 * ok / max(1, ok + failed),
             "setup_ms_p50": pct(setups, 50), "setup_ms_p99": pct(setups, 99), "setup_ms_max": max(setups) if setups else None,
+            "udp_rcvbuf_drops": drops,
             "gateway_cpu_alone": base_cpu, "gateway_cpu_flood": flood_cpu,
             "gateway_cpu_flood_steady": steady_cpu,
             "cpu_us_per_flood_invite": per_flood_us, "cpu_us_per_refused_invite": per_refusal_us,
@@ -136,6 +150,7 @@ def run_layout(layout, rate, seconds, rate_limit):
         }
         print(f"  flood: {sent} INVITEs sent ({flood.stdout.strip()}), {flood_refused} answered 503 "
               f"(the rest accepted at the flood's share, or dropped at its full queue)")
+        print(f"  datagrams dropped at the gateway's full socket buffer: {drops}")
         print(f"  callers: {ok} answered, {failed} failed ({res['legit_answered_pct']:.2f} % answered), "
               f"{legit_refused} refused; setup p50 {res['setup_ms_p50']:.1f} ms, p99 {res['setup_ms_p99']:.1f} ms")
         print(f"  gateway CPU {100 * base_cpu:.0f} % alone, {100 * flood_cpu:.0f} % in the flood: "

@@ -34,7 +34,8 @@ pub(crate) struct RawShift {
 pub struct StoreConfig {
     /// The SQLite file, relative to the working directory unless absolute.
     pub path: PathBuf,
-    /// Records waiting for the disk before non-essential events are dropped.
+    /// Records that may wait for the disk: past half of it timeline events are
+    /// dropped, at it new calls are refused with 503 (`store::writer`).
     pub queue_capacity: usize,
     /// `(name, start, end)` in local time; each shift belongs to the date it starts.
     pub shifts: Vec<(String, String, String)>,

@@ -7,9 +7,10 @@
 //! clock (see `tests` below).
 //!
 //! The contract: `handle_sip`, `handle_timeout`, `handle_media_opened`,
-//! `handle_record_committed`, `handle_media`, `handle_command` and `stop` take the
-//! inputs; after each, drain [`Engine::poll_output`], then sleep until
-//! [`Engine::poll_timeout`]; once [`Engine::drained`] after a stop, the runtime ends.
+//! `handle_record_committed` (or `handle_record_refused`), `handle_media`,
+//! `handle_command` and `stop` take the inputs; after each, drain
+//! [`Engine::poll_output`], then sleep until [`Engine::poll_timeout`]; once
+//! [`Engine::drained`] after a stop, the runtime ends.
 //!
 //! The engine is a composition of owned parts, each a struct with its own state and
 //! tests; `Engine` keeps what routes between them (which part a request, a response or
@@ -23,7 +24,8 @@
 //!   [`legs`] (offers, forks, bridged operator dialogs), driven as one part;
 //! - [`admission`]: the `[overload]` limits, with [`fairness`] sharing them between
 //!   sources and [`refusals`] answering and counting the calls refused;
-//! - [`drain`]: stopping without cutting a call (the grace, its reports, its end) and
+//! - `recording`: a new call's 200 waits for its record, or 503 if it has no room;
+//! - `drain`: stopping without cutting a call (the grace, its reports, its end) and
 //!   what a probe is told;
 //! - [`timers`]: one deadline per part and owner; [`ids`]: ids, tags and branches;
 //! - [`output`]: what the engine says; [`control`]: supervisor commands.
@@ -50,6 +52,7 @@ mod legs;
 mod operator_side;
 mod output;
 mod refusals;
+mod recording;
 mod timers;
 mod transactions;
 mod uas;
@@ -169,7 +172,7 @@ impl Engine {
         crate::clock::wall_clock_at(self.wall_anchor, now)
     }
 
-    /// A stop was asked for. The first begins the drain ([`drain`]) with `[shutdown]
+    /// A stop was asked for. The first begins the drain (`drain`) with `[shutdown]
     /// grace`: new INVITEs and OPTIONS get 503 with Retry-After, calls in progress go on
     /// until they end or the grace runs out, when every call still up is hung up. The
     /// next leaves at most [`HURRY`] of the grace.
@@ -265,7 +268,7 @@ impl Engine {
         match parse(bytes) {
             Ok(Message::Request(req)) => self.on_request(now, peer, req),
             Ok(Message::Response(resp)) => self.on_response(now, peer, resp),
-            Err(e) => self.bad_input.on_error(now, peer, &e, &self.config.sip.user_agent, &mut self.stats, &mut self.fx),
+            Err(e) => self.bad_input.answer(now, peer, &e, &self.config.sip.user_agent, &mut self.stats, &mut self.fx),
         }
     }
 
@@ -324,22 +327,6 @@ impl Engine {
                 self.end_call(now, id, EndReason::NoMediaPort);
             }
             PortOpened::Ignored | PortOpened::WaitingForRecord | PortOpened::Retrying => {}
-        }
-    }
-
-    /// The runtime's word on a new call's first record: durable (`ok`) or not (logged).
-    pub fn handle_record_committed(&mut self, now: Instant, id: CallId, ok: bool) {
-        self.tick(now);
-        if !ok && self.calls.contains(id) {
-            warn!(call = %id, "answering before the call's record is on disk");
-        }
-        self.record_ready(now, id);
-    }
-
-    fn record_ready(&mut self, now: Instant, id: CallId) {
-        self.fx.timers.set(TimerKey::Record(id), None);
-        if let Some(port) = self.calls.recorded(id) {
-            self.answer_call(now, id, port);
         }
     }
 
@@ -437,36 +424,41 @@ impl Engine {
         self.respond(now, peer, key, req, Answer::new(status, reason, &headers));
     }
 
-    /// 503 with Retry-After for a new call the gateway cannot serve ([`admission`]):
-    /// the carrier can try elsewhere at once. No call record: it is counted in the
-    /// second's summary for its source and reason, with the caller's number.
-    fn refuse_overload(&mut self, now: Instant, peer: Peer, req: &Request, key: &TxKey, reason: &'static str, code: &'static str) {
+    /// 503 with Retry-After for a new call the gateway cannot serve ([`admission`]), so
+    /// the carrier tries elsewhere at once: stateless and without a call record (see
+    /// [`refusals`]).
+    fn refuse_overload(&mut self, now: Instant, peer: Peer, req: &Request, reason: &'static str, code: &'static str) {
         self.stats.refused_overload += 1;
         self.admission.refused(now, reason, self.calls.len(), self.waited);
         let retry = [("Retry-After", admission::retry_after(&self.config.overload))];
-        self.txs.final_ist(now, key, Answer::new(503, reason, &retry), None, &mut self.fx);
+        let tag = self.ids.tag();
+        self.txs.respond_stateless(peer, req, Answer::new(503, reason, &retry), &tag, &mut self.fx);
         let (source, caller) = (self.admission.source_of(peer.remote.ip()), req.head.from.uri.dialed().unwrap_or_default());
         self.refusals.add((now, self.utc(now)), source, code, &caller, &mut self.fx);
     }
 
     fn on_invite(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
-        let tid = self.txs.new_ist(now, &mut self.ids, peer, &req, key.clone(), &mut self.fx);
         if req.head.to.tag().is_some() {
+            let tid = self.txs.new_ist(now, &mut self.ids, peer, &req, key.clone(), &mut self.fx);
             return self.on_invite_in_dialog(now, tid, req, key);
         }
         let screened = match uas::screen_invite(&req, &self.config, self.drain.refuses_calls()) {
             Ok(s) => s,
-            Err(r) => return self.refuse_invite(now, &key, &r),
+            Err(r) => {
+                self.txs.new_ist(now, &mut self.ids, peer, &req, key.clone(), &mut self.fx);
+                return self.refuse_invite(now, &key, &r);
+            }
         };
         // Admission before the answer to the offer is tried: in a surge most INVITEs
         // are refused, and building an SDP answer (about 7 µs) for each would be spent
         // by the thread that must keep up with the calls it accepted.
         if let Err(refusal) = self.admission.admit(now, peer.remote.ip(), &self.calls, self.waited, &self.config.overload) {
-            return self.refuse_overload(now, peer, &req, &key, refusal.reason(), refusal.code());
+            return self.refuse_overload(now, peer, &req, refusal.reason(), refusal.code());
         }
         if let Some(offer) = &screened.offer {
             let probe = LocalMedia { addr: self.config.media.address, port: 0, session_id: 0, session_version: 0 };
             if let Err(e) = sdp::answer(offer, &probe, &self.config.media.codecs) {
+                self.txs.new_ist(now, &mut self.ids, peer, &req, key.clone(), &mut self.fx);
                 return self.refuse_invite(now, &key, &uas::offer_refusal(&e));
             }
         }
@@ -474,8 +466,9 @@ impl Engine {
         // gateway as little as possible, which matters most when it is overloaded.
         let Some(port) = self.calls.take_port() else {
             self.stats.no_media_port += 1;
-            return self.refuse_overload(now, peer, &req, &key, "No media port available", "no_media_port");
+            return self.refuse_overload(now, peer, &req, "No media port available", "no_media_port");
         };
+        let tid = self.txs.new_ist(now, &mut self.ids, peer, &req, key.clone(), &mut self.fx);
         // 100 Trying at once: the 200 waits for the RTP port and the call's record, and
         // the caller's INVITE retransmissions must stop (§17.2.1).
         self.txs.trying(now, tid, &mut self.fx);

@@ -297,6 +297,9 @@ pub struct Stats {
     pub refused_shutting_down: u64,
     /// New calls answered 503 by the `[overload]` limits.
     pub refused_overload: u64,
+    /// New calls answered 503 because the record store had no room for their record
+    /// (its queue at its capacity while the disk fails).
+    pub refused_no_record: u64,
     /// REGISTERs dropped unanswered (a source locked out for brute force).
     pub register_dropped: u64,
 }
@@ -327,6 +330,9 @@ pub enum EndReason {
     OperatorHangup,
     /// The drain's grace ran out: the gateway hung up (`[shutdown] grace`).
     GatewayShutdown,
+    /// Refused with 503 before it was answered: the record store had no room for its
+    /// record (the disk has not taken records for a while).
+    NoRecord,
 }
 
 impl EndReason {
@@ -339,6 +345,7 @@ impl EndReason {
             EndReason::NoMediaPort => "no_media_port",
             EndReason::OperatorHangup => "operator_hangup",
             EndReason::GatewayShutdown => "gateway_shutdown",
+            EndReason::NoRecord => "no_record",
         }
     }
 }

@@ -1,5 +1,10 @@
 //! Counting the new calls refused with 503, at the lowest cost.
 //!
+//! The 503 itself is stateless, as a proxy's rate limiter answers (Kamailio's
+//! `sl_send_reply`): no INVITE transaction, sent once (a lost 503 is answered again
+//! when the INVITE is retransmitted), so a flood that never ACKs costs neither 32 s of
+//! transaction state nor ten retransmissions of the 503 per refusal (Timer G).
+//!
 //! A refused INVITE gets a 503 with `Retry-After` (the carrier fails over at once) and
 //! nothing else of the gateway's: no call, no port, and no record pair of its own. In a
 //! flood most INVITEs are refused, and two record writes each would make the disk the

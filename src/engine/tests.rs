@@ -230,6 +230,43 @@ fn the_200_waits_for_the_record_to_be_durable_and_for_the_port() {
     assert_eq!(statuses(&h.drain()), Vec::<u16>::new());
 }
 
+/// The record store has no room for a new call's record (its queue at its cap while the
+/// disk fails): the call is refused 503 with Retry-After rather than answered without a
+/// record, its port is freed, and the next call is served as usual once there is room.
+#[test]
+fn a_call_whose_record_has_no_room_is_refused_503_never_answered() {
+    let mut h = Harness::new();
+    h.engine.set_record_wait(Some(Duration::from_millis(250)));
+    h.auto_media = false;
+    let out = h.send(&invite("full-1", "z9hG4bKf1", "sip:112@gw.example", SDP));
+    let Some(Output::OpenMedia { call, port }) = out.iter().find(|o| matches!(o, Output::OpenMedia { .. })).cloned() else { panic!("no OpenMedia") };
+    h.engine.handle_record_refused(h.now, call);
+    let out = h.drain();
+    let refused = responses(&out);
+    assert_eq!(refused.iter().map(|r| r.status).collect::<Vec<_>>(), vec![503]);
+    assert_eq!(refused[0].head.get(&HeaderName::RetryAfter), Some("10"));
+    assert!(out.iter().any(|o| matches!(o, Output::Event(CallEvent { kind: CallEventKind::Ended { reason: EndReason::NoRecord }, .. }))));
+    assert_eq!(h.engine.stats().refused_no_record, 1);
+    assert_eq!(h.engine.active_calls(), 0);
+    // The port's opening still reports: it is closed and freed then.
+    h.engine.handle_media_opened(h.now, call, port, true);
+    assert!(h.drain().iter().any(|o| matches!(o, Output::CloseMedia { .. })));
+    assert_eq!(h.engine.calls.ports_in_use(), 0);
+    // Nothing else of that call (the 503's own retransmissions aside): no 200 when the
+    // wait runs out, and a late word is ignored.
+    let later: Vec<Output> = h.advance(Duration::from_secs(1)).into_iter().map(|(_, o)| o).collect();
+    assert!(statuses(&later).iter().all(|s| *s == 503), "{:?}", statuses(&later));
+    h.engine.handle_record_committed(h.now, call, true);
+    h.engine.handle_record_refused(h.now, call);
+    assert_eq!(statuses(&h.drain()), Vec::<u16>::new());
+    // Room again: the next caller is answered.
+    h.auto_media = true;
+    let out = h.send(&invite("full-2", "z9hG4bKf2", "sip:112@gw.example", SDP));
+    let Some(Output::Event(CallEvent { call, .. })) = out.iter().find(|o| matches!(o, Output::Event(CallEvent { kind: CallEventKind::Started { .. }, .. }))).cloned() else { panic!("no Started") };
+    h.engine.handle_record_committed(h.now, call, true);
+    assert_eq!(statuses(&h.drain()), vec![200]);
+}
+
 /// A caller who cancels while the 200 waits for the record: 487, and the open port is
 /// closed and freed at once (no other report of it is coming).
 #[test]
@@ -562,9 +599,15 @@ fn past_max_calls_new_calls_get_503_with_retry_after_until_one_ends() {
         .collect();
     assert_eq!(summaries.len(), 1, "{summaries:?}");
     assert_eq!((summaries[0].reason, summaries[0].count), ("max_calls", 1));
+    let later = h.advance(Duration::from_secs(10));
+    assert!(!later.iter().any(|(_, o)| matches!(o, Output::Send { bytes, .. } if bytes.starts_with(b"SIP/2.0 503"))), "a 503 retransmitted");
     assert!(summaries[0].callers[0].starts_with("0812"), "{summaries:?}");
-    // The refusal is the transaction's answer: a retransmission gets it again.
+    // Stateless: no transaction is kept for a refusal and its 503 is never
+    // retransmitted (a flood that never ACKs costs no state); a retransmitted INVITE
+    // is refused again.
+    let open = h.engine.open_transactions();
     assert_eq!(statuses(&h.send(&invite("m3", "z9hG4bKm3", "sip:112@gw", SDP))), vec![503]);
+    assert_eq!(h.engine.open_transactions(), open);
     // Past capacity, the offer is not even tried: an INVITE with no codec in common is
     // refused 503 like any other (building the answer would cost the refusal 7 µs);
     // with room, it gets its 488.

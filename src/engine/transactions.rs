@@ -9,12 +9,22 @@
 //! [`Effects`] (datagrams to send, deadlines under [`TimerKey`]) and drops them when
 //! they terminate, indexes included. It knows nothing of calls beyond the [`CallId`]
 //! an INVITE transaction carries back to the engine when its 2xx was never ACKed.
+//!
+//! Bounds: every transaction ends by its own timers (at most 64×T1, 32 s, after its
+//! final response), and the server tables together hold at most
+//! [`MAX_SERVER_TRANSACTIONS`]. Past that (a flood of requests from anywhere, each of
+//! which would be kept 32 s) the gateway answers statelessly: a non-INVITE request's
+//! response and an INVITE's refusal (3xx–6xx) go out once and nothing is kept, so a
+//! retransmission is handled as a new request and the ACK of such a refusal is a stray.
+//! A 2xx to an INVITE always keeps its transaction (it retransmits the 200 until the
+//! ACK): those are the calls admitted, which `[overload]` bounds. Our client
+//! transactions (BYE, CANCEL) are one or two per call ended or offer cancelled.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::ids::{Ids, TxId};
 use super::output::{Effects, Output};
@@ -52,6 +62,13 @@ struct NictEntry {
     key: String,
 }
 
+/// Server transactions (INVITE and non-INVITE together) kept at most; past it, answers
+/// go out statelessly (see the module doc). Reckoned, not measured: the load
+/// benchmark's busiest steady state (3,300 calls/s, each call's INVITE and BYE
+/// transactions lingering 32 s) holds about 210,000, so the cap leaves it alone; at
+/// roughly 1 KB a transaction it stands for some 300 MB.
+pub(crate) const MAX_SERVER_TRANSACTIONS: usize = 300_000;
+
 /// A response to build: status, reason phrase (empty: the standard one) and extra headers.
 pub(crate) struct Answer<'a> {
     pub(crate) status: u16,
@@ -78,6 +95,12 @@ pub(crate) struct Transactions {
     nists: HashMap<TxId, Box<NistEntry>>,
     nict_index: HashMap<String, TxId>,
     nicts: HashMap<TxId, NictEntry>,
+    /// [`MAX_SERVER_TRANSACTIONS`] (tests lower it).
+    max_server: usize,
+    /// Answers sent statelessly since start, and those not logged yet with when the
+    /// last log line went out (at most one a second).
+    stateless: u64,
+    unlogged: (u64, Option<Instant>),
 }
 
 impl Transactions {
@@ -91,6 +114,37 @@ impl Transactions {
             nists: HashMap::new(),
             nict_index: HashMap::new(),
             nicts: HashMap::new(),
+            max_server: MAX_SERVER_TRANSACTIONS,
+            stateless: 0,
+            unlogged: (0, None),
+        }
+    }
+
+    /// With a lower cap on server transactions (tests).
+    #[cfg(test)]
+    pub(crate) fn with_max_server(mut self, max: usize) -> Transactions {
+        self.max_server = max;
+        self
+    }
+
+    /// Answers sent without keeping a transaction, the tables being full.
+    #[cfg(test)]
+    pub(crate) fn stateless(&self) -> u64 {
+        self.stateless
+    }
+
+    /// Server transactions held past the cap (`new_ist` has already added one).
+    fn over_cap(&self, extra: usize) -> bool {
+        self.ists.len() + self.nists.len() + extra > self.max_server
+    }
+
+    /// One more answer sent statelessly: counted, and logged at most once a second.
+    fn note_stateless(&mut self, now: Instant) {
+        self.stateless += 1;
+        self.unlogged.0 += 1;
+        if self.unlogged.1.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1)) {
+            warn!(answers = self.unlogged.0, since_start = self.stateless, held = self.ists.len() + self.nists.len(), "transaction tables full: answering statelessly (retransmissions are not absorbed)");
+            self.unlogged = (0, Some(now));
         }
     }
 
@@ -192,6 +246,16 @@ impl Transactions {
             }
         }
         self.drain_ist(now, tid, fx);
+        // A refusal at the cap goes out once and its transaction is not kept.
+        if status >= 300 && self.over_cap(0) {
+            if let Some(e) = self.ists.remove(&tid) {
+                if self.ist_index.get(&e.key) == Some(&tid) {
+                    self.ist_index.remove(&e.key);
+                }
+            }
+            fx.timers.set(TimerKey::Ist(tid), None);
+            self.note_stateless(now);
+        }
     }
 
     /// An ACK for INVITE transaction `key` (to a non-2xx, or to a 2xx from an RFC 2543
@@ -277,6 +341,11 @@ impl Transactions {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn respond(&mut self, now: Instant, id: TxId, peer: Peer, key: TxKey, req: &Request, answer: Answer<'_>, tag: Option<&str>, fx: &mut Effects) {
         let status = answer.status;
+        if self.over_cap(1) {
+            let bytes = self.response(req, answer, tag).to_bytes();
+            fx.out.push_back(Output::Send { peer, bytes });
+            return self.note_stateless(now);
+        }
         let mut tx = NonInviteServerTx::new(peer.transport.reliable(), self.timers);
         tx.respond(now, status, self.response(req, answer, tag).to_bytes());
         self.nists.insert(id, Box::new(NistEntry { tx, peer, key: key.clone() }));
@@ -367,6 +436,13 @@ impl Transactions {
         } else {
             fx.timers.set(TimerKey::Nict(id), e.tx.poll_timeout());
         }
+    }
+
+    /// A final response sent once, with no transaction (overload refusals: see
+    /// `Engine::refuse_overload`).
+    pub(crate) fn respond_stateless(&self, peer: Peer, req: &Request, answer: Answer<'_>, to_tag: &str, fx: &mut Effects) {
+        let bytes = self.response(req, answer, Some(to_tag)).to_bytes();
+        fx.out.push_back(Output::Send { peer, bytes });
     }
 
     /// A response to `req` with our `Server` header.
@@ -471,6 +547,49 @@ mod tests {
         run_timers(&mut txs, &mut fx, t0 + Duration::from_secs(33));
         assert!(!txs.request_retransmitted(&key, &mut fx), "gone after Timer J");
         assert_eq!((txs.len(), fx.timers.live()), (0, 0));
+    }
+
+    #[test]
+    fn past_the_cap_answers_go_out_statelessly_and_a_2xx_keeps_its_transaction() {
+        let (t0, mut ids, mut fx) = (Instant::now(), Ids::new(1), Effects::default());
+        let mut txs = Transactions::new(Timers::default(), "cc112".into()).with_max_server(3);
+        // A flood of OPTIONS from anywhere: three are kept (to absorb retransmissions).
+        for i in 0..3 {
+            let req = request("OPTIONS", &format!("z9hG4bKflood{i}"));
+            txs.respond(t0, ids.tx(), peer(), TxKey::server(&req).unwrap(), &req, Answer::new(200, "OK", &[]), Some("t"), &mut fx);
+        }
+        assert_eq!((sent(&mut fx).len(), txs.len()), (3, 3));
+        // The fourth is answered all the same, and nothing is kept of it.
+        let req = request("OPTIONS", "z9hG4bKflood3");
+        let key = TxKey::server(&req).unwrap();
+        txs.respond(t0, ids.tx(), peer(), key.clone(), &req, Answer::new(200, "OK", &[]), Some("t"), &mut fx);
+        assert_eq!(sent(&mut fx), vec!["SIP/2.0 200 OK"]);
+        assert_eq!((txs.len(), txs.stateless()), (3, 1));
+        assert!(!txs.request_retransmitted(&key, &mut fx), "its retransmission is a new request");
+        // An INVITE refused at the cap: its 503 goes out once, no Timer G, no transaction.
+        let inv = request("INVITE", "z9hG4bKi-refused");
+        let ikey = TxKey::server(&inv).unwrap();
+        txs.new_ist(t0, &mut ids, peer(), &inv, ikey.clone(), &mut fx);
+        txs.final_ist(t0, &ikey, Answer::new(503, "", &[("Retry-After", "10".into())]), None, &mut fx);
+        assert_eq!(sent(&mut fx), vec!["SIP/2.0 503 Service Unavailable"]);
+        assert_eq!((txs.len(), txs.stateless()), (3, 2));
+        assert!(!txs.invite_retransmitted(t0, &ikey, &mut fx));
+        // An INVITE answered 200 (a call admitted) keeps its transaction past the cap.
+        let call = request("INVITE", "z9hG4bKi-call");
+        let ckey = TxKey::server(&call).unwrap();
+        let id = txs.new_ist(t0, &mut ids, peer(), &call, ckey.clone(), &mut fx);
+        txs.set_call(id, CallId(1));
+        txs.final_ist(t0, &ckey, Answer::new(200, "OK", &[]), None, &mut fx);
+        assert_eq!(txs.len(), 4);
+        assert!(txs.invite_retransmitted(t0, &ckey, &mut fx), "the 200 is retransmitted until the ACK");
+        // Timer J frees the flood's transactions: room again, answers are kept again.
+        run_timers(&mut txs, &mut fx, t0 + Duration::from_secs(33));
+        sent(&mut fx);
+        let req = request("OPTIONS", "z9hG4bKlater");
+        let key = TxKey::server(&req).unwrap();
+        txs.respond(t0 + Duration::from_secs(33), ids.tx(), peer(), key.clone(), &req, Answer::new(200, "OK", &[]), Some("t"), &mut fx);
+        assert!(txs.request_retransmitted(&key, &mut fx));
+        assert_eq!(txs.stateless(), 2);
     }
 
     #[test]

@@ -269,9 +269,9 @@ impl BadInput {
         }
     }
 
-    /// A message that did not parse, from `peer`: its answer (if any) goes out and it is
-    /// counted.
-    pub(crate) fn on_error(&mut self, now: Instant, peer: Peer, e: &ParseError, server: &str, stats: &mut Stats, fx: &mut Effects) {
+    /// A message that did not parse, from `peer`: answered (a 400 naming the problem)
+    /// or dropped, and counted.
+    pub(crate) fn answer(&mut self, now: Instant, peer: Peer, e: &ParseError, server: &str, stats: &mut Stats, fx: &mut Effects) {
         match self.handle(now, peer, e, server) {
             Unparsed::Answered(bytes) => {
                 stats.malformed_answered += 1;

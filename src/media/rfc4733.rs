@@ -115,7 +115,9 @@ struct Ongoing<T> {
     segment_duration: u16,
     /// Timestamp units covered by earlier segments of a long event.
     earlier_segments: u64,
-    /// Start timestamps of every segment, so all of them are remembered once reported.
+    /// Start timestamps of the latest segments (at most [`DONE_CAPACITY`], all that
+    /// `done` keeps of them), so they are remembered once reported. Bounded: crafted
+    /// packets can make every packet a new segment of one endless press.
     segment_starts: Vec<u32>,
 }
 
@@ -177,6 +179,9 @@ impl<T: Moment> DtmfReceiver<T> {
                 ongoing.earlier_segments += u64::from(ts.wrapping_sub(ongoing.segment_ts));
                 ongoing.segment_ts = ts;
                 ongoing.segment_duration = report.duration;
+                if ongoing.segment_starts.len() >= DONE_CAPACITY {
+                    ongoing.segment_starts.remove(0);
+                }
                 ongoing.segment_starts.push(ts);
                 if report.end {
                     self.finish(now);
@@ -273,4 +278,38 @@ fn is_next_segment<T>(ongoing: &Ongoing<T>, event: u8, ts: u32) -> bool {
         && u32::from(ongoing.segment_duration) + SLACK >= FULL
         && delta >= u32::from(ongoing.segment_duration)
         && delta <= FULL + 160
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// One packet of an endless press of `#`: each a full segment, each the next one.
+    fn segment(rx: &mut DtmfReceiver<Duration>, now: Duration, ts: u32, end: bool) {
+        let header = RtpHeader { marker: false, payload_type: 101, sequence: 0, timestamp: ts, ssrc: 7 };
+        let [d0, d1] = u16::MAX.to_be_bytes();
+        let flags = if end { 0x80 | 10 } else { 10 };
+        assert!(rx.handle_packet(now, &header, &[11, flags, d0, d1]).is_ok());
+    }
+
+    #[test]
+    fn an_endless_press_of_crafted_segments_keeps_a_bounded_memory_and_stays_one_digit() {
+        let mut rx: DtmfReceiver<Duration> = DtmfReceiver::new(8000);
+        let mut ts = 1000u32;
+        for i in 0..10_000u64 {
+            segment(&mut rx, Duration::from_millis(i), ts, false);
+            ts = ts.wrapping_add(u32::from(u16::MAX));
+        }
+        let kept = rx.ongoing.as_ref().map_or(0, |o| o.segment_starts.len());
+        assert_eq!(kept, DONE_CAPACITY, "10,000 segments, {DONE_CAPACITY} remembered");
+        segment(&mut rx, Duration::from_millis(10_000), ts, true);
+        assert_eq!(rx.poll_digit().map(|d| d.key), Some('#'));
+        assert!(rx.poll_digit().is_none());
+        // A retransmitted end of one of the last segments is still known.
+        segment(&mut rx, Duration::from_millis(10_001), ts.wrapping_sub(u32::from(u16::MAX)), true);
+        assert!(rx.poll_digit().is_none(), "no second digit");
+        assert!(rx.done.len() <= DONE_CAPACITY);
+    }
 }

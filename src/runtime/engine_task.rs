@@ -43,7 +43,7 @@ use super::queues::Queues;
 use super::media_open::{self, Opening};
 use super::media_shard::{MediaShards, ShardInput};
 use super::memory;
-use super::record::{CommitWait, Recorder, RECORD_WAIT};
+use super::record::{CommitWait, Recorder, Started, RECORD_WAIT};
 use super::tcp::TcpWriters;
 use super::udp;
 use crate::call::CallId;
@@ -264,8 +264,10 @@ impl EngineTask {
             });
         }
         if let Some(h) = self.recorder.store().map(StoreHandle::health) {
-            if !h.is_ok() {
-                warn!(queue = h.queue_depth, last_error = ?h.last_error, failing_since = ?h.failing_since, "call records are waiting for the disk");
+            if h.full {
+                error!(queue = h.queue_depth, capacity = h.capacity, refused_calls = h.refused_calls, dropped_events = h.dropped_events, last_error = ?h.last_error, failing_since = ?h.failing_since, "record store full: new calls answered 503 until the disk takes records again");
+            } else if !h.is_ok() {
+                warn!(queue = h.queue_depth, capacity = h.capacity, dropped_events = h.dropped_events, last_error = ?h.last_error, failing_since = ?h.failing_since, "call records are waiting for the disk");
             }
         }
     }
@@ -348,11 +350,17 @@ impl EngineTask {
     }
 
     /// A call event: logged, recorded, and a new call's commit kept for its media's
-    /// opening (the engine emits the start before it asks for the media).
+    /// opening (the engine emits the start before it asks for the media), or the call
+    /// refused when its record has no room.
     fn on_event(&mut self, ev: &CallEvent) {
         log_event(ev);
-        if let Some(wait) = self.recorder.on_event(ev) {
-            self.commits.insert(ev.call, wait);
+        match self.recorder.on_event(ev) {
+            Some(Started::Queued(wait)) => {
+                self.commits.insert(ev.call, wait);
+            }
+            // No room for its record: the engine refuses the call (503) at once.
+            Some(Started::Refused) => self.engine.handle_record_refused(Instant::now(), ev.call),
+            None => {}
         }
         // A call refused before it was answered never opens media.
         if matches!(ev.kind, CallEventKind::Ended { .. }) {

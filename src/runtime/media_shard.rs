@@ -22,7 +22,15 @@
 //!
 //! Events for the engine (digits, prompts finished) are sent without waiting: when the
 //! engine's queue is full they wait in the shard's own queue, in order, and go at the
-//! next tick. A shard never blocks on the engine.
+//! next tick. A shard never blocks on the engine. That queue is bounded: past
+//! [`MAX_PENDING_EVENTS`] the newest digits are dropped (counted, logged once a second);
+//! a caller cannot press keys faster than that matters, while RTP crafted to carry a new
+//! digit in every packet could. Prompt ends and RTP timeouts are kept: the IVR waits for
+//! them, and each call has only a few at a time.
+//!
+//! The shard's input channel is not capped: only the engine task and the openings of
+//! calls' media send on it (one open, one close and a few commands per call event), and
+//! the shard empties it at every tick.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -39,7 +47,7 @@ use tracing::{debug, warn};
 use super::call_media::CallMedia;
 use super::input::EngineInput;
 use crate::call::CallId;
-use crate::engine::MediaCommand;
+use crate::engine::{MediaCommand, MediaInput};
 
 /// A shard wakes at most this often while it has calls.
 const TICK: Duration = Duration::from_millis(1);
@@ -56,6 +64,9 @@ const READS_PER_TICK: usize = 32;
 const MAX_SHARDS: usize = 8;
 
 const WAKER: Token = Token(usize::MAX);
+
+/// Events waiting in a shard for room in the engine's queue before digits give way.
+const MAX_PENDING_EVENTS: usize = 4_096;
 
 /// How long an idle shard sleeps before looking whether the gateway has stopped.
 const IDLE_CHECK: Duration = Duration::from_millis(100);
@@ -171,8 +182,11 @@ struct Shard {
     generations: u32,
     by_call: HashMap<CallId, usize>,
     timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
-    /// Events the engine's queue had no room for yet, in order.
+    /// Events the engine's queue had no room for yet, in order (bounded, see
+    /// [`MAX_PENDING_EVENTS`]).
     to_engine: VecDeque<EngineInput>,
+    /// Digits dropped past the bound, not yet logged, and when the last line went out.
+    shed: (u64, Option<Instant>),
     /// Sockets with datagrams left after their tick's reads (tokens).
     unread: Vec<Token>,
     buf: Vec<u8>,
@@ -197,6 +211,7 @@ impl Shard {
             by_call: HashMap::new(),
             timers: BinaryHeap::new(),
             to_engine: VecDeque::new(),
+            shed: (0, None),
             unread: Vec::new(),
             buf: vec![0u8; MAX_RTP],
             relayed: Vec::with_capacity(MAX_RTP),
@@ -382,7 +397,7 @@ impl Shard {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(input)) => {
                     self.to_engine.push_front(input);
-                    return;
+                    return self.bound_pending();
                 }
                 // The engine has stopped; the shards are being dropped too.
                 Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -392,6 +407,44 @@ impl Shard {
             }
         }
     }
+}
+
+impl Shard {
+    /// Past [`MAX_PENDING_EVENTS`] waiting: the newest digits go, counted and logged.
+    fn bound_pending(&mut self) {
+        let dropped = shed_digits(&mut self.to_engine, MAX_PENDING_EVENTS);
+        if dropped == 0 {
+            return;
+        }
+        self.shed.0 += dropped as u64;
+        let now = Instant::now();
+        if self.shed.1.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1)) {
+            warn!(dropped = self.shed.0, waiting = self.to_engine.len(), "engine queue full: digits from calls' media dropped");
+            self.shed = (0, Some(now));
+        }
+    }
+}
+
+/// Drops digits, newest first, until at most `cap` events wait (or no digit is left);
+/// returns how many went. One pass, whatever the length.
+fn shed_digits(queue: &mut VecDeque<EngineInput>, cap: usize) -> usize {
+    let is_digit = |e: &EngineInput| matches!(e, EngineInput::Media { input: MediaInput::Digit { .. }, .. });
+    let excess = queue.len().saturating_sub(cap);
+    if excess == 0 {
+        return 0;
+    }
+    let digits = queue.iter().filter(|e| is_digit(e)).count();
+    let mut keep = digits.saturating_sub(excess);
+    let before = queue.len();
+    queue.retain(|e| {
+        if !is_digit(e) {
+            return true;
+        }
+        let kept = keep > 0;
+        keep = keep.saturating_sub(1);
+        kept
+    });
+    before - queue.len()
 }
 
 #[cfg(test)]
@@ -440,6 +493,36 @@ mod tests {
             assert!(Instant::now() < until, "no event for the engine within 10 s");
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+
+    #[test]
+    fn past_the_bound_the_newest_digits_give_way_and_prompt_ends_stay() {
+        let digit = |call: u64, key: char| EngineInput::Media { call: CallId(call), input: MediaInput::Digit { key, source: crate::engine::DigitSource::Rfc4733 } };
+        let finished = |call: u64| EngineInput::Media { call: CallId(call), input: MediaInput::PromptFinished { prompt: prompt() } };
+        let mut q: VecDeque<EngineInput> = VecDeque::new();
+        assert_eq!(shed_digits(&mut q, 4), 0);
+        // A caller's crafted RTP: a new digit in every packet, around two prompt ends.
+        q.push_back(digit(1, '1'));
+        q.push_back(finished(2));
+        for _ in 0..6 {
+            q.push_back(digit(1, '9'));
+        }
+        q.push_back(finished(3));
+        assert_eq!(shed_digits(&mut q, 4), 5, "9 waiting, bound 4");
+        assert_eq!(q.len(), 4);
+        let keys: Vec<String> = q
+            .iter()
+            .map(|e| match e {
+                EngineInput::Media { input: MediaInput::Digit { key, .. }, .. } => key.to_string(),
+                EngineInput::Media { input: MediaInput::PromptFinished { .. }, call } => format!("end {call}"),
+                _ => "?".into(),
+            })
+            .collect();
+        assert_eq!(keys, ["1", "end c2", "9", "end c3"], "the oldest digits and every prompt end stay, in order");
+        // Only prompt ends left past the bound: they are kept (a few per call).
+        let mut q: VecDeque<EngineInput> = (0..6).map(finished).collect();
+        assert_eq!(shed_digits(&mut q, 4), 0);
+        assert_eq!(q.len(), 6);
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! The call's first record is committed before its 200 OK goes out: the commit
 //! ([`CommitWait`]) is handed to the opening of the call's media as a one-shot, which
 //! reports it to the engine; the engine waits for it (at most [`RECORD_WAIT`]), and
-//! the engine answers only then.
+//! the engine answers only then. When the store has no room for it (its queue is at its
+//! capacity: the disk has not taken records for a while) the engine is told at once and
+//! refuses the call with 503 ([`Started::Refused`]); such a call records nothing more.
 
 use std::collections::HashMap;
 
@@ -16,7 +18,7 @@ use crate::call::ivr::{IvrPath, PathEvent, PathStep};
 use crate::call::CallId;
 use crate::engine::{CallEvent, CallEventKind, EndReason};
 use crate::store::record::{CallEnd, CallPatch, CallStart, HangupBy, Outcome, Record, RecordId, RefusalRow};
-use crate::store::CommitError;
+use crate::store::{CommitError, Submitted};
 use crate::store::{StoreHandle, UtcMs};
 
 /// How long a call's answer may wait for its first record to reach the disk (the
@@ -27,6 +29,14 @@ pub(super) const RECORD_WAIT: std::time::Duration = std::time::Duration::from_mi
 
 /// The commit of a call's first record, awaited before its 200 OK.
 pub(super) type CommitWait = oneshot::Receiver<Result<(), CommitError>>;
+
+/// What became of a call's first record.
+pub(super) enum Started {
+    /// Queued: the commit the call's 200 OK waits for.
+    Queued(CommitWait),
+    /// The store had no room: the call is to be refused, not answered.
+    Refused,
+}
 
 /// A call whose record is open: its id in the store, and what its end's outcome
 /// depends on.
@@ -55,15 +65,14 @@ impl Recorder {
         self.store.as_ref()
     }
 
-    /// Record one event; for a call's start, returns the commit to wait for.
-    pub(super) fn on_event(&mut self, ev: &CallEvent) -> Option<CommitWait> {
+    /// Record one event; for a call's start, says what became of its record.
+    pub(super) fn on_event(&mut self, ev: &CallEvent) -> Option<Started> {
         let store = self.store.as_ref()?;
         let now = UtcMs::now();
         if let CallEventKind::Started { record, caller, caller_name, dialed, identity, config_version, .. } = &ev.kind {
             let id = RecordId(record.clone());
-            self.calls.insert(ev.call, Open { id: id.clone(), routed: false, operator: false });
             let record = Record::CallStarted(CallStart {
-                id,
+                id: id.clone(),
                 sip_call_id: ev.sip_call_id.clone(),
                 caller: caller.clone(),
                 caller_name: caller_name.clone(),
@@ -73,10 +82,14 @@ impl Recorder {
                 config_version: Some(config_version.clone()),
             });
             let (tx, rx) = oneshot::channel();
-            store.submit_with_callback(record, move |r| {
+            let submitted = store.submit_with_callback(record, move |r| {
                 let _ = tx.send(r);
             });
-            return Some(rx);
+            if submitted == Submitted::Refused {
+                return Some(Started::Refused);
+            }
+            self.calls.insert(ev.call, Open { id, routed: false, operator: false });
+            return Some(Started::Queued(rx));
         }
         let open = self.calls.get_mut(&ev.call)?;
         let records = records_for(open, &ev.kind, now);
@@ -210,5 +223,6 @@ fn outcome_of(reason: EndReason, routed: bool, operator: bool) -> (Outcome, Opti
         (EndReason::OperatorHangup, _) => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
         // The caller was not yet with an operator: not served, by our doing.
         (EndReason::GatewayShutdown, _) => (Outcome::Failed, Some(HangupBy::Gateway), "gateway shutdown"),
+        (EndReason::NoRecord, _) => (Outcome::Rejected, Some(HangupBy::Gateway), "refused with 503: no room for the call record"),
     }
 }

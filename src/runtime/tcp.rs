@@ -3,7 +3,11 @@
 //! A TCP peer can hold memory and sockets in ways a UDP peer cannot, so each limit here
 //! closes a door: the framer caps a message's size, the idle timer closes silent
 //! connections, the message timer closes peers that trickle a message byte by byte
-//! (slowloris), and a cap per source address keeps one host from taking every socket.
+//! (slowloris), a cap per source address keeps one host from taking every socket, and
+//! a cap on all connections ([`MAX_TCP_CONNECTIONS`]) keeps many hosts (or one with many
+//! addresses: an IPv6 /64, 127.0.0.0/8) from taking the descriptors that calls' RTP
+//! ports and the record store need. At either cap a new connection is closed at once;
+//! the connections open go on.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -26,6 +30,11 @@ use super::input::EngineInput;
 use crate::config::SipConfig;
 use crate::sip::framing::{Frame, FrameError, Framer};
 use crate::sip::{Peer, Transport};
+
+/// Open SIP TCP connections at most, from all addresses together. The gateway's TCP
+/// peers are a few carriers' trunks and the operators' phones; each connection holds a
+/// descriptor, a task and up to `max_message_bytes` of buffer.
+pub(super) const MAX_TCP_CONNECTIONS: usize = 4_096;
 
 /// Messages waiting to be written to one connection before we give up on it.
 const WRITE_QUEUE: usize = 256;
@@ -60,9 +69,53 @@ impl From<&SipConfig> for Limits {
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
-type Counts = Arc<Mutex<HashMap<IpAddr, usize>>>;
+/// Open connections per source address and in all; the map holds only addresses with
+/// a connection open, so it is bounded by [`MAX_TCP_CONNECTIONS`] too.
+#[derive(Default)]
+struct Open {
+    per_ip: HashMap<IpAddr, usize>,
+    total: usize,
+}
 
-/// Decrements the per-address count when the connection task ends, however it ends.
+/// Why a connection was closed at once.
+#[derive(Debug, PartialEq, Eq)]
+enum Refused {
+    /// [`Limits::per_ip`] from its address already.
+    PerAddress,
+    /// `total` connections open in all.
+    Total,
+}
+
+impl Open {
+    /// Counts a new connection from `ip`, or says which cap it meets.
+    fn admit(&mut self, ip: IpAddr, per_ip: usize, total: usize) -> Result<(), Refused> {
+        if self.total >= total {
+            return Err(Refused::Total);
+        }
+        let n = self.per_ip.entry(ip).or_insert(0);
+        if *n >= per_ip {
+            return Err(Refused::PerAddress);
+        }
+        *n += 1;
+        self.total += 1;
+        Ok(())
+    }
+
+    /// A connection from `ip` has ended.
+    fn release(&mut self, ip: IpAddr) {
+        if let Some(n) = self.per_ip.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            self.total = self.total.saturating_sub(1);
+            if *n == 0 {
+                self.per_ip.remove(&ip);
+            }
+        }
+    }
+}
+
+type Counts = Arc<Mutex<Open>>;
+
+/// Releases the connection's place when its task ends, however it ends.
 struct Slot {
     counts: Counts,
     ip: IpAddr,
@@ -71,12 +124,7 @@ struct Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         if let Ok(mut m) = self.counts.lock() {
-            if let Some(n) = m.get_mut(&self.ip) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    m.remove(&self.ip);
-                }
-            }
+            m.release(self.ip);
         }
     }
 }
@@ -90,7 +138,8 @@ pub(super) async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), 
 }
 
 /// Accepts connections on `listener` until `shutdown`, each in a task of its own
-/// (tracked by `tracker`), refusing those past [`Limits::per_ip`].
+/// (tracked by `tracker`), refusing those past [`Limits::per_ip`] or
+/// [`MAX_TCP_CONNECTIONS`].
 pub(super) async fn accept(
     listener: TcpListener,
     local: SocketAddr,
@@ -100,7 +149,8 @@ pub(super) async fn accept(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let counts: Counts = Arc::new(Mutex::new(HashMap::new()));
+    let counts: Counts = Arc::new(Mutex::new(Open::default()));
+    let mut full_logged: Option<std::time::Instant> = None;
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -116,19 +166,23 @@ pub(super) async fn accept(
             }
         };
         let ip = remote.ip();
-        let admitted = counts.lock().ok().is_some_and(|mut m| {
-            let n = m.entry(ip).or_insert(0);
-            if *n >= limits.per_ip {
-                false
-            } else {
-                *n += 1;
-                true
+        let admitted = match counts.lock() {
+            Ok(mut m) => m.admit(ip, limits.per_ip, MAX_TCP_CONNECTIONS),
+            Err(_) => Err(Refused::Total),
+        };
+        match admitted {
+            Ok(()) => {}
+            Err(Refused::PerAddress) => {
+                debug!(%remote, "TCP connection refused: too many from this address");
+                continue;
             }
-        });
-        if !admitted {
-            debug!(%remote, "TCP connection refused: too many from this address");
-            drop(stream);
-            continue;
+            Err(Refused::Total) => {
+                if full_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    warn!(%remote, max = MAX_TCP_CONNECTIONS, "TCP connection refused: the gateway's connections are all taken");
+                    full_logged = Some(std::time::Instant::now());
+                }
+                continue;
+            }
         }
         let slot = Slot { counts: counts.clone(), ip };
         let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
@@ -249,5 +303,34 @@ async fn forward(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_capped_per_address_and_in_all_and_places_come_back() {
+        let mut open = Open::default();
+        let ip = |n: u8| IpAddr::from([127, 0, 0, n]);
+        // Two per address, five in all.
+        assert_eq!(open.admit(ip(1), 2, 5), Ok(()));
+        assert_eq!(open.admit(ip(1), 2, 5), Ok(()));
+        assert_eq!(open.admit(ip(1), 2, 5), Err(Refused::PerAddress));
+        for n in 2..5 {
+            assert_eq!(open.admit(ip(n), 2, 5), Ok(()));
+        }
+        // Many addresses: the total holds whatever the address.
+        assert_eq!(open.admit(ip(9), 2, 5), Err(Refused::Total));
+        assert_eq!((open.total, open.per_ip.len()), (5, 4));
+        open.release(ip(1));
+        assert_eq!(open.admit(ip(9), 2, 5), Ok(()));
+        for n in [1, 2, 3, 4, 9] {
+            open.release(ip(n));
+        }
+        assert_eq!((open.total, open.per_ip.len()), (0, 0), "the table forgets closed addresses");
+        open.release(ip(7));
+        assert_eq!(open.total, 0, "a stray release changes nothing");
     }
 }

@@ -5,7 +5,7 @@
 //!   and the durability settings (WAL + `synchronous=FULL`, checked, not assumed);
 //! - the [`Writer`] (`writer.rs`): the one part of `store` that does IO on its own. It
 //!   spawns a thread that owns the only read-write connection, fed by a bounded
-//!   in-memory queue, and batches records into transactions so nobody waits on the
+//!   in-memory queue (`backlog.rs`: what gives way when the disk is out), and batches records into transactions so nobody waits on the
 //!   disk, yet a caller can wait for the commit of a call's first record before its
 //!   200 OK ([`Ticket`], or a callback);
 //! - crash recovery: calls left open by a killed process are closed as `interrupted`;
@@ -19,6 +19,7 @@
 //! SQLite-only types) so a PostgreSQL store could implement [`RecordStore`] for
 //! centers that outgrow one machine.
 
+mod backlog;
 pub mod format;
 pub mod query;
 pub mod record;
@@ -116,9 +117,13 @@ pub enum CommitError {
     /// The database refused this record for good (constraint); it was skipped.
     #[error("record refused by the database: {0}")]
     Rejected(String),
-    /// The queue was full and this was a droppable timeline event.
+    /// The queue was past half full and this was a droppable timeline event.
     #[error("record dropped: queue full")]
     Dropped,
+    /// The queue was at its capacity and this was a new call's start: refused, so
+    /// that the call is answered 503 rather than without a record.
+    #[error("new call's record refused: record queue at its capacity (the disk is not taking records)")]
+    Full,
     /// The store is shut down (or its thread died).
     #[error("record store closed")]
     Closed,
@@ -129,8 +134,12 @@ pub enum CommitError {
 pub enum Submitted {
     /// In the queue; the writer will commit it.
     Queued,
-    /// Queue full: a timeline event was dropped (counted in [`Health::dropped_events`]).
+    /// Queue past half full: a timeline event was dropped (counted in
+    /// [`Health::dropped_events`]).
     Dropped,
+    /// Queue at its capacity: a new call's start was refused (counted in
+    /// [`Health::refused_calls`]); its call must not be answered.
+    Refused,
     /// Shutdown has begun.
     Closed,
 }

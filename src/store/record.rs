@@ -242,7 +242,8 @@ impl OperatorEventKind {
 /// One message to the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Record {
-    /// Inserts the `calls` row and a `started` event. Never dropped.
+    /// Inserts the `calls` row and a `started` event. Refused when the writer's queue is at its
+    /// capacity (the call is then answered 503, never without its record).
     CallStarted(CallStart),
     /// Sets the non-`None` fields of the row. Never dropped: the row is the summary
     /// the shift reads, and there are only a handful per call.
@@ -253,7 +254,7 @@ pub enum Record {
         patch: CallPatch,
     },
     /// Appends to the call's timeline. `details` is free-form JSON (`null` for none).
-    /// Dropped (and counted) when the queue is full: the timeline loses detail, the
+    /// Dropped (and counted) when the queue is past half full: the timeline loses detail, the
     /// summary row does not.
     Event {
         /// The call's record id.
@@ -299,10 +300,10 @@ pub struct RefusalRow {
 }
 
 impl Record {
-    /// Essential records are queued even beyond the queue's capacity; only timeline
-    /// detail is sacrificed when memory runs short. The memory this may take is bounded
-    /// by the calls in progress (one start, a few updates and one end each), which the
-    /// engine already bounds.
+    /// Essential records make a call's row: never dropped to make room. When the
+    /// writer's queue is at its capacity a new call's start is refused (its call gets
+    /// 503), while the updates and ends of calls already admitted are always queued:
+    /// their number is bounded by the calls in progress, which the engine bounds.
     pub fn is_essential(&self) -> bool {
         matches!(
             self,

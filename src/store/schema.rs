@@ -171,6 +171,15 @@ pub fn close_interrupted(conn: &mut Connection, now: UtcMs) -> Result<Recovery, 
     })
 }
 
+/// One row of `refusals`: a second's refused calls from one source for one reason.
+pub(crate) fn insert_refusal(conn: &Connection, r: &super::record::RefusalRow) -> Result<(), rusqlite::Error> {
+    let callers = serde_json::Value::from(r.callers.clone()).to_string();
+    let count = i64::try_from(r.count).unwrap_or(i64::MAX);
+    conn.prepare_cached("INSERT INTO refusals (since, source, reason, count, callers) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![r.since.millis(), r.source, r.reason, count, callers])?;
+    Ok(())
+}
+
 /// Appends an event with the next sequence number of its call. `MAX(seq) + 1` reads the
 /// primary key index; the single writer makes it race-free.
 pub(crate) fn insert_event(

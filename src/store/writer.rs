@@ -10,15 +10,16 @@
 //! When a commit fails for a reason that may pass (disk full, database locked, IO
 //! error) the batch stays in memory and is retried with exponential backoff; new
 //! records keep queueing behind it in order; [`Writer::health`] shows the depth, the
-//! last error and the last good commit. Queue policy when full (`capacity` records
-//! waiting): timeline detail (`Event`, `OperatorEvent`) is dropped, newest first, and
-//! counted; `CallStarted`, `CallUpdated` and `CallEnded` are always queued, since they
-//! are the row the shift reads and their number is bounded by the calls in progress.
+//! last error and the last good commit. The queue is bounded (`capacity` records, see
+//! `backlog.rs` for the policy and why): past half of it timeline detail (`Event`,
+//! `OperatorEvent`) is dropped and counted; at the cap a new call's `CallStarted` is
+//! refused ([`Submitted::Refused`], [`CommitError::Full`]), counted and logged at error
+//! level, and the engine answers that call 503 instead of answering it without a record;
+//! the updates and end of calls already admitted are always queued.
 //!
 //! A record SQLite refuses for good (a constraint) is skipped and counted as rejected
 //! rather than retried forever, so one bad record cannot stop the rest.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -28,6 +29,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, ErrorCode};
 use serde::Serialize;
 
+use super::backlog::{Backlog, Kind, Verdict};
 use super::record::{CallEnd, CallPatch, CallStart, Record};
 use super::schema::{self, Recovery};
 use super::{CommitError, RecordStore, StoreError, Submitted};
@@ -36,8 +38,9 @@ use crate::clock::UtcMs;
 /// Tuning of the writer. The defaults suit one gateway of a city command center.
 #[derive(Debug, Clone)]
 pub struct WriterOptions {
-    /// Records that may wait in memory before timeline events are dropped. At ~300
-    /// bytes a record, the default 100,000 is ~30 MB: minutes of a full-load outage.
+    /// Records that may wait in memory: past half of it timeline events are dropped, at
+    /// it new calls are refused (see `backlog.rs`). At ~300 bytes a record, the default
+    /// 100,000 is ~30 MB: minutes of a full-load outage.
     pub capacity: usize,
     /// Most records per transaction. Large batches amortise the fsync; the cap bounds
     /// how long one commit holds the write lock against other writers.
@@ -70,8 +73,13 @@ pub struct Health {
     pub committed_records: u64,
     /// Transactions committed (records / batches: how well fsyncs are amortised).
     pub committed_batches: u64,
-    /// Timeline events dropped because the queue was full.
+    /// Timeline events dropped because the queue was past half full.
     pub dropped_events: u64,
+    /// New calls whose record had no room (the queue at its capacity): each was
+    /// answered 503 rather than without a record.
+    pub refused_calls: u64,
+    /// True from a refusal until a commit makes room again: new calls are refused.
+    pub full: bool,
     /// Records SQLite refused for good (skipped, logged).
     pub rejected_records: u64,
     /// The last successful commit.
@@ -157,7 +165,7 @@ struct Envelope {
 }
 
 struct Queue {
-    waiting: VecDeque<Envelope>,
+    waiting: Backlog<Envelope>,
     /// Records the thread holds (the batch in flight or being retried).
     in_writer: usize,
     /// Set by shutdown: flush, then stop; give up retrying after the deadline.
@@ -168,7 +176,6 @@ struct Queue {
 struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
-    capacity: usize,
 }
 
 impl Shared {
@@ -187,19 +194,31 @@ impl Shared {
             }
             return Submitted::Closed;
         }
-        let depth = q.waiting.len() + q.in_writer;
-        if depth >= self.capacity && !record.is_essential() {
-            q.health.dropped_events += 1;
-            drop(q);
-            if let Some(c) = confirm {
-                c.send(Err(CommitError::Dropped));
+        let (was_full, held) = (q.waiting.is_full(), q.in_writer);
+        let kind = Kind::of(&record);
+        match q.waiting.offer(Envelope { record, confirm }, kind, held) {
+            Ok(()) => {
+                drop(q);
+                self.wake.notify_one();
+                Submitted::Queued
             }
-            return Submitted::Dropped;
+            Err((env, verdict)) => {
+                // Loud once as the queue fills up; the engine task repeats it every 5 s.
+                let first = (verdict == Verdict::Refused && !was_full).then(|| (q.waiting.len() + held, q.health.last_error.clone()));
+                drop(q);
+                if let Some((depth, error)) = first {
+                    tracing::error!(depth, ?error, "record store full: new calls are refused with 503 until the disk takes records again");
+                }
+                let (submitted, e) = match verdict {
+                    Verdict::Dropped => (Submitted::Dropped, CommitError::Dropped),
+                    Verdict::Refused => (Submitted::Refused, CommitError::Full),
+                };
+                if let Some(c) = env.confirm {
+                    c.send(Err(e));
+                }
+                submitted
+            }
         }
-        q.waiting.push_back(Envelope { record, confirm });
-        drop(q);
-        self.wake.notify_one();
-        Submitted::Queued
     }
 }
 
@@ -238,7 +257,10 @@ impl StoreHandle {
         let q = self.shared.lock();
         let mut h = q.health.clone();
         h.queue_depth = q.waiting.len() + q.in_writer;
-        h.capacity = self.shared.capacity;
+        h.capacity = q.waiting.capacity();
+        h.dropped_events = q.waiting.dropped;
+        h.refused_calls = q.waiting.refused;
+        h.full = q.waiting.is_full();
         h
     }
 }
@@ -290,7 +312,7 @@ impl Writer {
         let recovery = schema::close_interrupted(&mut conn, UtcMs::now())?;
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
-                waiting: VecDeque::new(),
+                waiting: Backlog::new(options.capacity),
                 in_writer: 0,
                 closing: None,
                 health: Health {
@@ -299,7 +321,6 @@ impl Writer {
                 },
             }),
             wake: Condvar::new(),
-            capacity: options.capacity.max(1),
         });
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -322,8 +343,9 @@ impl Writer {
         })
     }
 
-    /// Queues a record; never blocks on IO. `Dropped` only for timeline events when the
-    /// queue is full, `Closed` after shutdown began.
+    /// Queues a record; never blocks on IO. `Dropped` only for timeline events past
+    /// half the capacity, `Refused` only for a new call's start at the capacity,
+    /// `Closed` after shutdown began.
     pub fn submit(&self, record: Record) -> Submitted {
         self.handle.submit(record)
     }
@@ -429,7 +451,7 @@ impl Drop for StoppedOnDrop<'_> {
         let mut q = self.0.lock();
         q.health.writer_running = false;
         // Anyone still waiting on a confirmation learns it will not come.
-        let orphans: Vec<Envelope> = q.waiting.drain(..).collect();
+        let orphans: Vec<Envelope> = q.waiting.take_all();
         drop(q);
         for env in orphans {
             if let Some(c) = env.confirm {
@@ -485,8 +507,7 @@ fn next_batch(
         q = shared.wake.wait(q).unwrap_or_else(|p| p.into_inner());
     }
     let room = opts.max_batch.max(1).saturating_sub(batch.len());
-    let n = room.min(q.waiting.len());
-    batch.extend(q.waiting.drain(..n));
+    batch.extend(q.waiting.take(room));
     q.in_writer = batch.len();
     (!batch.is_empty()).then_some(q.closing)
 }
@@ -497,6 +518,9 @@ fn committed(shared: &Shared, batch: &mut Vec<Envelope>, report: &BatchReport) {
     {
         let mut q = shared.lock();
         q.in_writer = 0;
+        if q.waiting.has_room_again(0) {
+            tracing::warn!(depth = q.waiting.len(), "record store has room again: new calls are answered");
+        }
         let h = &mut q.health;
         h.committed_records += n - report.rejected;
         h.committed_batches += 1;
@@ -628,17 +652,7 @@ fn apply(conn: &Connection, record: &Record) -> Result<(), rusqlite::Error> {
             Ok(())
         }
         Record::CallEnded(e) => end_call(conn, e),
-        Record::Refused(r) => {
-            let callers = serde_json::Value::from(r.callers.clone()).to_string();
-            conn.prepare_cached("INSERT INTO refusals (since, source, reason, count, callers) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![
-                r.since.millis(),
-                r.source,
-                r.reason,
-                i64::try_from(r.count).unwrap_or(i64::MAX),
-                callers
-            ])?;
-            Ok(())
-        }
+        Record::Refused(r) => schema::insert_refusal(conn, r),
     }
 }
 

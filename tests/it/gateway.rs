@@ -138,13 +138,13 @@ fn ipv6_loopback_works() {
     assert!(std::str::from_utf8(&ok.body).unwrap().contains("c=IN IP6 ::1"));
 }
 
-fn options(call_id: &str) -> String {
+pub(crate) fn options(call_id: &str) -> String {
     format!(
         "OPTIONS sip:gw SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK{call_id}\r\nMax-Forwards: 70\r\nFrom: <sip:probe@example>;tag=1\r\nTo: <sip:gw>\r\nCall-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
     )
 }
 
-fn read_responses(t: &mut TcpStream, want: usize) -> Vec<u16> {
+pub(crate) fn read_responses(t: &mut TcpStream, want: usize) -> Vec<u16> {
     let mut framer = cc112::sip::framing::Framer::new(65536);
     let mut out = Vec::new();
     let mut buf = [0u8; 8192];

@@ -8,6 +8,7 @@
 mod harness;
 
 mod baresip;
+mod bounds;
 mod cli;
 mod config_fixtures;
 mod corpus;

@@ -253,8 +253,8 @@ fn a_locked_database_delays_records_without_losing_them() {
         Some(Err(CommitError::Deferred(msg))) => assert!(msg.contains("locked"), "{msg}"),
         other => panic!("expected Deferred while locked, got {other:?}"),
     }
-    // With the start waiting, 49 timeline events fit; then the queue (capacity 50) is
-    // full: the 11 newest are dropped and counted, while essential records still queue.
+    // With the start waiting, 24 timeline events fit: past half the queue (capacity
+    // 50) the 36 newest are dropped and counted, while the calls' rows still queue.
     let mut dropped = 0;
     for i in 0..60 {
         if w.submit(event("during", t("2026-11-30 10:02").plus_ms(i), "hold")) == Submitted::Dropped
@@ -272,6 +272,19 @@ fn a_locked_database_delays_records_without_losing_them() {
         w.submit(end("during", t("2026-11-30 10:04"), Outcome::Answered)),
         Submitted::Queued
     );
+    // New calls fill the other half up to the cap; the next one is refused at once
+    // (its call is answered 503, not without a record), and counted.
+    for i in 0..19 {
+        assert_eq!(w.submit(start(&format!("fill{i}"), t("2026-11-30 10:05"))), Submitted::Queued);
+    }
+    assert_eq!(w.submit(start("refused", t("2026-11-30 10:06"))), Submitted::Refused);
+    let ticket = w.submit_and_confirm(start("refused2", t("2026-11-30 10:06")));
+    assert_eq!(ticket.try_wait(), Some(Err(CommitError::Full)), "told at once");
+    // The rest of an admitted call's row is kept past the cap.
+    assert_eq!(
+        w.submit(end("late0", t("2026-11-30 10:07"), Outcome::AbandonedIvr)),
+        Submitted::Queued
+    );
 
     let h = w.health();
     assert!(!h.is_ok());
@@ -282,10 +295,11 @@ fn a_locked_database_delays_records_without_losing_them() {
     );
     assert_eq!(h.dropped_events, dropped);
     assert_eq!(
-        dropped, 11,
-        "capacity 50: 1 start + 49 events fit, the last 11 of 60 dropped"
+        dropped, 36,
+        "capacity 50: 1 start + 24 events fit in the first half, the last 36 of 60 dropped"
     );
-    assert_eq!(h.queue_depth, 1 + 49 + 5 + 1);
+    assert_eq!((h.refused_calls, h.full), (2, true));
+    assert_eq!(h.queue_depth, 1 + 24 + 5 + 1 + 19 + 1);
     // Nothing reached the file yet.
     assert_eq!(
         count(&path, "SELECT COUNT(*) FROM calls WHERE id = 'during'"),
@@ -301,13 +315,16 @@ fn a_locked_database_delays_records_without_losing_them() {
     });
     let h = w.health();
     assert!(h.last_error.is_none());
-    assert_eq!(count(&path, "SELECT COUNT(*) FROM calls"), 7);
+    assert!(!h.full, "room again: new calls are answered");
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM calls"), 7 + 19);
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM calls WHERE id LIKE 'refused%'"), 0);
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM calls WHERE id = 'late0' AND outcome = 'abandoned_ivr'"), 1);
     assert_eq!(
         count(
             &path,
             "SELECT COUNT(*) FROM call_events WHERE call_id = 'during' AND kind = 'hold'"
         ),
-        49
+        24
     );
     assert_eq!(
         count(
