@@ -20,15 +20,18 @@ const CONFIG_POLL: Duration = Duration::from_millis(500);
 /// reloaded on SIGHUP and when its content changes. An engine that ends without a
 /// drain is an error (a supervisor restarts the gateway).
 pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), RuntimeError> {
+    // The signals are taken before the sockets open: a SIGHUP or SIGTERM that comes as
+    // soon as the gateway listens must reload or drain it, not kill it (their default).
+    #[cfg(unix)]
+    let (mut hup, mut term, mut int) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (signal(SignalKind::hangup()).ok(), signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok())
+    };
     let gw = Gateway::start(config.clone(), config_path.as_deref()).await?;
     gw.notify_ready();
     let mut current = config;
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hup = signal(SignalKind::hangup()).ok();
-        let mut term = signal(SignalKind::terminate()).ok();
-        let mut int = signal(SignalKind::interrupt()).ok();
         let mut watch = FileWatch::new(config_path.as_deref());
         let mut poll = tokio::time::interval(CONFIG_POLL);
         loop {
