@@ -11,6 +11,7 @@ mod baresip;
 mod cli;
 mod config_fixtures;
 mod corpus;
+mod fuzz_regressions;
 mod gateway;
 mod media_e2e;
 mod media_g711;
