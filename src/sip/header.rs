@@ -441,6 +441,13 @@ impl NameAddr {
         }
         let uri = Uri::parse(uri_text).map_err(|e| HeaderError::NameAddrUri(which, e))?;
         let params = parse_header_params(after)?;
+        // RFC 3261 §25.1: tag-param = "tag" EQUAL token. A bare `;tag` on From or To read
+        // as "no tag", so our answer added a second tag behind it that the caller's first
+        // one shadowed (found by fuzzing: fuzz/regressions/sip_parse/).
+        let bare_tag = params.iter().any(|p| p.name.eq_ignore_ascii_case("tag") && p.value.is_none());
+        if bare_tag && matches!(which, "From" | "To") {
+            return Err(HeaderError::NameAddr(which, "tag parameter without a value"));
+        }
         Ok(NameAddr { display, uri, params })
     }
 

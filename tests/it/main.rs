@@ -13,6 +13,7 @@ mod cli;
 mod config_fixtures;
 mod corpus;
 mod drain;
+mod fuzz_regressions;
 mod gateway;
 mod media_e2e;
 mod media_g711;
