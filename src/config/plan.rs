@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::cross_refs;
 use super::defaults::default_routing;
 use super::emergency::{emergency, EmergencyConfig, RawEmergency};
+use super::http::{http, HttpConfig, RawHttp};
 use super::ivr::{ivr, RawIvr};
 use super::media::{media, MediaConfig, RawMedia};
 use super::operators::{
@@ -51,6 +52,7 @@ pub(crate) struct RawConfig {
     pub queues: Option<S<Vec<S<RawQueue>>>>,
     pub store: Option<S<RawStore>>,
     pub overload: Option<S<RawOverload>>,
+    pub http: Option<S<RawHttp>>,
     pub acd: Option<S<RawAcd>>,
     pub registrar: Option<S<RawRegistrar>>,
     pub operators: Option<S<Vec<S<RawOperator>>>>,
@@ -73,6 +75,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// When new calls get 503 + Retry-After instead of a gateway that cannot serve them.
     pub overload: OverloadConfig,
+    /// The HTTP server: where it listens, the API's tokens.
+    pub http: HttpConfig,
     /// Queue timing (wrap-up, ring timeout, overflow, hold announcements).
     pub acd: AcdConfig,
     /// Digest realm, nonce lifetime, registration expiry, brute-force limit.
@@ -107,6 +111,7 @@ pub(crate) fn validate(raw: RawConfig, version: String, p: &mut Problems<'_>) ->
     // [[queues]] is reported once, not again for every operator of that queue.
     let queues_ok = !p.any_under("queues") && !p.any_under("routing");
     let overload = overload(raw.overload, p);
+    let http = http(raw.http, p);
     let acd = acd(raw.acd, p);
     let registrar = registrar(raw.registrar, p);
     let operators = operators(raw.operators, &routing, queues_ok, p);
@@ -117,6 +122,7 @@ pub(crate) fn validate(raw: RawConfig, version: String, p: &mut Problems<'_>) ->
         routing: Arc::new(routing),
         store,
         overload,
+        http,
         acd,
         registrar,
         operators,

@@ -72,6 +72,14 @@ impl Config {
                 r => format!(" or {r} new calls/s"),
             },
             self.overload.max_delay,
+        ) + &format!(
+            "\nhttp: {}; {} token(s)",
+            if self.http.listen.is_empty() {
+                "off".to_string()
+            } else {
+                self.http.listen.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            },
+            self.http.tokens.len(),
         )
     }
 }
