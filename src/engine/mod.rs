@@ -25,7 +25,8 @@
 //!   sources and [`refusals`] answering and counting the calls refused;
 //! - `recording`: a new call's 200 waits for its record, or 503 if it has no room;
 //! - [`timers`]: one deadline per part and owner; [`ids`]: ids, tags and branches;
-//! - [`output`]: what the engine says; [`control`]: supervisor commands.
+//! - [`output`]: what the engine says; [`control`]: supervisor commands; `snapshot`:
+//!   what it publishes for readers (the HTTP server).
 //!
 //! Life of an emergency INVITE here: its server transaction absorbs retransmissions;
 //! the protocol checks a UAS must make (RFC 3261 §8.2: scheme 416, Require 420, body 415)
@@ -49,6 +50,7 @@ mod operator_side;
 mod output;
 mod refusals;
 mod recording;
+mod snapshot;
 mod timers;
 mod transactions;
 mod uas;
@@ -79,6 +81,7 @@ pub use call::{Call, CallState, DialogKey, OperatorDialog};
 use self::call::{NewCall, ReInviteError};
 pub use ids::{OfferId, TxId};
 pub use output::{CallEvent, CallEventKind, DigitSource, EndReason, MediaCommand, MediaInput, OperatorEventKind, Output, RefusalSummary, Stats};
+pub use snapshot::Snapshot;
 pub use uas::ALLOW;
 
 use self::output::Effects;

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
@@ -45,6 +45,7 @@ use super::udp;
 use crate::call::CallId;
 use crate::config::Config;
 use crate::engine::{CallEvent, CallEventKind, Engine, Output};
+use crate::http::{Live, PUBLISH_EVERY};
 use crate::media::prompts::PromptStore;
 use crate::sip::{Peer, Transport};
 use crate::store::StoreHandle;
@@ -69,6 +70,8 @@ pub(super) struct Start {
     /// engine's thread.
     pub(super) udp: Vec<(SocketAddr, std::net::UdpSocket)>,
     pub(super) tcp: TcpWriters,
+    /// Where the snapshots for the HTTP server are published.
+    pub(super) live: watch::Sender<Option<Arc<Live>>>,
     pub(super) shutdown: CancellationToken,
     pub(super) tracker: TaskTracker,
 }
@@ -76,7 +79,7 @@ pub(super) struct Start {
 /// Starts the media shards and the signalling thread; the engine task is tracked by
 /// `start.tracker` until it ends.
 pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
-    let Start { config, store, prompts, queues, udp, tcp, shutdown, tracker } = start;
+    let Start { config, store, prompts, queues, udp, tcp, live, shutdown, tracker } = start;
     let Queues { tx, rx, invites } = queues;
     let mut engine = Engine::with_entropy(config);
     engine.set_wall_clock(Instant::now(), std::time::SystemTime::now());
@@ -98,6 +101,8 @@ pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
         recorder,
         commits: HashMap::new(),
         trimmer: memory::Trimmer::default(),
+        live,
+        build_time: Duration::ZERO,
         shutdown,
         tracker: tracker.clone(),
         media_runtime,
@@ -145,6 +150,9 @@ struct EngineTask {
     /// report them to the engine.
     commits: HashMap<CallId, CommitWait>,
     trimmer: memory::Trimmer,
+    /// The snapshots for the HTTP server, and what building the last one took.
+    live: watch::Sender<Option<Arc<Live>>>,
+    build_time: Duration,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     /// The shared runtime, where calls' media is opened (the engine's thread runs only
@@ -171,6 +179,8 @@ impl EngineTask {
     async fn run(mut self) {
         let mut grace_end: Option<tokio::time::Instant> = None;
         let mut health = tokio::time::interval(HEALTH_EVERY);
+        let mut publish = tokio::time::interval(PUBLISH_EVERY);
+        publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.engine.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
@@ -198,6 +208,7 @@ impl EngineTask {
                 }
                 _ = sleep_until(grace_end), if grace_end.is_some() => break,
                 _ = health.tick() => self.check_health(),
+                _ = publish.tick(), if !self.live.is_closed() => self.publish(),
             }
             self.dispatch().await;
             if grace_end.is_some() && self.engine.active_calls() == 0 {
@@ -244,6 +255,14 @@ impl EngineTask {
                 warn!(queue = h.queue_depth, capacity = h.capacity, dropped_events = h.dropped_events, last_error = ?h.last_error, failing_since = ?h.failing_since, "call records are waiting for the disk");
             }
         }
+    }
+
+    /// Publishes a snapshot for the HTTP server (which never reads the engine itself).
+    fn publish(&mut self) {
+        let t = Instant::now();
+        let live = Live::build(&self.engine, self.recorder.store().map(StoreHandle::health), self.build_time);
+        self.live.send_replace(Some(Arc::new(live)));
+        self.build_time = t.elapsed();
     }
 
     fn handle(&mut self, input: EngineInput) {

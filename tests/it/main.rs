@@ -13,6 +13,7 @@ mod cli;
 mod config_fixtures;
 mod corpus;
 mod gateway;
+mod http;
 mod media_e2e;
 mod media_g711;
 mod media_goertzel;
