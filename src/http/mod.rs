@@ -5,6 +5,8 @@
 //! copied out of the engine and the record store) every [`PUBLISH_EVERY`] on a
 //! `tokio::sync::watch`, and every handler reads the last one. A slow client, a flood of
 //! requests or a scrape of `/metrics` costs the calls nothing but CPU on other threads.
+//! It serves until the engine task has ended (its publisher gone), so through a
+//! shutdown's drain `/healthz` answers `503 stopping`.
 //!
 //! What each file owns:
 //! - `serve.rs`: binding the listeners and the accept loop, with its limits

@@ -57,8 +57,18 @@ pub async fn bind(addrs: &[SocketAddr]) -> Result<Bound, (SocketAddr, io::Error)
     Ok(Bound { listeners })
 }
 
-/// Serves `shared` on every bound listener until `shutdown`, tracked by `tracker`.
-pub fn serve(bound: Bound, shared: Shared, shutdown: CancellationToken, tracker: &TaskTracker) {
+/// Serves `shared` on every bound listener, tracked by `tracker`, for as long as the
+/// engine publishes snapshots: through a shutdown's drain (when `/healthz` says
+/// `stopping`, so a load balancer turns away) until the engine task has ended.
+pub fn serve(bound: Bound, shared: Shared, tracker: &TaskTracker) {
+    let shutdown = CancellationToken::new();
+    let mut publisher = shared.live.clone();
+    let stop = shutdown.clone();
+    tracker.spawn(async move {
+        // Err once the engine task (the sender) is gone.
+        while publisher.changed().await.is_ok() {}
+        stop.cancel();
+    });
     let app = router(shared);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     for (local, listener) in bound.listeners {

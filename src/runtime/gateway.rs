@@ -70,7 +70,7 @@ impl Gateway {
         let (live_tx, live) = watch::channel(None);
         let (http_tokens, tokens) = watch::channel(Arc::new(config.http.tokens.clone()));
         if !http_addrs.is_empty() {
-            http::serve(http_bound, http::Shared { live, tokens }, shutdown.clone(), &tracker);
+            http::serve(http_bound, http::Shared { live, tokens }, &tracker);
         }
         #[cfg(unix)]
         tracker.spawn(control::serve(control::socket_path(&config.store.path), tx.clone(), shutdown.clone()));

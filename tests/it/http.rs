@@ -169,3 +169,83 @@ fn an_http_address_taken_fails_the_start() {
     assert!(!status.success());
     assert!(err.contains(&format!("cannot bind HTTP on {addr}")), "{err}");
 }
+
+/// A token taken out of the config file stops working with the reload, without a
+/// restart.
+#[test]
+fn a_token_removed_from_the_config_stops_working_at_the_reload() {
+    let mut rng = rand::rngs::OsRng;
+    let (token, entry) = new_token("leaving", Role::Supervisor, &mut rng).unwrap();
+    let (gw, http) = gateway_with_http(&entry);
+    assert_eq!(get(http, "/api/v1/status", Some(&token)).0, 200);
+    let text = std::fs::read_to_string(&gw.config_path).unwrap();
+    let without = text.replace(&entry, "");
+    assert_ne!(text, without);
+    std::fs::write(&gw.config_path, without).unwrap();
+    assert!(gw.wait_for(|l| l.contains("config reloaded"), Duration::from_secs(10)), "{}", gw.log());
+    wait_until(|| get(http, "/api/v1/status", Some(&token)).0 == 401, "401 after the reload");
+}
+
+/// Slow or idle clients cannot hold the server: past `MAX_CONNECTIONS` (256) a new
+/// connection is closed at once, and a connection that does not finish its headers is
+/// closed after the header timeout (10 s), which gives the room back.
+#[test]
+fn idle_connections_are_capped_and_closed_by_the_header_timeout() {
+    use std::io::Read;
+    let (_gw, http) = gateway_with_http("");
+    let started = Instant::now();
+    let mut idle: Vec<std::net::TcpStream> = (0..256).map(|_| std::net::TcpStream::connect(http).unwrap()).collect();
+    // A request started and never finished, as a slowloris sends it.
+    idle[0].write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut over = std::net::TcpStream::connect(http).unwrap();
+    over.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(over.read(&mut buf).unwrap(), 0, "the connection past the cap was not closed");
+    for s in &mut idle {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        // Closed by the server: end of stream (after a 408, perhaps) or a reset; not
+        // our own read timeout.
+        let mut rest = Vec::new();
+        if let Err(e) = s.read_to_end(&mut rest) {
+            assert!(!matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut), "an idle connection stayed open: {e}");
+        }
+    }
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(9) && took < Duration::from_secs(20), "closed after {took:?}");
+    assert_eq!(get(http, "/healthz", None).0, 200, "room again once the idle connections are gone");
+}
+
+/// Through a shutdown's drain (a call still in progress) the server goes on and
+/// `/healthz` says `503 stopping`, so a load balancer's health check turns away; once
+/// the engine has stopped (here at the end of the grace), so does the server.
+#[test]
+fn healthz_says_stopping_through_the_drain_and_the_server_stops_with_the_engine() {
+    let (gw, http) = gateway_with_http("");
+    let port = free_ports(1).to_string();
+    let media = free_ports(4).to_string();
+    let uri = format!("sip:112@{}", gw.sip);
+    let sc = scenario("caller.xml");
+    // A caller that stays on the line longer than the drain's grace.
+    let mut caller = Command::new("sipp")
+        .arg(gw.sip.to_string())
+        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", &port, "-mp", &media, "-nostdin", "-timeout", "60s"])
+        .args(["-sf", sc.to_str().unwrap(), "-key", "ruri", &uri, "-d", "30000", "-m", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp is not installed: apt-get install -y sip-tester");
+    wait_until(|| sample(&get(http, "/metrics", None).2, "cc112_calls_in_progress") == Some(1.0), "a call in progress");
+    let term = Command::new("kill").args(["-TERM", &gw.pid().to_string()]).status().unwrap();
+    assert!(term.success());
+    wait_until(|| get(http, "/healthz", None) == (503, None, "stopping\n".to_string()), "503 stopping during the drain");
+    assert_eq!(sample(&get(http, "/metrics", None).2, "cc112_draining"), Some(1.0));
+    let end = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect_timeout(&http, Duration::from_secs(1)).is_ok() {
+        assert!(Instant::now() < end, "the HTTP server outlived the engine's drain");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = caller.kill();
+    let _ = caller.wait();
+}
