@@ -83,9 +83,9 @@ fn media(c: &mut Criterion) {
     });
 }
 
-fn acd(c: &mut Criterion) {
-    let config = Config::embedded_default().expect("default config");
-    let operators: Vec<Operator> = (0..500)
+/// 500 operators, half of them in `medical`, half in `general`.
+fn five_hundred_operators() -> Vec<Operator> {
+    (0..500)
         .map(|i| Operator {
             id: OperatorId(format!("op{i}")),
             name: format!("Operator {i}"),
@@ -93,7 +93,12 @@ fn acd(c: &mut Criterion) {
             ha1_md5: Some("0".repeat(32)),
             ha1_sha256: None,
         })
-        .collect();
+        .collect()
+}
+
+fn acd(c: &mut Criterion) {
+    let config = Config::embedded_default().expect("default config");
+    let operators = five_hundred_operators();
     let mut acd = Acd::new(config.acd.clone(), &config.routing, &operators);
     let t0 = Instant::now();
     for (i, o) in operators.iter().enumerate() {
@@ -130,15 +135,7 @@ fn acd(c: &mut Criterion) {
 /// 500 operators and 2,000 callers waiting.
 fn snapshot(c: &mut Criterion) {
     let config = Config::embedded_default().expect("default config");
-    let operators: Vec<Operator> = (0..500)
-        .map(|i| Operator {
-            id: OperatorId(format!("op{i}")),
-            name: format!("Operator {i}"),
-            departments: vec![QueueId::new(if i % 2 == 0 { "medical" } else { "general" })],
-            ha1_md5: Some("0".repeat(32)),
-            ha1_sha256: None,
-        })
-        .collect();
+    let operators = five_hundred_operators();
     let mut acd = Acd::new(config.acd.clone(), &config.routing, &operators);
     let t0 = Instant::now();
     let queues = [QueueId::new("medical"), QueueId::new("fire"), QueueId::new("general")];
