@@ -14,7 +14,8 @@
 //! - One file per table, each with its raw struct, typed struct, default and
 //!   validator: `sip`, `emergency`, `media`, `time_rule` (a queue's opening hours),
 //!   `queues`, `routing` (fallback queue, UTC offset, direct numbers), `menus`, `ivr`,
-//!   `store`, `overload`, `http` (the HTTP server and its tokens), `operators` (`[acd]`, `[registrar]`, `[[operators]]`).
+//!   `store`, `overload`, `shutdown`, `http` (the HTTP server and its tokens), `operators`
+//!   (`[acd]`, `[registrar]`, `[[operators]]`).
 //!   Validators keep where each value was written (`QueueAt`, `MenuAt`, ...) for the
 //!   checks between tables.
 //! - `routing_plan`: the typed [`RoutingPlan`] calls hold in an `Arc`, assembled from
@@ -40,6 +41,7 @@ mod problems;
 mod queues;
 mod routing;
 mod routing_plan;
+mod shutdown;
 mod sip;
 mod store;
 mod summary;
@@ -56,6 +58,7 @@ pub use media::MediaConfig;
 pub use menus::{Menu, MenuAction, MenuOption};
 pub use operators::{operator_hash, AcdConfig, Operator, OperatorId, RegistrarConfig};
 pub use overload::OverloadConfig;
+pub use shutdown::ShutdownConfig;
 pub use plan::Config;
 pub use problems::ConfigError;
 pub use queues::Queue;

@@ -24,6 +24,7 @@ use super::problems::Problems;
 use super::queues::{queues, RawQueue};
 use super::routing::{routing_table, RawRouting, RoutingTable};
 use super::routing_plan::RoutingPlan;
+use super::shutdown::{shutdown, RawShutdown, ShutdownConfig};
 use super::sip::{sip, RawSip, SipConfig};
 use super::problems::span::S;
 use super::store::{store, RawStore, StoreConfig};
@@ -53,6 +54,7 @@ pub(crate) struct RawConfig {
     pub store: Option<S<RawStore>>,
     pub overload: Option<S<RawOverload>>,
     pub http: Option<S<RawHttp>>,
+    pub shutdown: Option<S<RawShutdown>>,
     pub acd: Option<S<RawAcd>>,
     pub registrar: Option<S<RawRegistrar>>,
     pub operators: Option<S<Vec<S<RawOperator>>>>,
@@ -77,6 +79,8 @@ pub struct Config {
     pub overload: OverloadConfig,
     /// The HTTP server: where it listens, the API's tokens.
     pub http: HttpConfig,
+    /// The drain on stop: how long calls in progress may go on.
+    pub shutdown: ShutdownConfig,
     /// Queue timing (wrap-up, ring timeout, overflow, hold announcements).
     pub acd: AcdConfig,
     /// Digest realm, nonce lifetime, registration expiry, brute-force limit.
@@ -112,6 +116,7 @@ pub(crate) fn validate(raw: RawConfig, version: String, p: &mut Problems<'_>) ->
     let queues_ok = !p.any_under("queues") && !p.any_under("routing");
     let overload = overload(raw.overload, p);
     let http = http(raw.http, p);
+    let shutdown = shutdown(raw.shutdown, p);
     let acd = acd(raw.acd, p);
     let registrar = registrar(raw.registrar, p);
     let operators = operators(raw.operators, &routing, queues_ok, p);
@@ -123,6 +128,7 @@ pub(crate) fn validate(raw: RawConfig, version: String, p: &mut Problems<'_>) ->
         store,
         overload,
         http,
+        shutdown,
         acd,
         registrar,
         operators,

@@ -62,7 +62,7 @@ impl Config {
             routing_summary(&self.routing),
             operators_summary(self),
         ) + &format!(
-            "\nrecords: {}; shifts {}\noverload: 503 (Retry-After {}s) past {} calls{}, or while behind by over {:?} (INVITEs waiting, or media late)",
+            "\nrecords: {}; shifts {}\noverload: 503 (Retry-After {}s) past {} calls{}, or while behind by over {:?} (INVITEs waiting, or media late)\nshutdown: calls in progress go on for up to {:?} (a second SIGTERM: 10s)",
             self.store.path.display(),
             self.store.shifts.iter().map(|(n, s, e)| format!("{n} {s}-{e}")).collect::<Vec<_>>().join(", "),
             self.overload.retry_after.as_secs(),
@@ -72,6 +72,7 @@ impl Config {
                 r => format!(" or {r} new calls/s"),
             },
             self.overload.max_delay,
+            self.shutdown.grace,
         ) + &format!(
             "\nhttp: {}; {} token(s)",
             if self.http.listen.is_empty() {

@@ -877,6 +877,18 @@ fn a_submenu_may_be_shared_but_not_circular() {
 }
 
 #[test]
+fn shutdown_grace_defaults_to_15_minutes_and_takes_short_values() {
+    let d = ok("");
+    assert_eq!(d.shutdown.grace, Duration::from_secs(900));
+    assert_eq!(Config::embedded_default().unwrap_or_else(|e| panic!("{e}")).shutdown, d.shutdown);
+    assert_eq!(ok("[shutdown]\ngrace = \"2s\"\n").shutdown.grace, Duration::from_secs(2));
+    assert_eq!(ok("[shutdown]\ngrace = \"0s\"\n").shutdown.grace, Duration::ZERO);
+    one("[shutdown]\ngrace = \"25h\"\n", "shutdown.grace", 2, "between 0s and 24h");
+    one("[shutdown]\ngrace = 60\n", "shutdown.grace", 2, "no unit");
+    one("[shutdown]\ngrace_period = \"1m\"\n", "shutdown.grace_period", 2, "grace_period");
+}
+
+#[test]
 fn overload_defaults_and_limits() {
     let d = ok("");
     assert_eq!(d.overload.max_calls, 10_000);

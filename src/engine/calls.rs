@@ -14,8 +14,9 @@ use tracing::warn;
 
 use super::call::{Call, CallState, DialogKey};
 use super::output::{CallEvent, CallEventKind, Effects, MediaCommand, Output};
-use crate::call::ivr::PromptRef;
-use crate::config::{Config, Lang, PromptId};
+use crate::call::ivr::{Ivr, PromptRef};
+use crate::config::{Config, Lang, PromptId, RoutingPlan};
+use crate::media::Codec;
 use crate::call::CallId;
 use crate::media::ports::PortPool;
 use crate::sip::source::SourceKey;
@@ -73,10 +74,19 @@ impl Calls {
         self.calls.contains_key(&id)
     }
 
-    /// Every call (for tests and snapshots).
-    #[cfg(test)]
+    /// Every call in progress (the drain's end hangs them all up).
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Call> {
         self.calls.values()
+    }
+
+    /// The ACK confirmed the call's dialog: its media starts (`default` codec when its
+    /// offer named none we use) and its IVR on `plan`; the IVR's first actions are the
+    /// caller's to drain.
+    pub(crate) fn start_media_and_ivr(&mut self, id: CallId, now: std::time::Instant, utc: std::time::SystemTime, plan: std::sync::Arc<RoutingPlan>, default: Codec, fx: &mut Effects) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let (start, entry) = call.media_start(default);
+        call.ivr = Some(Ivr::new(plan, now, utc, entry));
+        fx.out.push_back(Output::Media { call: id, cmd: start });
     }
 
     /// A free RTP port for a new call.

@@ -88,8 +88,9 @@ impl Ids {
         format!("{:016x}@cc112", self.rng.gen::<u64>())
     }
 
-    /// The generator itself, for record ids (ULIDs).
-    pub(crate) fn rng(&mut self) -> &mut StdRng {
-        &mut self.rng
+    /// A ULID for a new call record made at `utc`, from this generator (scenario tests
+    /// stay reproducible).
+    pub(crate) fn record(&mut self, utc: std::time::SystemTime) -> String {
+        crate::store::RecordId::generate(crate::store::UtcMs::from_system_time(utc), &mut self.rng).0
     }
 }

@@ -7,9 +7,10 @@
 //! clock (see `tests` below).
 //!
 //! The contract: `handle_sip`, `handle_timeout`, `handle_media_opened`,
-//! `handle_record_committed` (or `handle_record_refused`), `handle_media` and
-//! `handle_command` take the inputs; after each, drain [`Engine::poll_output`], then
-//! sleep until [`Engine::poll_timeout`].
+//! `handle_record_committed` (or `handle_record_refused`), `handle_media`,
+//! `handle_command` and `stop` take the inputs; after each, drain
+//! [`Engine::poll_output`], then sleep until [`Engine::poll_timeout`]; once
+//! [`Engine::drained`] after a stop, the runtime ends.
 //!
 //! The engine is a composition of owned parts, each a struct with its own state and
 //! tests; `Engine` keeps what routes between them (which part a request, a response or
@@ -24,6 +25,8 @@
 //! - [`admission`]: the `[overload]` limits, with [`fairness`] sharing them between
 //!   sources and [`refusals`] answering and counting the calls refused;
 //! - `recording`: a new call's 200 waits for its record, or 503 if it has no room;
+//! - `drain`: stopping without cutting a call (the grace, its reports, its end) and
+//!   what a probe is told;
 //! - [`timers`]: one deadline per part and owner; [`ids`]: ids, tags and branches;
 //! - [`output`]: what the engine says; [`control`]: supervisor commands; `snapshot`:
 //!   what it publishes for readers (the HTTP server).
@@ -40,6 +43,7 @@
 //! refuse it; no credentials are ever asked of it.
 
 mod admission;
+mod drain;
 mod fairness;
 pub mod call;
 mod calls;
@@ -59,7 +63,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use tracing::{info, warn};
+use tracing::warn;
 
 use self::calls::{Calls, PortOpened};
 use self::ids::Ids;
@@ -67,21 +71,20 @@ use self::operator_side::{Ctx, OperatorSide};
 use self::timers::TimerKey;
 use self::transactions::{Answer, Transactions};
 use self::uas::{BadInput, Refusal};
-use crate::call::ivr::Ivr;
-use crate::call::registrar::RegisterOutcome;
 use crate::call::CallId;
 use crate::config::Config;
 use crate::media::ports::PortPool;
-use crate::media::sdp::{self, LocalMedia, SdpError};
+use crate::media::sdp::{self, LocalMedia};
 use crate::sip::transaction::{Timers, TxKey};
-use crate::sip::{parse, Message, Method, Peer, Request, Response, UriKind};
+use crate::sip::{parse, Message, Method, Peer, Request, Response};
 
 pub use call::{Call, CallState, DialogKey, OperatorDialog};
 
 use self::call::{NewCall, ReInviteError};
 pub use ids::{OfferId, TxId};
-pub use output::{CallEvent, CallEventKind, DigitSource, EndReason, MediaCommand, MediaInput, OperatorEventKind, Output, RefusalSummary, Stats};
 pub use snapshot::Snapshot;
+pub use drain::{HURRY, LINGER};
+pub use output::{CallEvent, CallEventKind, DigitSource, DrainReport, DrainStep, EndReason, MediaCommand, MediaInput, OperatorEventKind, Output, RefusalSummary, Stats};
 pub use uas::ALLOW;
 
 use self::output::Effects;
@@ -100,7 +103,7 @@ pub struct Engine {
     refusals: refusals::Refusals,
     bad_input: BadInput,
     stats: Stats,
-    draining: bool,
+    drain: drain::Drain,
     /// How long a new call's 200 OK waits for its first record to be durable; `None`:
     /// no store to wait for.
     record_wait: Option<Duration>,
@@ -143,7 +146,7 @@ impl Engine {
             refusals: refusals::Refusals::default(),
             bad_input: BadInput::new(),
             stats: Stats::default(),
-            draining: false,
+            drain: drain::Drain::default(),
             record_wait: None,
             wall_anchor: (now, SystemTime::UNIX_EPOCH),
             last_now: now,
@@ -172,11 +175,26 @@ impl Engine {
         crate::clock::wall_clock_at(self.wall_anchor, now)
     }
 
-    /// Shutting down: new INVITEs get 503 with Retry-After so the carrier tries another
-    /// gateway at once, while calls in progress go on until they end or the grace period
-    /// runs out.
-    pub fn begin_shutdown(&mut self) {
-        self.draining = true;
+    /// A stop was asked for. The first begins the drain (`drain`) with `[shutdown]
+    /// grace`: new INVITEs and OPTIONS get 503 with Retry-After, calls in progress go on
+    /// until they end or the grace runs out, when every call still up is hung up. The
+    /// next leaves at most [`HURRY`] of the grace.
+    pub fn stop(&mut self, now: Instant) {
+        self.tick(now);
+        let report = self.drain.stop(now, self.config.shutdown.grace, self.calls.len(), &mut self.fx);
+        self.fx.out.extend(report.map(Output::Drain));
+    }
+
+    /// The drain is over: no call left, none of our BYEs waiting for its answer (or
+    /// the wait for them spent). The runtime stops then.
+    pub fn drained(&self) -> bool {
+        self.drain.over(self.calls.len(), self.txs.awaiting_answers())
+    }
+
+    /// The runtime's word that a part of the node is stalled (`Some(why)`) or healthy
+    /// again: OPTIONS get 503 meanwhile, so a load balancer sends new calls elsewhere.
+    pub fn set_unhealthy(&mut self, why: Option<String>) {
+        self.drain.set_unhealthy(why);
     }
 
     /// New calls use the new configuration; calls in progress keep what they have.
@@ -282,6 +300,13 @@ impl Engine {
                     self.drain_ivr(now, id);
                 }
                 TimerKey::Refusals => self.refusals.flush(&mut self.fx),
+                TimerKey::Drain => {
+                    let report = self.drain.timeout(now, self.calls.len(), &mut self.fx);
+                    self.fx.out.extend(report.map(Output::Drain));
+                    if report.is_some_and(|r| r.step == DrainStep::GraceOver) {
+                        self.hang_up_all(now);
+                    }
+                }
                 TimerKey::Record(id) => {
                     if self.calls.contains(id) {
                         warn!(call = %id, wait = ?self.record_wait, "call record not committed in time; answering anyway");
@@ -298,11 +323,9 @@ impl Engine {
         match self.calls.port_opened(id, port, ok, &mut self.fx) {
             PortOpened::Answer { port } => self.answer_call(now, id, port),
             PortOpened::Exhausted => {
-                self.stats.no_media_port += 1;
                 warn!(call = %id, "no RTP port can be opened: answering 503");
                 if let Some(key) = self.calls.get(id).and_then(|c| c.invite_tx.clone()) {
-                    let retry = [("Retry-After", "5".to_string())];
-                    self.txs.final_ist(now, &key, Answer::new(503, "No media port available", &retry), None, &mut self.fx);
+                    self.refuse_invite(now, &key, &Refusal::NoMediaPort);
                 }
                 self.end_call(now, id, EndReason::NoMediaPort);
             }
@@ -384,9 +407,17 @@ impl Engine {
         match req.method {
             Method::Cancel => self.on_cancel(now, peer, req, key),
             Method::Bye => self.on_bye(now, peer, req, key),
-            Method::Options => self.respond(now, peer, key, &req, Answer::new(200, "OK", &uas::capabilities())),
+            Method::Options => {
+                let (status, reason, headers) = self.drain.options_answer(&req, admission::retry_after(&self.config.overload));
+                self.respond(now, peer, key, &req, Answer::new(status, reason, &headers))
+            }
             Method::Info => self.on_info(now, peer, req, key),
-            _ => self.on_register(now, peer, req, key),
+            _ => {
+                let (ops, ctx) = self.split();
+                if !ops.register(now, peer, &req, key, ctx) {
+                    self.stats.register_dropped += 1;
+                }
+            }
         }
     }
 
@@ -394,26 +425,6 @@ impl Engine {
     fn refuse(&mut self, now: Instant, peer: Peer, key: TxKey, req: &Request, r: &Refusal) {
         let (status, reason, headers) = r.answer();
         self.respond(now, peer, key, req, Answer::new(status, reason, &headers));
-    }
-
-    /// Operators register with Digest credentials (RFC 7616/8760); unknown users and
-    /// wrong passwords get the same answer, and guessing is limited per source and per
-    /// operator without ever keeping a live registration from refreshing (the rules
-    /// are the registrar's, `crate::call::registrar`).
-    fn on_register(&mut self, now: Instant, peer: Peer, req: Request, key: TxKey) {
-        // A non-SIP address of record is malformed whoever sends it (RFC 4475 §3.3.4);
-        // refusing it before authentication tells nothing about which users exist.
-        if !matches!(req.head.to.uri.kind(), UriKind::Sip(_)) {
-            return self.respond(now, peer, key, &req, Answer::new(400, "Address of record must be a SIP URI", &[]));
-        }
-        let (ops, ctx) = self.split();
-        match ops.register(now, peer, &req, ctx) {
-            RegisterOutcome::Respond(r) => {
-                let hdrs: Vec<(&str, String)> = r.headers.iter().map(|(n, v)| (*n, v.clone())).collect();
-                self.respond(now, peer, key, &req, Answer::new(r.status, r.reason, &hdrs));
-            }
-            RegisterOutcome::Drop => self.stats.register_dropped += 1,
-        }
     }
 
     /// 503 with Retry-After for a new call the gateway cannot serve ([`admission`]), so
@@ -434,13 +445,11 @@ impl Engine {
             let tid = self.txs.new_ist(now, &mut self.ids, peer, &req, key.clone(), &mut self.fx);
             return self.on_invite_in_dialog(now, tid, req, key);
         }
-        let screened = match uas::screen_invite(&req, &self.config, self.draining) {
+        let screened = match uas::screen_invite(&req, &self.config, self.drain.refuses_calls()) {
             Ok(s) => s,
             Err(r) => {
-                r.count(&mut self.stats, &req);
-                let (status, reason, headers) = r.answer();
                 self.txs.new_ist(now, &mut self.ids, peer, &req, key.clone(), &mut self.fx);
-                return self.txs.final_ist(now, &key, Answer::new(status, reason, &headers), None, &mut self.fx);
+                return self.refuse_invite(now, &key, &r);
             }
         };
         // Admission before the answer to the offer is tried: in a surge most INVITEs
@@ -453,7 +462,7 @@ impl Engine {
             let probe = LocalMedia { addr: self.config.media.address, port: 0, session_id: 0, session_version: 0 };
             if let Err(e) = sdp::answer(offer, &probe, &self.config.media.codecs) {
                 self.txs.new_ist(now, &mut self.ids, peer, &req, key.clone(), &mut self.fx);
-                return self.refuse_offer(now, &key, &e);
+                return self.refuse_invite(now, &key, &uas::offer_refusal(&e));
             }
         }
         // Refusals above go out as the only response: a refused emergency call costs the
@@ -490,7 +499,7 @@ impl Engine {
     fn new_call(&mut self, now: Instant, tid: TxId, peer: Peer, req: &Request, key: TxKey, screened: uas::Screened, port: u16) {
         let id = self.ids.call();
         let local_tag = self.txs.to_tag(tid).unwrap_or_default().to_string();
-        let record = self.new_record_id(now);
+        let record = self.ids.record(self.utc(now));
         let recorded = self.record_wait.is_none();
         let identity = screened.identity.clone();
         let call = Call::from_invite(NewCall { id, record, req, peer, now, port, local_tag, invite_tx: key, offer: screened.offer, identity, recorded, source: self.admission.source_of(peer.remote.ip()) });
@@ -522,13 +531,11 @@ impl Engine {
         self.event(id, event);
     }
 
-    fn refuse_offer(&mut self, now: Instant, key: &TxKey, e: &SdpError) {
-        if let SdpError::NoCommonCodec { .. } = e {
-            self.stats.no_common_codec += 1;
-        }
-        info!(%e, "INVITE offer refused");
-        let warning = [("Warning", uas::offer_warning(e).to_string())];
-        self.txs.final_ist(now, key, Answer::new(488, "Not Acceptable Here", &warning), None, &mut self.fx);
+    /// A refusal as the final answer to an INVITE (or re-INVITE), counted.
+    fn refuse_invite(&mut self, now: Instant, key: &TxKey, r: &Refusal) {
+        r.count(&mut self.stats);
+        let (status, reason, headers) = r.answer();
+        self.txs.final_ist(now, key, Answer::new(status, reason, &headers), None, &mut self.fx);
     }
 
     fn on_reinvite(&mut self, now: Instant, id: CallId, key: TxKey, req: &Request) {
@@ -539,15 +546,9 @@ impl Engine {
                 let hdrs = [("Contact", contact), ("Allow", ALLOW.into()), ("Supported", String::new())];
                 self.txs.final_ist(now, &key, Answer::new(200, "OK", &hdrs), Some(Bytes::from(body)), &mut self.fx);
             }
-            Err(ReInviteError::Pending) => {
-                let retry = [("Retry-After", "1".to_string())];
-                self.txs.final_ist(now, &key, Answer::new(500, "Previous INVITE still pending", &retry), None, &mut self.fx);
-            }
-            Err(ReInviteError::Body) => {
-                let (status, reason, headers) = Refusal::Body.answer();
-                self.txs.final_ist(now, &key, Answer::new(status, reason, &headers), None, &mut self.fx);
-            }
-            Err(ReInviteError::Sdp(e)) => self.refuse_offer(now, &key, &e),
+            Err(ReInviteError::Pending) => self.refuse_invite(now, &key, &Refusal::Pending),
+            Err(ReInviteError::Body) => self.refuse_invite(now, &key, &Refusal::Body),
+            Err(ReInviteError::Sdp(e)) => self.refuse_invite(now, &key, &uas::offer_refusal(&e)),
         }
     }
 
@@ -564,7 +565,7 @@ impl Engine {
                 let hdrs = [("Contact", contact), ("Allow", ALLOW.into())];
                 self.txs.final_ist(now, &key, Answer::new(200, "OK", &hdrs), Some(Bytes::from(body)), &mut self.fx);
             }
-            Some(Err(e)) => self.refuse_offer(now, &key, &e),
+            Some(Err(e)) => self.refuse_invite(now, &key, &uas::offer_refusal(&e)),
             None => {}
         }
     }
@@ -580,10 +581,10 @@ impl Engine {
                 return;
             }
         }
-        let dk = DialogKey {
-            call_id: req.head.call_id.clone(),
-            local_tag: req.head.to.tag().unwrap_or_default().to_string(),
-            remote_tag: req.head.from.tag().unwrap_or_default().to_string(),
+        // An ACK without a To tag belongs to no dialog (a non-2xx ACK went above).
+        let Some(dk) = DialogKey::of_request(&req) else {
+            self.stats.stray_acks += 1;
+            return;
         };
         if self.ops.has_leg(&dk) {
             // The operator's ACK for our 200 to its re-INVITE: stop retransmitting it.
@@ -603,7 +604,10 @@ impl Engine {
             self.event(id, CallEventKind::Confirmed);
             // Media only once the caller's ACK confirms the dialog: an INVITE with a
             // spoofed source and someone else's SDP address makes us send nothing there.
-            self.start_media_and_ivr(now, id);
+            // The caller hears the greeting as soon as media can flow.
+            let codec = operator_side::default_codec(&self.config);
+            self.calls.start_media_and_ivr(id, now, self.utc(now), self.config.routing.clone(), codec, &mut self.fx);
+            self.drain_ivr(now, id);
         }
     }
 
@@ -658,20 +662,14 @@ impl Engine {
 
     fn on_response(&mut self, now: Instant, peer: Peer, resp: Response) {
         let branch = resp.head.top_via().and_then(|v| v.branch()).unwrap_or_default().to_string();
-        if resp.head.cseq.method == Method::Invite {
-            let Some(fork) = self.ops.fork_of(&branch) else {
-                self.stats.stray_responses += 1;
-                return;
-            };
-            if !self.ops.came_from_fork(fork, &peer) {
-                self.stats.stray_responses += 1;
-                return;
-            }
+        let ours = if resp.head.cseq.method == Method::Invite {
             let (ops, ctx) = self.split();
-            return ops.fork_response(now, fork, &resp, ctx);
-        }
-        let key = if resp.head.cseq.method == Method::Cancel { format!("CANCEL {branch}") } else { branch };
-        if !self.txs.client_response(now, &peer, &key, resp.status, &mut self.fx) {
+            ops.invite_response(now, &peer, &branch, &resp, ctx)
+        } else {
+            let key = if resp.head.cseq.method == Method::Cancel { format!("CANCEL {branch}") } else { branch };
+            self.txs.client_response(now, &peer, &key, resp.status, &mut self.fx)
+        };
+        if !ours {
             self.stats.stray_responses += 1;
         }
     }
@@ -708,6 +706,27 @@ impl Engine {
         // so every use of that back-reference finds the call gone and does nothing.
     }
 
+    /// The drain's grace ran out: every call still up is hung up, both legs (a call
+    /// not yet answered gets 503), and its record closed (`gateway shutdown`).
+    fn hang_up_all(&mut self, now: Instant) {
+        let ids: Vec<CallId> = self.calls.iter().map(|c| c.id).collect();
+        for id in ids {
+            let Some(call) = self.calls.get_mut(id) else { continue };
+            match (matches!(call.state, CallState::Opening { .. }), call.invite_tx.take()) {
+                (true, Some(key)) => self.refuse_invite(now, &key, &Refusal::ShuttingDown(self.config.overload.retry_after.as_secs().max(1))),
+                (true, None) => {}
+                // Our 200 is retransmitted no more: the BYE ends the dialog.
+                (false, tx) => {
+                    if let Some(key) = tx {
+                        self.txs.ack(now, &key, &mut self.fx);
+                    }
+                    self.send_bye(now, id);
+                }
+            }
+            self.end_call(now, id, EndReason::GatewayShutdown);
+        }
+    }
+
     /// Our BYE: the caller is gone from our side (no ACK, shutdown...).
     fn send_bye(&mut self, now: Instant, id: CallId) {
         let branch = self.ids.branch();
@@ -727,19 +746,6 @@ impl Engine {
         if let Some(ivr) = self.calls.get_mut(id).and_then(|c| c.ivr.as_mut()) {
             ivr.handle_digit(now, key);
         }
-        self.drain_ivr(now, id);
-    }
-
-    /// Start the media and the IVR once the ACK confirms the dialog: the caller hears the
-    /// greeting as soon as media can flow, and an unconfirmed INVITE gets no media.
-    fn start_media_and_ivr(&mut self, now: Instant, id: CallId) {
-        let utc = self.utc(now);
-        let plan = self.config.routing.clone();
-        let default_codec = operator_side::default_codec(&self.config);
-        let Some(call) = self.calls.get_mut(id) else { return };
-        let (start, entry) = call.media_start(default_codec);
-        call.ivr = Some(Ivr::new(plan, now, utc, entry));
-        self.fx.out.push_back(Output::Media { call: id, cmd: start });
         self.drain_ivr(now, id);
     }
 
@@ -770,13 +776,6 @@ impl Engine {
     fn split(&mut self) -> (&mut OperatorSide, Ctx<'_>) {
         let ctx = Ctx { config: &self.config, calls: &mut self.calls, ids: &mut self.ids, txs: &mut self.txs, fx: &mut self.fx };
         (&mut self.ops, ctx)
-    }
-
-    /// A ULID for a new call record, from the engine's clock and seeded generator
-    /// (scenario tests stay reproducible).
-    fn new_record_id(&mut self, now: Instant) -> String {
-        let utc = crate::store::UtcMs::from_system_time(self.utc(now));
-        crate::store::RecordId::generate(utc, self.ids.rng()).0
     }
 }
 

@@ -19,14 +19,15 @@ use super::ids::{Ids, OfferId};
 use super::legs::{LegEvent, OfferedCall, OperatorLegs};
 use super::output::{CallEventKind, Effects, EndReason, MediaCommand, OperatorEventKind, Output};
 use super::timers::TimerKey;
-use super::transactions::Transactions;
+use super::transactions::{Answer, Transactions};
 use crate::call::acd::{Acd, AcdAction, OfferFailure};
-use crate::call::registrar::{RegisterOutcome, Registrar, RegistrarEvent};
+use crate::call::registrar::{RegisterOutcome, RegisterResponse, Registrar, RegistrarEvent};
 use crate::call::CallId;
 use crate::config::{Config, OperatorId, QueueId};
 use crate::media::sdp::{self, LocalMedia};
 use crate::media::Codec;
-use crate::sip::{Peer, Request, Response};
+use crate::sip::transaction::TxKey;
+use crate::sip::{Peer, Request, Response, UriKind};
 
 /// The engine's other parts, lent to the operator side for one input.
 pub(crate) struct Ctx<'a> {
@@ -101,21 +102,32 @@ impl OperatorSide {
         self.legs.has_dialog(dk)
     }
 
-    /// Whether a branch is one of our operator INVITEs.
-    pub(crate) fn fork_of(&self, branch: &str) -> Option<(OfferId, usize)> {
-        self.legs.fork_of(branch)
+    /// A REGISTER from an operator's phone (RFC 7616/8760 Digest), answered through a
+    /// new server transaction; `false` when it is dropped unanswered (a source locked
+    /// out for guessing). Unknown users and wrong passwords get the same answer.
+    pub(crate) fn register(&mut self, now: Instant, peer: Peer, req: &Request, key: TxKey, mut ctx: Ctx<'_>) -> bool {
+        // A non-SIP address of record is malformed whoever sends it (RFC 4475 §3.3.4);
+        // refusing it before authentication tells nothing about which users exist.
+        let outcome = if matches!(req.head.to.uri.kind(), UriKind::Sip(_)) {
+            let outcome = self.registrar.handle_register(now, peer.remote, peer.transport, req);
+            self.drain_registrar(now, ctx.reborrow());
+            outcome
+        } else {
+            RegisterOutcome::Respond(RegisterResponse { status: 400, reason: "Address of record must be a SIP URI", headers: Vec::new(), operator: None })
+        };
+        let RegisterOutcome::Respond(r) = outcome else { return false };
+        let (tag, id) = (ctx.ids.tag(), ctx.ids.tx());
+        ctx.txs.respond(now, id, peer, key, req, Answer::new(r.status, r.reason, &r.headers), Some(&tag), ctx.fx);
+        true
     }
 
-    /// Whether a response on `fork` comes from where its INVITE went.
-    pub(crate) fn came_from_fork(&self, fork: (OfferId, usize), from: &Peer) -> bool {
-        self.legs.came_from_fork(fork, from)
-    }
-
-    /// A REGISTER from an operator's phone (RFC 7616/8760 Digest).
-    pub(crate) fn register(&mut self, now: Instant, peer: Peer, req: &Request, ctx: Ctx<'_>) -> RegisterOutcome {
-        let outcome = self.registrar.handle_register(now, peer.remote, peer.transport, req);
-        self.drain_registrar(now, ctx);
-        outcome
+    /// A response whose CSeq method is INVITE: `false` unless it answers one of our
+    /// operator INVITEs and comes from where that INVITE went (a response from
+    /// anywhere else is forged: a 200 would bridge the caller to whoever sent it).
+    pub(crate) fn invite_response(&mut self, now: Instant, from: &Peer, branch: &str, resp: &Response, ctx: Ctx<'_>) -> bool {
+        let Some(fork) = self.legs.fork_of(branch).filter(|f| self.legs.came_from_fork(*f, from)) else { return false };
+        self.fork_response(now, fork, resp, ctx);
+        true
     }
 
     /// A supervisor's command.
@@ -167,7 +179,7 @@ impl OperatorSide {
     }
 
     /// A response to one of our operator INVITEs.
-    pub(crate) fn fork_response(&mut self, now: Instant, fork: (OfferId, usize), resp: &Response, ctx: Ctx<'_>) {
+    fn fork_response(&mut self, now: Instant, fork: (OfferId, usize), resp: &Response, ctx: Ctx<'_>) {
         let calls = &*ctx.calls;
         self.legs.on_response(now, fork, resp, |c| calls.contains(c), &ctx.config.media.codecs, ctx.ids, ctx.txs, ctx.fx);
         self.drain_legs(now, ctx);

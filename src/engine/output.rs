@@ -52,6 +52,9 @@ pub enum Output {
     /// About a second of refused new calls from one source for one reason, for the
     /// store's `refusals` table (refusals have no call record of their own).
     Refused(RefusalSummary),
+    /// Where a drain stands (its start, each minute, a second stop, the grace's end),
+    /// for the log.
+    Drain(DrainReport),
     /// An operator's state changed (registration, ACD state), for the history.
     Operator {
         /// The operator's id.
@@ -325,6 +328,8 @@ pub enum EndReason {
     NoMediaPort,
     /// The operator sent BYE.
     OperatorHangup,
+    /// The drain's grace ran out: the gateway hung up (`[shutdown] grace`).
+    GatewayShutdown,
     /// Refused with 503 before it was answered: the record store had no room for its
     /// record (the disk has not taken records for a while).
     NoRecord,
@@ -339,9 +344,36 @@ impl EndReason {
             EndReason::NoAck => "no_ack",
             EndReason::NoMediaPort => "no_media_port",
             EndReason::OperatorHangup => "operator_hangup",
+            EndReason::GatewayShutdown => "gateway_shutdown",
             EndReason::NoRecord => "no_record",
         }
     }
+}
+
+/// What a drain's report is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainStep {
+    /// A stop was asked for: new calls get 503 from now on.
+    Started,
+    /// Another minute of the drain went by.
+    Minute,
+    /// A second stop: at most 10 s left.
+    Hurried,
+    /// The grace ran out: every call still up is hung up now.
+    GraceOver,
+}
+
+/// Where a drain stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainReport {
+    /// What happened.
+    pub step: DrainStep,
+    /// Whole minutes since the drain began.
+    pub minute: u64,
+    /// Calls in progress.
+    pub calls: usize,
+    /// What is left of the grace.
+    pub left: std::time::Duration,
 }
 
 /// The refusals of one (source, reason) over about a second.

@@ -29,7 +29,7 @@ impl Engine {
         Snapshot {
             config_version: self.config.version.clone(),
             calls_in_progress: self.active_calls(),
-            draining: self.draining,
+            draining: self.drain.refuses_calls(),
             stats: self.stats.clone(),
             acd: self.ops.acd_snapshot(now),
         }

@@ -1079,6 +1079,15 @@ fn op_response(inv: &Request, status: u16, tag: &str, sdp: bool) -> String {
     String::from_utf8(o.to_bytes().to_vec()).unwrap()
 }
 
+/// op-a's BYE (its tag `ta`) in the dialog our INVITE `inv_a` opened.
+fn op_a_bye(inv_a: &Request) -> String {
+    format!(
+        "BYE sip:cc112@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.101:5060;branch=z9hG4bKopbye\r\nMax-Forwards: 70\r\nFrom: <sip:op-a@gw>;tag=ta\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+        inv_a.head.get(&HeaderName::From).unwrap(),
+        inv_a.head.call_id
+    )
+}
+
 /// An answered, ACKed call to 118 (medical) with two operators registered.
 fn medical_call_with_two_operators() -> (Harness, CallId, String, Vec<Output>) {
     let mut h = Harness::with_config(two_medical_operators());
@@ -1187,12 +1196,7 @@ fn the_operator_hanging_up_ends_the_caller_leg_and_the_caller_hanging_up_ends_th
         let (_, inv_a) = operator_invites(&out).into_iter().next().unwrap();
         h.send_from("192.0.2.101:5060", &op_response(&inv_a, 200, "ta", true));
         if operator_hangs_up {
-            let bye = format!(
-                "BYE sip:cc112@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.101:5060;branch=z9hG4bKopbye\r\nMax-Forwards: 70\r\nFrom: <sip:op-a@gw>;tag=ta\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
-                inv_a.head.get(&HeaderName::From).unwrap(),
-                inv_a.head.call_id
-            );
-            let out = h.send_from("192.0.2.101:5060", &bye);
+            let out = h.send_from("192.0.2.101:5060", &op_a_bye(&inv_a));
             assert_eq!(statuses(&out), vec![200]);
             let byes = sent_requests(&out, Method::Bye);
             assert_eq!(byes.len(), 1, "BYE to the caller");
@@ -1247,3 +1251,5 @@ fn the_operator_puts_the_caller_on_hold_and_back_with_re_invites() {
     assert!(std::str::from_utf8(&ok.body).unwrap().contains("a=sendrecv"));
     assert!(h.engine.call(id).unwrap().operator.is_some(), "still bridged");
 }
+
+mod drain;

@@ -39,6 +39,8 @@ pub(crate) enum TimerKey {
     Acd,
     /// One fork (one phone) of an operator offer: its INVITE client transaction.
     Fork(OfferId, usize),
+    /// The drain's next report, the end of its grace, or of the wait after it.
+    Drain,
 }
 
 /// The deadlines, earliest first.

@@ -163,6 +163,11 @@ impl Transactions {
         self.ists.len() + self.nists.len() + self.nicts.len()
     }
 
+    /// Our requests (BYEs, CANCELs) with no final answer yet.
+    pub(crate) fn awaiting_answers(&self) -> usize {
+        self.nicts.values().filter(|e| e.tx.awaits_answer()).count()
+    }
+
     /// Gives back the tables' room beyond twice what is live now.
     pub(crate) fn compact(&mut self) {
         shrink(&mut self.ist_index);

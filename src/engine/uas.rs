@@ -36,23 +36,30 @@ pub(crate) enum Refusal {
     Require(String),
     /// 415: an INVITE body that is not SDP.
     Body,
-    /// 503: the gateway is draining; the carrier should try another at once.
-    ShuttingDown,
+    /// 503: the gateway is draining; the carrier should try another at once (the
+    /// Retry-After in seconds: `[overload] retry_after`).
+    ShuttingDown(u64),
     /// 406: the caller's Accept excludes SDP, so it cannot take our answer.
     NotAcceptable,
     /// 404: the Request-URI is no configured emergency identity.
     NotEmergency,
+    /// 488: an offer we cannot answer, with its Warning ([`offer_refusal`]); counted
+    /// when no codec is in common.
+    Offer { warning: &'static str, no_common_codec: bool },
+    /// 500: a re-INVITE while ours still awaits its ACK (RFC 3261 §14.2).
+    Pending,
+    /// 503: no RTP port can be opened at all.
+    NoMediaPort,
 }
 
 impl Refusal {
-    /// Counted in the stats (those a monitor watches), and logged at debug level.
-    pub(crate) fn count(&self, stats: &mut Stats, req: &Request) {
+    /// Counted in the stats (those a monitor watches).
+    pub(crate) fn count(&self, stats: &mut Stats) {
         match self {
-            Refusal::ShuttingDown => stats.refused_shutting_down += 1,
-            Refusal::NotEmergency => {
-                stats.not_emergency += 1;
-                tracing::debug!(uri = %req.uri, "INVITE to a non-emergency identity");
-            }
+            Refusal::ShuttingDown(_) => stats.refused_shutting_down += 1,
+            Refusal::NotEmergency => stats.not_emergency += 1,
+            Refusal::Offer { no_common_codec: true, .. } => stats.no_common_codec += 1,
+            Refusal::NoMediaPort => stats.no_media_port += 1,
             _ => {}
         }
     }
@@ -65,9 +72,12 @@ impl Refusal {
             Refusal::UriScheme => (416, "Unsupported URI Scheme", Vec::new()),
             Refusal::Require(tags) => (420, "Bad Extension", vec![("Unsupported", tags.clone())]),
             Refusal::Body => (415, "Unsupported Media Type", vec![("Accept", "application/sdp".into())]),
-            Refusal::ShuttingDown => (503, "Shutting down", vec![("Retry-After", "1".into())]),
+            Refusal::ShuttingDown(secs) => (503, "Shutting down", vec![("Retry-After", secs.to_string())]),
             Refusal::NotAcceptable => (406, "Not Acceptable", vec![("Accept", "application/sdp".into())]),
             Refusal::NotEmergency => (404, "Not an emergency number", Vec::new()),
+            Refusal::Offer { warning, .. } => (488, "Not Acceptable Here", vec![("Warning", warning.to_string())]),
+            Refusal::Pending => (500, "Previous INVITE still pending", vec![("Retry-After", "1".into())]),
+            Refusal::NoMediaPort => (503, "No media port available", vec![("Retry-After", "5".into())]),
         }
     }
 }
@@ -110,12 +120,15 @@ pub(crate) fn screen_invite(req: &Request, config: &Config, draining: bool) -> R
         Refusal::Body
     })?;
     if draining {
-        return Err(Refusal::ShuttingDown);
+        return Err(Refusal::ShuttingDown(config.overload.retry_after.as_secs().max(1)));
     }
     if !accepts_sdp(req) {
         return Err(Refusal::NotAcceptable);
     }
-    let identity = match_emergency(config, &req.uri).ok_or(Refusal::NotEmergency)?;
+    let identity = match_emergency(config, &req.uri).ok_or_else(|| {
+        tracing::debug!(uri = %req.uri, "INVITE to a non-emergency identity");
+        Refusal::NotEmergency
+    })?;
     Ok(Screened { identity, offer })
 }
 
@@ -148,8 +161,14 @@ pub(crate) fn match_emergency(config: &Config, uri: &Uri) -> Option<String> {
     }
 }
 
+/// An offer we cannot answer: 488 with its Warning (logged).
+pub(crate) fn offer_refusal(e: &crate::media::sdp::SdpError) -> Refusal {
+    tracing::info!(%e, "INVITE offer refused");
+    Refusal::Offer { warning: offer_warning(e), no_common_codec: matches!(e, crate::media::sdp::SdpError::NoCommonCodec { .. }) }
+}
+
 /// The Warning (RFC 3261 §20.43) of a 488 for an offer we cannot answer.
-pub(crate) fn offer_warning(e: &crate::media::sdp::SdpError) -> &'static str {
+fn offer_warning(e: &crate::media::sdp::SdpError) -> &'static str {
     use crate::media::sdp::SdpError;
     match e {
         SdpError::NoCommonCodec { .. } => "305 cc112 \"Incompatible media format: PCMU or PCMA required\"",
@@ -305,7 +324,7 @@ mod tests {
         assert_eq!(refuse(&invite("sip:112@127.0.0.1", ""), false), None);
         assert_eq!(refuse(&invite("mailto:112@x", "Require: foo\n"), false), Some(Refusal::UriScheme));
         assert_eq!(refuse(&invite("sip:112@127.0.0.1", "Require: foo\n"), true), Some(Refusal::Require("foo".into())));
-        assert_eq!(refuse(&invite("sip:999@127.0.0.1", ""), true), Some(Refusal::ShuttingDown));
+        assert_eq!(refuse(&invite("sip:999@127.0.0.1", ""), true), Some(Refusal::ShuttingDown(10)));
         assert_eq!(refuse(&invite("sip:999@127.0.0.1", "Accept: text/plain\n"), false), Some(Refusal::NotAcceptable));
         assert_eq!(refuse(&invite("sip:1120@127.0.0.1", ""), false), Some(Refusal::NotEmergency));
         assert_eq!(check_method(&Method::Other("FOO".into())), Err(Refusal::UnknownMethod));

@@ -1,19 +1,91 @@
-//! The supervisor's local control socket: `cc112 operators ...` talks to the running
-//! gateway through a Unix socket next to the database, readable and writable by the
-//! gateway's user only (mode 0600): the file system is the access control, so no
-//! secret travels and nothing listens on the network. One JSON command per line, one
-//! JSON reply per line.
+//! The supervisor's local control socket: `cc112 operators ...`, `cc112 health` and
+//! `cc112 drain` talk to the running gateway through a Unix socket next to the
+//! database, readable and writable by the gateway's user only (mode 0600): the file
+//! system is the access control, so no secret travels and nothing listens on the
+//! network. One JSON command per line, one JSON reply per line.
+//!
+//! Operator commands ([`Command`]) go to the engine, in order with everything else it
+//! handles. The node's own ([`NodeCommand`]) are answered here from the [`Vitals`],
+//! without the engine: `health` must say "stalled" when the engine thread is the thing
+//! that is stuck.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot};
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::input::EngineInput;
+use super::stop::{stop, Again};
+use super::vitals::Vitals;
 use crate::engine::control::{Command, Reply};
+
+/// A command the node answers itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum NodeCommand {
+    /// Whether the node takes calls, drains or is stalled.
+    Health,
+    /// Begin the drain, as `SIGTERM` does (again: nothing changes).
+    Drain,
+    /// Test-only fault: block the engine thread for `ms` (refused unless the gateway
+    /// was started with `CC112_TEST_FAULTS=1`).
+    TestStallEngine {
+        /// How long, in milliseconds (at most a minute).
+        ms: u64,
+    },
+}
+
+/// The node's answer to a [`NodeCommand`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum NodeReply {
+    /// Where the node stands (after the command).
+    State {
+        /// `taking_calls`, `draining` or `stalled`.
+        state: String,
+        /// Whether a load balancer should send it new calls.
+        takes_calls: bool,
+        /// One line for a person, with the reason.
+        line: String,
+    },
+    /// The command was refused.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// What the control socket needs of the node.
+pub(super) struct Node {
+    pub(super) vitals: Arc<Vitals>,
+    /// Test faults allowed (`CC112_TEST_FAULTS=1` at start).
+    pub(super) faults: bool,
+}
+
+impl Node {
+    async fn answer(&self, cmd: NodeCommand, tx: &mpsc::Sender<EngineInput>) -> NodeReply {
+        match cmd {
+            NodeCommand::Health => {}
+            NodeCommand::Drain => {
+                stop(&self.vitals, tx, "cc112 drain", Again::Ignored).await;
+            }
+            NodeCommand::TestStallEngine { ms } if self.faults => {
+                if tx.send(EngineInput::Stall(Duration::from_millis(ms))).await.is_err() {
+                    return NodeReply::Error { message: "gateway stopping".into() };
+                }
+            }
+            NodeCommand::TestStallEngine { .. } => return NodeReply::Error { message: "test faults are off".into() },
+        }
+        let state = self.vitals.assess(Instant::now());
+        NodeReply::State { state: state.name().to_string(), takes_calls: state.takes_calls(), line: state.line() }
+    }
+}
 
 /// Longest command line accepted.
 const MAX_LINE: usize = 4096;
@@ -23,9 +95,10 @@ pub fn socket_path(db: &Path) -> PathBuf {
     db.with_extension("sock")
 }
 
-/// Listens on `path` until `shutdown`, passing each command to the engine task over `tx`
-/// and writing back its reply; the socket file is removed when it stops.
-pub(super) async fn serve(path: PathBuf, tx: mpsc::Sender<EngineInput>, shutdown: CancellationToken) {
+/// Listens on `path` until `shutdown`, answering the node's commands and passing the
+/// others to the engine task over `tx`; the socket file is removed when it stops.
+pub(super) async fn serve(path: PathBuf, tx: mpsc::Sender<EngineInput>, shutdown: CancellationToken, node: Node) {
+    let node = Arc::new(node);
     let listener = match bind_private(&path) {
         Ok(l) => l,
         Err(e) => {
@@ -39,23 +112,13 @@ pub(super) async fn serve(path: PathBuf, tx: mpsc::Sender<EngineInput>, shutdown
             r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
             _ = shutdown.cancelled() => break,
         };
-        let tx = tx.clone();
+        let (tx, node) = (tx.clone(), node.clone());
         tokio::spawn(async move {
             let (rd, mut wr) = stream.into_split();
             // A bounded read: one connection cannot make us buffer without limit.
             let mut lines = BufReader::new(rd.take(MAX_LINE as u64 * 16)).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                let reply = match serde_json::from_str::<Command>(&line) {
-                    Ok(cmd) => {
-                        let (rtx, rrx) = oneshot::channel();
-                        if tx.send(EngineInput::Command(cmd, rtx)).await.is_err() {
-                            break;
-                        }
-                        rrx.await.unwrap_or(Reply::Error { message: "gateway stopping".into() })
-                    }
-                    Err(e) => Reply::Error { message: format!("bad command: {e}") },
-                };
-                let mut out = serde_json::to_string(&reply).unwrap_or_default();
+                let Some(mut out) = answer(&line, &tx, &node).await else { break };
                 out.push('\n');
                 if wr.write_all(out.as_bytes()).await.is_err() {
                     break;
@@ -64,6 +127,22 @@ pub(super) async fn serve(path: PathBuf, tx: mpsc::Sender<EngineInput>, shutdown
         });
     }
     let _ = std::fs::remove_file(&path);
+}
+
+/// The reply to one command line, as JSON; `None` when the engine has gone.
+async fn answer(line: &str, tx: &mpsc::Sender<EngineInput>, node: &Node) -> Option<String> {
+    if let Ok(cmd) = serde_json::from_str::<NodeCommand>(line) {
+        return Some(serde_json::to_string(&node.answer(cmd, tx).await).unwrap_or_default());
+    }
+    let reply = match serde_json::from_str::<Command>(line) {
+        Ok(cmd) => {
+            let (rtx, rrx) = oneshot::channel();
+            tx.send(EngineInput::Command(cmd, rtx)).await.ok()?;
+            rrx.await.unwrap_or(Reply::Error { message: "gateway stopping".into() })
+        }
+        Err(e) => Reply::Error { message: format!("bad command: {e}") },
+    };
+    Some(serde_json::to_string(&reply).unwrap_or_default())
 }
 
 /// Binds the socket so that nobody but our user can ever reach it: it is made in a
@@ -87,8 +166,17 @@ fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
     result
 }
 
-/// Send one command to a running gateway (for the CLI).
+/// Send one operator command to a running gateway (for the CLI).
 pub fn send(path: &Path, cmd: &Command) -> std::io::Result<Reply> {
+    exchange(path, cmd)
+}
+
+/// Ask a running gateway about itself, or to drain (for the CLI).
+pub fn ask(path: &Path, cmd: &NodeCommand) -> std::io::Result<NodeReply> {
+    exchange(path, cmd)
+}
+
+fn exchange<C: Serialize, R: serde::de::DeserializeOwned>(path: &Path, cmd: &C) -> std::io::Result<R> {
     use std::io::{BufRead, Write};
     let mut s = std::os::unix::net::UnixStream::connect(path)?;
     let mut line = serde_json::to_string(cmd).map_err(std::io::Error::other)?;

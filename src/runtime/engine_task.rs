@@ -15,9 +15,13 @@
 //! 9,000 calls in progress at 2,100 calls/s of 1 s each). A thread gets its share of
 //! the CPU from the kernel however many media tasks are ready.
 //!
-//! Shutdown: on the token, the engine refuses new calls (503) and live calls get
-//! [`SHUTDOWN_GRACE`]; the task ends when they have ended or the grace is over, and
-//! dropping it closes every call's media.
+//! Stopping is the engine's drain (`engine::drain`): a [`EngineInput::Stop`] begins it
+//! (new calls get 503, calls in progress go on, the grace's end hangs them up) and the
+//! task ends once the engine says it is over; dropping it closes every call's media.
+//! The shutdown token stops the task at once (after the drain, or when the gateway is
+//! dropped without one). At every turn the task leaves a beat in the [`Vitals`], and
+//! at least every [`Pace::beat`](super::vitals::Pace) when idle, so the watchdog can
+//! tell a stalled engine thread from a quiet one.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -44,14 +48,15 @@ use super::tcp::TcpWriters;
 use super::udp;
 use crate::call::CallId;
 use crate::config::Config;
-use crate::engine::{CallEvent, CallEventKind, Engine, Output};
 use crate::http::{Live, PUBLISH_EVERY};
+use super::vitals::Vitals;
+use crate::engine::{CallEvent, CallEventKind, DrainReport, DrainStep, Engine, Output};
 use crate::media::prompts::PromptStore;
 use crate::sip::{Peer, Transport};
 use crate::store::StoreHandle;
 
-/// How long calls in progress are given to end after a shutdown request.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// The longest the test-only stall fault may block the engine thread.
+const MAX_FAULT_STALL: Duration = Duration::from_secs(60);
 
 /// How often the load is logged and the record store's health looked at (and
 /// complained about).
@@ -74,12 +79,15 @@ pub(super) struct Start {
     pub(super) live: watch::Sender<Option<Arc<Live>>>,
     pub(super) shutdown: CancellationToken,
     pub(super) tracker: TaskTracker,
+    pub(super) vitals: Arc<Vitals>,
+    /// Cancelled when the engine's thread ends, however it ends.
+    pub(super) done: CancellationToken,
 }
 
 /// Starts the media shards and the signalling thread; the engine task is tracked by
 /// `start.tracker` until it ends.
 pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
-    let Start { config, store, prompts, queues, udp, tcp, live, shutdown, tracker } = start;
+    let Start { config, store, prompts, queues, udp, tcp, live, shutdown, tracker, vitals, done } = start;
     let Queues { tx, rx, invites } = queues;
     let mut engine = Engine::with_entropy(config);
     engine.set_wall_clock(Instant::now(), std::time::SystemTime::now());
@@ -106,11 +114,14 @@ pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
         shutdown,
         tracker: tracker.clone(),
         media_runtime,
+        vitals,
     };
     let (done_tx, done_rx) = oneshot::channel::<()>();
     std::thread::Builder::new()
         .name("cc112-engine".into())
         .spawn(move || {
+            // Even a panic tells the gateway the engine is gone.
+            let _done = done.drop_guard();
             let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
@@ -158,6 +169,7 @@ struct EngineTask {
     /// The shared runtime, where calls' media is opened (the engine's thread runs only
     /// the engine and the SIP UDP readers).
     media_runtime: tokio::runtime::Handle,
+    vitals: Arc<Vitals>,
 }
 
 impl EngineTask {
@@ -177,10 +189,10 @@ impl EngineTask {
     }
 
     async fn run(mut self) {
-        let mut grace_end: Option<tokio::time::Instant> = None;
         let mut health = tokio::time::interval(HEALTH_EVERY);
         let mut publish = tokio::time::interval(PUBLISH_EVERY);
         publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut beat = tokio::time::interval(self.vitals.pace().beat);
         loop {
             let deadline = self.engine.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
@@ -202,22 +214,36 @@ impl EngineTask {
                     tokio::task::yield_now().await;
                 }
                 _ = sleep_until(deadline) => self.engine.handle_timeout(Instant::now()),
-                _ = self.shutdown.cancelled(), if grace_end.is_none() => {
-                    self.engine.begin_shutdown();
-                    grace_end = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
-                }
-                _ = sleep_until(grace_end), if grace_end.is_some() => break,
+                _ = self.shutdown.cancelled() => break,
                 _ = health.tick() => self.check_health(),
                 _ = publish.tick(), if !self.live.is_closed() => self.publish(),
+                _ = beat.tick() => {}
             }
             self.dispatch().await;
-            if grace_end.is_some() && self.engine.active_calls() == 0 {
+            self.vitals.beat(Instant::now(), self.engine.active_calls());
+            if self.engine.drained() {
+                info!(event = "drain", step = "over", "drain over: no call left");
                 break;
             }
         }
         // Dropping the shards (with this task) closes every call's media.
         self.media.clear();
         info!(calls = self.engine.active_calls(), stats = ?self.engine.stats(), "engine stopped");
+    }
+
+    /// A drain's report: logged (each minute with the calls in progress), and what is
+    /// left of the grace kept for `cc112 health`.
+    fn on_drain(&self, r: DrainReport) {
+        self.vitals.set_grace_left(Instant::now(), r.left);
+        let (calls, left_s, minute) = (r.calls, r.left.as_secs(), r.minute);
+        match r.step {
+            DrainStep::Started => {
+                info!(event = "drain", step = "started", calls, left_s, "drain started: new calls and OPTIONS get 503; {calls} calls in progress may go on for {left_s} s")
+            }
+            DrainStep::Minute => info!(event = "drain", step = "minute", minute, calls, left_s, "drain, minute {minute}: {calls} calls in progress, {left_s} s of grace left"),
+            DrainStep::Hurried => warn!(event = "drain", step = "hurried", calls, left_s, "second stop: {calls} calls in progress get {left_s} s more"),
+            DrainStep::GraceOver => warn!(event = "drain", step = "grace_over", minute, calls, "grace over: hanging up the {calls} calls still in progress"),
+        }
     }
 
     /// Logs the load, trims memory when it has grown out of proportion to the live
@@ -278,6 +304,12 @@ impl EngineTask {
             EngineInput::Command(cmd, reply) => {
                 let _ = reply.send(self.engine.handle_command(now, cmd));
             }
+            EngineInput::Stop => self.engine.stop(now),
+            EngineInput::Unhealthy(why) => self.engine.set_unhealthy(why),
+            EngineInput::Stall(d) => {
+                warn!(ms = d.as_millis() as u64, "test fault: the engine thread blocks");
+                std::thread::sleep(d.min(MAX_FAULT_STALL));
+            }
             EngineInput::Reload(cfg, prompts) => {
                 self.invites.set_trunks(&cfg.sip.trunks);
                 self.engine.set_config(cfg);
@@ -307,6 +339,7 @@ impl EngineTask {
                     self.recorder.on_operator(&operator, kind, detail.as_deref());
                 }
                 Output::Event(ev) => self.on_event(&ev),
+                Output::Drain(r) => self.on_drain(r),
                 Output::Refused(summary) => {
                     let callers = summary.callers.join(",");
                     warn!(event = "refused", source = %summary.source, reason = summary.reason, count = summary.count, %callers, "new calls refused with 503");

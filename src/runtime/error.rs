@@ -1,12 +1,12 @@
-//! [`RuntimeError`]: why the gateway could not start. Once started, nothing in the
-//! shell fails the gateway: a socket, a call's media or the record store that fails is
-//! logged and the rest keeps answering calls.
+//! [`RuntimeError`]: why the gateway could not start, or ended other than by a drain.
+//! Once started, nothing in the shell fails the gateway: a socket, a call's media or the
+//! record store that fails is logged and the rest keeps answering calls.
 
 use std::net::SocketAddr;
 
 use thiserror::Error;
 
-/// Why [`Gateway::start`](super::Gateway::start) failed.
+/// Why [`Gateway::start`](super::Gateway::start) failed, or the gateway ended badly.
 #[derive(Debug, Error)]
 pub enum RuntimeError {
     /// A SIP listener (`transport`: "UDP" or "TCP") could not be bound to `addr`.
@@ -33,4 +33,8 @@ pub enum RuntimeError {
     /// The media shards' threads or their pollers could not be started.
     #[error("cannot start the media threads: {0}")]
     MediaThreads(std::io::Error),
+    /// The engine's thread ended without a drain (a bug): calls still up are closed as
+    /// `interrupted` at the next start; a supervisor should restart the gateway.
+    #[error("the engine thread ended without a drain")]
+    EngineStopped,
 }

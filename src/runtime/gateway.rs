@@ -1,6 +1,8 @@
 //! [`Gateway`]: a running gateway, started by binding every listener and starting the
-//! tasks, and stopped gracefully. It owns the record writer (flushed last at shutdown)
-//! and the one handle from outside into the engine task (for reloads).
+//! tasks (the engine's thread, TCP, the control socket, the watchdog), drained on a stop
+//! and then shut down. It owns the record writer (flushed last at shutdown), the
+//! node's [`Vitals`] and the one handle from outside into the engine task (reloads,
+//! stops).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,11 +14,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+use super::control::Node;
 use super::engine_task::{self, Start};
 use super::error::RuntimeError;
 use super::input::EngineInput;
 use super::queues::Queues;
+use super::stop::{stop, Again};
 use super::tcp::{self, TcpWriters};
+use super::vitals::{Pace, Vitals};
+use super::watchdog::{self, Watchdog};
 use super::{control, prompts, udp};
 use crate::config::{Config, HttpToken};
 use crate::http;
@@ -25,6 +31,10 @@ use crate::store::{Writer, WriterOptions};
 
 /// How long the record writer gets to flush at shutdown.
 const STORE_FLUSH: Duration = Duration::from_secs(5);
+
+/// Set to `1` (tests only), it lets the control socket take test faults such as
+/// blocking the engine thread. Off in production: nothing sets it.
+pub const TEST_FAULTS_ENV: &str = "CC112_TEST_FAULTS";
 
 /// A running gateway.
 pub struct Gateway {
@@ -40,6 +50,9 @@ pub struct Gateway {
     tracker: TaskTracker,
     input: mpsc::Sender<EngineInput>,
     store: Option<Writer>,
+    vitals: Arc<Vitals>,
+    /// Cancelled when the engine's thread has ended (its drain over, or a fault).
+    engine_done: CancellationToken,
 }
 
 impl Gateway {
@@ -52,9 +65,16 @@ impl Gateway {
         let config = Arc::new(config);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
+        let engine_done = CancellationToken::new();
         let queues = Queues::new(&config.sip.trunks);
         let tx = queues.tx.clone();
         let writers: TcpWriters = Arc::new(Mutex::new(HashMap::new()));
+        let watchdog_interval = watchdog::supervisor_interval();
+        let vitals = Arc::new(Vitals::new(Pace::for_watchdog(watchdog_interval)));
+        let faults = std::env::var(TEST_FAULTS_ENV).is_ok_and(|v| v == "1");
+        if faults {
+            warn!("{TEST_FAULTS_ENV}=1: test faults can be set off through the control socket; never in production");
+        }
 
         let udp = config.sip.listen_udp.iter().map(|addr| udp::bind(*addr)).collect::<Result<Vec<_>, _>>()?;
         let udp_addrs = udp.iter().map(|(local, _)| *local).collect();
@@ -73,7 +93,9 @@ impl Gateway {
             http::serve(http_bound, http::Shared { live, tokens }, &tracker);
         }
         #[cfg(unix)]
-        tracker.spawn(control::serve(control::socket_path(&config.store.path), tx.clone(), shutdown.clone()));
+        tracker.spawn(control::serve(control::socket_path(&config.store.path), tx.clone(), shutdown.clone(), Node { vitals: vitals.clone(), faults }));
+        let dog = Watchdog { vitals: vitals.clone(), store: store.as_ref().map(Writer::handle), engine: tx.clone(), pings: watchdog_interval.is_some() };
+        tracker.spawn(dog.run(shutdown.clone()));
         info!(udp = ?udp_addrs, tcp = ?tcp_addrs, version = %config.version, "SIP listening");
 
         engine_task::spawn(Start {
@@ -86,8 +108,31 @@ impl Gateway {
             live: live_tx,
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
+            vitals: vitals.clone(),
+            done: engine_done.clone(),
         })?;
-        Ok(Gateway { udp_addrs, tcp_addrs, http_addrs, http_tokens, shutdown, tracker, input: tx, store })
+        Ok(Gateway { udp_addrs, tcp_addrs, http_addrs, http_tokens, shutdown, tracker, input: tx, store, vitals, engine_done })
+    }
+
+    /// The listeners are open and the store checked: tell a supervisor (`READY=1`).
+    pub fn notify_ready(&self) {
+        watchdog::ready(&self.vitals);
+    }
+
+    /// A stop signal: the first begins the drain, the next hurries it (at most
+    /// [`crate::engine::HURRY`] left).
+    pub async fn stop(&self, why: &str) {
+        stop(&self.vitals, &self.input, why, Again::Hurries).await;
+    }
+
+    /// Resolves when the engine's thread has ended: its drain is over (or it failed).
+    pub async fn engine_stopped(&self) {
+        self.engine_done.cancelled().await;
+    }
+
+    /// Whether a drain was asked for (the engine's end was expected).
+    pub fn draining(&self) -> bool {
+        self.vitals.is_draining()
     }
 
     /// Apply a new configuration (and its prompts) to new calls. Listeners are not
@@ -98,7 +143,9 @@ impl Gateway {
         let _ = self.input.send(EngineInput::Reload(Arc::new(config), prompts)).await;
     }
 
-    /// Ask for a graceful stop and wait for every task; the record writer flushes last.
+    /// Stop every task and wait for them (after the drain: the engine has closed every
+    /// call; without one, calls still up are closed as `interrupted` at the next
+    /// start); the record writer flushes last.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         self.tracker.close();

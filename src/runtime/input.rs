@@ -41,4 +41,11 @@ pub(super) enum EngineInput {
     Reload(Arc<Config>, Arc<PromptStore>),
     /// A supervisor's command from the control socket, with where its reply goes.
     Command(Command, oneshot::Sender<Reply>),
+    /// A stop (a signal, `cc112 drain`): the first begins the drain, the next hurries it.
+    Stop,
+    /// The watchdog's word on the node's health: `Some(why)` while a part is stalled.
+    Unhealthy(Option<String>),
+    /// Test-only fault (`CC112_TEST_FAULTS=1`): block the engine thread this long, as
+    /// a bug or a blocking call would.
+    Stall(Duration),
 }

@@ -8,12 +8,19 @@
 //! signalling never waits behind thousands of calls' RTP. Channels into the engine are
 //! bounded; between the engine and a media shard, the queues (commands one way, events
 //! waiting for room the other) hold a handful of entries per call, so their calls bound
-//! them. Shutdown: new INVITEs get 503, live calls get a grace period, then everything
-//! stops.
+//! them. Stopping is a drain: SIP is read on every transport all along, new INVITEs
+//! and OPTIONS get 503, calls in progress go on for `[shutdown] grace`, then the engine
+//! hangs up every call and closes its record, the writer flushes, and the process
+//! exits 0. A supervisor (systemd) hears of it all through `sd_notify`.
 //!
 //! What each file owns:
 //! - `run.rs`: the process's life: start, reload the config on SIGHUP or a change of
-//!   the file, stop on SIGINT/SIGTERM.
+//!   the file, drain on SIGINT/SIGTERM, exit when the drain is over.
+//! - `stop.rs`: a stop, from a signal or `cc112 drain`: the first drains, the next hurries.
+//! - `vitals.rs`: the node's vital signs (the engine's beat, calls, the drain, the
+//!   writer's stall) and the state they make: taking calls, draining, stalled.
+//! - `watchdog.rs`: watches the engine and the record writer; `READY`, `STOPPING`,
+//!   `STATUS` and `WATCHDOG` to a supervisor.
 //! - `gateway.rs`: [`Gateway`]: binds the listeners, starts the tasks, opens the record
 //!   store, stops gracefully and flushes the records last.
 //! - `error.rs`: [`RuntimeError`], why the gateway could not start.
@@ -23,7 +30,8 @@
 //!   carries out its outputs (sends, media, records), watches load and memory.
 //! - `udp.rs`: SIP UDP sockets and their readers.
 //! - `tcp.rs`: SIP TCP listeners and connections (framing, limits, writers).
-//! - `control.rs`: the supervisor's control socket and its client.
+//! - `control.rs`: the supervisor's control socket and its client (operators, health,
+//!   drain).
 //! - `media_open.rs`: the opening of a call's media; then reports the commit of the
 //!   call's first record, which the engine waits for before it answers.
 //! - `call_media.rs`: one call's media state inside a shard (session, relay, sockets).
@@ -47,10 +55,12 @@ mod memory;
 pub mod prompts;
 mod record;
 mod run;
+mod stop;
 mod tcp;
 mod udp;
+mod vitals;
+mod watchdog;
 
-pub use engine_task::SHUTDOWN_GRACE;
 pub use error::RuntimeError;
-pub use gateway::Gateway;
+pub use gateway::{Gateway, TEST_FAULTS_ENV};
 pub use run::run;

@@ -210,6 +210,7 @@ fn outcome_of(reason: EndReason, routed: bool, operator: bool) -> (Outcome, Opti
         return match reason {
             EndReason::OperatorHangup => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
             EndReason::CallerHangup | EndReason::CallerCancelled => (Outcome::Answered, Some(HangupBy::Caller), "caller hung up"),
+            EndReason::GatewayShutdown => (Outcome::Answered, Some(HangupBy::Gateway), "gateway shutdown"),
             _ => (Outcome::Answered, Some(HangupBy::Gateway), "ended by the gateway"),
         };
     }
@@ -220,6 +221,8 @@ fn outcome_of(reason: EndReason, routed: bool, operator: bool) -> (Outcome, Opti
         (EndReason::NoAck, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no ACK for our 200 OK"),
         (EndReason::NoMediaPort, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no RTP port could be opened"),
         (EndReason::OperatorHangup, _) => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
+        // The caller was not yet with an operator: not served, by our doing.
+        (EndReason::GatewayShutdown, _) => (Outcome::Failed, Some(HangupBy::Gateway), "gateway shutdown"),
         (EndReason::NoRecord, _) => (Outcome::Rejected, Some(HangupBy::Gateway), "refused with 503: no room for the call record"),
     }
 }

@@ -1,12 +1,13 @@
-//! The gateway's life as a process: start it, reload its config file on SIGHUP and when
-//! the file's content changes (all or nothing), stop it on SIGINT or SIGTERM.
+//! The gateway's life as a process: start it (then `READY=1` to a supervisor), reload
+//! its config file on SIGHUP and when the file's content changes (all or nothing), drain
+//! it on SIGINT or SIGTERM (a second one hurries the drain) or `cc112 drain`, and exit
+//! once the drain is over and the records are flushed.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tracing::{error, info, warn};
 
-use super::engine_task::SHUTDOWN_GRACE;
 use super::error::RuntimeError;
 use super::gateway::Gateway;
 use super::prompts;
@@ -15,23 +16,30 @@ use crate::config::Config;
 /// How often the config file is looked at for changes.
 const CONFIG_POLL: Duration = Duration::from_millis(500);
 
-/// Run the gateway until SIGINT/SIGTERM. The `config_path` file (if any) is reloaded on
-/// SIGHUP and when its content changes.
+/// Run the gateway until its drain is over. The `config_path` file (if any) is
+/// reloaded on SIGHUP and when its content changes. An engine that ends without a
+/// drain is an error (a supervisor restarts the gateway).
 pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), RuntimeError> {
+    // The signals are taken before the sockets open: a SIGHUP or SIGTERM that comes as
+    // soon as the gateway listens must reload or drain it, not kill it (their default).
+    #[cfg(unix)]
+    let (mut hup, mut term, mut int) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (signal(SignalKind::hangup()).ok(), signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok())
+    };
     let gw = Gateway::start(config.clone(), config_path.as_deref()).await?;
+    gw.notify_ready();
     let mut current = config;
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hup = signal(SignalKind::hangup()).ok();
-        let mut term = signal(SignalKind::terminate()).ok();
         let mut watch = FileWatch::new(config_path.as_deref());
         let mut poll = tokio::time::interval(CONFIG_POLL);
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
-                _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => break,
-                _ = async { match hup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {
+                _ = recv(&mut int) => gw.stop("SIGINT").await,
+                _ = recv(&mut term) => gw.stop("SIGTERM").await,
+                _ = gw.engine_stopped() => break,
+                _ = recv(&mut hup) => {
                     reload_from(&gw, &mut current, config_path.as_deref()).await;
                     watch.settle(config_path.as_deref());
                 }
@@ -47,11 +55,28 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Run
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        gw.stop("Ctrl-C").await;
+        gw.engine_stopped().await;
     }
-    info!("shutdown requested: new calls get 503, calls in progress have {}s", SHUTDOWN_GRACE.as_secs());
+    let drained = gw.draining();
     gw.shutdown().await;
+    if !drained {
+        error!("the engine stopped without a drain");
+        return Err(RuntimeError::EngineStopped);
+    }
     info!("stopped");
     Ok(())
+}
+
+/// The next signal of a kind (never, if it could not be listened for).
+#[cfg(unix)]
+async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s.as_mut() {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Notices when the config file's content changes, debounced: editors save by writing

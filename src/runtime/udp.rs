@@ -63,11 +63,9 @@ pub(super) async fn receive(
     loop {
         let got = tokio::select! {
             r = sock.recv_from(&mut buf) => r,
-            _ = shutdown.cancelled() => {
-                // Keep reading during the grace period? No: the engine answers from its
-                // own state; late datagrams are retransmitted to whoever replaces us.
-                return;
-            }
+            // The token is cancelled once the drain is over: during the drain the
+            // readers go on, so callers' BYEs are answered and new INVITEs get 503.
+            _ = shutdown.cancelled() => return,
         };
         match got {
             Ok((n, remote)) => {

@@ -66,6 +66,8 @@ pub struct Gateway {
     pub config_path: PathBuf,
     pub db: PathBuf,
     lines: Arc<Mutex<Vec<String>>>,
+    /// Environment the process is started with (a supervisor's NOTIFY_SOCKET...).
+    env: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -96,6 +98,11 @@ impl Gateway {
 
     /// Start on a whole config text; `sip` is the address it listens on.
     pub fn start_config(toml: &str, sip: SocketAddr) -> Gateway {
+        Gateway::start_config_env(toml, sip, &[])
+    }
+
+    /// [`Gateway::start_config`] with these environment variables set.
+    pub fn start_config_env(toml: &str, sip: SocketAddr, env: &[(&str, &str)]) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("cc112.toml");
         let db = dir.path().join("cc112.db");
@@ -108,8 +115,9 @@ impl Gateway {
         #[cfg(unix)]
         std::os::unix::fs::symlink(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prompts"), dir.path().join("prompts")).expect("link prompts");
         let lines = Arc::new(Mutex::new(Vec::new()));
-        let child = spawn(&config_path, &lines);
-        let gw = Gateway { child, sip, config_path, db, lines, _dir: dir };
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let child = spawn(&config_path, &lines, &env);
+        let gw = Gateway { child, sip, config_path, db, lines, env, _dir: dir };
         assert!(gw.wait_for(|l| l.contains("SIP listening"), Duration::from_secs(20)), "gateway did not start:\n{}", gw.log());
         gw
     }
@@ -164,10 +172,41 @@ impl Gateway {
         let _ = self.child.wait();
     }
 
+    /// Send a signal by name (`TERM`, `INT`, `HUP`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()).status().map(|s| s.success());
+        assert_eq!(ok.ok(), Some(true), "kill -{name} {}", self.pid());
+    }
+
+    /// Wait at most `timeout` for the process to exit by itself; its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The control socket next to the database.
+    pub fn socket(&self) -> PathBuf {
+        self.db.with_extension("sock")
+    }
+
+    /// `cc112 <command> --socket <ours>`: (exit code, stdout).
+    pub fn cli(&self, command: &str) -> (Option<i32>, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_cc112")).arg(command).arg("--socket").arg(self.socket()).output().expect("run cc112");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// Start again on the same config and database; waits until it listens again.
     pub fn restart(&mut self) {
         let before = self.lines.lock().unwrap().iter().filter(|l| l.contains("SIP listening")).count();
-        self.child = spawn(&self.config_path, &self.lines);
+        self.child = spawn(&self.config_path, &self.lines, &self.env);
         let end = Instant::now() + Duration::from_secs(20);
         while self.lines.lock().unwrap().iter().filter(|l| l.contains("SIP listening")).count() <= before {
             assert!(Instant::now() < end, "gateway did not restart:\n{}", self.log());
@@ -177,10 +216,16 @@ impl Gateway {
 }
 
 /// Start `cc112 run --config` with JSON logs collected into `lines`.
-fn spawn(config_path: &Path, lines: &Arc<Mutex<Vec<String>>>) -> Child {
+fn spawn(config_path: &Path, lines: &Arc<Mutex<Vec<String>>>, env: &[(String, String)]) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cc112"))
         .args(["--log-format", "json", "run", "--config"])
         .arg(config_path)
+        // Only what the test gives: never the test runner's own supervisor.
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .env_remove("CC112_TEST_FAULTS")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -29,8 +29,13 @@ fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, Option<String
 
 /// A gateway with its HTTP server on a fresh port and the given `[[http.tokens]]`.
 fn gateway_with_http(tokens: &str) -> (Gateway, SocketAddr) {
+    gateway_with_http_and(tokens, "")
+}
+
+/// [`gateway_with_http`] with other `tables` too.
+fn gateway_with_http_and(tokens: &str, tables: &str) -> (Gateway, SocketAddr) {
     let http = SocketAddr::from(([127, 0, 0, 1], free_ports(1)));
-    let gw = Gateway::start_with_tables("", &format!("[http]\nlisten = [\"{http}\"]\n{tokens}"));
+    let gw = Gateway::start_with_tables("", &format!("{tables}\n[http]\nlisten = [\"{http}\"]\n{tokens}"));
     assert!(gw.wait_for(|l| l.contains("HTTP listening"), Duration::from_secs(10)), "{}", gw.log());
     wait_until(|| get(http, "/healthz", None).0 == 200, "/healthz 200");
     (gw, http)
@@ -221,7 +226,8 @@ fn idle_connections_are_capped_and_closed_by_the_header_timeout() {
 /// the engine has stopped (here at the end of the grace), so does the server.
 #[test]
 fn healthz_says_stopping_through_the_drain_and_the_server_stops_with_the_engine() {
-    let (gw, http) = gateway_with_http("");
+    // A short grace: the caller below stays on the line longer.
+    let (gw, http) = gateway_with_http_and("", "[shutdown]\ngrace = \"3s\"\n");
     let port = free_ports(1).to_string();
     let media = free_ports(4).to_string();
     let uri = format!("sip:112@{}", gw.sip);

@@ -12,6 +12,7 @@ mod bounds;
 mod cli;
 mod config_fixtures;
 mod corpus;
+mod drain;
 mod gateway;
 mod http;
 mod media_e2e;

@@ -97,6 +97,12 @@ impl NonInviteClientTx {
         self.actions.pop_front()
     }
 
+    /// No final response yet (and Timer F has not given up): the request may still be
+    /// retransmitted.
+    pub fn awaits_answer(&self) -> bool {
+        matches!(self.state, NictState::Trying { .. })
+    }
+
     /// The transaction is over: its owner can drop it.
     pub fn is_terminated(&self) -> bool {
         self.state == NictState::Terminated
