@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the per-message and per-packet work (issue 7), with criterion:
 //! SIP parse of an INVITE and a 200 OK, building an SDP answer, packetizing a prompt
-//! frame, decoding RFC 4733 events, and the ACD's choice among 500 operators.
+//! frame, decoding RFC 4733 events, the ACD's choice among 500 operators, and the
+//! engine's snapshot for the HTTP server.
 //! `cargo bench --bench micro`; criterion prints the median time per iteration.
 
 // A measuring tool, not the gateway: the crate's no-panic lints do not apply.
@@ -82,9 +83,9 @@ fn media(c: &mut Criterion) {
     });
 }
 
-fn acd(c: &mut Criterion) {
-    let config = Config::embedded_default().expect("default config");
-    let operators: Vec<Operator> = (0..500)
+/// 500 operators, half of them in `medical`, half in `general`.
+fn five_hundred_operators() -> Vec<Operator> {
+    (0..500)
         .map(|i| Operator {
             id: OperatorId(format!("op{i}")),
             name: format!("Operator {i}"),
@@ -92,7 +93,12 @@ fn acd(c: &mut Criterion) {
             ha1_md5: Some("0".repeat(32)),
             ha1_sha256: None,
         })
-        .collect();
+        .collect()
+}
+
+fn acd(c: &mut Criterion) {
+    let config = Config::embedded_default().expect("default config");
+    let operators = five_hundred_operators();
     let mut acd = Acd::new(config.acd.clone(), &config.routing, &operators);
     let t0 = Instant::now();
     for (i, o) in operators.iter().enumerate() {
@@ -124,5 +130,23 @@ fn acd(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, sip, media, acd);
+/// What the engine's snapshot for the HTTP server (`Engine::snapshot`, every 200 ms on
+/// the signalling thread) costs where it costs most: the ACD's queues and operators, here
+/// 500 operators and 2,000 callers waiting.
+fn snapshot(c: &mut Criterion) {
+    let config = Config::embedded_default().expect("default config");
+    let operators = five_hundred_operators();
+    let mut acd = Acd::new(config.acd.clone(), &config.routing, &operators);
+    let t0 = Instant::now();
+    let queues = [QueueId::new("medical"), QueueId::new("fire"), QueueId::new("general")];
+    for i in 0..2000u64 {
+        acd.enqueue(t0 + Duration::from_millis(i), CallId(i), &queues[(i % 3) as usize]);
+    }
+    while acd.poll_action().is_some() {}
+    let now = t0 + Duration::from_secs(10);
+    assert_eq!(acd.snapshot(now).queues.iter().map(|q| q.waiting).sum::<usize>(), 2000);
+    c.bench_function("engine snapshot: 500 operators, 2000 callers waiting", |b| b.iter(|| black_box(acd.snapshot(now))));
+}
+
+criterion_group!(benches, sip, media, acd, snapshot);
 criterion_main!(benches);

@@ -16,10 +16,12 @@
 //!   writer thread (the one part of the core that does IO).
 //! - [`engine`]: the signalling state machine, a composition of owned parts (transactions,
 //!   UAS checks, calls, operator legs, admission, one timer table).
+//! - [`http`]: the HTTP server (`/healthz`, `/metrics`, the API), which reads the
+//!   engine's published snapshots, never the engine.
 //! - [`runtime`]: the shell: sockets, threads, the media shards, the record writer's
 //!   feed, the control socket, signals.
 //!
-//! Everything but [`runtime`] and the store's writer is sans-IO: state machines fed with
+//! Everything but [`http`], [`runtime`] and the store's writer is sans-IO: state machines fed with
 //! messages and time that return what to do, tested on a virtual clock.
 
 #![warn(missing_docs)]
@@ -28,6 +30,7 @@ pub mod call;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod http;
 pub mod media;
 mod name;
 pub mod runtime;

@@ -64,6 +64,15 @@ enum Command {
         #[arg(long)]
         password_env: Option<String>,
     },
+    /// A new random API token for [[http.tokens]]: printed once with the entry to paste
+    /// (which holds only its SHA-256).
+    HttpToken {
+        /// Who holds it (a person or a wallboard), as the log will name it.
+        name: String,
+        /// What it may do: viewer reads, supervisor also acts on operators.
+        #[arg(long, value_enum, default_value_t = RoleArg::Viewer)]
+        role: RoleArg,
+    },
     /// Supervisor control of operators on the running gateway.
     Operators {
         #[command(subcommand)]
@@ -99,6 +108,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Viewer,
+    Supervisor,
 }
 
 #[derive(Subcommand)]
@@ -282,6 +297,15 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             anyhow::ensure!(!password.is_empty(), "empty password");
             let (md5, sha256) = cc112::config::operator_hash(&user, &realm, &password);
             println!("# realm \"{realm}\"\n[[operators]]\nid = \"{user}\"\nname = \"...\"\ndepartments = [\"general\"]\nha1_md5 = \"{md5}\"\nha1_sha256 = \"{sha256}\"");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::HttpToken { name, role } => {
+            let role = match role {
+                RoleArg::Viewer => cc112::config::Role::Viewer,
+                RoleArg::Supervisor => cc112::config::Role::Supervisor,
+            };
+            let (token, entry) = cc112::config::new_token(&name, role, &mut rand::rngs::OsRng).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("# the token, shown this once (send it as \"Authorization: Bearer TOKEN\"):\n# {token}\n{entry}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Calls { command: CallsCommand::List { db, range, department, outcome, limit, json } } => {

@@ -14,7 +14,8 @@
 //! - One file per table, each with its raw struct, typed struct, default and
 //!   validator: `sip`, `emergency`, `media`, `time_rule` (a queue's opening hours),
 //!   `queues`, `routing` (fallback queue, UTC offset, direct numbers), `menus`, `ivr`,
-//!   `store`, `overload`, `shutdown`, `operators` (`[acd]`, `[registrar]`, `[[operators]]`).
+//!   `store`, `overload`, `shutdown`, `http` (the HTTP server and its tokens), `operators`
+//!   (`[acd]`, `[registrar]`, `[[operators]]`).
 //!   Validators keep where each value was written (`QueueAt`, `MenuAt`, ...) for the
 //!   checks between tables.
 //! - `routing_plan`: the typed [`RoutingPlan`] calls hold in an `Arc`, assembled from
@@ -27,6 +28,7 @@
 mod cross_refs;
 mod defaults;
 mod emergency;
+mod http;
 mod ids;
 mod ivr;
 mod load;
@@ -48,6 +50,7 @@ mod time_rule;
 pub use crate::clock::{LocalTime, UtcOffset, Weekday};
 pub use crate::media::prompts::{Lang, PromptId};
 pub use emergency::{EmergencyConfig, EmergencyNumber};
+pub use http::{new_token, token_sha256, HttpConfig, HttpToken, Role};
 pub use ids::{MenuId, QueueId};
 pub use ivr::{Language, PROMPT_INVALID_CHOICE, PROMPT_NO_CHOICE, SYSTEM_PROMPTS};
 pub use load::{ConfigErrors, DEFAULT_TOML, EMBEDDED_ORIGIN};

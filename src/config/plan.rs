@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::cross_refs;
 use super::defaults::default_routing;
 use super::emergency::{emergency, EmergencyConfig, RawEmergency};
+use super::http::{http, HttpConfig, RawHttp};
 use super::ivr::{ivr, RawIvr};
 use super::media::{media, MediaConfig, RawMedia};
 use super::operators::{
@@ -52,6 +53,7 @@ pub(crate) struct RawConfig {
     pub queues: Option<S<Vec<S<RawQueue>>>>,
     pub store: Option<S<RawStore>>,
     pub overload: Option<S<RawOverload>>,
+    pub http: Option<S<RawHttp>>,
     pub shutdown: Option<S<RawShutdown>>,
     pub acd: Option<S<RawAcd>>,
     pub registrar: Option<S<RawRegistrar>>,
@@ -75,6 +77,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// When new calls get 503 + Retry-After instead of a gateway that cannot serve them.
     pub overload: OverloadConfig,
+    /// The HTTP server: where it listens, the API's tokens.
+    pub http: HttpConfig,
     /// The drain on stop: how long calls in progress may go on.
     pub shutdown: ShutdownConfig,
     /// Queue timing (wrap-up, ring timeout, overflow, hold announcements).
@@ -111,6 +115,7 @@ pub(crate) fn validate(raw: RawConfig, version: String, p: &mut Problems<'_>) ->
     // [[queues]] is reported once, not again for every operator of that queue.
     let queues_ok = !p.any_under("queues") && !p.any_under("routing");
     let overload = overload(raw.overload, p);
+    let http = http(raw.http, p);
     let shutdown = shutdown(raw.shutdown, p);
     let acd = acd(raw.acd, p);
     let registrar = registrar(raw.registrar, p);
@@ -122,6 +127,7 @@ pub(crate) fn validate(raw: RawConfig, version: String, p: &mut Problems<'_>) ->
         routing: Arc::new(routing),
         store,
         overload,
+        http,
         shutdown,
         acd,
         registrar,

@@ -186,7 +186,8 @@ fn user_agent_problem(ua: &str) -> Option<String> {
     }
 }
 
-fn listeners(
+/// A list of `"IP:port"` listeners at `path` (repeats and wildcard overlaps refused).
+pub(crate) fn listeners(
     raw: Option<&S<Vec<S<String>>>>,
     path: &str,
     default: &[SocketAddr],

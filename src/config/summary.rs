@@ -73,6 +73,14 @@ impl Config {
             },
             self.overload.max_delay,
             self.shutdown.grace,
+        ) + &format!(
+            "\nhttp: {}; {} token(s)",
+            if self.http.listen.is_empty() {
+                "off".to_string()
+            } else {
+                self.http.listen.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            },
+            self.http.tokens.len(),
         )
     }
 }

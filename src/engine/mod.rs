@@ -28,7 +28,8 @@
 //! - `drain`: stopping without cutting a call (the grace, its reports, its end) and
 //!   what a probe is told;
 //! - [`timers`]: one deadline per part and owner; [`ids`]: ids, tags and branches;
-//! - [`output`]: what the engine says; [`control`]: supervisor commands.
+//! - [`output`]: what the engine says; [`control`]: supervisor commands; `snapshot`:
+//!   what it publishes for readers (the HTTP server).
 //!
 //! Life of an emergency INVITE here: its server transaction absorbs retransmissions;
 //! the protocol checks a UAS must make (RFC 3261 §8.2: scheme 416, Require 420, body 415)
@@ -53,6 +54,7 @@ mod operator_side;
 mod output;
 mod refusals;
 mod recording;
+mod snapshot;
 mod timers;
 mod transactions;
 mod uas;
@@ -80,6 +82,7 @@ pub use call::{Call, CallState, DialogKey, OperatorDialog};
 
 use self::call::{NewCall, ReInviteError};
 pub use ids::{OfferId, TxId};
+pub use snapshot::Snapshot;
 pub use drain::{HURRY, LINGER};
 pub use output::{CallEvent, CallEventKind, DigitSource, DrainReport, DrainStep, EndReason, MediaCommand, MediaInput, OperatorEventKind, Output, RefusalSummary, Stats};
 pub use uas::ALLOW;

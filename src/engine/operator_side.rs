@@ -81,6 +81,11 @@ impl OperatorSide {
         self.acd.position(call)
     }
 
+    /// Every queue and operator as of `now` (for the engine's [`super::Snapshot`]).
+    pub(crate) fn acd_snapshot(&self, now: Instant) -> crate::call::acd::AcdSnapshot {
+        self.acd.snapshot(now)
+    }
+
     /// An operator's ACD state.
     #[cfg(test)]
     pub(crate) fn operator_status(&self, operator: &OperatorId) -> Option<crate::call::acd::OperatorStatus> {

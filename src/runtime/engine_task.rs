@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
@@ -48,6 +48,7 @@ use super::tcp::TcpWriters;
 use super::udp;
 use crate::call::CallId;
 use crate::config::Config;
+use crate::http::{Live, PUBLISH_EVERY};
 use super::vitals::Vitals;
 use crate::engine::{CallEvent, CallEventKind, DrainReport, DrainStep, Engine, Output};
 use crate::media::prompts::PromptStore;
@@ -74,6 +75,8 @@ pub(super) struct Start {
     /// engine's thread.
     pub(super) udp: Vec<(SocketAddr, std::net::UdpSocket)>,
     pub(super) tcp: TcpWriters,
+    /// Where the snapshots for the HTTP server are published.
+    pub(super) live: watch::Sender<Option<Arc<Live>>>,
     pub(super) shutdown: CancellationToken,
     pub(super) tracker: TaskTracker,
     pub(super) vitals: Arc<Vitals>,
@@ -84,7 +87,7 @@ pub(super) struct Start {
 /// Starts the media shards and the signalling thread; the engine task is tracked by
 /// `start.tracker` until it ends.
 pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
-    let Start { config, store, prompts, queues, udp, tcp, shutdown, tracker, vitals, done } = start;
+    let Start { config, store, prompts, queues, udp, tcp, live, shutdown, tracker, vitals, done } = start;
     let Queues { tx, rx, invites } = queues;
     let mut engine = Engine::with_entropy(config);
     engine.set_wall_clock(Instant::now(), std::time::SystemTime::now());
@@ -106,6 +109,8 @@ pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
         recorder,
         commits: HashMap::new(),
         trimmer: memory::Trimmer::default(),
+        live,
+        build_time: Duration::ZERO,
         shutdown,
         tracker: tracker.clone(),
         media_runtime,
@@ -156,6 +161,9 @@ struct EngineTask {
     /// report them to the engine.
     commits: HashMap<CallId, CommitWait>,
     trimmer: memory::Trimmer,
+    /// The snapshots for the HTTP server, and what building the last one took.
+    live: watch::Sender<Option<Arc<Live>>>,
+    build_time: Duration,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     /// The shared runtime, where calls' media is opened (the engine's thread runs only
@@ -182,6 +190,8 @@ impl EngineTask {
 
     async fn run(mut self) {
         let mut health = tokio::time::interval(HEALTH_EVERY);
+        let mut publish = tokio::time::interval(PUBLISH_EVERY);
+        publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut beat = tokio::time::interval(self.vitals.pace().beat);
         loop {
             let deadline = self.engine.poll_timeout().map(tokio::time::Instant::from_std);
@@ -206,6 +216,7 @@ impl EngineTask {
                 _ = sleep_until(deadline) => self.engine.handle_timeout(Instant::now()),
                 _ = self.shutdown.cancelled() => break,
                 _ = health.tick() => self.check_health(),
+                _ = publish.tick(), if !self.live.is_closed() => self.publish(),
                 _ = beat.tick() => {}
             }
             self.dispatch().await;
@@ -270,6 +281,14 @@ impl EngineTask {
                 warn!(queue = h.queue_depth, capacity = h.capacity, dropped_events = h.dropped_events, last_error = ?h.last_error, failing_since = ?h.failing_since, "call records are waiting for the disk");
             }
         }
+    }
+
+    /// Publishes a snapshot for the HTTP server (which never reads the engine itself).
+    fn publish(&mut self) {
+        let t = Instant::now();
+        let live = Live::build(&self.engine, self.recorder.store().map(StoreHandle::health), self.build_time);
+        self.live.send_replace(Some(Arc::new(live)));
+        self.build_time = t.elapsed();
     }
 
     fn handle(&mut self, input: EngineInput) {

@@ -19,6 +19,14 @@ pub enum RuntimeError {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// An HTTP listener (`http.listen`) could not be bound to `addr`.
+    #[error("cannot bind HTTP on {addr}: {source}")]
+    HttpBind {
+        /// The address from `http.listen`.
+        addr: SocketAddr,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
     /// The signalling thread (`cc112-engine`) could not be started.
     #[error("cannot start the engine thread: {0}")]
     EngineThread(std::io::Error),

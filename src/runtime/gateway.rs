@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
@@ -24,7 +24,8 @@ use super::tcp::{self, TcpWriters};
 use super::vitals::{Pace, Vitals};
 use super::watchdog::{self, Watchdog};
 use super::{control, prompts, udp};
-use crate::config::Config;
+use crate::config::{Config, HttpToken};
+use crate::http;
 use crate::media::prompts::PromptStore;
 use crate::store::{Writer, WriterOptions};
 
@@ -41,6 +42,10 @@ pub struct Gateway {
     pub udp_addrs: Vec<SocketAddr>,
     /// The SIP TCP addresses listened on.
     pub tcp_addrs: Vec<SocketAddr>,
+    /// The HTTP addresses listened on (none when `http.listen` is empty).
+    pub http_addrs: Vec<SocketAddr>,
+    /// The API's tokens, replaced on reload.
+    http_tokens: watch::Sender<Arc<Vec<HttpToken>>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     input: mpsc::Sender<EngineInput>,
@@ -80,6 +85,13 @@ impl Gateway {
             let limits = tcp::Limits::from(&config.sip);
             tracker.spawn(tcp::accept(listener, local, limits, tx.clone(), writers.clone(), shutdown.clone(), tracker.clone()));
         }
+        let http_bound = http::bind(&config.http.listen).await.map_err(|(addr, source)| RuntimeError::HttpBind { addr, source })?;
+        let http_addrs = http_bound.addrs();
+        let (live_tx, live) = watch::channel(None);
+        let (http_tokens, tokens) = watch::channel(Arc::new(config.http.tokens.clone()));
+        if !http_addrs.is_empty() {
+            http::serve(http_bound, http::Shared { live, tokens }, &tracker);
+        }
         #[cfg(unix)]
         tracker.spawn(control::serve(control::socket_path(&config.store.path), tx.clone(), shutdown.clone(), Node { vitals: vitals.clone(), faults }));
         let dog = Watchdog { vitals: vitals.clone(), store: store.as_ref().map(Writer::handle), engine: tx.clone(), pings: watchdog_interval.is_some() };
@@ -93,12 +105,13 @@ impl Gateway {
             queues,
             udp,
             tcp: writers,
+            live: live_tx,
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
             vitals: vitals.clone(),
             done: engine_done.clone(),
         })?;
-        Ok(Gateway { udp_addrs, tcp_addrs, shutdown, tracker, input: tx, store, vitals, engine_done })
+        Ok(Gateway { udp_addrs, tcp_addrs, http_addrs, http_tokens, shutdown, tracker, input: tx, store, vitals, engine_done })
     }
 
     /// The listeners are open and the store checked: tell a supervisor (`READY=1`).
@@ -125,6 +138,8 @@ impl Gateway {
     /// Apply a new configuration (and its prompts) to new calls. Listeners are not
     /// rebound: a change of listen addresses needs a restart (it is logged).
     pub async fn reload(&self, config: Config, prompts: Arc<PromptStore>) {
+        // A token taken out of the file stops working now.
+        self.http_tokens.send_replace(Arc::new(config.http.tokens.clone()));
         let _ = self.input.send(EngineInput::Reload(Arc::new(config), prompts)).await;
     }
 

@@ -135,7 +135,7 @@ async fn reload_from(gw: &Gateway, current: &mut Config, path: Option<&std::path
                 info!(version = %new.version, "config unchanged");
                 return;
             }
-            if new.sip.listen_udp != current.sip.listen_udp || new.sip.listen_tcp != current.sip.listen_tcp {
+            if new.sip.listen_udp != current.sip.listen_udp || new.sip.listen_tcp != current.sip.listen_tcp || new.http.listen != current.http.listen {
                 warn!("listen addresses changed: they take effect after a restart");
             }
             let store = prompts::load(&new, prompts::prompts_dir(Some(path)).as_deref());

@@ -73,3 +73,25 @@ fn operator_hash_does_not_echo_the_password_typed_at_a_terminal() {
     let piped = child.wait_with_output().unwrap();
     assert!(String::from_utf8_lossy(&piped.stdout).contains("ha1_sha256"));
 }
+
+/// `cc112 http-token`: a new token each time, printed once with an entry that a config
+/// accepts and that holds only the token's SHA-256.
+#[test]
+fn http_token_prints_a_new_token_and_an_entry_that_loads_with_its_hash() {
+    let (code, out1, err) = cc112(&["http-token", "wallboard-1", "--role", "supervisor"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out2, _) = cc112(&["http-token", "wallboard-1"]);
+    let token = |out: &str| out.lines().nth(1).and_then(|l| l.strip_prefix("# ")).expect("the token on line 2").to_string();
+    let (t1, t2) = (token(&out1), token(&out2));
+    assert_ne!(t1, t2, "two runs print the same token");
+    assert!(t1.starts_with("cc112_") && t1.len() == 70, "{t1}");
+    let entry: String = out1.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    assert!(!entry.contains(&t1), "the entry holds the token itself:\n{entry}");
+    let config = cc112::config::Config::from_toml(&entry, "t.toml").expect("the printed entry loads");
+    let tok = &config.http.tokens[0];
+    assert_eq!((tok.name.as_str(), tok.role), ("wallboard-1", cc112::config::Role::Supervisor));
+    assert_eq!(tok.sha256, cc112::config::token_sha256(&t1));
+    assert!(out2.contains("role = \"viewer\""), "{out2}");
+    let (code, _, err) = cc112(&["http-token", ""]);
+    assert_ne!(code, 0, "an empty name is refused: {err}");
+}

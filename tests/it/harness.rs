@@ -78,13 +78,19 @@ impl Gateway {
 
     /// Start on fresh 127.0.0.1 ports; `sip_extra` lines go into the `[sip]` table.
     pub fn start_with(sip_extra: &str) -> Gateway {
+        Gateway::start_with_tables(sip_extra, "")
+    }
+
+    /// [`start_with`](Self::start_with), and `tables` (whole tables, e.g. `[http]`)
+    /// at the end of the config.
+    pub fn start_with_tables(sip_extra: &str, tables: &str) -> Gateway {
         let port = free_ports(1);
         // Room for 500 concurrent calls. Not checked free one by one: a port another
         // process holds is skipped by the gateway itself.
         let media = reserve_ports(1002);
         let media = media + media % 2; // RTP ports are even
         let toml = format!(
-            "[sip]\nlisten_udp = [\"127.0.0.1:{port}\"]\nlisten_tcp = [\"127.0.0.1:{port}\"]\n{sip_extra}\n\n[media]\naddress = \"127.0.0.1\"\nport_min = {media}\nport_max = {}\n",
+            "[sip]\nlisten_udp = [\"127.0.0.1:{port}\"]\nlisten_tcp = [\"127.0.0.1:{port}\"]\n{sip_extra}\n\n[media]\naddress = \"127.0.0.1\"\nport_min = {media}\nport_max = {}\n\n{tables}\n",
             media + 999
         );
         Gateway::start_config(&toml, SocketAddr::from(([127, 0, 0, 1], port)))
@@ -102,6 +108,8 @@ impl Gateway {
         let db = dir.path().join("cc112.db");
         // Each gateway keeps its records in its own directory.
         let toml = if toml.contains("[store]") { toml.to_string() } else { format!("{toml}\n[store]\npath = \"{}\"\n", db.display()) };
+        // No HTTP server unless the test asks for one (the default port is shared).
+        let toml = if toml.contains("[http]") { toml } else { format!("{toml}\n[http]\nlisten = []\n") };
         std::fs::write(&config_path, toml).expect("write config");
         // The shipped prompts sit next to the config, as in a real installation.
         #[cfg(unix)]

@@ -15,6 +15,7 @@ mod corpus;
 mod drain;
 mod fuzz_regressions;
 mod gateway;
+mod http;
 mod media_e2e;
 mod media_g711;
 mod media_goertzel;

@@ -1,0 +1,88 @@
+//! Who may call the API: `Authorization: Bearer TOKEN`, hashed with SHA-256 and
+//! compared with every configured hash in constant time (no early exit, no timing that
+//! tells how much of a guess was right); the token's role must cover the route's.
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+use tracing::debug;
+
+use super::Shared;
+use crate::config::{token_sha256, HttpToken, Role};
+
+/// The longest `Authorization` header looked at (a token is 70 characters).
+const MAX_AUTHORIZATION: usize = 512;
+
+/// The token whose hash matches `presented`'s, if any. Every hash is compared, in
+/// constant time each.
+pub(super) fn find<'a>(tokens: &'a [HttpToken], presented: &str) -> Option<&'a HttpToken> {
+    let hash = token_sha256(presented);
+    let mut found = None;
+    for t in tokens {
+        if bool::from(t.sha256.ct_eq(&hash)) {
+            found = Some(t);
+        }
+    }
+    found
+}
+
+/// The bearer token of an `Authorization` header value.
+fn bearer(value: &HeaderValue) -> Option<&str> {
+    if value.len() > MAX_AUTHORIZATION {
+        return None;
+    }
+    let s = value.to_str().ok()?;
+    let (scheme, token) = s.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// Middleware for routes that need `role` at least: 401 without a valid token (with
+/// `WWW-Authenticate: Bearer`), 403 with a token whose role is too low.
+pub(super) async fn require(role: Role, State(shared): State<Shared>, req: Request, next: Next) -> Response {
+    let token = req.headers().get(header::AUTHORIZATION).and_then(bearer);
+    let holder = {
+        let tokens = shared.tokens.borrow();
+        token.and_then(|t| find(&tokens, t)).map(|t| (t.name.clone(), t.role))
+    };
+    match holder {
+        None => {
+            debug!(path = %req.uri().path(), "HTTP request without a valid token");
+            (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "a valid token is needed: Authorization: Bearer TOKEN\n").into_response()
+        }
+        Some((name, have)) if have < role => {
+            debug!(path = %req.uri().path(), token = %name, "HTTP request with too low a role");
+            (StatusCode::FORBIDDEN, format!("this needs the {} role\n", role.as_str())).into_response()
+        }
+        Some(_) => next.run(req).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(name: &str, role: Role, secret: &str) -> HttpToken {
+        HttpToken { name: name.into(), role, sha256: token_sha256(secret) }
+    }
+
+    #[test]
+    fn a_token_is_found_by_its_hash_and_nothing_else_matches() {
+        let tokens = [token("a", Role::Viewer, "cc112_aaa"), token("b", Role::Supervisor, "cc112_bbb")];
+        assert_eq!(find(&tokens, "cc112_bbb").map(|t| t.name.as_str()), Some("b"));
+        assert!(find(&tokens, "cc112_bb").is_none());
+        assert!(find(&tokens, "").is_none());
+        // The hash itself is not a token.
+        assert!(find(&tokens, &hex::encode(token_sha256("cc112_aaa"))).is_none());
+    }
+
+    #[test]
+    fn only_a_bearer_header_carries_a_token() {
+        assert_eq!(bearer(&HeaderValue::from_static("Bearer abc")), Some("abc"));
+        assert_eq!(bearer(&HeaderValue::from_static("bearer  abc ")), Some("abc"));
+        assert_eq!(bearer(&HeaderValue::from_static("Basic abc")), None);
+        assert_eq!(bearer(&HeaderValue::from_static("Bearer ")), None);
+        assert_eq!(bearer(&HeaderValue::from_str(&format!("Bearer {}", "x".repeat(600))).unwrap()), None);
+    }
+}

@@ -1,0 +1,63 @@
+//! The HTTP server (issue 15): `/healthz`, Prometheus `/metrics` and the API, on axum,
+//! on the shared tokio workers, never on the signalling thread.
+//!
+//! It never touches the engine: the engine task publishes a [`Live`] snapshot (counts
+//! copied out of the engine and the record store) every [`PUBLISH_EVERY`] on a
+//! `tokio::sync::watch`, and every handler reads the last one. A slow client, a flood of
+//! requests or a scrape of `/metrics` costs the calls nothing but CPU on other threads.
+//! It serves until the engine task has ended (its publisher gone), so through a
+//! shutdown's drain `/healthz` answers `503 stopping`.
+//!
+//! What each file owns:
+//! - `serve.rs`: binding the listeners and the accept loop, with its limits
+//!   (connections, header and request timeouts, connection lifetime).
+//! - `auth.rs`: `Authorization: Bearer` tokens, compared by SHA-256 in constant time,
+//!   and the roles.
+//! - `routes.rs`: the router: `/healthz`, `/metrics`, `/api/v1/status`.
+//! - `metrics.rs`: the Prometheus text exposition of a [`Live`] snapshot.
+
+mod auth;
+mod metrics;
+mod routes;
+mod serve;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::HttpToken;
+use crate::engine::{Engine, Snapshot};
+use crate::store::Health;
+
+pub use serve::{bind, serve, Bound};
+
+/// How often the engine task publishes a [`Live`] snapshot.
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+
+/// What the HTTP side knows of the running gateway: the last published snapshot.
+#[derive(Debug, Clone)]
+pub struct Live {
+    /// The engine's counts.
+    pub engine: Snapshot,
+    /// The record store's health, when it could be opened.
+    pub records: Option<Health>,
+    /// How long building the previous snapshot took on the signalling thread.
+    pub build_time: Duration,
+}
+
+impl Live {
+    /// Copies the counts out of the engine and the record store (on the signalling
+    /// thread, between two inputs); `build_time` is the last build's cost, reported.
+    pub fn build(engine: &Engine, records: Option<Health>, build_time: Duration) -> Live {
+        Live { engine: engine.snapshot(Instant::now()), records, build_time }
+    }
+}
+
+/// What the handlers share: the snapshots and the tokens (both follow the gateway:
+/// a reload replaces the tokens).
+#[derive(Clone)]
+pub struct Shared {
+    /// The last published snapshot; `None` before the first.
+    pub live: tokio::sync::watch::Receiver<Option<Arc<Live>>>,
+    /// The tokens the API accepts.
+    pub tokens: tokio::sync::watch::Receiver<Arc<Vec<HttpToken>>>,
+}

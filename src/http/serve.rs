@@ -1,0 +1,129 @@
+//! The HTTP listeners and their connections, each bounded: at most
+//! [`MAX_CONNECTIONS`] at once (more are closed at once), request headers within
+//! [`HEADER_TIMEOUT`] and [`MAX_BUFFER`] bytes, a request answered within
+//! `routes::REQUEST_TIMEOUT` (the router's own layer), and a connection closed after
+//! [`CONNECTION_LIFETIME`] (an idle keep-alive connection cannot be held for ever).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info};
+
+use super::routes::router;
+use super::Shared;
+
+/// Connections open at once, over all listeners.
+pub const MAX_CONNECTIONS: usize = 256;
+/// A request's headers must arrive within this (slowloris).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection is closed (gracefully, after its request in progress) this long after
+/// it opened.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// The most a connection buffers: request line and headers must fit.
+const MAX_BUFFER: usize = 16 * 1024;
+/// What a connection closed by the lifetime or a shutdown gets to finish its request.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// The HTTP listeners, bound.
+pub struct Bound {
+    listeners: Vec<(SocketAddr, TcpListener)>,
+}
+
+impl Bound {
+    /// The addresses listened on (with the ports the system chose for port 0).
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|(a, _)| *a).collect()
+    }
+}
+
+/// Binds every address; the first that cannot be bound fails it all (as a SIP
+/// listener would), its error naming the address.
+pub async fn bind(addrs: &[SocketAddr]) -> Result<Bound, (SocketAddr, io::Error)> {
+    let mut listeners = Vec::new();
+    for addr in addrs {
+        let l = TcpListener::bind(addr).await.map_err(|e| (*addr, e))?;
+        let local = l.local_addr().map_err(|e| (*addr, e))?;
+        listeners.push((local, l));
+    }
+    Ok(Bound { listeners })
+}
+
+/// Serves `shared` on every bound listener, tracked by `tracker`, for as long as the
+/// engine publishes snapshots: through a shutdown's drain (when `/healthz` says
+/// `stopping`, so a load balancer turns away) until the engine task has ended.
+pub fn serve(bound: Bound, shared: Shared, tracker: &TaskTracker) {
+    let shutdown = CancellationToken::new();
+    let mut publisher = shared.live.clone();
+    let stop = shutdown.clone();
+    tracker.spawn(async move {
+        // Err once the engine task (the sender) is gone.
+        while publisher.changed().await.is_ok() {}
+        stop.cancel();
+    });
+    let app = router(shared);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    for (local, listener) in bound.listeners {
+        info!(%local, "HTTP listening");
+        let ctx = Ctx { app: app.clone(), slots: slots.clone(), shutdown: shutdown.clone(), tracker: tracker.clone() };
+        tracker.spawn(accept(listener, ctx));
+    }
+}
+
+#[derive(Clone)]
+struct Ctx {
+    app: axum::Router,
+    slots: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+async fn accept(listener: TcpListener, ctx: Ctx) {
+    loop {
+        let (stream, remote) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors, mostly: wait rather than spin.
+                    debug!(error = %e, "HTTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = ctx.shutdown.cancelled() => break,
+        };
+        let Ok(slot) = ctx.slots.clone().try_acquire_owned() else {
+            debug!(%remote, max = MAX_CONNECTIONS, "HTTP connection refused: too many open");
+            continue;
+        };
+        let c = ctx.clone();
+        ctx.tracker.spawn(async move {
+            connection(stream, c.app, c.shutdown).await;
+            drop(slot);
+        });
+    }
+}
+
+/// One connection, HTTP/1.1 with keep-alive, within the limits above.
+async fn connection(stream: TcpStream, app: axum::Router, shutdown: CancellationToken) {
+    let service = TowerToHyperService::new(app);
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(MAX_BUFFER);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = tokio::time::sleep(CONNECTION_LIFETIME) => {}
+        _ = shutdown.cancelled() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(CLOSE_GRACE, conn).await;
+}
