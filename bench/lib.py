@@ -36,6 +36,9 @@ def start_gateway(tmp, port, extra_toml="", log_level="warn", media_ports=(20000
     with open(cfg, "w") as f:
         f.write(f'[sip]\nlisten_udp = ["127.0.0.1:{port}"]\nlisten_tcp = ["127.0.0.1:{port}"]\n{sip_extra}\n'
                 f'[media]\naddress = "127.0.0.1"\nport_min = {media_ports[0]}\nport_max = {media_ports[1]}\n')
+        # No HTTP server unless a workload asks for one (it would take 127.0.0.1:8112).
+        if "[http]" not in extra_toml:
+            f.write("\n[http]\nlisten = []\n")
         f.write(extra_toml)
     link = os.path.join(tmp, "prompts")
     if not os.path.exists(link):
