@@ -72,6 +72,14 @@ struct Source {
     bucket: Option<(f64, Instant)>,
 }
 
+impl Source {
+    /// What it offers, in calls a second: the second before, or the running one's pace
+    /// (`into_second`: how far into it the offers go) if higher.
+    fn demand(&self, into_second: f64) -> f64 {
+        f64::from(self.offered_before).max(f64::from(self.offered) / into_second)
+    }
+}
+
 /// How often the shares are computed again within a second: a surge that starts
 /// mid-second is shared out within this time, not only from the next second.
 const RECOMPUTE: Duration = Duration::from_millis(100);
@@ -151,8 +159,9 @@ impl Shares {
         // as before.
         let Some(rate) = rate.filter(|_| self.sources.len() > 1) else { return Ok(()) };
         let level = self.level(now, rate);
-        let Some(demand) = self.sources.get(&key).map(|s| self.demand(s)) else { return Ok(()) };
+        let into_second = self.elapsed_in_second();
         let Some(s) = self.sources.get_mut(&key) else { return Ok(()) };
+        let demand = s.demand(into_second);
         let cap = (level * BURST_SECONDS).max(1.0);
         // A light source starts with a full bucket (its first callers pass at once), a
         // heavy one with an empty bucket (it gets its share, no burst on top).
@@ -184,7 +193,8 @@ impl Shares {
                 return level;
             }
         }
-        let mut demands: Vec<f64> = self.sources.values().map(|s| self.demand(s)).collect();
+        let into_second = self.elapsed_in_second();
+        let mut demands: Vec<f64> = self.sources.values().map(|s| s.demand(into_second)).collect();
         let level = water_fill(&mut demands, rate * RATE_SHARE).max(MIN_SHARE);
         self.level = Some((now, rate, level));
         level
@@ -195,20 +205,19 @@ impl Shares {
     /// while only one source sends (nothing to share).
     pub(super) fn debt(&self, key: SourceKey, rate: f64) -> f64 {
         match (self.sources.get(&key), self.level) {
-            (Some(s), Some((_, _, level))) if self.sources.len() > 1 && self.demand(s) < level => rate * debt_seconds(key),
+            (Some(s), Some((_, _, level))) if self.sources.len() > 1 && s.demand(self.elapsed_in_second()) < level => rate * debt_seconds(key),
             _ => 0.0,
         }
     }
 
-    /// What a source offers, in calls a second: the second before, or the running
-    /// one's pace if higher.
-    fn demand(&self, s: &Source) -> f64 {
-        let into_second = match (self.second, self.now_hint) {
+    /// How far into the running second the offers go (seconds, at least [`RECOMPUTE`]):
+    /// the running second's offers divided by it are its pace.
+    fn elapsed_in_second(&self) -> f64 {
+        match (self.second, self.now_hint) {
             (Some(start), Some(now)) => now.saturating_duration_since(start).as_secs_f64(),
             _ => 1.0,
         }
-        .max(RECOMPUTE.as_secs_f64());
-        f64::from(s.offered_before).max(f64::from(s.offered) / into_second)
+        .max(RECOMPUTE.as_secs_f64())
     }
 
     /// Sources tracked now (for tests).

@@ -75,10 +75,6 @@ impl Sources {
         })
     }
 
-    /// How many trunks are configured.
-    pub fn trunk_count(&self) -> usize {
-        self.trunks.len()
-    }
 }
 
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -111,6 +107,5 @@ mod tests {
         assert_eq!(s.key(ip("127.0.0.2")).to_string(), "127.0.0.0/24");
         assert_eq!(s.key(ip("203.0.113.7")).to_string(), "trunk 203.0.113.7");
         assert!(s.key(ip("203.0.113.7")).is_trunk());
-        assert_eq!(s.trunk_count(), 2);
     }
 }
