@@ -35,7 +35,7 @@ use crate::config::{AcdConfig, Operator, OperatorId, QueueId, RoutingPlan};
 mod tables;
 mod view;
 
-pub use view::{AcdSnapshot, OperatorSnapshot, OperatorStatus, QueueSnapshot};
+pub use view::{AcdSnapshot, OperatorSnapshot, OperatorStatus, QueueSnapshot, QueuedCaller, MAX_LISTED_CALLERS};
 
 use tables::{chain, operators_from_accounts, queues_from_plan};
 use tables::{AfterCall, CallEntry, Op, OpState, QueueState, Timer};
@@ -511,14 +511,27 @@ impl Acd {
                 offering: 0,
                 longest_wait: None,
                 available: q.idle.len(),
+                callers: q
+                    .waiting
+                    .iter()
+                    .take(MAX_LISTED_CALLERS)
+                    .enumerate()
+                    .filter_map(|(i, call)| {
+                        let c = self.calls.get(call)?;
+                        Some(QueuedCaller { call: *call, position: Some(i + 1), waited: now.saturating_duration_since(c.enqueued), offered_to: None })
+                    })
+                    .collect(),
             })
             .collect();
-        for c in self.calls.values() {
+        for (id, c) in &self.calls {
             if let Some(q) = queues.get_mut(c.queue) {
-                if c.offered_to.is_some() {
-                    q.offering += 1;
-                }
                 let waited = now.saturating_duration_since(c.enqueued);
+                if let Some(op) = c.offered_to.and_then(|o| self.ops.get(o)) {
+                    q.offering += 1;
+                    if q.callers.len() < MAX_LISTED_CALLERS {
+                        q.callers.push(QueuedCaller { call: *id, position: None, waited, offered_to: Some(op.id.clone()) });
+                    }
+                }
                 q.longest_wait = Some(q.longest_wait.map_or(waited, |w| w.max(waited)));
             }
         }

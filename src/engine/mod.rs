@@ -82,7 +82,7 @@ pub use call::{Call, CallState, DialogKey, OperatorDialog};
 
 use self::call::{NewCall, ReInviteError};
 pub use ids::{OfferId, TxId};
-pub use snapshot::Snapshot;
+pub use snapshot::{LiveCall, Snapshot, MAX_LISTED_CALLS};
 pub use drain::{HURRY, LINGER};
 pub use output::{CallEvent, CallEventKind, DigitSource, DrainReport, DrainStep, EndReason, MediaCommand, MediaInput, OperatorEventKind, Output, RefusalSummary, Stats};
 pub use uas::ALLOW;

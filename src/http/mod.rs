@@ -15,19 +15,26 @@
 //!   and the roles.
 //! - `routes.rs`: the router: `/healthz`, `/metrics`, `/api/v1/status`.
 //! - `metrics.rs`: the Prometheus text exposition of a [`Live`] snapshot.
+//! - `events.rs`: the live event stream ([`Publisher`], fed by the engine task).
 
 mod auth;
+mod events;
 mod metrics;
 mod routes;
 mod serve;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::{broadcast, mpsc, oneshot};
+
 use crate::config::HttpToken;
+use crate::engine::control::{Command, Reply};
 use crate::engine::{Engine, Snapshot};
 use crate::store::Health;
 
+pub use events::{LiveEvent, Publisher};
 pub use serve::{bind, serve, Bound};
 
 /// How often the engine task publishes a [`Live`] snapshot.
@@ -60,4 +67,20 @@ pub struct Shared {
     pub live: tokio::sync::watch::Receiver<Option<Arc<Live>>>,
     /// The tokens the API accepts.
     pub tokens: tokio::sync::watch::Receiver<Arc<Vec<HttpToken>>>,
+    /// The live event stream: each SSE client subscribes.
+    pub events: broadcast::Sender<Arc<LiveEvent>>,
+    /// Supervisor commands for the engine (the control socket's entry point).
+    pub commands: mpsc::Sender<Commanded>,
+    /// The record database, opened read-only per request (as the CLI does); `None`
+    /// when the gateway keeps no records.
+    pub records: Option<PathBuf>,
+}
+
+/// A supervisor command from the API, and where the engine's reply goes.
+#[derive(Debug)]
+pub struct Commanded {
+    /// The command.
+    pub command: Command,
+    /// The engine's answer.
+    pub reply: oneshot::Sender<Reply>,
 }

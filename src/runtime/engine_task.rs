@@ -48,7 +48,7 @@ use super::tcp::TcpWriters;
 use super::udp;
 use crate::call::CallId;
 use crate::config::Config;
-use crate::http::{Live, PUBLISH_EVERY};
+use crate::http::{Live, Publisher, PUBLISH_EVERY};
 use super::vitals::Vitals;
 use crate::engine::{CallEvent, CallEventKind, DrainReport, DrainStep, Engine, Output};
 use crate::media::prompts::PromptStore;
@@ -77,6 +77,8 @@ pub(super) struct Start {
     pub(super) tcp: TcpWriters,
     /// Where the snapshots for the HTTP server are published.
     pub(super) live: watch::Sender<Option<Arc<Live>>>,
+    /// The live event stream's publisher, when HTTP is on.
+    pub(super) events: Option<Publisher>,
     pub(super) shutdown: CancellationToken,
     pub(super) tracker: TaskTracker,
     pub(super) vitals: Arc<Vitals>,
@@ -87,7 +89,7 @@ pub(super) struct Start {
 /// Starts the media shards and the signalling thread; the engine task is tracked by
 /// `start.tracker` until it ends.
 pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
-    let Start { config, store, prompts, queues, udp, tcp, live, shutdown, tracker, vitals, done } = start;
+    let Start { config, store, prompts, queues, udp, tcp, live, events, shutdown, tracker, vitals, done } = start;
     let Queues { tx, rx, invites } = queues;
     let mut engine = Engine::with_entropy(config);
     engine.set_wall_clock(Instant::now(), std::time::SystemTime::now());
@@ -110,6 +112,7 @@ pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
         commits: HashMap::new(),
         trimmer: memory::Trimmer::default(),
         live,
+        events,
         build_time: Duration::ZERO,
         shutdown,
         tracker: tracker.clone(),
@@ -164,6 +167,8 @@ struct EngineTask {
     /// The snapshots for the HTTP server, and what building the last one took.
     live: watch::Sender<Option<Arc<Live>>>,
     build_time: Duration,
+    /// The live event stream (`/api/v1/events`), when HTTP is on.
+    events: Option<Publisher>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     /// The shared runtime, where calls' media is opened (the engine's thread runs only
@@ -337,6 +342,9 @@ impl EngineTask {
                 Output::Operator { operator, kind, detail } => {
                     info!(event = "operator", %operator, kind = ?kind, detail = detail.as_deref().unwrap_or(""), "operator");
                     self.recorder.on_operator(&operator, kind, detail.as_deref());
+                    if let Some(p) = &mut self.events {
+                        p.operator_event(&operator, kind, detail.as_deref());
+                    }
                 }
                 Output::Event(ev) => self.on_event(&ev),
                 Output::Drain(r) => self.on_drain(r),
@@ -373,6 +381,9 @@ impl EngineTask {
     /// refused when its record has no room.
     fn on_event(&mut self, ev: &CallEvent) {
         log_event(ev);
+        if let Some(p) = &mut self.events {
+            p.call_event(ev);
+        }
         match self.recorder.on_event(ev) {
             Some(Started::Queued(wait)) => {
                 self.commits.insert(ev.call, wait);

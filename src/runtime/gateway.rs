@@ -89,9 +89,15 @@ impl Gateway {
         let http_addrs = http_bound.addrs();
         let (live_tx, live) = watch::channel(None);
         let (http_tokens, tokens) = watch::channel(Arc::new(config.http.tokens.clone()));
-        if !http_addrs.is_empty() {
-            http::serve(http_bound, http::Shared { live, tokens }, &tracker);
-        }
+        let events = if http_addrs.is_empty() {
+            None
+        } else {
+            let (publisher, events) = http::Publisher::new();
+            let commands = forward_commands(tx.clone(), &tracker);
+            let records = store.as_ref().map(|_| config.store.path.clone());
+            http::serve(http_bound, http::Shared { live, tokens, events, commands, records }, &tracker);
+            Some(publisher)
+        };
         #[cfg(unix)]
         tracker.spawn(control::serve(control::socket_path(&config.store.path), tx.clone(), shutdown.clone(), Node { vitals: vitals.clone(), faults }));
         let dog = Watchdog { vitals: vitals.clone(), store: store.as_ref().map(Writer::handle), engine: tx.clone(), pings: watchdog_interval.is_some() };
@@ -106,6 +112,7 @@ impl Gateway {
             udp,
             tcp: writers,
             live: live_tx,
+            events,
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
             vitals: vitals.clone(),
@@ -169,6 +176,23 @@ impl Gateway {
 
 /// Open the record store. If it cannot be opened the gateway still answers calls (the
 /// log keeps their story) and says so loudly: records matter, answering matters more.
+/// The API's supervisor commands, handed to the engine as the control socket's are
+/// (in order with everything else the engine handles).
+fn forward_commands(engine: mpsc::Sender<EngineInput>, tracker: &TaskTracker) -> mpsc::Sender<http::Commanded> {
+    let (tx, mut rx) = mpsc::channel::<http::Commanded>(COMMANDS_WAITING);
+    tracker.spawn(async move {
+        while let Some(c) = rx.recv().await {
+            if engine.send(EngineInput::Command(c.command, c.reply)).await.is_err() {
+                break;
+            }
+        }
+    });
+    tx
+}
+
+/// API commands waiting for the engine at most (more wait in their HTTP handlers).
+const COMMANDS_WAITING: usize = 64;
+
 fn open_store(config: &Config) -> Option<Writer> {
     let options = WriterOptions { capacity: config.store.queue_capacity, ..Default::default() };
     match Writer::open(&config.store.path, options) {

@@ -67,6 +67,25 @@ pub struct QueueSnapshot {
     pub longest_wait: Option<Duration>,
     /// Operators of this queue available right now.
     pub available: usize,
+    /// The callers held, in the order they will be offered: those waiting by place,
+    /// then those being offered; at most [`MAX_LISTED_CALLERS`].
+    pub callers: Vec<QueuedCaller>,
+}
+
+/// A queue lists at most this many callers in a snapshot (the counts stay whole).
+pub const MAX_LISTED_CALLERS: usize = 500;
+
+/// One caller held by a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedCaller {
+    /// The call.
+    pub call: CallId,
+    /// Place among the waiting (1 = next); `None` while being offered.
+    pub position: Option<usize>,
+    /// How long since the call joined the queue.
+    pub waited: Duration,
+    /// The operator whose phone rings for it, while offered.
+    pub offered_to: Option<OperatorId>,
 }
 
 /// One operator on the wallboard.
