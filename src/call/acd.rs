@@ -5,11 +5,14 @@
 //! ring timeouts, wrap-up, overflow and the hold announcements.
 //!
 //! Rules, and why:
-//! - One FIFO per department queue. A call whose offer failed goes back to the
-//!   **head** of its queue: it has waited longest and must not lose its place.
+//! - One queue per department, served by priority class, then by wait (`lanes.rs`:
+//!   a FIFO per class; a class rises with waiting, so no caller starves). A call
+//!   whose offer failed goes back to the **head** of its class: it has waited
+//!   longest and must not lose its place.
 //! - The **longest-idle** available operator who serves an eligible queue gets the
 //!   call, spreading work fairly. An operator may serve several queues; when calls
-//!   of two queues compete for one operator the call that waited longer wins.
+//!   of two queues compete for one operator the higher class wins, then the call
+//!   that waited longer.
 //! - A call is eligible for its own queue; after `overflow_after` also for the
 //!   queue's overflow target (by default the fallback `general`), after twice that
 //!   for the next target in the chain, and so on (`Overflowed` says when).
@@ -32,8 +35,11 @@ use thiserror::Error;
 use crate::call::CallId;
 use crate::config::{AcdConfig, Operator, OperatorId, QueueId, RoutingPlan};
 
+mod lanes;
 mod tables;
 mod view;
+
+pub use lanes::Priority;
 
 pub use view::{AcdSnapshot, OperatorSnapshot, OperatorStatus, QueueSnapshot, QueuedCaller, MAX_LISTED_CALLERS};
 
@@ -140,9 +146,15 @@ impl Acd {
 
     // ------------------------------------------------------------------- calls
 
-    /// A call joins the tail of `queue` (an unknown queue means the fallback: the
-    /// call must land where a human answers). A call already queued is left alone.
+    /// A call of [`Priority::Normal`] joins `queue` (see [`Acd::enqueue_with`]).
     pub fn enqueue(&mut self, now: Instant, call: CallId, queue: &QueueId) {
+        self.enqueue_with(now, call, queue, Priority::Normal);
+    }
+
+    /// A call joins the tail of its class in `queue` (an unknown queue means the
+    /// fallback: the call must land where a human answers). A call already queued is
+    /// left alone.
+    pub fn enqueue_with(&mut self, now: Instant, call: CallId, queue: &QueueId, class: Priority) {
         if self.calls.contains_key(&call) {
             return;
         }
@@ -166,10 +178,11 @@ impl Acd {
                 next_overflow,
                 next_stay,
                 offered_to: None,
+                class,
             },
         );
         if let Some(s) = self.queues.get_mut(q) {
-            s.waiting.push_back(call);
+            s.waiting.push_back(class, call);
         }
         if let Some(t) = next_overflow {
             self.timers.insert((t, Timer::Overflow(call)));
@@ -188,7 +201,7 @@ impl Acd {
         match entry.offered_to {
             None => {
                 if let Some(q) = self.queues.get_mut(entry.queue) {
-                    q.waiting.retain(|c| *c != call);
+                    q.waiting.remove(entry.class, call);
                 }
             }
             Some(op) => {
@@ -511,14 +524,15 @@ impl Acd {
                 offering: 0,
                 longest_wait: None,
                 available: q.idle.len(),
-                callers: q
-                    .waiting
-                    .iter()
+                callers: self
+                    .in_order(q, now)
+                    .into_iter()
                     .take(MAX_LISTED_CALLERS)
                     .enumerate()
-                    .filter_map(|(i, call)| {
-                        let c = self.calls.get(call)?;
-                        Some(QueuedCaller { call: *call, position: Some(i + 1), waited: now.saturating_duration_since(c.enqueued), offered_to: None })
+                    .filter_map(|(i, (call, class))| {
+                        let c = self.calls.get(&call)?;
+                        let waited = now.saturating_duration_since(c.enqueued);
+                        Some(QueuedCaller { call, position: Some(i + 1), waited, offered_to: None, class: c.class, effective: class })
                     })
                     .collect(),
             })
@@ -529,7 +543,8 @@ impl Acd {
                 if let Some(op) = c.offered_to.and_then(|o| self.ops.get(o)) {
                     q.offering += 1;
                     if q.callers.len() < MAX_LISTED_CALLERS {
-                        q.callers.push(QueuedCaller { call: *id, position: None, waited, offered_to: Some(op.id.clone()) });
+                        let effective = c.class.aged(waited, self.cfg.max_priority_wait);
+                        q.callers.push(QueuedCaller { call: *id, position: None, waited, offered_to: Some(op.id.clone()), class: c.class, effective });
                     }
                 }
                 q.longest_wait = Some(q.longest_wait.map_or(waited, |w| w.max(waited)));
@@ -561,21 +576,26 @@ impl Acd {
         self.op_index.get(operator).map(|&i| self.status(i))
     }
 
-    /// Calls waiting in a queue, in order (for tests and the wallboard).
-    pub fn waiting(&self, queue: &QueueId) -> Vec<CallId> {
+    /// Calls waiting in a queue, in the order they would be served at `now`.
+    pub fn waiting(&self, now: Instant, queue: &QueueId) -> Vec<CallId> {
         self.queue_index
             .get(queue)
             .and_then(|i| self.queues.get(*i))
-            .map(|q| q.waiting.iter().copied().collect())
+            .map(|q| self.in_order(q, now).into_iter().map(|(c, _)| c).collect())
             .unwrap_or_default()
+    }
+
+    /// A queue's waiting calls in serving order at `now`, with their effective class.
+    fn in_order(&self, q: &QueueState, now: Instant) -> Vec<(CallId, Priority)> {
+        q.waiting.in_order(now, self.cfg.max_priority_wait, |c| self.calls.get(&c).map(|e| e.enqueued))
     }
 
     /// The call's queue and 1-based place in it while waiting (for the `queued`
     /// event of the call's story); `None` while offered or unknown. O(queue length).
-    pub fn position(&self, call: CallId) -> Option<(QueueId, usize)> {
+    pub fn position(&self, now: Instant, call: CallId) -> Option<(QueueId, usize)> {
         let c = self.calls.get(&call)?;
         let q = self.queues.get(c.queue)?;
-        let i = q.waiting.iter().position(|x| *x == call)?;
+        let i = self.in_order(q, now).iter().position(|(x, _)| *x == call)?;
         Some((q.id.clone(), i + 1))
     }
 
@@ -625,7 +645,7 @@ impl Acd {
         };
         c.offered_to = None;
         if let Some(q) = self.queues.get_mut(c.queue) {
-            q.waiting.push_front(call);
+            q.waiting.push_front(c.class, call);
         }
     }
 
@@ -671,30 +691,25 @@ impl Acd {
         }
     }
 
-    /// Offers waiting calls to available operators until no pair is left. Only queue
-    /// heads are considered: a head has waited longest, so it is eligible for every
-    /// queue a later call of its queue is, and FIFO holds.
+    /// Offers waiting calls to available operators until no pair is left. Only the
+    /// heads of each queue's class lanes are considered: a head has waited longest in
+    /// its lane, so it is eligible for every queue a later call of its lane is, and
+    /// has the lane's highest effective class. The best eligible head (class, then
+    /// wait) gets the longest-idle operator.
     fn dispatch(&mut self, now: Instant) {
         loop {
-            let mut best: Option<(Instant, CallId, usize)> = None;
+            let mut best: Option<((Priority, Instant), CallId, usize)> = None;
             for q in &self.queues {
-                let Some(&call) = q.waiting.front() else {
-                    continue;
-                };
-                let Some(c) = self.calls.get(&call) else {
-                    continue;
-                };
-                let mut pick: Option<(Instant, usize)> = None;
-                for e in chain(&self.queues, c.queue, c.reach + 1) {
-                    if let Some(&cand) = self.queues.get(e).and_then(|s| s.idle.first()) {
-                        if pick.is_none_or(|p| cand < p) {
-                            pick = Some(cand);
-                        }
+                for (_, call) in q.waiting.heads() {
+                    let Some(c) = self.calls.get(&call) else {
+                        continue;
+                    };
+                    let key = (c.class.aged(now.saturating_duration_since(c.enqueued), self.cfg.max_priority_wait), c.enqueued);
+                    if best.as_ref().is_some_and(|(b, _, _)| !lanes::before(key, *b)) {
+                        continue;
                     }
-                }
-                if let Some((_, op)) = pick {
-                    if best.is_none_or(|(t, _, _)| c.enqueued < t) {
-                        best = Some((c.enqueued, call, op));
+                    if let Some(op) = self.longest_idle_for(c) {
+                        best = Some((key, call, op));
                     }
                 }
             }
@@ -703,6 +718,19 @@ impl Acd {
                 break; // cannot happen (idle sets mirror Available); never spin
             }
         }
+    }
+
+    /// The longest-idle available operator of a queue the call is eligible for.
+    fn longest_idle_for(&self, c: &CallEntry) -> Option<usize> {
+        let mut pick: Option<(Instant, usize)> = None;
+        for e in chain(&self.queues, c.queue, c.reach + 1) {
+            if let Some(&cand) = self.queues.get(e).and_then(|s| s.idle.first()) {
+                if pick.is_none_or(|p| cand < p) {
+                    pick = Some(cand);
+                }
+            }
+        }
+        pick.map(|(_, op)| op)
     }
 
     fn offer(&mut self, now: Instant, call: CallId, op: usize) -> bool {
@@ -714,11 +742,7 @@ impl Acd {
         };
         c.offered_to = Some(op);
         if let Some(q) = self.queues.get_mut(c.queue) {
-            if q.waiting.front() == Some(&call) {
-                q.waiting.pop_front();
-            } else {
-                q.waiting.retain(|x| *x != call);
-            }
+            q.waiting.remove(c.class, call);
         }
         let deadline = now + self.cfg.ring_timeout;
         self.timers.insert((deadline, Timer::Ring(op)));

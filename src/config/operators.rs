@@ -29,6 +29,7 @@ pub(crate) struct RawAcd {
     pub ring_timeout: Option<S<toml::Value>>,
     pub overflow_after: Option<S<toml::Value>>,
     pub stay_on_line_every: Option<S<toml::Value>>,
+    pub max_priority_wait: Option<S<toml::Value>>,
     pub not_responding_reason: Option<S<String>>,
 }
 
@@ -122,6 +123,9 @@ pub struct AcdConfig {
     pub overflow_after: Duration,
     /// "Please stay on the line" this often while waiting.
     pub stay_on_line_every: Duration,
+    /// A waiting call's priority class rises one step for every this long it has
+    /// waited, so that no class starves (issue 16).
+    pub max_priority_wait: Duration,
     /// The pause reason given to an operator who let an offer fail.
     pub not_responding_reason: String,
 }
@@ -161,6 +165,7 @@ pub(crate) fn default_acd() -> AcdConfig {
         ring_timeout: Duration::from_secs(15),
         overflow_after: Duration::from_secs(30),
         stay_on_line_every: Duration::from_secs(30),
+        max_priority_wait: Duration::from_secs(60),
         not_responding_reason: "not_responding".to_string(),
     }
 }
@@ -272,6 +277,7 @@ pub(crate) fn acd(raw: Option<S<RawAcd>>, p: &mut Problems<'_>) -> AcdConfig {
             "between 10s and 10m",
             p,
         ),
+        max_priority_wait: dur(raw.max_priority_wait.as_ref(), "acd.max_priority_wait", d.max_priority_wait, secs(5)..=secs(600), "between 5s and 10m", p),
         not_responding_reason,
     }
 }

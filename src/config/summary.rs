@@ -173,7 +173,7 @@ fn operators_summary(c: &Config) -> String {
             .join(", ")
     };
     format!(
-        "acd: wrap-up {:?}, ring {:?}, overflow after {:?}, stay-on-line every {:?}\n\
+        "acd: wrap-up {:?}, ring {:?}, overflow after {:?}, stay-on-line every {:?}, class up every {:?} waited\n\
          registrar: realm {:?}, nonce ttl {:?}, expires {:?}..{:?} (default {:?}), \
          {} failures per address and user, {} per operator, per {:?}\n\
          operators: {ops}",
@@ -181,6 +181,7 @@ fn operators_summary(c: &Config) -> String {
         c.acd.ring_timeout,
         c.acd.overflow_after,
         c.acd.stay_on_line_every,
+        c.acd.max_priority_wait,
         c.registrar.realm,
         c.registrar.nonce_ttl,
         c.registrar.min_expires,

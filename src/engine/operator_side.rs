@@ -78,7 +78,7 @@ impl OperatorSide {
     /// Where `call` waits: its queue and position (1 = next).
     #[cfg(test)]
     pub(crate) fn position(&self, call: CallId) -> Option<(QueueId, usize)> {
-        self.acd.position(call)
+        self.acd.position(std::time::Instant::now(), call)
     }
 
     /// Every queue and operator as of `now` (for the engine's [`super::Snapshot`]).
@@ -140,7 +140,7 @@ impl OperatorSide {
     /// The IVR routed `call` to `queue`: it waits there; returns its position.
     pub(crate) fn enqueue(&mut self, now: Instant, call: CallId, queue: &QueueId, ctx: Ctx<'_>) {
         self.acd.enqueue(now, call, queue);
-        let position = self.acd.position(call).map_or(0, |(_, p)| p);
+        let position = self.acd.position(now, call).map_or(0, |(_, p)| p);
         ctx.calls.event(call, CallEventKind::Queued { queue: queue.to_string(), position }, ctx.fx);
         self.drain_acd(now, ctx);
     }

@@ -7,9 +7,10 @@
 //! transitions that change these tables live in the parent module; this one only
 //! shapes them and builds them.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
+use super::lanes::{Lanes, Priority};
 use crate::call::CallId;
 use crate::config::{Operator, OperatorId, QueueId, RoutingPlan};
 
@@ -59,7 +60,8 @@ pub(super) struct QueueState {
     pub(super) id: QueueId,
     /// Index of the overflow target; never the queue itself.
     pub(super) overflow: Option<usize>,
-    pub(super) waiting: VecDeque<CallId>,
+    /// Waiting calls, a FIFO per priority class.
+    pub(super) waiting: Lanes,
     /// Available operators serving this queue, longest idle first.
     pub(super) idle: BTreeSet<(Instant, usize)>,
 }
@@ -78,6 +80,8 @@ pub(super) struct CallEntry {
     pub(super) next_stay: Instant,
     /// Operator index while an offer rings; `None` while waiting.
     pub(super) offered_to: Option<usize>,
+    /// The class it joined with (its lane); it ages while waiting.
+    pub(super) class: Priority,
 }
 
 /// A timer's key; the deadline in the entry's state tells a live timer from a
@@ -94,7 +98,7 @@ fn queue(id: QueueId) -> QueueState {
     QueueState {
         id,
         overflow: None,
-        waiting: VecDeque::new(),
+        waiting: Lanes::default(),
         idle: BTreeSet::new(),
     }
 }

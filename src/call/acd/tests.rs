@@ -12,6 +12,7 @@ fn cfg() -> AcdConfig {
         ring_timeout: Duration::from_secs(15),
         overflow_after: Duration::from_secs(30),
         stay_on_line_every: Duration::from_secs(30),
+        max_priority_wait: Duration::from_secs(60),
         not_responding_reason: "not_responding".into(),
     }
 }
@@ -207,7 +208,7 @@ fn ring_timeout_pauses_operator_and_requeues_at_head() {
     w.acd.enqueue(w.at(1), CallId(1), &q("medical"));
     w.acd.enqueue(w.at(2), CallId(2), &q("medical"));
     assert_eq!(World::offers(&w.actions()), vec![(CallId(1), oid("a"))]);
-    assert_eq!(w.acd.waiting(&q("medical")), vec![CallId(2)]);
+    assert_eq!(w.acd.waiting(w.t0, &q("medical")), vec![CallId(2)]);
     let a = w.run_until(w.at(16));
     assert!(a.contains(&AcdAction::CancelOffer {
         call: CallId(1),
@@ -219,7 +220,7 @@ fn ring_timeout_pauses_operator_and_requeues_at_head() {
         reason: Some("not_responding".into())
     }));
     // Call 1 is back before call 2.
-    assert_eq!(w.acd.waiting(&q("medical")), vec![CallId(1), CallId(2)]);
+    assert_eq!(w.acd.waiting(w.t0, &q("medical")), vec![CallId(1), CallId(2)]);
     w.acd.operator_registered(w.at(17), &oid("b"));
     assert_eq!(World::offers(&w.actions()), vec![(CallId(1), oid("b"))]);
     // a stays paused until resumed.
@@ -355,7 +356,7 @@ fn pause_resume_and_logout() {
         call: CallId(1),
         operator: oid("a")
     }));
-    assert_eq!(w.acd.waiting(&q("fire")), vec![CallId(1)]);
+    assert_eq!(w.acd.waiting(w.t0, &q("fire")), vec![CallId(1)]);
     // Pause during a call takes effect after it, instead of wrap-up.
     w.acd.resume(w.at(6), &oid("a")).unwrap();
     w.acd.offer_answered(w.at(7), CallId(1), &oid("a"));
@@ -414,8 +415,8 @@ fn caller_hangs_up_while_ringing_frees_operator_with_its_place() {
     w.acd.enqueue(w.at(5), CallId(3), &q("fire"));
     w.acd.enqueue(w.at(5), CallId(4), &q("fire"));
     // Call 3 rings b, call 4 waits first in line.
-    assert_eq!(w.acd.position(CallId(4)), Some((q("fire"), 1)));
-    assert_eq!(w.acd.position(CallId(3)), None, "being offered");
+    assert_eq!(w.acd.position(w.t0, CallId(4)), Some((q("fire"), 1)));
+    assert_eq!(w.acd.position(w.t0, CallId(3)), None, "being offered");
     w.acd.remove(w.at(6), CallId(3));
     w.acd.remove(w.at(6), CallId(99));
     assert!(
@@ -424,9 +425,9 @@ fn caller_hangs_up_while_ringing_frees_operator_with_its_place() {
     );
     // Hanging up while waiting just leaves the queue.
     w.acd.enqueue(w.at(7), CallId(5), &q("fire"));
-    assert_eq!(w.acd.position(CallId(5)), Some((q("fire"), 1)));
+    assert_eq!(w.acd.position(w.t0, CallId(5)), Some((q("fire"), 1)));
     w.acd.remove(w.at(8), CallId(5));
-    assert_eq!(w.acd.waiting(&q("fire")), vec![]);
+    assert_eq!(w.acd.waiting(w.t0, &q("fire")), vec![]);
     assert!(w
         .calls_actions()
         .iter()
@@ -450,7 +451,7 @@ fn unregister_while_ringing_requeues_and_on_call_keeps_the_call() {
         call: CallId(1),
         operator: oid("a")
     }));
-    assert_eq!(w.acd.waiting(&q("fire")), vec![CallId(1)]);
+    assert_eq!(w.acd.waiting(w.t0, &q("fire")), vec![CallId(1)]);
     assert_eq!(
         w.acd.operator_status(&oid("a")),
         Some(OperatorStatus::Offline)
@@ -494,7 +495,7 @@ fn ten_thousand_minutes_in_queue_never_ends_the_call() {
         1
     );
     assert!(w.acd.has_call(CallId(1)));
-    assert_eq!(w.acd.waiting(&q("medical")), vec![CallId(1)]);
+    assert_eq!(w.acd.waiting(w.t0, &q("medical")), vec![CallId(1)]);
     let snap = w.acd.snapshot(end);
     let medical = snap.queues.iter().find(|s| s.id == q("medical")).unwrap();
     assert_eq!(
@@ -604,4 +605,65 @@ fn stay_on_line_every_30s_while_waiting_and_ringing() {
         .run_until(w.at(500))
         .iter()
         .all(|a| !matches!(a, AcdAction::PlayStayOnLine { .. })));
+}
+
+// ------------------------------------------------------------- priority (issue 16)
+
+#[test]
+fn a_high_class_caller_is_served_before_five_who_waited_longer() {
+    let mut w = World::new(&[operator("a", &["general"])]);
+    for i in 1..=5 {
+        w.acd.enqueue(w.at(i), CallId(i), &q("general"));
+    }
+    w.acd.enqueue_with(w.at(10), CallId(6), &q("general"), Priority::Low);
+    w.acd.enqueue_with(w.at(20), CallId(7), &q("general"), Priority::High);
+    assert_eq!(w.acd.position(w.at(20), CallId(7)), Some((q("general"), 1)));
+    assert_eq!(w.acd.position(w.at(20), CallId(6)), Some((q("general"), 7)));
+    w.actions();
+    w.acd.operator_registered(w.at(21), &oid("a"));
+    assert_eq!(World::offers(&w.actions()), vec![(CallId(7), oid("a"))]);
+    // Then the normal callers by wait; the low one last.
+    w.acd.offer_answered(w.at(22), CallId(7), &oid("a"));
+    assert_eq!(w.acd.waiting(w.at(22), &q("general")), vec![CallId(1), CallId(2), CallId(3), CallId(4), CallId(5), CallId(6)]);
+}
+
+#[test]
+fn a_low_class_caller_rises_after_max_priority_wait_and_is_served() {
+    let mut w = World::new(&[operator("a", &["general"])]);
+    w.acd.enqueue_with(w.at(0), CallId(1), &q("general"), Priority::Low);
+    // Normal callers keep coming; before 60 s they pass the silent caller.
+    w.acd.enqueue(w.at(30), CallId(2), &q("general"));
+    assert_eq!(w.acd.waiting(w.at(59), &q("general")), vec![CallId(2), CallId(1)]);
+    // At 60 s the silent caller is normal and has waited longest: next.
+    w.acd.enqueue(w.at(61), CallId(3), &q("general"));
+    assert_eq!(w.acd.waiting(w.at(61), &q("general")), vec![CallId(1), CallId(2), CallId(3)]);
+    // A high-class caller passes it until it has waited 120 s (call 2, normal, is
+    // high from 90 s).
+    w.acd.enqueue_with(w.at(100), CallId(4), &q("general"), Priority::High);
+    assert_eq!(w.acd.waiting(w.at(119), &q("general")), vec![CallId(2), CallId(4), CallId(1), CallId(3)]);
+    assert_eq!(w.acd.waiting(w.at(120), &q("general")), vec![CallId(1), CallId(2), CallId(4), CallId(3)]);
+    w.actions();
+    w.acd.operator_registered(w.at(121), &oid("a"));
+    assert_eq!(World::offers(&w.actions()), vec![(CallId(1), oid("a"))]);
+    let snap = w.acd.snapshot(w.at(121));
+    let general = snap.queues.iter().find(|x| x.id == q("general")).map(|x| x.callers.clone()).unwrap_or_default();
+    let offered = general.iter().find(|c| c.call == CallId(1)).unwrap();
+    assert_eq!((offered.class, offered.effective, offered.position), (Priority::Low, Priority::High, None));
+}
+
+#[test]
+fn a_failed_offer_puts_the_call_back_at_the_head_of_its_class() {
+    let mut w = World::new(&[operator("a", &["general"]), operator("b", &["general"])]);
+    w.acd.enqueue_with(w.at(1), CallId(1), &q("general"), Priority::High);
+    w.acd.enqueue_with(w.at(2), CallId(2), &q("general"), Priority::High);
+    w.acd.enqueue(w.at(0), CallId(3), &q("general"));
+    w.actions();
+    w.acd.operator_registered(w.at(3), &oid("a"));
+    assert_eq!(World::offers(&w.actions()), vec![(CallId(1), oid("a"))]);
+    w.acd.offer_failed(w.at(4), CallId(1), &oid("a"), OfferFailure::Unreachable);
+    assert_eq!(w.acd.waiting(w.at(4), &q("general")), vec![CallId(1), CallId(2), CallId(3)]);
+    w.acd.remove(w.at(5), CallId(2));
+    w.actions();
+    w.acd.operator_registered(w.at(6), &oid("b"));
+    assert_eq!(World::offers(&w.actions()), vec![(CallId(1), oid("b"))]);
 }

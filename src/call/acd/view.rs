@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::lanes::Priority;
 use crate::call::CallId;
 use crate::config::{OperatorId, QueueId};
 
@@ -86,6 +87,10 @@ pub struct QueuedCaller {
     pub waited: Duration,
     /// The operator whose phone rings for it, while offered.
     pub offered_to: Option<OperatorId>,
+    /// The class it joined with.
+    pub class: Priority,
+    /// Its class now, raised by waiting.
+    pub effective: Priority,
 }
 
 /// One operator on the wallboard.
