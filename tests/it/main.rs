@@ -23,6 +23,7 @@ mod media_prompt;
 mod media_rfc4733;
 mod media_rtp;
 mod media_session;
+mod media_vad;
 mod operators;
 mod overload;
 mod records;
