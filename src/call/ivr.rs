@@ -11,6 +11,15 @@
 //! `max_time`; a prompt that is never reported finished is given up after
 //! `prompt_timeout`. Queues closed by their time rules overflow at route time.
 //!
+//! The silent-call procedure (issue 16, modelled on the UK's Silent Solution): a caller
+//! who has neither spoken (`handle_speech`, from the voice-activity detector) nor
+//! pressed a key when the menu gives up hears `silent_prompt` ("if you cannot speak,
+//! press 5 twice") instead of going to the fallback at once. 5 5 routes to the silent
+//! queue as [`RouteReason::Silent55`] (the highest priority); anything else, or
+//! nothing within `silent_wait` after the prompt, routes to the fallback as
+//! [`RouteReason::Silent`] (the lowest priority, rising while it waits). Either way the
+//! call reaches a queue: a silent caller is never dropped.
+//!
 //! Wall-clock time is an input too: `Ivr::new` takes the UTC time at the start and
 //! the machine adds the monotonic time elapsed since, so time rules are testable on
 //! the same virtual clock as the timers.
@@ -28,8 +37,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{
     Lang, MenuAction, MenuId, PromptId, QueueId, RoutingPlan, PROMPT_INVALID_CHOICE,
-    PROMPT_NO_CHOICE,
+    PROMPT_NO_CHOICE, PROMPT_SILENT,
 };
+use crate::call::acd::Priority;
 
 /// At most this many steps are kept on a path: a caller (or a broken phone) that
 /// floods keys must not grow a call's memory without bound.
@@ -116,6 +126,32 @@ pub enum RouteReason {
     TimeLimit,
     /// The plan lacks something validation guarantees (a hand-built plan).
     PlanError,
+    /// A silent caller pressed 5 5 after the silent prompt: the highest priority.
+    #[serde(rename = "silent_55")]
+    Silent55,
+    /// A caller who neither spoke nor pressed a key, through the silent prompt too:
+    /// the lowest priority (it rises while the call waits).
+    Silent,
+}
+
+impl RouteReason {
+    /// The call's priority class in its queue.
+    pub fn priority(&self) -> Priority {
+        match self {
+            RouteReason::Silent55 => Priority::High,
+            RouteReason::Silent => Priority::Low,
+            _ => Priority::Normal,
+        }
+    }
+
+    /// The flag shown to the operator (`X-CC112-Flags`) and kept in the record.
+    pub fn flag(&self) -> Option<&'static str> {
+        match self {
+            RouteReason::Silent55 => Some("silent_55"),
+            RouteReason::Silent => Some("silent"),
+            _ => None,
+        }
+    }
 }
 
 /// The story of the call in the IVR, kept for the call record.
@@ -195,6 +231,10 @@ pub enum PathStep {
     },
     /// No key at all within `no_input_limit`.
     NoInputLimit,
+    /// The voice-activity detector heard the caller speak (recorded once).
+    Spoke,
+    /// The caller had neither spoken nor pressed a key: the silent prompt plays.
+    SilentPrompt,
     /// `max_time` in the IVR.
     TimeLimit,
     /// The routing decision (its details are in [`IvrPath::outcome`]).
@@ -213,6 +253,8 @@ enum Then {
     PlayMenu,
     /// Wait for a key (after the menu prompt).
     AwaitKey,
+    /// Wait `silent_wait` for 5 5 (after the silent prompt).
+    AwaitFives,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +288,10 @@ pub struct Ivr {
     silences: u32,
     /// Cleared by the first key.
     no_input_deadline: Option<Instant>,
+    /// The caller spoke (voice activity) or pressed a key: not a silent caller.
+    heard: bool,
+    /// In the silent-call stage: the fives pressed so far.
+    fives: Option<u8>,
     max_deadline: Instant,
     actions: VecDeque<IvrAction>,
     path: IvrPath,
@@ -271,6 +317,8 @@ impl Ivr {
             invalid: 0,
             silences: 0,
             no_input_deadline: Some(now + plan.no_input_limit),
+            heard: false,
+            fives: None,
             max_deadline: now + plan.max_time,
             actions: VecDeque::new(),
             path: IvrPath {
@@ -301,10 +349,27 @@ impl Ivr {
         ivr
     }
 
+    /// The voice-activity detector heard the caller speak: not a silent caller.
+    pub fn handle_speech(&mut self, now: Instant) {
+        if self.heard || matches!(self.state, State::Routed | State::Abandoned) {
+            self.heard = true;
+            return;
+        }
+        self.heard = true;
+        self.record(now, PathStep::Spoke);
+    }
+
     /// A key from the caller (RFC 4733 event or in-band), already de-duplicated.
     pub fn handle_digit(&mut self, now: Instant, key: char) {
         let key = key.to_ascii_uppercase();
         let is_key = key.is_ascii_digit() || matches!(key, '*' | '#' | 'A'..='D');
+        if is_key && self.fives.is_some() && !matches!(self.state, State::Routed | State::Abandoned) {
+            self.silent_key(now, key);
+            return;
+        }
+        if is_key {
+            self.heard = true;
+        }
         let (menu, barge_in) = match &self.state {
             State::Routed | State::Abandoned => return,
             _ if !is_key => {
@@ -390,8 +455,7 @@ impl Ivr {
         if self.no_input_deadline.is_some_and(|d| now >= d) {
             self.record(now, PathStep::NoInputLimit);
             self.stop_if_playing();
-            let announce = self.prompt_ref(PROMPT_NO_CHOICE);
-            self.route(now, fallback, RouteReason::NoInput, Some(announce));
+            self.no_input(now);
             return;
         }
         match self.state.clone() {
@@ -411,9 +475,11 @@ impl Ivr {
                         count: self.silences,
                     },
                 );
-                if self.silences > self.plan.no_input_repeats {
+                if self.fives.is_some() {
                     let announce = self.prompt_ref(PROMPT_NO_CHOICE);
-                    self.route(now, fallback, RouteReason::NoInput, Some(announce));
+                    self.route(now, fallback, RouteReason::Silent, Some(announce));
+                } else if self.silences > self.plan.no_input_repeats {
+                    self.no_input(now);
                 } else {
                     self.play_menu(now, menu);
                 }
@@ -487,6 +553,44 @@ impl Ivr {
         }
     }
 
+    /// The menu gives up on a caller who pressed nothing: the fallback, or first the
+    /// silent prompt for a caller who has not spoken either.
+    fn no_input(&mut self, now: Instant) {
+        let menu = match &self.state {
+            State::Playing { menu, .. } | State::AwaitingKey { menu, .. } => menu.clone(),
+            State::Routed | State::Abandoned => return,
+        };
+        if self.plan.silent_procedure && !self.heard && self.fives.is_none() {
+            self.fives = Some(0);
+            self.no_input_deadline = None;
+            self.record(now, PathStep::SilentPrompt);
+            self.play(now, menu, PromptId::new(PROMPT_SILENT), Then::AwaitFives);
+            return;
+        }
+        let fallback = self.plan.fallback_queue.clone();
+        let announce = self.prompt_ref(PROMPT_NO_CHOICE);
+        self.route(now, fallback, RouteReason::NoInput, Some(announce));
+    }
+
+    /// A key in the silent-call stage: 5 5 routes to the silent queue; any other key
+    /// starts the count again (the caller can press keys: the menu's promise of a
+    /// human holds either way).
+    fn silent_key(&mut self, now: Instant, key: char) {
+        if matches!(self.state, State::Playing { .. }) {
+            self.actions.push_back(IvrAction::StopPrompt);
+            if let State::Playing { menu, .. } = self.state.clone() {
+                self.state = State::AwaitingKey { menu, deadline: now + self.plan.silent_wait };
+            }
+        }
+        let n = if key == '5' { self.fives.unwrap_or(0).saturating_add(1) } else { 0 };
+        self.fives = Some(n);
+        self.record(now, PathStep::Ignored { key });
+        if n >= 2 {
+            let queue = self.plan.silent_queue.clone().unwrap_or_else(|| self.plan.fallback_queue.clone());
+            self.route(now, queue, RouteReason::Silent55, None);
+        }
+    }
+
     fn invalid_key(&mut self, now: Instant, menu: MenuId, key: char) {
         self.invalid += 1;
         self.record(
@@ -521,6 +625,9 @@ impl Ivr {
                     menu,
                     deadline: now + self.plan.first_digit_timeout,
                 };
+            }
+            Then::AwaitFives => {
+                self.state = State::AwaitingKey { menu, deadline: now + self.plan.silent_wait };
             }
         }
     }

@@ -20,6 +20,14 @@ use super::routing::{DirectAt, FallbackAt};
 use super::routing_plan::RoutingPlan;
 use crate::media::prompts::PromptId;
 
+/// `[routing] silent_queue`, when written, names a defined queue.
+pub(crate) fn check_silent_queue(queues: &[QueueAt], silent: Option<&FallbackAt>, p: &mut Problems<'_>) {
+    let Some((id, origin, path)) = silent else { return };
+    if !queues.iter().any(|q| &q.queue.id == id) {
+        p.maybe_at(path, origin.clone(), format!("silent queue {id} is not defined in [[queues]]; expected the id of a queue (silent callers who press 5 5 go there)"));
+    }
+}
+
 /// The fallback queue exists and is always open; overflow targets exist and chains
 /// of closable queues end at an open one.
 pub(crate) fn check_queues(queues: &[QueueAt], fallback: &FallbackAt, p: &mut Problems<'_>) {
@@ -357,12 +365,17 @@ pub(crate) fn check_prompts(ivr: &IvrAt, plan: &RoutingPlan, p: &mut Problems<'_
                 torigin.clone(),
                 format!(
                     "language {} lacks the prompt{} {}; expected a WAV file name for every \
-                     prompt the IVR plays, like {} = \"{}.wav\"",
+                     prompt the IVR plays, like {} = \"{}.wav\"{}",
                     lang.code,
                     if missing.len() > 1 { "s" } else { "" },
                     missing.join(", "),
                     first,
-                    first
+                    first,
+                    if missing.contains(&crate::config::PROMPT_SILENT) {
+                        " (silent_prompt: \"if you cannot speak, press 5 twice\"; or turn the silent-call procedure off with [ivr] silent_procedure = false)"
+                    } else {
+                        ""
+                    }
                 ),
             );
         }
@@ -385,7 +398,7 @@ pub(crate) fn check_prompts(ivr: &IvrAt, plan: &RoutingPlan, p: &mut Problems<'_
             continue;
         }
         for (id, (path, origin)) in entries {
-            if !used.iter().any(|u| u.as_str() == id) {
+            if !used.iter().any(|u| u.as_str() == id) && id != crate::config::PROMPT_SILENT {
                 p.maybe_at(
                     path,
                     origin.clone(),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::ids::{MenuId, QueueId};
-use super::ivr::{Ivr, Language, SYSTEM_PROMPTS};
+use super::ivr::{Ivr, Language, PROMPT_SILENT, SYSTEM_PROMPTS};
 use super::menus::{Menu, MenuAction, MenuOption};
 use super::queues::Queue;
 use super::routing::{DirectNumber, RoutingTable};
@@ -47,6 +47,7 @@ const MAX_TIME: Duration = Duration::from_secs(120);
 const PROMPT_TIMEOUT: Duration = Duration::from_secs(60);
 const RETRIES: u32 = 2;
 const NO_INPUT_REPEATS: u32 = 1;
+const SILENT_WAIT: Duration = Duration::from_secs(8);
 
 /// The plan an empty file gives, which is exactly what `config/cc112.toml` shows.
 pub(crate) fn default_routing() -> RoutingPlan {
@@ -72,12 +73,15 @@ fn default_ivr() -> Ivr {
         max_time: MAX_TIME,
         prompt_timeout: PROMPT_TIMEOUT,
         barge_in: true,
+        silent_procedure: true,
+        silent_wait: SILENT_WAIT,
     }
 }
 
 fn default_routing_table() -> RoutingTable {
     RoutingTable {
         fallback_queue: QueueId::new(FALLBACK),
+        silent_queue: None,
         utc_offset: UtcOffset::WIB,
         direct: DIRECT
             .iter()
@@ -127,7 +131,7 @@ fn default_menus() -> BTreeMap<MenuId, Menu> {
 
 /// The prompt set every default language has: `<id>.wav` for each prompt.
 fn default_prompts() -> BTreeMap<PromptId, String> {
-    [GREETING, MENU_PROMPT]
+    [GREETING, MENU_PROMPT, PROMPT_SILENT]
         .iter()
         .chain(SYSTEM_PROMPTS)
         .map(|id| (PromptId::new(*id), format!("{id}.wav")))

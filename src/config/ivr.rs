@@ -31,6 +31,8 @@ pub(crate) struct RawIvr {
     pub max_time: Option<S<toml::Value>>,
     pub prompt_timeout: Option<S<toml::Value>>,
     pub barge_in: Option<S<bool>>,
+    pub silent_procedure: Option<S<bool>>,
+    pub silent_wait: Option<S<toml::Value>>,
     /// Language → prompt id → WAV file name.
     pub prompts: Option<S<RawPromptTables>>,
     /// Menu id → menu.
@@ -53,7 +55,11 @@ pub const PROMPT_HOLD: &str = "hold";
 pub const PROMPT_STAY_ON_LINE: &str = "stay_on_line";
 /// Prompt played when an operator has been found ("connecting you now").
 pub const PROMPT_CONNECTING: &str = "connecting";
-/// Prompts the IVR and the queues themselves play; every language must define them.
+/// Prompt played to a caller who has neither spoken nor pressed a key when the menu
+/// gives up: "if you cannot speak, press 5 twice" (issue 16).
+pub const PROMPT_SILENT: &str = "silent_prompt";
+/// Prompts the IVR and the queues themselves play; every language must define them
+/// (and [`PROMPT_SILENT`] too while `silent_procedure` is on).
 pub const SYSTEM_PROMPTS: &[&str] = &[
     PROMPT_INVALID_CHOICE,
     PROMPT_NO_CHOICE,
@@ -86,6 +92,8 @@ pub(crate) struct Ivr {
     pub max_time: Duration,
     pub prompt_timeout: Duration,
     pub barge_in: bool,
+    pub silent_procedure: bool,
+    pub silent_wait: Duration,
 }
 
 /// A prompt table: its path and origin, and each prompt id's path and origin.
@@ -107,6 +115,8 @@ pub(crate) struct IvrAt {
     pub max_time: Duration,
     pub prompt_timeout: Duration,
     pub barge_in: bool,
+    pub silent_procedure: bool,
+    pub silent_wait: Duration,
 }
 
 impl IvrAt {
@@ -128,6 +138,8 @@ impl IvrAt {
             max_time: self.max_time,
             prompt_timeout: self.prompt_timeout,
             barge_in: self.barge_in,
+            silent_procedure: self.silent_procedure,
+            silent_wait: self.silent_wait,
         }
     }
 }
@@ -184,6 +196,8 @@ pub(crate) fn ivr(raw: Option<S<RawIvr>>, d: &Ivr, p: &mut Problems<'_>) -> IvrA
     );
     let retries = count(&raw.retries, "ivr.retries", d.retries, p);
     let barge_in = raw.barge_in.as_ref().map_or(d.barge_in, |b| *b.get_ref());
+    let silent_procedure = raw.silent_procedure.as_ref().map_or(d.silent_procedure, |b| *b.get_ref());
+    let silent_wait = duration_in(raw.silent_wait.as_ref(), "ivr.silent_wait", d.silent_wait, Duration::from_secs(3)..=Duration::from_secs(60), "between 3s and 1m", p);
     let menus = menus(raw.menus, d, p);
     IvrAt {
         languages,
@@ -198,6 +212,8 @@ pub(crate) fn ivr(raw: Option<S<RawIvr>>, d: &Ivr, p: &mut Problems<'_>) -> IvrA
         max_time: timers.max_time,
         prompt_timeout: timers.prompt_timeout,
         barge_in,
+        silent_procedure,
+        silent_wait,
     }
 }
 

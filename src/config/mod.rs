@@ -52,7 +52,7 @@ pub use crate::media::prompts::{Lang, PromptId};
 pub use emergency::{EmergencyConfig, EmergencyNumber};
 pub use http::{new_token, token_sha256, HttpConfig, HttpToken, Role};
 pub use ids::{MenuId, QueueId};
-pub use ivr::{Language, PROMPT_INVALID_CHOICE, PROMPT_NO_CHOICE, SYSTEM_PROMPTS};
+pub use ivr::{Language, PROMPT_INVALID_CHOICE, PROMPT_NO_CHOICE, PROMPT_SILENT, SYSTEM_PROMPTS};
 pub use load::{ConfigErrors, DEFAULT_TOML, EMBEDDED_ORIGIN};
 pub use media::MediaConfig;
 pub use menus::{Menu, MenuAction, MenuOption};

@@ -154,7 +154,7 @@ fn routing_plan(
     let d = default_routing();
 
     let queues = queues(raw.queues, &d.queues, p);
-    let (fallback, utc_offset, mut direct) = routing_table(raw.routing, &d.routing_table(), p);
+    let (fallback, utc_offset, mut direct, silent) = routing_table(raw.routing, &d.routing_table(), p);
     // The default direct numbers are the legacy national numbers; a deployment that
     // does not answer one of them simply has no direct route for it. Numbers the
     // admin wrote are checked strictly instead (check_direct).
@@ -169,6 +169,7 @@ fn routing_plan(
         ivr.ivr(),
         RoutingTable {
             fallback_queue: fallback.0.clone(),
+            silent_queue: silent.as_ref().map(|s| s.0.clone()),
             utc_offset,
             direct: direct.iter().map(|(n, _, _)| n.clone()).collect(),
         },
@@ -176,6 +177,7 @@ fn routing_plan(
     );
 
     cross_refs::check_queues(&queues, &fallback, p);
+    cross_refs::check_silent_queue(&queues, silent.as_ref(), p);
     cross_refs::check_direct(&direct, &queues, emergency, p);
     cross_refs::check_menus(&ivr, &queues, p);
     cross_refs::check_prompts(&ivr, &plan, p);

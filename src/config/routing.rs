@@ -17,6 +17,7 @@ use crate::clock::UtcOffset;
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRouting {
     pub fallback_queue: Option<S<String>>,
+    pub silent_queue: Option<S<String>>,
     pub utc_offset: Option<S<String>>,
     pub direct: Option<S<Vec<S<RawDirect>>>>,
 }
@@ -43,6 +44,8 @@ pub struct DirectNumber {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RoutingTable {
     pub fallback_queue: QueueId,
+    /// Where a silent caller who pressed 5 5 goes (`None`: the fallback queue).
+    pub silent_queue: Option<QueueId>,
     pub utc_offset: UtcOffset,
     pub direct: Vec<DirectNumber>,
 }
@@ -53,22 +56,34 @@ pub(crate) type FallbackAt = (QueueId, Origin, String);
 pub(crate) type DirectAt = (DirectNumber, String, Origin);
 
 const FALLBACK_PATH: &str = "routing.fallback_queue";
+const SILENT_PATH: &str = "routing.silent_queue";
 
 /// Validates `[routing]`; a key not written (or unusable) keeps the default `d`.
 pub(crate) fn routing_table(
     raw: Option<S<RawRouting>>,
     d: &RoutingTable,
     p: &mut Problems<'_>,
-) -> (FallbackAt, UtcOffset, Vec<DirectAt>) {
+) -> (FallbackAt, UtcOffset, Vec<DirectAt>, Option<FallbackAt>) {
     let Some(raw) = raw else {
         return (
             (d.fallback_queue.clone(), None, FALLBACK_PATH.to_string()),
             d.utc_offset,
             default_direct(d),
+            d.silent_queue.clone().map(|q| (q, None, SILENT_PATH.to_string())),
         );
     };
     let raw = raw.into_inner();
     let fallback = fallback_queue(raw.fallback_queue.as_ref(), d, p);
+    let silent = match &raw.silent_queue {
+        None => d.silent_queue.clone().map(|q| (q, None, SILENT_PATH.to_string())),
+        Some(f) => match id_problem("queue", f.get_ref(), "general") {
+            None => Some((QueueId::new(f.get_ref().as_str()), Some(f.span()), SILENT_PATH.to_string())),
+            Some(msg) => {
+                p.at(SILENT_PATH, f.span(), msg);
+                None
+            }
+        },
+    };
     let offset = match &raw.utc_offset {
         None => d.utc_offset,
         Some(o) => match UtcOffset::parse(o.get_ref()) {
@@ -91,7 +106,7 @@ pub(crate) fn routing_table(
         None => default_direct(d),
         Some(list) => direct_numbers(list, p),
     };
-    (fallback, offset, direct)
+    (fallback, offset, direct, silent)
 }
 
 fn default_direct(d: &RoutingTable) -> Vec<DirectAt> {

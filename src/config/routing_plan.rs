@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use super::ids::{MenuId, QueueId};
-use super::ivr::{Ivr, Language, SYSTEM_PROMPTS};
+use super::ivr::{Ivr, Language, PROMPT_SILENT, SYSTEM_PROMPTS};
 use super::menus::Menu;
 use super::queues::{overflow_to_fallback, Queue};
 use super::routing::{DirectNumber, RoutingTable};
@@ -51,6 +51,14 @@ pub struct RoutingPlan {
     /// Where no input, too many invalid keys and anything unexpected ends; always
     /// open (validation refuses time rules on it).
     pub fallback_queue: QueueId,
+    /// Where a silent caller who pressed 5 5 goes, at the highest priority (issue 16);
+    /// `None`: the fallback queue.
+    pub silent_queue: Option<QueueId>,
+    /// A caller who has neither spoken nor pressed a key when the menu gives up hears
+    /// `silent_prompt` ("if you cannot speak, press 5 twice") before the fallback.
+    pub silent_procedure: bool,
+    /// How long the IVR waits for 5 5 after the silent prompt has finished.
+    pub silent_wait: Duration,
     /// Dialled numbers that skip the menu and go straight to a queue.
     pub direct: Vec<DirectNumber>,
     /// The department queues, in file order; every one but the fallback queue has an
@@ -85,8 +93,11 @@ impl RoutingPlan {
             max_time: ivr.max_time,
             prompt_timeout: ivr.prompt_timeout,
             barge_in: ivr.barge_in,
+            silent_procedure: ivr.silent_procedure,
+            silent_wait: ivr.silent_wait,
             queues: overflow_to_fallback(queues, &routing.fallback_queue),
             fallback_queue: routing.fallback_queue,
+            silent_queue: routing.silent_queue,
             direct: routing.direct,
             utc_offset: routing.utc_offset,
         }
@@ -106,6 +117,8 @@ impl RoutingPlan {
             max_time: self.max_time,
             prompt_timeout: self.prompt_timeout,
             barge_in: self.barge_in,
+            silent_procedure: self.silent_procedure,
+            silent_wait: self.silent_wait,
         }
     }
 
@@ -113,6 +126,7 @@ impl RoutingPlan {
     pub(crate) fn routing_table(&self) -> RoutingTable {
         RoutingTable {
             fallback_queue: self.fallback_queue.clone(),
+            silent_queue: self.silent_queue.clone(),
             utc_offset: self.utc_offset,
             direct: self.direct.clone(),
         }
@@ -183,11 +197,14 @@ impl RoutingPlan {
     }
 
     /// Every prompt id a language must define: the greeting, every menu's prompt
-    /// and the IVR's own prompts.
+    /// and the IVR's own prompts (the silent prompt while the procedure is on).
     pub fn prompts_used(&self) -> Vec<PromptId> {
         let mut used: Vec<PromptId> = vec![self.greeting.clone()];
         used.extend(self.menus.values().map(|m| m.prompt.clone()));
         used.extend(SYSTEM_PROMPTS.iter().map(|p| PromptId::new(*p)));
+        if self.silent_procedure {
+            used.push(PromptId::new(PROMPT_SILENT));
+        }
         used.sort();
         used.dedup();
         used

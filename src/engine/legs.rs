@@ -63,6 +63,8 @@ pub(crate) struct OfferedCall<'a> {
     /// The queue id and the department's display name.
     pub(crate) department: Option<&'a str>,
     pub(crate) department_name: &'a str,
+    /// Flags for the operator (`silent_55`, `silent`), sent as `X-CC112-Flags`.
+    pub(crate) flags: Option<&'static str>,
     /// Our SDP offer, on the call's own RTP port.
     pub(crate) sdp: String,
     /// Our UDP address for the operator leg.
@@ -430,6 +432,9 @@ fn build_fork(now: Instant, c: &OfferedCall<'_>, b: &Binding, ids: &mut Ids, txs
     if let Some(n) = c.caller_name {
         o.push_header("X-CC112-Caller-Name", sink::header_value(n));
     }
+    if let Some(f) = c.flags {
+        o.push_header("X-CC112-Flags", f);
+    }
     let o = o.body("application/sdp", Bytes::from(c.sdp.clone()));
     let peer = Peer { transport: Transport::Udp, remote: b.source, local, conn: None };
     let tx = match InviteClientTx::new(now, false, txs.timers(), o.to_bytes()) {
@@ -539,6 +544,7 @@ mod tests {
             record: "01REC",
             department: Some("medical"),
             department_name: "Medis \"112\"",
+            flags: None,
             sdp: SDP.replace("192.0.2.101", "127.0.0.1"),
             local: "127.0.0.1:5060".parse().unwrap(),
             user_agent: "cc112",

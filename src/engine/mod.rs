@@ -356,6 +356,11 @@ impl Engine {
                     self.event(id, CallEventKind::RtpTimeout);
                 }
             }
+            MediaInput::Speech => {
+                if let Some(ivr) = self.calls.get_mut(id).and_then(|c| c.ivr.as_mut()) {
+                    ivr.handle_speech(now);
+                }
+            }
         }
     }
 
@@ -753,16 +758,16 @@ impl Engine {
         let Some(call) = self.calls.get_mut(id) else { return };
         let events = call.run_ivr(&mut self.fx);
         let route = events.iter().find_map(|e| match e {
-            CallEventKind::Routed { routing } => Some(routing.queue.clone()),
+            CallEventKind::Routed { routing } => Some((routing.queue.clone(), routing.reason.priority())),
             _ => None,
         });
         for e in events {
             self.event(id, e);
         }
-        if let Some(queue) = route {
+        if let Some((queue, class)) = route {
             let now = self.last_now.max(now);
             let (ops, ctx) = self.split();
-            ops.enqueue(now, id, &queue, ctx);
+            ops.enqueue(now, id, &queue, class, ctx);
         }
     }
 

@@ -20,7 +20,7 @@ use super::legs::{LegEvent, OfferedCall, OperatorLegs};
 use super::output::{CallEventKind, Effects, EndReason, MediaCommand, OperatorEventKind, Output};
 use super::timers::TimerKey;
 use super::transactions::{Answer, Transactions};
-use crate::call::acd::{Acd, AcdAction, OfferFailure};
+use crate::call::acd::{Acd, AcdAction, OfferFailure, Priority};
 use crate::call::registrar::{RegisterOutcome, RegisterResponse, Registrar, RegistrarEvent};
 use crate::call::CallId;
 use crate::config::{Config, OperatorId, QueueId};
@@ -138,8 +138,8 @@ impl OperatorSide {
     }
 
     /// The IVR routed `call` to `queue`: it waits there; returns its position.
-    pub(crate) fn enqueue(&mut self, now: Instant, call: CallId, queue: &QueueId, ctx: Ctx<'_>) {
-        self.acd.enqueue(now, call, queue);
+    pub(crate) fn enqueue(&mut self, now: Instant, call: CallId, queue: &QueueId, class: Priority, ctx: Ctx<'_>) {
+        self.acd.enqueue_with(now, call, queue, class);
         let position = self.acd.position(now, call).map_or(0, |(_, p)| p);
         ctx.calls.event(call, CallEventKind::Queued { queue: queue.to_string(), position }, ctx.fx);
         self.drain_acd(now, ctx);
@@ -230,6 +230,7 @@ impl OperatorSide {
             record: &c.record,
             department: department.as_deref(),
             department_name: &department_name,
+            flags: c.routing.as_ref().and_then(|r| r.reason.flag()),
             sdp: sdp::offer(&LocalMedia { session_version: media.session_version + 1, ..media }, &config.media.codecs),
             local: local_udp(config),
             user_agent: &config.sip.user_agent,

@@ -155,6 +155,8 @@ pub enum MediaInput {
     },
     /// No RTP from the caller for a while: reported, never a reason to hang up.
     RtpTimeout,
+    /// The voice-activity detector heard the caller speak (once per call).
+    Speech,
 }
 
 /// One step of one call.

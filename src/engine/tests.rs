@@ -832,9 +832,11 @@ fn a_digit_during_the_greeting_cuts_it_and_routes_at_once() {
 }
 
 #[test]
-fn a_silent_caller_reaches_general_within_20_seconds() {
+fn a_caller_who_speaks_but_presses_nothing_reaches_general_within_20_seconds() {
     let mut h = Harness::new();
     let (id, out) = ivr_call(&mut h, "ivr-silent", "sip:112@gw");
+    // The voice detector heard them: no silent prompt (tests/silent.rs has that).
+    h.engine.handle_media(h.now, id, MediaInput::Speech);
     let mut out = out;
     let mut routing = None;
     // The media task plays each prompt for 3 s, then reports it finished.
@@ -1253,3 +1255,4 @@ fn the_operator_puts_the_caller_on_hold_and_back_with_re_invites() {
 }
 
 mod drain;
+mod silent;

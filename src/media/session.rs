@@ -49,6 +49,7 @@ use bytes::Bytes;
 
 use super::g711;
 use super::goertzel::InbandDtmfDetector;
+use super::vad::VoiceActivity;
 use super::moment::Moment;
 use super::prompt::{PlayId, PromptEvent, PromptPlayer, FRAME_SAMPLES};
 use super::rfc4733::{Digit, DtmfReceiver};
@@ -140,6 +141,8 @@ pub enum MediaEvent<T, I> {
         /// The last valid packet from the caller, or the session's start.
         silent_since: T,
     },
+    /// The caller spoke (voice activity on their audio): reported once.
+    Speech,
 }
 
 /// Packet counters of one session, for the call record and metrics.
@@ -196,7 +199,7 @@ enum Inband<T> {
 }
 
 /// One call leg's media. `T` is the clock ([`Moment`]); `I` the engine's prompt id.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct MediaSession<T, I> {
     codec: Codec,
     payload_type: u8,
@@ -209,6 +212,9 @@ pub struct MediaSession<T, I> {
     inband: Inband<T>,
     /// Scratch buffer for decoding one packet (reused: no allocation per packet).
     decoded: Vec<i16>,
+    /// Voice activity on the caller's audio until it first hears speech (reported
+    /// once as [`MediaEvent::Speech`], then dropped: its cost ends there).
+    vad: Option<VoiceActivity>,
     rtp_timeout: Option<Duration>,
     /// Last valid RTP from the caller, or the session start.
     last_received: T,
@@ -240,6 +246,7 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
                 frame: Vec::with_capacity(FRAME_SAMPLES),
             },
             decoded: Vec::with_capacity(FRAME_SAMPLES),
+            vad: Some(VoiceActivity::new()),
             rtp_timeout: config.rtp_timeout,
             last_received: now,
             timeout_reported: false,
@@ -466,11 +473,21 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
     }
 
     fn handle_audio(&mut self, now: T, payload: &[u8]) {
+        if self.vad.is_none() && !self.inband_active() {
+            return;
+        }
+        self.decoded.clear();
+        g711::decode(self.codec, payload, &mut self.decoded);
+        if let Some(vad) = &mut self.vad {
+            vad.push(&self.decoded);
+            if vad.activity().spoke {
+                self.vad = None;
+                self.events.push_back(MediaEvent::Speech);
+            }
+        }
         let Inband::Listening { detector, frame } = &mut self.inband else {
             return;
         };
-        self.decoded.clear();
-        g711::decode(self.codec, payload, &mut self.decoded);
         let mut rest = self.decoded.as_slice();
         while !rest.is_empty() {
             let take = (FRAME_SAMPLES - frame.len()).min(rest.len());

@@ -66,7 +66,9 @@ impl Activity {
 
 /// The detector of one call's audio.
 pub struct VoiceActivity {
-    detector: Box<Detector>,
+    /// Made at the first frame above the silence level: a silent caller never pays
+    /// for its 8 KiB.
+    detector: Option<Box<Detector>>,
     /// 16 kHz samples waiting for a whole frame.
     frame: [i16; FRAME],
     filled: usize,
@@ -98,7 +100,7 @@ fn silence_energy() -> f64 {
 impl VoiceActivity {
     /// A detector that has heard nothing.
     pub fn new() -> VoiceActivity {
-        VoiceActivity { detector: Detector::default_boxed(), frame: [0; FRAME], filled: 0, last: 0, recent: 0, activity: Activity::default() }
+        VoiceActivity { detector: None, frame: [0; FRAME], filled: 0, last: 0, recent: 0, activity: Activity::default() }
     }
 
     /// What was heard so far.
@@ -135,7 +137,7 @@ impl VoiceActivity {
         let speech = if energy < silence_energy() {
             a.silence_ms = a.silence_ms.saturating_add(FRAME_MS);
             false
-        } else if self.detector.predict_i16(&self.frame) >= SPEECH_SCORE {
+        } else if self.detector.get_or_insert_with(Detector::default_boxed).predict_i16(&self.frame) >= SPEECH_SCORE {
             a.speech_ms = a.speech_ms.saturating_add(FRAME_MS);
             true
         } else {
@@ -167,6 +169,7 @@ mod tests {
         assert!(!a.spoke);
         assert_eq!(a.speech_ms + a.noise_ms, 0);
         assert_eq!(a.silence_ms, 992, "62 whole frames of 16 ms in a second");
+        assert!(v.detector.is_none(), "no network for a silent caller");
         assert_eq!(a.verdict(), "silence");
     }
 

@@ -165,6 +165,7 @@ impl CallMedia {
                 MediaEvent::PromptFinished(prompt) => MediaInput::PromptFinished { prompt },
                 MediaEvent::PromptStopped(_) => continue,
                 MediaEvent::RtpTimeout { .. } => MediaInput::RtpTimeout,
+                MediaEvent::Speech => MediaInput::Speech,
             };
             out.push_back(EngineInput::Media { call: self.call, input });
         }

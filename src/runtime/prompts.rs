@@ -23,6 +23,7 @@ pub const BUILT_IN: &[(&str, &[u8])] = &[
     ("id/hold.wav", include_bytes!("../../config/prompts/id/hold.wav")),
     ("id/stay_on_line.wav", include_bytes!("../../config/prompts/id/stay_on_line.wav")),
     ("id/connecting.wav", include_bytes!("../../config/prompts/id/connecting.wav")),
+    ("id/silent_prompt.wav", include_bytes!("../../config/prompts/id/silent_prompt.wav")),
     ("en/greeting.wav", include_bytes!("../../config/prompts/en/greeting.wav")),
     ("en/menu_main.wav", include_bytes!("../../config/prompts/en/menu_main.wav")),
     ("en/invalid_choice.wav", include_bytes!("../../config/prompts/en/invalid_choice.wav")),
@@ -30,6 +31,7 @@ pub const BUILT_IN: &[(&str, &[u8])] = &[
     ("en/hold.wav", include_bytes!("../../config/prompts/en/hold.wav")),
     ("en/stay_on_line.wav", include_bytes!("../../config/prompts/en/stay_on_line.wav")),
     ("en/connecting.wav", include_bytes!("../../config/prompts/en/connecting.wav")),
+    ("en/silent_prompt.wav", include_bytes!("../../config/prompts/en/silent_prompt.wav")),
 ];
 
 fn built_in(lang_file: &str) -> Option<&'static [u8]> {

@@ -196,6 +196,8 @@ fn step_text(e: &PathEvent) -> String {
         Timeout { menu, count } => format!("no key after {menu} (#{count})"),
         PromptTimeout { prompt } => format!("prompt {}/{} not finished", prompt.lang, prompt.id),
         NoInputLimit => "no input limit".to_string(),
+        Spoke => "caller spoke".to_string(),
+        SilentPrompt => "silent prompt (press 5 twice)".to_string(),
         TimeLimit => "time limit".to_string(),
         Routed { queue } => format!("routed to {queue}"),
         Abandoned => "caller hung up".to_string(),

@@ -304,13 +304,16 @@ fn sipp_silent_caller_ends_in_general_and_is_never_hung_up_on() {
     let gw = Gateway::start();
     let sc = scenario("caller.xml");
     let uri = ruri(&gw, "112");
-    // On the line 23 s without pressing anything, then the caller hangs up.
-    let run = sipp(&gw, &["-sf", sc.to_str().unwrap(), "-key", "ruri", &uri, "-d", "23000", "-m", "1"]);
+    // On the line 40 s without a sound or a key, then the caller hangs up: the menu
+    // gives up at 20 s, the silent prompt plays (~5 s), 8 s for 5 5, then general.
+    let run = sipp(&gw, &["-sf", sc.to_str().unwrap(), "-key", "ruri", &uri, "-d", "40000", "-m", "1"]);
     assert_all_ok(&run, 1);
     let routed = gw.events("routed");
     assert_eq!(routed.len(), 1, "{}", gw.log());
     assert_eq!(routed[0]["fields"]["queue"], "general");
-    assert!(routed[0]["fields"]["reason"].as_str().unwrap().contains("no_input"), "{routed:?}");
+    assert!(routed[0]["fields"]["reason"].as_str().unwrap().contains("\"silent\""), "{routed:?}");
+    let prompts: Vec<String> = gw.events("prompt").iter().map(|e| e["fields"]["prompt"].as_str().unwrap_or_default().to_string()).collect();
+    assert!(prompts.iter().any(|p| p == "silent_prompt"), "the silent prompt was played: {prompts:?}");
     assert!(gw.wait_events("ended", 1, Duration::from_secs(5)), "{}", gw.log());
     let ended = gw.events("ended");
     assert_eq!(ended[0]["fields"]["reason"], "caller_hangup", "the gateway never hangs up on a silent caller");

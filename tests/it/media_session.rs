@@ -749,6 +749,7 @@ fn every_shipped_prompt_loads_in_both_laws_and_fits_the_silent_path() {
         "invalid_choice",
         "menu_main",
         "no_choice",
+        "silent_prompt",
         "stay_on_line",
     ];
     assert_eq!(store.len(), 2 * ids.len());
@@ -920,8 +921,33 @@ fn a_missing_prompt_directory_reports_every_file_without_failing() {
     let (store, errors) =
         PromptStore::load_plan(&config.routing, Path::new("/nonexistent/prompts"));
     assert!(store.is_empty());
-    assert_eq!(errors.len(), 14);
+    assert_eq!(errors.len(), 16);
     assert!(errors
         .iter()
         .all(|e| e.path().starts_with("/nonexistent/prompts")));
+}
+
+// ---- voice activity (issue 16) ------------------------------------------------------
+
+#[test]
+fn the_callers_speech_is_reported_once_and_silence_or_tones_never() {
+    let speech = cc112::media::wav::parse_wav(&std::fs::read(shipped_prompts_dir().join("en/greeting.wav")).unwrap()).unwrap();
+    for (codec, inband) in [(Codec::Pcmu, true), (Codec::Pcma, true), (Codec::Pcmu, false)] {
+        let mut s = Session::new(ms(0), config(codec, Some(101), Some(caller())));
+        if !inband {
+            // After the IVR in-band detection stops; the voice detector goes on.
+            s.stop_inband();
+        }
+        let mut out = Out::default();
+        let speeches = |out: &Out| out.events.iter().filter(|(_, e)| matches!(e, MediaEvent::Speech)).count();
+        let mut now = send_audio(&mut s, &mut out, codec, caller(), ms(0), &vec![0i16; 16_000], 20, 1);
+        now = send_audio(&mut s, &mut out, codec, caller(), now, &tones("55", 100, 100), 20, 200);
+        assert_eq!(speeches(&out), 0, "silence and key tones are not speech ({codec}, in-band {inband})");
+        let start = now;
+        now = send_audio(&mut s, &mut out, codec, caller(), now, &speech, 20, 400);
+        send_audio(&mut s, &mut out, codec, caller(), now, &speech, 20, 1000);
+        assert_eq!(speeches(&out), 1, "speech reported once ({codec}, in-band {inband})");
+        let at = out.events.iter().find_map(|(t, e)| matches!(e, MediaEvent::Speech).then_some(*t)).unwrap();
+        assert!(at - start <= ms(1_000), "speech found within a second of its start: {:?}", at - start);
+    }
 }

@@ -72,6 +72,13 @@ impl Sim {
         )
     }
 
+    /// The caller speaks at the start (voice activity): not a silent caller, so the
+    /// menu's no-input path goes straight to the fallback.
+    fn spoke(mut self) -> Sim {
+        self.ivr.handle_speech(self.t0);
+        self
+    }
+
     fn with_lengths(mut self, lengths: &[(&'static str, Option<u64>)]) -> Sim {
         for (id, len) in lengths {
             self.lengths.insert(id, len.map(secs));
@@ -265,10 +272,10 @@ fn star_repeats_the_menu() {
 // ----------------------------------------------------------------------- no input
 
 #[test]
-fn silent_caller_hears_menu_twice_then_general_by_twenty_seconds() {
+fn a_caller_who_speaks_but_presses_nothing_hears_the_menu_twice_then_general_by_twenty_seconds() {
     // Greeting 3 s, menu 3 s: menu at 3, timeout at 11, menu again 11-14, timeout
     // at 19: "no choice" and general, within the 20 s promise.
-    let mut sim = Sim::menu_call().with_lengths(&[("greeting", Some(3))]);
+    let mut sim = Sim::menu_call().spoke().with_lengths(&[("greeting", Some(3))]);
     let (r, at) = sim.routed();
     assert_eq!(at, secs(19));
     assert_eq!(r.queue, "general");
@@ -303,7 +310,7 @@ fn silent_caller_hears_menu_twice_then_general_by_twenty_seconds() {
 fn long_prompts_are_cut_at_the_no_input_limit() {
     // Greeting 6 s, menu 8 s: the repeat would end at 27 s; the caller is routed at
     // exactly 20 s, mid-prompt.
-    let mut sim = Sim::menu_call().with_lengths(&[("greeting", Some(6)), ("menu_main", Some(8))]);
+    let mut sim = Sim::menu_call().spoke().with_lengths(&[("greeting", Some(6)), ("menu_main", Some(8))]);
     let (r, at) = sim.routed();
     assert_eq!(at, secs(20));
     assert_eq!(
@@ -318,8 +325,8 @@ fn long_prompts_are_cut_at_the_no_input_limit() {
 }
 
 #[test]
-fn silent_caller_reaches_general_even_if_media_never_reports() {
-    let mut sim = Sim::menu_call().with_lengths(&[("greeting", None)]);
+fn a_speaking_caller_reaches_general_even_if_media_never_reports() {
+    let mut sim = Sim::menu_call().spoke().with_lengths(&[("greeting", None)]);
     let (r, at) = sim.routed();
     assert_eq!((r.queue.as_str(), at), ("general", secs(20)));
 }
@@ -327,7 +334,7 @@ fn silent_caller_reaches_general_even_if_media_never_reports() {
 #[test]
 fn no_input_limit_is_configurable() {
     let plan = plan_from("[ivr]\nno_input_limit = \"8s\"\n");
-    let mut sim = Sim::start(plan, wib(0, 12, 0, 0), Entry::Menu);
+    let mut sim = Sim::start(plan, wib(0, 12, 0, 0), Entry::Menu).spoke();
     let (r, at) = sim.routed();
     assert_eq!((r.queue.as_str(), at), ("general", secs(8)));
 }
@@ -828,3 +835,5 @@ fn calls_keep_the_plan_they_started_with() {
     assert_eq!(sim.routed().0.queue, "medical");
     assert!(Arc::ptr_eq(sim.ivr.plan(), &old));
 }
+
+mod silent;
