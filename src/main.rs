@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+
+mod callbacks_cli;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
@@ -96,6 +98,11 @@ enum Command {
     Calls {
         #[command(subcommand)]
         command: CallsCommand,
+    },
+    /// The callback worklist: calls abandoned in the IVR or the queue, to call back.
+    Callbacks {
+        #[command(subcommand)]
+        command: callbacks_cli::CallbacksCommand,
     },
     /// Shift report: calls per department and outcome, answer times, abandoned calls,
     /// busiest hour, calls per operator.
@@ -191,13 +198,13 @@ impl SocketArgs {
 
 /// Which database, and which config gives its shifts and local time.
 #[derive(Args)]
-struct DbArgs {
+pub(crate) struct DbArgs {
     /// Configuration file (shifts, local time, database path); default: the embedded one.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Database file; default: store.path of the configuration.
     #[arg(long)]
-    db: Option<PathBuf>,
+    pub(crate) db: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -328,6 +335,7 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             print!("{}", cc112::store::format::timeline(&call, &events, cfg.routing.utc_offset));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Callbacks { command } => callbacks_cli::run(command),
         Command::Report { db, range, json } => {
             let (reader, cfg) = open_reader(&db)?;
             let offset = cfg.routing.utc_offset;
@@ -386,11 +394,16 @@ fn time_range(cfg: &Config, r: &RangeArgs) -> anyhow::Result<cc112::store::query
 }
 
 /// The read-only record reader and the config that gives shifts and local time.
+/// The configuration `--config` names, or the embedded one.
+fn load_config(args: &DbArgs) -> anyhow::Result<Config> {
+    match &args.config {
+        Some(p) => Config::load(p).map_err(|e| anyhow::anyhow!("{e}")),
+        None => Config::embedded_default().map_err(|e| anyhow::anyhow!("{e}")),
+    }
+}
+
 fn open_reader(args: &DbArgs) -> anyhow::Result<(cc112::store::query::Reader, Config)> {
-    let cfg = match &args.config {
-        Some(p) => Config::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
-        None => Config::embedded_default().map_err(|e| anyhow::anyhow!("{e}"))?,
-    };
+    let cfg = load_config(args)?;
     let path = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
     let reader = cc112::store::query::Reader::open(&path).with_context(|| format!("opening call records {}", path.display()))?;
     Ok((reader, cfg))

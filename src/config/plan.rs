@@ -25,6 +25,7 @@ use super::queues::{queues, RawQueue};
 use super::routing::{routing_table, RawRouting, RoutingTable};
 use super::routing_plan::RoutingPlan;
 use super::shutdown::{shutdown, RawShutdown, ShutdownConfig};
+use super::callbacks::{callbacks, CallbacksConfig, RawCallbacks};
 use super::sip::{sip, RawSip, SipConfig};
 use super::problems::span::S;
 use super::store::{store, RawStore, StoreConfig};
@@ -55,6 +56,7 @@ pub(crate) struct RawConfig {
     pub overload: Option<S<RawOverload>>,
     pub http: Option<S<RawHttp>>,
     pub shutdown: Option<S<RawShutdown>>,
+    pub callbacks: Option<S<RawCallbacks>>,
     pub acd: Option<S<RawAcd>>,
     pub registrar: Option<S<RawRegistrar>>,
     pub operators: Option<S<Vec<S<RawOperator>>>>,
@@ -81,6 +83,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// The drain on stop: how long calls in progress may go on.
     pub shutdown: ShutdownConfig,
+    /// `[callbacks]`: the callback worklist.
+    pub callbacks: CallbacksConfig,
     /// Queue timing (wrap-up, ring timeout, overflow, hold announcements).
     pub acd: AcdConfig,
     /// Digest realm, nonce lifetime, registration expiry, brute-force limit.
@@ -117,6 +121,7 @@ pub(crate) fn validate(raw: RawConfig, version: String, p: &mut Problems<'_>) ->
     let overload = overload(raw.overload, p);
     let http = http(raw.http, p);
     let shutdown = shutdown(raw.shutdown, p);
+    let callbacks = callbacks(raw.callbacks, p);
     let acd = acd(raw.acd, p);
     let registrar = registrar(raw.registrar, p);
     let operators = operators(raw.operators, &routing, queues_ok, p);
@@ -129,6 +134,7 @@ pub(crate) fn validate(raw: RawConfig, version: String, p: &mut Problems<'_>) ->
         overload,
         http,
         shutdown,
+        callbacks,
         acd,
         registrar,
         operators,

@@ -141,6 +141,10 @@ pub struct Call {
     pub caller: String,
     /// The caller's display name, shown to the operator.
     pub caller_name: Option<String>,
+    /// The caller's recent calls, as the operator is shown them (`X-CC112-History`).
+    pub history: Option<String>,
+    /// An abandoned call of this number waits in the callback worklist.
+    pub callback: bool,
     /// The operator leg once an operator answered.
     pub operator: Option<OperatorDialog>,
     /// Who sent the INVITE, as the fair sharing of capacity counts it.
@@ -224,6 +228,8 @@ impl Call {
             queued_prompts: VecDeque::new(),
             caller: req.head.from.uri.dialed().unwrap_or_else(|| req.head.from.uri.to_string()),
             caller_name: req.head.from.display.clone(),
+            history: None,
+            callback: false,
             operator: None,
             source: n.source,
         }

@@ -63,8 +63,10 @@ pub(crate) struct OfferedCall<'a> {
     /// The queue id and the department's display name.
     pub(crate) department: Option<&'a str>,
     pub(crate) department_name: &'a str,
-    /// Flags for the operator (`silent_55`, `silent`), sent as `X-CC112-Flags`.
-    pub(crate) flags: Option<&'static str>,
+    /// Flags for the operator (`callback`, `silent_55`, `silent`), as `X-CC112-Flags`.
+    pub(crate) flags: Option<String>,
+    /// The caller's recent calls, as `X-CC112-History`.
+    pub(crate) history: Option<&'a str>,
     /// Our SDP offer, on the call's own RTP port.
     pub(crate) sdp: String,
     /// Our UDP address for the operator leg.
@@ -432,8 +434,11 @@ fn build_fork(now: Instant, c: &OfferedCall<'_>, b: &Binding, ids: &mut Ids, txs
     if let Some(n) = c.caller_name {
         o.push_header("X-CC112-Caller-Name", sink::header_value(n));
     }
-    if let Some(f) = c.flags {
-        o.push_header("X-CC112-Flags", f);
+    if let Some(f) = &c.flags {
+        o.push_header("X-CC112-Flags", f.as_str());
+    }
+    if let Some(h) = c.history {
+        o.push_header("X-CC112-History", sink::header_value(h));
     }
     let o = o.body("application/sdp", Bytes::from(c.sdp.clone()));
     let peer = Peer { transport: Transport::Udp, remote: b.source, local, conn: None };
@@ -545,6 +550,7 @@ mod tests {
             department: Some("medical"),
             department_name: "Medis \"112\"",
             flags: None,
+            history: None,
             sdp: SDP.replace("192.0.2.101", "127.0.0.1"),
             local: "127.0.0.1:5060".parse().unwrap(),
             user_agent: "cc112",

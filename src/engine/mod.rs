@@ -46,6 +46,7 @@ mod admission;
 mod drain;
 mod fairness;
 pub mod call;
+pub mod callers;
 mod calls;
 pub mod control;
 mod ids;
@@ -364,6 +365,11 @@ impl Engine {
         }
     }
 
+    /// The store's calls of the last 7 days and open callback items (at start).
+    pub fn load_callers(&mut self, now: Instant, calls: Vec<(String, callers::PastCall)>, open: Vec<(String, crate::clock::UtcMs)>) {
+        self.ops.load_callers(now, calls, open);
+    }
+
     /// A supervisor command (CLI, control socket), answered at once, in order with
     /// everything else the engine handles.
     pub fn handle_command(&mut self, now: Instant, cmd: control::Command) -> control::Reply {
@@ -518,6 +524,8 @@ impl Engine {
         if let Some(wait) = self.record_wait {
             self.fx.timers.set(TimerKey::Record(id), Some(now + wait));
         }
+        let (ops, ctx) = self.split();
+        ops.new_call(now, id, ctx);
         self.fx.out.push_back(Output::OpenMedia { call: id, port });
     }
 

@@ -13,6 +13,7 @@ use std::time::{Instant, SystemTime};
 use tracing::{info, warn};
 
 use super::call::Call;
+use super::callers::{outcome_of, CallerBook, PastCall};
 use super::calls::Calls;
 use super::control::{self, Command, Reply};
 use super::ids::{Ids, OfferId};
@@ -23,6 +24,7 @@ use super::transactions::{Answer, Transactions};
 use crate::call::acd::{Acd, AcdAction, OfferFailure, Priority};
 use crate::call::registrar::{RegisterOutcome, RegisterResponse, Registrar, RegistrarEvent};
 use crate::call::CallId;
+use crate::clock::UtcMs;
 use crate::config::{Config, OperatorId, QueueId};
 use crate::media::sdp::{self, LocalMedia};
 use crate::media::Codec;
@@ -43,6 +45,10 @@ pub(crate) struct OperatorSide {
     registrar: Registrar,
     acd: Acd,
     legs: OperatorLegs,
+    /// Repeat callers and open callback items (issue 16).
+    callers: CallerBook,
+    /// A monotonic instant and its wall-clock time (the book is in UTC).
+    wall: (Instant, SystemTime),
 }
 
 impl OperatorSide {
@@ -51,18 +57,49 @@ impl OperatorSide {
             registrar: Registrar::new(now, utc, config.registrar.clone(), &config.operators, secret),
             acd: Acd::new(config.acd.clone(), &config.routing, &config.operators),
             legs: OperatorLegs::default(),
+            callers: CallerBook::new(config.callbacks.keep),
+            wall: (now, utc),
         }
     }
 
     /// The registrar again, tied to wall-clock time (its Date headers).
     pub(crate) fn set_wall_clock(&mut self, config: &Config, now: Instant, utc: SystemTime, secret: [u8; 32]) {
         self.registrar = Registrar::new(now, utc, config.registrar.clone(), &config.operators, secret);
+        self.wall = (now, utc);
+    }
+
+    fn utc(&self, now: Instant) -> UtcMs {
+        UtcMs::from_system_time(self.wall.1 + now.saturating_duration_since(self.wall.0))
+    }
+
+    /// The store's recent calls and open callback items, at start.
+    pub(crate) fn load_callers(&mut self, now: Instant, calls: Vec<(String, PastCall)>, open: Vec<(String, UtcMs)>) {
+        let utc = self.utc(now);
+        for (number, call) in calls {
+            self.callers.ended(&number, call, utc);
+        }
+        for (number, since) in open {
+            self.callers.open_callback(&number, since, utc);
+        }
+    }
+
+    /// A new call: what the book knows of its number, kept with the call and recorded.
+    pub(crate) fn new_call(&mut self, now: Instant, call: CallId, ctx: Ctx<'_>) {
+        let utc = self.utc(now);
+        let Some(c) = ctx.calls.get_mut(call) else { return };
+        c.history = self.callers.summary(&c.caller, utc);
+        c.callback = self.callers.calls_back(&c.caller, utc);
+        if c.history.is_some() || c.callback {
+            let kind = CallEventKind::Caller { history: c.history.clone(), callback: c.callback };
+            ctx.calls.event(call, kind, ctx.fx);
+        }
     }
 
     /// Operator accounts and registrar settings apply at once; bindings of operators
     /// who remain stay registered.
     pub(crate) fn reconfigure(&mut self, config: &Config) {
         self.registrar.reconfigure(config.registrar.clone(), &config.operators);
+        self.callers.set_keep(config.callbacks.keep);
     }
 
     /// Offers in progress or bridged.
@@ -139,6 +176,8 @@ impl OperatorSide {
 
     /// The IVR routed `call` to `queue`: it waits there; returns its position.
     pub(crate) fn enqueue(&mut self, now: Instant, call: CallId, queue: &QueueId, class: Priority, ctx: Ctx<'_>) {
+        // A caller calling back after an abandoned call is served first.
+        let class = if ctx.calls.get(call).is_some_and(|c| c.callback) { Priority::High } else { class };
         self.acd.enqueue_with(now, call, queue, class);
         let position = self.acd.position(now, call).map_or(0, |(_, p)| p);
         ctx.calls.event(call, CallEventKind::Queued { queue: queue.to_string(), position }, ctx.fx);
@@ -148,6 +187,10 @@ impl OperatorSide {
     /// `call` ended: its operator leg is hung up (unless the operator hung up) and the
     /// operator goes to wrap-up, or it leaves its queue.
     pub(crate) fn call_ended(&mut self, now: Instant, call: &Call, reason: EndReason, ctx: Ctx<'_>) {
+        let (outcome, _, _) = outcome_of(reason, call.routing.is_some(), call.operator.is_some());
+        let department = call.routing.as_ref().map(|r| r.queue.to_string());
+        let past = PastCall { started: self.utc(call.started), outcome, department };
+        self.callers.ended(&call.caller, past, self.utc(now));
         if let Some(op) = &call.operator {
             let hung_up = reason == EndReason::OperatorHangup;
             self.legs.call_ended(now, call.id, op, hung_up, ctx.ids, ctx.txs, ctx.fx);
@@ -230,7 +273,8 @@ impl OperatorSide {
             record: &c.record,
             department: department.as_deref(),
             department_name: &department_name,
-            flags: c.routing.as_ref().and_then(|r| r.reason.flag()),
+            flags: flags(c),
+            history: c.history.as_deref(),
             sdp: sdp::offer(&LocalMedia { session_version: media.session_version + 1, ..media }, &config.media.codecs),
             local: local_udp(config),
             user_agent: &config.sip.user_agent,
@@ -333,4 +377,12 @@ fn local_udp(config: &Config) -> SocketAddr {
         a.set_ip(config.media.address);
     }
     a
+}
+
+/// The flags the operator's phone is shown (`X-CC112-Flags`): `callback`, then the
+/// IVR's (`silent_55`, `silent`), comma-separated; `None` for none.
+fn flags(c: &Call) -> Option<String> {
+    let ivr = c.routing.as_ref().and_then(|r| r.reason.flag());
+    let all: Vec<&str> = c.callback.then_some("callback").into_iter().chain(ivr).collect();
+    (!all.is_empty()).then(|| all.join(","))
 }

@@ -223,6 +223,16 @@ pub enum CallEventKind {
         /// The queue, what was asked for and why.
         routing: Routing,
     },
+    /// What the gateway knows of the caller's number (issue 16), looked up on the
+    /// INVITE: shown to the operator, kept in the record.
+    Caller {
+        /// `24h=N;7d=M;last=OUTCOME,DEPARTMENT,AGE` (`X-CC112-History`), when the number
+        /// called in the last 7 days.
+        history: Option<String>,
+        /// One of the number's abandoned calls waits in the callback worklist: this call
+        /// is flagged `callback` and served first.
+        callback: bool,
+    },
     /// The call joined its queue.
     Queued {
         /// The queue's id.

@@ -149,6 +149,7 @@ impl Publisher {
             | CallEventKind::Digit { .. }
             | CallEventKind::Prompt { .. }
             | CallEventKind::IvrPath { .. }
+            | CallEventKind::Caller { .. }
             | CallEventKind::RtpTimeout => return,
         };
         let info = self.calls.get(&ev.call);

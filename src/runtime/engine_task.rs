@@ -93,6 +93,10 @@ pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
     let Queues { tx, rx, invites } = queues;
     let mut engine = Engine::with_entropy(config);
     engine.set_wall_clock(Instant::now(), std::time::SystemTime::now());
+    if store.is_some() {
+        let path = engine.config().store.path.clone();
+        super::record::load_callers(&mut engine, &path);
+    }
     // With a store, a call's 200 OK waits for its first record (see `media_open`).
     engine.set_record_wait(store.as_ref().map(|_| RECORD_WAIT));
     let recorder = Recorder::new(store);
@@ -195,6 +199,8 @@ impl EngineTask {
 
     async fn run(mut self) {
         let mut health = tokio::time::interval(HEALTH_EVERY);
+        // Callback items past [callbacks] keep expire once a minute.
+        let mut expire = tokio::time::interval(Duration::from_secs(60));
         let mut publish = tokio::time::interval(PUBLISH_EVERY);
         publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut beat = tokio::time::interval(self.vitals.pace().beat);
@@ -221,6 +227,7 @@ impl EngineTask {
                 _ = sleep_until(deadline) => self.engine.handle_timeout(Instant::now()),
                 _ = self.shutdown.cancelled() => break,
                 _ = health.tick() => self.check_health(),
+                _ = expire.tick() => self.recorder.expire_callbacks(self.engine.config().callbacks.keep),
                 _ = publish.tick(), if !self.live.is_closed() => self.publish(),
                 _ = beat.tick() => {}
             }

@@ -16,8 +16,9 @@ use tokio::sync::oneshot;
 
 use crate::call::ivr::{IvrPath, PathEvent, PathStep};
 use crate::call::CallId;
-use crate::engine::{CallEvent, CallEventKind, EndReason};
-use crate::store::record::{CallEnd, CallPatch, CallStart, HangupBy, Outcome, Record, RecordId, RefusalRow};
+use crate::engine::callers::outcome_of;
+use crate::engine::{CallEvent, CallEventKind};
+use crate::store::record::{CallEnd, CallPatch, CallStart, Record, RecordId, RefusalRow};
 use crate::store::{CommitError, Submitted};
 use crate::store::{StoreHandle, UtcMs};
 
@@ -46,6 +47,8 @@ struct Open {
     routed: bool,
     /// An operator answered it.
     operator: bool,
+    /// The call's flags so far (`callback`, `silent_55`, `silent`).
+    flags: Vec<&'static str>,
 }
 
 /// Turns the engine's call and operator events into records for the store. Without a
@@ -88,7 +91,7 @@ impl Recorder {
             if submitted == Submitted::Refused {
                 return Some(Started::Refused);
             }
-            self.calls.insert(ev.call, Open { id, routed: false, operator: false });
+            self.calls.insert(ev.call, Open { id, routed: false, operator: false, flags: Vec::new() });
             return Some(Started::Queued(rx));
         }
         let open = self.calls.get_mut(&ev.call)?;
@@ -104,6 +107,13 @@ impl Recorder {
 
     /// An operator's login, logout or state change, for the operator history.
     /// A second's refusals from one source: one row of `refusals`.
+    /// Open callback items older than `keep` expire (the writer logs how many).
+    pub(super) fn expire_callbacks(&mut self, keep: std::time::Duration) {
+        let Some(store) = &self.store else { return };
+        let now = UtcMs::now();
+        store.submit(Record::ExpireCallbacks { before: now.plus_ms(-(keep.as_millis() as i64)), now });
+    }
+
     pub(super) fn on_refused(&mut self, s: crate::engine::RefusalSummary) {
         let Some(store) = self.store.as_ref() else { return };
         let row = RefusalRow { since: UtcMs::from_system_time(s.since), source: s.source, reason: s.reason.to_string(), count: s.count, callers: s.callers };
@@ -143,13 +153,22 @@ fn records_for(open: &mut Open, kind: &CallEventKind, now: UtcMs) -> Vec<Record>
         CallEventKind::Prompt { prompt } => vec![event("prompt", json!({ "lang": prompt.lang.as_str(), "prompt": prompt.id.as_str() }))],
         CallEventKind::Routed { routing } => {
             open.routed = true;
+            open.flags.extend(routing.reason.flag());
+            let flags = (!open.flags.is_empty()).then(|| open.flags.join(","));
             vec![
-                patch(CallPatch { department: Some(routing.queue.to_string()), queue_entered_at: Some(now), ..CallPatch::default() }),
+                patch(CallPatch { department: Some(routing.queue.to_string()), queue_entered_at: Some(now), flags, ..CallPatch::default() }),
                 event("routed", serde_json::to_value(routing).unwrap_or_default()),
             ]
         }
         CallEventKind::IvrPath { path } => vec![patch(ivr_patch(path)), event("ivr_path", serde_json::to_value(path).unwrap_or_default())],
         CallEventKind::RtpTimeout => vec![event("rtp_timeout", json!({}))],
+        CallEventKind::Caller { history, callback } => {
+            if *callback {
+                open.flags.push("callback");
+            }
+            let flags = (!open.flags.is_empty()).then(|| open.flags.join(","));
+            vec![patch(CallPatch { history: history.clone(), flags, ..CallPatch::default() }), event("caller", json!({ "history": history, "callback": callback }))]
+        }
         CallEventKind::Queued { queue, position } => vec![event("queued", json!({ "queue": queue, "position": position }))],
         CallEventKind::Overflowed { to } => vec![event("overflowed", json!({ "to": to }))],
         CallEventKind::Offered { operator } => vec![event("offered", json!({ "operator": operator }))],
@@ -205,26 +224,24 @@ fn step_text(e: &PathEvent) -> String {
     format!("{:.1}s {what}", e.at_ms as f64 / 1000.0)
 }
 
-/// How a call ended, for the shift report. Until operators answer calls (the operators
-/// issue), a call that reached a queue and ended there was abandoned in the queue.
-fn outcome_of(reason: EndReason, routed: bool, operator: bool) -> (Outcome, Option<HangupBy>, &'static str) {
-    if operator {
-        return match reason {
-            EndReason::OperatorHangup => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
-            EndReason::CallerHangup | EndReason::CallerCancelled => (Outcome::Answered, Some(HangupBy::Caller), "caller hung up"),
-            EndReason::GatewayShutdown => (Outcome::Answered, Some(HangupBy::Gateway), "gateway shutdown"),
-            _ => (Outcome::Answered, Some(HangupBy::Gateway), "ended by the gateway"),
-        };
-    }
-    match (reason, routed) {
-        (EndReason::CallerHangup, true) => (Outcome::AbandonedQueue, Some(HangupBy::Caller), "caller hung up in the queue"),
-        (EndReason::CallerHangup, false) => (Outcome::AbandonedIvr, Some(HangupBy::Caller), "caller hung up in the IVR"),
-        (EndReason::CallerCancelled, _) => (Outcome::AbandonedIvr, Some(HangupBy::Caller), "caller cancelled before the answer"),
-        (EndReason::NoAck, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no ACK for our 200 OK"),
-        (EndReason::NoMediaPort, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no RTP port could be opened"),
-        (EndReason::OperatorHangup, _) => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
-        // The caller was not yet with an operator: not served, by our doing.
-        (EndReason::GatewayShutdown, _) => (Outcome::Failed, Some(HangupBy::Gateway), "gateway shutdown"),
-        (EndReason::NoRecord, _) => (Outcome::Rejected, Some(HangupBy::Gateway), "refused with 503: no room for the call record"),
+/// The caller book's most calls loaded at start (the newest): a centre's week is far
+/// fewer; a benchmark's database must not make the start slow.
+const MAX_LOADED_CALLS: usize = 1_000_000;
+
+/// Loads the engine's caller book from the record database: the last 7 days of calls
+/// and the open callback items. A database that cannot be read leaves it empty (logged):
+/// the history is a help to the operator, never a reason not to start.
+pub(super) fn load_callers(engine: &mut crate::engine::Engine, path: &std::path::Path) {
+    use crate::engine::callers::{PastCall, WINDOW};
+    let since = UtcMs::now().plus_ms(-(WINDOW.as_millis() as i64));
+    let read = crate::store::schema::open_read_only(path).and_then(|c| crate::store::callbacks::recent_callers(&c, since, MAX_LOADED_CALLS));
+    match read {
+        Ok((calls, open)) => {
+            let (n, m) = (calls.len(), open.len());
+            let calls = calls.into_iter().map(|(number, started, outcome, department)| (number, PastCall { started, outcome, department })).collect();
+            engine.load_callers(std::time::Instant::now(), calls, open);
+            tracing::info!(calls = n, open_callbacks = m, "caller history loaded (7 days)");
+        }
+        Err(e) => tracing::warn!(error = %e, "caller history could not be read: operators see no X-CC112-History until calls end"),
     }
 }

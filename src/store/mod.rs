@@ -20,9 +20,11 @@
 //! centers that outgrow one machine.
 
 mod backlog;
+pub mod callbacks;
 pub mod format;
 pub mod query;
 pub mod record;
+mod rows;
 pub mod schema;
 pub mod writer;
 

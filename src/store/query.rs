@@ -350,6 +350,12 @@ impl Reader {
         })
     }
 
+    /// The read-only connection, for the queries of other modules (the callback
+    /// worklist).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Calls started in the filter's range, oldest first.
     pub fn list_calls(&self, f: &CallFilter) -> Result<Vec<CallRow>, StoreError> {
         let mut sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE 1 = 1");

@@ -190,6 +190,10 @@ pub struct CallPatch {
     pub operator: Option<String>,
     /// When that operator answered.
     pub operator_answered_at: Option<UtcMs>,
+    /// The call's flags, comma-separated (`silent_55`, `silent`, `callback`).
+    pub flags: Option<String>,
+    /// The caller's recent calls as the operator was shown them (`X-CC112-History`).
+    pub history: Option<String>,
 }
 
 /// The last record of a call.
@@ -282,6 +286,14 @@ pub enum Record {
     /// Appends to `refusals`: about a second of new calls refused from one source for
     /// one reason. Droppable like `Event` (the log line of the refusals stays).
     Refused(RefusalRow),
+    /// Open callback items made before `before` expire (logged with their count).
+    /// Droppable like `Event`: the next one catches up.
+    ExpireCallbacks {
+        /// Items made before this expire.
+        before: UtcMs,
+        /// Now, their closing time.
+        now: UtcMs,
+    },
 }
 
 /// A row of `refusals`.

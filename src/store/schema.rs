@@ -16,6 +16,7 @@ use super::StoreError;
 pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_calls.sql", include_str!("../../migrations/0001_calls.sql")),
     ("0002_refusals.sql", include_str!("../../migrations/0002_refusals.sql")),
+    ("0003_callbacks.sql", include_str!("../../migrations/0003_callbacks.sql")),
 ];
 
 /// The schema version this build writes.

@@ -30,7 +30,8 @@ use rusqlite::{params, Connection, ErrorCode};
 use serde::Serialize;
 
 use super::backlog::{Backlog, Kind, Verdict};
-use super::record::{CallEnd, CallPatch, CallStart, Record};
+use super::record::{CallStart, Record};
+use super::rows;
 use super::schema::{self, Recovery};
 use super::{CommitError, RecordStore, StoreError, Submitted};
 use crate::clock::UtcMs;
@@ -627,7 +628,7 @@ fn write_batch(
 fn apply(conn: &Connection, record: &Record) -> Result<(), rusqlite::Error> {
     match record {
         Record::CallStarted(s) => insert_call(conn, s),
-        Record::CallUpdated { id, patch } => update_call(conn, id.as_str(), patch),
+        Record::CallUpdated { id, patch } => rows::update_call(conn, id.as_str(), patch),
         Record::Event {
             call,
             at,
@@ -651,8 +652,15 @@ fn apply(conn: &Connection, record: &Record) -> Result<(), rusqlite::Error> {
             .execute(params![operator, at.millis(), kind.as_str(), reason])?;
             Ok(())
         }
-        Record::CallEnded(e) => end_call(conn, e),
+        Record::CallEnded(e) => rows::end_call(conn, e),
         Record::Refused(r) => schema::insert_refusal(conn, r),
+        Record::ExpireCallbacks { before, now } => {
+            let n = super::callbacks::expire(conn, *before, *now)?;
+            if n > 0 {
+                tracing::info!(expired = n, "callback items expired unhandled ([callbacks] keep)");
+            }
+            Ok(())
+        }
     }
 }
 
@@ -682,71 +690,6 @@ fn insert_call(conn: &Connection, s: &CallStart) -> Result<(), rusqlite::Error> 
             s.id.as_str(),
             s.started_at.millis(),
             "started",
-            Some(&details.to_string()),
-        )?;
-    }
-    Ok(())
-}
-
-fn update_call(conn: &Connection, id: &str, p: &CallPatch) -> Result<(), rusqlite::Error> {
-    let path = match &p.ivr_path {
-        Some(v) => Some(
-            serde_json::to_string(v)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
-        ),
-        None => None,
-    };
-    conn.prepare_cached(
-        "UPDATE calls SET
-            answered_at = COALESCE(?2, answered_at),
-            language = COALESCE(?3, language),
-            ivr_digits = COALESCE(?4, ivr_digits),
-            ivr_path = COALESCE(?5, ivr_path),
-            department = COALESCE(?6, department),
-            queue_entered_at = COALESCE(?7, queue_entered_at),
-            operator = COALESCE(?8, operator),
-            operator_answered_at = COALESCE(?9, operator_answered_at)
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        p.answered_at.map(UtcMs::millis),
-        p.language,
-        p.ivr_digits,
-        path,
-        p.department,
-        p.queue_entered_at.map(UtcMs::millis),
-        p.operator,
-        p.operator_answered_at.map(UtcMs::millis)
-    ])?;
-    Ok(())
-}
-
-fn end_call(conn: &Connection, e: &CallEnd) -> Result<(), rusqlite::Error> {
-    // First end wins: a late duplicate (BYE after CANCEL) must not rewrite the outcome.
-    let n = conn
-        .prepare_cached(
-            "UPDATE calls SET ended_at = ?2, outcome = ?3, hangup_by = ?4, end_reason = ?5
-             WHERE id = ?1 AND ended_at IS NULL",
-        )?
-        .execute(params![
-            e.id.as_str(),
-            e.ended_at.millis(),
-            e.outcome.as_str(),
-            e.hangup_by.map(|h| h.as_str()),
-            e.reason
-        ])?;
-    if n == 1 {
-        let details = serde_json::json!({
-            "outcome": e.outcome.as_str(),
-            "hangup_by": e.hangup_by.map(|h| h.as_str()),
-            "reason": e.reason,
-        });
-        schema::insert_event(
-            conn,
-            e.id.as_str(),
-            e.ended_at.millis(),
-            "ended",
             Some(&details.to_string()),
         )?;
     }

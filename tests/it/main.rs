@@ -9,6 +9,7 @@ mod harness;
 
 mod baresip;
 mod bounds;
+mod callbacks;
 mod cli;
 mod config_fixtures;
 mod corpus;
