@@ -123,8 +123,8 @@ pub struct AcdConfig {
     pub overflow_after: Duration,
     /// "Please stay on the line" this often while waiting.
     pub stay_on_line_every: Duration,
-    /// A waiting call's priority class rises one step for every this long it has
-    /// waited, so that no class starves (issue 16).
+    /// A call that has waited this long is in the highest priority class, whatever it
+    /// joined with, so that no class starves (issue 16).
     pub max_priority_wait: Duration,
     /// The pause reason given to an operator who let an offer fail.
     pub not_responding_reason: String,

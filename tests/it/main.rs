@@ -29,6 +29,7 @@ mod operators;
 mod overload;
 mod records;
 mod registrar_lockout;
+mod silent_calls;
 mod store;
 mod tcp_framing;
 mod tdos;

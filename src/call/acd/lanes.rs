@@ -6,10 +6,10 @@
 //! queue's next call is the best of at most three heads, O(1) per offer, as the FIFO it
 //! replaces. A call whose offer failed goes back to the head of its lane.
 //!
-//! **No starvation.** A call's class rises one step for every `max_priority_wait` it
-//! has waited (a silent caller is served as a normal one after a minute and as an
-//! urgent one after two, by default), so a steady stream of urgent calls cannot keep
-//! a low-class caller waiting for ever. Aging never needs a timer: classes are compared
+//! **No starvation.** A call that has waited `max_priority_wait` (a minute by default)
+//! is in the highest class, whatever it joined with: past that, calls are served by
+//! wait alone, so a steady stream of urgent or normal calls cannot keep a silent caller
+//! waiting longer than a minute plus the calls that waited longer still. Aging never needs a timer: classes are compared
 //! only when an operator can take a call, at that moment. Since the head of a lane has
 //! waited longest in it, its effective class is the lane's highest, and comparing heads
 //! suffices.
@@ -61,14 +61,14 @@ impl Priority {
         }
     }
 
-    /// The class a call of this class has after waiting `waited`: one step up per
-    /// `step` waited, at most [`Priority::High`]. A zero `step` never ages.
-    pub fn aged(self, waited: Duration, step: Duration) -> Priority {
-        if step.is_zero() {
-            return self;
+    /// The class a call of this class has after waiting `waited`: [`Priority::High`]
+    /// once it has waited `limit`. A zero `limit` never ages.
+    pub fn aged(self, waited: Duration, limit: Duration) -> Priority {
+        if !limit.is_zero() && waited >= limit {
+            Priority::High
+        } else {
+            self
         }
-        let steps = (waited.as_nanos() / step.as_nanos()).min(2) as usize;
-        Priority::from_index((self.index() + steps).min(2))
     }
 }
 
@@ -151,12 +151,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classes_age_one_step_per_wait_and_stop_at_high() {
+    fn a_call_that_waited_the_limit_is_in_the_highest_class() {
         let step = Duration::from_secs(60);
         assert_eq!(Priority::Low.aged(Duration::from_secs(59), step), Priority::Low);
-        assert_eq!(Priority::Low.aged(Duration::from_secs(60), step), Priority::Normal);
-        assert_eq!(Priority::Low.aged(Duration::from_secs(120), step), Priority::High);
-        assert_eq!(Priority::Low.aged(Duration::from_secs(100_000), step), Priority::High);
+        assert_eq!(Priority::Normal.aged(Duration::from_secs(59), step), Priority::Normal);
+        assert_eq!(Priority::Low.aged(Duration::from_secs(60), step), Priority::High);
+        assert_eq!(Priority::Normal.aged(Duration::from_secs(100_000), step), Priority::High);
         assert_eq!(Priority::High.aged(Duration::from_secs(600), step), Priority::High);
         assert_eq!(Priority::Low.aged(Duration::from_secs(600), Duration::ZERO), Priority::Low);
     }
@@ -174,10 +174,10 @@ mod tests {
         let step = Duration::from_secs(60);
         let at = |s| lanes.in_order(t0 + Duration::from_secs(s), step, joined).into_iter().map(|(c, _)| c.0).collect::<Vec<_>>();
         assert_eq!(at(30), vec![3, 4, 2, 1]);
-        // At 60 s the low call is normal and has waited longest of the normals.
-        assert_eq!(at(60), vec![3, 1, 4, 2]);
-        // At 120 s every call is high (the normal ones after 60 s): by wait alone.
-        assert_eq!(at(120), vec![1, 4, 2, 3]);
+        // At 60 s the low call is high, and has waited longest.
+        assert_eq!(at(60), vec![1, 3, 4, 2]);
+        // At 80 s every call is high: by wait alone.
+        assert_eq!(at(80), vec![1, 4, 2, 3]);
         lanes.remove(Priority::Normal, CallId(4));
         assert_eq!(lanes.len(), 3);
         assert_eq!(lanes.heads().map(|(p, c)| (p, c.0)).collect::<Vec<_>>(), vec![(Priority::Low, 1), (Priority::Normal, 2), (Priority::High, 3)]);

@@ -631,17 +631,15 @@ fn a_high_class_caller_is_served_before_five_who_waited_longer() {
 fn a_low_class_caller_rises_after_max_priority_wait_and_is_served() {
     let mut w = World::new(&[operator("a", &["general"])]);
     w.acd.enqueue_with(w.at(0), CallId(1), &q("general"), Priority::Low);
-    // Normal callers keep coming; before 60 s they pass the silent caller.
+    // Normal and high callers keep coming; before 60 s they pass the silent caller.
     w.acd.enqueue(w.at(30), CallId(2), &q("general"));
-    assert_eq!(w.acd.waiting(w.at(59), &q("general")), vec![CallId(2), CallId(1)]);
-    // At 60 s the silent caller is normal and has waited longest: next.
-    w.acd.enqueue(w.at(61), CallId(3), &q("general"));
-    assert_eq!(w.acd.waiting(w.at(61), &q("general")), vec![CallId(1), CallId(2), CallId(3)]);
-    // A high-class caller passes it until it has waited 120 s (call 2, normal, is
-    // high from 90 s).
-    w.acd.enqueue_with(w.at(100), CallId(4), &q("general"), Priority::High);
-    assert_eq!(w.acd.waiting(w.at(119), &q("general")), vec![CallId(2), CallId(4), CallId(1), CallId(3)]);
-    assert_eq!(w.acd.waiting(w.at(120), &q("general")), vec![CallId(1), CallId(2), CallId(4), CallId(3)]);
+    w.acd.enqueue_with(w.at(40), CallId(3), &q("general"), Priority::High);
+    assert_eq!(w.acd.waiting(w.at(59), &q("general")), vec![CallId(3), CallId(2), CallId(1)]);
+    // At 60 s the silent caller is in the highest class and has waited longest: next.
+    w.acd.enqueue_with(w.at(61), CallId(4), &q("general"), Priority::High);
+    assert_eq!(w.acd.waiting(w.at(61), &q("general")), vec![CallId(1), CallId(3), CallId(4), CallId(2)]);
+    // At 90 s call 2 has waited a minute too: by wait alone among the high.
+    assert_eq!(w.acd.waiting(w.at(90), &q("general")), vec![CallId(1), CallId(2), CallId(3), CallId(4)]);
     w.actions();
     w.acd.operator_registered(w.at(121), &oid("a"));
     assert_eq!(World::offers(&w.actions()), vec![(CallId(1), oid("a"))]);
