@@ -150,6 +150,12 @@ enum CallsCommand {
         /// Only calls with this outcome: answered, abandoned_ivr, abandoned_queue, rejected, failed, interrupted.
         #[arg(long)]
         outcome: Option<String>,
+        /// Only calls from this caller number, as recorded.
+        #[arg(long)]
+        caller: Option<String>,
+        /// Only calls this operator answered.
+        #[arg(long)]
+        operator: Option<String>,
         /// At most this many rows.
         #[arg(long)]
         limit: Option<usize>,
@@ -213,6 +219,9 @@ struct RangeArgs {
     until: Option<String>,
 }
 
+/// Who the operator history names for a command given with `cc112 operators`.
+const CLI: &str = "cli";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format, &cli.log_level);
@@ -248,9 +257,9 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             let socket = socket.path()?;
             let (cmd, json) = match command {
                 OperatorsCommand::List { json } => (C::ListOperators, json),
-                OperatorsCommand::Pause { operator, reason } => (C::Pause { operator, reason }, false),
-                OperatorsCommand::Resume { operator } => (C::Resume { operator }, false),
-                OperatorsCommand::Logout { operator } => (C::Logout { operator }, false),
+                OperatorsCommand::Pause { operator, reason } => (C::Pause { operator, reason, by: Some(CLI.into()) }, false),
+                OperatorsCommand::Resume { operator } => (C::Resume { operator, by: Some(CLI.into()) }, false),
+                OperatorsCommand::Logout { operator } => (C::Logout { operator, by: Some(CLI.into()) }, false),
             };
             let reply = cc112::runtime::control::send(&socket, &cmd)
                 .with_context(|| format!("no running gateway on {}", socket.display()))?;
@@ -308,12 +317,12 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             println!("# the token, shown this once (send it as \"Authorization: Bearer TOKEN\"):\n# {token}\n{entry}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Calls { command: CallsCommand::List { db, range, department, outcome, limit, json } } => {
+        Command::Calls { command: CallsCommand::List { db, range, department, outcome, caller, operator, limit, json } } => {
             let (reader, cfg) = open_reader(&db)?;
             let offset = cfg.routing.utc_offset;
             let range = time_range(&cfg, &range)?;
             let outcome = outcome.map(|o| o.parse::<cc112::store::record::Outcome>()).transpose().map_err(|e| anyhow::anyhow!("--outcome: {e}"))?;
-            let filter = cc112::store::query::CallFilter { range, department, outcome, limit };
+            let filter = cc112::store::query::CallFilter { range, department, outcome, limit, caller, operator, after: None };
             let rows = reader.list_calls(&filter)?;
             if json {
                 cc112::store::format::write_calls_json_lines(&rows, offset, std::io::stdout().lock())?;
