@@ -49,9 +49,18 @@ pub(super) struct OperatorAction {
     responses((status = 200, body = OperatorAction), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "No such operator"), (status = 409, body = ErrorBody, description = "The engine refused (already paused...)"), (status = 503, body = ErrorBody)))]
 pub(super) async fn pause(State(shared): State<Shared>, Extension(who): Extension<TokenHolder>, id: Result<Path<String>, PathRejection>, body: Result<Json<PauseBody>, JsonRejection>) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Json(body) = body.map_err(body_error)?;
     let reason = params::reason(body.reason.as_deref()).map_err(ApiError::bad_request)?;
     act(&shared, who, id, |operator, by| Command::Pause { operator, reason, by }).await
+}
+
+/// A body that is not a pause: 413 past the size limit, 415 without a JSON content
+/// type, else 400 (axum says 422 for JSON of the wrong shape: a bad parameter here).
+fn body_error(e: JsonRejection) -> ApiError {
+    match e.status() {
+        s @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => ApiError::new(s, e.body_text()),
+        _ => ApiError::bad_request(e.body_text()),
+    }
 }
 
 /// `POST /api/v1/operators/{id}/resume`.
@@ -74,11 +83,13 @@ pub(super) async fn logout(State(shared): State<Shared>, Extension(who): Extensi
 /// and answers with the engine's reply, logging it with the token's name.
 async fn act(shared: &Shared, who: TokenHolder, id: Result<Path<String>, PathRejection>, command: impl FnOnce(String, Option<String>) -> Command) -> Result<Response, ApiError> {
     let Path(id) = id.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    if id.len() > MAX_PARAM || !snapshot(shared)?.config.operators.iter().any(|o| o.id.as_str() == id) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such operator"));
-    }
     let command = command(id.clone(), Some(who.name.clone()));
     let action = command.action().map(|a| a.describe()).unwrap_or_default();
+    if id.len() > MAX_PARAM || !snapshot(shared)?.config.operators.iter().any(|o| o.id.as_str() == id) {
+        let id: String = crate::sink::printable(&id).chars().take(MAX_PARAM).collect();
+        info!(event = "supervisor_action", token = %crate::sink::printable(&who.name), operator = %id, action = %crate::sink::printable(&action), outcome = "refused: no such operator", "API supervisor action");
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such operator"));
+    }
     let reply = send(shared, command).await;
     let outcome = match &reply {
         Ok(Reply::State { state, .. }) => state.clone(),
@@ -87,6 +98,7 @@ async fn act(shared: &Shared, who: TokenHolder, id: Result<Path<String>, PathRej
         Err(e) => format!("not carried out: {}", e.message),
     };
     // `id` is a configured operator's; the action's reason was made printable.
+    let outcome = crate::sink::printable(&outcome).into_owned();
     info!(event = "supervisor_action", token = %crate::sink::printable(&who.name), operator = %id, action = %action, outcome = %outcome, "API supervisor action");
     match reply? {
         Reply::State { operator, state } => Ok(Json(OperatorAction { operator, state }).into_response()),
