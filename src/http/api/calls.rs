@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::params::{self, MAX_PARAM};
-use super::{snapshot, with_reader, ApiError, ErrorBody};
+use super::common::{snapshot, with_reader, ApiError, ErrorBody};
 use crate::clock::{UtcMs, UtcOffset};
 use crate::config::Config;
 use crate::http::Shared;

@@ -17,7 +17,7 @@ use tracing::info;
 use utoipa::ToSchema;
 
 use super::params::{self, MAX_PARAM};
-use super::{snapshot, ApiError, ErrorBody};
+use super::common::{snapshot, ApiError, ErrorBody};
 use crate::engine::control::{Command, Reply};
 use crate::http::auth::TokenHolder;
 use crate::http::{Commanded, Shared};

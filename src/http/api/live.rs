@@ -12,7 +12,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{snapshot, ApiError, ErrorBody};
+use super::common::{snapshot, ApiError, ErrorBody};
 use crate::call::CallId;
 use crate::engine::LiveCall;
 use crate::http::{Live, Shared};

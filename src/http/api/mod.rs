@@ -12,28 +12,25 @@
 //! Every answer is JSON, errors `{"error": "..."}`: 400 for a bad parameter, 404 for
 //! nothing by that id, 409 for a command the engine refused, 503 before the first
 //! snapshot or without call records. Text from SIP leaves only through serde_json
-//! (escaped as JSON strings). Parameters are bounded before use (`params.rs`).
+//! (escaped as JSON strings). Parameters are bounded before use (`params.rs`). The
+//! error answer and the two sources every handler reads are in `common.rs`.
 
 mod calls;
+mod common;
 mod control;
 mod live;
 mod params;
-
-use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Serialize;
-use tracing::warn;
+use axum::Router;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-use super::{Live, Shared};
-use crate::store::query::Reader;
-use crate::store::StoreError;
+use super::Shared;
+use common::ApiError;
 
 /// The largest request body accepted (a pause reason is at most 200 characters).
 const MAX_BODY: usize = 4 * 1024;
@@ -57,70 +54,6 @@ pub(super) fn supervisor() -> Router<Shared> {
         .route("/api/v1/operators/{id}/resume", post(control::resume))
         .route("/api/v1/operators/{id}/logout", post(control::logout))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-}
-
-/// An error answer: `{"error": "..."}` with its status.
-#[derive(Debug)]
-pub(super) struct ApiError {
-    status: StatusCode,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into() }
-    }
-
-    fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, message)
-    }
-
-    fn unavailable(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
-    }
-}
-
-/// The body of every error answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct ErrorBody {
-    /// What went wrong, for a person.
-    error: String,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: self.message })).into_response()
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::NoSuchCall(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
-            StoreError::BadTime(_) | StoreError::Shift(_) => ApiError::bad_request(e.to_string()),
-            StoreError::NoDatabase(_) => ApiError::unavailable(e.to_string()),
-            e => {
-                warn!(error = %e, "API: reading the call records failed");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "reading the call records failed")
-            }
-        }
-    }
-}
-
-/// The last published snapshot; 503 before the first.
-fn snapshot(shared: &Shared) -> Result<Arc<Live>, ApiError> {
-    shared.live.borrow().clone().ok_or_else(|| ApiError::unavailable("the gateway is starting: no snapshot yet"))
-}
-
-/// Runs `f` on a read-only connection to the records, on a blocking thread (SQLite
-/// blocks); 503 when the gateway keeps no records.
-async fn with_reader<T: Send + 'static>(shared: &Shared, f: impl FnOnce(&Reader) -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
-    let Some(path) = shared.records.clone() else {
-        return Err(ApiError::unavailable("the gateway keeps no call records"));
-    };
-    tokio::task::spawn_blocking(move || f(&Reader::open(&path)?))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the records reader failed: {e}")))?
 }
 
 /// Adds the bearer-token scheme the routes require.
@@ -189,14 +122,5 @@ mod tests {
             assert!(schemas.contains_key(s), "schema {s} missing: {:?}", schemas.keys().collect::<Vec<_>>());
         }
         assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
-    }
-
-    #[test]
-    fn store_errors_map_to_http_statuses() {
-        let s = |e: StoreError| ApiError::from(e).status;
-        assert_eq!(s(StoreError::NoSuchCall("x".into())), StatusCode::NOT_FOUND);
-        assert_eq!(s(StoreError::BadTime("x".into())), StatusCode::BAD_REQUEST);
-        assert_eq!(s(StoreError::NoDatabase("x".into())), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(s(StoreError::Durability("x".into())), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }
