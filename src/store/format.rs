@@ -101,8 +101,8 @@ pub struct CallJson<'a> {
     answered_at: Option<String>,
     language: Option<&'a str>,
     ivr_digits: Option<&'a str>,
-    /// The menus visited, as stored (a JSON array).
-    #[schema(value_type = Option<Object>)]
+    /// The IVR's steps, oldest first (a JSON array of strings).
+    #[schema(value_type = Option<Vec<String>>)]
     ivr_path: Option<serde_json::Value>,
     department: Option<&'a str>,
     queue_entered_at: Option<String>,

@@ -138,7 +138,7 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
 }
 
 /// `GET /api/v1/calls`.
-#[utoipa::path(get, path = "/api/v1/calls", tag = "records", params(CallsQuery),
+#[utoipa::path(get, path = "/api/v1/calls", operation_id = "listCalls", tag = "records", params(CallsQuery),
     responses((status = 200, body = CallPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(super) async fn list(State(shared): State<Shared>, q: Result<Query<CallsQuery>, QueryRejection>) -> Result<Response, ApiError> {
     let q = query(q)?;
@@ -161,7 +161,7 @@ pub(super) async fn list(State(shared): State<Shared>, q: Result<Query<CallsQuer
 }
 
 /// `GET /api/v1/calls/{id}`.
-#[utoipa::path(get, path = "/api/v1/calls/{id}", tag = "records",
+#[utoipa::path(get, path = "/api/v1/calls/{id}", operation_id = "getCall", tag = "records",
     params(("id" = String, Path, description = "The record id (a ULID) or the caller's SIP Call-ID")),
     responses((status = 200, body = CallTimeline), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(super) async fn show(State(shared): State<Shared>, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
@@ -187,7 +187,7 @@ fn timeline_event(e: EventRow, started: UtcMs, off: UtcOffset) -> TimelineEvent 
 }
 
 /// `GET /api/v1/report`.
-#[utoipa::path(get, path = "/api/v1/report", tag = "records", params(RangeQuery),
+#[utoipa::path(get, path = "/api/v1/report", operation_id = "getReport", tag = "records", params(RangeQuery),
     responses((status = 200, body = Report, description = "What `cc112 report --json` prints; times in UTC milliseconds"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(super) async fn report(State(shared): State<Shared>, q: Result<Query<RangeQuery>, QueryRejection>) -> Result<Response, ApiError> {
     let q = query(q)?;
@@ -203,7 +203,7 @@ pub(super) async fn report(State(shared): State<Shared>, q: Result<Query<RangeQu
 }
 
 /// `GET /api/v1/operator-events`.
-#[utoipa::path(get, path = "/api/v1/operator-events", tag = "records", params(RangeQuery),
+#[utoipa::path(get, path = "/api/v1/operator-events", operation_id = "listOperatorEvents", tag = "records", params(RangeQuery),
     responses((status = 200, body = OperatorEvents), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(super) async fn operator_events(State(shared): State<Shared>, q: Result<Query<RangeQuery>, QueryRejection>) -> Result<Response, ApiError> {
     let q = query(q)?;

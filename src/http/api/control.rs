@@ -44,7 +44,7 @@ pub(super) struct OperatorAction {
 }
 
 /// `POST /api/v1/operators/{id}/pause`.
-#[utoipa::path(post, path = "/api/v1/operators/{id}/pause", tag = "control",
+#[utoipa::path(post, path = "/api/v1/operators/{id}/pause", operation_id = "pauseOperator", tag = "control",
     params(("id" = String, Path, description = "The operator's id")), request_body = PauseBody,
     responses((status = 200, body = OperatorAction), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "No such operator"), (status = 409, body = ErrorBody, description = "The engine refused (already paused...)"), (status = 503, body = ErrorBody)))]
@@ -64,7 +64,7 @@ fn body_error(e: JsonRejection) -> ApiError {
 }
 
 /// `POST /api/v1/operators/{id}/resume`.
-#[utoipa::path(post, path = "/api/v1/operators/{id}/resume", tag = "control",
+#[utoipa::path(post, path = "/api/v1/operators/{id}/resume", operation_id = "resumeOperator", tag = "control",
     params(("id" = String, Path, description = "The operator's id")),
     responses((status = 200, body = OperatorAction), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "The engine refused (not paused...)"), (status = 503, body = ErrorBody)))]
 pub(super) async fn resume(State(shared): State<Shared>, Extension(who): Extension<TokenHolder>, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
@@ -72,7 +72,7 @@ pub(super) async fn resume(State(shared): State<Shared>, Extension(who): Extensi
 }
 
 /// `POST /api/v1/operators/{id}/logout`.
-#[utoipa::path(post, path = "/api/v1/operators/{id}/logout", tag = "control",
+#[utoipa::path(post, path = "/api/v1/operators/{id}/logout", operation_id = "logoutOperator", tag = "control",
     params(("id" = String, Path, description = "The operator's id")),
     responses((status = 200, body = OperatorAction), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(super) async fn logout(State(shared): State<Shared>, Extension(who): Extension<TokenHolder>, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {

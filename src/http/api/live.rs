@@ -99,7 +99,7 @@ fn calls_by_id(live: &Live) -> HashMap<CallId, &LiveCall> {
 }
 
 /// `GET /api/v1/queues`.
-#[utoipa::path(get, path = "/api/v1/queues", tag = "live",
+#[utoipa::path(get, path = "/api/v1/queues", operation_id = "listQueues", tag = "live",
     responses((status = 200, body = Vec<Queue>), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(super) async fn queues(State(shared): State<Shared>) -> Result<Response, ApiError> {
     let live = snapshot(&shared)?;
@@ -141,7 +141,7 @@ fn queue_list(live: &Arc<Live>) -> Vec<Queue> {
 }
 
 /// `GET /api/v1/operators`.
-#[utoipa::path(get, path = "/api/v1/operators", tag = "live",
+#[utoipa::path(get, path = "/api/v1/operators", operation_id = "listOperators", tag = "live",
     responses((status = 200, body = Vec<Operator>), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(super) async fn operators(State(shared): State<Shared>) -> Result<Response, ApiError> {
     let live = snapshot(&shared)?;
