@@ -1,4 +1,6 @@
-//! Supervisor commands: one entry point the CLI (and later the HTTP API) share.
+//! Supervisor commands: one entry point the CLI (control socket) and the HTTP API share.
+//! A command that acts on an operator says who asked (`by`: the API token's name, `cli`),
+//! and the engine writes that into the operator's history.
 //!
 //! Commands are plain values answered synchronously by the engine, so they act on the
 //! same state the calls see, in order with everything else, without locks.
@@ -167,5 +169,24 @@ fn state_reply(operator: String, r: Result<crate::call::acd::OperatorStatus, cra
     match r {
         Ok(s) => Reply::State { operator, state: s.as_str().to_string() },
         Err(e) => Reply::Error { message: e.to_string() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_without_by_still_parses_and_says_who_asked_when_given() {
+        let old: Command = serde_json::from_str(r#"{"command":"pause","operator":"op-budi","reason":"break"}"#).unwrap();
+        assert_eq!(old, Command::Pause { operator: "op-budi".into(), reason: "break".into(), by: None });
+        assert_eq!(old.action().map(|a| a.describe()).as_deref(), Some("pause by control socket: break"));
+        let api = Command::Resume { operator: "op-budi".into(), by: Some("lead-1".into()) };
+        let back: Command = serde_json::from_str(&serde_json::to_string(&api).unwrap()).unwrap();
+        assert_eq!(back, api);
+        let a = api.action().unwrap();
+        assert_eq!((a.operator, a.verb, a.by, a.reason), ("op-budi", "resume", Some("lead-1"), None));
+        assert_eq!(Command::Logout { operator: "2001".into(), by: Some("cli".into()) }.action().map(|a| a.describe()).as_deref(), Some("logout by cli"));
+        assert_eq!(Command::ListOperators.action(), None);
     }
 }

@@ -1,4 +1,5 @@
-//! Read-only queries for the CLI (and later the API): list, timeline, shift report.
+//! Read-only queries for the CLI and the HTTP API: list (filtered, a page at a time),
+//! timeline, operator history, shift report (folded row by row, never all rows held).
 //!
 //! A [`Reader`] opens its own `SQLITE_OPEN_READ_ONLY` connection: in WAL mode it reads
 //! a consistent snapshot while the gateway keeps writing, and it cannot modify the

@@ -355,6 +355,10 @@ fn queues_and_operators_live_and_a_supervisor_pause_named_in_the_history() {
     let kinds: Vec<(&str, &str)> = api["events"].as_array().unwrap().iter().map(|e| (e["kind"].as_str().unwrap(), e["reason"].as_str().unwrap_or(""))).collect();
     assert!(kinds.contains(&("supervisor", "pause by kepala-shift: istirahat\\u{7}")), "{kinds:?}");
     assert!(api["events"].as_array().unwrap().iter().all(|e| e["operator"] == "op-budi"));
+    // And with `cc112 operators history`.
+    let text = cli(&gw, &["operators", "history", "--operator", "op-budi"]);
+    assert!(text.lines().any(|l| l.contains("supervisor") && l.ends_with("pause by kepala-shift: istirahat\\u{7}")), "{text}");
+    assert!(text.lines().skip(1).all(|l| l.contains("op-budi")), "{text}");
     // And in the log, with the token's name and the outcome.
     let log = gw.log();
     let actions: Vec<&str> = log.lines().filter(|l| l.contains("supervisor_action")).collect();

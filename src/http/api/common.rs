@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use tokio::sync::Semaphore;
 use tracing::warn;
 use utoipa::ToSchema;
 
@@ -68,13 +69,26 @@ pub(super) fn snapshot(shared: &Shared) -> Result<Arc<Live>, ApiError> {
     shared.live.borrow().clone().ok_or_else(|| ApiError::unavailable("the gateway is starting: no snapshot yet"))
 }
 
+/// Record readers open at once. Each holds a SQLite connection and its page cache
+/// (a report over 100,000 calls: about 5 MB and 0.2 s): more requests wait their turn
+/// (within the request timeout, else 503) rather than each taking memory and a thread.
+pub(super) const MAX_READERS: usize = 4;
+
+static READERS: Semaphore = Semaphore::const_new(MAX_READERS);
+
 /// Runs `f` on a read-only connection to the records, on a blocking thread (SQLite
-/// blocks); 503 when the gateway keeps no records.
+/// blocks), at most [`MAX_READERS`] at once; 503 when the gateway keeps no records.
 pub(super) async fn with_reader<T: Send + 'static>(shared: &Shared, f: impl FnOnce(&Reader) -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     let Some(path) = shared.records.clone() else {
         return Err(ApiError::unavailable("the gateway keeps no call records"));
     };
-    tokio::task::spawn_blocking(move || f(&Reader::open(&path)?))
+    let turn = READERS.acquire().await.map_err(|_| ApiError::unavailable("the records reader is closed"))?;
+    // The turn is held by the blocking task: a request that timed out does not free it
+    // while its query still runs.
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        f(&Reader::open(&path)?)
+    })
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the records reader failed: {e}")))?
 }
