@@ -96,11 +96,14 @@ fn records_through_the_api_paged_found_and_reported_as_the_cli_does() {
     let (http, tables) = http_tables(&[&viewer_entry, &sup_entry]);
     let gw = Gateway::start_with_tables("", &tables);
     wait_serving(&gw, http);
+    // From a minute ago, not the current shift: the test may run across a shift change.
+    let since = cc112::store::UtcMs(cc112::store::UtcMs::now().0 - 60_000).rfc3339(cc112::config::UtcOffset::WIB);
+    let from = format!("since={}", urlencode(&since));
     let run = sipp(&gw, &["-sn", "uac", "-s", "112", "-m", "7", "-r", "20"]);
     assert_eq!(run.successful, 7, "{}\n{}", run.stdout, run.stderr);
     wait_until(
         || {
-            let page = get_json(http, "/api/v1/calls?limit=500", &viewer);
+            let page = get_json(http, &format!("/api/v1/calls?limit=500&{from}"), &viewer);
             let calls = page["calls"].as_array().unwrap();
             calls.len() == 7 && calls.iter().all(|c| !c["outcome"].is_null())
         },
@@ -110,7 +113,7 @@ fn records_through_the_api_paged_found_and_reported_as_the_cli_does() {
     // Pages of 3: 3 + 3 + 1, every call exactly once, in the CLI's order and form.
     let mut ids = Vec::new();
     let mut paged = Vec::new();
-    let mut path = "/api/v1/calls?limit=3".to_string();
+    let mut path = format!("/api/v1/calls?limit=3&{from}");
     for page_no in 0.. {
         assert!(page_no < 5, "the pages do not end");
         let page = get_json(http, &path, &viewer);
@@ -119,7 +122,7 @@ fn records_through_the_api_paged_found_and_reported_as_the_cli_does() {
         ids.extend(calls.iter().map(|c| c["id"].as_str().unwrap().to_string()));
         paged.extend(calls);
         match page["next"].as_str() {
-            Some(next) => path = format!("/api/v1/calls?limit=3&cursor={next}"),
+            Some(next) => path = format!("/api/v1/calls?limit=3&{from}&cursor={next}"),
             None => break,
         }
     }
@@ -128,17 +131,17 @@ fn records_through_the_api_paged_found_and_reported_as_the_cli_does() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), 7, "a call twice: {ids:?}");
-    let lines: Vec<Value> = cli(&gw, &["calls", "list", "--json"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = cli(&gw, &["calls", "list", "--json", "--since", &since]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(paged, lines, "the API's pages differ from `cc112 calls list --json`");
 
     // Filters as the CLI's.
-    let abandoned = get_json(http, "/api/v1/calls?outcome=abandoned_ivr", &viewer);
+    let abandoned = get_json(http, &format!("/api/v1/calls?outcome=abandoned_ivr&{from}"), &viewer);
     let n = lines.iter().filter(|c| c["outcome"] == "abandoned_ivr").count();
     assert_eq!(abandoned["calls"].as_array().unwrap().len(), n);
     let caller = lines[2]["caller"].as_str().unwrap();
-    let by_caller = get_json(http, &format!("/api/v1/calls?caller={caller}"), &viewer);
+    let by_caller = get_json(http, &format!("/api/v1/calls?caller={caller}&{from}"), &viewer);
     assert!(by_caller["calls"].as_array().unwrap().iter().all(|c| c["caller"] == caller) && !by_caller["calls"].as_array().unwrap().is_empty());
-    assert_eq!(get_json(http, "/api/v1/calls?operator=op-nobody", &viewer)["calls"], serde_json::json!([]));
+    assert_eq!(get_json(http, &format!("/api/v1/calls?operator=op-nobody&{from}"), &viewer)["calls"], serde_json::json!([]));
 
     // One call by record id and by SIP Call-ID: the same call, its whole timeline.
     let first = &lines[0];
@@ -156,9 +159,9 @@ fn records_through_the_api_paged_found_and_reported_as_the_cli_does() {
     assert!(error_of(&body).contains("no call"), "{body}");
 
     // The report, as `cc112 report --json`.
-    let report = get_json(http, "/api/v1/report", &viewer);
+    let report = get_json(http, &format!("/api/v1/report?{from}"), &viewer);
     assert_eq!(report["total"], 7, "{report}");
-    let cli_report: Value = serde_json::from_str(&cli(&gw, &["report", "--json"])).unwrap();
+    let cli_report: Value = serde_json::from_str(&cli(&gw, &["report", "--json", "--since", &since])).unwrap();
     assert_eq!(report, cli_report);
     assert_eq!(get_json(http, "/api/v1/report?shift=previous", &viewer)["total"], 0);
 
@@ -273,6 +276,8 @@ fn queues_and_operators_live_and_a_supervisor_pause_named_in_the_history() {
         .replace("[registrar]\n", "[registrar]\nalgorithms = [\"MD5\", \"SHA-256\"]\n");
     let gw = Gateway::start_with_tables("", &format!("{ops}\n{tables}"));
     wait_serving(&gw, http);
+    // From a minute ago, not the current shift: the test may run across a shift change.
+    let since = cc112::store::UtcMs(cc112::store::UtcMs::now().0 - 60_000).rfc3339(cc112::config::UtcOffset::WIB);
     register_op_budi(&gw);
     let op = |id: &str| get_json(http, "/api/v1/operators", &viewer).as_array().unwrap().iter().find(|o| o["id"] == id).cloned().unwrap();
     wait_until(|| op("op-budi")["state"] == "available", "op-budi available");
@@ -351,12 +356,12 @@ fn queues_and_operators_live_and_a_supervisor_pause_named_in_the_history() {
         assert_eq!(hist.iter().filter(|e| supervisor(e, reason)).count(), 1, "{reason}: {hist:?}");
     }
     assert!(hist.iter().any(|e| e.operator == "op-budi" && e.kind == "pause"), "the state change itself is kept too: {hist:?}");
-    let api = get_json(http, "/api/v1/operator-events?operator=op-budi", &viewer);
+    let api = get_json(http, &format!("/api/v1/operator-events?operator=op-budi&since={}", urlencode(&since)), &viewer);
     let kinds: Vec<(&str, &str)> = api["events"].as_array().unwrap().iter().map(|e| (e["kind"].as_str().unwrap(), e["reason"].as_str().unwrap_or(""))).collect();
     assert!(kinds.contains(&("supervisor", "pause by kepala-shift: istirahat\\u{7}")), "{kinds:?}");
     assert!(api["events"].as_array().unwrap().iter().all(|e| e["operator"] == "op-budi"));
     // And with `cc112 operators history`.
-    let text = cli(&gw, &["operators", "history", "--operator", "op-budi"]);
+    let text = cli(&gw, &["operators", "history", "--operator", "op-budi", "--since", &since]);
     assert!(text.lines().any(|l| l.contains("supervisor") && l.ends_with("pause by kepala-shift: istirahat\\u{7}")), "{text}");
     assert!(text.lines().skip(1).all(|l| l.contains("op-budi")), "{text}");
     // And in the log, with the token's name and the outcome.
