@@ -141,6 +141,18 @@ enum OperatorsCommand {
     Resume { operator: String },
     /// Take an operator out of service until their phone registers again.
     Logout { operator: String },
+    /// The operators' history from the call records (logins, pauses with their reasons,
+    /// supervisor actions naming who asked): the current shift unless told otherwise.
+    History {
+        /// Only this operator.
+        #[arg(long)]
+        operator: Option<String>,
+        #[command(flatten)]
+        range: RangeArgs,
+        /// Database file; default: store.path of the configuration.
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -157,6 +169,12 @@ enum CallsCommand {
         /// Only calls with this outcome: answered, abandoned_ivr, abandoned_queue, rejected, failed, interrupted.
         #[arg(long)]
         outcome: Option<String>,
+        /// Only calls from this caller number, as recorded.
+        #[arg(long)]
+        caller: Option<String>,
+        /// Only calls this operator answered.
+        #[arg(long)]
+        operator: Option<String>,
         /// At most this many rows.
         #[arg(long)]
         limit: Option<usize>,
@@ -220,6 +238,9 @@ struct RangeArgs {
     until: Option<String>,
 }
 
+/// Who the operator history names for a command given with `cc112 operators`.
+const CLI: &str = "cli";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format, &cli.log_level);
@@ -252,15 +273,16 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Health { socket } => node_command(&socket, NodeCommand::Health),
         Command::Operators { command, socket } => {
             use cc112::engine::control::{Command as C, Reply};
-            let socket = socket.path()?;
+            let path = socket.path()?;
             let (cmd, json) = match command {
                 OperatorsCommand::List { json } => (C::ListOperators, json),
-                OperatorsCommand::Pause { operator, reason } => (C::Pause { operator, reason }, false),
-                OperatorsCommand::Resume { operator } => (C::Resume { operator }, false),
-                OperatorsCommand::Logout { operator } => (C::Logout { operator }, false),
+                OperatorsCommand::Pause { operator, reason } => (C::Pause { operator, reason, by: Some(CLI.into()) }, false),
+                OperatorsCommand::Resume { operator } => (C::Resume { operator, by: Some(CLI.into()) }, false),
+                OperatorsCommand::Logout { operator } => (C::Logout { operator, by: Some(CLI.into()) }, false),
+                OperatorsCommand::History { operator, range, db } => return operators_history(DbArgs { config: socket.config, db }, &range, operator.as_deref()),
             };
-            let reply = cc112::runtime::control::send(&socket, &cmd)
-                .with_context(|| format!("no running gateway on {}", socket.display()))?;
+            let reply = cc112::runtime::control::send(&path, &cmd)
+                .with_context(|| format!("no running gateway on {}", path.display()))?;
             match reply {
                 Reply::Operators { operators } if json => println!("{}", serde_json::to_string(&operators)?),
                 Reply::Operators { operators } => {
@@ -315,12 +337,12 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             println!("# the token, shown this once (send it as \"Authorization: Bearer TOKEN\"):\n# {token}\n{entry}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Calls { command: CallsCommand::List { db, range, department, outcome, limit, json } } => {
+        Command::Calls { command: CallsCommand::List { db, range, department, outcome, caller, operator, limit, json } } => {
             let (reader, cfg) = open_reader(&db)?;
             let offset = cfg.routing.utc_offset;
             let range = time_range(&cfg, &range)?;
             let outcome = outcome.map(|o| o.parse::<cc112::store::record::Outcome>()).transpose().map_err(|e| anyhow::anyhow!("--outcome: {e}"))?;
-            let filter = cc112::store::query::CallFilter { range, department, outcome, limit };
+            let filter = cc112::store::query::CallFilter { range, department, outcome, limit, caller, operator, after: None };
             let rows = reader.list_calls(&filter)?;
             if json {
                 cc112::store::format::write_calls_json_lines(&rows, offset, std::io::stdout().lock())?;
@@ -384,6 +406,20 @@ fn node_command(socket: &SocketArgs, cmd: NodeCommand) -> anyhow::Result<ExitCod
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// `cc112 operators history`: one line per entry, local time, caller-free but escaped
+/// all the same (a reason is typed by people).
+fn operators_history(db: DbArgs, range: &RangeArgs, operator: Option<&str>) -> anyhow::Result<ExitCode> {
+    use cc112::sink::printable;
+    let (reader, cfg) = open_reader(&db)?;
+    let offset = cfg.routing.utc_offset;
+    let rows = reader.operator_events_limited(time_range(&cfg, range)?, operator, i64::MAX)?;
+    println!("{:<23} {:<14} {:<15} REASON", "AT", "OPERATOR", "KIND");
+    for e in rows {
+        println!("{:<23} {:<14} {:<15} {}", e.at.display_local(offset), printable(&e.operator), e.kind, printable(e.reason.as_deref().unwrap_or("")));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The UTC range `--shift/--since/--until` name (the current shift by default).

@@ -1,4 +1,6 @@
-//! Supervisor commands: one entry point the CLI (and later the HTTP API) share.
+//! Supervisor commands: one entry point the CLI (control socket) and the HTTP API share.
+//! A command that acts on an operator says who asked (`by`: the API token's name, `cli`),
+//! and the engine writes that into the operator's history.
 //!
 //! Commands are plain values answered synchronously by the engine, so they act on the
 //! same state the calls see, in order with everything else, without locks.
@@ -23,17 +25,64 @@ pub enum Command {
         operator: String,
         /// Why, kept in the operator's history (`break`, `training`...).
         reason: String,
+        /// Who asked (an API token's name, `cli`), kept in the operator's history.
+        #[serde(default)]
+        by: Option<String>,
     },
     /// Offer calls to a paused operator again.
     Resume {
         /// The operator's id.
         operator: String,
+        /// Who asked (an API token's name, `cli`), kept in the operator's history.
+        #[serde(default)]
+        by: Option<String>,
     },
     /// Take an operator out of service until they register again.
     Logout {
         /// The operator's id.
         operator: String,
+        /// Who asked (an API token's name, `cli`), kept in the operator's history.
+        #[serde(default)]
+        by: Option<String>,
     },
+}
+
+impl Command {
+    /// For a command that acts on an operator: the operator, what is done (`pause`,
+    /// `resume`, `logout`), who asked and the reason given; `None` for a query.
+    pub fn action(&self) -> Option<Action<'_>> {
+        let (operator, verb, by, reason) = match self {
+            Command::ListOperators => return None,
+            Command::Pause { operator, reason, by } => (operator, "pause", by, Some(reason.as_str())),
+            Command::Resume { operator, by } => (operator, "resume", by, None),
+            Command::Logout { operator, by } => (operator, "logout", by, None),
+        };
+        Some(Action { operator, verb, by: by.as_deref(), reason })
+    }
+}
+
+/// What a supervisor's command does, for the operator's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Action<'a> {
+    /// The operator acted on.
+    pub operator: &'a str,
+    /// `pause`, `resume` or `logout`.
+    pub verb: &'static str,
+    /// Who asked, when they said.
+    pub by: Option<&'a str>,
+    /// The pause reason.
+    pub reason: Option<&'a str>,
+}
+
+impl Action<'_> {
+    /// The history's line: `pause by alice: break`, `resume by cli`, `logout by control socket` (a client that did not say).
+    pub fn describe(&self) -> String {
+        let by = self.by.unwrap_or("control socket");
+        match self.reason {
+            Some(r) => format!("{} by {by}: {r}", self.verb),
+            None => format!("{} by {by}", self.verb),
+        }
+    }
 }
 
 /// One operator as `cc112 operators` shows them.
@@ -101,15 +150,15 @@ pub(crate) fn apply(cmd: Command, now: Instant, acd: &mut Acd, registrar: &Regis
                     .collect();
                 Reply::Operators { operators }
             }
-            Command::Pause { operator, reason } => {
+            Command::Pause { operator, reason, .. } => {
                 let r = acd.pause(now, &OperatorId::new(operator.clone()), &reason);
                 state_reply(operator, r)
             }
-            Command::Resume { operator } => {
+            Command::Resume { operator, .. } => {
                 let r = acd.resume(now, &OperatorId::new(operator.clone()));
                 state_reply(operator, r)
             }
-            Command::Logout { operator } => {
+            Command::Logout { operator, .. } => {
                 let r = acd.logout(now, &OperatorId::new(operator.clone()));
                 state_reply(operator, r)
             }
@@ -120,5 +169,24 @@ fn state_reply(operator: String, r: Result<crate::call::acd::OperatorStatus, cra
     match r {
         Ok(s) => Reply::State { operator, state: s.as_str().to_string() },
         Err(e) => Reply::Error { message: e.to_string() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_without_by_still_parses_and_says_who_asked_when_given() {
+        let old: Command = serde_json::from_str(r#"{"command":"pause","operator":"op-budi","reason":"break"}"#).unwrap();
+        assert_eq!(old, Command::Pause { operator: "op-budi".into(), reason: "break".into(), by: None });
+        assert_eq!(old.action().map(|a| a.describe()).as_deref(), Some("pause by control socket: break"));
+        let api = Command::Resume { operator: "op-budi".into(), by: Some("lead-1".into()) };
+        let back: Command = serde_json::from_str(&serde_json::to_string(&api).unwrap()).unwrap();
+        assert_eq!(back, api);
+        let a = api.action().unwrap();
+        assert_eq!((a.operator, a.verb, a.by, a.reason), ("op-budi", "resume", Some("lead-1"), None));
+        assert_eq!(Command::Logout { operator: "2001".into(), by: Some("cli".into()) }.action().map(|a| a.describe()).as_deref(), Some("logout by cli"));
+        assert_eq!(Command::ListOperators.action(), None);
     }
 }

@@ -168,8 +168,14 @@ impl OperatorSide {
     }
 
     /// A supervisor's command.
+    /// One carried out on an operator goes to their history first, naming who asked
+    /// (then the state change it caused); a refused one leaves no trace here.
     pub(crate) fn command(&mut self, now: Instant, cmd: Command, ctx: Ctx<'_>) -> Reply {
+        let action = cmd.action().map(|a| (a.operator.to_string(), a.describe()));
         let reply = control::apply(cmd, now, &mut self.acd, &self.registrar, ctx.config);
+        if let (Some((operator, detail)), Reply::State { .. }) = (action, &reply) {
+            ctx.fx.out.push_back(Output::Operator { operator, kind: OperatorEventKind::Supervisor, detail: Some(detail) });
+        }
         self.drain_acd(now, ctx);
         reply
     }

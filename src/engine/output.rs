@@ -75,6 +75,8 @@ pub enum OperatorEventKind {
     Logout,
     /// The ACD changed the operator's state (`detail` says which).
     State,
+    /// A supervisor acted on the operator (`detail`: what, by whom, why).
+    Supervisor,
 }
 
 /// What the engine asks of a call's media.

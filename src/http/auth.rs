@@ -6,6 +6,8 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
 use subtle::ConstantTimeEq;
 use tracing::debug;
 
@@ -38,9 +40,20 @@ fn bearer(value: &HeaderValue) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
+/// Who made a request: the name and role of the token it carried, put in the
+/// request's extensions for the handlers (the API's supervisor actions name it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct TokenHolder {
+    /// The token's `name` in `[[http.tokens]]`.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+}
+
 /// Middleware for routes that need `role` at least: 401 without a valid token (with
-/// `WWW-Authenticate: Bearer`), 403 with a token whose role is too low.
-pub(super) async fn require(role: Role, State(shared): State<Shared>, req: Request, next: Next) -> Response {
+/// `WWW-Authenticate: Bearer`), 403 with a token whose role is too low; both with a
+/// JSON body `{"error": ...}`. A request let through carries a [`TokenHolder`].
+pub(super) async fn require(role: Role, State(shared): State<Shared>, mut req: Request, next: Next) -> Response {
     let token = req.headers().get(header::AUTHORIZATION).and_then(bearer);
     let holder = {
         let tokens = shared.tokens.borrow();
@@ -49,13 +62,16 @@ pub(super) async fn require(role: Role, State(shared): State<Shared>, req: Reque
     match holder {
         None => {
             debug!(path = %req.uri().path(), "HTTP request without a valid token");
-            (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "a valid token is needed: Authorization: Bearer TOKEN\n").into_response()
+            (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], Json(json!({ "error": "a valid token is needed: Authorization: Bearer TOKEN" }))).into_response()
         }
         Some((name, have)) if have < role => {
             debug!(path = %req.uri().path(), token = %name, "HTTP request with too low a role");
-            (StatusCode::FORBIDDEN, format!("this needs the {} role\n", role.as_str())).into_response()
+            (StatusCode::FORBIDDEN, Json(json!({ "error": format!("this needs the {} role", role.as_str()) }))).into_response()
         }
-        Some(_) => next.run(req).await,
+        Some((name, role)) => {
+            req.extensions_mut().insert(TokenHolder { name, role });
+            next.run(req).await
+        }
     }
 }
 

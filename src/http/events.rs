@@ -183,6 +183,7 @@ impl Publisher {
             OperatorEventKind::Login => "operator_login",
             OperatorEventKind::Logout => "operator_logout",
             OperatorEventKind::State => "operator_state",
+            OperatorEventKind::Supervisor => "operator_supervisor",
         };
         let body = Body {
             seq: 0,

@@ -16,7 +16,10 @@
 //! - `routes.rs`: the router: `/healthz`, `/metrics`, `/api/v1/status`.
 //! - `metrics.rs`: the Prometheus text exposition of a [`Live`] snapshot.
 //! - `events.rs`: the live event stream ([`Publisher`], fed by the engine task).
+//! - `api/`: the JSON API under `/api/v1` (calls, report, queues, operators and their
+//!   control) and its OpenAPI description.
 
+mod api;
 mod auth;
 mod events;
 mod metrics;
@@ -29,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::config::HttpToken;
+use crate::config::{Config, HttpToken};
 use crate::engine::control::{Command, Reply};
 use crate::engine::{Engine, Snapshot};
 use crate::store::Health;
@@ -49,13 +52,16 @@ pub struct Live {
     pub records: Option<Health>,
     /// How long building the previous snapshot took on the signalling thread.
     pub build_time: Duration,
+    /// The configuration new calls start with (shared, not copied; follows reloads):
+    /// operator names and departments, shifts and local time for the API.
+    pub config: Arc<Config>,
 }
 
 impl Live {
     /// Copies the counts out of the engine and the record store (on the signalling
     /// thread, between two inputs); `build_time` is the last build's cost, reported.
     pub fn build(engine: &Engine, records: Option<Health>, build_time: Duration) -> Live {
-        Live { engine: engine.snapshot(Instant::now()), records, build_time }
+        Live { engine: engine.snapshot(Instant::now()), records, build_time, config: engine.config().clone() }
     }
 }
 

@@ -1,5 +1,7 @@
 //! The routes. Open: `/healthz` (200 `ok` while running) and `/metrics` (Prometheus;
-//! counts only, no caller numbers). With a viewer token or better: `/api/v1/status`.
+//! counts only, no caller numbers). With a viewer token or better: `/api/v1/status`
+//! and the API's reading routes (`api::viewer`); with a supervisor token: operator
+//! control (`api::supervisor`).
 //! Every route answers from the last published [`Live`] snapshot.
 
 use std::collections::BTreeMap;
@@ -13,7 +15,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
-use super::{auth, metrics, Live, Shared};
+use super::{api, auth, metrics, Live, Shared};
 use crate::config::Role;
 
 /// A handler must answer within this, or the client gets 503.
@@ -23,11 +25,16 @@ pub(super) const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::fro
 pub(super) fn router(shared: Shared) -> Router {
     let viewer = Router::new()
         .route("/api/v1/status", get(status))
+        .merge(api::viewer())
         .route_layer(middleware::from_fn_with_state(shared.clone(), |s, r, n| auth::require(Role::Viewer, s, r, n)));
+    let supervisor = Router::new()
+        .merge(api::supervisor())
+        .route_layer(middleware::from_fn_with_state(shared.clone(), |s, r, n| auth::require(Role::Supervisor, s, r, n)));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(prometheus))
         .merge(viewer)
+        .merge(supervisor)
         .layer(middleware::from_fn(timeout))
         .with_state(shared)
 }

@@ -125,6 +125,7 @@ impl Recorder {
         use crate::store::record::OperatorEventKind as S;
         let Some(store) = self.store.as_ref() else { return };
         let kind = match (kind, detail) {
+            (K::Supervisor, _) => S::Supervisor,
             (K::Login, _) => S::Login,
             (K::Logout, _) => S::Logout,
             (K::State, Some(d)) if d.starts_with("paused") && d.contains("not_responding") => S::NotResponding,

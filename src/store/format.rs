@@ -88,8 +88,9 @@ pub fn calls_table(rows: &[CallRow], offset: UtcOffset) -> String {
 
 /// One JSON object per call, the stable machine form of `calls list --json`. Times are
 /// RFC 3339 with the local offset; absent values are `null`, never missing keys.
-#[derive(Debug, Serialize)]
-struct CallJson<'a> {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Call)]
+pub struct CallJson<'a> {
     id: &'a str,
     sip_call_id: &'a str,
     caller: &'a str,
@@ -100,6 +101,8 @@ struct CallJson<'a> {
     answered_at: Option<String>,
     language: Option<&'a str>,
     ivr_digits: Option<&'a str>,
+    /// The IVR's steps, oldest first (a JSON array of strings).
+    #[schema(value_type = Option<Vec<String>>)]
     ivr_path: Option<serde_json::Value>,
     department: Option<&'a str>,
     queue_entered_at: Option<String>,
@@ -115,7 +118,8 @@ struct CallJson<'a> {
 }
 
 impl<'a> CallJson<'a> {
-    fn new(r: &'a CallRow, offset: UtcOffset) -> CallJson<'a> {
+    /// The JSON form of `r`, times with `offset`.
+    pub fn new(r: &'a CallRow, offset: UtcOffset) -> CallJson<'a> {
         let t = |x: Option<UtcMs>| x.map(|t| t.rfc3339(offset));
         CallJson {
             id: &r.id,

@@ -1,4 +1,5 @@
-//! Read-only queries for the CLI (and later the API): list, timeline, shift report.
+//! Read-only queries for the CLI and the HTTP API: list (filtered, a page at a time),
+//! timeline, operator history, shift report (folded row by row, never all rows held).
 //!
 //! A [`Reader`] opens its own `SQLITE_OPEN_READ_ONLY` connection: in WAL mode it reads
 //! a consistent snapshot while the gateway keeps writing, and it cannot modify the
@@ -19,11 +20,13 @@ use crate::clock::UtcOffset;
 use crate::clock::{ShiftSelector, ShiftSpan, Shifts};
 
 /// `[since, until)` in UTC; either end open.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TimeRange {
     /// First instant included; `None`: from the first record.
+    #[schema(value_type = Option<i64>)]
     pub since: Option<UtcMs>,
     /// First instant excluded; `None`: up to now.
+    #[schema(value_type = Option<i64>)]
     pub until: Option<UtcMs>,
 }
 
@@ -96,6 +99,13 @@ pub struct CallFilter {
     pub outcome: Option<Outcome>,
     /// Newest rows first are not needed by the shift; oldest first, capped here.
     pub limit: Option<usize>,
+    /// Only calls from this caller number, as recorded.
+    pub caller: Option<String>,
+    /// Only calls this operator answered.
+    pub operator: Option<String>,
+    /// Only calls after this one in the list's order (`started_at`, then `id`): a page
+    /// starts where the previous ended, however many calls arrived meanwhile.
+    pub after: Option<(UtcMs, String)>,
 }
 
 /// One `calls` row. `outcome` is `None` while the call is in progress.
@@ -223,7 +233,7 @@ pub struct OperatorEventRow {
 
 /// INVITE → operator answer, in milliseconds (nearest-rank percentiles: always a
 /// value that occurred, no interpolation to explain to a supervisor).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AnswerTimes {
     /// Calls an operator answered.
     pub count: usize,
@@ -241,7 +251,7 @@ pub struct AnswerTimes {
 /// is the calls that asked for an operator: answered ones plus those abandoned in the
 /// queue (a caller who gave up waiting counts against the center). Calls abandoned in
 /// the IVR never asked for an operator and are reported separately.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AnsweredWithin {
     /// The threshold.
     pub seconds: u32,
@@ -254,7 +264,7 @@ pub struct AnsweredWithin {
 }
 
 /// Calls of one department in a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DepartmentLine {
     /// `-` for calls that never reached a department.
     pub department: String,
@@ -265,7 +275,7 @@ pub struct DepartmentLine {
 }
 
 /// What one operator answered in a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OperatorLine {
     /// The operator id.
     pub operator: String,
@@ -276,16 +286,17 @@ pub struct OperatorLine {
 }
 
 /// The local clock hour with the most new calls (ties: the earliest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BusiestHour {
     /// Start of the local clock hour, as a UTC instant.
+    #[schema(value_type = i64)]
     pub start: UtcMs,
     /// Calls that started in it.
     pub calls: u64,
 }
 
 /// The shift report: everything `cc112 report` prints.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Report {
     /// The calls' start times it covers.
     pub range: TimeRange,
@@ -312,7 +323,7 @@ pub struct Report {
 }
 
 /// The `refusals` rows of a range, summed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Refused {
     /// INVITEs refused.
     pub total: u64,
@@ -358,23 +369,38 @@ impl Reader {
 
     /// Calls started in the filter's range, oldest first.
     pub fn list_calls(&self, f: &CallFilter) -> Result<Vec<CallRow>, StoreError> {
+        let mut out = Vec::new();
+        self.each_call(f, |r| out.push(r))?;
+        Ok(out)
+    }
+
+    /// Each call of [`Reader::list_calls`] in turn, none kept (a report over a month
+    /// holds its counts, not its rows).
+    pub fn each_call(&self, f: &CallFilter, mut each: impl FnMut(CallRow)) -> Result<(), StoreError> {
         let mut sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE 1 = 1");
         let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        let mut cond = |args: &mut Vec<Box<dyn ToSql>>, v: Box<dyn ToSql>, c: &str| {
+            args.push(v);
+            sql.push_str(&c.replace("?N", &format!("?{}", args.len())));
+        };
         if let Some(s) = f.range.since {
-            args.push(Box::new(s.millis()));
-            sql.push_str(&format!(" AND started_at >= ?{}", args.len()));
+            cond(&mut args, Box::new(s.millis()), " AND started_at >= ?N");
         }
         if let Some(u) = f.range.until {
-            args.push(Box::new(u.millis()));
-            sql.push_str(&format!(" AND started_at < ?{}", args.len()));
+            cond(&mut args, Box::new(u.millis()), " AND started_at < ?N");
         }
-        if let Some(d) = &f.department {
-            args.push(Box::new(d.clone()));
-            sql.push_str(&format!(" AND department = ?{}", args.len()));
+        for (v, c) in [(&f.department, " AND department = ?N"), (&f.caller, " AND caller = ?N"), (&f.operator, " AND operator = ?N")] {
+            if let Some(v) = v {
+                cond(&mut args, Box::new(v.clone()), c);
+            }
         }
         if let Some(o) = f.outcome {
-            args.push(Box::new(o.as_str()));
-            sql.push_str(&format!(" AND outcome = ?{}", args.len()));
+            cond(&mut args, Box::new(o.as_str()), " AND outcome = ?N");
+        }
+        if let Some((at, id)) = &f.after {
+            cond(&mut args, Box::new(at.millis()), " AND (started_at > ?N");
+            cond(&mut args, Box::new(at.millis()), " OR (started_at = ?N");
+            cond(&mut args, Box::new(id.clone()), " AND id > ?N))");
         }
         sql.push_str(" ORDER BY started_at, id");
         if let Some(l) = f.limit {
@@ -382,12 +408,10 @@ impl Reader {
         }
         let mut st = self.conn.prepare(&sql)?;
         let refs: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
-        let rows = st.query_map(refs.as_slice(), call_row)?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(finish(r?)?);
+        for r in st.query_map(refs.as_slice(), call_row)? {
+            each(finish(r?)?);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// One call by record id, if there is one.
@@ -439,14 +463,21 @@ impl Reader {
 
     /// Operator state changes within `range`, by time.
     pub fn operator_events(&self, range: TimeRange) -> Result<Vec<OperatorEventRow>, StoreError> {
+        self.operator_events_limited(range, None, i64::MAX)
+    }
+
+    /// [`Reader::operator_events`] of one operator (or all), the first `limit` only.
+    pub fn operator_events_limited(&self, range: TimeRange, operator: Option<&str>, limit: i64) -> Result<Vec<OperatorEventRow>, StoreError> {
         let mut st = self.conn.prepare(
             "SELECT operator_id, at, kind, reason FROM operator_events
-             WHERE at >= ?1 AND at < ?2 ORDER BY at, operator_id, seq",
+             WHERE at >= ?1 AND at < ?2 AND (?3 IS NULL OR operator_id = ?3) ORDER BY at, operator_id, seq LIMIT ?4",
         )?;
         let rows = st.query_map(
             params![
                 range.since.map_or(i64::MIN, UtcMs::millis),
-                range.until.map_or(i64::MAX, UtcMs::millis)
+                range.until.map_or(i64::MAX, UtcMs::millis),
+                operator,
+                limit
             ],
             |r| {
                 Ok(OperatorEventRow {
@@ -468,11 +499,10 @@ impl Reader {
     /// The report over calls started in `range`; `offset` places the busiest hour on
     /// the local clock.
     pub fn report(&self, range: TimeRange, offset: UtcOffset) -> Result<Report, StoreError> {
-        let calls = self.list_calls(&CallFilter {
-            range,
-            ..CallFilter::default()
-        })?;
-        let mut report = build_report(range, &calls, offset);
+        let off_ms = i64::from(offset.seconds()) * 1000;
+        let mut tally = Tally::default();
+        self.each_call(&CallFilter { range, ..CallFilter::default() }, |c| tally.add(&c, off_ms))?;
+        let mut report = tally.report(range, off_ms);
         report.refused = self.refused(range)?;
         Ok(report)
     }
@@ -509,39 +539,7 @@ pub fn build_report(range: TimeRange, calls: &[CallRow], offset: UtcOffset) -> R
     for c in calls {
         tally.add(c, off_ms);
     }
-    let Tally {
-        by_outcome,
-        departments,
-        mut answer_ms,
-        per_op,
-        hours,
-        abandoned_ivr,
-        abandoned_queue,
-    } = tally;
-    answer_ms.sort_unstable();
-    let answer_time = (!answer_ms.is_empty()).then(|| AnswerTimes {
-        count: answer_ms.len(),
-        p50_ms: percentile(&answer_ms, 50).unwrap_or(0),
-        p90_ms: percentile(&answer_ms, 90).unwrap_or(0),
-        p99_ms: percentile(&answer_ms, 99).unwrap_or(0),
-        max_ms: answer_ms.last().copied().unwrap_or(0),
-    });
-    let mut by_department: Vec<DepartmentLine> = departments.into_values().collect();
-    by_department.sort_by(|a, b| b.total.cmp(&a.total).then(a.department.cmp(&b.department)));
-
-    Report {
-        range,
-        total: calls.len() as u64,
-        by_outcome,
-        by_department,
-        answer_time,
-        answered_within: answered_within(&answer_ms, abandoned_queue),
-        abandoned_ivr,
-        abandoned_queue,
-        busiest_hour: busiest_hour(&hours, off_ms),
-        per_operator: per_operator(per_op),
-        refused: Refused::default(),
-    }
+    tally.report(range, off_ms)
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -549,6 +547,7 @@ const HOUR_MS: i64 = 3_600_000;
 /// The counts a report is made of, gathered in one pass over the calls.
 #[derive(Default)]
 struct Tally {
+    total: u64,
     by_outcome: BTreeMap<String, u64>,
     departments: BTreeMap<String, DepartmentLine>,
     /// INVITE to operator answer, per answered call.
@@ -563,6 +562,7 @@ struct Tally {
 
 impl Tally {
     fn add(&mut self, c: &CallRow, off_ms: i64) {
+        self.total += 1;
         let o = c.outcome.map_or("open", Outcome::as_str).to_string();
         *self.by_outcome.entry(o.clone()).or_default() += 1;
         let dept = c.department.clone().unwrap_or_else(|| "-".into());
@@ -590,6 +590,33 @@ impl Tally {
         }
         let local_hour = (c.started_at.millis() + off_ms).div_euclid(HOUR_MS);
         *self.hours.entry(local_hour).or_default() += 1;
+    }
+
+    fn report(self, range: TimeRange, off_ms: i64) -> Report {
+        let Tally { total, by_outcome, departments, mut answer_ms, per_op, hours, abandoned_ivr, abandoned_queue } = self;
+        answer_ms.sort_unstable();
+        let answer_time = (!answer_ms.is_empty()).then(|| AnswerTimes {
+            count: answer_ms.len(),
+            p50_ms: percentile(&answer_ms, 50).unwrap_or(0),
+            p90_ms: percentile(&answer_ms, 90).unwrap_or(0),
+            p99_ms: percentile(&answer_ms, 99).unwrap_or(0),
+            max_ms: answer_ms.last().copied().unwrap_or(0),
+        });
+        let mut by_department: Vec<DepartmentLine> = departments.into_values().collect();
+        by_department.sort_by(|a, b| b.total.cmp(&a.total).then(a.department.cmp(&b.department)));
+        Report {
+            range,
+            total,
+            by_outcome,
+            by_department,
+            answer_time,
+            answered_within: answered_within(&answer_ms, abandoned_queue),
+            abandoned_ivr,
+            abandoned_queue,
+            busiest_hour: busiest_hour(&hours, off_ms),
+            per_operator: per_operator(per_op),
+            refused: Refused::default(),
+        }
     }
 }
 

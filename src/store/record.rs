@@ -227,6 +227,9 @@ pub enum OperatorEventKind {
     Wrapup,
     /// Did not answer an offered call and was paused automatically.
     NotResponding,
+    /// A supervisor paused, resumed or logged out the operator; the reason says what
+    /// and names who (`pause by alice: break`).
+    Supervisor,
 }
 
 impl OperatorEventKind {
@@ -239,6 +242,7 @@ impl OperatorEventKind {
             OperatorEventKind::Resume => "resume",
             OperatorEventKind::Wrapup => "wrapup",
             OperatorEventKind::NotResponding => "not_responding",
+            OperatorEventKind::Supervisor => "supervisor",
         }
     }
 }

@@ -202,7 +202,7 @@ fn sigterm_with_twenty_calls_drains_them_answers_every_bye_and_closes_every_reco
 
     // Every record is closed, with the right outcome.
     let reader = Reader::open(&gw.db).unwrap();
-    let rows = reader.list_calls(&CallFilter { range: Default::default(), department: None, outcome: None, limit: None }).unwrap();
+    let rows = reader.list_calls(&CallFilter { range: Default::default(), department: None, outcome: None, limit: None, ..Default::default() }).unwrap();
     let rows: Vec<_> = rows.into_iter().filter(|r| r.started_at >= since).collect();
     assert_eq!(rows.len(), 20, "20 calls; the refused INVITE has no row");
     let count = |outcome: &str, by: &str, reason: &str| {
@@ -221,7 +221,7 @@ fn sigterm_with_twenty_calls_drains_them_answers_every_bye_and_closes_every_reco
     // A new start: nothing was left open, nothing is interrupted.
     gw.restart();
     assert!(!gw.log().contains("closed as interrupted"), "{}", gw.log());
-    let rows = Reader::open(&gw.db).unwrap().list_calls(&CallFilter { range: Default::default(), department: None, outcome: None, limit: None }).unwrap();
+    let rows = Reader::open(&gw.db).unwrap().list_calls(&CallFilter { range: Default::default(), department: None, outcome: None, limit: None, ..Default::default() }).unwrap();
     assert!(rows.iter().all(|r| r.outcome.map(|o| o.as_str()) != Some("interrupted")), "{rows:?}");
 }
 

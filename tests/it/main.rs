@@ -17,6 +17,7 @@ mod drain;
 mod fuzz_regressions;
 mod gateway;
 mod http;
+mod http_api;
 mod media_e2e;
 mod media_g711;
 mod media_goertzel;

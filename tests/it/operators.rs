@@ -226,6 +226,9 @@ fn a_supervisor_lists_pauses_and_resumes_operators_of_the_running_gateway() {
     let hist = reader.operator_events(Default::default()).unwrap();
     assert!(hist.iter().any(|e| e.operator == "op-budi" && e.kind.as_str() == "login"), "{hist:?}");
     assert!(hist.iter().any(|e| e.operator == "op-budi" && e.kind.as_str() == "pause" && e.reason.as_deref().is_some_and(|r| r.contains("istirahat"))), "{hist:?}");
+    // Who asked is kept too: the CLI names itself.
+    assert!(hist.iter().any(|e| e.operator == "op-budi" && e.kind == "supervisor" && e.reason.as_deref() == Some("pause by cli: istirahat")), "{hist:?}");
+    assert!(hist.iter().any(|e| e.operator == "op-budi" && e.kind == "supervisor" && e.reason.as_deref() == Some("resume by cli")), "{hist:?}");
 }
 
 /// Three operators, one department each (medical, fire, public order), passwords

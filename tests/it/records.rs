@@ -148,7 +148,7 @@ fn kill_9_loses_no_answered_call() {
         let reader = Reader::open(&gw.db).unwrap();
         assert_eq!(reader.integrity_check().unwrap(), vec!["ok".to_string()], "seed {seed}");
         let rows = reader
-            .list_calls(&cc112::store::query::CallFilter { range: Default::default(), department: None, outcome: None, limit: None })
+            .list_calls(&cc112::store::query::CallFilter { range: Default::default(), department: None, outcome: None, limit: None, ..Default::default() })
             .unwrap();
         for id in &answered {
             let n = rows.iter().filter(|r| &r.sip_call_id == id).count();
