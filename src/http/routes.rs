@@ -1,5 +1,7 @@
 //! The routes. Open: `/healthz` (200 `ok` while running) and `/metrics` (Prometheus;
-//! counts only, no caller numbers). With a viewer token or better: `/api/v1/status`.
+//! counts only, no caller numbers). With a viewer token or better: `/api/v1/status`,
+//! and the event stream (`sse.rs`). The wallboard's (`wallboard/`): `/`, its static
+//! files, its state, the login form.
 //! Every route answers from the last published [`Live`] snapshot.
 
 use std::collections::BTreeMap;
@@ -13,7 +15,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
-use super::{auth, metrics, Live, Shared};
+use super::{auth, metrics, sse, wallboard, Live, Shared};
 use crate::config::Role;
 
 /// A handler must answer within this, or the client gets 503.
@@ -28,6 +30,8 @@ pub(super) fn router(shared: Shared) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(prometheus))
         .merge(viewer)
+        .merge(sse::router(shared.clone()))
+        .merge(wallboard::router(shared.clone()))
         .layer(middleware::from_fn(timeout))
         .with_state(shared)
 }
