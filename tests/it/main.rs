@@ -30,3 +30,4 @@ mod registrar_lockout;
 mod store;
 mod tcp_framing;
 mod tdos;
+mod wallboard;
