@@ -13,8 +13,11 @@
 //!
 //! Cross-site requests: `SameSite=Strict` keeps the cookie off requests started by
 //! other sites; on top of it, a state-changing request (anything but GET and HEAD)
-//! carried by the cookie must come with no `Origin` or with our own (the `Host` it was
-//! sent to), as browsers send `Origin` on every POST.
+//! must say it comes from our own origin. Browsers say so in `Sec-Fetch-Site`
+//! (`same-origin`, or `none` for one the user started); a browser without it is
+//! judged by `Origin`, which must then be absent or name the `Host` the request was
+//! sent to. (`Origin` alone is not enough: under our `Referrer-Policy: no-referrer`,
+//! Chromium sends `Origin: null` with the page's own form posts.)
 
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 
@@ -49,11 +52,15 @@ pub(super) fn logout() -> HeaderValue {
     HeaderValue::from_static("cc112_token=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict")
 }
 
-/// Whether a request may change state on the strength of a cookie: a safe method, or
-/// no `Origin`, or an `Origin` naming the host the request was sent to.
+/// Whether a request may change state on the strength of a cookie: a safe method;
+/// else `Sec-Fetch-Site: same-origin` (or `none`); else, from a browser that does not
+/// send it, no `Origin`, or an `Origin` naming the host the request was sent to.
 pub(super) fn same_origin(method: &Method, headers: &HeaderMap) -> bool {
     if method == Method::GET || method == Method::HEAD {
         return true;
+    }
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return site == "same-origin" || site == "none";
     }
     let Some(origin) = headers.get(header::ORIGIN) else { return true };
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
@@ -101,5 +108,9 @@ mod tests {
         assert!(!same_origin(&post, &headers(&[("host", "127.0.0.1:8112"), ("origin", "null")])));
         assert!(!same_origin(&post, &headers(&[("origin", "http://127.0.0.1:8112")])));
         assert!(same_origin(&Method::GET, &headers(&[("host", "a"), ("origin", "http://b")])));
+        // A browser that says where the request comes from is believed first.
+        assert!(same_origin(&post, &headers(&[("host", "a"), ("origin", "null"), ("sec-fetch-site", "same-origin")])));
+        assert!(!same_origin(&post, &headers(&[("host", "a"), ("origin", "http://a"), ("sec-fetch-site", "cross-site")])));
+        assert!(!same_origin(&post, &headers(&[("host", "a"), ("sec-fetch-site", "same-site")])));
     }
 }

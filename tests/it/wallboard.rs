@@ -356,15 +356,20 @@ async fn text_of(c: &fantoccini::Client, css: &str) -> String {
     }
 }
 
-/// Polls the page (no reload) until `css`'s text is `want`, up to `limit`.
-async fn wait_text(c: &fantoccini::Client, css: &str, want: &str, limit: Duration) {
+/// Polls the page (no reload) until `css`'s text is `want`, up to `limit`; the
+/// error has the page's source.
+async fn wait_text(c: &fantoccini::Client, css: &str, want: &str, limit: Duration) -> Result<(), String> {
     let end = Instant::now() + limit;
     loop {
         let now = text_of(c, css).await;
         if now == want {
-            return;
+            return Ok(());
         }
-        assert!(Instant::now() < end, "{css}: {now:?}, not {want:?}, after {limit:?}");
+        if Instant::now() > end {
+            let url = c.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let source = c.source().await.unwrap_or_default();
+            return Err(format!("{css}: {now:?}, not {want:?}, after {limit:?} at {url}:\n{source}"));
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -447,14 +452,15 @@ fn wallboard_in_a_real_browser_shows_the_callers_waiting_and_follows_a_hang_up()
 /// hang-up. An error names what was not seen.
 async fn browse(c: &fantoccini::Client, http: SocketAddr, token: &str) -> Result<(), String> {
     use fantoccini::Locator;
-    c.goto(&format!("http://{http}/")).await.map_err(|e| e.to_string())?;
+    // In Indonesian (the browser asks for English: `Accept-Language: en-US`).
+    c.goto(&format!("http://{http}/?lang=id")).await.map_err(|e| e.to_string())?;
     let field = c.find(Locator::Id("token")).await.map_err(|e| format!("no login form: {e}"))?;
     field.send_keys(token).await.map_err(|e| e.to_string())?;
     c.find(Locator::Id("login-submit")).await.map_err(|e| e.to_string())?.click().await.map_err(|e| e.to_string())?;
     // The server-rendered board, then the script's own drawing ("Langsung": the stream is up).
-    wait_text(c, "#dept-fire .waiting", "5", Duration::from_secs(10)).await;
-    wait_text(c, "#status", "Langsung", Duration::from_secs(10)).await;
-    wait_text(c, "#dept-fire .waiting", "5", Duration::from_secs(5)).await;
+    wait_text(c, "#dept-fire .waiting", "5", Duration::from_secs(10)).await?;
+    wait_text(c, "#status", "Langsung", Duration::from_secs(10)).await?;
+    wait_text(c, "#dept-fire .waiting", "5", Duration::from_secs(5)).await?;
     // The paused operator, with her reason; the other one offline.
     let dewi = c.find(Locator::Css("#op-op-dewi")).await.map_err(|e| format!("no op-dewi: {e}"))?;
     let state = dewi.attr("data-state").await.map_err(|e| e.to_string())?;
@@ -482,14 +488,18 @@ async fn browse(c: &fantoccini::Client, http: SocketAddr, token: &str) -> Result
     if scripts != serde_json::json!(1) {
         return Err(format!("{scripts} script elements, not 1"));
     }
+    // The viewport of a wall screen, 1920 x 1080 (for the screenshot).
+    let chrome = c.execute("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]", vec![]).await.map_err(|e| e.to_string())?;
+    let extra = |i: usize| chrome[i].as_u64().unwrap_or(0) as u32;
+    c.set_window_size(1920 + extra(0), 1080 + extra(1)).await.map_err(|e| e.to_string())?;
     // A marker that a reload would clear, then the caller who gives up.
     c.execute("window.cc112Marker = 42; return 1", vec![]).await.map_err(|e| e.to_string())?;
-    wait_text(c, "#dept-fire .waiting", "4", Duration::from_secs(40)).await;
+    wait_text(c, "#dept-fire .waiting", "4", Duration::from_secs(40)).await?;
     let marker = c.execute("return window.cc112Marker || 0", vec![]).await.map_err(|e| e.to_string())?;
     if marker != serde_json::json!(42) {
         return Err("the page was reloaded".into());
     }
     // The shift's figures have caught up (read every 3 s): one answered, one abandoned.
-    wait_text(c, "#stat-abandoned .big", "1", Duration::from_secs(10)).await;
+    wait_text(c, "#stat-abandoned .big", "1", Duration::from_secs(10)).await?;
     Ok(())
 }

@@ -152,7 +152,7 @@ pub(super) struct Shift {
 /// One of the last calls.
 #[derive(Debug, Serialize)]
 pub(super) struct Recent {
-    /// Local time it started, `15:04:05`.
+    /// Local time it started, `15:04`.
     pub time: String,
     /// The number, as sent.
     pub number: String,
@@ -277,7 +277,7 @@ fn shift(figures: &ShiftFigures, config: &Config) -> Option<Shift> {
 fn recent(c: &RecentCall, config: &Config, labels: &'static Labels) -> Recent {
     let outcome = c.outcome.map_or("open", |o| o.as_str());
     Recent {
-        time: local(c.started_at, config, 8),
+        time: local(c.started_at, config, 5),
         number: clip(&c.caller),
         name: c.caller_name.as_deref().map(clip),
         department: c.department.as_deref().map(|d| queue_name(config, d)),

@@ -126,13 +126,8 @@ fn department(out: &mut String, d: &Department, l: &Labels) {
         let _ = write!(out, " <span class=\"ringing\">({} {})</span>", d.ringing, escape(l.of_which_ringing));
     }
     out.push_str("</p>\n");
-    match d.longest_wait_s {
-        Some(w) => {
-            let _ = writeln!(out, "<p class=\"longest{}\"><span class=\"label\">{}</span> <span class=\"wait\">{}</span></p>", if d.late { " late" } else { "" }, escape(l.longest_wait), duration(w));
-        }
-        None => {
-            let _ = writeln!(out, "<p class=\"longest none\">{}</p>", escape(l.nobody_waiting));
-        }
+    if let Some(w) = d.longest_wait_s {
+        let _ = writeln!(out, "<p class=\"longest{}\"><span class=\"label\">{}</span> <span class=\"wait\">{}</span></p>", if d.late { " late" } else { "" }, escape(l.longest_wait), duration(w));
     }
     out.push_str("<ol class=\"callers\">");
     for c in &d.callers {
@@ -183,25 +178,23 @@ fn recent(out: &mut String, calls: &[Recent], have_records: bool, l: &Labels) {
     }
     let _ = writeln!(
         out,
-        "<table id=\"recent\" class=\"recent-table\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+        "<table id=\"recent\" class=\"recent-table\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
         escape(l.col_time),
         escape(l.col_caller),
         escape(l.col_department),
-        escape(l.col_operator),
         escape(l.col_outcome),
         escape(l.col_answer),
     );
     for c in calls {
         let _ = writeln!(
             out,
-            "<tr class=\"outcome-{}\"><td>{}</td><td><span class=\"num\">{}</span> <span class=\"name\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"outcome-{}\"><td>{}</td><td><span class=\"num\">{}</span> <span class=\"name\">{}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(c.outcome),
             escape(&c.time),
             escape(&c.number),
             escape(c.name.as_deref().unwrap_or("")),
             escape(c.department.as_deref().unwrap_or("–")),
-            escape(c.operator.as_deref().unwrap_or("–")),
-            escape(c.outcome_label),
+            escape(&c.operator.as_ref().map_or_else(|| c.outcome_label.to_string(), |op| format!("{} ({op})", c.outcome_label))),
             c.answer_s.map_or_else(|| "–".to_string(), duration),
         );
     }

@@ -103,8 +103,6 @@ pub(super) struct Labels {
     pub waiting: &'static str,
     /// Before the longest wait.
     pub longest_wait: &'static str,
-    /// A queue with nobody in it.
-    pub nobody_waiting: &'static str,
     /// `+N more` callers not listed.
     pub more: &'static str,
     /// A caller whose offer rings an operator.
@@ -135,8 +133,6 @@ pub(super) struct Labels {
     pub col_caller: &'static str,
     /// Department column.
     pub col_department: &'static str,
-    /// Operator column.
-    pub col_operator: &'static str,
     /// Outcome column.
     pub col_outcome: &'static str,
     /// Answer time column.
@@ -239,7 +235,6 @@ static ID: Labels = Labels {
     departments: "Antrean per bagian",
     waiting: "menunggu",
     longest_wait: "terlama",
-    nobody_waiting: "Tidak ada yang menunggu",
     more: "lainnya",
     ringing_at: "berdering di",
     of_which_ringing: "berdering",
@@ -255,7 +250,6 @@ static ID: Labels = Labels {
     col_time: "Waktu",
     col_caller: "Penelepon",
     col_department: "Bagian",
-    col_operator: "Operator",
     col_outcome: "Hasil",
     col_answer: "Dijawab dalam",
     live: "Langsung",
@@ -286,7 +280,6 @@ static EN: Labels = Labels {
     departments: "Queues by department",
     waiting: "waiting",
     longest_wait: "longest",
-    nobody_waiting: "Nobody waiting",
     more: "more",
     ringing_at: "ringing at",
     of_which_ringing: "ringing",
@@ -302,7 +295,6 @@ static EN: Labels = Labels {
     col_time: "Time",
     col_caller: "Caller",
     col_department: "Department",
-    col_operator: "Operator",
     col_outcome: "Outcome",
     col_answer: "Answered in",
     live: "Live",

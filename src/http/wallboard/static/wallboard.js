@@ -216,8 +216,6 @@
       var p = el("p", "longest" + (d.late ? " late" : ""));
       p.append(el("span", "label", labels.longest_wait), " ", el("span", "wait", dur(d.longest_wait_s)));
       a.append(p);
-    } else {
-      a.append(el("p", "longest none", labels.nobody_waiting));
     }
     var ol = el("ol", "callers");
     d.callers.forEach(function (c) {
@@ -258,7 +256,7 @@
     var table = el("table", "recent-table");
     table.id = "recent";
     var head = el("tr");
-    [labels.col_time, labels.col_caller, labels.col_department, labels.col_operator, labels.col_outcome, labels.col_answer]
+    [labels.col_time, labels.col_caller, labels.col_department, labels.col_outcome, labels.col_answer]
       .forEach(function (h) { head.append(el("th", null, h)); });
     var thead = el("thead");
     thead.append(head);
@@ -267,8 +265,9 @@
       var tr = el("tr", "outcome-" + c.outcome);
       var who = el("td");
       who.append(el("span", "num", c.number), " ", el("span", "name", c.name || ""));
-      tr.append(el("td", null, c.time), who, el("td", null, c.department || "\u2013"), el("td", null, c.operator || "\u2013"),
-        el("td", null, c.outcome_label), el("td", null, c.answer_s === null ? "\u2013" : dur(c.answer_s)));
+      tr.append(el("td", null, c.time), who, el("td", null, c.department || "\u2013"),
+        el("td", null, c.operator ? c.outcome_label + " (" + c.operator + ")" : c.outcome_label),
+        el("td", null, c.answer_s === null ? "\u2013" : dur(c.answer_s)));
       tbody.append(tr);
     });
     table.append(thead, tbody);
