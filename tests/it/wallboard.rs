@@ -319,6 +319,77 @@ fn wallboard_sse_streams_are_capped() {
     wait_until(Duration::from_secs(40), "room for a stream again", || open(&token).0 == "HTTP/1.1 200");
 }
 
+/// A caller on a raw UDP socket, so that the test hangs up when it chooses: INVITE to
+/// 113 (straight to `fire`), ACK, and later BYE.
+struct RawCaller {
+    sock: std::net::UdpSocket,
+    _rtp: std::net::UdpSocket,
+    gw: SocketAddr,
+    local: SocketAddr,
+    contact: String,
+    to: String,
+    from: String,
+    call_id: String,
+}
+
+impl RawCaller {
+    fn call(gw: SocketAddr, number: &str, name: &str) -> RawCaller {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let local = sock.local_addr().unwrap();
+        let call_id = format!("wallboard-{}@127.0.0.1", local.port());
+        let from = format!("From: \"{name}\" <sip:{number}@{local}>;tag=wb{}", local.port());
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
+            rtp.local_addr().unwrap().port()
+        );
+        let invite = format!(
+            "INVITE sip:113@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKwb1\r\nMax-Forwards: 70\r\n{from}\r\nTo: <sip:113@{gw}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:{number}@{local}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        );
+        sock.send_to(invite.as_bytes(), gw).unwrap();
+        let ok = loop {
+            let m = recv(&sock);
+            if m.starts_with("SIP/2.0 200") {
+                break m;
+            }
+            assert!(m.starts_with("SIP/2.0 1"), "the INVITE was not answered: {m}");
+        };
+        let header = |name: &str| ok.lines().find(|l| l.to_ascii_lowercase().starts_with(&format!("{}:", name.to_ascii_lowercase()))).unwrap().to_string();
+        let contact = header("Contact").split('<').nth(1).and_then(|c| c.split('>').next()).unwrap().to_string();
+        let to = header("To");
+        let caller = RawCaller { sock, _rtp: rtp, gw, local, contact, to, from, call_id };
+        caller.request("ACK", 1, "wb2");
+        caller
+    }
+
+    fn request(&self, method: &str, cseq: u32, branch: &str) {
+        let m = format!(
+            "{method} {} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK{branch}\r\nMax-Forwards: 70\r\n{}\r\n{}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
+            self.contact, self.local, self.from, self.to, self.call_id
+        );
+        self.sock.send_to(m.as_bytes(), self.gw).unwrap();
+    }
+
+    /// BYE, answered 200.
+    fn hang_up(&self) {
+        self.request("BYE", 2, "wb3");
+        loop {
+            let m = recv(&self.sock);
+            if m.starts_with("SIP/2.0 200") && m.contains("BYE") {
+                return;
+            }
+        }
+    }
+}
+
+fn recv(sock: &std::net::UdpSocket) -> String {
+    let mut buf = [0u8; 8192];
+    let n = sock.recv(&mut buf).expect("an answer from the gateway");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
 // ---------------------------------------------------------------- the browser
 
 /// chromedriver on a free port of 127.0.0.1, stopped when dropped.
@@ -378,7 +449,7 @@ async fn wait_text(c: &fantoccini::Client, css: &str, want: &str, limit: Duratio
 /// (one of them named `<script>alert(1)</script>`), one fire operator paused and the
 /// other not registered, the page (after logging in through the form) shows 5 waiting
 /// in fire, the paused operator as paused, the script's name as text (no alert), then 4
-/// when one caller hangs up, without a reload. A screenshot goes to
+/// within 5 s of one caller's hang-up, without a reload. A screenshot goes to
 /// target/artifacts/wallboard.png.
 #[test]
 fn wallboard_in_a_real_browser_shows_the_callers_waiting_and_follows_a_hang_up() {
@@ -405,12 +476,13 @@ fn wallboard_in_a_real_browser_shows_the_callers_waiting_and_follows_a_hang_up()
     let out = Command::new(env!("CARGO_BIN_EXE_cc112")).args(["operators", "pause", id, "--reason", "istirahat", "--socket"]).arg(gw.socket()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
-    // Five callers wait in fire: three on the line for a minute, the script-named one
-    // too, and one who gives up after 25 s.
+    // Five callers wait in fire: three SIPp callers and the script-named one on the line
+    // for two minutes, and one on a raw socket who gives up when the browser has seen
+    // the five.
     let waiting = caller_scenario(dir.path(), "waiting.xml", "08123", "Warga");
     let script = caller_scenario(dir.path(), "script.xml", "08129", SCRIPT_NAME);
-    let leaving = caller_scenario(dir.path(), "leaving.xml", "08127", "Rina");
-    let _callers = Reap(vec![spawn_callers(&gw, &waiting, 3, 60_000), spawn_callers(&gw, &script, 1, 60_000), spawn_callers(&gw, &leaving, 1, 25_000)]);
+    let _callers = Reap(vec![spawn_callers(&gw, &waiting, 3, 120_000), spawn_callers(&gw, &script, 1, 120_000)]);
+    let leaving = RawCaller::call(gw.sip, "0812770001", "Rina");
     wait_until(Duration::from_secs(10), "5 waiting in fire", || fire(&board(http, &token))["waiting"] == 5);
     let state = fire(&board(http, &token));
     let names: Vec<&str> = state["callers"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
@@ -433,7 +505,7 @@ fn wallboard_in_a_real_browser_shows_the_callers_waiting_and_follows_a_hang_up()
             .connect(&format!("http://127.0.0.1:{}", driver.port))
             .await
             .expect("a WebDriver session");
-        let result = browse(&c, http, &token).await;
+        let result = browse(&c, http, &token, &leaving).await;
         let shot = c.screenshot().await;
         let _ = c.close().await;
         result.map(|()| shot.unwrap())
@@ -450,7 +522,7 @@ fn wallboard_in_a_real_browser_shows_the_callers_waiting_and_follows_a_hang_up()
 
 /// The browser's part: log in through the form, check the board, see it follow a
 /// hang-up. An error names what was not seen.
-async fn browse(c: &fantoccini::Client, http: SocketAddr, token: &str) -> Result<(), String> {
+async fn browse(c: &fantoccini::Client, http: SocketAddr, token: &str, leaving: &RawCaller) -> Result<(), String> {
     use fantoccini::Locator;
     // In Indonesian (the browser asks for English: `Accept-Language: en-US`).
     c.goto(&format!("http://{http}/?lang=id")).await.map_err(|e| e.to_string())?;
@@ -492,9 +564,10 @@ async fn browse(c: &fantoccini::Client, http: SocketAddr, token: &str) -> Result
     let chrome = c.execute("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]", vec![]).await.map_err(|e| e.to_string())?;
     let extra = |i: usize| chrome[i].as_u64().unwrap_or(0) as u32;
     c.set_window_size(1920 + extra(0), 1080 + extra(1)).await.map_err(|e| e.to_string())?;
-    // A marker that a reload would clear, then the caller who gives up.
+    // A marker that a reload would clear, then a caller gives up.
     c.execute("window.cc112Marker = 42; return 1", vec![]).await.map_err(|e| e.to_string())?;
-    wait_text(c, "#dept-fire .waiting", "4", Duration::from_secs(40)).await?;
+    leaving.hang_up();
+    wait_text(c, "#dept-fire .waiting", "4", Duration::from_secs(5)).await?;
     let marker = c.execute("return window.cc112Marker || 0", vec![]).await.map_err(|e| e.to_string())?;
     if marker != serde_json::json!(42) {
         return Err("the page was reloaded".into());
