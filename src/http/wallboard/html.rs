@@ -242,6 +242,48 @@ mod tests {
     }
 
     #[test]
+    fn every_caller_controlled_string_of_the_board_is_escaped() {
+        use super::super::board::{Caller, StateCount};
+        let evil = "<img src=x onerror=alert(1)>\"'&";
+        let l = Lang::Id.labels();
+        let board = Board {
+            lang: "id",
+            draining: false,
+            departments: vec![Department {
+                id: "fire".into(),
+                name: evil.into(),
+                waiting: 1,
+                ringing: 1,
+                longest_wait_s: Some(20),
+                late: true,
+                callers: vec![Caller { number: evil.into(), name: Some(evil.into()), waited_s: 20, late: true, ringing_at: Some(evil.into()) }],
+                more: 0,
+            }],
+            operator_counts: vec![StateCount { state: "paused", label: l.states.paused, count: 1 }],
+            operators: vec![Operator { id: "op-x".into(), name: evil.into(), state: "paused", state_label: l.states.paused, reason: Some(evil.into()), caller: Some(evil.into()) }],
+            shift: None,
+            recent: vec![Recent {
+                time: "15:04".into(),
+                number: evil.into(),
+                name: Some(evil.into()),
+                department: Some(evil.into()),
+                operator: Some(evil.into()),
+                outcome: "answered",
+                outcome_label: l.outcomes.answered,
+                answer_s: Some(3),
+            }],
+            labels: l,
+        };
+        let html = page(&board, Lang::Id);
+        assert!(!html.contains("<img"), "{html}");
+        assert!(!html.contains("onerror=alert(1)>\""), "{html}");
+        assert_eq!(html.matches("&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;").count(), 11, "{html}");
+        assert!(!html.contains("style="), "no style attribute");
+        assert_eq!(html.matches("<script").count(), 1, "the one external script");
+        assert!(html.contains("class=\"longest late\""), "a wait past 15 s is marked late");
+    }
+
+    #[test]
     fn the_login_form_escapes_its_message_and_posts_to_login() {
         let html = login(Lang::En, Some("<b>no</b>"));
         assert!(html.contains("action=\"/login?lang=en\""));
