@@ -507,17 +507,27 @@ fn wallboard_in_a_real_browser_shows_the_callers_waiting_and_follows_a_hang_up()
             .expect("a WebDriver session");
         let result = browse(&c, http, &token, &leaving).await;
         let shot = c.screenshot().await;
+        // The same board on a laptop's narrow window: one column.
+        let narrow = match c.set_window_size(800, 900).await {
+            Ok(()) => c.screenshot().await.ok(),
+            Err(_) => None,
+        };
         let _ = c.close().await;
-        result.map(|()| shot.unwrap())
+        result.map(|()| (shot.unwrap(), narrow))
     });
     drop(driver);
-    let png = shot.unwrap_or_else(|e| panic!("{e}\n{}", gw.log()));
+    let (png, narrow) = shot.unwrap_or_else(|e| panic!("{e}\n{}", gw.log()));
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let path = artifacts.join("wallboard.png");
     std::fs::write(&path, &png).unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     println!("wallboard screenshot: {}", path.display());
+    if let Some(narrow) = narrow {
+        let path = artifacts.join("wallboard-narrow.png");
+        std::fs::write(&path, narrow).unwrap();
+        println!("wallboard screenshot, a laptop's narrow window: {}", path.display());
+    }
 }
 
 /// The browser's part: log in through the form, check the board, see it follow a
