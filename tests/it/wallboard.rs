@@ -218,8 +218,14 @@ fn now_ms() -> u64 {
 /// Opens `/api/v1/events` with a bearer token and reads it on a thread (HTTP/1.1
 /// chunked, decoded here), each event stamped with the time it was read.
 fn subscribe(http: SocketAddr, token: &str) -> (std::sync::mpsc::Receiver<Received>, TcpStream) {
+    subscribe_after(http, token, None)
+}
+
+/// [`subscribe`], reconnecting after the event `last_id` (`Last-Event-ID`).
+fn subscribe_after(http: SocketAddr, token: &str, last_id: Option<u64>) -> (std::sync::mpsc::Receiver<Received>, TcpStream) {
     let mut s = TcpStream::connect(http).unwrap();
-    write!(s, "GET /api/v1/events HTTP/1.1\r\nHost: {http}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+    let last = last_id.map(|id| format!("Last-Event-ID: {id}\r\n")).unwrap_or_default();
+    write!(s, "GET /api/v1/events HTTP/1.1\r\nHost: {http}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n{last}\r\n").unwrap();
     let keep = s.try_clone().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -322,6 +328,30 @@ fn bridged_call_on_the_stream(gw: &Gateway, events: &std::sync::mpsc::Receiver<R
         assert_eq!(v["caller"].as_str().map(|c| c.starts_with("08123")), Some(true), "{v}");
         r.at_ms.saturating_sub(v["at_ms"].as_u64().unwrap())
     })
+}
+
+/// A client that reconnects with `Last-Event-ID` is told how many events it missed
+/// (a `lagged` event) before the next one: the wallboard then fetches its state again.
+#[test]
+fn wallboard_sse_a_reconnection_is_told_what_it_missed() {
+    let (token, entry) = new_token("desk", Role::Viewer, &mut rand::rngs::OsRng).unwrap();
+    let (gw, http) = gateway(&entry);
+    let (first, _a) = subscribe(http, &token);
+    let (id, _, pw) = OPERATORS[0];
+    register(&gw, id, pw);
+    // The login and the state change: events 1 and 2.
+    let seen: Vec<Received> = (0..2).map(|_| first.recv_timeout(Duration::from_secs(5)).expect("the operator's events")).collect();
+    assert_eq!(seen.iter().map(|r| r.event.as_str()).collect::<Vec<_>>(), ["operator_login", "operator_state"]);
+    // A client that saw event 0 only comes back; the next event is the pause (3).
+    let (again, _b) = subscribe_after(http, &token, Some(0));
+    std::thread::sleep(Duration::from_millis(200));
+    let out = Command::new(env!("CARGO_BIN_EXE_cc112")).args(["operators", "pause", id, "--socket"]).arg(gw.socket()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lagged = again.recv_timeout(Duration::from_secs(5)).expect("an event");
+    assert_eq!((lagged.event.as_str(), lagged.data.as_str()), ("lagged", "{\"missed\":2}"));
+    let next = again.recv_timeout(Duration::from_secs(5)).expect("the pause");
+    let v: serde_json::Value = serde_json::from_str(&next.data).unwrap();
+    assert_eq!((next.event.as_str(), v["seq"].as_u64(), v["detail"].as_str()), ("operator_state", Some(3), Some("paused (supervisor)")));
 }
 
 /// Past 64 open streams the next one gets 503, and a stream closed makes room.
