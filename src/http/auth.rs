@@ -1,6 +1,9 @@
 //! Who may call the API: `Authorization: Bearer TOKEN`, hashed with SHA-256 and
 //! compared with every configured hash in constant time (no early exit, no timing that
 //! tells how much of a guess was right); the token's role must cover the route's.
+//! The wallboard's browser presents the same token in its login cookie instead
+//! (`cookie.rs`); a state-changing request carried by the cookie must not come from
+//! another origin.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -11,7 +14,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use tracing::debug;
 
-use super::Shared;
+use super::{cookie, Shared};
 use crate::config::{token_sha256, HttpToken, Role};
 
 /// The longest `Authorization` header looked at (a token is 70 characters).
@@ -51,10 +54,18 @@ pub(super) struct TokenHolder {
 }
 
 /// Middleware for routes that need `role` at least: 401 without a valid token (with
-/// `WWW-Authenticate: Bearer`), 403 with a token whose role is too low; both with a
-/// JSON body `{"error": ...}`. A request let through carries a [`TokenHolder`].
+/// `WWW-Authenticate: Bearer`), 403 with a token whose role is too low, or by cookie
+/// from another origin; each with a JSON body `{"error": ...}`. The token comes from
+/// `Authorization: Bearer`, else from the login cookie. A request let through carries a
+/// [`TokenHolder`].
 pub(super) async fn require(role: Role, State(shared): State<Shared>, mut req: Request, next: Next) -> Response {
-    let token = req.headers().get(header::AUTHORIZATION).and_then(bearer);
+    let bearer = req.headers().get(header::AUTHORIZATION).and_then(bearer);
+    let by_cookie = bearer.is_none();
+    let token = bearer.or_else(|| cookie::token(req.headers()));
+    if by_cookie && token.is_some() && !cookie::same_origin(req.method(), req.headers()) {
+        debug!(path = %req.uri().path(), "HTTP request by cookie from another origin refused");
+        return (StatusCode::FORBIDDEN, Json(json!({ "error": "cross-origin request refused" }))).into_response();
+    }
     let holder = {
         let tokens = shared.tokens.borrow();
         token.and_then(|t| find(&tokens, t)).map(|t| (t.name.clone(), t.role))

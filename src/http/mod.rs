@@ -18,13 +18,21 @@
 //! - `events.rs`: the live event stream ([`Publisher`], fed by the engine task).
 //! - `api/`: the JSON API under `/api/v1` (calls, report, queues, operators and their
 //!   control) and its OpenAPI description.
+//! - `sse.rs`: `/api/v1/events`, that stream as server-sent events.
+//! - `wallboard/`: the wallboard page at `/`, its script and style, its state
+//!   (`/api/v1/wallboard`), the login form and cookie (`cookie.rs`).
+//! - `conn.rs`: what a handler knows of its connection (peer, streaming).
 
 mod api;
 mod auth;
+mod conn;
+mod cookie;
 mod events;
 mod metrics;
 mod routes;
 mod serve;
+mod sse;
+mod wallboard;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -80,6 +88,9 @@ pub struct Shared {
     /// The record database, opened read-only per request (as the CLI does); `None`
     /// when the gateway keeps no records.
     pub records: Option<PathBuf>,
+    /// The configuration new calls start with (replaced on reload): the wallboard's
+    /// department and operator names, the shifts and the local time.
+    pub config: tokio::sync::watch::Receiver<Arc<Config>>,
 }
 
 /// A supervisor command from the API, and where the engine's reply goes.

@@ -1,7 +1,8 @@
 //! The routes. Open: `/healthz` (200 `ok` while running) and `/metrics` (Prometheus;
-//! counts only, no caller numbers). With a viewer token or better: `/api/v1/status`
-//! and the API's reading routes (`api::viewer`); with a supervisor token: operator
-//! control (`api::supervisor`).
+//! counts only, no caller numbers). With a viewer token or better: `/api/v1/status`,
+//! the API's reading routes (`api::viewer`) and the event stream (`sse.rs`); with a
+//! supervisor token: operator control (`api::supervisor`). The wallboard's
+//! (`wallboard/`): `/`, its static files, its state, the login form.
 //! Every route answers from the last published [`Live`] snapshot.
 
 use std::collections::BTreeMap;
@@ -15,7 +16,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
-use super::{api, auth, metrics, Live, Shared};
+use super::{api, auth, metrics, sse, wallboard, Live, Shared};
 use crate::config::Role;
 
 /// A handler must answer within this, or the client gets 503.
@@ -35,6 +36,8 @@ pub(super) fn router(shared: Shared) -> Router {
         .route("/metrics", get(prometheus))
         .merge(viewer)
         .merge(supervisor)
+        .merge(sse::router(shared.clone()))
+        .merge(wallboard::router(shared.clone()))
         .layer(middleware::from_fn(timeout))
         .with_state(shared)
 }

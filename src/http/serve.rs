@@ -3,6 +3,12 @@
 //! [`HEADER_TIMEOUT`] and [`MAX_BUFFER`] bytes, a request answered within
 //! `routes::REQUEST_TIMEOUT` (the router's own layer), and a connection closed after
 //! [`CONNECTION_LIFETIME`] (an idle keep-alive connection cannot be held for ever).
+//! A connection that carries an event stream (`/api/v1/events`) is the exception: it
+//! may stay until its stream ends, at most [`STREAM_LIFETIME`] after it began (the
+//! stream ends itself then, and the browser's `EventSource` reconnects); the number of
+//! streams is bounded by the stream's handler.
+//!
+//! Every request gets a [`Conn`] extension: the peer's address and the streaming flag.
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,13 +17,13 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info};
 
+use super::conn::{Conn, STREAM_LIFETIME};
 use super::routes::router;
 use super::Shared;
 
@@ -104,17 +110,29 @@ async fn accept(listener: TcpListener, ctx: Ctx) {
             debug!(%remote, max = MAX_CONNECTIONS, "HTTP connection refused: too many open");
             continue;
         };
+        // No Nagle: an event of the stream goes out at once, not after the client's
+        // delayed ACK of the previous one (40 ms on Linux).
+        let _ = stream.set_nodelay(true);
         let c = ctx.clone();
         ctx.tracker.spawn(async move {
-            connection(stream, c.app, c.shutdown).await;
+            connection(stream, remote, c.app, c.shutdown).await;
             drop(slot);
         });
     }
 }
 
 /// One connection, HTTP/1.1 with keep-alive, within the limits above.
-async fn connection(stream: TcpStream, app: axum::Router, shutdown: CancellationToken) {
-    let service = TowerToHyperService::new(app);
+async fn connection(stream: TcpStream, remote: SocketAddr, app: axum::Router, shutdown: CancellationToken) {
+    let info = Conn::new(remote);
+    let service = hyper::service::service_fn({
+        let info = info.clone();
+        move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(info.clone());
+            // The router is always ready (`poll_ready` is a no-op for it).
+            let mut app = app.clone();
+            tower_service::Service::call(&mut app, req)
+        }
+    });
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(MAX_BUFFER);
     let conn = builder.serve_connection(TokioIo::new(stream), service);
@@ -125,5 +143,7 @@ async fn connection(stream: TcpStream, app: axum::Router, shutdown: Cancellation
         _ = shutdown.cancelled() => {}
     }
     conn.as_mut().graceful_shutdown();
-    let _ = tokio::time::timeout(CLOSE_GRACE, conn).await;
+    // An event stream in progress ends by itself (its lifetime, or the engine's end).
+    let grace = if info.is_streaming() { STREAM_LIFETIME + CLOSE_GRACE } else { CLOSE_GRACE };
+    let _ = tokio::time::timeout(grace, conn).await;
 }

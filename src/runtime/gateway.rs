@@ -46,6 +46,8 @@ pub struct Gateway {
     pub http_addrs: Vec<SocketAddr>,
     /// The API's tokens, replaced on reload.
     http_tokens: watch::Sender<Arc<Vec<HttpToken>>>,
+    /// The configuration the HTTP side reads (names, shifts), replaced on reload.
+    http_config: watch::Sender<Arc<Config>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     input: mpsc::Sender<EngineInput>,
@@ -89,13 +91,14 @@ impl Gateway {
         let http_addrs = http_bound.addrs();
         let (live_tx, live) = watch::channel(None);
         let (http_tokens, tokens) = watch::channel(Arc::new(config.http.tokens.clone()));
+        let (http_config, http_config_rx) = watch::channel(config.clone());
         let events = if http_addrs.is_empty() {
             None
         } else {
             let (publisher, events) = http::Publisher::new();
             let commands = forward_commands(tx.clone(), &tracker);
             let records = store.as_ref().map(|_| config.store.path.clone());
-            http::serve(http_bound, http::Shared { live, tokens, events, commands, records }, &tracker);
+            http::serve(http_bound, http::Shared { live, tokens, events, commands, records, config: http_config_rx }, &tracker);
             Some(publisher)
         };
         #[cfg(unix)]
@@ -118,7 +121,7 @@ impl Gateway {
             vitals: vitals.clone(),
             done: engine_done.clone(),
         })?;
-        Ok(Gateway { udp_addrs, tcp_addrs, http_addrs, http_tokens, shutdown, tracker, input: tx, store, vitals, engine_done })
+        Ok(Gateway { udp_addrs, tcp_addrs, http_addrs, http_tokens, http_config, shutdown, tracker, input: tx, store, vitals, engine_done })
     }
 
     /// The listeners are open and the store checked: tell a supervisor (`READY=1`).
@@ -147,7 +150,9 @@ impl Gateway {
     pub async fn reload(&self, config: Config, prompts: Arc<PromptStore>) {
         // A token taken out of the file stops working now.
         self.http_tokens.send_replace(Arc::new(config.http.tokens.clone()));
-        let _ = self.input.send(EngineInput::Reload(Arc::new(config), prompts)).await;
+        let config = Arc::new(config);
+        self.http_config.send_replace(config.clone());
+        let _ = self.input.send(EngineInput::Reload(config, prompts)).await;
     }
 
     /// Stop every task and wait for them (after the drain: the engine has closed every

@@ -10,7 +10,8 @@
 //!   200 OK ([`Ticket`], or a callback);
 //! - crash recovery: calls left open by a killed process are closed as `interrupted`;
 //! - the read-only side: [`Reader`] opens its own read-only connections for the CLI's
-//!   queries and reports ([`query`], [`format`](mod@format)).
+//!   queries and reports ([`query`], [`format`](mod@format)), and the wallboard's
+//!   summary of the shift ([`summary`]).
 //!
 //! The engine never sees the store. The runtime's recorder (`runtime/record.rs`) turns
 //! the engine's call events into [`Record`]s and submits them to a [`StoreHandle`]; the
@@ -26,6 +27,7 @@ pub mod query;
 pub mod record;
 mod rows;
 pub mod schema;
+pub mod summary;
 pub mod writer;
 
 use thiserror::Error;

@@ -34,3 +34,4 @@ mod silent_calls;
 mod store;
 mod tcp_framing;
 mod tdos;
+mod wallboard;

@@ -1,0 +1,90 @@
+//! The current shift's figures for the wallboard, from the record store: the
+//! answered-within-15-s share, the abandoned calls and the last calls.
+//!
+//! Read at most once every [`REFRESH`], whatever the number of wallboards open, and
+//! only while one asks (no wallboard, no reads): a request that finds the figures older
+//! than that reads them again, on a blocking thread (`spawn_blocking`, never the
+//! engine's, never a tokio worker), while the requests that come meanwhile wait for
+//! that one read rather than start their own. The shift is `cc112 report`'s current
+//! shift: the config's roster at its local time.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+use tracing::debug;
+
+use crate::clock::{ShiftSpan, UtcMs};
+use crate::config::Config;
+use crate::store::query::TimeRange;
+use crate::store::summary::{RecentCall, ShiftTotals, Summary};
+
+/// The figures are read again when older than this.
+pub(super) const REFRESH: Duration = Duration::from_secs(3);
+/// Last calls listed.
+pub(super) const RECENT: usize = 8;
+/// The service level's threshold.
+pub(super) const WITHIN_SECONDS: u32 = 15;
+
+/// The shift's figures at one moment.
+#[derive(Debug, Clone)]
+pub(super) struct ShiftFigures {
+    /// The shift (name and bounds).
+    pub span: ShiftSpan,
+    /// Its counts; `None` when the records could not be read.
+    pub totals: Option<ShiftTotals>,
+    /// Its last calls, newest first.
+    pub recent: Vec<RecentCall>,
+}
+
+/// The figures last read, shared by every wallboard.
+pub(super) struct ShiftCache {
+    records: Option<PathBuf>,
+    last: Mutex<Option<(Instant, Arc<ShiftFigures>)>>,
+}
+
+impl ShiftCache {
+    /// A cache over the record database at `records` (`None`: the gateway keeps none).
+    pub fn new(records: Option<PathBuf>) -> ShiftCache {
+        ShiftCache { records, last: Mutex::new(None) }
+    }
+
+    /// The figures of the shift now, read again if older than [`REFRESH`] or of
+    /// another shift.
+    pub async fn get(&self, config: &Config) -> Arc<ShiftFigures> {
+        let now = UtcMs::now();
+        let span = config.store.shifts(config.routing.utc_offset).current(now);
+        let mut last = self.last.lock().await;
+        if let Some((at, figures)) = last.as_ref() {
+            if at.elapsed() < REFRESH && figures.span == span {
+                return figures.clone();
+            }
+        }
+        let figures = Arc::new(read(self.records.clone(), span).await);
+        *last = Some((Instant::now(), figures.clone()));
+        figures
+    }
+}
+
+/// Reads the figures on a blocking thread.
+async fn read(records: Option<PathBuf>, span: ShiftSpan) -> ShiftFigures {
+    let range = TimeRange::of_shift(&span);
+    let Some(path) = records else { return ShiftFigures { span, totals: None, recent: Vec::new() } };
+    let read = tokio::task::spawn_blocking(move || {
+        let summary = Summary::open(&path)?;
+        Ok::<_, crate::store::StoreError>((summary.totals(range, WITHIN_SECONDS)?, summary.recent(range, RECENT)?))
+    })
+    .await;
+    match read {
+        Ok(Ok((totals, recent))) => ShiftFigures { span, totals: Some(totals), recent },
+        Ok(Err(e)) => {
+            debug!(error = %e, "wallboard: the call records could not be read");
+            ShiftFigures { span, totals: None, recent: Vec::new() }
+        }
+        Err(e) => {
+            debug!(error = %e, "wallboard: the records reader did not finish");
+            ShiftFigures { span, totals: None, recent: Vec::new() }
+        }
+    }
+}
