@@ -342,16 +342,20 @@ fn wallboard_sse_a_reconnection_is_told_what_it_missed() {
     // The login and the state change: events 1 and 2.
     let seen: Vec<Received> = (0..2).map(|_| first.recv_timeout(Duration::from_secs(5)).expect("the operator's events")).collect();
     assert_eq!(seen.iter().map(|r| r.event.as_str()).collect::<Vec<_>>(), ["operator_login", "operator_state"]);
-    // A client that saw event 0 only comes back; the next event is the pause (3).
+    // A client that saw event 0 only comes back; the next events are the pause (3, 4).
     let (again, _b) = subscribe_after(http, &token, Some(0));
     std::thread::sleep(Duration::from_millis(200));
     let out = Command::new(env!("CARGO_BIN_EXE_cc112")).args(["operators", "pause", id, "--socket"]).arg(gw.socket()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lagged = again.recv_timeout(Duration::from_secs(5)).expect("an event");
     assert_eq!((lagged.event.as_str(), lagged.data.as_str()), ("lagged", "{\"missed\":2}"));
+    // The supervisor's action (named in the history), then the state it led to.
     let next = again.recv_timeout(Duration::from_secs(5)).expect("the pause");
     let v: serde_json::Value = serde_json::from_str(&next.data).unwrap();
-    assert_eq!((next.event.as_str(), v["seq"].as_u64(), v["detail"].as_str()), ("operator_state", Some(3), Some("paused (supervisor)")));
+    assert_eq!((next.event.as_str(), v["seq"].as_u64(), v["detail"].as_str()), ("operator_supervisor", Some(3), Some("pause by cli: supervisor")));
+    let state = again.recv_timeout(Duration::from_secs(5)).expect("the new state");
+    let v: serde_json::Value = serde_json::from_str(&state.data).unwrap();
+    assert_eq!((state.event.as_str(), v["seq"].as_u64(), v["detail"].as_str()), ("operator_state", Some(4), Some("paused (supervisor)")));
 }
 
 /// Past 64 open streams the next one gets 503, and a stream closed makes room.
