@@ -55,6 +55,7 @@ mod output;
 mod refusals;
 mod recording;
 mod snapshot;
+pub mod tally;
 mod timers;
 mod transactions;
 mod uas;
@@ -248,7 +249,9 @@ impl Engine {
 
     /// The next thing for the runtime to do, in order.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.fx.out.pop_front()
+        let out = self.fx.out.pop_front()?;
+        self.stats.tally(&out, &self.calls, self.last_now);
+        Some(out)
     }
 
     /// When [`Engine::handle_timeout`] is next due.
@@ -268,6 +271,7 @@ impl Engine {
         self.tick(now);
         self.waited = now.saturating_duration_since(received);
         self.stats.messages += 1;
+        self.stats.sip.received(bytes);
         match parse(bytes) {
             Ok(Message::Request(req)) => self.on_request(now, peer, req),
             Ok(Message::Response(resp)) => self.on_response(now, peer, resp),
@@ -701,6 +705,7 @@ impl Engine {
         let (ops, ctx) = self.split();
         ops.call_ended(now, &call, reason, ctx);
         self.stats.calls_ended += 1;
+        self.stats.calls.ended(&call, reason);
         self.fx.out.push_back(Output::Event(CallEvent { call: id, sip_call_id: call.sip_call_id, kind: CallEventKind::Ended { reason } }));
         // An INVITE transaction may still name this call: call ids are never reused,
         // so every use of that back-reference finds the call gone and does nothing.

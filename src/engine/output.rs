@@ -302,6 +302,10 @@ pub struct Stats {
     pub refused_no_record: u64,
     /// REGISTERs dropped unanswered (a source locked out for brute force).
     pub register_dropped: u64,
+    /// SIP messages in and out by method and status.
+    pub sip: super::tally::SipTally,
+    /// Calls ended and answer times, per department.
+    pub calls: super::tally::CallTally,
 }
 
 /// What the engine's parts produce while they handle one input: the outputs for the

@@ -49,13 +49,15 @@ pub struct Live {
     pub records: Option<Health>,
     /// How long building the previous snapshot took on the signalling thread.
     pub build_time: Duration,
+    /// RTP packet counts of the media shards (the runtime adds them after `build`).
+    pub rtp: crate::media::totals::RtpTotals,
 }
 
 impl Live {
     /// Copies the counts out of the engine and the record store (on the signalling
     /// thread, between two inputs); `build_time` is the last build's cost, reported.
     pub fn build(engine: &Engine, records: Option<Health>, build_time: Duration) -> Live {
-        Live { engine: engine.snapshot(Instant::now()), records, build_time }
+        Live { engine: engine.snapshot(Instant::now()), records, build_time, rtp: Default::default() }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod rfc4733;
 pub mod rtp;
 pub mod sdp;
 pub mod session;
+pub mod totals;
 pub mod wav;
 
 pub use codec::Codec;

@@ -16,8 +16,9 @@ use tokio::sync::oneshot;
 
 use crate::call::ivr::{IvrPath, PathEvent, PathStep};
 use crate::call::CallId;
-use crate::engine::{CallEvent, CallEventKind, EndReason};
-use crate::store::record::{CallEnd, CallPatch, CallStart, HangupBy, Outcome, Record, RecordId, RefusalRow};
+use crate::engine::tally::outcome_of;
+use crate::engine::{CallEvent, CallEventKind};
+use crate::store::record::{CallEnd, CallPatch, CallStart, Record, RecordId, RefusalRow};
 use crate::store::{CommitError, Submitted};
 use crate::store::{StoreHandle, UtcMs};
 
@@ -201,28 +202,4 @@ fn step_text(e: &PathEvent) -> String {
         Abandoned => "caller hung up".to_string(),
     };
     format!("{:.1}s {what}", e.at_ms as f64 / 1000.0)
-}
-
-/// How a call ended, for the shift report. Until operators answer calls (the operators
-/// issue), a call that reached a queue and ended there was abandoned in the queue.
-fn outcome_of(reason: EndReason, routed: bool, operator: bool) -> (Outcome, Option<HangupBy>, &'static str) {
-    if operator {
-        return match reason {
-            EndReason::OperatorHangup => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
-            EndReason::CallerHangup | EndReason::CallerCancelled => (Outcome::Answered, Some(HangupBy::Caller), "caller hung up"),
-            EndReason::GatewayShutdown => (Outcome::Answered, Some(HangupBy::Gateway), "gateway shutdown"),
-            _ => (Outcome::Answered, Some(HangupBy::Gateway), "ended by the gateway"),
-        };
-    }
-    match (reason, routed) {
-        (EndReason::CallerHangup, true) => (Outcome::AbandonedQueue, Some(HangupBy::Caller), "caller hung up in the queue"),
-        (EndReason::CallerHangup, false) => (Outcome::AbandonedIvr, Some(HangupBy::Caller), "caller hung up in the IVR"),
-        (EndReason::CallerCancelled, _) => (Outcome::AbandonedIvr, Some(HangupBy::Caller), "caller cancelled before the answer"),
-        (EndReason::NoAck, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no ACK for our 200 OK"),
-        (EndReason::NoMediaPort, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no RTP port could be opened"),
-        (EndReason::OperatorHangup, _) => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
-        // The caller was not yet with an operator: not served, by our doing.
-        (EndReason::GatewayShutdown, _) => (Outcome::Failed, Some(HangupBy::Gateway), "gateway shutdown"),
-        (EndReason::NoRecord, _) => (Outcome::Rejected, Some(HangupBy::Gateway), "refused with 503: no room for the call record"),
-    }
 }
