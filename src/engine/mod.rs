@@ -250,7 +250,7 @@ impl Engine {
     /// The next thing for the runtime to do, in order.
     pub fn poll_output(&mut self) -> Option<Output> {
         let out = self.fx.out.pop_front()?;
-        self.stats.tally(&out, &self.calls, self.last_now);
+        self.calls.tally(&out, &mut self.stats, self.last_now);
         Some(out)
     }
 
@@ -705,7 +705,7 @@ impl Engine {
         let (ops, ctx) = self.split();
         ops.call_ended(now, &call, reason, ctx);
         self.stats.calls_ended += 1;
-        self.stats.calls.ended(&call, reason);
+        self.stats.calls.ended(call.routing.as_ref().map(|r| r.queue.as_str()), reason.outcome(call.routing.is_some(), call.operator.is_some()).0);
         self.fx.out.push_back(Output::Event(CallEvent { call: id, sip_call_id: call.sip_call_id, kind: CallEventKind::Ended { reason } }));
         // An INVITE transaction may still name this call: call ids are never reused,
         // so every use of that back-reference finds the call gone and does nothing.

@@ -8,18 +8,15 @@
 //! network: an unknown method is `other`, a status outside 100–699 is class `other`;
 //! departments are the configured queues (a new department's entry is made once).
 //!
-//! How a call ended ([`outcome_of`]) is decided here, once, for both the metrics and
-//! the call record (the runtime's recorder), so `cc112_calls_ended_total` and the shift
-//! report speak of the same outcomes.
+//! How a call ended is decided once ([`super::EndReason::outcome`]) for both the
+//! metrics and the call record (the runtime's recorder), so `cc112_calls_ended_total`
+//! and the shift report speak of the same outcomes.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::call::Call;
-use super::calls::Calls;
-use super::output::{CallEvent, CallEventKind, EndReason, Output};
 use crate::clock::Histogram;
-use crate::store::record::{HangupBy, Outcome};
+use crate::store::record::Outcome;
 
 /// The request methods counted by name; anything else is `other` (the last slot).
 pub const SIP_METHODS: [&str; 15] = [
@@ -142,68 +139,26 @@ pub struct CallTally {
 }
 
 impl CallTally {
-    fn department(&mut self, call: &Call) -> Option<&mut DepartmentTally> {
-        let name = call.routing.as_ref().map_or(NO_DEPARTMENT, |r| r.queue.as_str());
+    fn department(&mut self, name: Option<&str>) -> Option<&mut DepartmentTally> {
+        let name = name.unwrap_or(NO_DEPARTMENT);
         if !self.departments.contains_key(name) {
             self.departments.insert(name.to_string(), DepartmentTally::default());
         }
         self.departments.get_mut(name)
     }
 
-    /// An operator answered `call`, `waited` after its INVITE was accepted.
-    pub(crate) fn answered(&mut self, call: &Call, waited: Duration) {
-        if let Some(d) = self.department(call) {
+    /// An operator answered a call of `department` (`None`: not routed), `waited`
+    /// after its INVITE was accepted.
+    pub fn answered(&mut self, department: Option<&str>, waited: Duration) {
+        if let Some(d) = self.department(department) {
             d.answer_time.observe(waited);
         }
     }
 
-    /// `call` ended for `reason`.
-    pub(crate) fn ended(&mut self, call: &Call, reason: EndReason) {
-        let (outcome, _, _) = outcome_of(reason, call.routing.is_some(), call.operator.is_some());
+    /// A call of `department` (`None`: not routed) ended with `outcome`.
+    pub fn ended(&mut self, department: Option<&str>, outcome: Outcome) {
         let slot = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
-        bump(self.department(call).and_then(|d| d.ended.get_mut(slot)));
-    }
-}
-
-impl super::Stats {
-    /// Counts an output as it leaves the engine (every output does, through
-    /// `Engine::poll_output`): a SIP message sent, an operator's answer (timed from the
-    /// call's start to `now`, the engine's latest time).
-    pub(crate) fn tally(&mut self, out: &Output, calls: &Calls, now: Instant) {
-        match out {
-            Output::Send { bytes, .. } => self.sip.sent(bytes),
-            Output::Event(CallEvent { call, kind: CallEventKind::OperatorAnswered { .. }, .. }) => {
-                if let Some(c) = calls.get(*call) {
-                    self.calls.answered(c, now.saturating_duration_since(c.started));
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// How a call ended, for the shift report and the metrics: its outcome, who hung up
-/// and the reason in words. `routed`: it reached a queue; `operator`: an operator
-/// answered it.
-pub fn outcome_of(reason: EndReason, routed: bool, operator: bool) -> (Outcome, Option<HangupBy>, &'static str) {
-    if operator {
-        return match reason {
-            EndReason::OperatorHangup => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
-            EndReason::CallerHangup | EndReason::CallerCancelled => (Outcome::Answered, Some(HangupBy::Caller), "caller hung up"),
-            EndReason::GatewayShutdown => (Outcome::Answered, Some(HangupBy::Gateway), "gateway shutdown"),
-            _ => (Outcome::Answered, Some(HangupBy::Gateway), "ended by the gateway"),
-        };
-    }
-    match (reason, routed) {
-        (EndReason::CallerHangup, true) => (Outcome::AbandonedQueue, Some(HangupBy::Caller), "caller hung up in the queue"),
-        (EndReason::CallerHangup, false) => (Outcome::AbandonedIvr, Some(HangupBy::Caller), "caller hung up in the IVR"),
-        (EndReason::CallerCancelled, _) => (Outcome::AbandonedIvr, Some(HangupBy::Caller), "caller cancelled before the answer"),
-        (EndReason::NoAck, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no ACK for our 200 OK"),
-        (EndReason::NoMediaPort, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no RTP port could be opened"),
-        (EndReason::OperatorHangup, _) => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
-        // The caller was not yet with an operator: not served, by our doing.
-        (EndReason::GatewayShutdown, _) => (Outcome::Failed, Some(HangupBy::Gateway), "gateway shutdown"),
-        (EndReason::NoRecord, _) => (Outcome::Rejected, Some(HangupBy::Gateway), "refused with 503: no room for the call record"),
+        bump(self.department(department).and_then(|d| d.ended.get_mut(slot)));
     }
 }
 
@@ -234,11 +189,14 @@ mod tests {
     }
 
     #[test]
-    fn outcomes_follow_where_the_call_was() {
-        assert_eq!(outcome_of(EndReason::CallerHangup, true, true).0, Outcome::Answered);
-        assert_eq!(outcome_of(EndReason::CallerHangup, true, false).0, Outcome::AbandonedQueue);
-        assert_eq!(outcome_of(EndReason::CallerHangup, false, false).0, Outcome::AbandonedIvr);
-        assert_eq!(outcome_of(EndReason::NoAck, false, false).0, Outcome::Failed);
-        assert_eq!(outcome_of(EndReason::NoRecord, false, false).0, Outcome::Rejected);
+    fn calls_are_counted_per_department_and_unrouted_ones_under_none() {
+        let mut t = CallTally::default();
+        t.ended(Some("fire"), Outcome::Answered);
+        t.ended(None, Outcome::AbandonedIvr);
+        t.answered(Some("fire"), Duration::from_secs(3));
+        assert_eq!(t.departments.keys().collect::<Vec<_>>(), vec!["fire", "none"]);
+        assert_eq!(t.departments["fire"].ended[0], 1);
+        assert_eq!(t.departments["fire"].answer_time.count(), 1);
+        assert_eq!(t.departments["none"].ended[1], 1);
     }
 }
