@@ -40,7 +40,7 @@ pub const ANSWER_BOUNDS_US: &[u64] = &[1_000_000, 2_000_000, 5_000_000, 10_000_0
 pub const NO_DEPARTMENT: &str = "none";
 
 /// SIP messages by method (requests) and status (responses), in and out.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SipTally {
     /// Requests received, by [`SIP_METHODS`] slot.
     pub requests_in: [u64; SIP_METHODS.len()],
@@ -60,6 +60,19 @@ impl Default for SipTally {
             requests_out: [0; SIP_METHODS.len()],
             responses_out: vec![0; STATUS_CODES],
         }
+    }
+}
+
+/// Only the slots counted (the engine's stop logs its counters on one line).
+impl std::fmt::Debug for SipTally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let named = |names: &'static [&'static str], counts: &[u64]| -> Vec<(&'static str, u64)> { names.iter().copied().zip(counts.iter().copied()).filter(|(_, n)| *n > 0).collect() };
+        f.debug_struct("SipTally")
+            .field("requests_in", &named(&SIP_METHODS, &self.requests_in))
+            .field("responses_in", &named(&STATUS_CLASSES, &self.responses_in))
+            .field("requests_out", &named(&SIP_METHODS, &self.requests_out))
+            .field("responses_out", &self.statuses_sent().collect::<Vec<_>>())
+            .finish()
     }
 }
 
