@@ -8,12 +8,17 @@ every `board_every` seconds: the wallboard page's refetch of its board state. Un
 worst case (the page refetches at most that often). One scraper GETs `/metrics` every
 `metrics_every` seconds. Everything carries a viewer token.
 
+The watchers' threads run 10 nice levels below the caller (`os.setpriority` on each
+thread's id): wallboards and Prometheus run on other machines, so on this shared 2-core
+machine their Python must not take the gateway's CPU (as SIPp runs above it, see
+`LOADGEN` in lib.py). What they used is reported (`cpu_s`), so it can be weighed.
+
 Bounded: every thread stops at `stop()` or at `max_seconds`, whichever comes first;
 sockets have timeouts, so a stuck server cannot hold a thread. `stop()` joins them and
 returns what they got (events and bytes read, requests answered per status, latency
 percentiles), so a run can prove the watchers were really working.
 """
-import http.client, socket, threading, time
+import http.client, os, socket, threading, time
 
 
 def _pct(v, p):
@@ -35,6 +40,17 @@ class Watchers:
         self.threads = []
         self.stats = {"sse_status": {}, "sse_connects": 0, "events": 0, "sse_bytes": 0,
                       "board_status": {}, "board_ms": [], "metrics_status": {}, "metrics_ms": [], "metrics_bytes": 0, "errors": 0}
+
+    def _lower(self, target, *args):
+        """Runs `target` in a thread 10 nice levels below its parent (best effort)."""
+        def run():
+            try:
+                tid = threading.get_native_id()
+                os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + 10))
+            except OSError:
+                pass
+            target(*args)
+        return threading.Thread(target=run, daemon=True)
 
     def _done(self):
         return self.stopping.is_set() or time.monotonic() > self.deadline
@@ -124,10 +140,11 @@ class Watchers:
             conn.close()
 
     def start(self):
+        self.cpu0 = time.process_time()
         for _ in range(self.n):
-            self.threads.append(threading.Thread(target=self._sse, daemon=True))
-            self.threads.append(threading.Thread(target=self._poll, args=(self.board_path, self.board_every, "board_status", "board_ms"), daemon=True))
-        self.threads.append(threading.Thread(target=self._poll, args=(self.metrics_path, self.metrics_every, "metrics_status", "metrics_ms", "metrics_bytes", False), daemon=True))
+            self.threads.append(self._lower(self._sse))
+            self.threads.append(self._lower(self._poll, self.board_path, self.board_every, "board_status", "board_ms"))
+        self.threads.append(self._lower(self._poll, self.metrics_path, self.metrics_every, "metrics_status", "metrics_ms", "metrics_bytes", False))
         for t in self.threads:
             t.start()
         return self
@@ -138,11 +155,12 @@ class Watchers:
         for t in self.threads:
             t.join(timeout=10)
         alive = sum(t.is_alive() for t in self.threads)
+        cpu = time.process_time() - self.cpu0
         with self.lock:
             s = dict(self.stats)
         return {
             "wallboards": self.n, "board_path": self.board_path, "events_path": self.events_path,
-            "threads_left": alive, "sse_status": s["sse_status"], "sse_connects": s["sse_connects"],
+            "threads_left": alive, "cpu_s": round(cpu, 1), "sse_status": s["sse_status"], "sse_connects": s["sse_connects"],
             "events": s["events"], "sse_bytes": s["sse_bytes"],
             "board_status": s["board_status"], "board_p50_ms": _pct(s["board_ms"], 50), "board_p99_ms": _pct(s["board_ms"], 99),
             "metrics_status": s["metrics_status"], "metrics_bytes": s["metrics_bytes"],
