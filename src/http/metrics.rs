@@ -8,6 +8,12 @@
 //! `promtool check metrics` and every Prometheus version read wants the family named as
 //! its samples: [`classic`] renames the counter families' `HELP` and `TYPE` lines and
 //! drops `# EOF` (and `# UNIT`, which it lacks).
+//!
+//! The counts come from where they are taken: the engine's [`crate::engine::Stats`]
+//! (its SIP and call tallies included), the record writer's health (its commit-time
+//! histogram) and the media shards' RTP sums. Histograms are already counted there and
+//! are written by [`Histograms`]. Label values come from the code or the configuration
+//! (methods, statuses the engine sent, queue ids, outcome names), never from the network.
 
 use std::collections::BTreeMap;
 
