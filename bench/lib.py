@@ -3,7 +3,8 @@ readings, SIPp runs, percentiles and result files. Each workload is its own scri
 import json, os, signal, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target/release/cc112")
+# CC112_BENCH_BIN: another build to measure (e.g. the commit before a change).
+BIN = os.environ.get("CC112_BENCH_BIN") or os.path.join(ROOT, "target/release/cc112")
 SCENARIO = os.path.join(ROOT, "tests/sipp/caller.xml")
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -11,8 +11,11 @@ from lib import pct, proc_cpu_rss, sipp_run, start_gateway, stop_gateway, write_
 
 def w1(quick):
     # Up in steps of 300 until calls fail (the loop stops at the first rate that does).
-    rates = list(range(300, 6001, 300)) if not quick else [100, 300]
-    seconds = 20 if not quick else 5
+    # --from=R starts the ramp at R calls/s, --seconds=S makes each step S s: shorter runs
+    # for A/B pairs (the README's W1 table is the full ramp).
+    start = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--from=")), 300)
+    rates = list(range(start, 6001, 300)) if not quick else [100, 300]
+    seconds = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--seconds=")), 20 if not quick else 5)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         port = 45000

@@ -12,12 +12,15 @@
 //!   and the local [`LocalTime`] the opening hours are checked against.
 //! - `utc`: [`UtcMs`], the stored form of an instant, and civil dates.
 //! - `shift`: the roster ([`Shifts`]) that reports and `calls list` are cut by.
+//! - `histogram`: durations counted into fixed buckets ([`Histogram`]), for metrics.
 
 mod day;
+mod histogram;
 mod offset;
 pub mod shift;
 mod utc;
 
+pub use histogram::{Histogram, MAX_BOUNDS as HISTOGRAM_MAX_BOUNDS};
 pub use day::{parse_time_of_day, MS_PER_DAY, SECS_PER_DAY};
 pub use offset::{LocalTime, UtcOffset, Weekday};
 pub use shift::{ShiftDef, ShiftError, ShiftId, ShiftSelector, ShiftSpan, Shifts};

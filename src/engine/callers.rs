@@ -11,15 +11,13 @@
 //! longer than [`MAX_NUMBER_LEN`] not kept (a stranger's From cannot grow the table by
 //! its length). The history never refuses or lowers a call by itself.
 //!
-//! Outcome names are the records' (`store::record::Outcome`).
+//! Outcome names are the records' (`store::record::Outcome`, from `EndReason::outcome`).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use crate::clock::UtcMs;
-use crate::store::record::{HangupBy, Outcome};
-
-use super::EndReason;
+use crate::store::record::Outcome;
 
 /// Numbers kept at most.
 pub const MAX_NUMBERS: usize = 200_000;
@@ -58,30 +56,6 @@ pub struct CallerBook {
     keep: Duration,
     /// Numbers not kept because the book was full (for the log).
     pub refused: u64,
-}
-
-/// How a call ended, for the record and the history: the outcome, who hung up, a line
-/// for people. `routed`: it reached a queue; `operator`: an operator answered it.
-pub fn outcome_of(reason: EndReason, routed: bool, operator: bool) -> (Outcome, Option<HangupBy>, &'static str) {
-    if operator {
-        return match reason {
-            EndReason::OperatorHangup => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
-            EndReason::CallerHangup | EndReason::CallerCancelled => (Outcome::Answered, Some(HangupBy::Caller), "caller hung up"),
-            EndReason::GatewayShutdown => (Outcome::Answered, Some(HangupBy::Gateway), "gateway shutdown"),
-            _ => (Outcome::Answered, Some(HangupBy::Gateway), "ended by the gateway"),
-        };
-    }
-    match (reason, routed) {
-        (EndReason::CallerHangup, true) => (Outcome::AbandonedQueue, Some(HangupBy::Caller), "caller hung up in the queue"),
-        (EndReason::CallerHangup, false) => (Outcome::AbandonedIvr, Some(HangupBy::Caller), "caller hung up in the IVR"),
-        (EndReason::CallerCancelled, _) => (Outcome::AbandonedIvr, Some(HangupBy::Caller), "caller cancelled before the answer"),
-        (EndReason::NoAck, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no ACK for our 200 OK"),
-        (EndReason::NoMediaPort, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no RTP port could be opened"),
-        (EndReason::OperatorHangup, _) => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
-        // The caller was not yet with an operator: not served, by our doing.
-        (EndReason::GatewayShutdown, _) => (Outcome::Failed, Some(HangupBy::Gateway), "gateway shutdown"),
-        (EndReason::NoRecord, _) => (Outcome::Rejected, Some(HangupBy::Gateway), "refused with 503: no room for the call record"),
-    }
 }
 
 impl CallerBook {

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use tracing::warn;
 
 use super::call::{Call, CallState, DialogKey};
-use super::output::{CallEvent, CallEventKind, Effects, MediaCommand, Output};
+use super::output::{CallEvent, CallEventKind, Effects, MediaCommand, Output, Stats};
 use crate::call::ivr::{Ivr, PromptRef};
 use crate::config::{Config, Lang, PromptId, RoutingPlan};
 use crate::media::Codec;
@@ -209,6 +209,21 @@ impl Calls {
 }
 
 impl Calls {
+    /// Counts an output for the metrics as it leaves the engine (every output does,
+    /// through `Engine::poll_output`): a SIP message sent, an operator's answer (timed
+    /// from the call's start to `now`, the engine's latest time).
+    pub(crate) fn tally(&self, out: &Output, stats: &mut Stats, now: std::time::Instant) {
+        match out {
+            Output::Send { bytes, .. } => stats.sip.sent(bytes),
+            Output::Event(CallEvent { call, kind: CallEventKind::OperatorAnswered { .. }, .. }) => {
+                if let Some(c) = self.calls.get(call) {
+                    stats.calls.answered(c.routing.as_ref().map(|r| r.queue.as_str()), now.saturating_duration_since(c.started));
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// A call event, with the call's SIP Call-ID.
     pub(crate) fn event(&self, call: CallId, kind: CallEventKind, fx: &mut Effects) {
         let sip_call_id = self.calls.get(&call).map(|c| c.sip_call_id.clone()).unwrap_or_default();

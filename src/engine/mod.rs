@@ -56,6 +56,7 @@ mod output;
 mod refusals;
 mod recording;
 mod snapshot;
+pub mod tally;
 mod timers;
 mod transactions;
 mod uas;
@@ -80,14 +81,12 @@ use crate::sip::transaction::{Timers, TxKey};
 use crate::sip::{parse, Message, Method, Peer, Request, Response};
 
 pub use call::{Call, CallState, DialogKey, OperatorDialog};
-
 use self::call::{NewCall, ReInviteError};
 pub use ids::{OfferId, TxId};
 pub use snapshot::{LiveCall, Snapshot, MAX_LISTED_CALLS};
 pub use drain::{HURRY, LINGER};
 pub use output::{CallEvent, CallEventKind, DigitSource, DrainReport, DrainStep, EndReason, MediaCommand, MediaInput, OperatorEventKind, Output, RefusalSummary, Stats};
 pub use uas::ALLOW;
-
 use self::output::Effects;
 
 /// The signalling state of the gateway: the parts, and what routes between them.
@@ -249,7 +248,9 @@ impl Engine {
 
     /// The next thing for the runtime to do, in order.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.fx.out.pop_front()
+        let out = self.fx.out.pop_front()?;
+        self.calls.tally(&out, &mut self.stats, self.last_now);
+        Some(out)
     }
 
     /// When [`Engine::handle_timeout`] is next due.
@@ -269,6 +270,7 @@ impl Engine {
         self.tick(now);
         self.waited = now.saturating_duration_since(received);
         self.stats.messages += 1;
+        self.stats.sip.received(bytes);
         match parse(bytes) {
             Ok(Message::Request(req)) => self.on_request(now, peer, req),
             Ok(Message::Response(resp)) => self.on_response(now, peer, resp),
@@ -714,6 +716,7 @@ impl Engine {
         let (ops, ctx) = self.split();
         ops.call_ended(now, &call, reason, ctx);
         self.stats.calls_ended += 1;
+        self.stats.calls.ended(call.routing.as_ref().map(|r| r.queue.as_str()), reason.outcome(call.routing.is_some(), call.operator.is_some()).0);
         self.fx.out.push_back(Output::Event(CallEvent { call: id, sip_call_id: call.sip_call_id, kind: CallEventKind::Ended { reason } }));
         // An INVITE transaction may still name this call: call ids are never reused,
         // so every use of that back-reference finds the call gone and does nothing.

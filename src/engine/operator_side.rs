@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime};
 use tracing::{info, warn};
 
 use super::call::Call;
-use super::callers::{outcome_of, CallerBook, PastCall};
+use super::callers::{CallerBook, PastCall};
 use super::calls::Calls;
 use super::control::{self, Command, Reply};
 use super::ids::{Ids, OfferId};
@@ -193,7 +193,7 @@ impl OperatorSide {
     /// `call` ended: its operator leg is hung up (unless the operator hung up) and the
     /// operator goes to wrap-up, or it leaves its queue.
     pub(crate) fn call_ended(&mut self, now: Instant, call: &Call, reason: EndReason, ctx: Ctx<'_>) {
-        let (outcome, _, _) = outcome_of(reason, call.routing.is_some(), call.operator.is_some());
+        let (outcome, _, _) = reason.outcome(call.routing.is_some(), call.operator.is_some());
         let department = call.routing.as_ref().map(|r| r.queue.to_string());
         let past = PastCall { started: self.utc(call.started), outcome, department };
         self.callers.ended(&call.caller, past, self.utc(now));

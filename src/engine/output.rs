@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use crate::call::ivr::{IvrPath, PromptRef, Routing};
 use crate::call::CallId;
+use crate::store::record::{HangupBy, Outcome};
 use crate::media::Codec;
 use crate::sip::{Peer, Transport};
 
@@ -316,6 +317,10 @@ pub struct Stats {
     pub refused_no_record: u64,
     /// REGISTERs dropped unanswered (a source locked out for brute force).
     pub register_dropped: u64,
+    /// SIP messages in and out by method and status.
+    pub sip: super::tally::SipTally,
+    /// Calls ended and answer times, per department.
+    pub calls: super::tally::CallTally,
 }
 
 /// What the engine's parts produce while they handle one input: the outputs for the
@@ -360,6 +365,32 @@ impl EndReason {
             EndReason::OperatorHangup => "operator_hangup",
             EndReason::GatewayShutdown => "gateway_shutdown",
             EndReason::NoRecord => "no_record",
+        }
+    }
+
+    /// How a call ended, for the shift report and the metrics: its outcome, who hung up
+    /// and the reason in words. `routed`: it reached a queue; `operator`: an operator
+    /// answered it.
+    pub fn outcome(self, routed: bool, operator: bool) -> (Outcome, Option<HangupBy>, &'static str) {
+        let reason = self;
+        if operator {
+            return match reason {
+                EndReason::OperatorHangup => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
+                EndReason::CallerHangup | EndReason::CallerCancelled => (Outcome::Answered, Some(HangupBy::Caller), "caller hung up"),
+                EndReason::GatewayShutdown => (Outcome::Answered, Some(HangupBy::Gateway), "gateway shutdown"),
+                _ => (Outcome::Answered, Some(HangupBy::Gateway), "ended by the gateway"),
+            };
+        }
+        match (reason, routed) {
+            (EndReason::CallerHangup, true) => (Outcome::AbandonedQueue, Some(HangupBy::Caller), "caller hung up in the queue"),
+            (EndReason::CallerHangup, false) => (Outcome::AbandonedIvr, Some(HangupBy::Caller), "caller hung up in the IVR"),
+            (EndReason::CallerCancelled, _) => (Outcome::AbandonedIvr, Some(HangupBy::Caller), "caller cancelled before the answer"),
+            (EndReason::NoAck, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no ACK for our 200 OK"),
+            (EndReason::NoMediaPort, _) => (Outcome::Failed, Some(HangupBy::Gateway), "no RTP port could be opened"),
+            (EndReason::OperatorHangup, _) => (Outcome::Answered, Some(HangupBy::Operator), "operator hung up"),
+            // The caller was not yet with an operator: not served, by our doing.
+            (EndReason::GatewayShutdown, _) => (Outcome::Failed, Some(HangupBy::Gateway), "gateway shutdown"),
+            (EndReason::NoRecord, _) => (Outcome::Rejected, Some(HangupBy::Gateway), "refused with 503: no room for the call record"),
         }
     }
 }

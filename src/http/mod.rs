@@ -63,13 +63,15 @@ pub struct Live {
     /// The configuration new calls start with (shared, not copied; follows reloads):
     /// operator names and departments, shifts and local time for the API.
     pub config: Arc<Config>,
+    /// RTP packet counts of the media shards (the runtime adds them after `build`).
+    pub rtp: crate::media::totals::RtpTotals,
 }
 
 impl Live {
     /// Copies the counts out of the engine and the record store (on the signalling
     /// thread, between two inputs); `build_time` is the last build's cost, reported.
     pub fn build(engine: &Engine, records: Option<Health>, build_time: Duration) -> Live {
-        Live { engine: engine.snapshot(Instant::now()), records, build_time, config: engine.config().clone() }
+        Live { engine: engine.snapshot(Instant::now()), records, build_time, config: engine.config().clone(), rtp: Default::default() }
     }
 }
 

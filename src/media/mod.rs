@@ -17,6 +17,7 @@ pub mod rtp;
 pub mod sdp;
 pub mod session;
 pub mod vad;
+pub mod totals;
 pub mod wav;
 
 pub use codec::Codec;

@@ -24,6 +24,7 @@ use crate::media::prompts::PromptStore;
 use crate::media::relay::{Leg, LegConfig, Relay, StreamStart};
 use crate::media::sdp::{Direction, Negotiated};
 use crate::media::session::{self, MediaEvent, MediaSession, SessionConfig};
+use crate::media::totals::RtpTotals;
 use crate::media::Codec;
 
 /// One call's media inside a shard: its sockets, its [`MediaSession`] (prompts, digits,
@@ -38,12 +39,15 @@ pub(super) struct CallMedia {
     caller_leg: Option<(u8, Option<u8>)>,
     bridge: Option<(Relay<Instant>, Option<SocketAddr>)>,
     rtcp_packets: u64,
+    /// Datagrams read on the RTP port, and sends the socket refused (for `/metrics`).
+    rtp_datagrams: u64,
+    send_failed: u64,
 }
 
 impl CallMedia {
     pub(super) fn new(call: CallId, rtp: std::net::UdpSocket, rtcp: std::net::UdpSocket, prompts: Arc<PromptStore>) -> Self {
         let (rtp, rtcp) = (mio::net::UdpSocket::from_std(rtp), mio::net::UdpSocket::from_std(rtcp));
-        CallMedia { call, rtp, rtcp, prompts, session: None, codec: Codec::Pcmu, caller_leg: None, bridge: None, rtcp_packets: 0 }
+        CallMedia { call, rtp, rtcp, prompts, session: None, codec: Codec::Pcmu, caller_leg: None, bridge: None, rtcp_packets: 0, rtp_datagrams: 0, send_failed: 0 }
     }
 
     /// When the session next needs [`on_timeout`](Self::on_timeout).
@@ -54,6 +58,7 @@ impl CallMedia {
     /// One datagram on the RTP port. `relayed` is the shard's output buffer: relaying
     /// allocates nothing per packet.
     pub(super) fn on_rtp(&mut self, now: Instant, from: SocketAddr, data: &[u8], relayed: &mut Vec<u8>) {
+        self.rtp_datagrams += 1;
         let Some(s) = self.session.as_mut() else { return };
         match self.bridge.as_mut() {
             // Bridged: each leg's packets, from that leg's address only, go to the other
@@ -61,12 +66,12 @@ impl CallMedia {
             // (RTP bleed).
             Some((relay, op)) if Some(from) == *op => {
                 if let (Ok(()), Some(to)) = (relay.relay_into(now, Leg::Operator, data, relayed), s.remote()) {
-                    let _ = self.rtp.send_to(relayed, to);
+                    self.send_failed += u64::from(self.rtp.send_to(relayed, to).is_err());
                 }
             }
             Some((relay, Some(op))) if Some(from) == s.remote() => {
                 if relay.relay_into(now, Leg::Caller, data, relayed).is_ok() {
-                    let _ = self.rtp.send_to(relayed, *op);
+                    self.send_failed += u64::from(self.rtp.send_to(relayed, *op).is_err());
                 }
             }
             _ => s.handle_rtp(now, from, data),
@@ -151,7 +156,7 @@ impl CallMedia {
     pub(super) fn flush(&mut self, out: &mut VecDeque<EngineInput>) {
         let Some(s) = self.session.as_mut() else { return };
         while let Some((to, bytes)) = s.poll_transmit() {
-            let _ = self.rtp.send_to(&bytes, to);
+            self.send_failed += u64::from(self.rtp.send_to(&bytes, to).is_err());
         }
         while let Some(ev) = s.poll_event() {
             let input = match ev {
@@ -168,6 +173,19 @@ impl CallMedia {
                 MediaEvent::Speech => MediaInput::Speech,
             };
             out.push_back(EngineInput::Media { call: self.call, input });
+        }
+    }
+
+    /// Adds the call's packet counts to `t` (see [`RtpTotals`]).
+    pub(super) fn add_to(&self, t: &mut RtpTotals) {
+        t.received += self.rtp_datagrams;
+        t.rtcp_received += self.rtcp_packets;
+        t.send_failed += self.send_failed;
+        if let Some(s) = &self.session {
+            t.add_session(&s.counters());
+        }
+        if let Some((relay, _)) = &self.bridge {
+            t.add_relay(&relay.counters());
         }
     }
 

@@ -298,7 +298,8 @@ impl EngineTask {
     /// Publishes a snapshot for the HTTP server (which never reads the engine itself).
     fn publish(&mut self) {
         let t = Instant::now();
-        let live = Live::build(&self.engine, self.recorder.store().map(StoreHandle::health), self.build_time);
+        let mut live = Live::build(&self.engine, self.recorder.store().map(StoreHandle::health), self.build_time);
+        live.rtp = self.shards.rtp_totals();
         self.live.send_replace(Some(Arc::new(live)));
         self.build_time = t.elapsed();
     }

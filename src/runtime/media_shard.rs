@@ -37,7 +37,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -48,6 +48,7 @@ use super::call_media::CallMedia;
 use super::input::EngineInput;
 use crate::call::CallId;
 use crate::engine::{MediaCommand, MediaInput};
+use crate::media::totals::RtpTotals;
 
 /// A shard wakes at most this often while it has calls.
 const TICK: Duration = Duration::from_millis(1);
@@ -68,6 +69,9 @@ const WAKER: Token = Token(usize::MAX);
 /// Events waiting in a shard for room in the engine's queue before digits give way.
 const MAX_PENDING_EVENTS: usize = 4_096;
 
+/// How often a shard adds up its calls' packet counts for `/metrics` (O(its calls)).
+const TOTALS_EVERY: Duration = Duration::from_millis(250);
+
 /// How long an idle shard sleeps before looking whether the gateway has stopped.
 const IDLE_CHECK: Duration = Duration::from_millis(100);
 
@@ -86,6 +90,8 @@ pub(super) struct ShardRef {
     waker: Arc<Waker>,
     /// How late the shard ran its last due timer, in microseconds.
     lag_us: Arc<AtomicU64>,
+    /// The shard's packet counts, as of its last sum (every [`TOTALS_EVERY`]).
+    rtp: Arc<Mutex<RtpTotals>>,
 }
 
 impl ShardRef {
@@ -125,9 +131,10 @@ impl MediaShards {
             let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
             let (tx, rx) = std_mpsc::channel();
             let lag_us = Arc::new(AtomicU64::new(0));
-            let shard = Shard::new(poll, rx, engine.clone(), lag_us.clone());
+            let rtp = Arc::new(Mutex::new(RtpTotals::default()));
+            let shard = Shard::new(poll, rx, engine.clone(), lag_us.clone(), rtp.clone());
             threads.push(std::thread::Builder::new().name(format!("cc112-media-{i}")).spawn(move || shard.run())?);
-            shards.push(ShardRef { tx, waker, lag_us });
+            shards.push(ShardRef { tx, waker, lag_us, rtp });
         }
         Ok(MediaShards { shards, threads, next: 0 })
     }
@@ -144,6 +151,15 @@ impl MediaShards {
         if let Some(s) = self.shards.get(shard) {
             s.send(input);
         }
+    }
+
+    /// Every shard's packet counts, as of their last sums (at most [`TOTALS_EVERY`] old).
+    pub(super) fn rtp_totals(&self) -> RtpTotals {
+        let mut t = RtpTotals::default();
+        for s in &self.shards {
+            t.add(&s.rtp.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        }
+        t
     }
 }
 
@@ -177,6 +193,11 @@ struct Shard {
     rx: std_mpsc::Receiver<ShardInput>,
     engine: mpsc::Sender<EngineInput>,
     lag_us: Arc<AtomicU64>,
+    /// Where the packet counts are published, those of the calls closed, and when
+    /// they are next summed.
+    rtp: Arc<Mutex<RtpTotals>>,
+    closed: RtpTotals,
+    next_totals: Instant,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
     generations: u32,
@@ -199,12 +220,15 @@ fn token(slot: usize, rtcp: bool) -> Token {
 }
 
 impl Shard {
-    fn new(poll: Poll, rx: std_mpsc::Receiver<ShardInput>, engine: mpsc::Sender<EngineInput>, lag_us: Arc<AtomicU64>) -> Shard {
+    fn new(poll: Poll, rx: std_mpsc::Receiver<ShardInput>, engine: mpsc::Sender<EngineInput>, lag_us: Arc<AtomicU64>, rtp: Arc<Mutex<RtpTotals>>) -> Shard {
         Shard {
             poll,
             rx,
             engine,
             lag_us,
+            rtp,
+            closed: RtpTotals::default(),
+            next_totals: Instant::now(),
             slots: Vec::new(),
             free: Vec::new(),
             generations: 0,
@@ -257,6 +281,10 @@ impl Shard {
             }
             self.run_timers(now);
             self.send_to_engine();
+            if now >= self.next_totals {
+                self.next_totals = now + TOTALS_EVERY;
+                self.publish_totals();
+            }
         }
         for slot in self.slots.iter_mut() {
             if let Some(s) = slot.take() {
@@ -324,8 +352,18 @@ impl Shard {
         let _ = registry.deregister(&mut s.media.rtp);
         let _ = registry.deregister(&mut s.media.rtcp);
         s.media.log_closed();
+        s.media.add_to(&mut self.closed);
         self.free.push(i);
         debug!(%call, calls = self.by_call.len(), "media closed in shard");
+    }
+
+    /// Adds up the packet counts of the calls closed and in progress, and publishes them.
+    fn publish_totals(&mut self) {
+        let mut t = self.closed;
+        for s in self.slots.iter().flatten() {
+            s.media.add_to(&mut t);
+        }
+        *self.rtp.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = t;
     }
 
     /// Reads one socket until it is empty (or its share of the tick is used).

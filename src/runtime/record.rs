@@ -16,7 +16,6 @@ use tokio::sync::oneshot;
 
 use crate::call::ivr::{IvrPath, PathEvent, PathStep};
 use crate::call::CallId;
-use crate::engine::callers::outcome_of;
 use crate::engine::{CallEvent, CallEventKind};
 use crate::store::record::{CallEnd, CallPatch, CallStart, Record, RecordId, RefusalRow};
 use crate::store::{CommitError, Submitted};
@@ -184,7 +183,7 @@ fn records_for(open: &mut Open, kind: &CallEventKind, now: UtcMs) -> Vec<Record>
             ]
         }
         CallEventKind::Ended { reason } => {
-            let (outcome, hangup_by, text) = outcome_of(*reason, open.routed, open.operator);
+            let (outcome, hangup_by, text) = reason.outcome(open.routed, open.operator);
             vec![Record::CallEnded(CallEnd { id, ended_at: now, outcome, hangup_by, reason: text.to_string() })]
         }
     }

@@ -42,6 +42,10 @@ pub use schema::{integrity_check, Recovery};
 // Times and shifts live in `crate::clock` (configuration speaks of them too); these
 // re-exports keep `store::UtcMs` and friends working for the store's callers.
 pub use crate::clock::{LocalDate, ShiftDef, ShiftError, ShiftId, ShiftSelector, ShiftSpan, Shifts, UtcMs};
+/// Commit-latency buckets (`cc112_record_commit_seconds`), in microseconds: 0.5 ms to 5 s
+/// (a healthy disk commits a batch in about a millisecond; a stalled one in seconds).
+pub const COMMIT_BOUNDS_US: &[u64] = &[500, 1_000, 2_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000];
+
 pub use writer::{Health, ShutdownReport, StoreHandle, Ticket, Writer, WriterOptions};
 
 /// The default database path, relative to the working directory.

@@ -93,6 +93,9 @@ pub struct Health {
     pub failing_since: Option<UtcMs>,
     /// Failed commit attempts since the last success.
     pub consecutive_failures: u32,
+    /// How long each successful commit took (its batch's transaction), for `/metrics`.
+    #[serde(skip)]
+    pub commit_seconds: crate::clock::Histogram,
     /// False once the writer thread has stopped (shutdown, or a bug that killed it):
     /// nothing queued after that will be written.
     pub writer_running: bool,
@@ -318,6 +321,7 @@ impl Writer {
                 closing: None,
                 health: Health {
                     writer_running: true,
+                    commit_seconds: crate::clock::Histogram::new(super::COMMIT_BOUNDS_US),
                     ..Health::default()
                 },
             }),
@@ -471,9 +475,10 @@ fn run(mut conn: Connection, shared: &Shared, opts: &WriterOptions) -> usize {
             // Closing and nothing left.
             return 0;
         };
+        let started = Instant::now();
         match write_batch(&mut conn, &mut batch) {
             Ok(report) => {
-                committed(shared, &mut batch, &report);
+                committed(shared, &mut batch, &report, started.elapsed());
                 backoff = opts.min_backoff;
             }
             Err(e) => {
@@ -482,10 +487,7 @@ fn run(mut conn: Connection, shared: &Shared, opts: &WriterOptions) -> usize {
                     if Instant::now() >= deadline {
                         let q = shared.lock();
                         let left = batch.len() + q.waiting.len();
-                        tracing::error!(
-                            unwritten = left,
-                            "record store shut down with unwritten records"
-                        );
+                        tracing::error!(unwritten = left, "record store shut down with unwritten records");
                         return left;
                     }
                 }
@@ -514,7 +516,7 @@ fn next_batch(
 }
 
 /// After COMMIT returned: health updated, then every waiter of the batch confirmed.
-fn committed(shared: &Shared, batch: &mut Vec<Envelope>, report: &BatchReport) {
+fn committed(shared: &Shared, batch: &mut Vec<Envelope>, report: &BatchReport, took: Duration) {
     let n = batch.len() as u64;
     {
         let mut q = shared.lock();
@@ -527,11 +529,9 @@ fn committed(shared: &Shared, batch: &mut Vec<Envelope>, report: &BatchReport) {
         h.committed_batches += 1;
         h.rejected_records += report.rejected;
         h.last_commit_at = Some(UtcMs::now());
+        h.commit_seconds.observe(took);
         if h.failing_since.take().is_some() {
-            tracing::info!(
-                after_failures = h.consecutive_failures,
-                "record store writing again"
-            );
+            tracing::info!(after_failures = h.consecutive_failures, "record store writing again");
         }
         h.consecutive_failures = 0;
         h.last_error = None;

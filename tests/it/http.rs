@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cc112::config::{new_token, Role};
 
-use crate::harness::{free_ports, scenario, sipp, Gateway};
+use crate::harness::{free_ports, scenario, sipp, sipp_from, Gateway};
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10))).build().into()
@@ -53,6 +53,20 @@ fn status(http: SocketAddr, token: &str) -> serde_json::Value {
     let (code, _, body) = get(http, "/api/v1/status", Some(token));
     assert_eq!(code, 200, "{body}");
     serde_json::from_str(&body).expect("status is JSON")
+}
+
+/// The sum of every sample of `name`, whatever its labels (`None`: no sample).
+fn total(metrics: &str, name: &str) -> Option<f64> {
+    let values: Vec<f64> = metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let value = if rest.starts_with('{') { rest.split_once("} ")?.1 } else { rest.strip_prefix(' ')? };
+            value.trim().parse().ok()
+        })
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
 }
 
 /// The value of an unlabelled sample of the exposition.
@@ -112,7 +126,7 @@ fn status_and_metrics_follow_a_call() {
     wait_until(|| status(http, &viewer)["calls_in_progress"] == 0, "the call ended in the status");
     let (_, _, metrics) = get(http, "/metrics", None);
     for name in ["cc112_calls_started_total", "cc112_calls_answered_total", "cc112_calls_ended_total"] {
-        assert_eq!(sample(&metrics, name), Some(1.0), "{name}:\n{metrics}");
+        assert_eq!(total(&metrics, name), Some(1.0), "{name}:\n{metrics}");
     }
     assert!(sample(&metrics, "cc112_sip_messages_received_total").is_some_and(|n| n >= 3.0), "{metrics}");
     assert!(sample(&metrics, "cc112_snapshot_build_seconds").is_some_and(|s| s < 0.01), "{metrics}");
@@ -131,8 +145,13 @@ fn metrics_pass_promtool_check_metrics() {
     let (gw, http) = gateway_with_http("");
     let run = sipp(&gw, &["-sn", "uac", "-s", "112", "-m", "1"]);
     assert_eq!(run.successful, 1, "{}\n{}", run.stdout, run.stderr);
-    wait_until(|| sample(&get(http, "/metrics", None).2, "cc112_calls_ended_total") == Some(1.0), "the call in the metrics");
+    wait_until(|| total(&get(http, "/metrics", None).2, "cc112_calls_ended_total") == Some(1.0), "the call in the metrics");
     let (_, _, metrics) = get(http, "/metrics", None);
+    promtool_check(&metrics);
+}
+
+/// `promtool check metrics` accepts `metrics` (promtool is known to be installed).
+fn promtool_check(metrics: &str) {
     let mut check = Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     check.stdin.take().unwrap().write_all(metrics.as_bytes()).unwrap();
     let out = check.wait_with_output().unwrap();
@@ -254,4 +273,88 @@ fn healthz_says_stopping_through_the_drain_and_the_server_stops_with_the_engine(
     }
     let _ = caller.kill();
     let _ = caller.wait();
+}
+
+/// The one sample `series` (name and labels exactly as exposed, e.g.
+/// `cc112_calls_ended_total{department="medical",outcome="answered"}`).
+fn series(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// After two SIPp calls (one bridged to a SIPp operator, one left in the IVR) the new
+/// series say what happened: calls ended by department and outcome, the answer time,
+/// SIP messages by method and status both ways, RTP packets, record commits; and
+/// `promtool check metrics` accepts the whole.
+#[test]
+fn metrics_count_a_bridged_call_and_an_abandoned_one() {
+    let http = SocketAddr::from(([127, 0, 0, 1], free_ports(1)));
+    let gw = crate::operators::gateway_with_operators_and(r#"["MD5", "SHA-256"]"#, &format!("[http]\nlisten = [\"{http}\"]\n"));
+    wait_until(|| get(http, "/healthz", None).0 == 200, "/healthz 200");
+    let (op_port, op_media) = crate::operators::register_op_budi(&gw);
+    let target = gw.sip;
+    let operator = std::thread::spawn(move || sipp_from(target, op_port, op_media, &["-sf", scenario("operator_answer.xml").to_str().unwrap(), "-m", "1", "-rtp_echo"]));
+    std::thread::sleep(Duration::from_millis(300));
+    // A caller who presses 1 (medical), is bridged to op-budi, talks and hangs up.
+    let dir = tempfile::tempdir().unwrap();
+    let press1 = dir.path().join("press1.xml");
+    let text = std::fs::read_to_string(scenario("caller_dtmf.xml")).unwrap().replace("PCAP_FILE", crate::harness::corpora().join("rtp/sipp_dtmf_2833_1.pcap").to_str().unwrap());
+    std::fs::write(&press1, text).unwrap();
+    let uri = format!("sip:112@{}", gw.sip);
+    let caller = sipp(&gw, &["-sf", press1.to_str().unwrap(), "-key", "ruri", &uri, "-m", "1"]);
+    assert_eq!((caller.exit_code, caller.failed), (Some(0), 0), "caller: {}", caller.stdout);
+    let op = operator.join().unwrap();
+    assert_eq!((op.exit_code, op.failed), (Some(0), 0), "operator: {}\n{}", op.stdout, gw.log());
+    // A caller who hangs up in the IVR, before choosing.
+    let plain = scenario("caller.xml");
+    let quitter = sipp(&gw, &["-sf", plain.to_str().unwrap(), "-key", "ruri", &uri, "-d", "500", "-m", "1"]);
+    assert_eq!(quitter.successful, 1, "{}", quitter.stdout);
+
+    let ended = |department: &str, outcome: &str, m: &str| series(m, &format!("cc112_calls_ended_total{{department=\"{department}\",outcome=\"{outcome}\"}}"));
+    wait_until(|| total(&get(http, "/metrics", None).2, "cc112_calls_ended_total") == Some(2.0), "both calls ended in the metrics");
+    // RTP totals are summed by the shards every 250 ms: wait for the bridged call's.
+    wait_until(|| total(&get(http, "/metrics", None).2, "cc112_rtp_packets_received_total").is_some_and(|n| n > 0.0), "RTP received");
+    std::thread::sleep(Duration::from_millis(600));
+    let (_, _, m) = get(http, "/metrics", None);
+    assert_eq!(ended("medical", "answered", &m), Some(1.0), "{m}");
+    assert_eq!(ended("none", "abandoned_ivr", &m), Some(1.0), "{m}");
+    assert_eq!(ended("medical", "abandoned_queue", &m), Some(0.0), "{m}");
+    // Every configured department is listed, with zeros.
+    assert_eq!(ended("fire", "answered", &m), Some(0.0), "{m}");
+    // The answer: one, within the NENA 15 s, after the IVR's digit (so over 0.5 s).
+    assert_eq!(series(&m, "cc112_answer_time_seconds_count{department=\"medical\"}"), Some(1.0), "{m}");
+    assert_eq!(series(&m, "cc112_answer_time_seconds_bucket{le=\"15.0\",department=\"medical\"}"), Some(1.0), "{m}");
+    let sum = series(&m, "cc112_answer_time_seconds_sum{department=\"medical\"}").unwrap();
+    assert!((0.5..15.0).contains(&sum), "answer time {sum}: {m}");
+    assert_eq!(series(&m, "cc112_answer_time_seconds_count{department=\"none\"}"), Some(0.0), "{m}");
+    // SIP both ways: two INVITEs and two BYEs from callers, op-budi's REGISTERs (the
+    // first challenged), the INVITE to op-budi and its 180 and 200, our 200s and 401.
+    let req_in = |method: &str| series(&m, &format!("cc112_sip_requests_received_total{{method=\"{method}\"}}"));
+    assert_eq!(req_in("INVITE"), Some(2.0), "{m}");
+    assert!(req_in("BYE").is_some_and(|n| n >= 2.0), "{m}");
+    assert!(req_in("ACK").is_some_and(|n| n >= 2.0), "{m}");
+    assert!(req_in("REGISTER").is_some_and(|n| n >= 2.0), "{m}");
+    assert_eq!(req_in("other"), Some(0.0), "{m}");
+    assert_eq!(series(&m, "cc112_sip_requests_sent_total{method=\"INVITE\"}"), Some(1.0), "{m}");
+    assert!(series(&m, "cc112_sip_responses_received_total{class=\"2xx\"}").is_some_and(|n| n >= 1.0), "{m}");
+    assert!(series(&m, "cc112_sip_responses_received_total{class=\"1xx\"}").is_some_and(|n| n >= 1.0), "{m}");
+    assert!(series(&m, "cc112_sip_responses_sent_total{status=\"200\"}").is_some_and(|n| n >= 4.0), "{m}");
+    assert!(series(&m, "cc112_sip_responses_sent_total{status=\"401\"}").is_some_and(|n| n >= 1.0), "{m}");
+    let messages = sample(&m, "cc112_sip_messages_received_total").unwrap();
+    let classified = total(&m, "cc112_sip_requests_received_total").unwrap() + total(&m, "cc112_sip_responses_received_total").unwrap();
+    assert_eq!(messages, classified, "every message received is counted once by method or class: {m}");
+    // RTP: the caller's digit (an RFC 4733 recording of 10 packets) and our prompts.
+    assert!(sample(&m, "cc112_rtp_packets_received_total").is_some_and(|n| n >= 5.0), "{m}");
+    assert!(sample(&m, "cc112_rtp_packets_sent_total").is_some_and(|n| n > 10.0), "{m}");
+    assert!(total(&m, "cc112_rtp_packets_dropped_total").is_some(), "{m}");
+    // Record commits: at least one per call, and their time.
+    assert!(sample(&m, "cc112_record_commit_seconds_count").is_some_and(|n| n >= 2.0), "{m}");
+    assert!(series(&m, "cc112_record_commit_seconds_bucket{le=\"+Inf\"}").is_some_and(|n| n >= 2.0), "{m}");
+    // Operators per state: op-budi is in wrap-up or available again.
+    assert!(total(&m, "cc112_operators").is_some_and(|n| n >= 1.0), "{m}");
+    if Command::new("promtool").arg("--version").output().is_ok() {
+        promtool_check(&m);
+    } else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true and promtool is not installed");
+        let _ = writeln!(std::io::stdout(), "SKIPPED: promtool is not installed; the metrics were not checked with it");
+    }
 }

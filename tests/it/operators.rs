@@ -14,6 +14,11 @@ pub(crate) fn gateway_with_operators() -> Gateway {
 
 /// The same, offering these Digest algorithms (a TOML array) in this order.
 pub(crate) fn gateway_with_operators_offering(algorithms: &str) -> Gateway {
+    gateway_with_operators_and(algorithms, "")
+}
+
+/// [`gateway_with_operators_offering`] with more `tables` at the end of the config.
+pub(crate) fn gateway_with_operators_and(algorithms: &str, tables: &str) -> Gateway {
     let port = free_ports(1);
     let media = reserve_ports(402);
     let media = media + media % 2;
@@ -21,7 +26,7 @@ pub(crate) fn gateway_with_operators_offering(algorithms: &str) -> Gateway {
         .unwrap()
         .replace("[registrar]\n", &format!("[registrar]\nalgorithms = {algorithms}\n"));
     let toml = format!(
-        "[sip]\nlisten_udp = [\"127.0.0.1:{port}\"]\nlisten_tcp = [\"127.0.0.1:{port}\"]\n[media]\naddress = \"127.0.0.1\"\nport_min = {media}\nport_max = {}\n{ops}",
+        "[sip]\nlisten_udp = [\"127.0.0.1:{port}\"]\nlisten_tcp = [\"127.0.0.1:{port}\"]\n[media]\naddress = \"127.0.0.1\"\nport_min = {media}\nport_max = {}\n{ops}\n{tables}",
         media + 399
     );
     Gateway::start_config(&toml, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
@@ -29,7 +34,7 @@ pub(crate) fn gateway_with_operators_offering(algorithms: &str) -> Gateway {
 
 /// op-budi's SIPp softphone registers; returns its SIP and media ports (it answers on the
 /// port it registered from).
-fn register_op_budi(gw: &Gateway) -> (u16, u16) {
+pub(crate) fn register_op_budi(gw: &Gateway) -> (u16, u16) {
     let op_port = free_ports(1);
     let op_media = free_ports(4);
     let reg = sipp_from(
