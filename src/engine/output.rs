@@ -204,6 +204,14 @@ pub enum CallEventKind {
     },
     /// The ACK arrived.
     Confirmed,
+    /// The INVITE was refused with 488: its offer has no codec of ours. Comes between
+    /// the refused call's `Started` and its `Ended { reason: NoCommonCodec }`, so the
+    /// caller who could not be heard is on record for a call back.
+    NoCommonCodec {
+        /// What the offer had (`RTP/AVP 18:G729/8000 ...`), bounded and reduced to
+        /// printable ASCII (the engine's `uas::sanitize_offered`).
+        offered: String,
+    },
     /// A DTMF digit, from RTP (RFC 4733 or in-band) or SIP INFO.
     Digit {
         /// The key.
@@ -333,6 +341,8 @@ pub enum EndReason {
     /// Refused with 503 before it was answered: the record store had no room for its
     /// record (the disk has not taken records for a while).
     NoRecord,
+    /// Refused with 488: the offer had no codec we can decode (issue 17).
+    NoCommonCodec,
 }
 
 impl EndReason {
@@ -346,6 +356,7 @@ impl EndReason {
             EndReason::OperatorHangup => "operator_hangup",
             EndReason::GatewayShutdown => "gateway_shutdown",
             EndReason::NoRecord => "no_record",
+            EndReason::NoCommonCodec => "no_common_codec",
         }
     }
 }

@@ -149,7 +149,8 @@ impl Publisher {
             | CallEventKind::Digit { .. }
             | CallEventKind::Prompt { .. }
             | CallEventKind::IvrPath { .. }
-            | CallEventKind::RtpTimeout => return,
+            | CallEventKind::RtpTimeout
+            | CallEventKind::NoCommonCodec { .. } => return,
         };
         let info = self.calls.get(&ev.call);
         if self.tx.receiver_count() > 0 {
