@@ -11,7 +11,7 @@ use rusqlite::types::ToSql;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
-use super::record::Outcome;
+use super::record::{Outcome, NO_COMMON_CODEC};
 use super::schema;
 use super::StoreError;
 use crate::clock::UtcMs;
@@ -309,6 +309,18 @@ pub struct Report {
     pub per_operator: Vec<OperatorLine>,
     /// New calls refused with 503 in the range (they have no row in `calls`).
     pub refused: Refused,
+    /// Calls refused with 488 because their offer had no codec of ours (outcome
+    /// `rejected`, reason [`NO_COMMON_CODEC`]): people to call back.
+    pub no_common_codec: NoCommonCodec,
+}
+
+/// The calls of a report refused for want of a common codec.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NoCommonCodec {
+    /// How many.
+    pub total: u64,
+    /// Their distinct caller numbers (at most [`REFUSED_CALLERS`]), for a call back.
+    pub callers: Vec<String>,
 }
 
 /// The `refusals` rows of a range, summed.
@@ -535,7 +547,20 @@ pub fn build_report(range: TimeRange, calls: &[CallRow], offset: UtcOffset) -> R
         busiest_hour: busiest_hour(&hours, off_ms),
         per_operator: per_operator(per_op),
         refused: Refused::default(),
+        no_common_codec: no_common_codec(calls),
     }
+}
+
+/// The calls ended with [`NO_COMMON_CODEC`], with their callers.
+fn no_common_codec(calls: &[CallRow]) -> NoCommonCodec {
+    let mut out = NoCommonCodec::default();
+    for c in calls.iter().filter(|c| c.end_reason.as_deref() == Some(NO_COMMON_CODEC)) {
+        out.total += 1;
+        if out.callers.len() < REFUSED_CALLERS && !out.callers.contains(&c.caller) {
+            out.callers.push(c.caller.clone());
+        }
+    }
+    out
 }
 
 const HOUR_MS: i64 = 3_600_000;

@@ -10,6 +10,7 @@ mod harness;
 mod baresip;
 mod bounds;
 mod cli;
+mod codecs;
 mod config_fixtures;
 mod corpus;
 mod drain;

@@ -29,7 +29,7 @@ pub(crate) fn gateway_with_operators_offering(algorithms: &str) -> Gateway {
 
 /// op-budi's SIPp softphone registers; returns its SIP and media ports (it answers on the
 /// port it registered from).
-fn register_op_budi(gw: &Gateway) -> (u16, u16) {
+pub(crate) fn register_op_budi(gw: &Gateway) -> (u16, u16) {
     let op_port = free_ports(1);
     let op_media = free_ports(4);
     let reg = sipp_from(
