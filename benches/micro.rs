@@ -176,6 +176,27 @@ fn bridge(c: &mut Criterion) {
             .collect()
     };
     let op_packets = packets(Codec::Pcmu, 2);
+    // The IVR phase of a caller: what the media session does with each packet while
+    // in-band DTMF is listened for (decode to 8 kHz, then the Goertzel analysis).
+    for codec in Codec::ALL {
+        use cc112::media::rtp::RtpPacket;
+        use cc112::media::transcode::PcmDecoder;
+        let caller_packets = packets(codec, 1);
+        let mut dec = PcmDecoder::new(codec, 8000).unwrap();
+        let mut pcm = Vec::with_capacity(960);
+        c.bench_function(&format!("ivr one second, caller {codec}: decode + in-band DTMF"), |b| {
+            b.iter(|| {
+                let mut n = 0;
+                for p in &caller_packets {
+                    let p = RtpPacket::parse(black_box(p)).unwrap();
+                    pcm.clear();
+                    dec.decode(p.payload, &mut pcm).unwrap();
+                    n += usize::from(cc112::media::goertzel::classify_frame(&pcm).is_some());
+                }
+                n
+            })
+        });
+    }
     for codec in Codec::ALL {
         let caller_packets = packets(codec, 1);
         let leg = |c: Codec, ssrc| LegConfig { codec: c, payload_type: c.payload_type(), telephone_event: Some(101), start: StreamStart { ssrc, seq: 1, timestamp: 1, at: Duration::ZERO } };

@@ -320,7 +320,9 @@ mod prompt_tests {
         let wav = std::fs::read("config/prompts/en/greeting.wav").unwrap();
         let x = parse_wav(&wav).unwrap();
         for (codec, floor) in [(Codec::G722, 25.0), (Codec::Opus, 8.0)] {
+            let t0 = std::time::Instant::now();
             let frames = encode_prompt(&x, codec);
+            eprintln!("{codec}: {:.1} s of prompt encoded in {:?}", x.len() as f64 / 8000.0, t0.elapsed());
             let n = x.len().div_ceil(FRAME_SAMPLES);
             assert_eq!(frames.len(), n * frame_bytes(codec), "{codec}");
             let mut dec = PcmDecoder::new(codec, 8000).unwrap();
