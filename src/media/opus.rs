@@ -63,9 +63,10 @@ pub struct EncoderSettings {
     pub complexity: i32,
 }
 
-/// Prompts: 24 kbit/s CBR, 60 octets every 20 ms, from 16 kHz audio.
+/// Prompts: 24 kbit/s CBR, 60 octets every 20 ms (the rate is the one of the PCM given,
+/// 8 kHz for the recordings: see [`super::prompt::encode_prompt`]).
 pub const PROMPT_SETTINGS: EncoderSettings = EncoderSettings {
-    rate: 16000,
+    rate: 8000,
     bitrate: 24000,
     cbr: true,
     complexity: 9,
@@ -247,14 +248,14 @@ mod tests {
         let mut enc = OpusEncoder::new(PROMPT_SETTINGS).unwrap();
         let mut out = Vec::new();
         for i in 0..50 {
-            let pcm: Vec<i16> = (0..320)
-                .map(|n| ((n + i * 320) as f64 * 0.2).sin().mul_add(9000.0, 0.0) as i16)
+            let pcm: Vec<i16> = (0..160)
+                .map(|n| ((n + i * 160) as f64 * 0.2).sin().mul_add(9000.0, 0.0) as i16)
                 .collect();
             out.clear();
             enc.encode(&pcm, &mut out).unwrap();
             assert_eq!(out.len(), PROMPT_FRAME_BYTES, "packet {i}");
         }
-        let silence = [0i16; 320];
+        let silence = [0i16; 160];
         out.clear();
         enc.encode(&silence, &mut out).unwrap();
         assert_eq!(out.len(), PROMPT_FRAME_BYTES);

@@ -5,9 +5,10 @@
 //! Why once and in every codec: a call's codec is known only at its answer, and
 //! per-packet file reads or encoding would put disk latency and CPU into the 20 ms
 //! pacing of hundreds of streams (issue 6 item 2; an Opus encode costs far more than
-//! the G.711 table). G.722 and Opus are encoded from the 8 kHz recordings resampled to
-//! 16 kHz (see [`super::prompt::encode_prompt`]). ~40 s of prompts × 2 languages is
-//! ~640 KB per G.711 law and G.722, ~240 KB for Opus, read-only and shared.
+//! the G.711 table). G.722 is encoded from the 8 kHz recordings resampled to 16 kHz, Opus
+//! from them as they are (see [`super::prompt::encode_prompt`]). The ~40 s of prompts
+//! shipped (both languages) take ~320 KB per G.711 law and for G.722, ~120 KB for Opus,
+//! read-only and shared.
 //!
 //! Why errors do not stop the gateway: a missing or unreadable prompt must never stand
 //! between a caller and an operator. [`PromptStore::load`] returns what it could load
@@ -28,7 +29,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::prompt::encode_prompt;
+use super::prompt::{encode_prompt, encode_wideband_prompt, upsample_prompt};
 use super::wav::{parse_wav, WavError};
 use super::Codec;
 
@@ -133,10 +134,11 @@ pub struct EncodedPrompt {
 impl EncodedPrompt {
     /// Encodes linear 8 kHz samples once in every codec (last frame padded to 20 ms).
     pub fn from_samples(samples: &[i16]) -> Self {
+        let wide = upsample_prompt(samples);
         EncodedPrompt {
             pcmu: encode_prompt(samples, Codec::Pcmu),
             pcma: encode_prompt(samples, Codec::Pcma),
-            g722: encode_prompt(samples, Codec::G722),
+            g722: encode_wideband_prompt(&wide, Codec::G722),
             opus: encode_prompt(samples, Codec::Opus),
         }
     }
