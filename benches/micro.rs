@@ -1,7 +1,9 @@
 //! Micro-benchmarks of the per-message and per-packet work (issue 7), with criterion:
 //! SIP parse of an INVITE and a 200 OK, building an SDP answer, packetizing a prompt
 //! frame, decoding RFC 4733 events, the ACD's choice among 500 operators, and the
-//! engine's snapshot for the HTTP server.
+//! engine's snapshot for the HTTP server; and one second of a bridged call (50 packets
+//! each way) with the caller on PCMU, PCMA, G.722 or Opus and the operator on PCMU
+//! (issue 17: the CPU a transcoded call costs).
 //! `cargo bench --bench micro`; criterion prints the median time per iteration.
 
 // A measuring tool, not the gateway: the crate's no-panic lints do not apply.
@@ -148,5 +150,71 @@ fn snapshot(c: &mut Criterion) {
     c.bench_function("engine snapshot: 500 operators, 2000 callers waiting", |b| b.iter(|| black_box(acd.snapshot(now))));
 }
 
-criterion_group!(benches, sip, media, acd, snapshot);
+/// One second of a bridged call: 50 packets of 20 ms from each side through the relay,
+/// the caller in `codec`, the operator in PCMU (both directions transcoded unless PCMU).
+fn bridge(c: &mut Criterion) {
+    use cc112::media::relay::{Leg, LegConfig, Relay, StreamStart};
+    use cc112::media::transcode::PcmEncoder;
+    let speech: Vec<i16> = (0..16000)
+        .map(|i| {
+            let t = f64::from(i) / 16000.0;
+            (6000.0 * (2.0 * std::f64::consts::PI * 310.0 * t).sin() + 3000.0 * (2.0 * std::f64::consts::PI * 1130.0 * t).sin()) as i16
+        })
+        .collect();
+    let packets = |codec: Codec, ssrc: u32| -> Vec<Vec<u8>> {
+        let rate = codec.audio_rate() as usize;
+        let pcm: Vec<i16> = if rate == 8000 { speech.iter().step_by(2).copied().collect() } else { speech.clone() };
+        let mut enc = PcmEncoder::new(codec, rate as u32).unwrap();
+        pcm.chunks(rate / 50)
+            .enumerate()
+            .map(|(i, f)| {
+                let mut d = Vec::new();
+                RtpHeader { marker: i == 0, payload_type: codec.payload_type(), sequence: i as u16, timestamp: i as u32 * codec.units_per_20ms(), ssrc }.write(&[], &mut d);
+                enc.encode(f, &mut d).unwrap();
+                d
+            })
+            .collect()
+    };
+    let op_packets = packets(Codec::Pcmu, 2);
+    // The IVR phase of a caller: what the media session does with each packet while
+    // in-band DTMF is listened for (decode to 8 kHz, then the Goertzel analysis).
+    for codec in Codec::ALL {
+        use cc112::media::rtp::RtpPacket;
+        use cc112::media::transcode::PcmDecoder;
+        let caller_packets = packets(codec, 1);
+        let mut dec = PcmDecoder::new(codec, 8000).unwrap();
+        let mut pcm = Vec::with_capacity(960);
+        c.bench_function(&format!("ivr one second, caller {codec}: decode + in-band DTMF"), |b| {
+            b.iter(|| {
+                let mut n = 0;
+                for p in &caller_packets {
+                    let p = RtpPacket::parse(black_box(p)).unwrap();
+                    pcm.clear();
+                    dec.decode(p.payload, &mut pcm).unwrap();
+                    n += usize::from(cc112::media::goertzel::classify_frame(&pcm).is_some());
+                }
+                n
+            })
+        });
+    }
+    for codec in Codec::ALL {
+        let caller_packets = packets(codec, 1);
+        let leg = |c: Codec, ssrc| LegConfig { codec: c, payload_type: c.payload_type(), telephone_event: Some(101), start: StreamStart { ssrc, seq: 1, timestamp: 1, at: Duration::ZERO } };
+        let mut relay = Relay::new(leg(codec, 10), leg(Codec::Pcmu, 20));
+        let mut out = Vec::with_capacity(1500);
+        let mut at = Duration::ZERO;
+        c.bench_function(&format!("bridge one second, caller {codec} / operator PCMU"), |b| {
+            b.iter(|| {
+                for (a, o) in caller_packets.iter().zip(&op_packets) {
+                    at += Duration::from_millis(20);
+                    let _ = relay.relay_into(at, Leg::Caller, black_box(a), &mut out);
+                    let _ = relay.relay_into(at, Leg::Operator, black_box(o), &mut out);
+                }
+                out.len()
+            })
+        });
+    }
+}
+
+criterion_group!(benches, sip, media, acd, snapshot, bridge);
 criterion_main!(benches);

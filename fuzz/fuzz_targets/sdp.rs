@@ -8,7 +8,8 @@
 //! - our answer to an offer is SDP that we read back (`accept_answer`) as the same
 //!   decision: codec, payload type, telephone-event payload type, our address and port,
 //!   the mirrored direction and our 20 ms ptime;
-//! - the codec chosen is one of the preferences given (PCMU and PCMA, or PCMA alone);
+//! - the codec chosen is one of the preferences given (all four codecs, PCMU and PCMA,
+//!   or PCMA alone);
 //! - an error quotes the peer's text only up to a bound.
 #![no_main]
 
@@ -26,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
         session_id: 7,
         session_version: 1,
     };
-    for prefs in [&[Codec::Pcmu, Codec::Pcma][..], &[Codec::Pcma]] {
+    for prefs in [&Codec::ALL[..], &[Codec::Pcmu, Codec::Pcma][..], &[Codec::Pcma]] {
         match answer(body, &local, prefs) {
             Ok((text, chosen)) => {
                 assert!(prefs.contains(&chosen.codec));

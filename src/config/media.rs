@@ -1,5 +1,7 @@
 //! `[media]`: the RTP address and port range offered in SDP, and the codecs in order
-//! of preference.
+//! of preference (default PCMU, PCMA, G722, opus: G.711 first because it costs no
+//! transcoding towards the G.711 operators; an admin may put wideband first). A caller
+//! is answered with the first of this list that its offer has.
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
@@ -29,7 +31,8 @@ pub struct MediaConfig {
     pub port_min: u16,
     /// Highest port of the range, above `port_min`.
     pub port_max: u16,
-    /// In order of preference, non-empty, no duplicates.
+    /// In order of preference, non-empty, no duplicates (names as in SDP: `PCMU`,
+    /// `PCMA`, `G722`, `opus`, any case).
     pub codecs: Vec<Codec>,
 }
 
@@ -38,7 +41,7 @@ pub(crate) fn default_media() -> MediaConfig {
         address: IpAddr::from([127, 0, 0, 1]),
         port_min: 10000,
         port_max: 19999,
-        codecs: vec![Codec::Pcmu, Codec::Pcma],
+        codecs: Codec::ALL.to_vec(),
     }
 }
 
@@ -157,7 +160,7 @@ fn codecs(list: &S<Vec<S<String>>>, p: &mut Problems<'_>) -> Vec<Codec> {
                     here,
                     name.span(),
                     format!(
-                        "{:?} is not a supported codec; expected \"PCMU\" or \"PCMA\"",
+                        "{:?} is not a supported codec; expected \"PCMU\", \"PCMA\", \"G722\" or \"opus\"",
                         name.get_ref()
                     ),
                 );
@@ -184,7 +187,7 @@ fn codecs(list: &S<Vec<S<String>>>, p: &mut Problems<'_>) -> Vec<Codec> {
             "media.codecs",
             list.span(),
             "no codec: a call with no common codec cannot be answered; expected \
-             at least one of \"PCMU\", \"PCMA\"",
+             at least one of \"PCMU\", \"PCMA\", \"G722\", \"opus\"",
         );
     }
     out.into_iter().map(|(_, c)| c).collect()

@@ -55,7 +55,7 @@ fn empty_file_gives_all_defaults() {
         .collect();
     assert_eq!(numbers, ["112", "110", "113", "115", "118", "119"]);
     assert_eq!(c.emergency.service_urns, ["urn:service:sos"]);
-    assert_eq!(c.media.codecs, [Codec::Pcmu, Codec::Pcma]);
+    assert_eq!(c.media.codecs, [Codec::Pcmu, Codec::Pcma, Codec::G722, Codec::Opus]);
     assert_eq!((c.media.port_min, c.media.port_max), (10000, 19999));
 }
 
@@ -498,6 +498,10 @@ fn codec_rules() {
         ok("[media]\ncodecs = [\"pcma\"]\n").media.codecs,
         [Codec::Pcma]
     );
+    assert_eq!(
+        ok("[media]\ncodecs = [\"OPUS\", \"g722\", \"PCMA\"]\n").media.codecs,
+        [Codec::Opus, Codec::G722, Codec::Pcma]
+    );
     one(
         "[media]\ncodecs = [\"PCMU\", \"G729\"]\n",
         "media.codecs[1]",
@@ -585,7 +589,7 @@ fn syntax_errors_have_line() {
 #[test]
 fn all_semantic_problems_reported_together() {
     let e = errs(
-        "[sip]\nlisten_udp = [\"nope\"]\nmax_message_bytes = 1\n\n[media]\nport_min = 3\ncodecs = [\"opus\"]\n",
+        "[sip]\nlisten_udp = [\"nope\"]\nmax_message_bytes = 1\n\n[media]\nport_min = 3\ncodecs = [\"G729\"]\n",
     );
     let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(

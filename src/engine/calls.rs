@@ -66,6 +66,13 @@ impl Calls {
         self.calls.get(&id)
     }
 
+    /// The caller's media heard speech: the IVR knows it is no silent caller.
+    pub(crate) fn speech(&mut self, now: std::time::Instant, id: CallId) {
+        if let Some(ivr) = self.get_mut(id).and_then(|c| c.ivr.as_mut()) {
+            ivr.handle_speech(now);
+        }
+    }
+
     pub(crate) fn get_mut(&mut self, id: CallId) -> Option<&mut Call> {
         self.calls.get_mut(&id)
     }

@@ -359,11 +359,7 @@ impl Engine {
                     self.event(id, CallEventKind::RtpTimeout);
                 }
             }
-            MediaInput::Speech => {
-                if let Some(ivr) = self.calls.get_mut(id).and_then(|c| c.ivr.as_mut()) {
-                    ivr.handle_speech(now);
-                }
-            }
+            MediaInput::Speech => self.calls.speech(now, id),
         }
     }
 
@@ -475,6 +471,11 @@ impl Engine {
             let probe = LocalMedia { addr: self.config.media.address, port: 0, session_id: 0, session_version: 0 };
             if let Err(e) = sdp::answer(offer, &probe, &self.config.media.codecs) {
                 self.txs.new_ist(now, &mut self.ids, peer, &req, key.clone(), &mut self.fx);
+                if let sdp::SdpError::NoCommonCodec { offered } = &e {
+                    let (id, record) = (self.ids.call(), self.ids.record(self.utc(now)));
+                    let started = call::started_event(record, &req, screened.identity.clone(), peer, &self.config.version);
+                    uas::codec_refusal(id, started, &req, offered, &mut self.fx);
+                }
                 return self.refuse_invite(now, &key, &uas::offer_refusal(&e));
             }
         }

@@ -209,6 +209,14 @@ pub enum CallEventKind {
     },
     /// The ACK arrived.
     Confirmed,
+    /// The INVITE was refused with 488: its offer has no codec of ours. Comes between
+    /// the refused call's `Started` and its `Ended { reason: NoCommonCodec }`, so the
+    /// caller who could not be heard is on record for a call back.
+    NoCommonCodec {
+        /// What the offer had (`RTP/AVP 18:G729/8000 ...`), bounded and reduced to
+        /// printable ASCII (the engine's `uas::sanitize_offered`).
+        offered: String,
+    },
     /// A DTMF digit, from RTP (RFC 4733 or in-band) or SIP INFO.
     Digit {
         /// The key.
@@ -352,6 +360,8 @@ pub enum EndReason {
     /// Refused with 503 before it was answered: the record store had no room for its
     /// record (the disk has not taken records for a while).
     NoRecord,
+    /// Refused with 488: the offer had no codec we can decode (issue 17).
+    NoCommonCodec,
 }
 
 impl EndReason {
@@ -365,6 +375,7 @@ impl EndReason {
             EndReason::OperatorHangup => "operator_hangup",
             EndReason::GatewayShutdown => "gateway_shutdown",
             EndReason::NoRecord => "no_record",
+            EndReason::NoCommonCodec => "no_common_codec",
         }
     }
 
@@ -391,6 +402,7 @@ impl EndReason {
             // The caller was not yet with an operator: not served, by our doing.
             (EndReason::GatewayShutdown, _) => (Outcome::Failed, Some(HangupBy::Gateway), "gateway shutdown"),
             (EndReason::NoRecord, _) => (Outcome::Rejected, Some(HangupBy::Gateway), "refused with 503: no room for the call record"),
+            (EndReason::NoCommonCodec, _) => (Outcome::Rejected, Some(HangupBy::Gateway), crate::store::record::NO_COMMON_CODEC),
         }
     }
 }

@@ -469,7 +469,8 @@ fn invite_without_sdp_gets_our_offer_and_the_answer_comes_in_the_ack() {
     let out = h.send(&invite("call-late", "z9hG4bKl", "sip:112@gw", ""));
     let ok = responses(&out).pop().unwrap();
     let body = std::str::from_utf8(&ok.body).unwrap();
-    assert!(body.contains("RTP/AVP 0 8 101"), "{body}");
+    assert!(body.contains("RTP/AVP 0 8 9 111 101"), "{body}");
+    assert!(body.contains("a=rtpmap:111 opus/48000/2") && body.contains("a=rtpmap:9 G722/8000"), "{body}");
     let tag = ok.head.to.tag().unwrap().to_string();
     let answer = SDP.replace("RTP/AVP 8 0 101", "RTP/AVP 8 101");
     h.send(&in_dialog("ACK", "call-late", "z9hG4bKla", &tag, 1, &answer));
@@ -488,6 +489,25 @@ fn no_common_codec_gets_488_with_warning() {
     assert!(rs[0].head.get(&HeaderName::Warning).unwrap().starts_with("305 "));
     assert_eq!(h.engine.stats().no_common_codec, 1);
     assert_eq!(h.engine.active_calls(), 0);
+    // The refusal is on record (issue 17): a call that starts and ends at once, with
+    // the codecs offered, so that the caller can be called back.
+    let ev = events(&out);
+    assert!(matches!(&ev[0], CallEventKind::Started { caller, .. } if caller == "081234567"), "{ev:?}");
+    assert!(matches!(&ev[1], CallEventKind::NoCommonCodec { offered } if offered.contains("18:G729/8000")), "{ev:?}");
+    assert!(matches!(&ev[2], CallEventKind::Ended { reason: EndReason::NoCommonCodec }), "{ev:?}");
+    assert_eq!(ev.len(), 3);
+}
+
+#[test]
+fn g722_and_opus_offers_are_answered_in_our_order() {
+    let mut h = Harness::new();
+    let opus = SDP.replace("RTP/AVP 8 0 101", "RTP/AVP 96 9 101").replace("a=rtpmap:101", "a=rtpmap:96 opus/48000/2\r\na=fmtp:96 useinbandfec=1; usedtx=1\r\na=rtpmap:101");
+    let out = h.send(&invite("call-wb", "z9hG4bKwb", "sip:112@gw", &opus));
+    let ok = responses(&out).pop().unwrap();
+    assert_eq!(ok.status, 200);
+    let body = std::str::from_utf8(&ok.body).unwrap();
+    // Default order PCMU, PCMA, G722, opus: G.722 (static 9) before Opus.
+    assert!(body.contains("RTP/AVP 9 101") && body.contains("a=rtpmap:9 G722/8000"), "{body}");
 }
 
 #[test]

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tracing::warn;
 
-use super::output::{Effects, Output, Stats};
+use super::output::{CallEvent, CallEventKind, Effects, EndReason, Output, Stats};
+use crate::call::CallId;
 use crate::config::Config;
 use crate::sink::printable;
 use crate::sip::body::sdp_of;
@@ -171,10 +172,37 @@ pub(crate) fn offer_refusal(e: &crate::media::sdp::SdpError) -> Refusal {
 fn offer_warning(e: &crate::media::sdp::SdpError) -> &'static str {
     use crate::media::sdp::SdpError;
     match e {
-        SdpError::NoCommonCodec { .. } => "305 cc112 \"Incompatible media format: PCMU or PCMA required\"",
+        SdpError::NoCommonCodec { .. } => "305 cc112 \"Incompatible media format: no codec in common\"",
         SdpError::NoAudio => "304 cc112 \"Media type not available: audio required\"",
         SdpError::Malformed(_) => "399 cc112 \"Malformed SDP\"",
     }
+}
+
+/// The events of an INVITE refused with 488 for want of a common codec: a call record
+/// that starts and ends at once, outcome `rejected`, reason `no common codec`, with the
+/// codecs offered and the caller's number, so the shift can call the person back. The
+/// refusal is already bounded by admission (it runs first), so a flood of such offers
+/// writes no more records than a flood of calls would.
+pub(crate) fn codec_refusal(call: CallId, started: CallEventKind, req: &Request, offered: &str, fx: &mut Effects) {
+    let sip_call_id = req.head.call_id.clone();
+    let offered = sanitize_offered(offered);
+    for kind in [started, CallEventKind::NoCommonCodec { offered }, CallEventKind::Ended { reason: EndReason::NoCommonCodec }] {
+        fx.out.push_back(Output::Event(CallEvent { call, sip_call_id: sip_call_id.clone(), kind }));
+    }
+}
+
+/// Longest description of an offer kept in a record.
+const MAX_OFFERED: usize = 160;
+
+/// The offer's description as recorded: at most [`MAX_OFFERED`] characters, each a
+/// printable ASCII character (anything else, from a hostile or broken peer, becomes
+/// `?`), so it is safe in a log line and needs only the usual escaping elsewhere.
+pub(crate) fn sanitize_offered(offered: &str) -> String {
+    offered
+        .chars()
+        .take(MAX_OFFERED)
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .collect()
 }
 
 /// What OPTIONS answers: carriers and monitors probe us with it.

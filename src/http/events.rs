@@ -150,7 +150,8 @@ impl Publisher {
             | CallEventKind::Prompt { .. }
             | CallEventKind::IvrPath { .. }
             | CallEventKind::Caller { .. }
-            | CallEventKind::RtpTimeout => return,
+            | CallEventKind::RtpTimeout
+            | CallEventKind::NoCommonCodec { .. } => return,
         };
         let info = self.calls.get(&ev.call);
         if self.tx.receiver_count() > 0 {

@@ -129,26 +129,31 @@ pub fn decode_alaw(codes: &[u8], out: &mut Vec<i16>) {
     out.extend(codes.iter().map(|c| alaw_to_linear(*c)));
 }
 
-/// Encodes `samples` with the law of `codec`, appending to `out`.
+/// Encodes `samples` with the law of `codec`, appending to `out`. Other codecs are not
+/// G.711 and append nothing (they need state: [`super::transcode::PcmEncoder`]).
 pub fn encode(codec: Codec, samples: &[i16], out: &mut Vec<u8>) {
     match codec {
         Codec::Pcmu => encode_ulaw(samples, out),
         Codec::Pcma => encode_alaw(samples, out),
+        Codec::G722 | Codec::Opus => {}
     }
 }
 
-/// Decodes `codes` with the law of `codec`, appending to `out`.
+/// Decodes `codes` with the law of `codec`, appending to `out`. Other codecs are not
+/// G.711 and append nothing (see [`super::transcode::PcmDecoder`]).
 pub fn decode(codec: Codec, codes: &[u8], out: &mut Vec<i16>) {
     match codec {
         Codec::Pcmu => decode_ulaw(codes, out),
         Codec::Pcma => decode_alaw(codes, out),
+        Codec::G722 | Codec::Opus => {}
     }
 }
 
-/// The code a decoder turns into (near) silence, for padding a short last frame.
+/// The code a decoder turns into (near) silence, for padding a short last frame
+/// (µ-law's for the codecs that are not G.711, which have no such single code).
 pub const fn silence(codec: Codec) -> u8 {
     match codec {
-        Codec::Pcmu => ULAW_SILENCE,
         Codec::Pcma => ALAW_SILENCE,
+        Codec::Pcmu | Codec::G722 | Codec::Opus => ULAW_SILENCE,
     }
 }

@@ -1,10 +1,14 @@
-//! The prompt store: every prompt of the routing plan read, checked and encoded in both
-//! G.711 laws once, at start and at each reload, and shared as `Arc<[u8]>` by every call.
+//! The prompt store: every prompt of the routing plan read, checked and encoded in every
+//! codec (both G.711 laws, G.722, Opus) once, at start and at each reload, and shared as
+//! `Arc<[u8]>` by every call.
 //!
-//! Why once and in both laws: a call's codec is known only at its answer, and per-packet
-//! file reads or transcoding would put disk latency and CPU into the 20 ms pacing of
-//! hundreds of streams (issue 6 item 2). Two laws × ~40 s of prompts × 2 languages is
-//! ~640 KB, read-only and shared.
+//! Why once and in every codec: a call's codec is known only at its answer, and
+//! per-packet file reads or encoding would put disk latency and CPU into the 20 ms
+//! pacing of hundreds of streams (issue 6 item 2; an Opus encode costs far more than
+//! the G.711 table). G.722 is encoded from the 8 kHz recordings resampled to 16 kHz, Opus
+//! from them as they are (see [`super::prompt::encode_prompt`]). The ~40 s of prompts
+//! shipped (both languages) take ~320 KB per G.711 law and for G.722, ~120 KB for Opus,
+//! read-only and shared.
 //!
 //! Why errors do not stop the gateway: a missing or unreadable prompt must never stand
 //! between a caller and an operator. [`PromptStore::load`] returns what it could load
@@ -25,7 +29,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::prompt::encode_prompt;
+use super::prompt::{encode_prompt, encode_wideband_prompt, upsample_prompt};
 use super::wav::{parse_wav, WavError};
 use super::Codec;
 
@@ -118,19 +122,24 @@ impl PromptError {
     }
 }
 
-/// One prompt, ready for any call: the frames in both laws.
+/// One prompt, ready for any call: the frames in every codec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedPrompt {
     pcmu: Arc<[u8]>,
     pcma: Arc<[u8]>,
+    g722: Arc<[u8]>,
+    opus: Arc<[u8]>,
 }
 
 impl EncodedPrompt {
-    /// Encodes linear samples once in both laws (last frame padded to 20 ms).
+    /// Encodes linear 8 kHz samples once in every codec (last frame padded to 20 ms).
     pub fn from_samples(samples: &[i16]) -> Self {
+        let wide = upsample_prompt(samples);
         EncodedPrompt {
             pcmu: encode_prompt(samples, Codec::Pcmu),
             pcma: encode_prompt(samples, Codec::Pcma),
+            g722: encode_wideband_prompt(&wide, Codec::G722),
+            opus: encode_prompt(samples, Codec::Opus),
         }
     }
 
@@ -139,6 +148,8 @@ impl EncodedPrompt {
         match codec {
             Codec::Pcmu => Arc::clone(&self.pcmu),
             Codec::Pcma => Arc::clone(&self.pcma),
+            Codec::G722 => Arc::clone(&self.g722),
+            Codec::Opus => Arc::clone(&self.opus),
         }
     }
 

@@ -15,11 +15,18 @@
 //!   timestamp advanced by the wall-clock time since our last packet (at least one
 //!   packet's duration), with the marker bit set (RFC 3551 §4.1: a new talkspurt, the
 //!   receiver's jitter buffer may resynchronise).
-//! - **Payload**: passed through untouched when both legs use the same G.711 law;
+//! - **Payload**: passed through untouched when both legs use the same codec;
 //!   transcoded µ-law↔A-law through a 256-entry table (built once per process from
-//!   [`super::g711`], so the result is exactly `encode(decode(x))`) when they differ.
-//!   G.711 is one octet per sample in both laws, so transcoding keeps the length and
-//!   the timestamps.
+//!   [`super::g711`], so the result is exactly `encode(decode(x))`) when they are the
+//!   two G.711 laws; between any other pair (G.722, Opus) decoded to PCM and encoded
+//!   again by a [`Transcoder`] per direction, which keeps the codec state of that
+//!   stream. A transcoded packet carries the same duration as the source packet.
+//! - **Timestamps follow each leg's clock** (8 kHz for G.711 and G.722, 48 kHz for
+//!   Opus): a source timestamp is mapped onto ours by scaling its distance from the
+//!   newest packet relayed by `destination clock / source clock`, so gaps (loss, DTX
+//!   silence) keep their real length on the other side. A packet that cannot be
+//!   transcoded (an invalid Opus packet, a G.711 packet of a duration Opus cannot
+//!   code, like 30 ms) is dropped and counted in [`DirectionCounters::malformed`].
 //! - **RFC 4733 telephone-event** (§2.1) is relayed with its payload type rewritten to
 //!   the other leg's negotiated one (dynamic payload types are per leg, RFC 3264 §5.1),
 //!   payload untouched; dropped and counted when the other leg did not negotiate it.
@@ -39,7 +46,7 @@
 //! convenience form that allocates exactly the output datagram.
 //!
 //! CSRC lists, header extensions and padding of the source are not forwarded: what we
-//! send is a single-source G.711 stream ([`RtpHeader::write`]), like our prompts.
+//! send is a single-source stream ([`RtpHeader::write`]), like our prompts.
 
 use std::sync::LazyLock;
 
@@ -50,15 +57,11 @@ use super::g711;
 use super::moment::Moment;
 use super::rtp::{RtpError, RtpHeader, RtpPacket, RTP_HEADER_LEN};
 use super::sdp::Negotiated;
+use super::transcode::Transcoder;
 use super::Codec;
 
-/// RTP clock of G.711 and of narrowband telephone-event (RFC 3551 §4.5.14, RFC 4733 §7.1.1).
-const CLOCK_RATE: u32 = 8000;
 /// Static payload type of comfort noise (RFC 3389 §4, RFC 3551 table 4).
 pub const COMFORT_NOISE_PT: u8 = 13;
-/// Samples assumed for a packet whose payload says nothing about its duration
-/// (telephone-event): one 20 ms frame.
-const DEFAULT_PACKET_SAMPLES: u32 = 160;
 /// RFC 3550 A.1: a forward sequence jump larger than this starts a new source.
 const MAX_DROPOUT: i16 = 3000;
 /// RFC 3550 A.1: a backward sequence jump larger than this starts a new source.
@@ -148,6 +151,9 @@ pub enum RelayDrop {
     /// A telephone-event for a leg that did not negotiate RFC 4733.
     #[error("telephone-event dropped: the other leg did not negotiate it")]
     NoTelephoneEvent,
+    /// Audio that could not be transcoded (invalid Opus, a duration Opus cannot code).
+    #[error("audio could not be transcoded")]
+    Untranscodable,
 }
 
 /// Counters for one direction (packets arriving from one leg).
@@ -155,7 +161,7 @@ pub enum RelayDrop {
 pub struct DirectionCounters {
     /// Datagrams sent on to the other leg (audio and events).
     pub relayed: u64,
-    /// Of `relayed`, audio packets transcoded µ-law↔A-law.
+    /// Of `relayed`, audio packets transcoded (µ-law↔A-law, or through PCM).
     pub transcoded: u64,
     /// Of `relayed`, telephone-event packets (payload type remapped).
     pub events: u64,
@@ -196,8 +202,19 @@ struct Source {
     max_seq: u16,
     /// Added (wrapping) to the source's sequence numbers.
     seq_offset: u16,
-    /// Added (wrapping) to the source's timestamps.
-    ts_offset: u32,
+    /// A source timestamp and ours for it: others are mapped by their distance from it.
+    anchor_source_ts: u32,
+    anchor_ts: u32,
+}
+
+impl Source {
+    /// Our timestamp for the source's `ts`, `from`/`to` being the two clocks.
+    fn map_ts(&self, ts: u32, from: u32, to: u32) -> u32 {
+        let delta = i64::from(ts.wrapping_sub(self.anchor_source_ts) as i32);
+        let scaled = delta * i64::from(to) / i64::from(from.max(1));
+        // Modulo 2^32, like the timestamps themselves.
+        self.anchor_ts.wrapping_add(scaled as u32)
+    }
 }
 
 /// The newest packet we sent on a leg.
@@ -213,15 +230,21 @@ struct Sent<T> {
 #[derive(Debug, Clone, Copy)]
 struct Stream<T> {
     start: StreamStart<T>,
+    /// RTP clock of the codec of the leg this stream goes to.
+    clock: u32,
+    /// RTP clock of the source leg's codec.
+    source_clock: u32,
     last: Option<Sent<T>>,
     source: Option<Source>,
     counters: DirectionCounters,
 }
 
 impl<T: Moment> Stream<T> {
-    fn new(start: StreamStart<T>) -> Self {
+    fn new(start: StreamStart<T>, clock: u32, source_clock: u32) -> Self {
         Stream {
             start,
+            clock,
+            source_clock,
             last: None,
             source: None,
             counters: DirectionCounters::default(),
@@ -235,12 +258,12 @@ impl<T: Moment> Stream<T> {
                 self.start.seq,
                 self.start
                     .timestamp
-                    .wrapping_add(samples_since(now, self.start.at)),
+                    .wrapping_add(samples_since(now, self.start.at, self.clock)),
             ),
             Some(last) => (
                 last.seq.wrapping_add(1),
                 last.timestamp
-                    .wrapping_add(samples_since(now, last.at).max(last.samples)),
+                    .wrapping_add(samples_since(now, last.at, self.clock).max(last.samples)),
             ),
         }
     }
@@ -262,13 +285,14 @@ impl<T: Moment> Stream<T> {
                     ssrc: h.ssrc,
                     max_seq: h.sequence,
                     seq_offset: seq.wrapping_sub(h.sequence),
-                    ts_offset: ts.wrapping_sub(h.timestamp),
+                    anchor_source_ts: h.timestamp,
+                    anchor_ts: ts,
                 };
                 (s, true)
             }
         };
         let seq = h.sequence.wrapping_add(source.seq_offset);
-        let timestamp = h.timestamp.wrapping_add(source.ts_offset);
+        let timestamp = source.map_ts(h.timestamp, self.source_clock, self.clock);
         if (h.sequence.wrapping_sub(source.max_seq) as i16) > 0 {
             source.max_seq = h.sequence;
         }
@@ -277,6 +301,10 @@ impl<T: Moment> Stream<T> {
             .last
             .is_none_or(|l| new_source || (seq.wrapping_sub(l.seq) as i16) > 0);
         if newest {
+            // Re-anchor on the newest packet: distances stay short, scaling stays exact.
+            source.anchor_source_ts = h.timestamp;
+            source.anchor_ts = timestamp;
+            self.source = Some(source);
             self.last = Some(Sent {
                 seq,
                 timestamp,
@@ -288,12 +316,12 @@ impl<T: Moment> Stream<T> {
     }
 }
 
-/// Samples of an 8 kHz clock in `now - at`, modulo 2^32 like the RTP timestamp itself.
-fn samples_since<T: Moment>(now: T, at: T) -> u32 {
+/// Units of a `clock` Hz RTP clock in `now - at`, modulo 2^32 like the timestamp itself.
+fn samples_since<T: Moment>(now: T, at: T, clock: u32) -> u32 {
     let units = now
         .since(at)
         .as_micros()
-        .saturating_mul(u128::from(CLOCK_RATE))
+        .saturating_mul(u128::from(clock))
         / 1_000_000;
     (units & u128::from(u32::MAX)) as u32
 }
@@ -308,7 +336,7 @@ fn table(from: Codec, to: Codec) -> Option<&'static [u8; 256]> {
 }
 
 /// The bridge between the caller's and the operator's RTP. See the module doc.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Relay<T> {
     caller: LegMedia,
     operator: LegMedia,
@@ -316,6 +344,32 @@ pub struct Relay<T> {
     to_operator: Stream<T>,
     /// Our stream to the caller (fed by the operator).
     to_caller: Stream<T>,
+    /// Caller's codec → operator's, when they differ and are not the two G.711 laws.
+    caller_to_operator: Option<Transcoder>,
+    /// Operator's codec → caller's, likewise.
+    operator_to_caller: Option<Transcoder>,
+}
+
+/// The PCM transcoder `from` → `to` needs, `None` for a pass-through or a G.711 table
+/// (or, should libopus fail to allocate, nothing: the packets are then dropped, counted).
+fn transcoder(from: Codec, to: Codec) -> Option<Transcoder> {
+    if from == to || (from.is_g711() && to.is_g711()) {
+        None
+    } else {
+        Transcoder::new(from, to).ok()
+    }
+}
+
+/// How the audio of one direction is carried.
+enum Carry<'a> {
+    /// Same codec, or an event: the payload as it came.
+    Pass,
+    /// µ-law↔A-law.
+    Table(&'static [u8; 256]),
+    /// Through PCM.
+    Pcm(&'a mut Transcoder),
+    /// The transcoder is missing (allocation failed): drop.
+    Broken,
 }
 
 enum Kind {
@@ -331,11 +385,14 @@ impl<T: Moment> Relay<T> {
             payload_type: c.payload_type,
             telephone_event: c.telephone_event,
         };
+        let (c, o) = (caller.codec, operator.codec);
         Relay {
             caller: media(&caller),
             operator: media(&operator),
-            to_operator: Stream::new(operator.start),
-            to_caller: Stream::new(caller.start),
+            to_operator: Stream::new(operator.start, o.clock_rate(), c.clock_rate()),
+            to_caller: Stream::new(caller.start, c.clock_rate(), o.clock_rate()),
+            caller_to_operator: transcoder(c, o),
+            operator_to_caller: transcoder(o, c),
         }
     }
 
@@ -351,6 +408,13 @@ impl<T: Moment> Relay<T> {
             Leg::Caller => self.caller = m,
             Leg::Operator => self.operator = m,
         }
+        let (c, o) = (self.caller.codec, self.operator.codec);
+        self.to_operator.clock = o.clock_rate();
+        self.to_operator.source_clock = c.clock_rate();
+        self.to_caller.clock = c.clock_rate();
+        self.to_caller.source_clock = o.clock_rate();
+        self.caller_to_operator = transcoder(c, o);
+        self.operator_to_caller = transcoder(o, c);
     }
 
     /// The datagram to send to `from.other()` for `datagram` received on `from`, or
@@ -373,9 +437,9 @@ impl<T: Moment> Relay<T> {
         out: &mut Vec<u8>,
     ) -> Result<(), RelayDrop> {
         out.clear();
-        let (src, dst, stream) = match from {
-            Leg::Caller => (self.caller, self.operator, &mut self.to_operator),
-            Leg::Operator => (self.operator, self.caller, &mut self.to_caller),
+        let (src, dst, stream, pcm) = match from {
+            Leg::Caller => (self.caller, self.operator, &mut self.to_operator, &mut self.caller_to_operator),
+            Leg::Operator => (self.operator, self.caller, &mut self.to_caller, &mut self.operator_to_caller),
         };
         let pkt = match RtpPacket::parse(datagram) {
             Ok(p) => p,
@@ -391,16 +455,19 @@ impl<T: Moment> Relay<T> {
                 return Err(drop);
             }
         };
-        let samples = match kind {
-            Kind::Audio => u32::try_from(pkt.payload.len()).unwrap_or(u32::MAX),
-            Kind::Event(_) => DEFAULT_PACKET_SAMPLES,
+        // The payload first, behind room for the header: a transcoding failure must not
+        // advance our numbering.
+        let Some((samples, transcoded)) = carry_payload(&kind, src.codec, dst.codec, pcm.as_mut(), pkt.payload, out) else {
+            out.clear();
+            stream.counters.malformed += 1;
+            close_hole(stream, &pkt.header);
+            return Err(RelayDrop::Untranscodable);
         };
         let h = pkt.header;
         let (seq, timestamp, new_source) = stream.renumber(now, &h, samples);
-
-        let (payload_type, transcode) = match kind {
-            Kind::Audio => (dst.payload_type, table(src.codec, dst.codec)),
-            Kind::Event(out_pt) => (out_pt, None),
+        let payload_type = match kind {
+            Kind::Audio => dst.payload_type,
+            Kind::Event(out_pt) => out_pt,
         };
         let header = RtpHeader {
             marker: h.marker || new_source,
@@ -410,17 +477,11 @@ impl<T: Moment> Relay<T> {
             ssrc: stream.start.ssrc,
         };
         stream.counters.relayed += 1;
-        match transcode {
-            None => header.write(pkt.payload, out),
-            Some(table) => {
-                header.write(&[], out);
-                out.extend(
-                    pkt.payload
-                        .iter()
-                        .map(|c| table.get(usize::from(*c)).copied().unwrap_or(*c)),
-                );
-                stream.counters.transcoded += 1;
-            }
+        if let Some(slot) = out.first_chunk_mut::<RTP_HEADER_LEN>() {
+            *slot = header.to_bytes();
+        }
+        if transcoded {
+            stream.counters.transcoded += 1;
         }
         if let Kind::Event(_) = kind {
             stream.counters.events += 1;
@@ -451,6 +512,57 @@ impl<T: Moment> Relay<T> {
             from_caller: self.to_operator.counters,
             from_operator: self.to_caller.counters,
         }
+    }
+}
+
+/// Our timestamp units for a packet relayed as it came: G.711 and G.722 are one octet
+/// per 8 kHz unit; an Opus packet or an event is taken as 20 ms (only used for the
+/// "at least one packet" step when the source changes).
+fn packet_units(kind: &Kind, dst: Codec, len: usize) -> u32 {
+    match (kind, dst) {
+        (Kind::Audio, Codec::Pcmu | Codec::Pcma | Codec::G722) => {
+            u32::try_from(len).unwrap_or(u32::MAX)
+        }
+        _ => dst.units_per_20ms(),
+    }
+}
+
+/// Writes the payload for the destination into `out`, after room for the header:
+/// as it came, through the G.711 table, or through PCM. Returns the RTP units it spans
+/// on the destination's clock and whether it was transcoded; `None` when it cannot be.
+fn carry_payload(
+    kind: &Kind,
+    src: Codec,
+    dst: Codec,
+    pcm: Option<&mut Transcoder>,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> Option<(u32, bool)> {
+    let carry = match kind {
+        Kind::Event(_) => Carry::Pass,
+        Kind::Audio => match (table(src, dst), pcm) {
+            (Some(t), _) => Carry::Table(t),
+            (None, Some(t)) => Carry::Pcm(t),
+            (None, None) if src == dst => Carry::Pass,
+            (None, None) => Carry::Broken,
+        },
+    };
+    out.resize(RTP_HEADER_LEN, 0);
+    match carry {
+        Carry::Pass => {
+            out.extend_from_slice(payload);
+            Some((packet_units(kind, dst, payload.len()), false))
+        }
+        Carry::Table(table) => {
+            out.extend(
+                payload
+                    .iter()
+                    .map(|c| table.get(usize::from(*c)).copied().unwrap_or(*c)),
+            );
+            Some((u32::try_from(payload.len()).unwrap_or(u32::MAX), true))
+        }
+        Carry::Pcm(t) => t.transcode(payload, out).ok().map(|units| (units, true)),
+        Carry::Broken => None,
     }
 }
 

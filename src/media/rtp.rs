@@ -187,8 +187,21 @@ impl<'a> RtpPacket<'a> {
 }
 
 impl RtpHeader {
+    /// The 12-byte fixed header (no CSRC, no extension), as [`write`](Self::write) writes it.
+    pub fn to_bytes(&self) -> [u8; RTP_HEADER_LEN] {
+        let mut b = [0u8; RTP_HEADER_LEN];
+        let [b0, b1, s0, s1, t0, t1, t2, t3, c0, c1, c2, c3] = &mut b;
+        *b0 = RTP_VERSION << 6;
+        *b1 = u8::from(self.marker) << 7 | (self.payload_type & 0x7F);
+        [*s0, *s1] = self.sequence.to_be_bytes();
+        [*t0, *t1, *t2, *t3] = self.timestamp.to_be_bytes();
+        [*c0, *c1, *c2, *c3] = self.ssrc.to_be_bytes();
+        b
+    }
+
     /// Appends this header (no CSRC, no extension, no padding) and `payload` to `out`:
-    /// everything the gateway sends is a single-source G.711 or telephone-event stream.
+    /// everything the gateway sends is a single-source stream of one codec or of
+    /// telephone-event.
     pub fn write(&self, payload: &[u8], out: &mut Vec<u8>) {
         out.reserve(RTP_HEADER_LEN + payload.len());
         out.push(RTP_VERSION << 6);

@@ -1,9 +1,13 @@
-//! SDP offer/answer (RFC 3264) for a G.711-only gateway.
+//! SDP offer/answer (RFC 3264) for the gateway's codecs: PCMU, PCMA, G.722, Opus.
 //!
 //! This module owns the negotiation decisions: which m-line carries the call, which codec
-//! we use (ours decide: an emergency gateway transcodes nothing, so only PCMU/PCMA with
-//! our preference order), whether RFC 4733 telephone-event is used, the direction and the
-//! remote RTP address. Parsing and printing SDP text is `rtc-sdp`'s job; it is sans-IO
+//! we use (ours decide, by the `[media] codecs` preference order: the first of ours that
+//! the offer has), whether RFC 4733 telephone-event is used, the direction and the
+//! remote RTP address. Codecs are recognised by their rtpmap (`PCMU/8000`, `PCMA/8000`,
+//! `G722/8000`, `opus/48000/2`, RFC 3551 and RFC 7587) or, without one, by the static
+//! payload types 0, 8 and 9. An Opus offer's fmtp parameters (`useinbandfec`,
+//! `usedtx`, `maxplaybackrate`...) never stand in the way: libopus decodes whatever the
+//! sender chose; our answer says we play back and capture wideband (16 kHz). Parsing and printing SDP text is `rtc-sdp`'s job; it is sans-IO
 //! and so is this module: bytes in, text and a [`Negotiated`] summary out.
 //!
 //! Every input is untrusted network data: nothing here panics on any bytes, and errors
@@ -118,7 +122,7 @@ pub enum SdpError {
     /// No audio m-line with a non-zero port: nothing to answer with.
     #[error("no audio stream in the offer")]
     NoAudio,
-    /// Audio was offered, but not in G.711 over plain RTP.
+    /// Audio was offered, but in no codec of ours over plain RTP.
     #[error("no common codec; offered: {offered}")]
     NoCommonCodec {
         /// What the peer offered, for the log line and the call record.
@@ -132,7 +136,7 @@ pub enum SdpError {
 /// The answer has as many m-lines as the offer, in order (RFC 3264 §6). The first audio
 /// m-line over RTP/AVP(F) that shares a codec with us is accepted; all others (video, a
 /// second audio stream, SRTP) are rejected with port 0, because the gateway bridges one
-/// G.711 stream and nothing else.
+/// audio stream and nothing else.
 pub fn answer(
     offer: &[u8],
     local: &LocalMedia,
@@ -379,12 +383,19 @@ fn payload_types(md: &MediaDescription) -> impl Iterator<Item = u8> + '_ {
 }
 
 /// Our codec for a payload type. An rtpmap line is authoritative; without one only the
-/// static types 0 and 8 are known (RFC 3551 table 4), which offers may legally rely on.
+/// static types 0, 8 and 9 are known (RFC 3551 table 4), which offers may legally rely
+/// on. Opus must say `/48000/2` (RFC 7587 §7; `/1` and none are accepted from sloppy
+/// stacks); G.722 is `/8000`, and `/16000` (a common mistake) is read as G.722 too.
 fn codec_for(md: &MediaDescription, pt: u8) -> Option<Codec> {
     match md.codecs().get(&pt).filter(|c| !c.name.is_empty()) {
         Some(c) => Codec::from_name(&c.name).filter(|codec| {
-            c.clock_rate == codec.clock_rate()
-                && (c.encoding_parameters.is_empty() || c.encoding_parameters == "1")
+            let rate_ok = c.clock_rate == codec.clock_rate()
+                || (*codec == Codec::G722 && c.clock_rate == 16000);
+            let channels = c.encoding_parameters.as_str();
+            let channels_ok = channels.is_empty()
+                || channels == "1"
+                || (*codec == Codec::Opus && channels == "2");
+            rate_ok && channels_ok
         }),
         None => Codec::from_static_payload_type(pt),
     }
@@ -506,15 +517,22 @@ fn audio_media(
     direction: Direction,
 ) -> MediaDescription {
     let mut formats: Vec<String> = codecs.iter().map(|(_, pt)| pt.to_string()).collect();
-    let mut attributes: Vec<Attribute> = codecs
-        .iter()
-        .map(|(c, pt)| {
-            attr(
-                "rtpmap",
-                Some(format!("{pt} {}/{}", c.name(), c.clock_rate())),
-            )
-        })
-        .collect();
+    let mut attributes: Vec<Attribute> = Vec::with_capacity(codecs.len() + 5);
+    for (c, pt) in codecs {
+        let rtpmap = match c.rtpmap_channels() {
+            Some(ch) => format!("{pt} {}/{}/{ch}", c.name(), c.clock_rate()),
+            None => format!("{pt} {}/{}", c.name(), c.clock_rate()),
+        };
+        attributes.push(attr("rtpmap", Some(rtpmap)));
+        if *c == Codec::Opus {
+            // RFC 7587 §7.1: we play back and capture wideband voice; no FEC or DTX
+            // asked of the sender (both would be decoded all the same).
+            attributes.push(attr(
+                "fmtp",
+                Some(format!("{pt} maxplaybackrate=16000;sprop-maxcapturerate=16000")),
+            ));
+        }
+    }
     if let Some((pt, events)) = telephone_event {
         formats.push(pt.to_string());
         attributes.push(attr("rtpmap", Some(format!("{pt} telephone-event/8000"))));

@@ -21,7 +21,8 @@
 //!   Packets from any other source are dropped before parsing and counted.
 //! - **One digit per press.** RFC 4733 telephone-event is read when it was negotiated
 //!   (de-duplicated by [`DtmfReceiver`]); in-band tones are detected by Goertzel on the
-//!   decoded G.711 audio ([`InbandDtmfDetector`]) as long as no telephone-event packet
+//!   caller's audio decoded to 8 kHz PCM (G.711 by table, G.722 and Opus by their
+//!   decoders, [`PcmDecoder`]) by [`InbandDtmfDetector`] as long as no telephone-event packet
 //!   has arrived. The first telephone-event packet switches in-band detection off for
 //!   the rest of the call, dropping any tone it was following: senders that do both
 //!   (RFC 4733 §2.6 allows it) would otherwise give every key twice. The start packet of
@@ -52,6 +53,7 @@ use super::goertzel::InbandDtmfDetector;
 use super::vad::VoiceActivity;
 use super::moment::Moment;
 use super::prompt::{PlayId, PromptEvent, PromptPlayer, FRAME_SAMPLES};
+use super::transcode::PcmDecoder;
 use super::rfc4733::{Digit, DtmfReceiver};
 use super::rtp::{parse_rtcp_compound, RtpPacket};
 use super::sdp::Negotiated;
@@ -187,7 +189,7 @@ impl Peer {
 
 /// In-band detection state: running (with a frame being filled) or switched off for
 /// good because telephone-event packets arrived.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Inband<T> {
     Listening {
         detector: InbandDtmfDetector<T>,
@@ -202,6 +204,9 @@ enum Inband<T> {
 #[derive(Debug)]
 pub struct MediaSession<T, I> {
     codec: Codec,
+    /// G.722 and Opus → 8 kHz PCM for the DTMF detector (G.711 is decoded by table);
+    /// `None` for G.711, or when libopus could not allocate (no in-band DTMF then).
+    decoder: Option<PcmDecoder>,
     payload_type: u8,
     telephone_event: Option<u8>,
     peer: Peer,
@@ -230,10 +235,14 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
     pub fn new(now: T, config: SessionConfig) -> Self {
         MediaSession {
             codec: config.codec,
+            decoder: (!config.codec.is_g711())
+                .then(|| PcmDecoder::new(config.codec, 8000).ok())
+                .flatten(),
             payload_type: config.payload_type & 0x7F,
             telephone_event: config.telephone_event.map(|pt| pt & 0x7F),
             peer: config.remote.map_or(Peer::AwaitingLatch, Peer::Sdp),
-            player: PromptPlayer::new(
+            player: PromptPlayer::for_codec(
+                config.codec,
                 config.ssrc,
                 config.payload_type & 0x7F,
                 config.initial_seq,
@@ -477,7 +486,15 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
             return;
         }
         self.decoded.clear();
-        g711::decode(self.codec, payload, &mut self.decoded);
+        match self.decoder.as_mut() {
+            None => g711::decode(self.codec, payload, &mut self.decoded),
+            Some(decoder) => {
+                if decoder.decode(payload, &mut self.decoded).is_err() {
+                    self.counters.malformed += 1;
+                    return;
+                }
+            }
+        }
         if let Some(vad) = &mut self.vad {
             vad.push(&self.decoded);
             if vad.activity().spoke {

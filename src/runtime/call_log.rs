@@ -33,6 +33,7 @@ pub(super) fn log_event(ev: &CallEvent) {
             "call answered"
         ),
         CallEventKind::Confirmed => info!(event = "confirmed", "ACK received"),
+        CallEventKind::NoCommonCodec { offered } => info!(event = "rejected", offered = %printable(offered), "refused with 488: no common codec"),
         CallEventKind::Digit { key, source } => info!(event = "digit", key = %key, source = source.as_str(), "digit"),
         CallEventKind::Prompt { prompt } => info!(event = "prompt", lang = %prompt.lang, prompt = %prompt.id, "prompt"),
         CallEventKind::Routed { routing } => info!(

@@ -149,6 +149,7 @@ fn records_for(open: &mut Open, kind: &CallEventKind, now: UtcMs) -> Vec<Record>
             event("answered", json!({ "codec": codec.name(), "telephone_event": telephone_event, "rtp_port": rtp_port, "remote_rtp": remote_rtp.map(|a| a.to_string()) })),
         ],
         CallEventKind::Confirmed => vec![event("confirmed", json!({}))],
+        CallEventKind::NoCommonCodec { offered } => vec![event("rejected", json!({ "reason": crate::store::record::NO_COMMON_CODEC, "offered": offered }))],
         CallEventKind::Digit { key, source } => vec![event("digit", json!({ "key": key.to_string(), "source": source.as_str() }))],
         CallEventKind::Prompt { prompt } => vec![event("prompt", json!({ "lang": prompt.lang.as_str(), "prompt": prompt.id.as_str() }))],
         CallEventKind::Routed { routing } => {

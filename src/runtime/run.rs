@@ -138,7 +138,16 @@ async fn reload_from(gw: &Gateway, current: &mut Config, path: Option<&std::path
             if new.sip.listen_udp != current.sip.listen_udp || new.sip.listen_tcp != current.sip.listen_tcp || new.http.listen != current.http.listen {
                 warn!("listen addresses changed: they take effect after a restart");
             }
-            let store = prompts::load(&new, prompts::prompts_dir(Some(path)).as_deref());
+            // Encoding every prompt in four codecs takes a second or so of CPU (Opus):
+            // on a blocking thread, not on a worker the SIP tasks need.
+            let (cfg, dir) = (new.clone(), prompts::prompts_dir(Some(path)));
+            let store = match tokio::task::spawn_blocking(move || prompts::load(&cfg, dir.as_deref())).await {
+                Ok(store) => store,
+                Err(e) => {
+                    error!(error = %e, "prompts could not be loaded; the running config stays");
+                    return;
+                }
+            };
             info!(old = %current.version, new = %new.version, "config reloaded; new calls use it");
             *current = new.clone();
             gw.reload(new, store).await;

@@ -263,6 +263,10 @@ pub fn report_text(r: &Report, offset: UtcOffset) -> String {
         let callers: Vec<String> = r.refused.callers.iter().map(|c| crate::sink::printable(c).into_owned()).collect();
         let _ = writeln!(out, "refused with 503 (no call record): {} ({}); callers: {}", r.refused.total, reasons.join(", "), callers.join(", "));
     }
+    if r.no_common_codec.total > 0 {
+        let callers: Vec<String> = r.no_common_codec.callers.iter().map(|c| crate::sink::printable(c).into_owned()).collect();
+        let _ = writeln!(out, "refused with 488, no common codec (call back): {}; callers: {}", r.no_common_codec.total, callers.join(", "));
+    }
     answer_lines(&mut out, r, offset);
     table_lines(&mut out, r);
     out

@@ -12,7 +12,7 @@ use rusqlite::types::ToSql;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
-use super::record::Outcome;
+use super::record::{Outcome, NO_COMMON_CODEC};
 use super::schema;
 use super::StoreError;
 use crate::clock::UtcMs;
@@ -320,6 +320,18 @@ pub struct Report {
     pub per_operator: Vec<OperatorLine>,
     /// New calls refused with 503 in the range (they have no row in `calls`).
     pub refused: Refused,
+    /// Calls refused with 488 because their offer had no codec of ours (outcome
+    /// `rejected`, reason [`NO_COMMON_CODEC`]): people to call back.
+    pub no_common_codec: NoCommonCodec,
+}
+
+/// The calls of a report refused for want of a common codec.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct NoCommonCodec {
+    /// How many.
+    pub total: u64,
+    /// Their distinct caller numbers (at most [`REFUSED_CALLERS`]), for a call back.
+    pub callers: Vec<String>,
 }
 
 /// The `refusals` rows of a range, summed.
@@ -558,11 +570,20 @@ struct Tally {
     hours: BTreeMap<i64, u64>,
     abandoned_ivr: u64,
     abandoned_queue: u64,
+    /// Offers refused with 488 (no common codec), with their callers.
+    no_common_codec: NoCommonCodec,
 }
 
 impl Tally {
     fn add(&mut self, c: &CallRow, off_ms: i64) {
         self.total += 1;
+        if c.end_reason.as_deref() == Some(NO_COMMON_CODEC) {
+            let n = &mut self.no_common_codec;
+            n.total += 1;
+            if n.callers.len() < REFUSED_CALLERS && !n.callers.contains(&c.caller) {
+                n.callers.push(c.caller.clone());
+            }
+        }
         let o = c.outcome.map_or("open", Outcome::as_str).to_string();
         *self.by_outcome.entry(o.clone()).or_default() += 1;
         let dept = c.department.clone().unwrap_or_else(|| "-".into());
@@ -593,7 +614,7 @@ impl Tally {
     }
 
     fn report(self, range: TimeRange, off_ms: i64) -> Report {
-        let Tally { total, by_outcome, departments, mut answer_ms, per_op, hours, abandoned_ivr, abandoned_queue } = self;
+        let Tally { total, by_outcome, departments, mut answer_ms, per_op, hours, abandoned_ivr, abandoned_queue, no_common_codec } = self;
         answer_ms.sort_unstable();
         let answer_time = (!answer_ms.is_empty()).then(|| AnswerTimes {
             count: answer_ms.len(),
@@ -616,6 +637,7 @@ impl Tally {
             busiest_hour: busiest_hour(&hours, off_ms),
             per_operator: per_operator(per_op),
             refused: Refused::default(),
+            no_common_codec,
         }
     }
 }

@@ -83,6 +83,10 @@ pub enum Outcome {
     Interrupted,
 }
 
+/// The end reason of a call refused with 488 because its offer had no codec we can
+/// decode (outcome [`Outcome::Rejected`]); the report counts these apart.
+pub const NO_COMMON_CODEC: &str = "no common codec";
+
 impl Outcome {
     /// Every outcome, in the order reports list them.
     pub const ALL: [Outcome; 6] = [

@@ -11,6 +11,7 @@ mod baresip;
 mod bounds;
 mod callbacks;
 mod cli;
+mod codecs;
 mod config_fixtures;
 mod corpus;
 mod drain;

@@ -228,8 +228,8 @@ fn prompts_are_encoded_in_whole_frames_padded_with_silence() {
             samples
                 .iter()
                 .map(|s| match codec {
-                    Codec::Pcmu => g711::linear_to_ulaw(*s),
                     Codec::Pcma => g711::linear_to_alaw(*s),
+                    _ => g711::linear_to_ulaw(*s),
                 })
                 .collect::<Vec<u8>>()[..]
         );

@@ -527,3 +527,43 @@ proptest! {
         }
     }
 }
+
+/// An Opus caller bridged to a PCMU operator: each direction transcoded through PCM,
+/// timestamps on each leg's own clock (48 kHz to the caller, 8 kHz to the operator),
+/// a lost packet still a gap of the right length, RFC 4733 relayed with its payload
+/// type remapped, and an invalid Opus packet dropped and counted.
+#[test]
+fn opus_caller_and_pcmu_operator_are_transcoded_on_their_own_clocks() {
+    use crate::media::transcode::PcmEncoder;
+    let mut caller = leg(Codec::Opus, Some(101), CALLER_SSRC, 100, 48_000);
+    caller.payload_type = 107;
+    let mut r = Relay::new(caller, leg(Codec::Pcmu, Some(96), OP_SSRC, 7, 900));
+    let mut enc = PcmEncoder::new(Codec::Opus, 16000).unwrap();
+    let mut opus = Vec::new();
+    enc.encode(&[1000i16; 320], &mut opus).unwrap();
+    // Caller → operator: 20 ms of Opus becomes 160 octets of µ-law, ts in 8 kHz units.
+    let out = r.relay(Duration::ZERO, Leg::Caller, &pkt(107, 5, 960_000, 0xAB, true, &opus)).unwrap();
+    let (h, payload) = parsed(&out);
+    assert_eq!((h.payload_type, h.sequence, h.timestamp, h.ssrc), (0, 7, 900, OP_SSRC));
+    assert_eq!(payload.len(), 160);
+    // Packet 6 lost: packet 7 is 40 ms later on the caller's 48 kHz clock = 320 units.
+    let out = r.relay(40 * MS, Leg::Caller, &pkt(107, 7, 960_000 + 1920, 0xAB, false, &opus)).unwrap();
+    let (h, _) = parsed(&out);
+    assert_eq!((h.sequence, h.timestamp), (9, 900 + 320));
+    // An event keeps its payload, with the operator's payload type.
+    let ev = [1u8, 0x0A, 0x00, 0xA0];
+    let out = r.relay(60 * MS, Leg::Caller, &pkt(101, 8, 960_000 + 2880, 0xAB, false, &ev)).unwrap();
+    assert_eq!(parsed(&out), (RtpHeader { marker: false, payload_type: 96, sequence: 10, timestamp: 900 + 480, ssrc: OP_SSRC }, ev.to_vec()));
+    // Garbage in the Opus payload type: dropped, counted, no number used.
+    assert!(r.relay(80 * MS, Leg::Caller, &pkt(107, 9, 960_000 + 3840, 0xAB, false, &[0xFF; 3])).is_none());
+    assert_eq!(r.counters().from_caller.malformed, 1);
+    // Operator → caller: 160 octets of µ-law become one Opus packet, 960 units apart.
+    let mulaw = [0x55u8; 160];
+    let a = r.relay(Duration::ZERO, Leg::Operator, &pkt(0, 1, 8000, 0xCD, true, &mulaw)).unwrap();
+    let b = r.relay(20 * MS, Leg::Operator, &pkt(0, 2, 8160, 0xCD, false, &mulaw)).unwrap();
+    let ((ha, pa), (hb, _)) = (parsed(&a), parsed(&b));
+    assert_eq!((ha.payload_type, ha.ssrc, ha.sequence, ha.timestamp), (107, CALLER_SSRC, 100, 48_000));
+    assert_eq!((hb.sequence, hb.timestamp), (101, 48_000 + 960));
+    assert!(!pa.is_empty() && pa.len() < 160, "an Opus packet, {} octets", pa.len());
+    assert_eq!(r.counters().from_operator.transcoded, 2);
+}

@@ -550,3 +550,53 @@ proptest! {
         let _ = accept_answer(&body, BOTH);
     }
 }
+
+const ALL: &[Codec] = &Codec::ALL;
+
+#[test]
+fn opus_only_offer_is_answered_with_opus_on_the_callers_payload_type() {
+    let offer = offer_with(&[
+        "m=audio 5004 RTP/AVP 107 101",
+        "a=rtpmap:107 opus/48000/2",
+        "a=fmtp:107 useinbandfec=1; usedtx=1; maxplaybackrate=48000",
+        "a=rtpmap:101 telephone-event/8000",
+        "a=fmtp:101 0-15",
+    ]);
+    let (text, n) = answer(&offer, &local4(), ALL).unwrap();
+    assert_eq!((n.codec, n.payload_type, n.telephone_event), (Codec::Opus, 107, Some(101)));
+    assert!(text.contains("m=audio 40000 RTP/AVP 107 101\r\n"), "{text}");
+    assert!(text.contains("a=rtpmap:107 opus/48000/2\r\n"), "{text}");
+    assert!(text.contains("a=fmtp:107 maxplaybackrate=16000;sprop-maxcapturerate=16000\r\n"), "{text}");
+    // Opus must be /2 or plain: /6 (surround) is not ours.
+    let six = offer_with(&["m=audio 5004 RTP/AVP 107", "a=rtpmap:107 opus/48000/6"]);
+    assert!(matches!(answer(&six, &local4(), ALL), Err(SdpError::NoCommonCodec { .. })));
+    // Not configured: refused like any unknown codec.
+    assert!(matches!(answer(&offer, &local4(), BOTH), Err(SdpError::NoCommonCodec { .. })));
+}
+
+#[test]
+fn g722_by_rtpmap_or_static_type_and_our_order_decides() {
+    let g722 = offer_with(&["m=audio 5004 RTP/AVP 9", "a=rtpmap:9 G722/8000"]);
+    let (text, n) = answer(&g722, &local4(), ALL).unwrap();
+    assert_eq!((n.codec, n.payload_type), (Codec::G722, 9));
+    assert!(text.contains("a=rtpmap:9 G722/8000\r\n"), "{text}");
+    let bare = offer_with(&["m=audio 5004 RTP/AVP 9"]);
+    assert_eq!(answer(&bare, &local4(), ALL).unwrap().1.codec, Codec::G722);
+    // The common mistake G722/16000 is still G.722.
+    let sixteen = offer_with(&["m=audio 5004 RTP/AVP 9", "a=rtpmap:9 G722/16000"]);
+    assert_eq!(answer(&sixteen, &local4(), ALL).unwrap().1.codec, Codec::G722);
+    // Everything offered: our order (opus first here) decides, not the offer's.
+    let many = offer_with(&["m=audio 5004 RTP/AVP 0 9 111", "a=rtpmap:111 opus/48000/2"]);
+    let wide_first = [Codec::Opus, Codec::G722, Codec::Pcmu];
+    assert_eq!(answer(&many, &local4(), &wide_first).unwrap().1.codec, Codec::Opus);
+    assert_eq!(answer(&many, &local4(), ALL).unwrap().1.codec, Codec::Pcmu);
+}
+
+#[test]
+fn our_offer_lists_every_configured_codec() {
+    let text = offer(&local4(), ALL);
+    assert!(text.contains("m=audio 40000 RTP/AVP 0 8 9 111 101\r\n"), "{text}");
+    assert!(text.contains("a=rtpmap:111 opus/48000/2\r\n"), "{text}");
+    let n = accept_answer(&offer_with(&["m=audio 5004 RTP/AVP 111", "a=rtpmap:111 opus/48000/2"]), ALL).unwrap();
+    assert_eq!((n.codec, n.payload_type), (Codec::Opus, 111));
+}
