@@ -1,6 +1,6 @@
-//! The callback worklist (issue 16): every call abandoned in the IVR or the queue
-//! becomes an item an operator calls back, unless the same number reached an operator
-//! since. Items live in the `callbacks` table (migration 0003), keyed by the abandoned
+//! The callback worklist (issue 16): every call abandoned in the IVR or the queue, and
+//! every offer refused because none of its codecs could be decoded (issue 17), becomes
+//! an item an operator calls back, unless the same number reached an operator since. Items live in the `callbacks` table (migration 0003), keyed by the abandoned
 //! call's record id.
 //!
 //! Why in the store and written by the writer thread: an item is made in the same
@@ -39,7 +39,7 @@ pub struct CallbackItem {
     pub flags: Option<String>,
     /// How long the caller waited before hanging up, in milliseconds.
     pub waited_ms: i64,
-    /// `abandoned_ivr` or `abandoned_queue`.
+    /// `abandoned_ivr`, `abandoned_queue`, or `rejected` (no common codec).
     pub outcome: String,
     /// `open`, `claimed`, `done`, `reached`, `expired`.
     pub state: String,
@@ -49,10 +49,13 @@ pub struct CallbackItem {
     pub note: Option<String>,
 }
 
-/// Makes the item of a call that just ended abandoned (writer thread, in the
-/// transaction that closes its row); another outcome makes none.
+/// Makes the item of a call that just ended abandoned, or refused with 488 because
+/// no codec of its offer could be decoded (issue 17: nobody could hear that caller, so
+/// an operator calls back); writer thread, in the transaction that closes its row.
+/// Another end makes none.
 pub(crate) fn on_call_end(conn: &Connection, e: &CallEnd) -> Result<(), rusqlite::Error> {
-    if !matches!(e.outcome, Outcome::AbandonedIvr | Outcome::AbandonedQueue) {
+    let abandoned = matches!(e.outcome, Outcome::AbandonedIvr | Outcome::AbandonedQueue);
+    if !abandoned && e.reason != super::record::NO_COMMON_CODEC {
         return Ok(());
     }
     conn.prepare_cached(
@@ -232,6 +235,11 @@ mod tests {
         end(&conn, "A2", 90_000, Outcome::Answered);
         assert!(list(&conn, false).unwrap().is_empty());
         assert_eq!(get(&conn, "A1").unwrap().map(|i| i.state), Some("reached".into()));
+        // A 488 for want of a common codec makes one: nobody could hear that caller.
+        call(&conn, "A3", "0815", 100_000);
+        let e = CallEnd { id: RecordId("A3".into()), ended_at: UtcMs(100_010), outcome: Outcome::Rejected, hangup_by: Some(HangupBy::Gateway), reason: crate::store::record::NO_COMMON_CODEC.into() };
+        rows::end_call(&conn, &e).unwrap();
+        assert_eq!(get(&conn, "A3").unwrap().map(|i| (i.outcome, i.state)), Some(("rejected".into(), "open".into())));
         // An abandoned call from before a call that reached an operator makes no item.
         call(&conn, "A0", "0812", 500);
         end(&conn, "A0", 95_000, Outcome::AbandonedIvr);

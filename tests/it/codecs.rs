@@ -308,4 +308,9 @@ fn a_g729_only_offer_gets_488_and_a_rejected_record_with_the_codecs_offered() {
     assert_eq!(report["no_common_codec"]["total"], 1, "{report:#}");
     assert_eq!(report["no_common_codec"]["callers"][0], "08774");
     assert_eq!(report["by_outcome"]["rejected"], 1);
+    // Nobody could hear the caller: an item of the callback worklist says to call back.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cc112")).args(["callbacks", "list", "--json", "--db", db, "--config", cfg]).output().unwrap();
+    let items: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!((items[0]["caller"].as_str(), items[0]["outcome"].as_str(), items[0]["id"].as_str()), (Some("08774"), Some("rejected"), row["id"].as_str()));
 }
