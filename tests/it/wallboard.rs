@@ -223,9 +223,14 @@ fn subscribe(http: SocketAddr, token: &str) -> (std::sync::mpsc::Receiver<Receiv
 
 /// [`subscribe`], reconnecting after the event `last_id` (`Last-Event-ID`).
 fn subscribe_after(http: SocketAddr, token: &str, last_id: Option<u64>) -> (std::sync::mpsc::Receiver<Received>, TcpStream) {
+    subscribe_to(http, "/api/v1/events", token, last_id)
+}
+
+/// [`subscribe_after`] on `path` (with its query).
+fn subscribe_to(http: SocketAddr, path: &str, token: &str, last_id: Option<u64>) -> (std::sync::mpsc::Receiver<Received>, TcpStream) {
     let mut s = TcpStream::connect(http).unwrap();
     let last = last_id.map(|id| format!("Last-Event-ID: {id}\r\n")).unwrap_or_default();
-    write!(s, "GET /api/v1/events HTTP/1.1\r\nHost: {http}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n{last}\r\n").unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {http}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n{last}\r\n").unwrap();
     let keep = s.try_clone().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -356,6 +361,36 @@ fn wallboard_sse_a_reconnection_is_told_what_it_missed() {
     let state = again.recv_timeout(Duration::from_secs(5)).expect("the new state");
     let v: serde_json::Value = serde_json::from_str(&state.data).unwrap();
     assert_eq!((state.event.as_str(), v["seq"].as_u64(), v["detail"].as_str()), ("operator_state", Some(4), Some("paused (supervisor)")));
+}
+
+/// `?coalesce=250`: at most one `changed` event per 250 ms, counting every event of
+/// the full stream; the wallboard's script reads this one.
+#[test]
+fn wallboard_sse_coalesced_stream_counts_every_event_in_few_writes() {
+    let (token, entry) = new_token("wall", Role::Viewer, &mut rand::rngs::OsRng).unwrap();
+    let (gw, http) = gateway(&entry);
+    let bad = agent().get(&format!("http://{http}/api/v1/events?coalesce=5")).header("Authorization", &format!("Bearer {token}")).call().unwrap();
+    assert_eq!(bad.status(), 400);
+    let (full, _a) = subscribe(http, &token);
+    let (coalesced, _b) = subscribe_to(http, "/api/v1/events?coalesce=250", &token, None);
+    std::thread::sleep(Duration::from_millis(200));
+    let (id, _, pw) = OPERATORS[0];
+    register(&gw, id, pw);
+    for cmd in ["pause", "resume", "pause", "resume"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cc112")).args(["operators", cmd, id, "--socket"]).arg(gw.socket()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    std::thread::sleep(Duration::from_millis(1_500));
+    let events: Vec<Received> = full.try_iter().filter(|r| !r.event.is_empty()).collect();
+    let changes: Vec<Received> = coalesced.try_iter().filter(|r| r.event == "changed").collect();
+    assert!(events.len() >= 10, "{:?}", events.iter().map(|r| &r.event).collect::<Vec<_>>());
+    let counted: u64 = changes.iter().map(|r| serde_json::from_str::<serde_json::Value>(&r.data).unwrap()["events"].as_u64().unwrap()).sum();
+    assert_eq!(counted, events.len() as u64, "every event counted once");
+    assert!(changes.len() < events.len(), "{} changes for {} events", changes.len(), events.len());
+    assert!(changes.windows(2).all(|w| w[1].at_ms >= w[0].at_ms + 200), "{:?}", changes.iter().map(|r| r.at_ms).collect::<Vec<_>>());
+    let last: serde_json::Value = serde_json::from_str(&changes.last().unwrap().data).unwrap();
+    let last_seq: u64 = serde_json::from_str::<serde_json::Value>(&events.last().unwrap().data).unwrap()["seq"].as_u64().unwrap();
+    assert_eq!(last["seq"].as_u64(), Some(last_seq));
 }
 
 /// Past 64 open streams the next one gets 503, and a stream closed makes room.

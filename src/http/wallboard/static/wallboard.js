@@ -1,6 +1,7 @@
 // cc112 wallboard: keeps the server-rendered board up to date without a reload.
 //
-// It listens to the live event stream (/api/v1/events) and, after events, fetches the
+// It listens to the live event stream (/api/v1/events, coalesced: a `changed` event at
+// most every 500 ms) and, after one, fetches the
 // board's state again (/api/v1/wallboard): at most once per 500 ms, and at least
 // 250 ms after the event (the server publishes a new snapshot every 200 ms, so the
 // fetch sees the event's effect); every 2 s anyway, and at once after a `lagged`
@@ -14,15 +15,13 @@
 
   var lang = document.documentElement.lang === "en" ? "en" : "id";
   var STATE_URL = "/api/v1/wallboard?lang=" + lang;
-  var EVENTS_URL = "/api/v1/events";
+  // Coalesced: one `changed` event at most every 500 ms, not every call's events (at a
+  // busy hour the full stream is thousands of events a second per open wallboard).
+  var EVENTS_URL = "/api/v1/events?coalesce=500";
   var MIN_GAP = 500;
   var AFTER_EVENT = 250;
   var PERIOD = 2000;
   var RECONNECT = 5000;
-  var KINDS = [
-    "started", "queued", "overflowed", "offered", "operator_ringing", "operator_answered",
-    "operator_no_answer", "routed", "ended", "operator_login", "operator_logout", "operator_state"
-  ];
 
   var labels = null;
   var lastStart = 0;
@@ -138,9 +137,7 @@
         setTimeout(connect, RECONNECT);
       }
     };
-    KINDS.forEach(function (k) {
-      source.addEventListener(k, soon);
-    });
+    source.addEventListener("changed", soon);
     source.addEventListener("lagged", function () {
       schedule(0);
     });
