@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use super::plan::{validate, Config, RawConfig};
 use super::problems::{ConfigError, Problems};
 use super::problems::span;
+use crate::sink::printable;
 
 /// The shipped configuration, compiled in so the binary runs (and `--print-default`
 /// style tooling works) without any file on disk.
@@ -38,14 +39,16 @@ impl fmt::Display for ConfigErrors {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "{}:", self.origin)?;
+            // A message may quote the file (a name with a line break): one printable
+            // line per error whatever it says.
+            write!(f, "{}:", printable(&self.origin))?;
             if let Some(line) = e.line {
                 write!(f, "{line}:")?;
             }
             if !e.path.is_empty() {
-                write!(f, " {}:", e.path)?;
+                write!(f, " {}:", printable(&e.path))?;
             }
-            write!(f, " {}", e.message)?;
+            write!(f, " {}", printable(&e.message))?;
         }
         Ok(())
     }

@@ -46,3 +46,16 @@ fn a_from_or_to_tag_without_a_value_is_answered_400_not_tagged_twice() {
     let e = parse(&regression("sip_parse", "crash-ec1334b86f33b11db80251bf4816780773c6a3d8")).unwrap_err();
     assert_eq!(e.kind, ParseErrorKind::Header(HeaderError::NameAddr("To", "tag parameter without a value")));
 }
+
+/// config: a shift named with a line break (`"ev\ning"`, a TOML escape) reached the
+/// error message as it was written, and `check-config` printed that error on two lines:
+/// an editor jumping by `file:line:` lines, or a log reader, saw a broken line. Every
+/// error is now one printable line, whatever the file says.
+#[test]
+fn a_config_error_naming_a_value_with_a_line_break_is_still_one_line() {
+    let text = String::from_utf8(regression("config", "crash-03f606a049c4b8683644e84b3c92bc14d2862360")).unwrap();
+    let errors = cc112::config::Config::from_toml(&text, "fuzz.toml").expect_err("the shifts leave a gap");
+    let printed = errors.to_string();
+    assert_eq!(printed.lines().count(), errors.errors.len(), "not one line per error:\n{printed}");
+    assert!(printed.contains("ev\\ning"), "the name shown, escaped: {printed}");
+}
