@@ -90,6 +90,21 @@ def sipp_run(port, rate, seconds, hold_ms, tmp, tag):
     return {"offered": calls, "ok": ok, "failed": failed, "wall_s": wall, "rtd_ms": rtds}
 
 
+def ramp_step(pid, port, rate, seconds, tmp, tag):
+    """One step of a W1 ramp: `rate` calls/s for `seconds` against the gateway `pid`;
+    the row W1 and W1-watched print (calls, failures, CPU, setup p50/p99)."""
+    cpu0, _ = proc_cpu_rss(pid)
+    r = sipp_run(port, rate, seconds, 1000, tmp, tag)
+    cpu1, rss = proc_cpu_rss(pid)
+    cpu = cpu1 - cpu0
+    return {
+        "rate": rate, "calls": r["offered"], "ok": r["ok"], "failed": r["failed"],
+        "fail_pct": 100.0 * r["failed"] / max(1, r["offered"]),
+        "cpu_pct": 100.0 * cpu / r["wall_s"], "cpu_ms_per_call": 1000.0 * cpu / max(1, r["ok"]),
+        "rss_mb": rss / 1e6, "setup_p50_ms": pct(r["rtd_ms"], 50), "setup_p99_ms": pct(r["rtd_ms"], 99),
+    }
+
+
 def sipp_count(stdout, label):
     """The cumulative figure of one line of SIPp's final screen ("Successful call")."""
     for line in reversed(stdout.splitlines()):

@@ -6,7 +6,7 @@ call, RSS, and setup time (INVITE to 200) p50/p99 from SIPp's RTD log.
 """
 import sys, tempfile, time
 
-from lib import pct, proc_cpu_rss, sipp_run, start_gateway, stop_gateway, write_result
+from lib import ramp_step, start_gateway, stop_gateway, write_result
 
 
 def w1(quick):
@@ -22,16 +22,7 @@ def w1(quick):
         gw = start_gateway(tmp, port)
         try:
             for rate in rates:
-                cpu0, _ = proc_cpu_rss(gw.pid)
-                r = sipp_run(port, rate, seconds, 1000, tmp, f"w1-{rate}")
-                cpu1, rss = proc_cpu_rss(gw.pid)
-                cpu = cpu1 - cpu0
-                row = {
-                    "rate": rate, "calls": r["offered"], "ok": r["ok"], "failed": r["failed"],
-                    "fail_pct": 100.0 * r["failed"] / max(1, r["offered"]),
-                    "cpu_pct": 100.0 * cpu / r["wall_s"], "cpu_ms_per_call": 1000.0 * cpu / max(1, r["ok"]),
-                    "rss_mb": rss / 1e6, "setup_p50_ms": pct(r["rtd_ms"], 50), "setup_p99_ms": pct(r["rtd_ms"], 99),
-                }
+                row = ramp_step(gw.pid, port, rate, seconds, tmp, f"w1-{rate}")
                 rows.append(row)
                 print(f"{rate:>6} {row['calls']:>7} {row['ok']:>7} {row['failed']:>6} {row['fail_pct']:>7.3f} "
                       f"{row['cpu_pct']:>6.1f} {row['cpu_ms_per_call']:>8.3f} {row['rss_mb']:>7.1f} "

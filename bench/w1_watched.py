@@ -19,7 +19,7 @@ Point `--board-path` at /api/v1/wallboard once the wallboard page's own route ex
 """
 import hashlib, secrets, statistics, sys, tempfile, time
 
-from lib import pct, proc_cpu_rss, sipp_run, start_gateway, stop_gateway, write_result
+from lib import ramp_step, start_gateway, stop_gateway, write_result
 from watchers import Watchers
 
 HTTP_PORT = 18112
@@ -35,16 +35,7 @@ def arg(name, default, cast=str):
 def ramp(gw, port, rates, seconds, tmp, tag):
     rows = []
     for rate in rates:
-        cpu0, _ = proc_cpu_rss(gw.pid)
-        r = sipp_run(port, rate, seconds, 1000, tmp, f"{tag}-{rate}")
-        cpu1, rss = proc_cpu_rss(gw.pid)
-        cpu = cpu1 - cpu0
-        row = {
-            "rate": rate, "calls": r["offered"], "ok": r["ok"], "failed": r["failed"],
-            "fail_pct": 100.0 * r["failed"] / max(1, r["offered"]),
-            "cpu_pct": 100.0 * cpu / r["wall_s"], "cpu_ms_per_call": 1000.0 * cpu / max(1, r["ok"]),
-            "rss_mb": rss / 1e6, "setup_p50_ms": pct(r["rtd_ms"], 50), "setup_p99_ms": pct(r["rtd_ms"], 99),
-        }
+        row = ramp_step(gw.pid, port, rate, seconds, tmp, f"{tag}-{rate}")
         rows.append(row)
         print(f"  {tag:>8} {rate:>6} {row['ok']:>7} {row['failed']:>6} {row['fail_pct']:>7.3f} {row['cpu_pct']:>6.1f} "
               f"{row['cpu_ms_per_call']:>8.3f} {row['setup_p50_ms']:>7.1f} {row['setup_p99_ms']:>7.1f}", flush=True)
