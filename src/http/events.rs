@@ -14,6 +14,7 @@
 //! built by `serde_json`, which escapes it; the wallboard inserts it as DOM text.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -87,13 +88,19 @@ pub struct Publisher {
     tx: broadcast::Sender<Arc<LiveEvent>>,
     calls: HashMap<CallId, CallInfo>,
     seq: u64,
+    /// Subscribers that read each event's JSON (full streams); while none does (only
+    /// coalesced wallboards listen), events go out without it: the signalling thread
+    /// serialises nothing nobody reads.
+    full: Arc<AtomicUsize>,
 }
 
 impl Publisher {
-    /// A publisher and the sender SSE clients subscribe to.
-    pub fn new() -> (Publisher, broadcast::Sender<Arc<LiveEvent>>) {
+    /// A publisher, the sender SSE clients subscribe to, and the count of subscribers
+    /// that read the events' JSON (each full stream holds one, see `sse.rs`).
+    pub fn new() -> (Publisher, broadcast::Sender<Arc<LiveEvent>>, Arc<AtomicUsize>) {
         let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
-        (Publisher { tx: tx.clone(), calls: HashMap::new(), seq: 0 }, tx)
+        let full = Arc::new(AtomicUsize::new(0));
+        (Publisher { tx: tx.clone(), calls: HashMap::new(), seq: 0, full: full.clone() }, tx, full)
     }
 
     /// A call event, as the engine produced it.
@@ -168,7 +175,7 @@ impl Publisher {
                 operator,
                 detail,
             };
-            send(&self.tx, &mut self.seq, body);
+            send(&self.tx, &mut self.seq, &self.full, body);
         }
         if kind == "ended" {
             self.calls.remove(&ev.call);
@@ -199,16 +206,22 @@ impl Publisher {
             operator: Some(operator),
             detail,
         };
-        send(&self.tx, &mut self.seq, body);
+        send(&self.tx, &mut self.seq, &self.full, body);
     }
 }
 
-/// Stamps `body` with the next sequence number and the time, and sends it.
-fn send(tx: &broadcast::Sender<Arc<LiveEvent>>, seq: &mut u64, mut body: Body<'_>) {
+/// Stamps `body` with the next sequence number and the time, and sends it (with its
+/// JSON only while a full stream reads it).
+fn send(tx: &broadcast::Sender<Arc<LiveEvent>>, seq: &mut u64, full: &AtomicUsize, mut body: Body<'_>) {
     *seq += 1;
     body.seq = *seq;
     body.at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let Ok(json) = serde_json::to_string(&body) else { return };
+    let json = if full.load(Ordering::Relaxed) > 0 {
+        let Ok(json) = serde_json::to_string(&body) else { return };
+        json
+    } else {
+        String::new()
+    };
     // Err only when nobody listens: nothing to do.
     let _ = tx.send(Arc::new(LiveEvent { seq: *seq, kind: body.event, json }));
 }
@@ -242,7 +255,8 @@ mod tests {
 
     #[test]
     fn later_events_name_the_record_and_caller_and_escape_them() {
-        let (mut p, tx) = Publisher::new();
+        let (mut p, tx, full) = Publisher::new();
+        full.store(1, Ordering::Relaxed);
         let mut rx = tx.subscribe();
         p.call_event(&started(1, "0812\"\n", Some("<script>alert(1)</script>")));
         p.call_event(&ev(1, CallEventKind::OperatorRinging { operator: "op-budi".into() }));
@@ -262,7 +276,8 @@ mod tests {
 
     #[test]
     fn an_ended_call_is_forgotten_and_media_steps_are_not_published() {
-        let (mut p, tx) = Publisher::new();
+        let (mut p, tx, full) = Publisher::new();
+        full.store(1, Ordering::Relaxed);
         let mut rx = tx.subscribe();
         p.call_event(&started(1, "0812", None));
         p.call_event(&ev(1, CallEventKind::Confirmed));
@@ -275,10 +290,22 @@ mod tests {
 
     #[test]
     fn with_nobody_listening_only_the_call_table_changes() {
-        let (mut p, _tx) = Publisher::new();
+        let (mut p, _tx, _full) = Publisher::new();
         p.call_event(&started(7, "0812", None));
         p.operator_event("op-budi", OperatorEventKind::Login, None);
         assert_eq!(p.seq, 0);
         assert_eq!(p.calls.len(), 1);
+    }
+
+    #[test]
+    fn with_only_coalesced_listeners_no_json_is_built() {
+        let (mut p, tx, full) = Publisher::new();
+        let mut rx = tx.subscribe();
+        p.call_event(&started(1, "0812", None));
+        let first = rx.try_recv().ok();
+        assert_eq!(first.as_ref().map(|e| (e.kind, e.json.is_empty())), Some(("started", true)));
+        full.store(1, Ordering::Relaxed);
+        p.call_event(&ev(1, CallEventKind::Queued { queue: "fire".into(), position: 1 }));
+        assert!(rx.try_recv().ok().is_some_and(|e| e.json.contains("\"queue\":\"fire\"")));
     }
 }

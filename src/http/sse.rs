@@ -26,6 +26,7 @@
 //! [`STREAM_LIFETIME`] (the client reconnects), or when the engine has stopped.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,6 +98,8 @@ struct Feed {
     held: Option<Arc<LiveEvent>>,
     /// `?coalesce`: one `changed` event at most this often, and when the last went.
     coalesce: Option<(Duration, Instant)>,
+    /// A full stream's place in the publisher's count of JSON readers.
+    _reader: Option<JsonReader>,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -119,6 +122,8 @@ async fn events(State((shared, streams)): State<(Shared, Streams)>, conn: Option
     if let Some(Extension(c)) = conn {
         c.set_streaming();
     }
+    // Counted before subscribing, so that the events it receives carry their JSON.
+    let reader = coalesce.is_none().then(|| JsonReader::new(&shared.full_streams));
     let last_id = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     let feed = Feed {
         rx: shared.events.subscribe(),
@@ -127,6 +132,7 @@ async fn events(State((shared, streams)): State<(Shared, Streams)>, conn: Option
         greeted: false,
         last_id,
         held: None,
+        _reader: reader,
         coalesce,
         _slot: slot,
     };
@@ -217,6 +223,22 @@ async fn sleep_until_some(t: Option<Instant>) {
     }
 }
 
+/// Counts a full stream in [`Shared::full_streams`] for as long as it lives.
+struct JsonReader(Arc<AtomicUsize>);
+
+impl JsonReader {
+    fn new(count: &Arc<AtomicUsize>) -> JsonReader {
+        count.fetch_add(1, Ordering::Relaxed);
+        JsonReader(count.clone())
+    }
+}
+
+impl Drop for JsonReader {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Events between `last` (the client's `Last-Event-ID`) and `seq` (the next one it
 /// gets), when there are any; a gateway restarted since numbers from 1 again.
 fn missed_since(last: u64, seq: u64) -> Option<u64> {
@@ -225,6 +247,11 @@ fn missed_since(last: u64, seq: u64) -> Option<u64> {
 }
 
 fn event(ev: &LiveEvent) -> Event {
+    // Published in the instant before this stream was counted: without its JSON, so
+    // told as one missed event (the client refetches its state).
+    if ev.json.is_empty() {
+        return lagged(1);
+    }
     Event::default().id(ev.seq.to_string()).event(ev.kind).data(&ev.json)
 }
 

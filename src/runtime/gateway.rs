@@ -95,10 +95,10 @@ impl Gateway {
         let events = if http_addrs.is_empty() {
             None
         } else {
-            let (publisher, events) = http::Publisher::new();
+            let (publisher, events, full_streams) = http::Publisher::new();
             let commands = forward_commands(tx.clone(), &tracker);
             let records = store.as_ref().map(|_| config.store.path.clone());
-            http::serve(http_bound, http::Shared { live, tokens, events, commands, records, config: http_config_rx }, &tracker);
+            http::serve(http_bound, http::Shared { live, tokens, events, full_streams, commands, records, config: http_config_rx }, &tracker);
             Some(publisher)
         };
         #[cfg(unix)]
