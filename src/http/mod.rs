@@ -1,5 +1,6 @@
 //! The HTTP server (issue 15): `/healthz`, Prometheus `/metrics` and the API, on axum,
-//! on the shared tokio workers, never on the signalling thread.
+//! on a thread of its own at a lower priority (see `serve.rs`), never on the signalling
+//! thread or the shared tokio workers that open calls.
 //!
 //! It never touches the engine: the engine task publishes a [`Live`] snapshot (counts
 //! copied out of the engine and the record store) every [`PUBLISH_EVERY`] on a

@@ -30,6 +30,9 @@ pub enum RuntimeError {
     /// The signalling thread (`cc112-engine`) could not be started.
     #[error("cannot start the engine thread: {0}")]
     EngineThread(std::io::Error),
+    /// The HTTP server's thread (`cc112-http`) or its runtime could not be started.
+    #[error("cannot start the HTTP thread: {0}")]
+    HttpThread(std::io::Error),
     /// The media shards' threads or their pollers could not be started.
     #[error("cannot start the media threads: {0}")]
     MediaThreads(std::io::Error),

@@ -87,7 +87,7 @@ impl Gateway {
             let limits = tcp::Limits::from(&config.sip);
             tracker.spawn(tcp::accept(listener, local, limits, tx.clone(), writers.clone(), shutdown.clone(), tracker.clone()));
         }
-        let http_bound = http::bind(&config.http.listen).await.map_err(|(addr, source)| RuntimeError::HttpBind { addr, source })?;
+        let http_bound = http::bind(&config.http.listen).map_err(|(addr, source)| RuntimeError::HttpBind { addr, source })?;
         let http_addrs = http_bound.addrs();
         let (live_tx, live) = watch::channel(None);
         let (http_tokens, tokens) = watch::channel(Arc::new(config.http.tokens.clone()));
@@ -98,7 +98,7 @@ impl Gateway {
             let (publisher, events, full_streams) = http::Publisher::new();
             let commands = forward_commands(tx.clone(), &tracker);
             let records = store.as_ref().map(|_| config.store.path.clone());
-            http::serve(http_bound, http::Shared { live, tokens, events, full_streams, commands, records, config: http_config_rx }, &tracker);
+            http::serve(http_bound, http::Shared { live, tokens, events, full_streams, commands, records, config: http_config_rx }, &tracker).map_err(RuntimeError::HttpThread)?;
             Some(publisher)
         };
         #[cfg(unix)]

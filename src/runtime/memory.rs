@@ -82,7 +82,7 @@ pub(super) fn rss() -> u64 {
 
 /// Returns glibc's free heap pages to the system (the C side, see the module doc);
 /// elsewhere nothing to do.
-#[allow(unsafe_code)] // malloc_trim (the other unsafe code of the crate: src/media/opus.rs)
+#[allow(unsafe_code)] // malloc_trim (the other unsafe code of the crate: src/media/opus.rs, src/http/serve.rs)
 pub(super) fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes no pointer and only reorganises the allocator's own
