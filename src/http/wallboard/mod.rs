@@ -35,7 +35,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
+use bytes::Bytes;
 
 use self::board::Board;
 use self::i18n::Lang;
@@ -98,11 +99,28 @@ async fn page(State(wall): State<Wall>, req: Request) -> Response {
     }
 }
 
-/// `GET /api/v1/wallboard`: the board as JSON.
+/// `GET /api/v1/wallboard`: the board as JSON, built once per snapshot and language
+/// for every wallboard (`state.rs`).
 async fn state(State(wall): State<Wall>, req: Request) -> Response {
     let lang = Lang::of(req.uri(), req.headers());
-    match current(&wall, lang).await {
-        Some(board) => Json(board).into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], "starting\n").into_response(),
-    }
+    let Some(live) = wall.shared.live.borrow().clone() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], "starting\n").into_response();
+    };
+    let config = wall.shared.config.borrow().clone();
+    let figures = wall.shift.get(&config).await;
+    let json = match wall.boards.get(lang, &live, &figures, &config) {
+        Some(json) => json,
+        None => {
+            let board = board::build(&live.engine, &config, &figures, lang);
+            match serde_json::to_vec(&board) {
+                Ok(v) => {
+                    let json = Bytes::from(v);
+                    wall.boards.put(lang, live, figures, config, json.clone());
+                    json
+                }
+                Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            }
+        }
+    };
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response()
 }
