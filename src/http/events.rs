@@ -3,18 +3,22 @@
 //! The engine task hands every call event and operator change to a [`Publisher`] as it
 //! carries out the engine's outputs. The publisher turns each into one [`LiveEvent`],
 //! serialised to JSON once, and sends it on a `tokio::sync::broadcast` channel that
-//! every SSE client subscribes to. A slow client only lags its own receiver (it is told
-//! how many events it missed, and catches up from a snapshot); the engine task never
-//! waits for a client. With no client subscribed, publishing costs one map update per
-//! call start and end (the caller's details, kept so that later events of the call
-//! name its record and caller: a desk application pops the record when the operator's
-//! phone rings).
+//! every full SSE stream subscribes to. A slow client only lags its own receiver (it is
+//! told how many events it missed, and catches up from a snapshot); the engine task
+//! never waits for a client. With no full stream subscribed, publishing costs one map
+//! update per call start and end (the caller's details, kept so that later events of
+//! the call name its record and caller: a desk application pops the record when the
+//! operator's phone rings) and one atomic store per event: the count of events
+//! published ([`Published`]), which coalesced streams (the wallboards) read on their own
+//! timer. They do not subscribe: a subscriber is woken on every event, and twenty
+//! wallboards woken 25,000 times a second each cost the signalling thread, which does
+//! the waking, a large share of W1's rate (README, "Watched").
 //!
 //! Caller-controlled text (numbers, display names) goes out only inside JSON strings
 //! built by `serde_json`, which escapes it; the wallboard inserts it as DOM text.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -83,25 +87,28 @@ struct CallInfo {
     caller_name: Option<String>,
 }
 
+/// How many events have been published since the gateway started: the last event's
+/// `seq` (events are numbered whether or not anybody listens).
+pub type Published = Arc<AtomicU64>;
+
 /// Turns the engine's events into [`LiveEvent`]s on the broadcast channel.
 pub struct Publisher {
     tx: broadcast::Sender<Arc<LiveEvent>>,
     calls: HashMap<CallId, CallInfo>,
     seq: u64,
-    /// Subscribers that read each event's JSON (full streams); while none does (only
-    /// coalesced wallboards listen), events go out without it: the signalling thread
-    /// serialises nothing nobody reads.
-    full: Arc<AtomicUsize>,
+    published: Published,
 }
 
 impl Publisher {
-    /// A publisher, the sender SSE clients subscribe to, and the count of subscribers
-    /// that read the events' JSON (each full stream holds one, see `sse.rs`).
-    pub fn new() -> (Publisher, broadcast::Sender<Arc<LiveEvent>>, Arc<AtomicUsize>) {
+    /// A publisher, the sender full streams subscribe to, and the count of events
+    /// published, which coalesced streams read.
+    pub fn new() -> (Publisher, broadcast::Sender<Arc<LiveEvent>>, Published) {
         let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
-        let full = Arc::new(AtomicUsize::new(0));
-        (Publisher { tx: tx.clone(), calls: HashMap::new(), seq: 0, full: full.clone() }, tx, full)
+        let published = Published::default();
+        (Publisher { tx: tx.clone(), calls: HashMap::new(), seq: 0, published: published.clone() }, tx, published)
     }
+
+
 
     /// A call event, as the engine produced it.
     pub fn call_event(&mut self, ev: &CallEvent) {
@@ -161,7 +168,7 @@ impl Publisher {
             | CallEventKind::NoCommonCodec { .. } => return,
         };
         let info = self.calls.get(&ev.call);
-        if self.tx.receiver_count() > 0 {
+        {
             let body = Body {
                 seq: 0,
                 event: kind,
@@ -175,7 +182,7 @@ impl Publisher {
                 operator,
                 detail,
             };
-            send(&self.tx, &mut self.seq, &self.full, body);
+            send(&self.tx, &mut self.seq, &self.published, body);
         }
         if kind == "ended" {
             self.calls.remove(&ev.call);
@@ -184,9 +191,6 @@ impl Publisher {
 
     /// An operator's registration or ACD state changed (`detail` as in the history).
     pub fn operator_event(&mut self, operator: &str, kind: OperatorEventKind, detail: Option<&str>) {
-        if self.tx.receiver_count() == 0 {
-            return;
-        }
         let name = match kind {
             OperatorEventKind::Login => "operator_login",
             OperatorEventKind::Logout => "operator_logout",
@@ -206,23 +210,22 @@ impl Publisher {
             operator: Some(operator),
             detail,
         };
-        send(&self.tx, &mut self.seq, &self.full, body);
+        send(&self.tx, &mut self.seq, &self.published, body);
     }
 }
 
-/// Stamps `body` with the next sequence number and the time, and sends it (with its
-/// JSON only while a full stream reads it).
-fn send(tx: &broadcast::Sender<Arc<LiveEvent>>, seq: &mut u64, full: &AtomicUsize, mut body: Body<'_>) {
+/// Numbers one more event; the broadcast channel gets it (with its JSON, built here)
+/// only while a full stream is subscribed.
+fn send(tx: &broadcast::Sender<Arc<LiveEvent>>, seq: &mut u64, published: &AtomicU64, mut body: Body<'_>) {
     *seq += 1;
+    published.store(*seq, Ordering::Release);
+    if tx.receiver_count() == 0 {
+        return;
+    }
     body.seq = *seq;
     body.at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let json = if full.load(Ordering::Relaxed) > 0 {
-        let Ok(json) = serde_json::to_string(&body) else { return };
-        json
-    } else {
-        String::new()
-    };
-    // Err only when nobody listens: nothing to do.
+    let Ok(json) = serde_json::to_string(&body) else { return };
+    // Err only when the last subscriber left meanwhile: nothing to do.
     let _ = tx.send(Arc::new(LiveEvent { seq: *seq, kind: body.event, json }));
 }
 
@@ -255,8 +258,7 @@ mod tests {
 
     #[test]
     fn later_events_name_the_record_and_caller_and_escape_them() {
-        let (mut p, tx, full) = Publisher::new();
-        full.store(1, Ordering::Relaxed);
+        let (mut p, tx, _published) = Publisher::new();
         let mut rx = tx.subscribe();
         p.call_event(&started(1, "0812\"\n", Some("<script>alert(1)</script>")));
         p.call_event(&ev(1, CallEventKind::OperatorRinging { operator: "op-budi".into() }));
@@ -276,8 +278,7 @@ mod tests {
 
     #[test]
     fn an_ended_call_is_forgotten_and_media_steps_are_not_published() {
-        let (mut p, tx, full) = Publisher::new();
-        full.store(1, Ordering::Relaxed);
+        let (mut p, tx, _published) = Publisher::new();
         let mut rx = tx.subscribe();
         p.call_event(&started(1, "0812", None));
         p.call_event(&ev(1, CallEventKind::Confirmed));
@@ -289,23 +290,19 @@ mod tests {
     }
 
     #[test]
-    fn with_nobody_listening_only_the_call_table_changes() {
-        let (mut p, _tx, _full) = Publisher::new();
+    fn with_nobody_subscribed_events_are_only_counted() {
+        let (mut p, tx, published) = Publisher::new();
         p.call_event(&started(7, "0812", None));
+        p.call_event(&ev(7, CallEventKind::Confirmed));
         p.operator_event("op-budi", OperatorEventKind::Login, None);
-        assert_eq!(p.seq, 0);
+        assert_eq!(published.load(Ordering::Acquire), 2, "started and the login; media steps are not events");
         assert_eq!(p.calls.len(), 1);
-    }
-
-    #[test]
-    fn with_only_coalesced_listeners_no_json_is_built() {
-        let (mut p, tx, full) = Publisher::new();
+        // A full stream subscribing later gets the next number, with its JSON.
         let mut rx = tx.subscribe();
-        p.call_event(&started(1, "0812", None));
-        let first = rx.try_recv().ok();
-        assert_eq!(first.as_ref().map(|e| (e.kind, e.json.is_empty())), Some(("started", true)));
-        full.store(1, Ordering::Relaxed);
-        p.call_event(&ev(1, CallEventKind::Queued { queue: "fire".into(), position: 1 }));
-        assert!(rx.try_recv().ok().is_some_and(|e| e.json.contains("\"queue\":\"fire\"")));
+        p.call_event(&ev(7, CallEventKind::Queued { queue: "fire".into(), position: 1 }));
+        let queued = rx.try_recv().ok();
+        assert_eq!(queued.as_ref().map(|e| e.seq), Some(3));
+        assert!(queued.is_some_and(|e| e.json.contains("\"queue\":\"fire\"")));
+        assert_eq!(published.load(Ordering::Acquire), 3);
     }
 }

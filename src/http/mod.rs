@@ -86,8 +86,8 @@ pub struct Shared {
     pub tokens: tokio::sync::watch::Receiver<Arc<Vec<HttpToken>>>,
     /// The live event stream: each SSE client subscribes.
     pub events: broadcast::Sender<Arc<LiveEvent>>,
-    /// Full streams open (the publisher builds each event's JSON only while one is).
-    pub full_streams: Arc<std::sync::atomic::AtomicUsize>,
+    /// The count of events published (coalesced streams read it, see `sse.rs`).
+    pub published: events::Published,
     /// Supervisor commands for the engine (the control socket's entry point).
     pub commands: mpsc::Sender<Commanded>,
     /// The record database, opened read-only per request (as the CLI does); `None`

@@ -19,14 +19,17 @@
 //! `changed` event per `MS` (`{"seq": <last>, "events": <how many since the last>}`).
 //! At W1's 3,000 calls/s the full stream is about 25,000 events a second per client;
 //! twenty wallboards on it cost the gateway a third of its highest rate (README,
-//! "Watched"), whereas a coalesced stream is four writes a second.
+//! "Watched"), whereas a coalesced stream is at most one write per period. It does not
+//! subscribe to the events at all: it reads the count of events published
+//! ([`Published`](super::events::Published)) once per period, so the signalling thread
+//! never wakes it.
 //!
 //! At most [`MAX_CLIENTS`] streams at once (each holds one of the server's
 //! connections); past that, 503 with `Retry-After`. A stream ends after
 //! [`STREAM_LIFETIME`] (the client reconnects), or when the engine has stopped.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,7 +90,10 @@ impl Streams {
 
 /// One client's stream.
 struct Feed {
-    rx: broadcast::Receiver<Arc<LiveEvent>>,
+    /// A full stream's subscription; `None` for a coalesced one.
+    rx: Option<broadcast::Receiver<Arc<LiveEvent>>>,
+    /// The count of events published (a coalesced stream reads it).
+    published: super::events::Published,
     live: watch::Receiver<Option<Arc<Live>>>,
     ends: Instant,
     /// What to say first: `retry:`.
@@ -96,10 +102,9 @@ struct Feed {
     last_id: Option<u64>,
     /// An event held back behind the `lagged` event that announces the gap before it.
     held: Option<Arc<LiveEvent>>,
-    /// `?coalesce`: one `changed` event at most this often, and when the last went.
-    coalesce: Option<(Duration, Instant)>,
-    /// A full stream's place in the publisher's count of JSON readers.
-    _reader: Option<JsonReader>,
+    /// `?coalesce`: one `changed` event at most this often, and the count of events
+    /// published when the last went (or the stream began).
+    coalesce: Option<(Duration, u64)>,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -113,7 +118,7 @@ async fn events(State((shared, streams)): State<(Shared, Streams)>, conn: Option
             if !(COALESCE_MIN..=COALESCE_MAX).contains(&d) {
                 return (StatusCode::BAD_REQUEST, "coalesce: expected 250 to 10000 milliseconds\n").into_response();
             }
-            Some((d, Instant::now()))
+            Some((d, shared.published.load(Ordering::Acquire)))
         }
     };
     let Ok(slot) = streams.slots.clone().try_acquire_owned() else {
@@ -122,17 +127,15 @@ async fn events(State((shared, streams)): State<(Shared, Streams)>, conn: Option
     if let Some(Extension(c)) = conn {
         c.set_streaming();
     }
-    // Counted before subscribing, so that the events it receives carry their JSON.
-    let reader = coalesce.is_none().then(|| JsonReader::new(&shared.full_streams));
     let last_id = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     let feed = Feed {
-        rx: shared.events.subscribe(),
+        rx: coalesce.is_none().then(|| shared.events.subscribe()),
+        published: shared.published.clone(),
         live: shared.live.clone(),
         ends: Instant::now() + STREAM_LIFETIME,
         greeted: false,
         last_id,
         held: None,
-        _reader: reader,
         coalesce,
         _slot: slot,
     };
@@ -154,12 +157,12 @@ async fn next(f: &mut Feed) -> Option<Event> {
     if let Some(ev) = f.held.take() {
         return Some(event(&ev));
     }
-    if f.coalesce.is_some() {
+    let Some(rx) = f.rx.as_mut() else {
         return next_change(f).await;
-    }
+    };
     loop {
         tokio::select! {
-            r = f.rx.recv() => return match r {
+            r = rx.recv() => return match r {
                 Ok(ev) => Some(match f.last_id.take().and_then(|last| missed_since(last, ev.seq)) {
                     Some(missed) => {
                         f.held = Some(ev);
@@ -181,61 +184,31 @@ async fn next(f: &mut Feed) -> Option<Event> {
     }
 }
 
-/// The coalesced stream's next `changed` event: waits for an event, then until the
-/// period since the last `changed` is over, counting what else arrives meanwhile.
+/// The coalesced stream's next `changed` event: once per period, if events were
+/// published since the last one, how many and the last `seq`.
 async fn next_change(f: &mut Feed) -> Option<Event> {
-    let (period, last_sent) = f.coalesce?;
-    let mut count: u64 = 0;
-    let mut seq: u64 = 0;
-    let mut due: Option<Instant> = None;
+    let (period, mut seen) = f.coalesce?;
+    let mut due = Instant::now() + period;
     loop {
         tokio::select! {
-            r = f.rx.recv() => match r {
-                Ok(ev) => {
-                    count += 1;
-                    seq = ev.seq;
-                }
-                Err(RecvError::Lagged(n)) => count += n,
-                Err(RecvError::Closed) => return None,
-            },
-            _ = sleep_until_some(due) => {
-                let now = Instant::now();
-                f.coalesce = Some((period, now));
-                return Some(Event::default().event("changed").data(format!("{{\"seq\":{seq},\"events\":{count}}}")));
-            }
+            _ = tokio::time::sleep_until(due) => due += period,
             _ = tokio::time::sleep_until(f.ends) => return None,
             changed = f.live.changed() => {
+                // Err: the engine task has ended (the gateway stops): so does the stream.
                 if changed.is_err() {
                     return None;
                 }
+                continue;
             }
         }
-        if count > 0 && due.is_none() {
-            due = Some((last_sent + period).max(Instant::now()));
+        let seq = f.published.load(Ordering::Acquire);
+        if seq != seen {
+            // A restarted count (it never is within one gateway) counts as all new.
+            let events = seq.checked_sub(seen).unwrap_or(seq);
+            seen = seq;
+            f.coalesce = Some((period, seen));
+            return Some(Event::default().event("changed").data(format!("{{\"seq\":{seq},\"events\":{events}}}")));
         }
-    }
-}
-
-async fn sleep_until_some(t: Option<Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Counts a full stream in [`Shared::full_streams`] for as long as it lives.
-struct JsonReader(Arc<AtomicUsize>);
-
-impl JsonReader {
-    fn new(count: &Arc<AtomicUsize>) -> JsonReader {
-        count.fetch_add(1, Ordering::Relaxed);
-        JsonReader(count.clone())
-    }
-}
-
-impl Drop for JsonReader {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -247,11 +220,6 @@ fn missed_since(last: u64, seq: u64) -> Option<u64> {
 }
 
 fn event(ev: &LiveEvent) -> Event {
-    // Published in the instant before this stream was counted: without its JSON, so
-    // told as one missed event (the client refetches its state).
-    if ev.json.is_empty() {
-        return lagged(1);
-    }
     Event::default().id(ev.seq.to_string()).event(ev.kind).data(&ev.json)
 }
 

@@ -95,10 +95,10 @@ impl Gateway {
         let events = if http_addrs.is_empty() {
             None
         } else {
-            let (publisher, events, full_streams) = http::Publisher::new();
+            let (publisher, events, published) = http::Publisher::new();
             let commands = forward_commands(tx.clone(), &tracker);
             let records = store.as_ref().map(|_| config.store.path.clone());
-            http::serve(http_bound, http::Shared { live, tokens, events, full_streams, commands, records, config: http_config_rx }, &tracker).map_err(RuntimeError::HttpThread)?;
+            http::serve(http_bound, http::Shared { live, tokens, events, published, commands, records, config: http_config_rx }, &tracker).map_err(RuntimeError::HttpThread)?;
             Some(publisher)
         };
         #[cfg(unix)]
