@@ -1,7 +1,9 @@
 //! The current shift's figures for the wallboard, from the record store: the
 //! answered-within-15-s share, the abandoned calls and the last calls.
 //!
-//! Read at most once every [`REFRESH`], whatever the number of wallboards open, and
+//! Read at most once every [`REFRESH`] (or ten times as long as the last read took,
+//! if longer: a shift of hundreds of thousands of calls, as in a benchmark, keeps a
+//! reader on the records' WAL for a while), whatever the number of wallboards open, and
 //! only while one asks (no wallboard, no reads): a request that finds the figures older
 //! than that reads them again, on a blocking thread (`spawn_blocking`, never the
 //! engine's, never a tokio worker), while the requests that come meanwhile wait for
@@ -41,7 +43,19 @@ pub(super) struct ShiftFigures {
 /// The figures last read, shared by every wallboard.
 pub(super) struct ShiftCache {
     records: Option<PathBuf>,
-    last: Mutex<Option<(Instant, Arc<ShiftFigures>)>>,
+    last: Mutex<Option<Read>>,
+}
+
+/// The figures last read: when, what the read took, what it found.
+struct Read {
+    at: Instant,
+    took: Duration,
+    figures: Arc<ShiftFigures>,
+}
+
+/// How long figures read in `took` are kept: [`REFRESH`], or ten times the read.
+fn keep_for(took: Duration) -> Duration {
+    REFRESH.max(took.saturating_mul(10))
 }
 
 impl ShiftCache {
@@ -50,19 +64,20 @@ impl ShiftCache {
         ShiftCache { records, last: Mutex::new(None) }
     }
 
-    /// The figures of the shift now, read again if older than [`REFRESH`] or of
-    /// another shift.
+    /// The figures of the shift now, read again if older than [`keep_for`] the last
+    /// read's duration, or of another shift.
     pub async fn get(&self, config: &Config) -> Arc<ShiftFigures> {
         let now = UtcMs::now();
         let span = config.store.shifts(config.routing.utc_offset).current(now);
         let mut last = self.last.lock().await;
-        if let Some((at, figures)) = last.as_ref() {
-            if at.elapsed() < REFRESH && figures.span == span {
-                return figures.clone();
+        if let Some(r) = last.as_ref() {
+            if r.at.elapsed() < keep_for(r.took) && r.figures.span == span {
+                return r.figures.clone();
             }
         }
+        let started = Instant::now();
         let figures = Arc::new(read(self.records.clone(), span).await);
-        *last = Some((Instant::now(), figures.clone()));
+        *last = Some(Read { at: Instant::now(), took: started.elapsed(), figures: figures.clone() });
         figures
     }
 }
@@ -86,5 +101,18 @@ async fn read(records: Option<PathBuf>, span: ShiftSpan) -> ShiftFigures {
             debug!(error = %e, "wallboard: the records reader did not finish");
             ShiftFigures { span, totals: None, recent: Vec::new() }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_read_is_repeated_less_often() {
+        assert_eq!(keep_for(Duration::from_millis(20)), REFRESH);
+        assert_eq!(keep_for(Duration::from_millis(300)), REFRESH);
+        assert_eq!(keep_for(Duration::from_millis(800)), Duration::from_secs(8));
+        assert_eq!(keep_for(Duration::MAX), Duration::MAX);
     }
 }
