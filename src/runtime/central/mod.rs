@@ -1,0 +1,241 @@
+//! The central record view: each node ships its records from its SQLite journal to one
+//! PostgreSQL database (`[store] central`), and `cc112 calls` / `cc112 report` can read
+//! that view instead of one node's file (`--central`).
+//!
+//! Contract, and why:
+//! - **Never in a call's way.** The shipper is a thread of its own (`cc112-central`,
+//!   its own current-thread runtime) that reads the journal through a read-only
+//!   connection, as the CLI does: the writer, the engine and the media never wait for
+//!   it, and PostgreSQL being slow or down delays only the central view.
+//! - **Idempotent and resumable.** Rows are keyed (`calls.id`, `call_events(call_id,
+//!   seq)`, `operator_events(node, operator_id, seq)`, `refusals(node, local_rowid)`);
+//!   the cursor (the last local rowid shipped of each table) lives in PostgreSQL's
+//!   `nodes` row and moves in the same transaction as the rows, so after a restart of
+//!   either side shipping resumes exactly at the last commit, and a batch shipped twice
+//!   changes nothing. A call's row is sent again whenever it changes (`local.rs`).
+//! - **Outages logged once.** Reconnection backs off from 250 ms to 2 s; the start and
+//!   the end of an outage are one log line each.
+//! - **Takeover.** Every node writes a heartbeat; a node that sees a peer silent for
+//!   [`TAKEOVER_AFTER`] closes the peer's open calls in the central view as
+//!   `interrupted` (`ship.rs`). The silent node's own rows, shipped when it is back
+//!   (its start-up recovery closes those calls locally), replace that close.
+//!
+//! Files: `tables.rs` (the shipped columns, both directions), `pg_schema.rs` (the DDL),
+//! `local.rs` (reading the journal past the cursor), `ship.rs` (one connection's
+//! rounds), `mirror.rs` (the CLI's reader: the central rows of a range loaded into an
+//! in-memory SQLite with the local schema, so the same queries print the same output).
+
+mod local;
+mod mirror;
+mod pg_schema;
+mod ship;
+mod tables;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+pub use mirror::{reader, Scope};
+pub use pg_schema::DDL;
+pub use ship::TAKEOVER_AFTER;
+
+use local::{Local, Watch};
+use ship::Session;
+
+/// Why the central view could not be shipped to or read.
+#[derive(Debug, Error)]
+pub enum CentralError {
+    /// PostgreSQL refused or the connection failed (the text includes the cause).
+    #[error("postgresql: {0}")]
+    Postgres(String),
+    /// The node's journal could not be read.
+    #[error("local records: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// SQLite failed (local journal or the in-memory copy).
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL did not answer in time.
+    #[error("postgresql did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The shipper's thread or runtime could not be started.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A value read from the central view is not what the schema says.
+    #[error("central view: {0}")]
+    Bad(String),
+}
+
+impl From<tokio_postgres::Error> for CentralError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        // The error's own text is often just "db error"; the cause says which.
+        let mut text = e.to_string();
+        if let Some(s) = std::error::Error::source(&e) {
+            text = format!("{text}: {s}");
+        }
+        CentralError::Postgres(crate::sink::printable(&text).to_string())
+    }
+}
+
+/// The first pause between reconnection attempts, doubled up to [`BACKOFF_MAX`].
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+/// The longest pause between reconnection attempts (the view catches up within
+/// seconds of PostgreSQL's return).
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// The pause between rounds when the journal had nothing more.
+const TICK: Duration = Duration::from_millis(200);
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The running shipper.
+pub struct Shipper {
+    stop: CancellationToken,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What the shipper needs: where from, where to, under which name.
+#[derive(Debug, Clone)]
+pub struct ShipperConfig {
+    /// `[store] central`.
+    pub url: String,
+    /// The node's name (`[node] name`, or the host name).
+    pub node: String,
+    /// The node's SQLite journal.
+    pub db: PathBuf,
+}
+
+impl Shipper {
+    /// Starts the shipper's thread. Fails only if the URL is unusable or the thread
+    /// cannot be started; PostgreSQL being down is not a failure (it ships later).
+    pub fn start(cfg: ShipperConfig) -> Result<Shipper, CentralError> {
+        let mut pg = tokio_postgres::Config::from_str(&cfg.url)?;
+        pg.connect_timeout(CONNECT_TIMEOUT).keepalives_idle(Duration::from_secs(10)).application_name("cc112-central");
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let thread = std::thread::Builder::new().name("cc112-central".into()).spawn(move || rt.block_on(run(pg, cfg, token)))?;
+        Ok(Shipper { stop, thread: Some(thread) })
+    }
+
+    /// Stops after a last attempt to ship what is left, bounded by [`FINAL_FLUSH`];
+    /// waits for the thread (that bound keeps it short). Blocking: call it off the
+    /// async workers.
+    pub fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                error!("central view: the shipper's thread panicked");
+            }
+        }
+    }
+}
+
+/// The final flush's bound at stop.
+pub const FINAL_FLUSH: Duration = Duration::from_secs(3);
+
+/// Connect, ship, reconnect with backoff; until stopped.
+async fn run(pg: tokio_postgres::Config, cfg: ShipperConfig, stop: CancellationToken) {
+    let mut watch = Watch::default();
+    let mut backoff = BACKOFF_MIN;
+    let mut down: Option<(Instant, String)> = None;
+    let target = describe(&pg);
+    info!(node = %cfg.node, central = %target, "central view: shipping records");
+    loop {
+        let attempt = connected(&pg, &cfg, &mut watch, &stop, &mut down, &target).await;
+        match attempt {
+            Ok(()) => return,
+            Err(e) => {
+                if down.is_none() {
+                    warn!(central = %target, error = %e, "CENTRAL VIEW UNREACHABLE: records stay in the local journal and are shipped when it is back");
+                    down = Some((Instant::now(), e.to_string()));
+                } else {
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+        if stop.is_cancelled() {
+            warn!("central view: stopped while unreachable; the next start ships what is left");
+            return;
+        }
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = tokio::time::sleep(backoff) => {}
+        }
+    }
+}
+
+/// One connection: Ok when stopped, Err when it failed.
+async fn connected(
+    pg: &tokio_postgres::Config,
+    cfg: &ShipperConfig,
+    watch: &mut Watch,
+    stop: &CancellationToken,
+    down: &mut Option<(Instant, String)>,
+    target: &str,
+) -> Result<(), CentralError> {
+    let (mut client, connection) = within(CONNECT_TIMEOUT, pg.connect(tokio_postgres::NoTls)).await??;
+    let conn_task = tokio::spawn(connection);
+    let result = async {
+        let local = Local::open(&cfg.db)?;
+        let cursor = within(ship::ROUND_TIMEOUT, ship::open(&mut client, &cfg.node)).await??;
+        let cursor = ship::check_cursor(cursor, &local)?;
+        // The view may hold an older state of the calls running here (or a
+        // takeover's close of them): send them all once.
+        watch.force(local.open_calls()?);
+        let now = Instant::now();
+        let mut s = Session { client: &mut client, node: &cfg.node, local: &local, watch, cursor, connected: now, last_beat: now, last_takeover: now };
+        let caught_up = Instant::now();
+        let rows = within(Duration::from_secs(60), s.ship_all()).await??;
+        if let Some((since, _)) = down.take() {
+            info!(central = %target, down_s = since.elapsed().as_secs_f64(), rows, catch_up_s = caught_up.elapsed().as_secs_f64(), "central view reachable again; caught up");
+        }
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => {
+                    let left = within(FINAL_FLUSH, s.ship_all()).await;
+                    match left {
+                        Ok(Ok(n)) => info!(rows = n, "central view: last records shipped"),
+                        Ok(Err(e)) => warn!(error = %e, "central view: last shipment failed; the next start ships it"),
+                        Err(e) => warn!(error = %e, "central view: last shipment timed out; the next start ships it"),
+                    }
+                    return Ok(());
+                }
+                () = tokio::time::sleep(TICK) => {}
+            }
+            within(ship::ROUND_TIMEOUT, async {
+                s.ship_all().await?;
+                s.beat().await?;
+                s.take_over().await
+            })
+            .await??;
+        }
+    }
+    .await;
+    conn_task.abort();
+    result
+}
+
+async fn within<T>(limit: Duration, f: impl std::future::Future<Output = T>) -> Result<T, CentralError> {
+    tokio::time::timeout(limit, f).await.map_err(|_| CentralError::Timeout(limit))
+}
+
+/// `host:port/db` of the URL, for logs (never the password).
+fn describe(pg: &tokio_postgres::Config) -> String {
+    let host = match pg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "?".into(),
+    };
+    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    crate::sink::printable(&format!("{host}:{port}/{}", pg.get_dbname().unwrap_or(""))).to_string()
+}
+
+/// The host's name (the default node name), when the system says.
+pub fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()).or_else(|| std::env::var("HOSTNAME").ok())
+}
