@@ -78,6 +78,7 @@ fn central_view_holds_the_local_rows_and_the_cli_prints_the_same_from_it() {
     println!("central view in step with the node's journal {took:?} after the last call ended");
     assert!(took.is_some(), "central view behind:\n{}", gw.log());
     assert_eq!(pg.count("SELECT COUNT(*) FROM calls WHERE node = 'node-a'"), 20);
+    assert_eq!(pg.psql("SELECT name, version FROM nodes"), format!("node-a|{}", env!("CARGO_PKG_VERSION")));
 
     let (mine, central) = both(&gw, &pg, "node-a", &["calls", "list", "--json", "--since", &since]);
     assert_eq!(mine.lines().count(), 20);
@@ -123,7 +124,7 @@ fn postgresql_down_for_30_s_under_load_costs_no_call_and_the_view_catches_up() {
     println!("PostgreSQL down for {:.1} s", back.duration_since(down).as_secs_f64());
     let caught = pg.wait_until(Duration::from_secs(10), |pg| pg.count("SELECT COUNT(*) FROM call_events WHERE node = 'node-a'") >= local_at_return);
     println!("central view caught up with the {local_at_return} events of the outage in {caught:?}");
-    assert!(caught.is_some(), "central view did not catch up within 10 s:\n{}", gw.log());
+    assert!(caught.is_some(), "central view did not catch up within 10 s:\n{}\n{}", gw.log(), pg.log());
     let run = load.join().unwrap();
     assert_eq!((run.exit_code, run.successful, run.failed), (Some(0), 360, 0), "calls failed while PostgreSQL was down\n{}", run.stdout);
     assert!(gw.wait_events("ended", 360, Duration::from_secs(10)));

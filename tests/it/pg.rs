@@ -8,7 +8,7 @@
 //! Without them [`Pg::start`] prints SKIPPED and returns `None`, except when `CI=true`,
 //! where it fails the test (`.ci/run` installs the Debian package `postgresql`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -69,9 +69,9 @@ impl Pg {
         self.dir.path().join("data")
     }
 
-    /// The cluster's directory (data, log, socket).
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
+    /// The server's log so far (for a failing test's message).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
     }
 
     /// `postgres://postgres@127.0.0.1:PORT/cc112` (trust authentication, no password).

@@ -16,7 +16,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, Connection};
 
 use super::tables::{Table, CALLS, CALLS_ENDED_AT, CALL_EVENTS, OPERATOR_EVENTS, REFUSALS};
-use super::CentralError;
+use super::error::CentralError;
 use crate::store::Reader;
 
 /// The last local rowid shipped of each table.

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use tokio_postgres::types::ToSql;
 
 use super::tables::{Kind, Table, CALLS, CALL_EVENTS, OPERATOR_EVENTS, REFUSALS};
-use super::{within, CentralError};
+use super::error::{within, CentralError, CONNECT_TIMEOUT};
 use crate::store::query::TimeRange;
 use crate::store::{schema, Reader};
 
@@ -43,7 +43,7 @@ pub fn reader(url: &str, scope: &Scope) -> Result<Reader, CentralError> {
 }
 
 async fn load(url: &str, scope: &Scope, conn: &Connection) -> Result<(), CentralError> {
-    let (client, connection) = within(super::CONNECT_TIMEOUT, tokio_postgres::connect(url, tokio_postgres::NoTls)).await??;
+    let (client, connection) = within(CONNECT_TIMEOUT, tokio_postgres::connect(url, tokio_postgres::NoTls)).await??;
     let task = tokio::spawn(connection);
     let since = scope.range.since.map(|t| t.millis());
     let until = scope.range.until.map(|t| t.millis());

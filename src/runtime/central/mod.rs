@@ -20,11 +20,12 @@
 //!   `interrupted` (`ship.rs`). The silent node's own rows, shipped when it is back
 //!   (its start-up recovery closes those calls locally), replace that close.
 //!
-//! Files: `tables.rs` (the shipped columns, both directions), `pg_schema.rs` (the DDL),
+//! Files: `error.rs` ([`CentralError`], the time bound of every wait), `tables.rs` (the shipped columns, both directions), `pg_schema.rs` (the DDL),
 //! `local.rs` (reading the journal past the cursor), `ship.rs` (one connection's
 //! rounds), `mirror.rs` (the CLI's reader: the central rows of a range loaded into an
 //! in-memory SQLite with the local schema, so the same queries print the same output).
 
+mod error;
 mod local;
 mod mirror;
 mod pg_schema;
@@ -36,50 +37,17 @@ use std::str::FromStr;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+pub use error::CentralError;
 pub use mirror::{reader, Scope};
 pub use pg_schema::DDL;
 pub use ship::TAKEOVER_AFTER;
 
+use error::{within, CONNECT_TIMEOUT};
 use local::{Local, Watch};
 use ship::Session;
-
-/// Why the central view could not be shipped to or read.
-#[derive(Debug, Error)]
-pub enum CentralError {
-    /// PostgreSQL refused or the connection failed (the text includes the cause).
-    #[error("postgresql: {0}")]
-    Postgres(String),
-    /// The node's journal could not be read.
-    #[error("local records: {0}")]
-    Store(#[from] crate::store::StoreError),
-    /// SQLite failed (local journal or the in-memory copy).
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// PostgreSQL did not answer in time.
-    #[error("postgresql did not answer within {0:?}")]
-    Timeout(Duration),
-    /// The shipper's thread or runtime could not be started.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    /// A value read from the central view is not what the schema says.
-    #[error("central view: {0}")]
-    Bad(String),
-}
-
-impl From<tokio_postgres::Error> for CentralError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        // The error's own text is often just "db error"; the cause says which.
-        let mut text = e.to_string();
-        if let Some(s) = std::error::Error::source(&e) {
-            text = format!("{text}: {s}");
-        }
-        CentralError::Postgres(crate::sink::printable(&text).to_string())
-    }
-}
 
 /// The first pause between reconnection attempts, doubled up to [`BACKOFF_MAX`].
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
@@ -88,8 +56,6 @@ const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// The pause between rounds when the journal had nothing more.
 const TICK: Duration = Duration::from_millis(200);
-/// How long a connection attempt may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The running shipper.
 pub struct Shipper {
@@ -217,10 +183,6 @@ async fn connected(
     .await;
     conn_task.abort();
     result
-}
-
-async fn within<T>(limit: Duration, f: impl std::future::Future<Output = T>) -> Result<T, CentralError> {
-    tokio::time::timeout(limit, f).await.map_err(|_| CentralError::Timeout(limit))
 }
 
 /// `host:port/db` of the URL, for logs (never the password).

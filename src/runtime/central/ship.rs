@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use super::local::{Batch, Cursor, Local, Watch};
 use super::pg_schema::{DDL, DDL_LOCK};
 use super::tables::{Table, CALLS, CALL_EVENTS, OPERATOR_EVENTS, REFUSALS};
-use super::CentralError;
+use super::error::CentralError;
 
 /// Rows of each table one round takes at most.
 const BATCH: usize = 1_000;
