@@ -144,9 +144,9 @@ impl Local {
         let touched: Vec<String> = b.call_events.iter().filter_map(|e| super::tables::text(e.get(1))).collect();
         let mut by_id = tx.prepare_cached(&format!("SELECT rowid, {} FROM calls WHERE id = ?1", CALLS.col_list()))?;
         for id in touched {
-            if !b.calls.contains_key(&id) {
-                if let Some(row) = one(&mut by_id, &id)? {
-                    b.calls.insert(id, row);
+            if let std::collections::btree_map::Entry::Vacant(slot) = b.calls.entry(id) {
+                if let Some(row) = one(&mut by_id, slot.key())? {
+                    slot.insert(row);
                 }
             }
         }
