@@ -101,7 +101,8 @@ impl Gateway {
             let (publisher, events, full_streams) = http::Publisher::new();
             let commands = forward_commands(tx.clone(), &tracker);
             let records = store.as_ref().map(|_| config.store.path.clone());
-            http::serve(http_bound, http::Shared { live, tokens, events, full_streams, commands, records, config: http_config_rx }, &tracker);
+            let central = central.as_ref().map(central::Shipper::gauges);
+            http::serve(http_bound, http::Shared { live, tokens, events, full_streams, commands, records, config: http_config_rx, central }, &tracker);
             Some(publisher)
         };
         #[cfg(unix)]

@@ -23,7 +23,20 @@ fn cc112(args: &[&str]) -> String {
 
 /// A gateway shipping to `pg` under the node name `name`.
 fn node(pg: &Pg, name: &str) -> Gateway {
-    Gateway::start_with_tables("", &format!("[store]\ncentral = \"{}\"\n\n[node]\nname = \"{name}\"\n", pg.url()))
+    node_with(pg, name, "")
+}
+
+/// [`node`] with more `tables`.
+fn node_with(pg: &Pg, name: &str, tables: &str) -> Gateway {
+    Gateway::start_with_tables("", &format!("[store]\ncentral = \"{}\"\n\n[node]\nname = \"{name}\"\n\n{tables}", pg.url()))
+}
+
+/// `cc112_central_rows_behind` and `cc112_central_up` from `/metrics`.
+fn central_gauges(http: u16) -> (i64, i64) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10))).build().into();
+    let text = agent.get(&format!("http://127.0.0.1:{http}/metrics")).call().expect("GET /metrics").body_mut().read_to_string().unwrap();
+    let value = |name: &str| text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok())).unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+    (value("cc112_central_rows_behind "), value("cc112_central_up "))
 }
 
 /// Rows of a local table (read-only, as the CLI reads).
@@ -107,7 +120,8 @@ fn mine_first_line(gw: &Gateway, since: &str) -> String {
 fn postgresql_down_for_30_s_under_load_costs_no_call_and_the_view_catches_up() {
     let _heavy = heavy();
     let Some(mut pg) = Pg::start("postgresql_down_for_30_s_under_load_costs_no_call_and_the_view_catches_up") else { return };
-    let gw = node(&pg, "node-a");
+    let http = crate::harness::free_ports(1);
+    let gw = node_with(&pg, "node-a", &format!("[http]\nlisten = [\"127.0.0.1:{http}\"]\n"));
     let uri = format!("sip:112@{}", gw.sip);
     // 10 new calls a second for 36 s, each 1 s long; PostgreSQL is down from 3 s to 33 s.
     let target = gw.sip;
@@ -118,6 +132,9 @@ fn postgresql_down_for_30_s_under_load_costs_no_call_and_the_view_catches_up() {
     pg.stop();
     let down = Instant::now();
     std::thread::sleep(Duration::from_secs(30));
+    let (behind, up) = central_gauges(http);
+    println!("/metrics at the end of the outage: cc112_central_rows_behind {behind}, cc112_central_up {up}");
+    assert!(behind > 1000 && up == 0, "the outage is not in /metrics");
     let local_at_return = local(&gw.db, "SELECT COUNT(*) FROM call_events");
     pg.start_again();
     let back = Instant::now();
@@ -131,6 +148,8 @@ fn postgresql_down_for_30_s_under_load_costs_no_call_and_the_view_catches_up() {
     let settled = pg.wait_until(Duration::from_secs(10), |pg| local(&gw.db, "SELECT COUNT(*) FROM calls WHERE ended_at IS NOT NULL") == 360 && in_step(pg, &gw, "node-a"));
     println!("central view equal to the journal {settled:?} after the load ended ({:.1} s after PostgreSQL returned)", back.elapsed().as_secs_f64());
     assert!(settled.is_some(), "central view not equal to the local rows");
+    std::thread::sleep(Duration::from_millis(500)); // the gauge follows each round
+    assert_eq!(central_gauges(http), (0, 1), "/metrics after the catch-up");
     assert_eq!(local(&gw.db, "SELECT COUNT(*) FROM calls"), 360, "local records lost");
     assert_eq!(pg.count("SELECT COUNT(*) FROM calls WHERE node = 'node-a'"), 360);
     let outages = gw.log().lines().filter(|l| l.contains("CENTRAL VIEW UNREACHABLE")).count();

@@ -33,6 +33,8 @@ mod ship;
 mod tables;
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::str::FromStr;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -46,7 +48,8 @@ pub use pg_schema::DDL;
 pub use ship::TAKEOVER_AFTER;
 
 use error::{within, CONNECT_TIMEOUT};
-use local::{Local, Watch};
+use crate::http::CentralGauges;
+use local::{Cursor, Local, Watch};
 use ship::Session;
 
 /// The first pause between reconnection attempts, doubled up to [`BACKOFF_MAX`].
@@ -60,6 +63,7 @@ const TICK: Duration = Duration::from_millis(200);
 /// The running shipper.
 pub struct Shipper {
     stop: CancellationToken,
+    gauges: Arc<CentralGauges>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -82,9 +86,16 @@ impl Shipper {
         pg.connect_timeout(CONNECT_TIMEOUT).keepalives_idle(Duration::from_secs(10)).application_name("cc112-central");
         let stop = CancellationToken::new();
         let token = stop.clone();
+        let gauges = Arc::new(CentralGauges::default());
+        let g = gauges.clone();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let thread = std::thread::Builder::new().name("cc112-central".into()).spawn(move || rt.block_on(run(pg, cfg, token)))?;
-        Ok(Shipper { stop, thread: Some(thread) })
+        let thread = std::thread::Builder::new().name("cc112-central".into()).spawn(move || rt.block_on(run(pg, cfg, token, g)))?;
+        Ok(Shipper { stop, gauges, thread: Some(thread) })
+    }
+
+    /// Its state for `/metrics` (rows behind, reachable).
+    pub fn gauges(&self) -> Arc<CentralGauges> {
+        self.gauges.clone()
     }
 
     /// Stops after a last attempt to ship what is left, bounded by [`FINAL_FLUSH`];
@@ -103,67 +114,87 @@ impl Shipper {
 /// The final flush's bound at stop.
 pub const FINAL_FLUSH: Duration = Duration::from_secs(3);
 
+/// The shipper's state across connections.
+struct Run {
+    pg: tokio_postgres::Config,
+    cfg: ShipperConfig,
+    stop: CancellationToken,
+    gauges: Arc<CentralGauges>,
+    /// `host:port/db`, for logs.
+    target: String,
+    watch: Watch,
+    /// Since when, and why, PostgreSQL is out of reach.
+    down: Option<(Instant, String)>,
+    /// The cursor as last committed (for the rows-behind gauge while down).
+    cursor: Option<Cursor>,
+}
+
 /// Connect, ship, reconnect with backoff; until stopped.
-async fn run(pg: tokio_postgres::Config, cfg: ShipperConfig, stop: CancellationToken) {
-    let mut watch = Watch::default();
-    let mut backoff = BACKOFF_MIN;
-    let mut down: Option<(Instant, String)> = None;
+async fn run(pg: tokio_postgres::Config, cfg: ShipperConfig, stop: CancellationToken, gauges: Arc<CentralGauges>) {
     let target = describe(&pg);
     info!(node = %cfg.node, central = %target, "central view: shipping records");
+    let mut r = Run { pg, cfg, stop, gauges, target, watch: Watch::default(), down: None, cursor: None };
+    let mut backoff = BACKOFF_MIN;
     loop {
-        let attempt = connected(&pg, &cfg, &mut watch, &stop, &mut down, &target).await;
-        match attempt {
+        match r.connected().await {
             Ok(()) => return,
             Err(e) => {
-                if down.is_none() {
-                    warn!(central = %target, error = %e, "CENTRAL VIEW UNREACHABLE: records stay in the local journal and are shipped when it is back");
-                    down = Some((Instant::now(), e.to_string()));
+                r.gauges.up.store(false, Relaxed);
+                if r.down.is_none() {
+                    warn!(central = %r.target, error = %e, "CENTRAL VIEW UNREACHABLE: records stay in the local journal and are shipped when it is back");
+                    r.down = Some((Instant::now(), e.to_string()));
+                    backoff = BACKOFF_MIN;
                 } else {
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
+                if let (Some(c), Ok(local)) = (r.cursor, Local::open(&r.cfg.db)) {
+                    measure(&r.gauges, &local, c);
+                }
             }
         }
-        if stop.is_cancelled() {
+        if r.stop.is_cancelled() {
             warn!("central view: stopped while unreachable; the next start ships what is left");
             return;
         }
         tokio::select! {
-            () = stop.cancelled() => {}
+            () = r.stop.cancelled() => {}
             () = tokio::time::sleep(backoff) => {}
         }
     }
 }
 
-/// One connection: Ok when stopped, Err when it failed.
-async fn connected(
-    pg: &tokio_postgres::Config,
-    cfg: &ShipperConfig,
-    watch: &mut Watch,
-    stop: &CancellationToken,
-    down: &mut Option<(Instant, String)>,
-    target: &str,
-) -> Result<(), CentralError> {
-    let (mut client, connection) = within(CONNECT_TIMEOUT, pg.connect(tokio_postgres::NoTls)).await??;
-    let conn_task = tokio::spawn(connection);
-    let result = async {
-        let local = Local::open(&cfg.db)?;
-        let cursor = within(ship::ROUND_TIMEOUT, ship::open(&mut client, &cfg.node)).await??;
+impl Run {
+    /// One connection: Ok when stopped, Err when it failed.
+    async fn connected(&mut self) -> Result<(), CentralError> {
+        let (mut client, connection) = within(CONNECT_TIMEOUT, self.pg.connect(tokio_postgres::NoTls)).await??;
+        let conn_task = tokio::spawn(connection);
+        let result = self.session(&mut client).await;
+        conn_task.abort();
+        result
+    }
+
+    async fn session(&mut self, client: &mut tokio_postgres::Client) -> Result<(), CentralError> {
+        let local = Local::open(&self.cfg.db)?;
+        let cursor = within(ship::ROUND_TIMEOUT, ship::open(client, &self.cfg.node)).await??;
         let cursor = ship::check_cursor(cursor, &local)?;
         // The view may hold an older state of the calls running here (or a
         // takeover's close of them): send them all once.
-        watch.force(local.open_calls()?);
+        self.watch.force(local.open_calls()?);
         let now = Instant::now();
-        let mut s = Session { client: &mut client, node: &cfg.node, local: &local, watch, cursor, connected: now, last_beat: now, last_takeover: now };
-        let caught_up = Instant::now();
+        let mut s = Session { client, node: &self.cfg.node, local: &local, watch: &mut self.watch, cursor, connected: now, last_beat: now, last_takeover: now };
         let rows = within(Duration::from_secs(60), s.ship_all()).await??;
-        if let Some((since, _)) = down.take() {
-            info!(central = %target, down_s = since.elapsed().as_secs_f64(), rows, catch_up_s = caught_up.elapsed().as_secs_f64(), "central view reachable again; caught up");
+        let cursor = s.cursor;
+        self.cursor = Some(cursor);
+        self.gauges.up.store(true, Relaxed);
+        if let Some((since, _)) = self.down.take() {
+            info!(central = %self.target, down_s = since.elapsed().as_secs_f64(), rows, catch_up_s = now.elapsed().as_secs_f64(), "central view reachable again; caught up");
         }
         loop {
+            measure(&self.gauges, &local, s.cursor);
+            self.cursor = Some(s.cursor);
             tokio::select! {
-                () = stop.cancelled() => {
-                    let left = within(FINAL_FLUSH, s.ship_all()).await;
-                    match left {
+                () = self.stop.cancelled() => {
+                    match within(FINAL_FLUSH, s.ship_all()).await {
                         Ok(Ok(n)) => info!(rows = n, "central view: last records shipped"),
                         Ok(Err(e)) => warn!(error = %e, "central view: last shipment failed; the next start ships it"),
                         Err(e) => warn!(error = %e, "central view: last shipment timed out; the next start ships it"),
@@ -180,9 +211,14 @@ async fn connected(
             .await??;
         }
     }
-    .await;
-    conn_task.abort();
-    result
+}
+
+/// The rows-behind gauge: how far `cursor` is behind the journal's end.
+fn measure(gauges: &CentralGauges, local: &Local, cursor: Cursor) {
+    if let Ok(top) = local.tops() {
+        let behind = (top.calls - cursor.calls).max(0) + (top.call_events - cursor.call_events).max(0) + (top.operator_events - cursor.operator_events).max(0) + (top.refusals - cursor.refusals).max(0);
+        gauges.rows_behind.store(behind, Relaxed);
+    }
 }
 
 /// `host:port/db` of the URL, for logs (never the password).
