@@ -58,6 +58,8 @@ impl Batch {
 const ENDED_WATCH: Duration = Duration::from_secs(3);
 
 /// The call rows last shipped of calls open (or just ended), to send again on change.
+/// Bounded by the node's calls in progress (`[overload] max_calls`) and those ended in
+/// the last few seconds; its ids come from the node's own journal.
 #[derive(Debug, Default)]
 pub(super) struct Watch {
     rows: HashMap<String, (Vec<Value>, Option<Instant>)>,
