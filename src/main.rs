@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 mod callbacks_cli;
+use cc112::runtime::central::Scope;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
@@ -110,6 +111,8 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
         #[command(flatten)]
+        view: ViewArgs,
+        #[command(flatten)]
         range: RangeArgs,
         /// One JSON object instead of text.
         #[arg(long)]
@@ -162,6 +165,8 @@ enum CallsCommand {
         #[command(flatten)]
         db: DbArgs,
         #[command(flatten)]
+        view: ViewArgs,
+        #[command(flatten)]
         range: RangeArgs,
         /// Only calls routed to this department (queue id, e.g. medical).
         #[arg(long)]
@@ -187,6 +192,8 @@ enum CallsCommand {
         id: String,
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        view: ViewArgs,
     },
 }
 
@@ -223,6 +230,18 @@ pub(crate) struct DbArgs {
     /// Database file; default: store.path of the configuration.
     #[arg(long)]
     pub(crate) db: Option<PathBuf>,
+}
+
+/// The central view instead of one node's file.
+#[derive(Args)]
+struct ViewArgs {
+    /// Read the central view in PostgreSQL (every node's calls): at this URL, or
+    /// without one at [store] central of the configuration.
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "URL")]
+    central: Option<String>,
+    /// With --central: only this node's calls ([node] name).
+    #[arg(long, requires = "central")]
+    node: Option<String>,
 }
 
 #[derive(Args)]
@@ -337,10 +356,11 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             println!("# the token, shown this once (send it as \"Authorization: Bearer TOKEN\"):\n# {token}\n{entry}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Calls { command: CallsCommand::List { db, range, department, outcome, caller, operator, limit, json } } => {
-            let (reader, cfg) = open_reader(&db)?;
+        Command::Calls { command: CallsCommand::List { db, view, range, department, outcome, caller, operator, limit, json } } => {
+            let cfg = load_config(&db)?;
             let offset = cfg.routing.utc_offset;
             let range = time_range(&cfg, &range)?;
+            let reader = open_view(&db, &cfg, &view, Scope { range, node: view.node.clone(), call: None })?;
             let outcome = outcome.map(|o| o.parse::<cc112::store::record::Outcome>()).transpose().map_err(|e| anyhow::anyhow!("--outcome: {e}"))?;
             let filter = cc112::store::query::CallFilter { range, department, outcome, limit, caller, operator, after: None };
             let rows = reader.list_calls(&filter)?;
@@ -351,17 +371,19 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Calls { command: CallsCommand::Show { id, db } } => {
-            let (reader, cfg) = open_reader(&db)?;
+        Command::Calls { command: CallsCommand::Show { id, db, view } } => {
+            let cfg = load_config(&db)?;
+            let reader = open_view(&db, &cfg, &view, Scope { node: view.node.clone(), call: Some(id.clone()), ..Scope::default() })?;
             let (call, events) = reader.call_timeline(&id)?;
             print!("{}", cc112::store::format::timeline(&call, &events, cfg.routing.utc_offset));
             Ok(ExitCode::SUCCESS)
         }
         Command::Callbacks { command } => callbacks_cli::run(command),
-        Command::Report { db, range, json } => {
-            let (reader, cfg) = open_reader(&db)?;
+        Command::Report { db, view, range, json } => {
+            let cfg = load_config(&db)?;
             let offset = cfg.routing.utc_offset;
             let range = time_range(&cfg, &range)?;
+            let reader = open_view(&db, &cfg, &view, Scope { range, node: view.node.clone(), call: None })?;
             let report = reader.report(range, offset)?;
             if json {
                 println!("{}", cc112::store::format::report_json(&report)?);
@@ -443,6 +465,21 @@ fn open_reader(args: &DbArgs) -> anyhow::Result<(cc112::store::query::Reader, Co
     let path = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
     let reader = cc112::store::query::Reader::open(&path).with_context(|| format!("opening call records {}", path.display()))?;
     Ok((reader, cfg))
+}
+
+/// The records `view` names: the central view (the URL given, or [store] central), or
+/// the node's own file.
+fn open_view(db: &DbArgs, cfg: &Config, view: &ViewArgs, scope: Scope) -> anyhow::Result<cc112::store::query::Reader> {
+    let Some(url) = &view.central else {
+        let path = db.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+        return cc112::store::query::Reader::open(&path).with_context(|| format!("opening call records {}", path.display()));
+    };
+    let url = match (url.is_empty(), &cfg.store.central) {
+        (false, _) => url.clone(),
+        (true, Some(u)) => u.clone(),
+        (true, None) => anyhow::bail!("--central without a URL needs [store] central in the configuration"),
+    };
+    cc112::runtime::central::reader(&url, &scope).context("reading the central view")
 }
 
 fn init_tracing(format: LogFormat, level: &str) {

@@ -14,7 +14,7 @@
 //! - One file per table, each with its raw struct, typed struct, default and
 //!   validator: `sip`, `emergency`, `media`, `time_rule` (a queue's opening hours),
 //!   `queues`, `routing` (fallback queue, UTC offset, direct numbers), `menus`, `ivr`,
-//!   `store`, `overload`, `shutdown`, `http` (the HTTP server and its tokens), `operators`
+//!   `store`, `node`, `overload`, `shutdown`, `http` (the HTTP server and its tokens), `operators`
 //!   (`[acd]`, `[registrar]`, `[[operators]]`).
 //!   Validators keep where each value was written (`QueueAt`, `MenuAt`, ...) for the
 //!   checks between tables.
@@ -34,6 +34,7 @@ mod ivr;
 mod load;
 mod media;
 mod menus;
+mod node;
 mod operators;
 mod overload;
 mod plan;
@@ -57,6 +58,7 @@ pub use ivr::{Language, PROMPT_INVALID_CHOICE, PROMPT_NO_CHOICE, PROMPT_SILENT, 
 pub use load::{ConfigErrors, DEFAULT_TOML, EMBEDDED_ORIGIN};
 pub use media::MediaConfig;
 pub use menus::{Menu, MenuAction, MenuOption};
+pub use node::{valid_name as valid_node_name, NodeConfig, NODE_NAME_MAX};
 pub use operators::{operator_hash, AcdConfig, Operator, OperatorId, RegistrarConfig};
 pub use overload::OverloadConfig;
 pub use shutdown::ShutdownConfig;

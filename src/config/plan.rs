@@ -19,6 +19,7 @@ use super::operators::{
     acd, operators, registrar, AcdConfig, Operator, RawAcd, RawOperator, RawRegistrar,
     RegistrarConfig,
 };
+use super::node::{node, NodeConfig, RawNode};
 use super::overload::{overload, OverloadConfig, RawOverload};
 use super::problems::Problems;
 use super::queues::{queues, RawQueue};
@@ -53,6 +54,7 @@ pub(crate) struct RawConfig {
     pub ivr: Option<S<RawIvr>>,
     pub queues: Option<S<Vec<S<RawQueue>>>>,
     pub store: Option<S<RawStore>>,
+    pub node: Option<S<RawNode>>,
     pub overload: Option<S<RawOverload>>,
     pub http: Option<S<RawHttp>>,
     pub shutdown: Option<S<RawShutdown>>,
@@ -77,6 +79,8 @@ pub struct Config {
     pub routing: Arc<RoutingPlan>,
     /// Call records: database file and shifts.
     pub store: StoreConfig,
+    /// `[node]`: this gateway's name in the central view.
+    pub node: NodeConfig,
     /// When new calls get 503 + Retry-After instead of a gateway that cannot serve them.
     pub overload: OverloadConfig,
     /// The HTTP server: where it listens, the API's tokens.
@@ -115,6 +119,7 @@ pub(crate) fn validate(raw: RawConfig, version: String, p: &mut Problems<'_>) ->
         p,
     );
     let store = store(raw.store, routing.utc_offset, p);
+    let node = node(raw.node, p);
     // Departments are checked only against queues that validated, so a typo in
     // [[queues]] is reported once, not again for every operator of that queue.
     let queues_ok = !p.any_under("queues") && !p.any_under("routing");
@@ -131,6 +136,7 @@ pub(crate) fn validate(raw: RawConfig, version: String, p: &mut Problems<'_>) ->
         media,
         routing: Arc::new(routing),
         store,
+        node,
         overload,
         http,
         shutdown,

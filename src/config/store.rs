@@ -19,6 +19,7 @@ pub(crate) struct RawStore {
     pub path: Option<S<String>>,
     pub queue_capacity: Option<S<i64>>,
     pub shifts: Option<S<Vec<S<RawShift>>>>,
+    pub central: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,6 +40,9 @@ pub struct StoreConfig {
     pub queue_capacity: usize,
     /// `(name, start, end)` in local time; each shift belongs to the date it starts.
     pub shifts: Vec<(String, String, String)>,
+    /// `postgres://user@host:port/db` of the central record view the node also ships
+    /// its records to (`runtime::central`); `None`: this node's SQLite only.
+    pub central: Option<String>,
 }
 
 pub(crate) const DEFAULT_PATH: &str = "data/cc112.db";
@@ -49,6 +53,7 @@ pub(crate) fn default_store() -> StoreConfig {
         path: PathBuf::from(DEFAULT_PATH),
         queue_capacity: 100_000,
         shifts: DEFAULT_SHIFTS.iter().map(|(n, s, e)| (n.to_string(), s.to_string(), e.to_string())).collect(),
+        central: None,
     }
 }
 
@@ -63,6 +68,13 @@ pub(crate) fn store(raw: Option<S<RawStore>>, offset: UtcOffset, p: &mut Problem
             p.at("store.path", span, "expected a file path such as \"data/cc112.db\"");
         } else {
             out.path = PathBuf::from(v);
+        }
+    }
+    if let Some(url) = raw.central {
+        let span = url.span();
+        match central_url(url.into_inner()) {
+            Ok(v) => out.central = v,
+            Err(why) => p.at("store.central", span, why),
         }
     }
     if let Some(c) = int_in(raw.queue_capacity.as_ref(), "store.queue_capacity", 1_000..=10_000_000, "a number of records from 1000 to 10000000", p) {
@@ -108,6 +120,26 @@ pub(crate) fn store(raw: Option<S<RawStore>>, offset: UtcOffset, p: &mut Problem
         }
     }
     out
+}
+
+/// The longest `[store] central` URL accepted.
+const CENTRAL_URL_MAX: usize = 512;
+
+/// `[store] central`: empty is off; else a `postgres://` URL that the PostgreSQL client
+/// itself accepts (so a typo is found by `check-config`, not at the first shipment).
+fn central_url(v: String) -> Result<Option<String>, String> {
+    if v.trim().is_empty() {
+        return Ok(None);
+    }
+    let form = "expected a PostgreSQL URL such as \"postgres://cc112@10.0.0.5:5432/cc112\", or \"\" for none";
+    let printable = v.len() <= CENTRAL_URL_MAX && v.bytes().all(|b| b.is_ascii_graphic());
+    if !printable || !(v.starts_with("postgres://") || v.starts_with("postgresql://")) {
+        return Err(form.to_string());
+    }
+    match v.parse::<tokio_postgres::Config>() {
+        Ok(_) => Ok(Some(v)),
+        Err(e) => Err(format!("{form} ({e})")),
+    }
 }
 
 impl StoreConfig {

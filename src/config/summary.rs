@@ -62,9 +62,14 @@ impl Config {
             routing_summary(&self.routing),
             operators_summary(self),
         ) + &format!(
-            "\nrecords: {}; shifts {}\noverload: 503 (Retry-After {}s) past {} calls{}, or while behind by over {:?} (INVITEs waiting, or media late)\nshutdown: calls in progress go on for up to {:?} (a second SIGTERM: 10s)",
+            "\nrecords: {}; shifts {}{}\noverload: 503 (Retry-After {}s) past {} calls{}, or while behind by over {:?} (INVITEs waiting, or media late)\nshutdown: calls in progress go on for up to {:?} (a second SIGTERM: 10s)",
             self.store.path.display(),
             self.store.shifts.iter().map(|(n, s, e)| format!("{n} {s}-{e}")).collect::<Vec<_>>().join(", "),
+            match (&self.store.central, &self.node.name) {
+                (None, _) => String::new(),
+                (Some(_), Some(n)) => format!("; shipped to the central view as node {n}"),
+                (Some(_), None) => "; shipped to the central view under the host name".to_string(),
+            },
             self.overload.retry_after.as_secs(),
             self.overload.max_calls,
             match self.overload.max_call_rate {

@@ -111,7 +111,7 @@ fn count(n: usize) -> i64 {
 }
 
 /// The snapshot as the text `/metrics` answers.
-pub(super) fn render(live: &Live) -> Result<String, std::fmt::Error> {
+pub(super) fn render(live: &Live, central: Option<&super::gauges::CentralGauges>) -> Result<String, std::fmt::Error> {
     let mut r = Registry::with_prefix("cc112");
     calls_and_sip(&mut r, live);
     departments(&mut r, &live.engine.stats.calls, &live.engine.acd);
@@ -125,6 +125,11 @@ pub(super) fn render(live: &Live) -> Result<String, std::fmt::Error> {
         counter(&mut r, "records_committed", "Call records written to the disk since start", h.committed_records);
         counter(&mut r, "records_dropped_events", "Timeline events dropped because the record queue was past half full", h.dropped_events);
         r.register("record_commit_seconds", "How long the record writer's commits took (one transaction per batch of records, fsync included)", Histograms(vec![(Vec::new(), h.commit_seconds.clone())]));
+    }
+    if let Some(c) = central {
+        use std::sync::atomic::Ordering::Relaxed;
+        gauge(&mut r, "central_rows_behind", "Call records of this node not yet shipped to the central view in PostgreSQL", c.rows_behind.load(Relaxed));
+        gauge(&mut r, "central_up", "1 while the central view in PostgreSQL is reachable", i64::from(c.up.load(Relaxed)));
     }
     // An info metric as the classic text format has it (a gauge of 1 named `_info`):
     // OpenMetrics' own `info` type is refused by promtool and older scrapers.
@@ -264,6 +269,7 @@ mod tests {
     use std::time::Duration;
 
     use super::{classic, render};
+    use crate::http::gauges::CentralGauges;
     use crate::call::acd::AcdSnapshot;
     use crate::engine::{Snapshot, Stats};
     use crate::http::Live;
@@ -288,7 +294,7 @@ mod tests {
         fire.ended[Outcome::ALL.iter().position(|o| *o == Outcome::AbandonedQueue).unwrap()] = 3;
         fire.answer_time.observe(Duration::from_millis(4_200));
         fire.answer_time.observe(Duration::from_secs(200));
-        let text = render(&live(stats)).unwrap();
+        let text = render(&live(stats), Some(&CentralGauges::default())).unwrap();
         for line in [
             "# TYPE cc112_calls_ended_total counter",
             "cc112_calls_ended_total{department=\"fire\",outcome=\"abandoned_queue\"} 3",
@@ -315,6 +321,7 @@ mod tests {
         // Only statuses sent appear; the hostile first line made no label of its own.
         assert!(!text.contains("status=\"100\""), "{text}");
         assert!(!text.contains("hostile"), "{text}");
+        assert!(text.contains("cc112_central_rows_behind 0\n") && text.contains("cc112_central_up 0\n"), "{text}");
         // Every family has its HELP and TYPE, counters named as their samples.
         let helps = text.lines().filter(|l| l.starts_with("# HELP ")).count();
         assert_eq!(helps, text.lines().filter(|l| l.starts_with("# TYPE ")).count());

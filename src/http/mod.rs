@@ -16,6 +16,7 @@
 //!   and the roles.
 //! - `routes.rs`: the router: `/healthz`, `/metrics`, `/api/v1/status`.
 //! - `metrics.rs`: the Prometheus text exposition of a [`Live`] snapshot.
+//! - `gauges.rs`: [`CentralGauges`], the central view's shipper's state for `/metrics`.
 //! - `events.rs`: the live event stream ([`Publisher`], fed by the engine task).
 //! - `api/`: the JSON API under `/api/v1` (calls, report, queues, operators and their
 //!   control) and its OpenAPI description.
@@ -29,7 +30,9 @@ mod auth;
 mod conn;
 mod cookie;
 mod events;
+mod gauges;
 mod metrics;
+pub use gauges::CentralGauges;
 mod routes;
 mod serve;
 mod sse;
@@ -96,6 +99,8 @@ pub struct Shared {
     /// The configuration new calls start with (replaced on reload): the wallboard's
     /// department and operator names, the shifts and the local time.
     pub config: tokio::sync::watch::Receiver<Arc<Config>>,
+    /// The shipper to the central view, when `[store] central` is set (`/metrics`).
+    pub central: Option<Arc<gauges::CentralGauges>>,
 }
 
 /// A supervisor command from the API, and where the engine's reply goes.

@@ -67,7 +67,7 @@ async fn prometheus(State(shared): State<Shared>) -> Response {
     let Some(live) = latest(&shared) else {
         return (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response();
     };
-    match metrics::render(&live) {
+    match metrics::render(&live, shared.central.as_deref()) {
         Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "metrics could not be written\n").into_response(),
     }

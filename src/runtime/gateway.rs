@@ -23,7 +23,7 @@ use super::stop::{stop, Again};
 use super::tcp::{self, TcpWriters};
 use super::vitals::{Pace, Vitals};
 use super::watchdog::{self, Watchdog};
-use super::{control, prompts, udp};
+use super::{central, control, prompts, udp};
 use crate::config::{Config, HttpToken};
 use crate::http;
 use crate::media::prompts::PromptStore;
@@ -52,6 +52,8 @@ pub struct Gateway {
     tracker: TaskTracker,
     input: mpsc::Sender<EngineInput>,
     store: Option<Writer>,
+    /// The shipper to the central view (`[store] central`), stopped after the writer.
+    central: Option<central::Shipper>,
     vitals: Arc<Vitals>,
     /// Cancelled when the engine's thread has ended (its drain over, or a fault).
     engine_done: CancellationToken,
@@ -64,6 +66,7 @@ impl Gateway {
     pub async fn start(config: Config, config_path: Option<&std::path::Path>) -> Result<Gateway, RuntimeError> {
         let prompts = prompts::load(&config, prompts::prompts_dir(config_path).as_deref());
         let store = open_store(&config);
+        let central = store.as_ref().and_then(|_| start_central(&config));
         let config = Arc::new(config);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -98,7 +101,8 @@ impl Gateway {
             let (publisher, events, published) = http::Publisher::new();
             let commands = forward_commands(tx.clone(), &tracker);
             let records = store.as_ref().map(|_| config.store.path.clone());
-            http::serve(http_bound, http::Shared { live, tokens, events, published, commands, records, config: http_config_rx }, &tracker).map_err(RuntimeError::HttpThread)?;
+            let central = central.as_ref().map(central::Shipper::gauges);
+            http::serve(http_bound, http::Shared { live, tokens, events, published, commands, records, config: http_config_rx, central }, &tracker).map_err(RuntimeError::HttpThread)?;
             Some(publisher)
         };
         #[cfg(unix)]
@@ -121,7 +125,7 @@ impl Gateway {
             vitals: vitals.clone(),
             done: engine_done.clone(),
         })?;
-        Ok(Gateway { udp_addrs, tcp_addrs, http_addrs, http_tokens, http_config, shutdown, tracker, input: tx, store, vitals, engine_done })
+        Ok(Gateway { udp_addrs, tcp_addrs, http_addrs, http_tokens, http_config, shutdown, tracker, input: tx, store, central, vitals, engine_done })
     }
 
     /// The listeners are open and the store checked: tell a supervisor (`READY=1`).
@@ -170,6 +174,10 @@ impl Gateway {
                 Err(e) => error!(error = %e, "record writer did not stop cleanly"),
             }
         }
+        // After the writer: its last records are in the journal, to ship now.
+        if let Some(c) = self.central {
+            let _ = tokio::task::spawn_blocking(move || c.stop()).await;
+        }
     }
 
     /// The token that stops the gateway when cancelled (as [`shutdown`](Self::shutdown)
@@ -197,6 +205,20 @@ fn forward_commands(engine: mpsc::Sender<EngineInput>, tracker: &TaskTracker) ->
 
 /// API commands waiting for the engine at most (more wait in their HTTP handlers).
 const COMMANDS_WAITING: usize = 64;
+
+/// Starts the shipper to the central view when `[store] central` is set. A failure is
+/// logged, never fatal: the node's own journal is the record.
+fn start_central(config: &Config) -> Option<central::Shipper> {
+    let url = config.store.central.clone()?;
+    let node = config.node.name_or(central::host_name().as_deref());
+    match central::Shipper::start(central::ShipperConfig { url, node, db: config.store.path.clone() }) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            error!(error = %e, "CENTRAL VIEW DISABLED: the shipper could not start; records stay in this node's journal");
+            None
+        }
+    }
+}
 
 fn open_store(config: &Config) -> Option<Writer> {
     let options = WriterOptions { capacity: config.store.queue_capacity, ..Default::default() };

@@ -40,9 +40,13 @@
 //! - `call_log.rs`: the engine's call events as log lines.
 //! - `memory.rs`: giving memory back to the system after a surge.
 //! - `prompts.rs`: where the prompts come from (files or the built-in recordings).
+//! - `central/`: shipping the records to the central view in PostgreSQL
+//!   (`[store] central`), the takeover of a silent node's calls there, and the CLI's
+//!   reader of that view.
 
 mod call_log;
 mod call_media;
+pub mod central;
 pub mod control;
 mod engine_task;
 mod error;

@@ -373,6 +373,12 @@ impl Reader {
         })
     }
 
+    /// A reader over a connection prepared elsewhere with this schema (the central
+    /// view's in-memory copy, `runtime::central`), so every query is the same SQL.
+    pub fn from_connection(conn: Connection) -> Reader {
+        Reader { conn }
+    }
+
     /// The read-only connection, for the queries of other modules (the callback
     /// worklist).
     pub fn connection(&self) -> &Connection {

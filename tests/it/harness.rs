@@ -107,7 +107,9 @@ impl Gateway {
         let config_path = dir.path().join("cc112.toml");
         let db = dir.path().join("cc112.db");
         // Each gateway keeps its records in its own directory.
-        let toml = if toml.contains("[store]") { toml.to_string() } else { format!("{toml}\n[store]\npath = \"{}\"\n", db.display()) };
+        // A [store] table without a path (e.g. only `central`) gets this directory's.
+        let toml = if toml.contains("[store]\ncentral") { toml.replacen("[store]\n", &format!("[store]\npath = \"{}\"\n", db.display()), 1) } else { toml.to_string() };
+        let toml = if toml.contains("[store]") { toml } else { format!("{toml}\n[store]\npath = \"{}\"\n", db.display()) };
         // No HTTP server unless the test asks for one (the default port is shared).
         let toml = if toml.contains("[http]") { toml } else { format!("{toml}\n[http]\nlisten = []\n") };
         std::fs::write(&config_path, toml).expect("write config");
@@ -246,6 +248,21 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// SIPp started in the background against `target` (output discarded): for calls held
+/// open while something else happens; the test kills it.
+pub fn sipp_child(target: SocketAddr, args: &[&str]) -> Child {
+    let (port, media) = (free_ports(1).to_string(), free_ports(4).to_string());
+    Command::new("sipp")
+        .arg(target.to_string())
+        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", &port, "-mp", &media, "-nostdin", "-timeout", "120s"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp is not installed: apt-get install -y sip-tester (.ci/run does this)")
 }
 
 /// What one SIPp run reported.

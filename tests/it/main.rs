@@ -6,10 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod harness;
+mod pg;
 
 mod baresip;
 mod bounds;
 mod callbacks;
+mod central;
 mod cli;
 mod codecs;
 mod config_fixtures;
