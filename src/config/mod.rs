@@ -60,7 +60,7 @@ pub use menus::{Menu, MenuAction, MenuOption};
 pub use operators::{operator_hash, AcdConfig, Operator, OperatorId, RegistrarConfig};
 pub use overload::OverloadConfig;
 pub use shutdown::ShutdownConfig;
-pub use callbacks::CallbacksConfig;
+pub use callbacks::{CallbackTrunk, CallbacksConfig};
 pub use plan::Config;
 pub use problems::ConfigError;
 pub use queues::Queue;

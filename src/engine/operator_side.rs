@@ -12,6 +12,9 @@ use std::time::{Instant, SystemTime};
 
 use tracing::{info, warn};
 
+mod dial_out;
+
+use self::dial_out::DialOuts;
 use super::call::Call;
 use super::callers::{CallerBook, PastCall};
 use super::calls::Calls;
@@ -49,6 +52,8 @@ pub(crate) struct OperatorSide {
     callers: CallerBook,
     /// A monotonic instant and its wall-clock time (the book is in UTC).
     wall: (Instant, SystemTime),
+    /// Click-to-call-back calls in progress (`dial_out.rs`).
+    dial_outs: DialOuts,
 }
 
 impl OperatorSide {
@@ -59,7 +64,13 @@ impl OperatorSide {
             legs: OperatorLegs::default(),
             callers: CallerBook::new(config.callbacks.keep),
             wall: (now, utc),
+            dial_outs: DialOuts::default(),
         }
+    }
+
+    /// Whether `call` is a call back the gateway placed.
+    pub(crate) fn is_dial_out(&self, call: CallId) -> bool {
+        self.dial_outs.contains(call)
     }
 
     /// The registrar again, tied to wall-clock time (its Date headers).
@@ -161,7 +172,10 @@ impl OperatorSide {
     /// A response whose CSeq method is INVITE: `false` unless it answers one of our
     /// operator INVITEs and comes from where that INVITE went (a response from
     /// anywhere else is forged: a 200 would bridge the caller to whoever sent it).
-    pub(crate) fn invite_response(&mut self, now: Instant, from: &Peer, branch: &str, resp: &Response, ctx: Ctx<'_>) -> bool {
+    pub(crate) fn invite_response(&mut self, now: Instant, from: &Peer, branch: &str, resp: &Response, mut ctx: Ctx<'_>) -> bool {
+        if self.trunk_response(now, from, branch, resp, ctx.reborrow()) {
+            return true;
+        }
         let Some(fork) = self.legs.fork_of(branch).filter(|f| self.legs.came_from_fork(*f, from)) else { return false };
         self.fork_response(now, fork, resp, ctx);
         true
@@ -171,6 +185,9 @@ impl OperatorSide {
     /// One carried out on an operator goes to their history first, naming who asked
     /// (then the state change it caused); a refused one leaves no trace here.
     pub(crate) fn command(&mut self, now: Instant, cmd: Command, ctx: Ctx<'_>) -> Reply {
+        if let Command::CallBack { item, number, operator, .. } = cmd {
+            return self.call_back(now, item, &number, &operator, ctx);
+        }
         let action = cmd.action().map(|a| (a.operator.to_string(), a.describe()));
         let reply = control::apply(cmd, now, &mut self.acd, &self.registrar, ctx.config);
         if let (Some((operator, detail)), Reply::State { .. }) = (action, &reply) {
@@ -192,7 +209,8 @@ impl OperatorSide {
 
     /// `call` ended: its operator leg is hung up (unless the operator hung up) and the
     /// operator goes to wrap-up, or it leaves its queue.
-    pub(crate) fn call_ended(&mut self, now: Instant, call: &Call, reason: EndReason, ctx: Ctx<'_>) {
+    pub(crate) fn call_ended(&mut self, now: Instant, call: &Call, reason: EndReason, mut ctx: Ctx<'_>) {
+        self.dial_out_gone(now, call, ctx.reborrow());
         let (outcome, _, _) = reason.outcome(call.routing.is_some(), call.operator.is_some());
         let department = call.routing.as_ref().map(|r| r.queue.to_string());
         let past = PastCall { started: self.utc(call.started), outcome, department };
@@ -223,6 +241,7 @@ impl OperatorSide {
                 self.legs.on_timeout(now, offer, idx, ctx.ids, ctx.txs, ctx.fx);
                 self.drain_legs(now, ctx);
             }
+            TimerKey::DialOut(_) | TimerKey::DialOutTx(_) => self.dial_out_timeout(now, key, ctx),
             _ => {}
         }
     }
@@ -248,7 +267,9 @@ impl OperatorSide {
                         None => state.as_str().to_string(),
                     }),
                 }),
-                AcdAction::Offer { call, operator } => self.offer(now, call, &operator, ctx.reborrow()),
+                AcdAction::Offer { call, operator } => {
+                    self.offer(now, call, &operator, ctx.reborrow());
+                }
                 AcdAction::CancelOffer { call, .. } => {
                     self.legs.withdraw(now, call, ctx.ids, ctx.txs, ctx.fx);
                     self.drain_legs(now, ctx.reborrow());
@@ -258,15 +279,14 @@ impl OperatorSide {
         ctx.fx.timers.set(TimerKey::Acd, self.acd.poll_timeout());
     }
 
-    /// The ACD offers `call` to `operator`: ring every phone they registered.
-    fn offer(&mut self, now: Instant, call: CallId, operator: &OperatorId, mut ctx: Ctx<'_>) {
+    /// The ACD offers `call` to `operator`: ring every phone they registered; `false`
+    /// when none could be rung.
+    fn offer(&mut self, now: Instant, call: CallId, operator: &OperatorId, mut ctx: Ctx<'_>) -> bool {
         let contacts = self.registrar.contacts(operator);
         let config = ctx.config;
-        let Some(c) = ctx.calls.get(call) else {
-            return self.acd.offer_failed(now, call, operator, OfferFailure::Unreachable);
-        };
-        let Some(media) = c.local_media.clone() else {
-            return self.acd.offer_failed(now, call, operator, OfferFailure::Unreachable);
+        let Some((c, Some(media))) = ctx.calls.get(call).map(|c| (c, c.local_media.clone())) else {
+            self.acd.offer_failed(now, call, operator, OfferFailure::Unreachable);
+            return false;
         };
         let department = c.routing.as_ref().map(|r| r.queue.clone());
         let department_name = department.as_ref().and_then(|q| config.routing.queue(q)).map_or_else(|| "112".to_string(), |q| q.name.clone());
@@ -285,11 +305,18 @@ impl OperatorSide {
             local: local_udp(config),
             user_agent: &config.sip.user_agent,
         };
-        match self.legs.offer(now, offered, &contacts, ctx.ids, ctx.txs, ctx.fx) {
-            Ok(()) => ctx.calls.event(call, CallEventKind::Offered { operator: operator.to_string() }, ctx.fx),
-            Err(why) => self.acd.offer_failed(now, call, operator, why),
-        }
+        let rung = match self.legs.offer(now, offered, &contacts, ctx.ids, ctx.txs, ctx.fx) {
+            Ok(()) => {
+                ctx.calls.event(call, CallEventKind::Offered { operator: operator.to_string() }, ctx.fx);
+                true
+            }
+            Err(why) => {
+                self.acd.offer_failed(now, call, operator, why);
+                false
+            }
+        };
         self.drain_legs(now, ctx.reborrow());
+        rung
     }
 
     /// What the operator legs reported, routed to the calls, their media and the ACD.
@@ -311,6 +338,11 @@ impl OperatorSide {
                         Some(n) => MediaCommand::Bridge { remote: n.remote, codec: n.codec, payload_type: n.payload_type, telephone_event: n.telephone_event },
                         None => MediaCommand::Bridge { remote: None, codec, payload_type: codec.payload_type(), telephone_event: None },
                     };
+                    if self.dial_outs.contains(call) {
+                        // A call back: the number is called now, bridged when it answers.
+                        self.dial_out_operator_answered(now, call, cmd, ctx.reborrow());
+                        continue;
+                    }
                     ctx.fx.out.push_back(Output::Media { call, cmd });
                     info!(%call, %operator, "operator answered; legs bridged");
                     ctx.calls.event(call, CallEventKind::OperatorAnswered { operator: operator.to_string() }, ctx.fx);
@@ -318,6 +350,10 @@ impl OperatorSide {
                 }
                 LegEvent::Failed { call, operator, why } => {
                     ctx.calls.event(call, CallEventKind::OperatorNoAnswer { operator: operator.to_string() }, ctx.fx);
+                    if self.dial_outs.contains(call) {
+                        self.dial_out_operator_failed(now, call, ctx.reborrow());
+                        continue;
+                    }
                     self.acd.offer_failed(now, call, &operator, why);
                     acd = true;
                 }

@@ -9,6 +9,7 @@ use super::*;
 use crate::call::ivr::PromptRef;
 use crate::config::{Lang, PromptId};
 use crate::media::Codec;
+use crate::sip::Response;
 use crate::sip::message::reason_phrase;
 use crate::sip::{parse, HeaderName, Outgoing, Transport};
 

@@ -157,6 +157,7 @@ impl Publisher {
             | CallEventKind::Prompt { .. }
             | CallEventKind::IvrPath { .. }
             | CallEventKind::Caller { .. }
+            | CallEventKind::CallBack { .. }
             | CallEventKind::RtpTimeout
             | CallEventKind::NoCommonCodec { .. } => return,
         };

@@ -47,6 +47,10 @@ pub struct CallbackItem {
     pub operator: Option<String>,
     /// The operator's note, once done.
     pub note: Option<String>,
+    /// Call backs tried (`cc112 callbacks call`).
+    pub attempts: i64,
+    /// How the last one went (`answered`, `busy 486`, `no answer`...).
+    pub last_attempt: Option<String>,
 }
 
 /// Makes the item of a call that just ended abandoned, or refused with 488 because
@@ -81,13 +85,37 @@ pub(crate) fn on_operator_answer(conn: &Connection, id: &str, at: UtcMs) -> Resu
     Ok(())
 }
 
+/// A call back of `item` (record `call`) by `operator`: started (`result` `None`: the
+/// item is claimed, unless closed meanwhile, and the call's row says what it is), or
+/// over (counted with its result; an item the call back did not reach is open again,
+/// while one it reached was closed `reached` by [`on_operator_answer`]).
+pub(crate) fn attempt(conn: &Connection, item: &str, call: &str, operator: &str, at: UtcMs, result: Option<&str>) -> Result<(), rusqlite::Error> {
+    match result {
+        None => {
+            conn.prepare_cached("UPDATE calls SET direction = 'callback', callback_item = ?2 WHERE id = ?1")?.execute(params![call, item])?;
+            conn.prepare_cached("UPDATE callbacks SET state = 'claimed', operator = ?2, claimed_at = ?3 WHERE call_id = ?1 AND state IN ('open', 'claimed')")?
+                .execute(params![item, operator, at.millis()])?;
+        }
+        Some(r) => {
+            conn.prepare_cached(
+                "UPDATE callbacks SET attempts = attempts + 1, last_attempt = ?2,
+                   operator = CASE WHEN state = 'claimed' THEN NULL ELSE operator END,
+                   state = CASE WHEN state = 'claimed' THEN 'open' ELSE state END
+                 WHERE call_id = ?1",
+            )?
+            .execute(params![item, r])?;
+        }
+    }
+    Ok(())
+}
+
 /// Open or claimed items created before `before` become `expired`; how many.
 pub(crate) fn expire(conn: &Connection, before: UtcMs, now: UtcMs) -> Result<usize, rusqlite::Error> {
     conn.prepare_cached("UPDATE callbacks SET state = 'expired', closed_at = ?2 WHERE state IN ('open', 'claimed') AND created_at < ?1")?
         .execute(params![before.millis(), now.millis()])
 }
 
-const COLUMNS: &str = "call_id, caller, created_at, department, flags, waited_ms, outcome, state, operator, note";
+const COLUMNS: &str = "call_id, caller, created_at, department, flags, waited_ms, outcome, state, operator, note, attempts, last_attempt";
 
 fn item(r: &rusqlite::Row<'_>) -> Result<CallbackItem, rusqlite::Error> {
     Ok(CallbackItem {
@@ -101,6 +129,8 @@ fn item(r: &rusqlite::Row<'_>) -> Result<CallbackItem, rusqlite::Error> {
         state: r.get(7)?,
         operator: r.get(8)?,
         note: r.get(9)?,
+        attempts: r.get(10)?,
+        last_attempt: r.get(11)?,
     })
 }
 

@@ -102,3 +102,84 @@ fn an_operator_claims_and_closes_an_item_from_the_command_line() {
     assert!(items(&gw, false).is_empty());
     assert_eq!(items(&gw, true)[0]["note"], "called back: a mistaken call");
 }
+
+/// Click to call back (issue 16): a caller who hung up in the queue, and then again,
+/// is called back. `cc112 callbacks call` rings op-budi's SIPp phone first; once it
+/// answers, the gateway calls the number through the test trunk (a SIPp UAS on
+/// 127.0.0.1 that echoes the RTP it hears) and bridges them. The operator talks (an
+/// A-law recording), the number echoes it back (µ-law: transcoded both ways): the
+/// bridge relays packets from each side to the other, which cannot happen unless
+/// media flows both ways. The call back is a record of its own; the items close as
+/// `reached`.
+#[test]
+fn an_operator_calls_an_abandoned_caller_back_through_the_trunk_and_they_hear_each_other() {
+    let (trunk_port, trunk_media) = (free_ports(1), free_ports(4));
+    let trunk = format!("[callbacks]\ntrunk = \"sip:{{number}}@127.0.0.1:{trunk_port};user=phone\"\nring_timeout = \"10s\"\n");
+    let gw = crate::operators::gateway_with_operators_and(r#"["MD5", "SHA-256"]"#, &trunk);
+    let uri = format!("sip:118@{}", gw.sip);
+    // 081231 waits in medical and hangs up, then calls again and hangs up again.
+    for (n, wait) in [(1, "1500"), (2, "800")] {
+        let run = sipp(&gw, &["-sf", scenario("caller.xml").to_str().unwrap(), "-key", "ruri", &uri, "-d", wait, "-m", "1"]);
+        assert_eq!((run.exit_code, run.failed), (Some(0), 0), "{}", run.stdout);
+        assert!(gw.wait_events("ended", n, Duration::from_secs(5)), "{}", gw.log());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let open = items(&gw, false);
+    assert_eq!(open.len(), 2, "{open:?}");
+    let id = open[0]["id"].as_str().unwrap().to_string();
+    let reader = cc112::store::query::Reader::open(&gw.db).unwrap();
+    let flags: Option<String> = reader.connection().query_row("SELECT flags FROM calls WHERE id = ?1", [open[1]["id"].as_str().unwrap()], |r| r.get(0)).unwrap();
+    assert_eq!(flags.as_deref(), Some("callback"), "calling again while an item is open");
+
+    // Nobody to call with yet: op-budi is not registered.
+    let (ok, out) = callbacks(&gw, &["call", &id, "--operator", "op-budi"]);
+    assert!(!ok && out.contains("offline"), "{out}");
+
+    let (op_port, op_media) = crate::operators::register_op_budi(&gw);
+    let dir = tempfile::tempdir().unwrap();
+    let talk = corpora().join("rtp/sipp_g711a.pcap");
+    let op_sc = dir.path().join("op.xml");
+    let text = std::fs::read_to_string(scenario("operator_hangs_up.xml")).unwrap().replace("TALK_FILE", talk.to_str().unwrap()).replace("<pause milliseconds=\"1200\"/>", "<pause milliseconds=\"3000\"/>");
+    std::fs::write(&op_sc, text).unwrap();
+    let target = gw.sip;
+    let operator = std::thread::spawn(move || sipp_from(target, op_port, op_media, &["-sf", op_sc.to_str().unwrap(), "-m", "1"]));
+    let trace = dir.path().join("number.log");
+    let trace_s = trace.to_str().unwrap().to_string();
+    let number = std::thread::spawn(move || sipp_from(target, trunk_port, trunk_media, &["-sf", scenario("operator_answer.xml").to_str().unwrap(), "-m", "1", "-rtp_echo", "-trace_msg", "-message_file", &trace_s]));
+    std::thread::sleep(Duration::from_millis(300));
+
+    let (ok, out) = callbacks(&gw, &["call", &id, "--operator", "op-budi"]);
+    assert!(ok && out.contains("calling back"), "{out}\n{}", gw.log());
+    let (ok, out) = callbacks(&gw, &["call", open[1]["id"].as_str().unwrap(), "--operator", "op-budi"]);
+    assert!(!ok && out.contains("on_call"), "one call back per operator at a time: {out}");
+    let op = operator.join().unwrap();
+    assert_eq!((op.exit_code, op.failed), (Some(0), 0), "operator: {}\n{}", op.stdout, gw.log());
+    let num = number.join().unwrap();
+    assert_eq!((num.exit_code, num.failed), (Some(0), 0), "number: {}\n{}", num.stdout, gw.log());
+    let invite = std::fs::read_to_string(&trace).unwrap();
+    assert!(invite.contains(&format!("INVITE sip:081231@127.0.0.1:{trunk_port};user=phone SIP/2.0")), "{invite}");
+
+    // Media crossed the bridge both ways.
+    assert!(gw.wait_for(|l| l.contains("bridge closed"), Duration::from_secs(5)), "{}", gw.log());
+    let line = gw.log().lines().find(|l| l.contains("bridge closed")).unwrap().to_string();
+    let b: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let (from_number, from_operator) = (b["fields"]["from_caller"].as_u64().unwrap(), b["fields"]["from_operator"].as_u64().unwrap());
+    assert!(from_operator > 50 && from_number > 50, "{line}");
+    assert!(b["fields"]["transcoded"].as_u64().unwrap() > 0, "A-law to µ-law: {line}");
+
+    // The call back's own record, linked to the item; both items reached.
+    assert!(gw.wait_events("ended", 3, Duration::from_secs(5)), "{}", gw.log());
+    std::thread::sleep(Duration::from_millis(300));
+    let row: (String, String, String, Option<String>, String) = reader
+        .connection()
+        .query_row("SELECT direction, callback_item, caller, operator, outcome FROM calls WHERE direction IS NOT NULL", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap();
+    assert_eq!(row, ("callback".into(), id.clone(), "081231".into(), Some("op-budi".into()), "answered".into()));
+    assert!(items(&gw, false).is_empty());
+    let all = items(&gw, true);
+    assert!(all.iter().all(|i| i["state"] == "reached"), "{all:?}");
+    let called = all.iter().find(|i| i["id"] == id.as_str()).unwrap();
+    assert_eq!((called["attempts"].as_i64(), called["last_attempt"].as_str()), (Some(1), Some("answered")), "{called}");
+    // op-budi is free again after the wrap-up.
+    assert!(gw.wait_for(|l| l.contains("wrap_up"), Duration::from_secs(5)), "{}", gw.log());
+}

@@ -94,7 +94,7 @@ async fn act(shared: &Shared, who: TokenHolder, id: Result<Path<String>, PathRej
     let outcome = match &reply {
         Ok(Reply::State { state, .. }) => state.clone(),
         Ok(Reply::Error { message }) => format!("refused: {message}"),
-        Ok(Reply::Operators { .. }) => "unexpected reply".into(),
+        Ok(Reply::Operators { .. } | Reply::CallingBack { .. }) => "unexpected reply".into(),
         Err(e) => format!("not carried out: {}", e.message),
     };
     // `id` is a configured operator's; the action's reason was made printable.
@@ -103,7 +103,7 @@ async fn act(shared: &Shared, who: TokenHolder, id: Result<Path<String>, PathRej
     match reply? {
         Reply::State { operator, state } => Ok(Json(OperatorAction { operator, state }).into_response()),
         Reply::Error { message } => Err(ApiError::new(StatusCode::CONFLICT, message)),
-        Reply::Operators { .. } => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the engine answered another command")),
+        Reply::Operators { .. } | Reply::CallingBack { .. } => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the engine answered another command")),
     }
 }
 
