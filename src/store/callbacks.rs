@@ -25,13 +25,14 @@ use crate::clock::UtcMs;
 pub const MAX_NOTE_CHARS: usize = 500;
 
 /// One item of the worklist.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CallbackItem {
     /// The abandoned call's record id (the item's id).
     pub id: String,
     /// The number to call back, as the caller's phone sent it.
     pub caller: String,
-    /// When the abandoned call ended.
+    /// When the abandoned call ended (UTC milliseconds since the epoch).
+    #[schema(value_type = i64)]
     pub created_at: UtcMs,
     /// The queue it had reached, if any.
     pub department: Option<String>,
