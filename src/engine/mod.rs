@@ -476,6 +476,7 @@ impl Engine {
                     let (id, record) = (self.ids.call(), self.ids.record(self.utc(now)));
                     let started = call::started_event(record, &req, screened.identity.clone(), peer, &self.config.version);
                     uas::codec_refusal(id, started, &req, offered, &mut self.fx);
+                    self.ops.codec_refused(now, &req.head.from.uri.dialed().unwrap_or_else(|| req.head.from.uri.to_string()));
                 }
                 return self.refuse_invite(now, &key, &uas::offer_refusal(&e));
             }

@@ -106,6 +106,15 @@ impl OperatorSide {
         }
     }
 
+    /// `caller`'s offer was refused with 488 (no common codec): the store makes it a
+    /// callback item, and the book learns it at once, so the number's next call is
+    /// flagged `callback` without waiting for a restart to load the item.
+    pub(crate) fn codec_refused(&mut self, now: Instant, caller: &str) {
+        let utc = self.utc(now);
+        self.callers.ended(caller, PastCall { started: utc, outcome: crate::store::record::Outcome::Rejected, department: None }, utc);
+        self.callers.open_callback(caller, utc, utc);
+    }
+
     /// Operator accounts and registrar settings apply at once; bindings of operators
     /// who remain stay registered.
     pub(crate) fn reconfigure(&mut self, config: &Config) {
@@ -210,15 +219,24 @@ impl OperatorSide {
     /// `call` ended: its operator leg is hung up (unless the operator hung up) and the
     /// operator goes to wrap-up, or it leaves its queue.
     pub(crate) fn call_ended(&mut self, now: Instant, call: &Call, reason: EndReason, mut ctx: Ctx<'_>) {
-        self.dial_out_gone(now, call, ctx.reborrow());
-        let (outcome, _, _) = reason.outcome(call.routing.is_some(), call.operator.is_some());
+        let reached = self.dial_out_gone(now, call, ctx.reborrow());
+        let (mut outcome, _, _) = reason.outcome(call.routing.is_some(), call.operator.is_some());
+        if reached == Some(false) {
+            // A call back the number did not answer: its item stays open.
+            outcome = crate::store::record::Outcome::Failed;
+        }
         let department = call.routing.as_ref().map(|r| r.queue.to_string());
         let past = PastCall { started: self.utc(call.started), outcome, department };
         self.callers.ended(&call.caller, past, self.utc(now));
         if let Some(op) = &call.operator {
             let hung_up = reason == EndReason::OperatorHangup;
             self.legs.call_ended(now, call.id, op, hung_up, ctx.ids, ctx.txs, ctx.fx);
-            self.acd.call_ended(now, &op.operator);
+            if reached == Some(false) {
+                // Nobody to talk to: no wrap-up, the operator's place back.
+                self.acd.release(now, &op.operator, call.id);
+            } else {
+                self.acd.call_ended(now, &op.operator);
+            }
             self.drain_acd(now, ctx);
         } else if call.routing.is_some() {
             self.acd.remove(now, call.id);

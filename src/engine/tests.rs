@@ -497,6 +497,10 @@ fn no_common_codec_gets_488_with_warning() {
     assert!(matches!(&ev[1], CallEventKind::NoCommonCodec { offered } if offered.contains("18:G729/8000")), "{ev:?}");
     assert!(matches!(&ev[2], CallEventKind::Ended { reason: EndReason::NoCommonCodec }), "{ev:?}");
     assert_eq!(ev.len(), 3);
+    // The store makes it a callback item; the engine knows at once (no restart needed):
+    // the number's next call is flagged `callback`.
+    let out = h.send(&invite("call-488-again", "z9hG4bK488b", "sip:112@gw", SDP));
+    assert!(events(&out).iter().any(|e| matches!(e, CallEventKind::Caller { callback: true, .. })), "{:?}", events(&out));
 }
 
 #[test]

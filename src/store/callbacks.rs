@@ -297,6 +297,14 @@ mod tests {
         let open: Vec<String> = list(&conn, false).unwrap().into_iter().map(|i| i.id).collect();
         assert_eq!(open, ["B3"]);
         assert_eq!(list(&conn, true).unwrap().len(), 3);
+        // A call back of B3 that did not reach the number: open again, counted.
+        call(&conn, "C1", "0813", 8_000);
+        attempt(&conn, "B3", "C1", "op-a", UtcMs(8_000), None).unwrap();
+        assert_eq!(get(&conn, "B3").unwrap().map(|i| (i.state, i.operator)), Some(("claimed".into(), Some("op-a".into()))));
+        attempt(&conn, "B3", "C1", "op-a", UtcMs(9_000), Some("busy")).unwrap();
+        assert_eq!(get(&conn, "B3").unwrap().map(|i| (i.state, i.attempts, i.last_attempt)), Some(("open".into(), 1, Some("busy".into()))));
+        let direction: Option<String> = conn.query_row("SELECT direction FROM calls WHERE id = 'C1'", [], |r| r.get(0)).unwrap();
+        assert_eq!(direction.as_deref(), Some("callback"));
         let (calls, items) = recent_callers(&conn, UtcMs(0), 10).unwrap();
         assert_eq!(calls.len(), 3);
         assert_eq!(items, [("0813".to_string(), UtcMs(3_010))]);

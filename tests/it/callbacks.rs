@@ -113,17 +113,10 @@ fn an_operator_claims_and_closes_an_item_from_the_command_line() {
 /// `reached`.
 #[test]
 fn an_operator_calls_an_abandoned_caller_back_through_the_trunk_and_they_hear_each_other() {
-    let (trunk_port, trunk_media) = (free_ports(1), free_ports(4));
-    let trunk = format!("[callbacks]\ntrunk = \"sip:{{number}}@127.0.0.1:{trunk_port};user=phone\"\nring_timeout = \"10s\"\n");
-    let gw = crate::operators::gateway_with_operators_and(r#"["MD5", "SHA-256"]"#, &trunk);
-    let uri = format!("sip:118@{}", gw.sip);
+    let (gw, trunk_port, trunk_media) = gateway_with_trunk(";user=phone");
     // 081231 waits in medical and hangs up, then calls again and hangs up again.
-    for (n, wait) in [(1, "1500"), (2, "800")] {
-        let run = sipp(&gw, &["-sf", scenario("caller.xml").to_str().unwrap(), "-key", "ruri", &uri, "-d", wait, "-m", "1"]);
-        assert_eq!((run.exit_code, run.failed), (Some(0), 0), "{}", run.stdout);
-        assert!(gw.wait_events("ended", n, Duration::from_secs(5)), "{}", gw.log());
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    abandon(&gw, 1, "1500");
+    abandon(&gw, 2, "800");
     let open = items(&gw, false);
     assert_eq!(open.len(), 2, "{open:?}");
     let id = open[0]["id"].as_str().unwrap().to_string();
@@ -139,7 +132,9 @@ fn an_operator_calls_an_abandoned_caller_back_through_the_trunk_and_they_hear_ea
     let dir = tempfile::tempdir().unwrap();
     let talk = corpora().join("rtp/sipp_g711a.pcap");
     let op_sc = dir.path().join("op.xml");
-    let text = std::fs::read_to_string(scenario("operator_hangs_up.xml")).unwrap().replace("TALK_FILE", talk.to_str().unwrap()).replace("<pause milliseconds=\"1200\"/>", "<pause milliseconds=\"3000\"/>");
+    let text = std::fs::read_to_string(scenario("operator_hangs_up.xml")).unwrap().replace("TALK_FILE", talk.to_str().unwrap()).replace("<pause milliseconds=\"1200\"/>", "<pause milliseconds=\"3000\"/>")
+        // The phone rings a second before it is picked up (the check of one call back per operator).
+        .replacen("<send retrans=\"500\">", "<pause milliseconds=\"1000\"/>\n  <send retrans=\"500\">", 1);
     std::fs::write(&op_sc, text).unwrap();
     let target = gw.sip;
     let operator = std::thread::spawn(move || sipp_from(target, op_port, op_media, &["-sf", op_sc.to_str().unwrap(), "-m", "1"]));
@@ -183,3 +178,77 @@ fn an_operator_calls_an_abandoned_caller_back_through_the_trunk_and_they_hear_ea
     // op-budi is free again after the wrap-up.
     assert!(gw.wait_for(|l| l.contains("wrap_up"), Duration::from_secs(5)), "{}", gw.log());
 }
+
+/// The number behind the trunk is busy: the call back is over at once, its record
+/// `failed` ("call back not answered"), the operator hung up on and free again at once
+/// (no wrap-up for a call back that reached nobody), and the item open again with the
+/// attempt counted.
+#[test]
+fn a_busy_number_leaves_the_item_open_with_the_attempt_counted_and_the_operator_free() {
+    let (gw, trunk_port, trunk_media) = gateway_with_trunk("");
+    abandon(&gw, 1, "800");
+    let id = items(&gw, false)[0]["id"].as_str().unwrap().to_string();
+
+    let (op_port, op_media) = crate::operators::register_op_budi(&gw);
+    let target = gw.sip;
+    let operator = std::thread::spawn(move || sipp_from(target, op_port, op_media, &["-sf", scenario("operator_answer.xml").to_str().unwrap(), "-m", "1"]));
+    let dir = tempfile::tempdir().unwrap();
+    let busy = dir.path().join("busy.xml");
+    std::fs::write(&busy, BUSY_UAS).unwrap();
+    let number = std::thread::spawn(move || sipp_from(target, trunk_port, trunk_media, &["-sf", busy.to_str().unwrap(), "-m", "1"]));
+    std::thread::sleep(Duration::from_millis(300));
+    let (ok, out) = callbacks(&gw, &["call", &id, "--operator", "op-budi"]);
+    assert!(ok, "{out}");
+    let num = number.join().unwrap();
+    assert_eq!((num.exit_code, num.failed), (Some(0), 0), "number: {}\n{}", num.stdout, gw.log());
+    let op = operator.join().unwrap();
+    assert_eq!((op.exit_code, op.failed), (Some(0), 0), "operator hung up on: {}\n{}", op.stdout, gw.log());
+    assert!(gw.wait_events("ended", 2, Duration::from_secs(5)), "{}", gw.log());
+    std::thread::sleep(Duration::from_millis(300));
+    let open = items(&gw, false);
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!((open[0]["state"].as_str(), open[0]["attempts"].as_i64(), open[0]["last_attempt"].as_str()), (Some("open"), Some(1), Some("busy")), "{}", open[0]);
+    let reader = cc112::store::query::Reader::open(&gw.db).unwrap();
+    let (outcome, reason): (String, String) = reader.connection().query_row("SELECT outcome, end_reason FROM calls WHERE direction = 'callback'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!((outcome.as_str(), reason.as_str()), ("failed", "call back not answered"));
+    // op-budi is available at once: a second call back rings them again.
+    let (ok, out) = callbacks(&gw, &["call", &id, "--operator", "op-budi"]);
+    assert!(ok && out.contains("calling back"), "{out}");
+}
+
+/// A gateway whose `[callbacks] trunk` is a SIPp UAS on 127.0.0.1 (its SIP and media
+/// ports returned); `params` follow the URI's host.
+fn gateway_with_trunk(params: &str) -> (Gateway, u16, u16) {
+    let (trunk_port, trunk_media) = (free_ports(1), free_ports(4));
+    let trunk = format!("[callbacks]\ntrunk = \"sip:{{number}}@127.0.0.1:{trunk_port}{params}\"\nring_timeout = \"10s\"\n");
+    (crate::operators::gateway_with_operators_and(r#"["MD5", "SHA-256"]"#, &trunk), trunk_port, trunk_media)
+}
+
+/// 081231 (SIPp's first caller) waits in medical `wait_ms` and hangs up: the `n`-th call.
+fn abandon(gw: &Gateway, n: usize, wait_ms: &str) {
+    let uri = format!("sip:118@{}", gw.sip);
+    let run = sipp(gw, &["-sf", scenario("caller.xml").to_str().unwrap(), "-key", "ruri", &uri, "-d", wait_ms, "-m", "1"]);
+    assert_eq!((run.exit_code, run.failed), (Some(0), 0), "{}", run.stdout);
+    assert!(gw.wait_events("ended", n, Duration::from_secs(5)), "{}", gw.log());
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+/// A number that is busy: 486 to the INVITE (SIPp as UAS; the ACK is the transaction's).
+const BUSY_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="busy number">
+  <recv request="INVITE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]B[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+</scenario>
+"#;

@@ -294,9 +294,10 @@ impl OperatorSide {
 
     /// `call` ends, however: the trunk INVITE still ringing is cancelled, an operator who
     /// never answered stops ringing and is available again, and the item learns how it
-    /// went. Called first by [`OperatorSide::call_ended`].
-    pub(crate) fn dial_out_gone(&mut self, now: Instant, call: &Call, ctx: Ctx<'_>) {
-        let Some(mut d) = self.dial_outs.by_call.remove(&call.id) else { return };
+    /// went. Called first by [`OperatorSide::call_ended`]: `Some(whether the number
+    /// answered)` for a call back, `None` for any other call.
+    pub(crate) fn dial_out_gone(&mut self, now: Instant, call: &Call, ctx: Ctx<'_>) -> Option<bool> {
+        let mut d = self.dial_outs.by_call.remove(&call.id)?;
         ctx.fx.timers.set(TimerKey::DialOut(call.id), None);
         ctx.fx.timers.set(TimerKey::DialOutTx(call.id), None);
         if let Some(t) = d.trunk.as_mut() {
@@ -314,6 +315,7 @@ impl OperatorSide {
         let result = Some(d.result.to_string());
         info!(call = %call.id, item = %d.item, result = d.result, "call back over");
         ctx.calls.event(call.id, CallEventKind::CallBack { item: d.item, operator: d.operator.to_string(), result }, ctx.fx);
+        Some(d.trunk.is_some_and(|t| t.answered))
     }
 }
 
