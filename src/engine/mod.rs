@@ -49,6 +49,7 @@ pub mod call;
 pub mod callers;
 mod calls;
 pub mod control;
+mod dial_outs;
 mod ids;
 mod legs;
 mod operator_side;

@@ -14,9 +14,9 @@ use tracing::{info, warn};
 
 mod dial_out;
 
-use self::dial_out::DialOuts;
 use super::call::Call;
 use super::callers::{CallerBook, PastCall};
+use super::dial_outs::DialOuts;
 use super::calls::Calls;
 use super::control::{self, Command, Reply};
 use super::ids::{Ids, OfferId};

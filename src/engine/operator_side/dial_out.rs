@@ -21,7 +21,6 @@
 //! the attempt counted (`callbacks.attempts`, `last_attempt`) and the operator
 //! available again in their place.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -30,6 +29,7 @@ use tracing::{info, warn};
 use super::{local_udp, Ctx, OperatorSide};
 use crate::call::CallId;
 use crate::config::{CallbackTrunk, OperatorId};
+use crate::engine::dial_outs::{DialOut, TrunkLeg};
 use crate::engine::call::{Call, CallState};
 use crate::engine::control::Reply;
 use crate::engine::output::{CallEvent, CallEventKind, EndReason, MediaCommand, Output};
@@ -42,44 +42,6 @@ use crate::sip::{sent_by, HeaderName, Method, Outgoing, Peer, Response, Transpor
 
 /// Longest item id accepted (a record id is a 26-character ULID).
 const MAX_ITEM_ID: usize = 64;
-
-/// The call backs in progress (at most one per operator) and their trunk INVITEs.
-#[derive(Default)]
-pub(crate) struct DialOuts {
-    by_call: HashMap<CallId, DialOut>,
-    /// Via branch of a trunk INVITE → its call.
-    by_branch: HashMap<String, CallId>,
-}
-
-/// One call back.
-struct DialOut {
-    item: String,
-    operator: OperatorId,
-    /// The number's Request-URI, from the trunk template.
-    uri: String,
-    /// The operator's media once they answered: bridged when the number answers.
-    operator_media: Option<MediaCommand>,
-    trunk: Option<TrunkLeg>,
-    /// How it went so far, for the item (`operator did not answer`, `busy 486`...).
-    result: &'static str,
-}
-
-/// Our INVITE to the trunk.
-struct TrunkLeg {
-    branch: String,
-    tx: Option<InviteClientTx>,
-    peer: Peer,
-    answered: bool,
-    ack: Option<Bytes>,
-}
-
-impl DialOuts {
-    /// Whether `call` is a call back.
-    pub(crate) fn contains(&self, call: CallId) -> bool {
-        self.by_call.contains_key(&call)
-    }
-}
-
 impl OperatorSide {
     /// [`Command::CallBack`](crate::engine::control::Command::CallBack): reserve the
     /// operator, make the call, open its port (the operator rings once it is open).
