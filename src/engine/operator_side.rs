@@ -441,7 +441,7 @@ fn local_udp(config: &Config) -> SocketAddr {
 
 /// The flags the operator's phone is shown (`X-CC112-Flags`): `callback`, then the
 /// IVR's (`silent_55`, `silent`), comma-separated; `None` for none.
-fn flags(c: &Call) -> Option<String> {
+pub(crate) fn flags(c: &Call) -> Option<String> {
     let ivr = c.routing.as_ref().and_then(|r| r.reason.flag());
     let all: Vec<&str> = c.callback.then_some("callback").into_iter().chain(ivr).collect();
     (!all.is_empty()).then(|| all.join(","))

@@ -334,6 +334,8 @@ fn queues_and_operators_live_and_a_supervisor_pause_named_in_the_history() {
         assert!(c["caller"].as_str().unwrap().starts_with("08123"), "{c}");
         assert!(c["wait_seconds"].as_f64().unwrap() >= 0.0 && c["offered_to"].is_null(), "{c}");
         assert_eq!(c["routing"]["queue"], "medical", "{c}");
+        // A caller who pressed a key: the normal class, no flags (issue 16).
+        assert_eq!((c["class"].as_str(), c["effective_class"].as_str(), c["flags"].is_null()), (Some("normal"), Some("normal"), true), "{c}");
         assert!(q["oldest_wait_seconds"].as_f64().is_some(), "{q}");
         // The record behind the waiting caller, by its id, while the call lasts.
         let record = c["record"].as_str().unwrap();
@@ -341,6 +343,7 @@ fn queues_and_operators_live_and_a_supervisor_pause_named_in_the_history() {
         assert_eq!(call["call"]["caller_name"], "<script>alert(1)</script>");
         assert_eq!(call["call"]["sip_call_id"], c["sip_call_id"]);
         assert!(call["call"]["outcome"].is_null(), "{call}");
+        assert_eq!((call["call"]["class"].as_str(), call["call"]["direction"].is_null()), (Some("normal"), true), "{call}");
         let run = caller.join().unwrap();
         assert_eq!(run.successful, 1, "{}\n{}", run.stdout, run.stderr);
     });
