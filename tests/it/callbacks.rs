@@ -185,16 +185,9 @@ fn an_operator_calls_an_abandoned_caller_back_through_the_trunk_and_they_hear_ea
 /// attempt counted.
 #[test]
 fn a_busy_number_leaves_the_item_open_with_the_attempt_counted_and_the_operator_free() {
-    let (gw, trunk_port, trunk_media) = gateway_with_trunk("");
-    abandon(&gw, 1, "800");
-    let id = items(&gw, false)[0]["id"].as_str().unwrap().to_string();
-
-    let (op_port, op_media) = crate::operators::register_op_budi(&gw);
+    let One { gw, trunk: (trunk_port, trunk_media), id, op: (op_port, op_media), busy, _dir } = one_item();
     let target = gw.sip;
     let operator = std::thread::spawn(move || sipp_from(target, op_port, op_media, &["-sf", scenario("operator_answer.xml").to_str().unwrap(), "-m", "1"]));
-    let dir = tempfile::tempdir().unwrap();
-    let busy = dir.path().join("busy.xml");
-    std::fs::write(&busy, BUSY_UAS).unwrap();
     let number = std::thread::spawn(move || sipp_from(target, trunk_port, trunk_media, &["-sf", busy.to_str().unwrap(), "-m", "1"]));
     std::thread::sleep(Duration::from_millis(300));
     let (ok, out) = callbacks(&gw, &["call", &id, "--operator", "op-budi"]);
@@ -231,6 +224,49 @@ fn abandon(gw: &Gateway, n: usize, wait_ms: &str) {
     assert_eq!((run.exit_code, run.failed), (Some(0), 0), "{}", run.stdout);
     assert!(gw.wait_events("ended", n, Duration::from_secs(5)), "{}", gw.log());
     std::thread::sleep(Duration::from_millis(300));
+}
+
+/// A gateway with a trunk, one open item (081231 hung up in medical), op-budi
+/// registered, and a busy SIPp UAS scenario written.
+struct One {
+    gw: Gateway,
+    trunk: (u16, u16),
+    id: String,
+    op: (u16, u16),
+    busy: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn one_item() -> One {
+    let (gw, trunk_port, trunk_media) = gateway_with_trunk("");
+    abandon(&gw, 1, "800");
+    let id = items(&gw, false)[0]["id"].as_str().unwrap().to_string();
+    let op = crate::operators::register_op_budi(&gw);
+    let dir = tempfile::tempdir().unwrap();
+    let busy = dir.path().join("busy.xml");
+    std::fs::write(&busy, BUSY_UAS).unwrap();
+    One { gw, trunk: (trunk_port, trunk_media), id, op, busy, _dir: dir }
+}
+
+/// The operator's phone refuses (486): the number is never called, the item stays open
+/// with the attempt counted, and the operator is available again at once.
+#[test]
+fn an_operator_who_does_not_take_the_call_back_is_free_again_and_the_number_is_not_called() {
+    let One { gw, id, op: (op_port, op_media), busy, _dir, .. } = one_item();
+    let target = gw.sip;
+    let operator = std::thread::spawn(move || sipp_from(target, op_port, op_media, &["-sf", busy.to_str().unwrap(), "-m", "1"]));
+    std::thread::sleep(Duration::from_millis(300));
+    let (ok, out) = callbacks(&gw, &["call", &id, "--operator", "op-budi"]);
+    assert!(ok, "{out}");
+    let op = operator.join().unwrap();
+    assert_eq!((op.exit_code, op.failed), (Some(0), 0), "operator: {}\n{}", op.stdout, gw.log());
+    assert!(gw.wait_events("ended", 2, Duration::from_secs(5)), "{}", gw.log());
+    std::thread::sleep(Duration::from_millis(300));
+    let open = items(&gw, false);
+    assert_eq!((open[0]["state"].as_str(), open[0]["attempts"].as_i64(), open[0]["last_attempt"].as_str()), (Some("open"), Some(1), Some("operator did not answer")), "{}", open[0]);
+    assert!(!gw.log().contains("calling the number"), "{}", gw.log());
+    let (ok, out) = callbacks(&gw, &["call", &id, "--operator", "op-budi"]);
+    assert!(ok && out.contains("calling back"), "available again at once: {out}");
 }
 
 /// A number that is busy: 486 to the INVITE (SIPp as UAS; the ACK is the transaction's).

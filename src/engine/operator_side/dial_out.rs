@@ -258,7 +258,7 @@ impl OperatorSide {
     /// never answered stops ringing and is available again, and the item learns how it
     /// went. Called first by [`OperatorSide::call_ended`]: `Some(whether the number
     /// answered)` for a call back, `None` for any other call.
-    pub(crate) fn dial_out_gone(&mut self, now: Instant, call: &Call, ctx: Ctx<'_>) -> Option<bool> {
+    pub(crate) fn dial_out_gone(&mut self, now: Instant, call: &Call, mut ctx: Ctx<'_>) -> Option<bool> {
         let mut d = self.dial_outs.by_call.remove(&call.id)?;
         ctx.fx.timers.set(TimerKey::DialOut(call.id), None);
         ctx.fx.timers.set(TimerKey::DialOutTx(call.id), None);
@@ -270,13 +270,17 @@ impl OperatorSide {
                 }
             }
         }
-        if call.operator.is_none() {
-            self.legs.withdraw(now, call.id, ctx.ids, ctx.txs, ctx.fx);
-            self.acd.release(now, &d.operator, call.id);
-        }
         let result = Some(d.result.to_string());
         info!(call = %call.id, item = %d.item, result = d.result, "call back over");
         ctx.calls.event(call.id, CallEventKind::CallBack { item: d.item, operator: d.operator.to_string(), result }, ctx.fx);
+        if call.operator.is_none() {
+            // The operator never answered: stop their phones, give them back to the
+            // queues (what that makes the ACD do is carried out now).
+            self.legs.withdraw(now, call.id, ctx.ids, ctx.txs, ctx.fx);
+            self.acd.release(now, &d.operator, call.id);
+            self.drain_legs(now, ctx.reborrow());
+            self.drain_acd(now, ctx);
+        }
         Some(d.trunk.is_some_and(|t| t.answered))
     }
 }
