@@ -42,6 +42,7 @@ mod queues;
 mod routing;
 mod routing_plan;
 mod callbacks;
+mod nuisance;
 mod shutdown;
 mod sip;
 mod store;
@@ -61,6 +62,7 @@ pub use operators::{operator_hash, AcdConfig, Operator, OperatorId, RegistrarCon
 pub use overload::OverloadConfig;
 pub use shutdown::ShutdownConfig;
 pub use callbacks::{CallbackTrunk, CallbacksConfig};
+pub use nuisance::NuisanceRule;
 pub use plan::Config;
 pub use problems::ConfigError;
 pub use queues::Queue;

@@ -111,7 +111,7 @@ impl OperatorSide {
     /// flagged `callback` without waiting for a restart to load the item.
     pub(crate) fn codec_refused(&mut self, now: Instant, caller: &str) {
         let utc = self.utc(now);
-        self.callers.ended(caller, PastCall { started: utc, outcome: crate::store::record::Outcome::Rejected, department: None }, utc);
+        self.callers.ended(caller, PastCall { started: utc, outcome: crate::store::record::Outcome::Rejected, department: None, silent: false }, utc);
         self.callers.open_callback(caller, utc, utc);
     }
 
@@ -210,6 +210,15 @@ impl OperatorSide {
     pub(crate) fn enqueue(&mut self, now: Instant, call: CallId, queue: &QueueId, class: Priority, ctx: Ctx<'_>) {
         // A caller calling back after an abandoned call is served first.
         let class = if ctx.calls.get(call).is_some_and(|c| c.callback) { Priority::High } else { class };
+        // [routing.nuisance] (off by default): a repeat silent caller one class lower,
+        // never below the silent class (a 5 5 caller or a caller calling back keeps high).
+        let rule = &ctx.config.routing.nuisance;
+        let utc = self.utc(now);
+        let repeat = rule.enabled && class == Priority::Normal && ctx.calls.get(call).is_some_and(|c| self.callers.silent_calls(&c.caller, utc, rule.within) >= rule.silent_calls);
+        if repeat {
+            info!(%call, "repeat silent caller ([routing.nuisance]): queued in the low class");
+        }
+        let class = if repeat { Priority::Low } else { class };
         self.acd.enqueue_with(now, call, queue, class);
         let position = self.acd.position(now, call).map_or(0, |(_, p)| p);
         ctx.calls.event(call, CallEventKind::Queued { queue: queue.to_string(), position }, ctx.fx);
@@ -226,7 +235,8 @@ impl OperatorSide {
             outcome = crate::store::record::Outcome::Failed;
         }
         let department = call.routing.as_ref().map(|r| r.queue.to_string());
-        let past = PastCall { started: self.utc(call.started), outcome, department };
+        let silent = call.routing.as_ref().and_then(|r| r.reason.flag()) == Some("silent");
+        let past = PastCall { started: self.utc(call.started), outcome, department, silent };
         self.callers.ended(&call.caller, past, self.utc(now));
         if let Some(op) = &call.operator {
             let hung_up = reason == EndReason::OperatorHangup;

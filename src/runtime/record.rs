@@ -250,7 +250,8 @@ pub(super) fn load_callers(engine: &mut crate::engine::Engine, path: &std::path:
     match read {
         Ok((calls, open)) => {
             let (n, m) = (calls.len(), open.len());
-            let calls = calls.into_iter().map(|(number, started, outcome, department)| (number, PastCall { started, outcome, department })).collect();
+            let silent = |f: &Option<String>| f.as_deref().is_some_and(|f| f.split(',').any(|x| x == "silent"));
+            let calls = calls.into_iter().map(|(number, started, outcome, department, flags)| (number, PastCall { started, outcome, department, silent: silent(&flags) })).collect();
             engine.load_callers(std::time::Instant::now(), calls, open);
             tracing::info!(calls = n, open_callbacks = m, "caller history loaded (7 days)");
         }

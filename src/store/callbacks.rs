@@ -199,7 +199,7 @@ fn settle(conn: &Connection, id: &str, changed: usize) -> Result<Result<Callback
 
 /// One call of the last days as the engine's caller book takes it at start: the
 /// number, when it started, how it ended, the queue it reached.
-pub type PastCallRow = (String, UtcMs, Outcome, Option<String>);
+pub type PastCallRow = (String, UtcMs, Outcome, Option<String>, Option<String>);
 /// An open callback item as the caller book takes it: the number, when it was made.
 pub type OpenItemRow = (String, UtcMs);
 
@@ -207,17 +207,17 @@ pub type OpenItemRow = (String, UtcMs);
 /// (number, when made): what the engine's caller book is loaded with at start.
 pub fn recent_callers(conn: &Connection, since: UtcMs, most: usize) -> Result<(Vec<PastCallRow>, Vec<OpenItemRow>), StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT caller, started_at, outcome, department FROM
+        "SELECT caller, started_at, outcome, department, flags FROM
            (SELECT * FROM calls WHERE started_at >= ?1 AND outcome IS NOT NULL ORDER BY started_at DESC LIMIT ?2)
          ORDER BY started_at",
     )?;
     let calls = stmt
         .query_map(params![since.millis(), most as i64], |r| {
             let outcome: String = r.get(2)?;
-            Ok((r.get::<_, String>(0)?, UtcMs(r.get(1)?), outcome, r.get::<_, Option<String>>(3)?))
+            Ok((r.get::<_, String>(0)?, UtcMs(r.get(1)?), outcome, r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?))
         })?
         .filter_map(|row| match row {
-            Ok((caller, at, outcome, dept)) => outcome.parse::<Outcome>().ok().map(|o| Ok((caller, at, o, dept))),
+            Ok((caller, at, outcome, dept, flags)) => outcome.parse::<Outcome>().ok().map(|o| Ok((caller, at, o, dept, flags))),
             Err(e) => Some(Err(e)),
         })
         .collect::<Result<Vec<_>, _>>()?;
