@@ -1,6 +1,8 @@
 //! `cc112 callbacks`: the callback worklist on the command line (issue 16). `list`
 //! reads; `claim` and `done` write one short transaction each to the record database,
-//! beside the running gateway (SQLite's WAL and busy timeout let both write).
+//! beside the running gateway (SQLite's WAL and busy timeout let both write). `call`
+//! asks the running gateway, through its control socket, to ring the operator and then
+//! the number, and bridge them (the engine checks the number and the operator again).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -36,6 +38,19 @@ pub(crate) enum CallbacksCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Click to call back: ring the operator's phone, then call the number through
+    /// `[callbacks] trunk` and bridge them (the operator must be available).
+    Call {
+        /// The item's id.
+        id: String,
+        #[arg(long)]
+        operator: String,
+        #[command(flatten)]
+        db: DbArgs,
+        /// The gateway's control socket; default: next to the database.
+        #[arg(long)]
+        socket: Option<std::path::PathBuf>,
+    },
     /// Close an item with a note on what came of the call back.
     Done {
         /// The item's id.
@@ -63,6 +78,29 @@ pub(crate) fn run(command: CallbacksCommand) -> anyhow::Result<ExitCode> {
         }
         CallbacksCommand::Claim { id, operator, db } => write(&db, |conn, now| callbacks::claim(conn, &id, &operator, now)),
         CallbacksCommand::Done { id, note, db } => write(&db, |conn, now| callbacks::done(conn, &id, &note, now)),
+        CallbacksCommand::Call { id, operator, db, socket } => call(&id, &operator, &db, socket),
+    }
+}
+
+/// `callbacks call`: the item must be open (or claimed by this operator); the gateway
+/// places the call and says so at once (the call itself is in its log and records).
+fn call(id: &str, operator: &str, db: &DbArgs, socket: Option<std::path::PathBuf>) -> anyhow::Result<ExitCode> {
+    use cc112::engine::control::{Command, Reply};
+    let (reader, cfg) = crate::open_reader(db)?;
+    let Some(item) = callbacks::get(reader.connection(), id)? else { anyhow::bail!("no callback item {id}") };
+    let mine = item.state == "claimed" && item.operator.as_deref() == Some(operator);
+    if item.state != "open" && !mine {
+        anyhow::bail!("{}", callbacks::WorklistError::NotOpen { id: item.id, state: item.state, by: item.operator });
+    }
+    let path = socket.unwrap_or_else(|| cc112::runtime::control::socket_path(&db.db.clone().unwrap_or_else(|| cfg.store.path.clone())));
+    let cmd = Command::CallBack { item: item.id, number: item.caller, operator: operator.to_string(), by: Some(crate::CLI.into()) };
+    match cc112::runtime::control::send(&path, &cmd).with_context(|| format!("no running gateway on {}", path.display()))? {
+        Reply::CallingBack { record, operator } => {
+            println!("{id}: calling back; ringing {operator} first (call record {record})");
+            Ok(ExitCode::SUCCESS)
+        }
+        Reply::Error { message } => anyhow::bail!("{}", printable(&message)),
+        _ => anyhow::bail!("unexpected reply from the gateway"),
     }
 }
 

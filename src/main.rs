@@ -319,6 +319,7 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     }
                 }
                 Reply::State { operator, state } => println!("{operator}: {state}"),
+                Reply::CallingBack { .. } => anyhow::bail!("unexpected reply"),
                 Reply::Error { message } => anyhow::bail!("{message}"),
             }
             Ok(ExitCode::SUCCESS)

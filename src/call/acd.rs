@@ -36,6 +36,7 @@ use crate::call::CallId;
 use crate::config::{AcdConfig, Operator, OperatorId, QueueId, RoutingPlan};
 
 mod lanes;
+mod reserve;
 mod tables;
 mod view;
 

@@ -158,7 +158,7 @@ struct RawRoutingTables {
 /// `[routing]`, `[ivr]` and `[[queues]]` into one [`RoutingPlan`], each table against
 /// the built-in plan's defaults, then checked against each other.
 fn routing_plan(
-    raw: RawRoutingTables,
+    mut raw: RawRoutingTables,
     emergency: Option<&EmergencyConfig>,
     p: &mut Problems<'_>,
 ) -> RoutingPlan {
@@ -166,6 +166,7 @@ fn routing_plan(
     let d = default_routing();
 
     let queues = queues(raw.queues, &d.queues, p);
+    let nuisance = super::nuisance::nuisance(raw.routing.as_mut().and_then(|r| r.get_mut().nuisance.take()), p);
     let (fallback, utc_offset, mut direct, silent) = routing_table(raw.routing, &d.routing_table(), p);
     // The default direct numbers are the legacy national numbers; a deployment that
     // does not answer one of them simply has no direct route for it. Numbers the
@@ -177,7 +178,7 @@ fn routing_plan(
     }
     let ivr = ivr(raw.ivr, &d.ivr(), p);
 
-    let plan = RoutingPlan::from_parts(
+    let mut plan = RoutingPlan::from_parts(
         ivr.ivr(),
         RoutingTable {
             fallback_queue: fallback.0.clone(),
@@ -188,6 +189,7 @@ fn routing_plan(
         queues.iter().map(|q| q.queue.clone()).collect(),
     );
 
+    plan.nuisance = nuisance;
     cross_refs::check_queues(&queues, &fallback, p);
     cross_refs::check_silent_queue(&queues, silent.as_ref(), p);
     cross_refs::check_direct(&direct, &queues, emergency, p);

@@ -20,6 +20,8 @@ pub(crate) struct RawRouting {
     pub silent_queue: Option<S<String>>,
     pub utc_offset: Option<S<String>>,
     pub direct: Option<S<Vec<S<RawDirect>>>>,
+    /// `[routing.nuisance]`, taken out before the rest is validated (`plan.rs`).
+    pub nuisance: Option<S<super::nuisance::RawNuisance>>,
 }
 
 /// One `[[routing.direct]]` entry as written.

@@ -54,6 +54,8 @@ pub struct RoutingPlan {
     /// Where a silent caller who pressed 5 5 goes, at the highest priority (issue 16);
     /// `None`: the fallback queue.
     pub silent_queue: Option<QueueId>,
+    /// `[routing.nuisance]`: a repeat silent caller's class lowered (off by default).
+    pub nuisance: super::NuisanceRule,
     /// A caller who has neither spoken nor pressed a key when the menu gives up hears
     /// `silent_prompt` ("if you cannot speak, press 5 twice") before the fallback.
     pub silent_procedure: bool,
@@ -98,6 +100,7 @@ impl RoutingPlan {
             queues: overflow_to_fallback(queues, &routing.fallback_queue),
             fallback_queue: routing.fallback_queue,
             silent_queue: routing.silent_queue,
+            nuisance: super::NuisanceRule::default(),
             direct: routing.direct,
             utc_offset: routing.utc_offset,
         }

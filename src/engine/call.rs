@@ -149,6 +149,9 @@ pub struct Call {
     pub operator: Option<OperatorDialog>,
     /// Who sent the INVITE, as the fair sharing of capacity counts it.
     pub source: SourceKey,
+    /// A call the gateway placed to call a worklist item back (its id): the caller's
+    /// dialog is ours as UAC, up once the number answers (`operator_side/dial_out.rs`).
+    pub dial_out: Option<String>,
 }
 
 impl Call {
@@ -232,6 +235,7 @@ impl Call {
             callback: false,
             operator: None,
             source: n.source,
+            dial_out: None,
         }
     }
 

@@ -38,6 +38,8 @@ pub struct PastCall {
     pub outcome: Outcome,
     /// The queue it reached.
     pub department: Option<String>,
+    /// Routed `silent` (no word, no key): what `[routing.nuisance]` counts.
+    pub silent: bool,
 }
 
 #[derive(Debug, Default)]
@@ -141,6 +143,13 @@ impl CallerBook {
     /// `24h=N;7d=M;last=OUTCOME,DEPARTMENT,AGE` for a number with calls in the last 7
     /// days (`None` otherwise). The department is `-` when the call reached none; the
     /// age is minutes below two hours, hours below two days, then days.
+    /// How many of `number`'s calls within `within` of `now` were silent.
+    pub fn silent_calls(&self, number: &str, now: UtcMs, within: std::time::Duration) -> usize {
+        let from = now.millis().saturating_sub(within.as_millis() as i64);
+        self.numbers.get(number).map_or(0, |e| e.calls.iter().filter(|c| c.silent && c.started.millis() >= from).count())
+    }
+
+    /// The summary shown to the operator.
     pub fn summary(&self, number: &str, now: UtcMs) -> Option<String> {
         let e = self.numbers.get(number)?;
         let now_ms = now.millis();
@@ -167,8 +176,21 @@ mod tests {
 
     const MIN: i64 = 60_000;
 
+    #[test]
+    fn silent_calls_are_counted_within_the_rule_s_window() {
+        let mut b = CallerBook::new(Duration::from_secs(24 * 3600));
+        let now = UtcMs(3_000 * MIN);
+        for at in [100, 2_000, 2_900, 2_950] {
+            b.ended("0812", PastCall { silent: true, ..past(at, Outcome::AbandonedQueue, Some("general")) }, now);
+        }
+        b.ended("0812", past(2_990, Outcome::Answered, Some("general")), now);
+        assert_eq!(b.silent_calls("0812", now, Duration::from_secs(24 * 3600)), 3, "the call of 2,900 min ago is out of the day");
+        assert_eq!(b.silent_calls("0812", now, Duration::from_secs(3600)), 1);
+        assert_eq!(b.silent_calls("0813", now, Duration::from_secs(3600)), 0);
+    }
+
     fn past(at_min: i64, outcome: Outcome, dept: Option<&str>) -> PastCall {
-        PastCall { started: UtcMs(at_min * MIN), outcome, department: dept.map(str::to_string) }
+        PastCall { started: UtcMs(at_min * MIN), outcome, department: dept.map(str::to_string), silent: false }
     }
 
     #[test]

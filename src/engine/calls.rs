@@ -118,6 +118,15 @@ impl Calls {
         self.calls.insert(call.id, call);
     }
 
+    /// Changes a call's dialog (a call back's, once the number answered), keeping the
+    /// index from its dialog key to the call right.
+    pub(crate) fn set_dialog(&mut self, id: CallId, change: impl FnOnce(&mut Call)) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        self.dialogs.remove(&call.dialog_key());
+        change(call);
+        self.dialogs.insert(call.dialog_key(), id);
+    }
+
     /// The call an in-dialog request from the caller belongs to.
     pub(crate) fn dialog_of(&self, req: &Request) -> Option<CallId> {
         self.dialogs.get(&DialogKey::of_request(req)?).copied()

@@ -45,6 +45,19 @@ pub enum Command {
         #[serde(default)]
         by: Option<String>,
     },
+    /// Click to call back (issue 16): ring the operator's phones; once they answer,
+    /// call `number` through `[callbacks] trunk` and bridge them.
+    CallBack {
+        /// The worklist item's id (the abandoned call's record id).
+        item: String,
+        /// The number to call (digits and a leading `+` only, checked again here).
+        number: String,
+        /// The operator who calls; they must be available.
+        operator: String,
+        /// Who asked (an API token's name, `cli`).
+        #[serde(default)]
+        by: Option<String>,
+    },
 }
 
 impl Command {
@@ -52,7 +65,7 @@ impl Command {
     /// `resume`, `logout`), who asked and the reason given; `None` for a query.
     pub fn action(&self) -> Option<Action<'_>> {
         let (operator, verb, by, reason) = match self {
-            Command::ListOperators => return None,
+            Command::ListOperators | Command::CallBack { .. } => return None,
             Command::Pause { operator, reason, by } => (operator, "pause", by, Some(reason.as_str())),
             Command::Resume { operator, by } => (operator, "resume", by, None),
             Command::Logout { operator, by } => (operator, "logout", by, None),
@@ -120,6 +133,13 @@ pub enum Reply {
         /// The new ACD state.
         state: String,
     },
+    /// A call back started: the operator's phones ring.
+    CallingBack {
+        /// The call back's own record id.
+        record: String,
+        /// The operator being rung.
+        operator: String,
+    },
     /// The command could not be carried out (unknown operator, not paused...).
     Error {
         /// Why, for the supervisor.
@@ -162,6 +182,8 @@ pub(crate) fn apply(cmd: Command, now: Instant, acd: &mut Acd, registrar: &Regis
                 let r = acd.logout(now, &OperatorId::new(operator.clone()));
                 state_reply(operator, r)
             }
+            // Placed by the operator side (`dial_out.rs`), which has what a call needs.
+            Command::CallBack { .. } => Reply::Error { message: "call back not handled here".into() },
     }
 }
 

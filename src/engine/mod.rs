@@ -49,12 +49,14 @@ pub mod call;
 pub mod callers;
 mod calls;
 pub mod control;
+mod dial_outs;
 mod ids;
 mod legs;
 mod operator_side;
 mod output;
 mod refusals;
 mod recording;
+mod responses;
 mod snapshot;
 pub mod tally;
 mod timers;
@@ -78,7 +80,7 @@ use crate::config::Config;
 use crate::media::ports::PortPool;
 use crate::media::sdp::{self, LocalMedia};
 use crate::sip::transaction::{Timers, TxKey};
-use crate::sip::{parse, Message, Method, Peer, Request, Response};
+use crate::sip::{parse, Message, Method, Peer, Request};
 
 pub use call::{Call, CallState, DialogKey, OperatorDialog};
 use self::call::{NewCall, ReInviteError};
@@ -292,7 +294,7 @@ impl Engine {
                 }
                 TimerKey::Nist(id) => self.txs.nist_timeout(now, id, &mut self.fx),
                 TimerKey::Nict(id) => self.txs.nict_timeout(now, id, &mut self.fx),
-                TimerKey::Registrar | TimerKey::Acd | TimerKey::Fork(..) => {
+                TimerKey::Registrar | TimerKey::Acd | TimerKey::Fork(..) | TimerKey::DialOut(_) | TimerKey::DialOutTx(_) => {
                     let (ops, ctx) = self.split();
                     ops.timeout(now, key, ctx);
                 }
@@ -475,6 +477,7 @@ impl Engine {
                     let (id, record) = (self.ids.call(), self.ids.record(self.utc(now)));
                     let started = call::started_event(record, &req, screened.identity.clone(), peer, &self.config.version);
                     uas::codec_refusal(id, started, &req, offered, &mut self.fx);
+                    self.ops.codec_refused(now, &req.head.from.uri.dialed().unwrap_or_else(|| req.head.from.uri.to_string()));
                 }
                 return self.refuse_invite(now, &key, &uas::offer_refusal(&e));
             }
@@ -535,6 +538,10 @@ impl Engine {
     /// The port is open and the record durable: send the 200 OK with our SDP (answer,
     /// or offer if the INVITE had none).
     fn answer_call(&mut self, now: Instant, id: CallId, port: u16) {
+        if self.ops.is_dial_out(id) {
+            let (ops, ctx) = self.split();
+            return ops.dial_out_port_open(now, id, port, ctx);
+        }
         let session_id = self.ids.session_id();
         let Some(call) = self.calls.get_mut(id) else { return };
         let local = LocalMedia { addr: self.config.media.address, port, session_id, session_version: 1 };
@@ -676,20 +683,6 @@ impl Engine {
         }
     }
 
-    fn on_response(&mut self, now: Instant, peer: Peer, resp: Response) {
-        let branch = resp.head.top_via().and_then(|v| v.branch()).unwrap_or_default().to_string();
-        let ours = if resp.head.cseq.method == Method::Invite {
-            let (ops, ctx) = self.split();
-            ops.invite_response(now, &peer, &branch, &resp, ctx)
-        } else {
-            let key = if resp.head.cseq.method == Method::Cancel { format!("CANCEL {branch}") } else { branch };
-            self.txs.client_response(now, &peer, &key, resp.status, &mut self.fx)
-        };
-        if !ours {
-            self.stats.stray_responses += 1;
-        }
-    }
-
     /// Answer a non-INVITE request through a new server transaction, with a new To tag.
     fn respond(&mut self, now: Instant, peer: Peer, key: TxKey, req: &Request, answer: Answer<'_>) {
         let tag = self.ids.tag();
@@ -747,7 +740,8 @@ impl Engine {
     /// Our BYE: the caller is gone from our side (no ACK, shutdown...).
     fn send_bye(&mut self, now: Instant, id: CallId) {
         let branch = self.ids.branch();
-        let Some(call) = self.calls.get_mut(id) else { return };
+        // A call back's dialog exists once the number answered (`operator_side/dial_out.rs`).
+        let Some(call) = self.calls.get_mut(id).filter(|c| c.dial_out.is_none() || c.state == CallState::Confirmed) else { return };
         let bytes = call.bye(&branch, &self.config.sip.user_agent);
         let peer = call.peer;
         self.txs.send_request(now, &mut self.ids, peer, branch, bytes, &mut self.fx);

@@ -12,8 +12,11 @@ use std::time::{Instant, SystemTime};
 
 use tracing::{info, warn};
 
+mod dial_out;
+
 use super::call::Call;
 use super::callers::{CallerBook, PastCall};
+use super::dial_outs::DialOuts;
 use super::calls::Calls;
 use super::control::{self, Command, Reply};
 use super::ids::{Ids, OfferId};
@@ -49,6 +52,8 @@ pub(crate) struct OperatorSide {
     callers: CallerBook,
     /// A monotonic instant and its wall-clock time (the book is in UTC).
     wall: (Instant, SystemTime),
+    /// Click-to-call-back calls in progress (`dial_out.rs`).
+    dial_outs: DialOuts,
 }
 
 impl OperatorSide {
@@ -59,7 +64,13 @@ impl OperatorSide {
             legs: OperatorLegs::default(),
             callers: CallerBook::new(config.callbacks.keep),
             wall: (now, utc),
+            dial_outs: DialOuts::default(),
         }
+    }
+
+    /// Whether `call` is a call back the gateway placed.
+    pub(crate) fn is_dial_out(&self, call: CallId) -> bool {
+        self.dial_outs.contains(call)
     }
 
     /// The registrar again, tied to wall-clock time (its Date headers).
@@ -93,6 +104,15 @@ impl OperatorSide {
             let kind = CallEventKind::Caller { history: c.history.clone(), callback: c.callback };
             ctx.calls.event(call, kind, ctx.fx);
         }
+    }
+
+    /// `caller`'s offer was refused with 488 (no common codec): the store makes it a
+    /// callback item, and the book learns it at once, so the number's next call is
+    /// flagged `callback` without waiting for a restart to load the item.
+    pub(crate) fn codec_refused(&mut self, now: Instant, caller: &str) {
+        let utc = self.utc(now);
+        self.callers.ended(caller, PastCall { started: utc, outcome: crate::store::record::Outcome::Rejected, department: None, silent: false }, utc);
+        self.callers.open_callback(caller, utc, utc);
     }
 
     /// Operator accounts and registrar settings apply at once; bindings of operators
@@ -161,7 +181,10 @@ impl OperatorSide {
     /// A response whose CSeq method is INVITE: `false` unless it answers one of our
     /// operator INVITEs and comes from where that INVITE went (a response from
     /// anywhere else is forged: a 200 would bridge the caller to whoever sent it).
-    pub(crate) fn invite_response(&mut self, now: Instant, from: &Peer, branch: &str, resp: &Response, ctx: Ctx<'_>) -> bool {
+    pub(crate) fn invite_response(&mut self, now: Instant, from: &Peer, branch: &str, resp: &Response, mut ctx: Ctx<'_>) -> bool {
+        if self.trunk_response(now, from, branch, resp, ctx.reborrow()) {
+            return true;
+        }
         let Some(fork) = self.legs.fork_of(branch).filter(|f| self.legs.came_from_fork(*f, from)) else { return false };
         self.fork_response(now, fork, resp, ctx);
         true
@@ -171,6 +194,9 @@ impl OperatorSide {
     /// One carried out on an operator goes to their history first, naming who asked
     /// (then the state change it caused); a refused one leaves no trace here.
     pub(crate) fn command(&mut self, now: Instant, cmd: Command, ctx: Ctx<'_>) -> Reply {
+        if let Command::CallBack { item, number, operator, .. } = cmd {
+            return self.call_back(now, item, &number, &operator, ctx);
+        }
         let action = cmd.action().map(|a| (a.operator.to_string(), a.describe()));
         let reply = control::apply(cmd, now, &mut self.acd, &self.registrar, ctx.config);
         if let (Some((operator, detail)), Reply::State { .. }) = (action, &reply) {
@@ -184,6 +210,15 @@ impl OperatorSide {
     pub(crate) fn enqueue(&mut self, now: Instant, call: CallId, queue: &QueueId, class: Priority, ctx: Ctx<'_>) {
         // A caller calling back after an abandoned call is served first.
         let class = if ctx.calls.get(call).is_some_and(|c| c.callback) { Priority::High } else { class };
+        // [routing.nuisance] (off by default): a repeat silent caller one class lower,
+        // never below the silent class (a 5 5 caller or a caller calling back keeps high).
+        let rule = &ctx.config.routing.nuisance;
+        let utc = self.utc(now);
+        let repeat = rule.enabled && class == Priority::Normal && ctx.calls.get(call).is_some_and(|c| self.callers.silent_calls(&c.caller, utc, rule.within) >= rule.silent_calls);
+        if repeat {
+            info!(%call, "repeat silent caller ([routing.nuisance]): queued in the low class");
+        }
+        let class = if repeat { Priority::Low } else { class };
         self.acd.enqueue_with(now, call, queue, class);
         let position = self.acd.position(now, call).map_or(0, |(_, p)| p);
         ctx.calls.event(call, CallEventKind::Queued { queue: queue.to_string(), position }, ctx.fx);
@@ -192,15 +227,26 @@ impl OperatorSide {
 
     /// `call` ended: its operator leg is hung up (unless the operator hung up) and the
     /// operator goes to wrap-up, or it leaves its queue.
-    pub(crate) fn call_ended(&mut self, now: Instant, call: &Call, reason: EndReason, ctx: Ctx<'_>) {
-        let (outcome, _, _) = reason.outcome(call.routing.is_some(), call.operator.is_some());
+    pub(crate) fn call_ended(&mut self, now: Instant, call: &Call, reason: EndReason, mut ctx: Ctx<'_>) {
+        let reached = self.dial_out_gone(now, call, ctx.reborrow());
+        let (mut outcome, _, _) = reason.outcome(call.routing.is_some(), call.operator.is_some());
+        if reached == Some(false) {
+            // A call back the number did not answer: its item stays open.
+            outcome = crate::store::record::Outcome::Failed;
+        }
         let department = call.routing.as_ref().map(|r| r.queue.to_string());
-        let past = PastCall { started: self.utc(call.started), outcome, department };
+        let silent = call.routing.as_ref().and_then(|r| r.reason.flag()) == Some("silent");
+        let past = PastCall { started: self.utc(call.started), outcome, department, silent };
         self.callers.ended(&call.caller, past, self.utc(now));
         if let Some(op) = &call.operator {
             let hung_up = reason == EndReason::OperatorHangup;
             self.legs.call_ended(now, call.id, op, hung_up, ctx.ids, ctx.txs, ctx.fx);
-            self.acd.call_ended(now, &op.operator);
+            if reached == Some(false) {
+                // Nobody to talk to: no wrap-up, the operator's place back.
+                self.acd.release(now, &op.operator, call.id);
+            } else {
+                self.acd.call_ended(now, &op.operator);
+            }
             self.drain_acd(now, ctx);
         } else if call.routing.is_some() {
             self.acd.remove(now, call.id);
@@ -223,6 +269,7 @@ impl OperatorSide {
                 self.legs.on_timeout(now, offer, idx, ctx.ids, ctx.txs, ctx.fx);
                 self.drain_legs(now, ctx);
             }
+            TimerKey::DialOut(_) | TimerKey::DialOutTx(_) => self.dial_out_timeout(now, key, ctx),
             _ => {}
         }
     }
@@ -248,7 +295,9 @@ impl OperatorSide {
                         None => state.as_str().to_string(),
                     }),
                 }),
-                AcdAction::Offer { call, operator } => self.offer(now, call, &operator, ctx.reborrow()),
+                AcdAction::Offer { call, operator } => {
+                    self.offer(now, call, &operator, ctx.reborrow());
+                }
                 AcdAction::CancelOffer { call, .. } => {
                     self.legs.withdraw(now, call, ctx.ids, ctx.txs, ctx.fx);
                     self.drain_legs(now, ctx.reborrow());
@@ -258,15 +307,14 @@ impl OperatorSide {
         ctx.fx.timers.set(TimerKey::Acd, self.acd.poll_timeout());
     }
 
-    /// The ACD offers `call` to `operator`: ring every phone they registered.
-    fn offer(&mut self, now: Instant, call: CallId, operator: &OperatorId, mut ctx: Ctx<'_>) {
+    /// The ACD offers `call` to `operator`: ring every phone they registered; `false`
+    /// when none could be rung.
+    fn offer(&mut self, now: Instant, call: CallId, operator: &OperatorId, mut ctx: Ctx<'_>) -> bool {
         let contacts = self.registrar.contacts(operator);
         let config = ctx.config;
-        let Some(c) = ctx.calls.get(call) else {
-            return self.acd.offer_failed(now, call, operator, OfferFailure::Unreachable);
-        };
-        let Some(media) = c.local_media.clone() else {
-            return self.acd.offer_failed(now, call, operator, OfferFailure::Unreachable);
+        let Some((c, Some(media))) = ctx.calls.get(call).map(|c| (c, c.local_media.clone())) else {
+            self.acd.offer_failed(now, call, operator, OfferFailure::Unreachable);
+            return false;
         };
         let department = c.routing.as_ref().map(|r| r.queue.clone());
         let department_name = department.as_ref().and_then(|q| config.routing.queue(q)).map_or_else(|| "112".to_string(), |q| q.name.clone());
@@ -285,11 +333,18 @@ impl OperatorSide {
             local: local_udp(config),
             user_agent: &config.sip.user_agent,
         };
-        match self.legs.offer(now, offered, &contacts, ctx.ids, ctx.txs, ctx.fx) {
-            Ok(()) => ctx.calls.event(call, CallEventKind::Offered { operator: operator.to_string() }, ctx.fx),
-            Err(why) => self.acd.offer_failed(now, call, operator, why),
-        }
+        let rung = match self.legs.offer(now, offered, &contacts, ctx.ids, ctx.txs, ctx.fx) {
+            Ok(()) => {
+                ctx.calls.event(call, CallEventKind::Offered { operator: operator.to_string() }, ctx.fx);
+                true
+            }
+            Err(why) => {
+                self.acd.offer_failed(now, call, operator, why);
+                false
+            }
+        };
         self.drain_legs(now, ctx.reborrow());
+        rung
     }
 
     /// What the operator legs reported, routed to the calls, their media and the ACD.
@@ -311,6 +366,11 @@ impl OperatorSide {
                         Some(n) => MediaCommand::Bridge { remote: n.remote, codec: n.codec, payload_type: n.payload_type, telephone_event: n.telephone_event },
                         None => MediaCommand::Bridge { remote: None, codec, payload_type: codec.payload_type(), telephone_event: None },
                     };
+                    if self.dial_outs.contains(call) {
+                        // A call back: the number is called now, bridged when it answers.
+                        self.dial_out_operator_answered(now, call, cmd, ctx.reborrow());
+                        continue;
+                    }
                     ctx.fx.out.push_back(Output::Media { call, cmd });
                     info!(%call, %operator, "operator answered; legs bridged");
                     ctx.calls.event(call, CallEventKind::OperatorAnswered { operator: operator.to_string() }, ctx.fx);
@@ -318,6 +378,10 @@ impl OperatorSide {
                 }
                 LegEvent::Failed { call, operator, why } => {
                     ctx.calls.event(call, CallEventKind::OperatorNoAnswer { operator: operator.to_string() }, ctx.fx);
+                    if self.dial_outs.contains(call) {
+                        self.dial_out_operator_failed(now, call, ctx.reborrow());
+                        continue;
+                    }
                     self.acd.offer_failed(now, call, &operator, why);
                     acd = true;
                 }
@@ -387,7 +451,7 @@ fn local_udp(config: &Config) -> SocketAddr {
 
 /// The flags the operator's phone is shown (`X-CC112-Flags`): `callback`, then the
 /// IVR's (`silent_55`, `silent`), comma-separated; `None` for none.
-fn flags(c: &Call) -> Option<String> {
+pub(crate) fn flags(c: &Call) -> Option<String> {
     let ivr = c.routing.as_ref().and_then(|r| r.reason.flag());
     let all: Vec<&str> = c.callback.then_some("callback").into_iter().chain(ivr).collect();
     (!all.is_empty()).then(|| all.join(","))

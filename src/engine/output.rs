@@ -244,6 +244,16 @@ pub enum CallEventKind {
         /// is flagged `callback` and served first.
         callback: bool,
     },
+    /// A call back of a worklist item (issue 16): placed (`result: None`), or over
+    /// (`answered`, `busy 486`, `no answer`, `operator did not answer`...).
+    CallBack {
+        /// The item called back.
+        item: String,
+        /// The operator who calls.
+        operator: String,
+        /// How it went, once over.
+        result: Option<String>,
+    },
     /// The call joined its queue.
     Queued {
         /// The queue's id.

@@ -55,6 +55,8 @@ pub struct LiveCall {
     pub language: Option<Lang>,
     /// The operator bridged to the caller.
     pub operator: Option<String>,
+    /// The flags the operator is shown (`callback`, `silent_55`, `silent`), comma-separated.
+    pub flags: Option<String>,
 }
 
 impl Engine {
@@ -88,5 +90,6 @@ fn live_call(c: &super::call::Call, now: Instant) -> LiveCall {
         routing: c.routing.clone(),
         language: c.language.clone(),
         operator: c.operator.as_ref().map(|o| o.operator.to_string()),
+        flags: super::operator_side::flags(c),
     }
 }

@@ -9,6 +9,7 @@ use super::*;
 use crate::call::ivr::PromptRef;
 use crate::config::{Lang, PromptId};
 use crate::media::Codec;
+use crate::sip::Response;
 use crate::sip::message::reason_phrase;
 use crate::sip::{parse, HeaderName, Outgoing, Transport};
 
@@ -496,6 +497,10 @@ fn no_common_codec_gets_488_with_warning() {
     assert!(matches!(&ev[1], CallEventKind::NoCommonCodec { offered } if offered.contains("18:G729/8000")), "{ev:?}");
     assert!(matches!(&ev[2], CallEventKind::Ended { reason: EndReason::NoCommonCodec }), "{ev:?}");
     assert_eq!(ev.len(), 3);
+    // The store makes it a callback item; the engine knows at once (no restart needed):
+    // the number's next call is flagged `callback`.
+    let out = h.send(&invite("call-488-again", "z9hG4bK488b", "sip:112@gw", SDP));
+    assert!(events(&out).iter().any(|e| matches!(e, CallEventKind::Caller { callback: true, .. })), "{:?}", events(&out));
 }
 
 #[test]
@@ -1276,3 +1281,25 @@ fn the_operator_puts_the_caller_on_hold_and_back_with_re_invites() {
 
 mod drain;
 mod silent;
+
+/// `[routing.nuisance]`: a number with three silent calls today joins the queue in the
+/// low class when the rule is on, and in its own class when it is off (the default).
+#[test]
+fn with_the_nuisance_rule_on_a_repeat_silent_caller_waits_in_the_low_class() {
+    for (enabled, want) in [(false, "normal"), (true, "low")] {
+        let mut config = Config::embedded_default().unwrap();
+        let mut plan = (*config.routing).clone();
+        plan.nuisance.enabled = enabled;
+        config.routing = Arc::new(plan);
+        let mut h = Harness::with_config(config);
+        let silent = callers::PastCall { started: crate::clock::UtcMs(0), outcome: crate::store::record::Outcome::Answered, department: Some("general".into()), silent: true };
+        h.engine.load_callers(h.now, (0..3).map(|_| ("081234567".to_string(), silent.clone())).collect(), Vec::new());
+        let out = h.send(&invite("nuisance", "z9hG4bKn1", "sip:118@gw.example", SDP));
+        let tag = responses(&out).pop().unwrap().head.to.tag().unwrap().to_string();
+        h.send(&in_dialog("ACK", "nuisance", "z9hG4bKn2", &tag, 1, ""));
+        h.advance(Duration::from_secs(5));
+        let snap = h.engine.snapshot(h.now);
+        let class = snap.acd.queues.iter().flat_map(|q| q.callers.iter()).next().map(|c| c.class.as_str());
+        assert_eq!(class, Some(want), "rule enabled: {enabled}");
+    }
+}

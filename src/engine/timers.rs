@@ -41,6 +41,10 @@ pub(crate) enum TimerKey {
     Fork(OfferId, usize),
     /// The drain's next report, the end of its grace, or of the wait after it.
     Drain,
+    /// A call back's ring deadline (the operator's phone, then the number's).
+    DialOut(CallId),
+    /// A call back's INVITE client transaction to the trunk.
+    DialOutTx(CallId),
 }
 
 /// The deadlines, earliest first.

@@ -164,6 +164,7 @@ impl Publisher {
             | CallEventKind::Prompt { .. }
             | CallEventKind::IvrPath { .. }
             | CallEventKind::Caller { .. }
+            | CallEventKind::CallBack { .. }
             | CallEventKind::RtpTimeout
             | CallEventKind::NoCommonCodec { .. } => return,
         };

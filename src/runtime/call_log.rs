@@ -50,6 +50,7 @@ pub(super) fn log_event(ev: &CallEvent) {
         CallEventKind::RtpTimeout => warn!(event = "rtp_timeout", "no RTP from the caller"),
         CallEventKind::Queued { queue, position } => info!(event = "queued", %queue, position, "queued"),
         CallEventKind::Caller { history, callback } => info!(event = "caller", history = history.as_deref().unwrap_or(""), callback, "caller's history"),
+        CallEventKind::CallBack { item, operator, result } => info!(event = "callback", %item, %operator, result = result.as_deref().unwrap_or("placed"), "call back"),
         CallEventKind::Overflowed { to } => info!(event = "overflowed", %to, "overflow: more operators may answer"),
         CallEventKind::Offered { operator } => info!(event = "offered", %operator, "offered to an operator"),
         CallEventKind::OperatorRinging { operator } => info!(event = "operator_ringing", %operator, "operator's phone rings"),

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use crate::call::ivr::{IvrPath, PathEvent, PathStep};
 use crate::call::CallId;
 use crate::engine::{CallEvent, CallEventKind};
-use crate::store::record::{CallEnd, CallPatch, CallStart, Record, RecordId, RefusalRow};
+use crate::store::record::{CallEnd, CallPatch, CallStart, Outcome, Record, RecordId, RefusalRow};
 use crate::store::{CommitError, Submitted};
 use crate::store::{StoreHandle, UtcMs};
 
@@ -48,6 +48,8 @@ struct Open {
     operator: bool,
     /// The call's flags so far (`callback`, `silent_55`, `silent`).
     flags: Vec<&'static str>,
+    /// A call back placed by the gateway: the item it calls back.
+    dial_out: Option<String>,
 }
 
 /// Turns the engine's call and operator events into records for the store. Without a
@@ -90,7 +92,7 @@ impl Recorder {
             if submitted == Submitted::Refused {
                 return Some(Started::Refused);
             }
-            self.calls.insert(ev.call, Open { id, routed: false, operator: false, flags: Vec::new() });
+            self.calls.insert(ev.call, Open { id, routed: false, operator: false, flags: Vec::new(), dial_out: None });
             return Some(Started::Queued(rx));
         }
         let open = self.calls.get_mut(&ev.call)?;
@@ -170,6 +172,11 @@ fn records_for(open: &mut Open, kind: &CallEventKind, now: UtcMs) -> Vec<Record>
             let flags = (!open.flags.is_empty()).then(|| open.flags.join(","));
             vec![patch(CallPatch { history: history.clone(), flags, ..CallPatch::default() }), event("caller", json!({ "history": history, "callback": callback }))]
         }
+        CallEventKind::CallBack { item, operator, result } => {
+            open.dial_out = Some(item.clone());
+            let attempt = Record::CallbackAttempt { item: item.clone(), call: id.clone(), operator: operator.clone(), at: now, result: result.clone() };
+            vec![attempt, event("callback", json!({ "item": item, "operator": operator, "result": result }))]
+        }
         CallEventKind::Queued { queue, position } => vec![event("queued", json!({ "queue": queue, "position": position }))],
         CallEventKind::Overflowed { to } => vec![event("overflowed", json!({ "to": to }))],
         CallEventKind::Offered { operator } => vec![event("offered", json!({ "operator": operator }))],
@@ -184,7 +191,11 @@ fn records_for(open: &mut Open, kind: &CallEventKind, now: UtcMs) -> Vec<Record>
             ]
         }
         CallEventKind::Ended { reason } => {
-            let (outcome, hangup_by, text) = reason.outcome(open.routed, open.operator);
+            let (mut outcome, hangup_by, mut text) = reason.outcome(open.routed, open.operator);
+            if open.dial_out.is_some() && !open.operator {
+                // A call back the number never answered, whoever gave up first.
+                (outcome, text) = (Outcome::Failed, "call back not answered");
+            }
             vec![Record::CallEnded(CallEnd { id, ended_at: now, outcome, hangup_by, reason: text.to_string() })]
         }
     }
@@ -239,7 +250,8 @@ pub(super) fn load_callers(engine: &mut crate::engine::Engine, path: &std::path:
     match read {
         Ok((calls, open)) => {
             let (n, m) = (calls.len(), open.len());
-            let calls = calls.into_iter().map(|(number, started, outcome, department)| (number, PastCall { started, outcome, department })).collect();
+            let silent = |f: &Option<String>| f.as_deref().is_some_and(|f| f.split(',').any(|x| x == "silent"));
+            let calls = calls.into_iter().map(|(number, started, outcome, department, flags)| (number, PastCall { started, outcome, department, silent: silent(&flags) })).collect();
             engine.load_callers(std::time::Instant::now(), calls, open);
             tracing::info!(calls = n, open_callbacks = m, "caller history loaded (7 days)");
         }

@@ -49,7 +49,7 @@ impl Kind {
         match record {
             Record::Event { .. } | Record::OperatorEvent { .. } | Record::Refused(_) | Record::ExpireCallbacks { .. } => Kind::Timeline,
             Record::CallStarted(_) => Kind::NewCall,
-            Record::CallUpdated { .. } | Record::CallEnded(_) => Kind::CallRow,
+            Record::CallUpdated { .. } | Record::CallEnded(_) | Record::CallbackAttempt { .. } => Kind::CallRow,
         }
     }
 }

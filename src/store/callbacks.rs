@@ -25,13 +25,14 @@ use crate::clock::UtcMs;
 pub const MAX_NOTE_CHARS: usize = 500;
 
 /// One item of the worklist.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CallbackItem {
     /// The abandoned call's record id (the item's id).
     pub id: String,
     /// The number to call back, as the caller's phone sent it.
     pub caller: String,
-    /// When the abandoned call ended.
+    /// When the abandoned call ended (UTC milliseconds since the epoch).
+    #[schema(value_type = i64)]
     pub created_at: UtcMs,
     /// The queue it had reached, if any.
     pub department: Option<String>,
@@ -47,6 +48,10 @@ pub struct CallbackItem {
     pub operator: Option<String>,
     /// The operator's note, once done.
     pub note: Option<String>,
+    /// Call backs tried (`cc112 callbacks call`).
+    pub attempts: i64,
+    /// How the last one went (`answered`, `busy 486`, `no answer`...).
+    pub last_attempt: Option<String>,
 }
 
 /// Makes the item of a call that just ended abandoned, or refused with 488 because
@@ -81,13 +86,37 @@ pub(crate) fn on_operator_answer(conn: &Connection, id: &str, at: UtcMs) -> Resu
     Ok(())
 }
 
+/// A call back of `item` (record `call`) by `operator`: started (`result` `None`: the
+/// item is claimed, unless closed meanwhile, and the call's row says what it is), or
+/// over (counted with its result; an item the call back did not reach is open again,
+/// while one it reached was closed `reached` by [`on_operator_answer`]).
+pub(crate) fn attempt(conn: &Connection, item: &str, call: &str, operator: &str, at: UtcMs, result: Option<&str>) -> Result<(), rusqlite::Error> {
+    match result {
+        None => {
+            conn.prepare_cached("UPDATE calls SET direction = 'callback', callback_item = ?2 WHERE id = ?1")?.execute(params![call, item])?;
+            conn.prepare_cached("UPDATE callbacks SET state = 'claimed', operator = ?2, claimed_at = ?3 WHERE call_id = ?1 AND state IN ('open', 'claimed')")?
+                .execute(params![item, operator, at.millis()])?;
+        }
+        Some(r) => {
+            conn.prepare_cached(
+                "UPDATE callbacks SET attempts = attempts + 1, last_attempt = ?2,
+                   operator = CASE WHEN state = 'claimed' THEN NULL ELSE operator END,
+                   state = CASE WHEN state = 'claimed' THEN 'open' ELSE state END
+                 WHERE call_id = ?1",
+            )?
+            .execute(params![item, r])?;
+        }
+    }
+    Ok(())
+}
+
 /// Open or claimed items created before `before` become `expired`; how many.
 pub(crate) fn expire(conn: &Connection, before: UtcMs, now: UtcMs) -> Result<usize, rusqlite::Error> {
     conn.prepare_cached("UPDATE callbacks SET state = 'expired', closed_at = ?2 WHERE state IN ('open', 'claimed') AND created_at < ?1")?
         .execute(params![before.millis(), now.millis()])
 }
 
-const COLUMNS: &str = "call_id, caller, created_at, department, flags, waited_ms, outcome, state, operator, note";
+const COLUMNS: &str = "call_id, caller, created_at, department, flags, waited_ms, outcome, state, operator, note, attempts, last_attempt";
 
 fn item(r: &rusqlite::Row<'_>) -> Result<CallbackItem, rusqlite::Error> {
     Ok(CallbackItem {
@@ -101,6 +130,8 @@ fn item(r: &rusqlite::Row<'_>) -> Result<CallbackItem, rusqlite::Error> {
         state: r.get(7)?,
         operator: r.get(8)?,
         note: r.get(9)?,
+        attempts: r.get(10)?,
+        last_attempt: r.get(11)?,
     })
 }
 
@@ -168,7 +199,7 @@ fn settle(conn: &Connection, id: &str, changed: usize) -> Result<Result<Callback
 
 /// One call of the last days as the engine's caller book takes it at start: the
 /// number, when it started, how it ended, the queue it reached.
-pub type PastCallRow = (String, UtcMs, Outcome, Option<String>);
+pub type PastCallRow = (String, UtcMs, Outcome, Option<String>, Option<String>);
 /// An open callback item as the caller book takes it: the number, when it was made.
 pub type OpenItemRow = (String, UtcMs);
 
@@ -176,17 +207,17 @@ pub type OpenItemRow = (String, UtcMs);
 /// (number, when made): what the engine's caller book is loaded with at start.
 pub fn recent_callers(conn: &Connection, since: UtcMs, most: usize) -> Result<(Vec<PastCallRow>, Vec<OpenItemRow>), StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT caller, started_at, outcome, department FROM
+        "SELECT caller, started_at, outcome, department, flags FROM
            (SELECT * FROM calls WHERE started_at >= ?1 AND outcome IS NOT NULL ORDER BY started_at DESC LIMIT ?2)
          ORDER BY started_at",
     )?;
     let calls = stmt
         .query_map(params![since.millis(), most as i64], |r| {
             let outcome: String = r.get(2)?;
-            Ok((r.get::<_, String>(0)?, UtcMs(r.get(1)?), outcome, r.get::<_, Option<String>>(3)?))
+            Ok((r.get::<_, String>(0)?, UtcMs(r.get(1)?), outcome, r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?))
         })?
         .filter_map(|row| match row {
-            Ok((caller, at, outcome, dept)) => outcome.parse::<Outcome>().ok().map(|o| Ok((caller, at, o, dept))),
+            Ok((caller, at, outcome, dept, flags)) => outcome.parse::<Outcome>().ok().map(|o| Ok((caller, at, o, dept, flags))),
             Err(e) => Some(Err(e)),
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -266,6 +297,14 @@ mod tests {
         let open: Vec<String> = list(&conn, false).unwrap().into_iter().map(|i| i.id).collect();
         assert_eq!(open, ["B3"]);
         assert_eq!(list(&conn, true).unwrap().len(), 3);
+        // A call back of B3 that did not reach the number: open again, counted.
+        call(&conn, "C1", "0813", 8_000);
+        attempt(&conn, "B3", "C1", "op-a", UtcMs(8_000), None).unwrap();
+        assert_eq!(get(&conn, "B3").unwrap().map(|i| (i.state, i.operator)), Some(("claimed".into(), Some("op-a".into()))));
+        attempt(&conn, "B3", "C1", "op-a", UtcMs(9_000), Some("busy")).unwrap();
+        assert_eq!(get(&conn, "B3").unwrap().map(|i| (i.state, i.attempts, i.last_attempt)), Some(("open".into(), 1, Some("busy".into()))));
+        let direction: Option<String> = conn.query_row("SELECT direction FROM calls WHERE id = 'C1'", [], |r| r.get(0)).unwrap();
+        assert_eq!(direction.as_deref(), Some("callback"));
         let (calls, items) = recent_callers(&conn, UtcMs(0), 10).unwrap();
         assert_eq!(calls.len(), 3);
         assert_eq!(items, [("0813".to_string(), UtcMs(3_010))]);

@@ -115,6 +115,12 @@ pub struct CallJson<'a> {
     hangup_by: Option<&'a str>,
     end_reason: Option<&'a str>,
     config_version: Option<&'a str>,
+    /// `callback`, `silent_55`, `silent`, comma-separated.
+    flags: Option<&'a str>,
+    /// The class it waited in (`high`, `normal`, `low`); `null` if it reached no queue.
+    class: Option<&'static str>,
+    /// `callback` for a call the gateway placed; `null` for a call that came in.
+    direction: Option<&'a str>,
 }
 
 impl<'a> CallJson<'a> {
@@ -148,6 +154,9 @@ impl<'a> CallJson<'a> {
             hangup_by: r.hangup_by.as_deref(),
             end_reason: r.end_reason.as_deref(),
             config_version: r.config_version.as_deref(),
+            flags: r.flags.as_deref(),
+            class: r.department.as_ref().map(|_| super::classes::class_of(r.flags.as_deref())),
+            direction: r.direction.as_deref(),
         }
     }
 }
@@ -209,6 +218,10 @@ pub fn timeline(call: &CallRow, events: &[EventRow], offset: UtcOffset) -> Strin
     field(&mut out, "hung up by", dash(&call.hangup_by));
     field(&mut out, "end reason", dash(&call.end_reason));
     field(&mut out, "config version", dash(&call.config_version));
+    field(&mut out, "flags", dash(&call.flags));
+    if let Some(d) = &call.direction {
+        field(&mut out, "direction", d);
+    }
     let _ = writeln!(
         out,
         "\n{:<4} {:<23} {:>9}  {:<20} DETAILS",
@@ -289,6 +302,11 @@ fn answer_lines(out: &mut String, r: &Report, offset: UtcOffset) {
         None => {
             let _ = writeln!(out, "answer time: no call answered by an operator");
         }
+    }
+    // Per priority class (issue 16): is a silent caller kept waiting?
+    let secs = |ms: Option<i64>| ms.map_or_else(|| "-".to_string(), |m| format!("{:.1}s", m as f64 / 1000.0));
+    for c in &r.by_class {
+        let _ = writeln!(out, "  class {:<6} answered {:>4}: p50 {:>6}  p90 {:>6}  max {:>6}; abandoned in the queue {}", c.class, c.answered, secs(c.p50_ms), secs(c.p90_ms), secs(c.max_ms), c.abandoned_queue);
     }
     for w in &r.answered_within {
         let _ = writeln!(

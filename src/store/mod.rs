@@ -22,6 +22,7 @@
 
 mod backlog;
 pub mod callbacks;
+pub mod classes;
 pub mod format;
 pub mod query;
 pub mod record;

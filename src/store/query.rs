@@ -151,12 +151,16 @@ pub struct CallRow {
     pub end_reason: Option<String>,
     /// The config version the call ran under.
     pub config_version: Option<String>,
+    /// Its flags (`callback`, `silent_55`, `silent`), comma-separated.
+    pub flags: Option<String>,
+    /// `callback` for a call the gateway placed (click to call back); `None`: it came in.
+    pub direction: Option<String>,
 }
 
 const CALL_COLUMNS: &str =
     "id, sip_call_id, caller, caller_name, dialed, identity, started_at, answered_at, \
     language, ivr_digits, ivr_path, department, queue_entered_at, operator, operator_answered_at, \
-    ended_at, outcome, hangup_by, end_reason, config_version";
+    ended_at, outcome, hangup_by, end_reason, config_version, flags, direction";
 
 fn ms(v: Option<i64>) -> Option<UtcMs> {
     v.map(UtcMs)
@@ -186,6 +190,8 @@ fn call_row(r: &Row<'_>) -> rusqlite::Result<(CallRow, Option<String>)> {
             hangup_by: r.get(17)?,
             end_reason: r.get(18)?,
             config_version: r.get(19)?,
+            flags: r.get(20)?,
+            direction: r.get(21)?,
         },
         outcome,
     ))
@@ -308,6 +314,8 @@ pub struct Report {
     pub by_department: Vec<DepartmentLine>,
     /// `None` when no operator answered a call.
     pub answer_time: Option<AnswerTimes>,
+    /// Answer times per priority class (issue 16), highest first.
+    pub by_class: Vec<super::classes::ClassLine>,
     /// For 10, 15 and 20 s (NENA: 90 % within 15 s).
     pub answered_within: Vec<AnsweredWithin>,
     /// Callers who hung up in the IVR (before asking for an operator).
@@ -351,14 +359,7 @@ pub const REFUSED_CALLERS: usize = 50;
 
 /// Nearest-rank percentile of sorted data: the smallest value with at least `p` % of
 /// the data at or below it.
-pub fn percentile(sorted: &[i64], p: u32) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let n = sorted.len();
-    let rank = (u64::from(p) * n as u64).div_ceil(100).max(1) as usize;
-    sorted.get(rank.min(n) - 1).copied()
-}
+pub use super::classes::percentile;
 
 /// A read-only view of the records.
 pub struct Reader {
@@ -578,6 +579,7 @@ struct Tally {
     abandoned_queue: u64,
     /// Offers refused with 488 (no common codec), with their callers.
     no_common_codec: NoCommonCodec,
+    classes: super::classes::ClassTally,
 }
 
 impl Tally {
@@ -608,8 +610,12 @@ impl Tally {
             Some(Outcome::AbandonedQueue) => self.abandoned_queue += 1,
             _ => {}
         }
-        if let Some(a) = c.operator_answered_at {
-            let d = (a.millis() - c.started_at.millis()).max(0);
+        // A call back the gateway placed has no caller's answer time.
+        let answer = c.operator_answered_at.filter(|_| c.direction.is_none()).map(|a| (a.millis() - c.started_at.millis()).max(0));
+        if c.department.is_some() {
+            self.classes.add(c.flags.as_deref(), answer, c.outcome == Some(Outcome::AbandonedQueue));
+        }
+        if let Some(d) = answer {
             self.answer_ms.push(d);
             if let Some(op) = &c.operator {
                 self.per_op.entry(op.clone()).or_default().push(d);
@@ -620,7 +626,7 @@ impl Tally {
     }
 
     fn report(self, range: TimeRange, off_ms: i64) -> Report {
-        let Tally { total, by_outcome, departments, mut answer_ms, per_op, hours, abandoned_ivr, abandoned_queue, no_common_codec } = self;
+        let Tally { total, by_outcome, departments, mut answer_ms, per_op, hours, abandoned_ivr, abandoned_queue, no_common_codec, classes } = self;
         answer_ms.sort_unstable();
         let answer_time = (!answer_ms.is_empty()).then(|| AnswerTimes {
             count: answer_ms.len(),
@@ -637,6 +643,7 @@ impl Tally {
             by_outcome,
             by_department,
             answer_time,
+            by_class: classes.lines(),
             answered_within: answered_within(&answer_ms, abandoned_queue),
             abandoned_ivr,
             abandoned_queue,

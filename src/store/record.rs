@@ -302,6 +302,21 @@ pub enum Record {
         /// Now, their closing time.
         now: UtcMs,
     },
+    /// A call back of a worklist item (issue 16): started (`result: None`: the item is
+    /// claimed by the operator, the call's row marked `callback`), or over (`Some`: the
+    /// attempt is counted; an item not reached is open again). Never dropped.
+    CallbackAttempt {
+        /// The item.
+        item: String,
+        /// The call back's own record.
+        call: RecordId,
+        /// The operator who calls.
+        operator: String,
+        /// When.
+        at: UtcMs,
+        /// How it went, once over.
+        result: Option<String>,
+    },
 }
 
 /// A row of `refusals`.
@@ -327,7 +342,7 @@ impl Record {
     pub fn is_essential(&self) -> bool {
         matches!(
             self,
-            Record::CallStarted(_) | Record::CallUpdated { .. } | Record::CallEnded(_)
+            Record::CallStarted(_) | Record::CallUpdated { .. } | Record::CallEnded(_) | Record::CallbackAttempt { .. }
         )
     }
 }

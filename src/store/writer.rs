@@ -661,6 +661,7 @@ fn apply(conn: &Connection, record: &Record) -> Result<(), rusqlite::Error> {
             }
             Ok(())
         }
+        Record::CallbackAttempt { item, call, operator, at, result } => super::callbacks::attempt(conn, item, call.as_str(), operator, *at, result.as_deref()),
     }
 }
 

@@ -199,6 +199,7 @@ fn records_through_the_api_paged_found_and_reported_as_the_cli_does() {
     let mut listed: Vec<String> = paths.iter().flat_map(|(p, ops)| ops.as_object().unwrap().keys().map(move |m| format!("{m} {p}"))).collect();
     listed.sort();
     let expected = [
+        "get /api/v1/callbacks",
         "get /api/v1/calls",
         "get /api/v1/calls/{id}",
         "get /api/v1/openapi.json",
@@ -206,6 +207,9 @@ fn records_through_the_api_paged_found_and_reported_as_the_cli_does() {
         "get /api/v1/operators",
         "get /api/v1/queues",
         "get /api/v1/report",
+        "post /api/v1/callbacks/{id}/call",
+        "post /api/v1/callbacks/{id}/claim",
+        "post /api/v1/callbacks/{id}/done",
         "post /api/v1/operators/{id}/logout",
         "post /api/v1/operators/{id}/pause",
         "post /api/v1/operators/{id}/resume",
@@ -213,16 +217,21 @@ fn records_through_the_api_paged_found_and_reported_as_the_cli_does() {
     assert_eq!(listed, expected);
     for route in &listed {
         let (method, path) = route.split_once(' ').unwrap();
-        let path = path.replace("{id}", if path.starts_with("/api/v1/calls") { first["id"].as_str().unwrap() } else { "op-nobody" });
+        let path = path.replace("{id}", if path.starts_with("/api/v1/calls/") { first["id"].as_str().unwrap() } else if path.starts_with("/api/v1/callbacks") { "NOITEM" } else { "op-nobody" });
+        // Each route checks what it acts on: no operator, no callback item here.
+        let (body, nothing) = match path.as_str() {
+            p if p.ends_with("/done") => (r#"{"note":"x"}"#, "no callback item NOITEM"),
+            p if p.starts_with("/api/v1/callbacks") => (r#"{"operator":"op-nobody"}"#, "no callback item NOITEM"),
+            _ => ("{}", "no such operator"),
+        };
         if method == "get" {
             assert_eq!(get(http, &path, Some(&viewer)).0, 200, "{route}");
         } else {
-            assert_eq!(post(http, &path, Some(&viewer), Some("{}")).0, 403, "{route}: a viewer may not");
-            assert_eq!(post(http, &path, None, Some("{}")).0, 401, "{route}: nobody may");
-            // The route exists and checks the operator: this gateway has none.
-            let (code, body) = post(http, &path, Some(&sup), Some("{}"));
+            assert_eq!(post(http, &path, Some(&viewer), Some(body)).0, 403, "{route}: a viewer may not");
+            assert_eq!(post(http, &path, None, Some(body)).0, 401, "{route}: nobody may");
+            let (code, body) = post(http, &path, Some(&sup), Some(body));
             assert_eq!(code, 404, "{route}: {body}");
-            assert_eq!(error_of(&body), "no such operator");
+            assert_eq!(error_of(&body), nothing);
         }
     }
     // The live routes with no operators configured and no call in progress.
@@ -325,6 +334,8 @@ fn queues_and_operators_live_and_a_supervisor_pause_named_in_the_history() {
         assert!(c["caller"].as_str().unwrap().starts_with("08123"), "{c}");
         assert!(c["wait_seconds"].as_f64().unwrap() >= 0.0 && c["offered_to"].is_null(), "{c}");
         assert_eq!(c["routing"]["queue"], "medical", "{c}");
+        // A caller who pressed a key: the normal class, no flags (issue 16).
+        assert_eq!((c["class"].as_str(), c["effective_class"].as_str(), c["flags"].is_null()), (Some("normal"), Some("normal"), true), "{c}");
         assert!(q["oldest_wait_seconds"].as_f64().is_some(), "{q}");
         // The record behind the waiting caller, by its id, while the call lasts.
         let record = c["record"].as_str().unwrap();
@@ -332,6 +343,7 @@ fn queues_and_operators_live_and_a_supervisor_pause_named_in_the_history() {
         assert_eq!(call["call"]["caller_name"], "<script>alert(1)</script>");
         assert_eq!(call["call"]["sip_call_id"], c["sip_call_id"]);
         assert!(call["call"]["outcome"].is_null(), "{call}");
+        assert_eq!((call["call"]["class"].as_str(), call["call"]["direction"].is_null()), (Some("normal"), true), "{call}");
         let run = caller.join().unwrap();
         assert_eq!(run.successful, 1, "{}\n{}", run.stdout, run.stderr);
     });

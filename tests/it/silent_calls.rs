@@ -203,6 +203,17 @@ fn five_five_puts_a_silent_caller_ahead_of_five_who_spoke_and_silence_goes_last(
         let run = c.join().unwrap();
         assert_eq!(run.failed, 0, "{}", run.stdout);
     }
+    // The shift report gives answer times per class: the 5 5 caller answered in the
+    // high class; the five who spoke (normal) and the silent one (low) hung up waiting.
+    assert!(gw.wait_events("ended", 7, Duration::from_secs(10)), "{}", gw.log());
+    std::thread::sleep(Duration::from_millis(300));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cc112"))
+        .args(["report", "--json", "--since", "2000-01-01 00:00", "--db", gw.db.to_str().unwrap(), "--config", gw.config_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let classes: Vec<(String, u64, u64)> = report["by_class"].as_array().unwrap().iter().map(|c| (c["class"].as_str().unwrap().to_string(), c["answered"].as_u64().unwrap(), c["abandoned_queue"].as_u64().unwrap())).collect();
+    assert_eq!(classes, [("high".to_string(), 1, 0), ("normal".to_string(), 0, 5), ("low".to_string(), 0, 1)], "{report}");
 }
 
 #[test]

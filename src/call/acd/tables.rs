@@ -53,6 +53,8 @@ pub(super) struct Op {
     pub(super) registered: bool,
     pub(super) state: OpState,
     pub(super) after_call: Option<AfterCall>,
+    /// Idle since, when reserved for a call back (`reserve.rs`): restored on release.
+    pub(super) reserved_since: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -165,6 +167,7 @@ pub(super) fn operators_from_accounts(
             registered: false,
             state: OpState::Offline,
             after_call: None,
+            reserved_since: None,
         });
     }
     (ops, op_index)

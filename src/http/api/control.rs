@@ -56,7 +56,7 @@ pub(super) async fn pause(State(shared): State<Shared>, Extension(who): Extensio
 
 /// A body that is not a pause: 413 past the size limit, 415 without a JSON content
 /// type, else 400 (axum says 422 for JSON of the wrong shape: a bad parameter here).
-fn body_error(e: JsonRejection) -> ApiError {
+pub(super) fn body_error(e: JsonRejection) -> ApiError {
     match e.status() {
         s @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => ApiError::new(s, e.body_text()),
         _ => ApiError::bad_request(e.body_text()),
@@ -94,7 +94,7 @@ async fn act(shared: &Shared, who: TokenHolder, id: Result<Path<String>, PathRej
     let outcome = match &reply {
         Ok(Reply::State { state, .. }) => state.clone(),
         Ok(Reply::Error { message }) => format!("refused: {message}"),
-        Ok(Reply::Operators { .. }) => "unexpected reply".into(),
+        Ok(Reply::Operators { .. } | Reply::CallingBack { .. }) => "unexpected reply".into(),
         Err(e) => format!("not carried out: {}", e.message),
     };
     // `id` is a configured operator's; the action's reason was made printable.
@@ -103,12 +103,12 @@ async fn act(shared: &Shared, who: TokenHolder, id: Result<Path<String>, PathRej
     match reply? {
         Reply::State { operator, state } => Ok(Json(OperatorAction { operator, state }).into_response()),
         Reply::Error { message } => Err(ApiError::new(StatusCode::CONFLICT, message)),
-        Reply::Operators { .. } => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the engine answered another command")),
+        Reply::Operators { .. } | Reply::CallingBack { .. } => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the engine answered another command")),
     }
 }
 
 /// The command to the engine and its reply; 503 when the engine is busy or gone.
-async fn send(shared: &Shared, command: Command) -> Result<Reply, ApiError> {
+pub(super) async fn send(shared: &Shared, command: Command) -> Result<Reply, ApiError> {
     let (reply, answer) = oneshot::channel();
     let busy = || ApiError::unavailable("the engine did not take the command in time");
     tokio::time::timeout(ENGINE_WAIT, shared.commands.send(Commanded { command, reply }))

@@ -57,6 +57,14 @@ pub(super) struct WaitingCaller {
     /// over, why), as in the record's `routed` event.
     #[schema(value_type = Option<Object>)]
     routing: Option<serde_json::Value>,
+    /// The priority class it joined with: `high` (a silent caller who pressed 5 5, a
+    /// caller calling back), `normal`, `low` (a silent caller).
+    class: &'static str,
+    /// Its class now (a call that waited `[acd] max_priority_wait` is `high`).
+    effective_class: &'static str,
+    /// Its flags (`callback`, `silent_55`, `silent`), comma-separated, as the operator's
+    /// phone is shown them.
+    flags: Option<String>,
 }
 
 /// One operator now.
@@ -133,6 +141,9 @@ fn queue_list(live: &Arc<Live>) -> Vec<Queue> {
                         caller_name: call.and_then(|l| l.caller_name.clone()),
                         language: call.and_then(|l| l.language.as_ref()).map(|l| l.as_str().to_string()),
                         routing: call.and_then(|l| l.routing.as_ref()).and_then(|r| serde_json::to_value(r).ok()),
+                        class: c.class.as_str(),
+                        effective_class: c.effective.as_str(),
+                        flags: call.and_then(|l| l.flags.clone()),
                     }
                 })
                 .collect(),

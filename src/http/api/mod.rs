@@ -7,7 +7,8 @@
 //! the OpenAPI description, generated from the handlers and types here by `utoipa`.
 //! Acting (supervisor role): pause, resume and log out an operator through the engine's
 //! command entry point, the control socket's, naming the token in the log and in the
-//! operator's history (`control.rs`).
+//! operator's history (`control.rs`). The callback worklist: read (viewer), and call
+//! back, claim, close (supervisor) (`callbacks.rs`).
 //!
 //! Every answer is JSON, errors `{"error": "..."}`: 400 for a bad parameter, 404 for
 //! nothing by that id, 409 for a command the engine refused, 503 before the first
@@ -15,6 +16,7 @@
 //! (escaped as JSON strings). Parameters are bounded before use (`params.rs`). The
 //! error answer and the two sources every handler reads are in `common.rs`.
 
+mod callbacks;
 mod calls;
 mod common;
 mod control;
@@ -44,6 +46,7 @@ pub(super) fn viewer() -> Router<Shared> {
         .route("/api/v1/operator-events", get(calls::operator_events))
         .route("/api/v1/queues", get(live::queues))
         .route("/api/v1/operators", get(live::operators))
+        .route("/api/v1/callbacks", get(callbacks::list))
         .route("/api/v1/openapi.json", get(openapi))
 }
 
@@ -53,6 +56,9 @@ pub(super) fn supervisor() -> Router<Shared> {
         .route("/api/v1/operators/{id}/pause", post(control::pause))
         .route("/api/v1/operators/{id}/resume", post(control::resume))
         .route("/api/v1/operators/{id}/logout", post(control::logout))
+        .route("/api/v1/callbacks/{id}/call", post(callbacks::call))
+        .route("/api/v1/callbacks/{id}/claim", post(callbacks::claim))
+        .route("/api/v1/callbacks/{id}/done", post(callbacks::done))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
@@ -71,7 +77,7 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "cc112 API", description = "Call records, the shift report, queues and operators of a cc112 gateway; operator control for supervisors. Every route needs `Authorization: Bearer TOKEN` (`cc112 http-token NAME`)."),
-    paths(calls::list, calls::show, calls::report, calls::operator_events, live::queues, live::operators, control::pause, control::resume, control::logout, openapi),
+    paths(calls::list, calls::show, calls::report, calls::operator_events, live::queues, live::operators, control::pause, control::resume, control::logout, callbacks::list, callbacks::call, callbacks::claim, callbacks::done, openapi),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -93,7 +99,7 @@ mod tests {
     use super::*;
 
     /// Every route the routers serve, with its method.
-    pub(crate) const ROUTES: [(&str, &str); 10] = [
+    pub(crate) const ROUTES: [(&str, &str); 14] = [
         ("get", "/api/v1/calls"),
         ("get", "/api/v1/calls/{id}"),
         ("get", "/api/v1/report"),
@@ -104,6 +110,10 @@ mod tests {
         ("post", "/api/v1/operators/{id}/pause"),
         ("post", "/api/v1/operators/{id}/resume"),
         ("post", "/api/v1/operators/{id}/logout"),
+        ("get", "/api/v1/callbacks"),
+        ("post", "/api/v1/callbacks/{id}/call"),
+        ("post", "/api/v1/callbacks/{id}/claim"),
+        ("post", "/api/v1/callbacks/{id}/done"),
     ];
 
     #[test]
@@ -121,7 +131,7 @@ mod tests {
         let n: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
         assert_eq!(n, ROUTES.len(), "the description lists a route the routers do not serve");
         let schemas = doc["components"]["schemas"].as_object().unwrap();
-        for s in ["CallPage", "CallTimeline", "Report", "Queue", "WaitingCaller", "Operator", "ErrorBody", "OperatorAction"] {
+        for s in ["CallPage", "CallTimeline", "Report", "Queue", "WaitingCaller", "Operator", "ErrorBody", "OperatorAction", "CallbackList", "CallbackItem", "CallingBack"] {
             assert!(schemas.contains_key(s), "schema {s} missing: {:?}", schemas.keys().collect::<Vec<_>>());
         }
         assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");

@@ -118,6 +118,8 @@ mod tests {
             hangup_by: None,
             end_reason: None,
             config_version: None,
+            flags: None,
+            direction: None,
         };
         let c = cursor_after(&row);
         assert_eq!(parse_cursor(&c), Some((row.started_at, row.id.clone())));

@@ -25,9 +25,13 @@ CREATE TABLE IF NOT EXISTS calls (
     language TEXT, ivr_digits TEXT, ivr_path TEXT, department TEXT, queue_entered_at BIGINT,
     operator TEXT, operator_answered_at BIGINT, ended_at BIGINT, outcome TEXT, hangup_by TEXT,
     end_reason TEXT, config_version TEXT, flags TEXT, history TEXT,
+    direction TEXT, callback_item TEXT,
     taken_over_by TEXT,    -- the node that closed this call when its own node went silent
     taken_over_at BIGINT   -- when (ms since the epoch)
 );
+-- Added by migration 0004 (click to call back): a central view made before has them added.
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS direction TEXT;
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS callback_item TEXT;
 CREATE INDEX IF NOT EXISTS calls_started_at ON calls (started_at);
 CREATE INDEX IF NOT EXISTS calls_node_open ON calls (node) WHERE ended_at IS NULL;
 CREATE INDEX IF NOT EXISTS calls_sip_call_id ON calls (sip_call_id);
