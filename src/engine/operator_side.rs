@@ -49,6 +49,9 @@ pub(crate) struct OperatorSide {
     callers: CallerBook,
     /// A monotonic instant and its wall-clock time (the book is in UTC).
     wall: (Instant, SystemTime),
+    /// The nonce secret shared with the other nodes (`[registrar] nonce_secret_file`);
+    /// `None`: the engine's random one.
+    nonce_secret: Option<[u8; 32]>,
 }
 
 impl OperatorSide {
@@ -59,11 +62,20 @@ impl OperatorSide {
             legs: OperatorLegs::default(),
             callers: CallerBook::new(config.callbacks.keep),
             wall: (now, utc),
+            nonce_secret: None,
         }
+    }
+
+    /// The registrar again, its nonces keyed by the secret the nodes share.
+    pub(crate) fn set_nonce_secret(&mut self, config: &Config, secret: [u8; 32]) {
+        self.nonce_secret = Some(secret);
+        let (now, utc) = self.wall;
+        self.registrar = Registrar::new(now, utc, config.registrar.clone(), &config.operators, secret);
     }
 
     /// The registrar again, tied to wall-clock time (its Date headers).
     pub(crate) fn set_wall_clock(&mut self, config: &Config, now: Instant, utc: SystemTime, secret: [u8; 32]) {
+        let secret = self.nonce_secret.unwrap_or(secret);
         self.registrar = Registrar::new(now, utc, config.registrar.clone(), &config.operators, secret);
         self.wall = (now, utc);
     }
@@ -146,7 +158,8 @@ impl OperatorSide {
         // A non-SIP address of record is malformed whoever sends it (RFC 4475 §3.3.4);
         // refusing it before authentication tells nothing about which users exist.
         let outcome = if matches!(req.head.to.uri.kind(), UriKind::Sip(_)) {
-            let outcome = self.registrar.handle_register(now, peer.remote, peer.transport, req);
+            let (origin, relay) = super::relay::register_origin(ctx.config, &peer, req);
+            let outcome = self.registrar.handle_relayed_register(now, origin, peer.transport, req, relay);
             self.drain_registrar(now, ctx.reborrow());
             outcome
         } else {
