@@ -13,17 +13,8 @@
 use std::net::SocketAddr;
 
 use super::Engine;
-use crate::call::registrar::Relay;
-use crate::config::Config;
-use crate::sip::header::split_list;
 use crate::sip::source;
-use crate::sip::{HeaderName, Peer, Request};
-
-/// Path entries kept per binding; a longer Path is cut (one proxy writes one or two).
-const MAX_PATH: usize = 4;
-/// A Path entry longer than this is dropped (a URI with a `received` parameter is
-/// well under it).
-const MAX_PATH_ENTRY: usize = 512;
+use crate::sip::{Peer, Request};
 
 impl Engine {
     /// The caller's address: the packet's source, or behind a trusted proxy the
@@ -40,32 +31,11 @@ impl Engine {
     }
 }
 
-/// A REGISTER's origin and, when a trusted proxy relayed it, where the phone's INVITEs
-/// go (the proxy) with which Route set (the REGISTER's Path, bounded).
-pub(crate) fn register_origin(config: &Config, peer: &Peer, req: &Request) -> (SocketAddr, Option<Relay>) {
-    let origin = source::origin(peer.remote, &req.head, &config.sip.trusted_proxies);
-    if !config.sip.trusted_proxies.contains(&peer.remote.ip()) {
-        return (origin, None);
-    }
-    let path_name = HeaderName::Other("Path".to_string());
-    let path: Vec<String> = req
-        .head
-        .headers
-        .iter()
-        .filter(|h| h.name == path_name || matches!(&h.name, HeaderName::Other(n) if n.eq_ignore_ascii_case("path")))
-        .filter_map(|h| split_list(&h.value).ok())
-        .flatten()
-        .filter(|v| v.len() <= MAX_PATH_ENTRY && !v.chars().any(char::is_control))
-        .take(MAX_PATH)
-        .map(str::to_string)
-        .collect();
-    (origin, Some(Relay { next_hop: peer.remote, path }))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::sip::{Message, Transport};
+    use super::super::operator_side::register_origin;
+    use crate::config::Config;
+    use crate::sip::{Message, Peer, Request, Transport};
 
     fn register(path: &str) -> Request {
         let text = format!(

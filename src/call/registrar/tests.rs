@@ -601,3 +601,4 @@ fn reconfigure_drops_removed_operators() {
 }
 
 mod lockout;
+mod proxy;
