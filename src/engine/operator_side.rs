@@ -413,8 +413,8 @@ const MAX_PATH: usize = 4;
 /// well under it).
 const MAX_PATH_ENTRY: usize = 512;
 
-/// A REGISTER's origin and, when a trusted proxy relayed it, where the phone's INVITEs
-/// go (the proxy) with which Route set (the REGISTER's Path, bounded).
+/// A REGISTER's origin and, when a trusted proxy relayed it with a Path, where the
+/// phone's INVITEs go (the proxy) with which Route set (the Path, bounded).
 pub(crate) fn register_origin(config: &Config, peer: &Peer, req: &Request) -> (SocketAddr, Option<Relay>) {
     let origin = source::origin(peer.remote, &req.head, &config.sip.trusted_proxies);
     if !config.sip.trusted_proxies.contains(&peer.remote.ip()) {
@@ -432,5 +432,10 @@ pub(crate) fn register_origin(config: &Config, peer: &Peer, req: &Request) -> (S
         .take(MAX_PATH)
         .map(str::to_string)
         .collect();
+    // Relayed without a Path: the proxy does not want the phone's INVITEs, so they go
+    // to the phone directly, as for a phone that registered with us.
+    if path.is_empty() {
+        return (origin, None);
+    }
     (origin, Some(Relay { next_hop: peer.remote, path }))
 }

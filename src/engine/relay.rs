@@ -61,6 +61,9 @@ From: <sip:op-1@gw>;tag=1\r\nTo: <sip:op-1@gw>\r\nCall-ID: r1\r\nCSeq: 1 REGISTE
         let relay = relay.unwrap();
         assert_eq!(relay.next_hop, peer.remote);
         assert_eq!(relay.path, vec!["<sip:127.0.0.1:5060;lr;received=sip:198.51.100.3:40000>".to_string()]);
+        // Relayed without a Path: the phone behind, reached directly.
+        let (origin, relay) = register_origin(&config("\"127.0.0.1\""), &peer, &register(""));
+        assert_eq!((origin, relay), ("198.51.100.3:40000".parse().unwrap(), None));
         // From anyone else: the packet's source, no Path.
         let (origin, relay) = register_origin(&config(""), &peer, &req);
         assert_eq!((origin, relay), (peer.remote, None));
