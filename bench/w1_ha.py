@@ -79,6 +79,7 @@ def stop(p):
 
 def run_direct(tmp, rate, seconds, secret):
     gw = node(tmp, "direct", "127.0.0.1", PORT, 20000, secret)
+    time.sleep(3)  # the same warm-up as the nodes get while Kamailio starts probing
     try:
         c0 = proc_cpu_rss(gw.pid)[0]
         r = sipp_run(PORT, rate, seconds, 1000, tmp, "direct")
