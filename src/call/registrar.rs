@@ -79,9 +79,15 @@ const MAX_KEY_USER: usize = 64;
 pub struct Binding {
     /// The Contact URI as the phone wrote it: the Request-URI of INVITEs to it.
     pub contact: String,
-    /// Where the REGISTER came from: where INVITEs are sent (the phone may be behind
-    /// NAT, RFC 3581 style), and over which transport.
+    /// Where the REGISTER came from (behind our proxy: where the proxy says it came
+    /// from); the phone may be behind NAT, RFC 3581 style.
     pub source: SocketAddr,
+    /// Where INVITEs to the contact are sent: `source`, or our proxy that relayed the
+    /// REGISTER.
+    pub next_hop: SocketAddr,
+    /// The REGISTER's Path (RFC 3327) when our proxy relayed it: the Route set of
+    /// INVITEs to the contact, so they go back through the proxy to the phone.
+    pub path: Vec<String>,
     /// The transport the REGISTER came over; INVITEs to the contact use it too.
     pub transport: Transport,
     /// The first REGISTER of this contact; refreshes keep it.
@@ -116,6 +122,15 @@ pub struct RegisterResponse {
     pub headers: Vec<(&'static str, String)>,
     /// The authenticated operator, for logs (never set on a 401).
     pub operator: Option<OperatorId>,
+}
+
+/// How a REGISTER relayed by our proxy reaches the phone back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    /// The proxy the REGISTER came from: INVITEs to the phone go there.
+    pub next_hop: SocketAddr,
+    /// Its Path header values (RFC 3327), in order: their Route set.
+    pub path: Vec<String>,
 }
 
 /// Changes for the operator-state history and the ACD.
@@ -198,7 +213,7 @@ impl Registrar {
             digest::ha1(Algorithm::Sha256, "\u{0}unknown", &cfg.realm, &dummy_pw),
         );
         Registrar {
-            nonces: NonceKeeper::new(now, secret, cfg.nonce_ttl),
+            nonces: NonceKeeper::new(now, secret, cfg.nonce_ttl).with_wall_epoch(wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)),
             accounts: operators
                 .iter()
                 .map(|o| (o.id.as_str().to_string(), o.clone()))
@@ -255,12 +270,21 @@ impl Registrar {
 
     /// Answers one REGISTER (already absorbed by the transaction layer, so a
     /// retransmission never reaches here).
-    pub fn handle_register(
+    pub fn handle_register(&mut self, now: Instant, source: SocketAddr, transport: Transport, req: &Request) -> RegisterOutcome {
+        self.handle_relayed_register(now, source, transport, req, None)
+    }
+
+    /// [`handle_register`](Self::handle_register) for a REGISTER our proxy relayed:
+    /// `source` is the phone's address behind it (every lock, nonce and refresh keys on
+    /// it, so one guesser behind the proxy locks out no one else), `relay` where its
+    /// INVITEs go and with which Route set.
+    pub fn handle_relayed_register(
         &mut self,
         now: Instant,
         source: SocketAddr,
         transport: Transport,
         req: &Request,
+        relay: Option<Relay>,
     ) -> RegisterOutcome {
         let ip = source.ip();
         let auth = self.authorization(req);
@@ -322,7 +346,8 @@ impl Registrar {
             // Authenticated, but registering someone else's address of record.
             return self.respond(403, "Forbidden", Vec::new(), Some(operator));
         }
-        self.update_bindings(now, source, transport, req, operator)
+        let relay = relay.unwrap_or(Relay { next_hop: source, path: Vec::new() });
+        self.update_bindings(now, (source, relay), transport, req, operator)
     }
 
     /// The configured operator `creds` names (if any) and whether its response proves
@@ -421,7 +446,7 @@ impl Registrar {
     fn update_bindings(
         &mut self,
         now: Instant,
-        source: SocketAddr,
+        (source, relay): (SocketAddr, Relay),
         transport: Transport,
         req: &Request,
         operator: OperatorId,
@@ -453,6 +478,7 @@ impl Registrar {
         let update = Update {
             now,
             source,
+            relay,
             transport,
             call_id: &req.head.call_id,
             cseq: req.head.cseq.seq,
@@ -554,6 +580,8 @@ impl Registrar {
         let binding = Binding {
             contact: contact.clone(),
             source: update.source,
+            next_hop: update.relay.next_hop,
+            path: update.relay.path.clone(),
             transport: update.transport,
             registered_at: update.now,
             expires_at: update.now + Duration::from_secs(exp),
@@ -692,6 +720,7 @@ fn key_user(user: &str) -> String {
 struct Update<'a> {
     now: Instant,
     source: SocketAddr,
+    relay: Relay,
     transport: Transport,
     call_id: &'a str,
     cseq: u32,

@@ -23,6 +23,7 @@ pub(crate) struct RawSip {
     pub max_tcp_connections_per_ip: Option<S<i64>>,
     pub user_agent: Option<S<String>>,
     pub trunks: Option<S<Vec<S<String>>>>,
+    pub trusted_proxies: Option<S<Vec<S<String>>>>,
 }
 
 /// SIP transport limits: bounded so that no peer can make the gateway hold unbounded
@@ -46,6 +47,12 @@ pub struct SipConfig {
     /// Addresses of carrier trunks: under a flood each is a source of its own for the
     /// fair sharing of capacity ([`crate::sip::source`]); anyone else counts by network.
     pub trunks: Vec<IpAddr>,
+    /// Addresses of our own SIP proxies (Kamailio, deploy/kamailio): a request from one
+    /// of them was relayed, and its caller's address is the one the proxy wrote in the
+    /// Via below its own ([`crate::sip::source::origin`]), for fairness, the
+    /// registrar's lockout, logs and records; a REGISTER's Path is kept. The same Via
+    /// from anywhere else is not believed.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 pub(crate) const MIN_MESSAGE_BYTES: i64 = 4096;
@@ -67,6 +74,7 @@ pub(crate) fn default_sip() -> SipConfig {
         max_tcp_connections_per_ip: 64,
         user_agent: "cc112".to_string(),
         trunks: Vec::new(),
+        trusted_proxies: Vec::new(),
     }
 }
 
@@ -124,7 +132,8 @@ pub(crate) fn sip(raw: Option<S<RawSip>>, p: &mut Problems<'_>) -> SipConfig {
             }
         },
     };
-    let trunks = trunks(raw.trunks.as_ref(), p);
+    let trunks = addresses(raw.trunks.as_ref(), "sip.trunks", "a carrier trunk", p);
+    let trusted_proxies = addresses(raw.trusted_proxies.as_ref(), "sip.trusted_proxies", "our SIP proxy", p);
     SipConfig {
         listen_udp,
         listen_tcp,
@@ -134,32 +143,34 @@ pub(crate) fn sip(raw: Option<S<RawSip>>, p: &mut Problems<'_>) -> SipConfig {
         max_tcp_connections_per_ip,
         user_agent,
         trunks,
+        trusted_proxies,
     }
 }
 
 /// At most this many trunks: each is a row of the fair-sharing tables.
 pub(crate) const MAX_TRUNKS: usize = 1024;
 
-/// `sip.trunks`: IP addresses (no port: a trunk may send from several), each once.
-fn trunks(raw: Option<&S<Vec<S<String>>>>, p: &mut Problems<'_>) -> Vec<IpAddr> {
+/// `sip.trunks`, `sip.trusted_proxies`: IP addresses (no port: a trunk or a proxy may
+/// send from several), each once; `who` says what sends from them, for the messages.
+fn addresses(raw: Option<&S<Vec<S<String>>>>, key: &str, who: &str, p: &mut Problems<'_>) -> Vec<IpAddr> {
     let Some(raw) = raw else { return Vec::new() };
     if raw.get_ref().len() > MAX_TRUNKS {
-        p.at("sip.trunks", raw.span(), format!("{} trunks listed; expected at most {MAX_TRUNKS}", raw.get_ref().len()));
+        p.at(key, raw.span(), format!("{} addresses listed; expected at most {MAX_TRUNKS}", raw.get_ref().len()));
         return Vec::new();
     }
     let mut out: Vec<IpAddr> = Vec::new();
     for (i, item) in raw.get_ref().iter().enumerate() {
-        let here = format!("sip.trunks[{i}]");
+        let here = format!("{key}[{i}]");
         match item.get_ref().trim().parse::<IpAddr>() {
-            Ok(ip) if out.contains(&ip) => p.at(here, item.span(), format!("{ip} is listed twice; expected each trunk once")),
+            Ok(ip) if out.contains(&ip) => p.at(here, item.span(), format!("{ip} is listed twice; expected each address once")),
             Ok(ip) if ip.is_unspecified() => {
-                p.at(here, item.span(), format!("{ip} is the wildcard address; expected the address a trunk sends from"))
+                p.at(here, item.span(), format!("{ip} is the wildcard address; expected the address {who} sends from"))
             }
             Ok(ip) => out.push(ip),
             Err(_) => p.at(
                 here,
                 item.span(),
-                format!("{:?} is not an IP address; expected the address a carrier trunk sends from, like \"203.0.113.7\" (no port)", item.get_ref()),
+                format!("{:?} is not an IP address; expected the address {who} sends from, like \"203.0.113.7\" (no port)", item.get_ref()),
             ),
         }
     }

@@ -35,7 +35,7 @@ impl Config {
             .join(", ");
         format!(
             "config version {}\n\
-             sip: udp {}; tcp {}; max message {} bytes\n\
+             sip: udp {}; tcp {}; max message {} bytes{}\n\
              emergency numbers: {}\n\
              emergency URNs: {}\n\
              media: {} ports {}-{}; codecs {}\n\
@@ -45,6 +45,10 @@ impl Config {
             list(&self.sip.listen_udp),
             list(&self.sip.listen_tcp),
             self.sip.max_message_bytes,
+            match self.sip.trusted_proxies.as_slice() {
+                [] => String::new(),
+                p => format!("; relayed by trusted proxies {}", p.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+            },
             if numbers.is_empty() {
                 "none".into()
             } else {
@@ -180,7 +184,7 @@ fn operators_summary(c: &Config) -> String {
     format!(
         "acd: wrap-up {:?}, ring {:?}, overflow after {:?}, stay-on-line every {:?}, class up every {:?} waited\n\
          registrar: realm {:?}, nonce ttl {:?}, expires {:?}..{:?} (default {:?}), \
-         {} failures per address and user, {} per operator, per {:?}\n\
+         {} failures per address and user, {} per operator, per {:?}{}\n\
          operators: {ops}",
         c.acd.wrap_up,
         c.acd.ring_timeout,
@@ -195,5 +199,6 @@ fn operators_summary(c: &Config) -> String {
         c.registrar.failed_attempts,
         c.registrar.failed_attempts_per_user,
         c.registrar.failed_window,
+        c.registrar.nonce_secret_file.as_ref().map_or(String::new(), |f| format!("; nonce secret shared from {}", f.display())),
     )
 }

@@ -431,6 +431,10 @@ fn build_fork(now: Instant, c: &OfferedCall<'_>, b: &Binding, ids: &mut Ids, txs
         .header("X-CC112-Caller", sink::header_value(c.caller))
         .header("X-CC112-Department", c.department.unwrap_or_default().to_string())
         .header("User-Agent", c.user_agent.to_string());
+    // Behind our proxy: the REGISTER's Path is the Route set back to the phone (RFC 3327).
+    for r in &b.path {
+        o.push_header("Route", r.clone());
+    }
     if let Some(n) = c.caller_name {
         o.push_header("X-CC112-Caller-Name", sink::header_value(n));
     }
@@ -441,7 +445,7 @@ fn build_fork(now: Instant, c: &OfferedCall<'_>, b: &Binding, ids: &mut Ids, txs
         o.push_header("X-CC112-History", sink::header_value(h));
     }
     let o = o.body("application/sdp", Bytes::from(c.sdp.clone()));
-    let peer = Peer { transport: Transport::Udp, remote: b.source, local, conn: None };
+    let peer = Peer { transport: Transport::Udp, remote: b.next_hop, local, conn: None };
     let tx = match InviteClientTx::new(now, false, txs.timers(), o.to_bytes()) {
         Ok(tx) => tx,
         Err(e) => {
@@ -526,6 +530,8 @@ mod tests {
         Binding {
             contact: format!("<sip:op-a@192.0.2.101:{port}>"),
             source: SocketAddr::from(([192, 0, 2, 101], port)),
+            next_hop: SocketAddr::from(([192, 0, 2, 101], port)),
+            path: Vec::new(),
             transport,
             registered_at: t0,
             expires_at: t0 + Duration::from_secs(300),

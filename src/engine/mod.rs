@@ -54,9 +54,10 @@ mod ids;
 mod legs;
 mod operator_side;
 mod output;
-mod refusals;
 mod recording;
 mod responses;
+mod refusals;
+mod relay;
 mod snapshot;
 pub mod tally;
 mod timers;
@@ -260,8 +261,7 @@ impl Engine {
         self.fx.timers.next()
     }
 
-    /// One SIP message (a datagram, or a frame cut from a TCP stream), handled the
-    /// moment it arrived.
+    /// One SIP message (a datagram, or a TCP stream's frame), handled as it arrived.
     pub fn handle_sip(&mut self, now: Instant, peer: Peer, bytes: &[u8]) {
         self.handle_sip_received(now, now, peer, bytes);
     }
@@ -447,7 +447,7 @@ impl Engine {
         let retry = [("Retry-After", admission::retry_after(&self.config.overload))];
         let tag = self.ids.tag();
         self.txs.respond_stateless(peer, req, Answer::new(503, reason, &retry), &tag, &mut self.fx);
-        let (source, caller) = (self.admission.source_of(peer.remote.ip()), req.head.from.uri.dialed().unwrap_or_default());
+        let (source, caller) = (self.admission.source_of(self.origin(&peer, req).ip()), req.head.from.uri.dialed().unwrap_or_default());
         self.refusals.add((now, self.utc(now)), source, code, &caller, &mut self.fx);
     }
 
@@ -466,7 +466,7 @@ impl Engine {
         // Admission before the answer to the offer is tried: in a surge most INVITEs
         // are refused, and building an SDP answer (about 7 µs) for each would be spent
         // by the thread that must keep up with the calls it accepted.
-        if let Err(refusal) = self.admission.admit(now, peer.remote.ip(), &self.calls, self.waited, &self.config.overload) {
+        if let Err(refusal) = self.admission.admit(now, self.origin(&peer, &req).ip(), &self.calls, self.waited, &self.config.overload) {
             return self.refuse_overload(now, peer, &req, refusal.reason(), refusal.code());
         }
         if let Some(offer) = &screened.offer {
@@ -475,7 +475,7 @@ impl Engine {
                 self.txs.new_ist(now, &mut self.ids, peer, &req, key.clone(), &mut self.fx);
                 if let sdp::SdpError::NoCommonCodec { offered } = &e {
                     let (id, record) = (self.ids.call(), self.ids.record(self.utc(now)));
-                    let started = call::started_event(record, &req, screened.identity.clone(), peer, &self.config.version);
+                    let started = call::started_event(record, &req, screened.identity.clone(), Peer { remote: self.origin(&peer, &req), ..peer }, &self.config.version);
                     uas::codec_refusal(id, started, &req, offered, &mut self.fx);
                     self.ops.codec_refused(now, &req.head.from.uri.dialed().unwrap_or_else(|| req.head.from.uri.to_string()));
                 }
@@ -519,9 +519,9 @@ impl Engine {
         let record = self.ids.record(self.utc(now));
         let recorded = self.record_wait.is_none();
         let identity = screened.identity.clone();
-        let call = Call::from_invite(NewCall { id, record, req, peer, now, port, local_tag, invite_tx: key, offer: screened.offer, identity, recorded, source: self.admission.source_of(peer.remote.ip()) });
+        let call = Call::from_invite(NewCall { id, record, req, peer, now, port, local_tag, invite_tx: key, offer: screened.offer, identity, recorded, source: self.admission.source_of(self.origin(&peer, req).ip()) });
         self.txs.set_call(tid, id);
-        let event = call::started_event(call.record.clone(), req, screened.identity, peer, &self.config.version);
+        let event = call::started_event(call.record.clone(), req, screened.identity, Peer { remote: self.origin(&peer, req), ..peer }, &self.config.version);
         self.calls.insert(call);
         self.stats.calls_started += 1;
         // The record's first event goes out before anything else of the call, and the

@@ -25,14 +25,15 @@ use super::output::{CallEventKind, Effects, EndReason, MediaCommand, OperatorEve
 use super::timers::TimerKey;
 use super::transactions::{Answer, Transactions};
 use crate::call::acd::{Acd, AcdAction, OfferFailure, Priority};
-use crate::call::registrar::{RegisterOutcome, RegisterResponse, Registrar, RegistrarEvent};
+use crate::call::registrar::{RegisterOutcome, RegisterResponse, Registrar, RegistrarEvent, Relay};
 use crate::call::CallId;
 use crate::clock::UtcMs;
 use crate::config::{Config, OperatorId, QueueId};
 use crate::media::sdp::{self, LocalMedia};
 use crate::media::Codec;
 use crate::sip::transaction::TxKey;
-use crate::sip::{Peer, Request, Response, UriKind};
+use crate::sip::header::split_list;
+use crate::sip::{source, HeaderName, Peer, Request, Response, UriKind};
 
 /// The engine's other parts, lent to the operator side for one input.
 pub(crate) struct Ctx<'a> {
@@ -54,6 +55,9 @@ pub(crate) struct OperatorSide {
     wall: (Instant, SystemTime),
     /// Click-to-call-back calls in progress (`dial_out.rs`).
     dial_outs: DialOuts,
+    /// The nonce secret shared with the other nodes (`[registrar] nonce_secret_file`);
+    /// `None`: the engine's random one.
+    nonce_secret: Option<[u8; 32]>,
 }
 
 impl OperatorSide {
@@ -65,6 +69,7 @@ impl OperatorSide {
             callers: CallerBook::new(config.callbacks.keep),
             wall: (now, utc),
             dial_outs: DialOuts::default(),
+            nonce_secret: None,
         }
     }
 
@@ -73,8 +78,16 @@ impl OperatorSide {
         self.dial_outs.contains(call)
     }
 
+    /// The registrar again, its nonces keyed by the secret the nodes share.
+    pub(crate) fn set_nonce_secret(&mut self, config: &Config, secret: [u8; 32]) {
+        self.nonce_secret = Some(secret);
+        let (now, utc) = self.wall;
+        self.registrar = Registrar::new(now, utc, config.registrar.clone(), &config.operators, secret);
+    }
+
     /// The registrar again, tied to wall-clock time (its Date headers).
     pub(crate) fn set_wall_clock(&mut self, config: &Config, now: Instant, utc: SystemTime, secret: [u8; 32]) {
+        let secret = self.nonce_secret.unwrap_or(secret);
         self.registrar = Registrar::new(now, utc, config.registrar.clone(), &config.operators, secret);
         self.wall = (now, utc);
     }
@@ -166,7 +179,8 @@ impl OperatorSide {
         // A non-SIP address of record is malformed whoever sends it (RFC 4475 §3.3.4);
         // refusing it before authentication tells nothing about which users exist.
         let outcome = if matches!(req.head.to.uri.kind(), UriKind::Sip(_)) {
-            let outcome = self.registrar.handle_register(now, peer.remote, peer.transport, req);
+            let (origin, relay) = register_origin(ctx.config, &peer, req);
+            let outcome = self.registrar.handle_relayed_register(now, origin, peer.transport, req, relay);
             self.drain_registrar(now, ctx.reborrow());
             outcome
         } else {
@@ -455,4 +469,37 @@ pub(crate) fn flags(c: &Call) -> Option<String> {
     let ivr = c.routing.as_ref().and_then(|r| r.reason.flag());
     let all: Vec<&str> = c.callback.then_some("callback").into_iter().chain(ivr).collect();
     (!all.is_empty()).then(|| all.join(","))
+}
+
+/// Path entries kept per binding; a longer Path is cut (one proxy writes one or two).
+const MAX_PATH: usize = 4;
+/// A Path entry longer than this is dropped (a URI with a `received` parameter is
+/// well under it).
+const MAX_PATH_ENTRY: usize = 512;
+
+/// A REGISTER's origin and, when a trusted proxy relayed it with a Path, where the
+/// phone's INVITEs go (the proxy) with which Route set (the Path, bounded).
+pub(crate) fn register_origin(config: &Config, peer: &Peer, req: &Request) -> (SocketAddr, Option<Relay>) {
+    let origin = source::origin(peer.remote, &req.head, &config.sip.trusted_proxies);
+    if !config.sip.trusted_proxies.contains(&peer.remote.ip()) {
+        return (origin, None);
+    }
+    let path_name = HeaderName::Other("Path".to_string());
+    let path: Vec<String> = req
+        .head
+        .headers
+        .iter()
+        .filter(|h| h.name == path_name || matches!(&h.name, HeaderName::Other(n) if n.eq_ignore_ascii_case("path")))
+        .filter_map(|h| split_list(&h.value).ok())
+        .flatten()
+        .filter(|v| v.len() <= MAX_PATH_ENTRY && !v.chars().any(char::is_control))
+        .take(MAX_PATH)
+        .map(str::to_string)
+        .collect();
+    // Relayed without a Path: the proxy does not want the phone's INVITEs, so they go
+    // to the phone directly, as for a phone that registered with us.
+    if path.is_empty() {
+        return (origin, None);
+    }
+    (origin, Some(Relay { next_hop: peer.remote, path }))
 }

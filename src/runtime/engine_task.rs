@@ -86,12 +86,28 @@ pub(super) struct Start {
     pub(super) done: CancellationToken,
 }
 
+/// The nonce secret the nodes share: the SHA-256 of the file's bytes (at least 32:
+/// `head -c 32 /dev/urandom`), so any file of enough randomness will do.
+fn nonce_secret(path: &std::path::Path) -> Result<[u8; 32], RuntimeError> {
+    use sha2::{Digest as _, Sha256};
+    let err = |why: String| RuntimeError::NonceSecret { path: path.to_path_buf(), why };
+    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    if bytes.len() < 32 {
+        return Err(err(format!("{} bytes; expected at least 32 random bytes (head -c 32 /dev/urandom)", bytes.len())));
+    }
+    Ok(Sha256::digest(&bytes).into())
+}
+
 /// Starts the media shards and the signalling thread; the engine task is tracked by
 /// `start.tracker` until it ends.
 pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
     let Start { config, store, prompts, queues, udp, tcp, live, events, shutdown, tracker, vitals, done } = start;
     let Queues { tx, rx, invites } = queues;
+    let secret = config.registrar.nonce_secret_file.as_deref().map(nonce_secret).transpose()?;
     let mut engine = Engine::with_entropy(config);
+    if let Some(secret) = secret {
+        engine.set_nonce_secret(secret);
+    }
     engine.set_wall_clock(Instant::now(), std::time::SystemTime::now());
     if store.is_some() {
         let path = engine.config().store.path.clone();

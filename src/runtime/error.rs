@@ -27,6 +27,16 @@ pub enum RuntimeError {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// `registrar.nonce_secret_file` could not be read or holds fewer than 32 bytes: a
+    /// node with a secret of its own would reject every answer to the other nodes'
+    /// challenges, so it does not start.
+    #[error("cannot use registrar.nonce_secret_file {path}: {why}")]
+    NonceSecret {
+        /// The configured path.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        why: String,
+    },
     /// The signalling thread (`cc112-engine`) could not be started.
     #[error("cannot start the engine thread: {0}")]
     EngineThread(std::io::Error),

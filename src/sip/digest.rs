@@ -448,7 +448,14 @@ pub struct NonceKeeper {
     max_tracked: usize,
     /// Makes every issued nonce unique, even two in the same millisecond.
     counter: u32,
+    /// Milliseconds added to every timestamp: the wall-clock time of `epoch` since
+    /// 1970, so that nodes sharing a secret agree on a nonce's age.
+    offset_ms: u64,
 }
+
+/// How far ahead of our clock another node's nonce may be (clocks of two nodes differ
+/// a little even with NTP).
+const MAX_SKEW_MS: u64 = 2_000;
 
 /// Hex chars of the timestamp part, then of the MAC part (128 bits is plenty).
 const TS_HEX: usize = 16;
@@ -466,7 +473,20 @@ impl NonceKeeper {
             order: VecDeque::new(),
             max_tracked: DEFAULT_MAX_TRACKED_NONCES,
             counter: 0,
+            offset_ms: 0,
         }
+    }
+
+    /// Timestamps count from 1970 (`wall_ms` is the wall-clock time at the epoch, in
+    /// ms) instead of from the epoch: the nonces of another node with the same secret
+    /// (`[registrar] nonce_secret_file`) then check here with their true age.
+    pub fn with_wall_epoch(mut self, wall_ms: u64) -> NonceKeeper {
+        self.offset_ms = wall_ms;
+        self
+    }
+
+    fn now_ms(&self, now: Instant) -> u64 {
+        (now.saturating_duration_since(self.epoch).as_millis() as u64).saturating_add(self.offset_ms)
     }
 
     /// Caps the replay table at `max` nonces (at least 1; default
@@ -496,7 +516,7 @@ impl NonceKeeper {
 
     /// A fresh nonce for a client at `ip`: 56 hex characters (timestamp, counter, MAC).
     pub fn issue(&mut self, now: Instant, ip: IpAddr) -> String {
-        let ts = now.saturating_duration_since(self.epoch).as_millis() as u64;
+        let ts = self.now_ms(now);
         self.counter = self.counter.wrapping_add(1);
         let salt = self.counter;
         format!("{ts:016x}{salt:08x}{}", self.mac(ts, salt, ip))
@@ -521,11 +541,12 @@ impl NonceKeeper {
         ) {
             return NonceStatus::Invalid;
         }
-        let now_ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
-        if ts > now_ms {
+        let now_ms = self.now_ms(now);
+        let skew = if self.offset_ms > 0 { MAX_SKEW_MS } else { 0 };
+        if ts > now_ms.saturating_add(skew) {
             return NonceStatus::Invalid;
         }
-        if Duration::from_millis(now_ms - ts) > self.ttl {
+        if Duration::from_millis(now_ms.saturating_sub(ts)) > self.ttl {
             NonceStatus::Stale
         } else {
             NonceStatus::Fresh

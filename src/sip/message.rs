@@ -167,6 +167,11 @@ impl Outgoing {
                 HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
                     o.headers.push((h.name.as_str().to_string(), h.value.clone()))
                 }
+                // A response that makes a dialog carries the proxies' Record-Route
+                // (§12.1.1), so the caller's in-dialog requests pass them too.
+                HeaderName::RecordRoute if req.method == super::Method::Invite && (101..300).contains(&status) => {
+                    o.headers.push(("Record-Route".to_string(), h.value.clone()))
+                }
                 HeaderName::To => {
                     let v = match (to_tag, req.head.to.tag()) {
                         (Some(t), None) if status > 100 => format!("{};tag={t}", h.value),

@@ -17,7 +17,10 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use super::message::Head;
+use super::uri::{find_param, Host};
 
 /// A sender, as fairness sees it: a trunk's address, or the network of anyone else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -77,6 +80,28 @@ impl Sources {
 
 }
 
+/// Where a request really came from. From one of our `trusted` proxies (`[sip]
+/// trusted_proxies`), a relayed request's origin is the Via below the proxy's own: its
+/// `received`/`rport` (the proxy writes them from the packet it got: Kamailio's
+/// `force_rport()`), else its sent-by. From anyone else, or when that Via names no IP
+/// address, it is the packet's source, whatever the message claims: a Via is text
+/// anyone can write, so only our proxy's word is taken.
+pub fn origin(remote: SocketAddr, head: &Head, trusted: &[IpAddr]) -> SocketAddr {
+    if !trusted.contains(&canonical(remote.ip())) {
+        return remote;
+    }
+    let Some(via) = head.via.get(1) else { return remote };
+    let received = find_param(&via.params, "received").and_then(|p| p.value.as_deref()).and_then(|v| v.trim_matches(['[', ']']).parse::<IpAddr>().ok());
+    let sent_by = match &via.host {
+        Host::V4(ip) => Some(IpAddr::V4(*ip)),
+        Host::V6(ip) => Some(IpAddr::V6(*ip)),
+        Host::Name(_) => None,
+    };
+    let Some(ip) = received.or(sent_by) else { return remote };
+    let rport = find_param(&via.params, "rport").and_then(|p| p.value.as_deref()).and_then(|v| v.parse::<u16>().ok());
+    SocketAddr::new(canonical(ip), rport.or(via.port).unwrap_or(5060))
+}
+
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
@@ -107,5 +132,32 @@ mod tests {
         assert_eq!(s.key(ip("127.0.0.2")).to_string(), "127.0.0.0/24");
         assert_eq!(s.key(ip("203.0.113.7")).to_string(), "trunk 203.0.113.7");
         assert!(s.key(ip("203.0.113.7")).is_trunk());
+    }
+
+    fn head(vias: &str) -> Head {
+        let text = format!("INVITE sip:112@gw SIP/2.0\r\n{vias}From: <sip:a@b>;tag=1\r\nTo: <sip:112@gw>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+        match crate::sip::parse::parse(text.as_bytes()).unwrap() {
+            crate::sip::Message::Request(r) => r.head,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_says_where_a_request_came_from() {
+        let proxy: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let trusted = [ip("127.0.0.1")];
+        let relayed = head("Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp\r\nVia: SIP/2.0/UDP 10.0.0.9:5062;branch=z9hG4bKc;received=198.51.100.4;rport=40001\r\n");
+        assert_eq!(origin(proxy, &relayed, &trusted), "198.51.100.4:40001".parse().unwrap());
+        // Without received/rport: the sent-by; a name there: the packet's source.
+        let plain = head("Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKp\r\nVia: SIP/2.0/UDP 198.51.100.5;branch=z9hG4bKc\r\n");
+        assert_eq!(origin(proxy, &plain, &trusted), "198.51.100.5:5060".parse().unwrap());
+        let named = head("Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKp\r\nVia: SIP/2.0/UDP phone.example;branch=z9hG4bKc\r\n");
+        assert_eq!(origin(proxy, &named, &trusted), proxy);
+        // The same claim from anyone else, or one Via only: the packet's source.
+        let stranger: SocketAddr = "203.0.113.9:5060".parse().unwrap();
+        assert_eq!(origin(stranger, &relayed, &trusted), stranger);
+        let direct = head("Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp\r\n");
+        assert_eq!(origin(proxy, &direct, &trusted), proxy);
+        assert_eq!(origin(proxy, &relayed, &[]), proxy);
     }
 }

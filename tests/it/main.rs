@@ -19,6 +19,7 @@ mod corpus;
 mod drain;
 mod fuzz_regressions;
 mod gateway;
+mod ha;
 mod http;
 mod http_api;
 mod media_e2e;

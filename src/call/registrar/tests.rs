@@ -17,6 +17,7 @@ fn cfg() -> RegistrarConfig {
         failed_attempts_per_user: 20,
         failed_window: Duration::from_secs(900),
         algorithms: crate::sip::digest::Algorithm::ALL.to_vec(),
+        nonce_secret_file: None,
     }
 }
 
@@ -600,3 +601,4 @@ fn reconfigure_drops_removed_operators() {
 }
 
 mod lockout;
+mod proxy;
