@@ -40,14 +40,14 @@ fn central_gauges(http: u16) -> (i64, i64) {
 }
 
 /// Rows of a local table (read-only, as the CLI reads).
-fn local(db: &Path, sql: &str) -> i64 {
+pub(crate) fn local(db: &Path, sql: &str) -> i64 {
     let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
 /// The central view holds exactly this node's rows: calls, open calls, events,
 /// operator events and refusals counted on both sides.
-fn in_step(pg: &Pg, gw: &Gateway, name: &str) -> bool {
+pub(crate) fn in_step(pg: &Pg, gw: &Gateway, name: &str) -> bool {
     let checks = [
         ("calls", ""),
         ("calls", " AND ended_at IS NULL"),

@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::harness::{free_ports, reserve_ports, scenario, sipp_to, Gateway, Sipp};
+use crate::central::{in_step, local};
 use crate::operators::{answer_401, register_over};
+use crate::pg::Pg;
 
 const OPERATORS: usize = 10;
 
@@ -234,11 +236,13 @@ struct Site {
 }
 
 impl Site {
-    fn start(grace: &str) -> Site {
+    /// Kamailio, nodes `a` and `b` (shipping to `central` when given) and the phone.
+    fn start(grace: &str, central: Option<&Pg>) -> Site {
         let dir = tempfile::tempdir().unwrap();
         let secret = nonce_secret(dir.path());
-        let a = node([127, 0, 0, 2], &secret, grace, "");
-        let b = node([127, 0, 0, 3], &secret, grace, "");
+        let shipping = |name: &str| central.map_or(String::new(), |pg| format!("[store]\ncentral = \"{}\"\n[node]\nname = \"{name}\"\n", pg.url()));
+        let a = node([127, 0, 0, 2], &secret, grace, &shipping("a"));
+        let b = node([127, 0, 0, 3], &secret, grace, &shipping("b"));
         let kamailio = Kamailio::start(SocketAddr::from(([127, 0, 0, 1], free_ports(1))), &[a.sip, b.sip]);
         let phone_port = free_ports(1);
         register_all(&UdpSocket::bind(("127.0.0.1", phone_port)).unwrap(), kamailio.addr, 0);
@@ -278,7 +282,10 @@ fn kill_9_of_the_node_taking_calls_loses_no_call_offered_after_it() {
         return;
     }
     let _load = crate::harness::heavy();
-    let mut site = Site::start("10s");
+    // The central view of both nodes (PostgreSQL; required in CI, the check skipped
+    // without it elsewhere).
+    let pg = Pg::start("kill_9_of_the_node_taking_calls_loses_no_call_offered_after_it (its central view)");
+    let mut site = Site::start("10s", pg.as_ref());
     let k = site.kamailio.addr;
     // Calls before the kill: A takes them all (active/standby).
     let before = callers(k, 200, 50);
@@ -315,7 +322,32 @@ fn kill_9_of_the_node_taking_calls_loses_no_call_offered_after_it() {
     let rung = site.b.events("operator_answered").len() - b_rung_before;
     assert!(rung > 0, "B rings the operators through Kamailio:\n{}", site.kamailio.log());
     eprintln!("operators answered {rung} calls on B after the kill");
-    // The central view's check (issue 18's other half) goes here after the merge.
+    if let Some(pg) = pg {
+        central_view_after_the_kill(&pg, &mut site, killed);
+    }
+}
+
+/// The central view after [`kill_9_of_the_node_taking_calls_loses_no_call_offered_after_it`]:
+/// A's calls open at the kill closed as `interrupted` by B, every call of B there, and,
+/// once A is back, every call of A there too, each counted once.
+fn central_view_after_the_kill(pg: &Pg, site: &mut Site, killed: Instant) {
+    let open_a = "SELECT COUNT(*) FROM calls WHERE node = 'a' AND ended_at IS NULL";
+    let closed = pg.wait_until(Duration::from_secs(20), |pg| pg.count(open_a) == 0);
+    assert!(closed.is_some(), "A's open calls still open in the central view:\n{}", site.b.log());
+    let taken = pg.count("SELECT COUNT(*) FROM calls WHERE node = 'a' AND outcome = 'interrupted' AND taken_over_by = 'b'");
+    eprintln!("central view: B closed {taken} calls of A as interrupted (seen {:.1} s after the kill, once the load was over)", killed.elapsed().as_secs_f64());
+    assert!(taken > 0, "the calls cut by the kill are closed by B:\n{}", site.b.log());
+    assert!(pg.wait_until(Duration::from_secs(15), |pg| in_step(pg, &site.b, "b")).is_some(), "B's calls in the central view");
+    // A comes back: its own recovery closes its calls in its journal and ships what
+    // the kill kept from the view; nothing is counted twice.
+    site.a.restart();
+    let settled = pg.wait_until(Duration::from_secs(20), |pg| in_step(pg, &site.a, "a") && in_step(pg, &site.b, "b"));
+    assert!(settled.is_some(), "A's calls in the central view after its restart:\n{}", site.a.log());
+    let interrupted = local(&site.a.db, "SELECT COUNT(*) FROM calls WHERE outcome = 'interrupted'");
+    assert_eq!(pg.count("SELECT COUNT(*) FROM calls WHERE node = 'a' AND outcome = 'interrupted'"), interrupted);
+    let (a, b) = (local(&site.a.db, "SELECT COUNT(*) FROM calls"), local(&site.b.db, "SELECT COUNT(*) FROM calls"));
+    assert_eq!(pg.count("SELECT COUNT(*) FROM calls"), a + b, "every call of both nodes, once");
+    eprintln!("central view: {a} calls of A ({interrupted} interrupted) and {b} of B, as in their journals");
 }
 
 #[test]
@@ -324,7 +356,7 @@ fn a_rolling_restart_under_load_fails_no_call_and_cuts_none() {
         return;
     }
     let _load = crate::harness::heavy();
-    let mut site = Site::start("10s");
+    let mut site = Site::start("10s", None);
     let k = site.kamailio.addr;
     let run = callers(k, 1100, 50);
     let start = Instant::now();
