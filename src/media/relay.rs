@@ -127,6 +127,8 @@ pub struct LegConfig<T> {
     pub payload_type: u8,
     /// This leg's telephone-event payload type, `None` when it does not do RFC 4733.
     pub telephone_event: Option<u8>,
+    /// Its RTP clock (8000, or 48000 on an Opus leg that negotiated it).
+    pub telephone_event_rate: u32,
     /// Our outgoing stream to this leg.
     pub start: StreamStart<T>,
 }
@@ -138,6 +140,7 @@ impl<T> LegConfig<T> {
             codec: negotiated.codec,
             payload_type: negotiated.payload_type,
             telephone_event: negotiated.telephone_event,
+            telephone_event_rate: negotiated.telephone_event_rate,
             start,
         }
     }
@@ -207,6 +210,7 @@ struct LegMedia {
     codec: Codec,
     payload_type: u8,
     telephone_event: Option<u8>,
+    telephone_event_rate: u32,
 }
 
 /// The source stream currently relayed in one direction and how it maps onto ours.
@@ -411,6 +415,7 @@ impl<T: Moment> Relay<T> {
             codec: c.codec,
             payload_type: c.payload_type,
             telephone_event: c.telephone_event,
+            telephone_event_rate: c.telephone_event_rate,
         };
         let (c, o) = (caller.codec, operator.codec);
         Relay {
@@ -430,6 +435,7 @@ impl<T: Moment> Relay<T> {
             codec: negotiated.codec,
             payload_type: negotiated.payload_type,
             telephone_event: negotiated.telephone_event,
+            telephone_event_rate: negotiated.telephone_event_rate,
         };
         match leg {
             Leg::Caller => self.caller = m,
@@ -529,6 +535,7 @@ impl<T: Moment> Relay<T> {
         }
         if let Kind::Event(_) = kind {
             stream.counters.events += 1;
+            rescale_event(out, src.telephone_event_rate, dst.telephone_event_rate);
         }
         Ok(())
     }
@@ -617,6 +624,19 @@ fn recover_payload(t: &mut Transcoder, gap: u32, payload: &[u8], out: &mut Vec<u
     out.resize(RTP_HEADER_LEN, 0);
     let r = t.transcode_after_loss(payload, gap, out).ok()?;
     Some((r.units, true, r.recovered_units))
+}
+
+/// An event's duration (RFC 4733 §2.3.5, octets 2–3 of the payload) from one leg's
+/// telephone-event clock to the other's (48 kHz on an Opus leg that asked for it).
+fn rescale_event(datagram: &mut [u8], from: u32, to: u32) {
+    if from == to || from == 0 {
+        return;
+    }
+    let field = datagram.get_mut(RTP_HEADER_LEN + 2..RTP_HEADER_LEN + 4).and_then(|d| <&mut [u8; 2]>::try_from(d).ok());
+    if let Some(d) = field {
+        let units = u64::from(u16::from_be_bytes(*d)) * u64::from(to) / u64::from(from);
+        *d = u16::try_from(units).unwrap_or(u16::MAX).to_be_bytes();
+    }
 }
 
 /// What a packet with payload type `pt` from leg `src` is for leg `dst`: audio,

@@ -31,6 +31,8 @@ struct Caller {
     gw_rtp: SocketAddr,
     codec: Codec,
     pt: u8,
+    /// The telephone-event payload type and clock the gateway answered with.
+    te: (u8, u32),
 }
 
 /// The SDP media lines of an offer (after `m=audio PORT RTP/AVP `).
@@ -40,8 +42,8 @@ struct Offer {
 }
 
 const OPUS: Offer = Offer {
-    formats: "107 101",
-    attributes: "a=rtpmap:107 opus/48000/2\r\na=fmtp:107 useinbandfec=1; usedtx=1\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n",
+    formats: "107 101 100",
+    attributes: "a=rtpmap:107 opus/48000/2\r\na=fmtp:107 useinbandfec=1; usedtx=1\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=rtpmap:100 telephone-event/48000\r\na=fmtp:100 0-16\r\n",
 };
 const OPUS_NO_TE: Offer = Offer { formats: "107", attributes: "a=rtpmap:107 opus/48000/2\r\n" };
 const G722: Offer = Offer {
@@ -91,11 +93,16 @@ impl Caller {
         let Ok(Message::Response(r)) = parse(text.as_bytes()) else { panic!() };
         let to = r.head.get(&HeaderName::To).unwrap().to_string();
         let sip_port = sip.local_addr().unwrap().port();
+        // RFC 4733 at the Opus clock when offered (the Opus offer has both), else 8 kHz.
+        let te = [(100u8, 48000u32), (101, 8000)]
+            .into_iter()
+            .find(|(p, r)| text.contains(&format!("a=rtpmap:{p} telephone-event/{r}")))
+            .unwrap_or((101, 8000));
         let ack = format!(
             "ACK sip:cc112@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{sip_port};branch=z9hG4bKa{n}x{sip_port}\r\nMax-Forwards: 70\r\nFrom: <sip:0877{n}@127.0.0.1>;tag=t{n}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
         );
         sip.send_to(ack.as_bytes(), gw).unwrap();
-        Caller { sip, rtp, gw, call_id, tag: format!("t{n}"), to, gw_rtp: SocketAddr::new(gw.ip(), port), codec, pt }
+        Caller { sip, rtp, gw, call_id, tag: format!("t{n}"), to, gw_rtp: SocketAddr::new(gw.ip(), port), codec, pt, te }
     }
 
     /// Everything that arrives for `d`, decoded to 8 kHz PCM (audio packets only).
@@ -136,15 +143,17 @@ impl Caller {
         })
     }
 
-    /// Presses `key` (0-9) by RFC 4733 on payload type 101: 160 ms, three end packets.
+    /// Presses `key` (0-9) by RFC 4733 on the negotiated telephone-event: 160 ms, three
+    /// end packets, durations on its clock.
     fn press(&self, key: u8) {
         let ts = 900_000u32;
+        let (te_pt, te_rate) = self.te;
         for i in 0..11u16 {
             let end = i >= 8;
-            let duration = (i.min(7) + 1) * 160;
+            let duration = (i.min(7) + 1) * (te_rate / 50) as u16;
             let payload = [key, if end { 0x8A } else { 0x0A }, (duration >> 8) as u8, duration as u8];
             let mut datagram = Vec::new();
-            RtpHeader { marker: i == 0, payload_type: 101, sequence: 2000 + i, timestamp: ts, ssrc: 0x5EED }.write(&payload, &mut datagram);
+            RtpHeader { marker: i == 0, payload_type: te_pt, sequence: 2000 + i, timestamp: ts, ssrc: 0x5EED }.write(&payload, &mut datagram);
             self.rtp.send_to(&datagram, self.gw_rtp).unwrap();
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -331,7 +340,9 @@ fn greeting_digit_operator_and_audio_both_ways(offer: &Offer, codec: Codec, pt: 
     eprintln!("{codec}: greeting correlation {c:.3}");
     assert!(c > 0.8, "{codec}: the greeting correlates {c:.3} with the prompt ({} samples heard)\n{}", heard.len(), gw.log());
 
-    // 1 by RFC 4733: medical, offered to op-budi, who answers on PCMU.
+    // 1 by RFC 4733 (Opus: at 48 kHz, as offered): medical, offered to op-budi, who
+    // answers on PCMU.
+    assert_eq!(caller.te, if codec == Codec::Opus { (100, 48000) } else { (101, 8000) });
     caller.press(1);
     assert!(gw.wait_events("operator_answered", 1, Duration::from_secs(15)), "{}", gw.log());
     let digit = &gw.events("digit")[0]["fields"];

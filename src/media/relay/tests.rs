@@ -11,6 +11,7 @@ fn leg(codec: Codec, te: Option<u8>, ssrc: u32, seq: u16, ts: u32) -> LegConfig<
         codec,
         payload_type: codec.payload_type(),
         telephone_event: te,
+        telephone_event_rate: 8000,
         start: StreamStart {
             ssrc,
             seq,
@@ -436,6 +437,7 @@ fn reconfigure_switches_to_transcoding() {
         payload_type: 8,
         remote: None,
         telephone_event: Some(101),
+        telephone_event_rate: 8000,
         direction: crate::media::sdp::Direction::SendRecv,
         ptime_ms: None,
     };
@@ -637,4 +639,21 @@ fn opus_loss_is_rebuilt_from_fec_and_dtx_is_not_loss() {
     }
     let peak = pcm.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
     assert!(peak < 1000, "peak {peak} in the silence");
+}
+
+/// An Opus caller on telephone-event/48000 and a PCMU operator on /8000: the event's
+/// duration is carried to the operator's clock (RFC 4733 §2.3.5), its timestamp too.
+#[test]
+fn a_48_khz_telephone_event_reaches_an_8_khz_operator_rescaled() {
+    let mut caller = leg(Codec::Opus, Some(100), CALLER_SSRC, 100, 48_000);
+    (caller.payload_type, caller.telephone_event_rate) = (111, 48000);
+    let mut r = Relay::new(caller, leg(Codec::Pcmu, Some(101), OP_SSRC, 7, 900));
+    // Key 5, 960 units = 20 ms at 48 kHz.
+    let out = r.relay(Duration::ZERO, Leg::Caller, &pkt(100, 1, 480_000, 0xAB, true, &[5, 0x0A, 0x03, 0xC0])).unwrap();
+    let (h, payload) = parsed(&out);
+    assert_eq!((h.payload_type, h.timestamp), (101, 900));
+    assert_eq!(payload, [5, 0x0A, 0x00, 0xA0], "960 units at 48 kHz are 160 at 8 kHz");
+    // And back: 160 units at 8 kHz are 960 at 48 kHz.
+    let out = r.relay(Duration::ZERO, Leg::Operator, &pkt(101, 1, 8000, 0xCD, true, &[1, 0x8A, 0x00, 0xA0])).unwrap();
+    assert_eq!(parsed(&out).1, [1, 0x8A, 0x03, 0xC0]);
 }
