@@ -376,7 +376,7 @@ pub(crate) mod tests {
                 p
             })
             .collect();
-        let lost = |i: usize| i >= 10 && i % 8 == 0 && i + 1 < packets.len();
+        let lost = |i: usize| i >= 10 && i.is_multiple_of(8) && i + 1 < packets.len();
         let (mut clean, mut fec, mut plc) = (OpusDecoder::new(16000).unwrap(), OpusDecoder::new(16000).unwrap(), OpusDecoder::new(16000).unwrap());
         let (mut yc, mut yf, mut yp) = (Vec::new(), Vec::new(), Vec::new());
         let (mut ref_lost, mut fec_lost, mut plc_lost) = (Vec::new(), Vec::new(), Vec::new());

@@ -62,7 +62,6 @@ use super::Codec;
 /// Default for [`SessionConfig::rtp_timeout`]: a caller silent this long is reported.
 pub const DEFAULT_RTP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// RTP clock rate of telephone-event in every narrowband offer (RFC 4733 §7.1.1).
 
 /// How a session starts: the negotiated media and the stream's random initial values.
 #[derive(Debug, Clone, PartialEq, Eq)]
