@@ -63,7 +63,10 @@ struct Args {
     hold_seconds: Option<f64>,
     /// What the callers send: "tone" (speech-level 400 + 550 Hz, so the gateway's
     /// in-band DTMF detector analyses every frame, as with a talking caller) or
-    /// "silence" (µ-law 0xFF, which the detector's energy gate skips).
+    /// "silence" (µ-law 0xFF, which the detector's energy gate skips), or "noise" (a
+    /// second of white noise at about −40 dBFS, looped: above the voice detector's
+    /// −55 dBFS gate but not speech, so the detector runs for the whole call, as for a
+    /// caller who breathes and does not speak).
     #[arg(long, default_value = "tone")]
     audio: String,
     /// The callers' codec: "pcmu" (payload type 0) or "opus" (payload type 111, the one
@@ -98,6 +101,23 @@ struct Voice {
 /// The callers' audio in `codec`: PCMU repeats one 20 ms frame; Opus, a second of the
 /// tone encoded once here (CBR, 60 octets per packet), in a loop.
 fn voice(codec: &str, audio: &str) -> Result<Voice, String> {
+    if audio == "noise" {
+        if codec != "pcmu" {
+            return Err("--audio noise: PCMU only".into());
+        }
+        let mut x: u32 = 0x1234_5678;
+        let frames = (0..50)
+            .map(|_| {
+                (0..FRAME)
+                    .map(|_| {
+                        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                        linear_to_ulaw((i32::from((x >> 16) as u16) - 32768) as i16 / 100)
+                    })
+                    .collect()
+            })
+            .collect();
+        return Ok(Voice { payload_type: 0, clock: PCMU_CLOCK, frames });
+    }
     let frame = audio_frame(audio)?;
     match codec {
         "pcmu" => Ok(Voice { payload_type: 0, clock: PCMU_CLOCK, frames: vec![frame] }),

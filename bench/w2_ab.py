@@ -3,7 +3,7 @@ Opus callers against PCMU callers; issue 16's voice detector on against off).
 
     python3 bench/w2_ab.py codecs [--runs=3] [--size=1000]
         A = PCMU callers, B = Opus callers (bench/w2.py --codec=opus), same release build.
-    python3 bench/w2_ab.py vad [--runs=3] [--size=1000]
+    python3 bench/w2_ab.py vad [--runs=3] [--size=1000] [--audio=tone|noise]
         A = the release build (voice detector on every caller until it hears speech),
         B = the same source with the detector never created (CC112_BENCH_BIN_OFF, made
         by bench/build-no-vad), PCMU callers sending the meter's tone.
@@ -34,11 +34,14 @@ def main():
     if len(sys.argv) < 2 or sys.argv[1] not in ("codecs", "vad"):
         sys.exit("usage: w2_ab.py codecs|vad [--runs=3] [--size=1000]")
     what, runs, n = sys.argv[1], 3, 1000
+    audio = []
     for a in sys.argv[2:]:
         if a.startswith("--runs="):
             runs = int(a.split("=", 1)[1])
         elif a.startswith("--size="):
             n = int(a.split("=", 1)[1])
+        elif a.startswith("--audio="):
+            audio = ["--audio", a.split("=", 1)[1]]
         else:
             sys.exit(f"w2_ab.py: unknown argument {a}")
     if not w2.raise_fd_limit(n):
@@ -52,7 +55,7 @@ def main():
         for side in ("A", "B"):
             label, binary, meter_args = variant(what, side)
             lib.BIN = binary
-            row = w2.one_size(n, ramp_s, hold_s, w2.MEDIA_PORTS, meter_args)
+            row = w2.one_size(n, ramp_s, hold_s, w2.MEDIA_PORTS, meter_args + audio)
             row["variant"], row["binary"] = label, binary
             row["cpu_ms_per_call_s"] = 10.0 * row["gw_cpu_pct"] / max(1, row["ok"])
             rows[side].append(row)
@@ -71,7 +74,7 @@ def main():
     ratio = summary["B"]["gw_cpu_pct"] / max(1e-9, summary["A"]["gw_cpu_pct"])
     print(f"CPU B/A = {ratio:.3f} (medians; per-pair ratios: "
           + ", ".join(f"{b['gw_cpu_pct'] / max(1e-9, a['gw_cpu_pct']):.3f}" for a, b in zip(rows["A"], rows["B"])) + ")")
-    res = {"workload": f"W2-{what}", "calls": n, "runs": runs, "rows": rows, "medians": summary, "cpu_ratio_b_over_a": ratio}
+    res = {"workload": f"W2-{what}", "audio": audio, "calls": n, "runs": runs, "rows": rows, "medians": summary, "cpu_ratio_b_over_a": ratio}
     print(f"written {lib.write_result(f'w2-{what}', res)}")
 
 
