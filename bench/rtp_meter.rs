@@ -17,6 +17,11 @@
 //!   frames back to that packet's source, from the same socket, until `--hold-seconds`
 //!   after that first packet (the caller hangs up) or the end.
 //!
+//! `--codec opus` makes them Opus callers (RFC 7587, payload type 111, 48 kHz clock): they
+//! send a second of the same tone pre-encoded at start by the gateway's own libopus
+//! (constant bit rate, so every packet has one size), in a loop, and measure jitter and
+//! gaps in 48 kHz units (reported in ms like PCMU's).
+//!
 //! Runs until stdin closes or `--seconds` have passed, then prints one JSON object on
 //! stdout. Writes `ready` on stderr once every port is bound.
 
@@ -58,9 +63,79 @@ struct Args {
     hold_seconds: Option<f64>,
     /// What the callers send: "tone" (speech-level 400 + 550 Hz, so the gateway's
     /// in-band DTMF detector analyses every frame, as with a talking caller) or
-    /// "silence" (µ-law 0xFF, which the detector's energy gate skips).
+    /// "silence" (µ-law 0xFF, which the detector's energy gate skips), or "noise" (a
+    /// second of white noise at about −40 dBFS, looped: above the voice detector's
+    /// −55 dBFS gate but not speech, so the detector runs for the whole call, as for a
+    /// caller who breathes and does not speak).
     #[arg(long, default_value = "tone")]
     audio: String,
+    /// The callers' codec: "pcmu" (payload type 0) or "opus" (payload type 111, the one
+    /// bench/w2.py's Opus offer uses).
+    #[arg(long, default_value = "pcmu")]
+    codec: String,
+}
+
+/// The RTP clock of the stream: units per 20 ms packet and units per second.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    frame: u32,
+    hz: f64,
+}
+
+const PCMU_CLOCK: Clock = Clock { frame: FRAME, hz: CLOCK_HZ };
+const OPUS_CLOCK: Clock = Clock { frame: 960, hz: 48000.0 };
+
+impl Default for Clock {
+    fn default() -> Self {
+        PCMU_CLOCK
+    }
+}
+
+/// What the callers send: payload type, clock, and the payloads sent in turn.
+struct Voice {
+    payload_type: u8,
+    clock: Clock,
+    frames: Vec<Vec<u8>>,
+}
+
+/// The callers' audio in `codec`: PCMU repeats one 20 ms frame; Opus, a second of the
+/// tone encoded once here (CBR, 60 octets per packet), in a loop.
+fn voice(codec: &str, audio: &str) -> Result<Voice, String> {
+    if audio == "noise" {
+        if codec != "pcmu" {
+            return Err("--audio noise: PCMU only".into());
+        }
+        let mut x: u32 = 0x1234_5678;
+        let frames = (0..50)
+            .map(|_| {
+                (0..FRAME)
+                    .map(|_| {
+                        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                        linear_to_ulaw((i32::from((x >> 16) as u16) - 32768) as i16 / 100)
+                    })
+                    .collect()
+            })
+            .collect();
+        return Ok(Voice { payload_type: 0, clock: PCMU_CLOCK, frames });
+    }
+    let frame = audio_frame(audio)?;
+    match codec {
+        "pcmu" => Ok(Voice { payload_type: 0, clock: PCMU_CLOCK, frames: vec![frame] }),
+        "opus" => {
+            use cc112::media::opus::{OpusEncoder, PROMPT_SETTINGS};
+            let mut pcm = Vec::new();
+            cc112::media::g711::decode_ulaw(&frame, &mut pcm);
+            let mut enc = OpusEncoder::new(PROMPT_SETTINGS).map_err(|e| e.to_string())?;
+            let frames = (0..50)
+                .map(|_| {
+                    let mut out = Vec::new();
+                    enc.encode(&pcm, &mut out).map(|()| out).map_err(|e| e.to_string())
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Voice { payload_type: 111, clock: OPUS_CLOCK, frames })
+        }
+        other => Err(format!("--codec {other}: expected pcmu or opus")),
+    }
 }
 
 /// What one port saw.
@@ -90,6 +165,7 @@ struct Stream {
     foreign_source: u64,
     no_kernel_timestamp: u64,
     kernel_dropped: u32,
+    clock: Clock,
 }
 
 impl Stream {
@@ -142,13 +218,13 @@ impl Stream {
             let arrival_delta = arrival_ns - parr;
             let ts_delta = ts.wrapping_sub(pts);
             // A.8: D(i-1, i) = (Rj - Ri) - (Sj - Si), in timestamp units.
-            let d = arrival_delta as f64 * CLOCK_HZ / 1e9 - f64::from(ts_delta as i32);
+            let d = arrival_delta as f64 * self.clock.hz / 1e9 - f64::from(ts_delta as i32);
             self.jitter += (d.abs() - self.jitter) / 16.0;
             self.jitter_sum += self.jitter;
             self.jitter_samples += 1;
             self.jitter_max = self.jitter_max.max(self.jitter);
             let seq_delta = seq.wrapping_sub(pseq) as i16;
-            if seq_delta > 0 && ts_delta == FRAME.wrapping_mul(seq_delta as u32) && arrival_delta > self.largest_gap_ns {
+            if seq_delta > 0 && ts_delta == self.clock.frame.wrapping_mul(seq_delta as u32) && arrival_delta > self.largest_gap_ns {
                 self.largest_gap_ns = arrival_delta;
                 self.largest_gap_at_ns = arrival_ns;
             }
@@ -362,20 +438,21 @@ fn read_port(p: &mut Port, buf: &mut [u8]) {
     }
 }
 
-fn send_slot(ports: &mut [Port], slot: u32, packet: &mut [u8], payload: &[u8], hold: Option<Duration>, now: Instant, counts: &mut SendCounts) {
+fn send_slot(ports: &mut [Port], slot: u32, packet: &mut [u8], voice: &Voice, hold: Option<Duration>, now: Instant, counts: &mut SendCounts) {
     for p in ports.iter_mut().skip(slot as usize).step_by(SLOTS as usize) {
         let Some((to, first)) = p.peer else { continue };
         if hold.is_some_and(|h| now.duration_since(first) >= h) {
             continue;
         }
         packet[0] = 0x80;
-        packet[1] = 0; // PCMU, no marker
+        packet[1] = voice.payload_type; // no marker
         packet[2..4].copy_from_slice(&p.seq.to_be_bytes());
         packet[4..8].copy_from_slice(&p.ts.to_be_bytes());
         packet[8..12].copy_from_slice(&p.ssrc.to_be_bytes());
+        let payload = &voice.frames[usize::from(p.seq) % voice.frames.len()];
         packet[12..].copy_from_slice(payload);
         p.seq = p.seq.wrapping_add(1);
-        p.ts = p.ts.wrapping_add(FRAME);
+        p.ts = p.ts.wrapping_add(voice.clock.frame);
         match p.sock.send_to(packet, to) {
             Ok(_) => counts.sent += 1,
             Err(_) => counts.errors += 1,
@@ -388,7 +465,7 @@ fn send_slot(ports: &mut [Port], slot: u32, packet: &mut [u8], payload: &[u8], h
 /// ports, instead of once per datagram, keeps this program's CPU (which on this
 /// machine is taken from the gateway) small; the kernel receive timestamps keep the
 /// measurement exact whatever the wake-up granularity.
-fn io_loop(ports: &mut [Port], payload: &[u8], hold: Option<Duration>, stop: &std::sync::atomic::AtomicBool) -> Result<SendCounts, String> {
+fn io_loop(ports: &mut [Port], voice: &Voice, hold: Option<Duration>, stop: &std::sync::atomic::AtomicBool) -> Result<SendCounts, String> {
     use std::sync::atomic::Ordering;
     // SAFETY: plain syscalls on descriptors this function owns or borrows for its
     // duration; `events` is a live buffer of the length passed.
@@ -408,7 +485,7 @@ fn io_loop(ports: &mut [Port], payload: &[u8], hold: Option<Duration>, stop: &st
     }
     let mut counts = SendCounts::default();
     let mut buf = vec![0u8; MAX_DATAGRAM];
-    let mut packet = vec![0u8; 12 + payload.len()];
+    let mut packet = vec![0u8; 12 + voice.frames[0].len()];
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
     let mut next = Instant::now() + SLOT;
     let mut slot = 0u32;
@@ -422,7 +499,7 @@ fn io_loop(ports: &mut [Port], payload: &[u8], hold: Option<Duration>, stop: &st
         while next <= now {
             counts.max_lag = counts.max_lag.max(now - next);
             slot = (slot + 1) % SLOTS;
-            send_slot(ports, slot, &mut packet, payload, hold, now, &mut counts);
+            send_slot(ports, slot, &mut packet, voice, hold, now, &mut counts);
             next += SLOT;
         }
         loop {
@@ -459,7 +536,7 @@ fn dist(mut v: Vec<f64>) -> serde_json::Value {
 
 fn main() {
     let args = Args::parse();
-    let payload = match audio_frame(&args.audio) {
+    let payload = match voice(&args.codec, &args.audio) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("rtp_meter: {e}");
@@ -475,7 +552,7 @@ fn main() {
     }
 }
 
-fn run(args: Args, payload: Vec<u8>) -> Result<serde_json::Value, String> {
+fn run(args: Args, payload: Voice) -> Result<serde_json::Value, String> {
     use std::sync::atomic::{AtomicBool, Ordering};
     let last = u32::from(args.base_port) + 2 * (args.count as u32).saturating_sub(1);
     if args.count == 0 || last > 65535 {
@@ -493,7 +570,7 @@ fn run(args: Args, payload: Vec<u8>) -> Result<serde_json::Value, String> {
         }
         // Best effort: without it, drops by this program show up as loss.
         let _ = setsockopt_int(sock.as_raw_fd(), libc::SO_RXQ_OVFL, 1);
-        ports.push(Port { sock, stats: Stream::default(), peer: None, ssrc: rng.gen(), seq: rng.gen(), ts: rng.gen() });
+        ports.push(Port { sock, stats: Stream { clock: payload.clock, ..Stream::default() }, peer: None, ssrc: rng.gen(), seq: rng.gen(), ts: rng.gen() });
     }
     let hold = args.hold_seconds.map(Duration::from_secs_f64);
     eprintln!("ready: {} ports from {} (kernel timestamps: {})", args.count, args.base_port, if timestamps_ok { "on" } else { "OFF, falling back to read time" });
@@ -518,6 +595,7 @@ fn run(args: Args, payload: Vec<u8>) -> Result<serde_json::Value, String> {
     }
     let started = Instant::now();
     let counts = io_loop(&mut ports, &payload, hold, &stop)?;
+    let clock_hz = payload.clock.hz;
     let ran = started.elapsed().as_secs_f64();
     let streams: Vec<Stream> = ports.into_iter().map(|p| p.stats).collect();
 
@@ -526,7 +604,7 @@ fn run(args: Args, payload: Vec<u8>) -> Result<serde_json::Value, String> {
     let expected: u64 = seen.iter().map(|s| s.total_expected()).sum();
     let lost: u64 = seen.iter().map(|s| s.lost()).sum();
     let measured: Vec<&&Stream> = seen.iter().filter(|s| s.jitter_samples > 0).collect();
-    let ms = |units: f64| units / CLOCK_HZ * 1000.0;
+    let ms = |units: f64| units / clock_hz * 1000.0;
     Ok(json!({
         "ports": args.count,
         "base_port": args.base_port,
@@ -546,6 +624,7 @@ fn run(args: Args, payload: Vec<u8>) -> Result<serde_json::Value, String> {
         "send_errors": counts.errors,
         "sender_max_lag_ms": counts.max_lag.as_secs_f64() * 1000.0,
         "audio": args.audio,
+        "codec": args.codec,
         "jitter_mean_ms": dist(measured.iter().map(|s| ms(s.jitter_sum / s.jitter_samples as f64)).collect()),
         "jitter_max_ms": dist(measured.iter().map(|s| ms(s.jitter_max)).collect()),
         "largest_gap_ms": dist(measured.iter().map(|s| s.largest_gap_ns as f64 / 1e6).collect()),

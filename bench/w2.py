@@ -15,7 +15,9 @@ largest gap. Target: 2,000 calls with loss < 0.1 %, jitter p99 < 5 ms, gap p99 <
 
 Options: --quick; --sizes=500,1000 (instead of the default sizes); --media-ports=LO-HI
 (the gateway's RTP range, default 20000-39999; the run waits while another process holds
-ports it needs); --audio=tone|silence (what the callers send, see rtp_meter --help).
+ports it needs); --audio=tone|silence (what the callers send, see rtp_meter --help);
+--codec=pcmu|opus (the callers offer only that codec, with telephone-event/8000; Opus
+callers send pre-encoded Opus and measure in 48 kHz units, see rtp_meter).
 """
 import json, os, resource, select, subprocess, sys, tempfile, threading, time
 
@@ -173,6 +175,26 @@ def gateway_warnings(tmp):
     return len(bad), bad[:5], collisions
 
 
+OPUS_OFFER = ("m=audio [field0] RTP/AVP 111 101\n      a=rtpmap:111 opus/48000/2\n"
+              "      a=fmtp:111 useinbandfec=1\n")
+
+
+def scenario_for(meter_args, tmp):
+    """The SIPp caller scenario for the codec in `meter_args` (PCMU: the file as it is)."""
+    codec = meter_args[meter_args.index("--codec") + 1] if "--codec" in meter_args else "pcmu"
+    if codec == "pcmu":
+        return SCENARIO
+    with open(SCENARIO) as f:
+        text = f.read()
+    old = "m=audio [field0] RTP/AVP 0 101\n      a=rtpmap:0 PCMU/8000\n"
+    if old not in text:
+        sys.exit(f"{SCENARIO}: the PCMU offer to replace is not there")
+    path = os.path.join(tmp, "w2_caller_opus.xml")
+    with open(path, "w") as f:
+        f.write(text.replace(old, OPUS_OFFER))
+    return path
+
+
 def one_size(n, ramp_s, hold_s, media_ports, meter_args):
     busy = wait_ports_free([(media_ports[0], min(media_ports[1], media_ports[0] + 2 * n + 200)),
                             (METER_BASE_PORT, METER_BASE_PORT + 2 * n), (SIP_PORT, SIP_PORT), (SIPP_PORT, SIPP_PORT)])
@@ -192,7 +214,7 @@ def one_size(n, ramp_s, hold_s, media_ports, meter_args):
         try:
             wait_ready(meter, 30)
             stat = os.path.join(tmp, "stat.csv")
-            args = ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", SCENARIO, "-inf", inf,
+            args = ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", scenario_for(meter_args, tmp), "-inf", inf,
                     "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(SIPP_PORT), "-mp", str(SIPP_MEDIA_PORT),
                     "-m", str(n), "-l", str(n), "-r", str(rate), "-d", str(hold_s * 1000),
                     "-nostdin", "-timeout", f"{limit}s", "-timeout_error",
@@ -268,6 +290,8 @@ def main():
             sizes = [int(x) for x in a.split("=", 1)[1].split(",")]
         elif a.startswith("--audio="):
             meter_args += ["--audio", a.split("=", 1)[1]]
+        elif a.startswith("--codec="):
+            meter_args += ["--codec", a.split("=", 1)[1]]
         elif a != "--quick":
             sys.exit(f"w2.py: unknown argument {a}")
     if not os.path.exists(METER):

@@ -199,7 +199,7 @@ fn bridge(c: &mut Criterion) {
     }
     for codec in Codec::ALL {
         let caller_packets = packets(codec, 1);
-        let leg = |c: Codec, ssrc| LegConfig { codec: c, payload_type: c.payload_type(), telephone_event: Some(101), start: StreamStart { ssrc, seq: 1, timestamp: 1, at: Duration::ZERO } };
+        let leg = |c: Codec, ssrc| LegConfig { codec: c, payload_type: c.payload_type(), telephone_event: Some(101), telephone_event_rate: 8000, start: StreamStart { ssrc, seq: 1, timestamp: 1, at: Duration::ZERO } };
         let mut relay = Relay::new(leg(codec, 10), leg(Codec::Pcmu, 20));
         let mut out = Vec::with_capacity(1500);
         let mut at = Duration::ZERO;

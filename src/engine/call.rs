@@ -268,8 +268,8 @@ impl Call {
     /// What the call's media starts with once the 200 is out, and where its IVR starts.
     pub(crate) fn media_start(&self, default: Codec) -> (MediaCommand, Entry) {
         let start = match &self.negotiated {
-            Some(n) => MediaCommand::Start { remote: n.remote, codec: n.codec, payload_type: n.payload_type, telephone_event: n.telephone_event },
-            None => MediaCommand::Start { remote: None, codec: default, payload_type: default.payload_type(), telephone_event: None },
+            Some(n) => MediaCommand::Start { remote: n.remote, codec: n.codec, payload_type: n.payload_type, telephone_event: n.telephone_event, telephone_event_rate: n.telephone_event_rate },
+            None => MediaCommand::Start { remote: None, codec: default, payload_type: default.payload_type(), telephone_event: None, telephone_event_rate: 8000 },
         };
         let entry = if self.identity.starts_with("urn:") { Entry::Menu } else { Entry::Number(self.identity.clone()) };
         (start, entry)
@@ -305,7 +305,7 @@ impl Call {
         let local = LocalMedia { session_version: local.session_version + 2, ..local };
         Some(match sdp_of(&req.head, &req.body) {
             Ok(Some(o)) => sdp::answer(&o, &local, codecs).map(|(b, n)| {
-                let cmd = MediaCommand::Bridge { remote: n.remote, codec: n.codec, payload_type: n.payload_type, telephone_event: n.telephone_event };
+                let cmd = MediaCommand::Bridge { remote: n.remote, codec: n.codec, payload_type: n.payload_type, telephone_event: n.telephone_event, telephone_event_rate: n.telephone_event_rate };
                 (b, Some(cmd))
             }),
             _ => Ok((sdp::offer(&local, codecs), None)),

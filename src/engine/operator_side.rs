@@ -377,8 +377,8 @@ impl OperatorSide {
                     }
                     let codec = default_codec(ctx.config);
                     let cmd = match media {
-                        Some(n) => MediaCommand::Bridge { remote: n.remote, codec: n.codec, payload_type: n.payload_type, telephone_event: n.telephone_event },
-                        None => MediaCommand::Bridge { remote: None, codec, payload_type: codec.payload_type(), telephone_event: None },
+                        Some(n) => MediaCommand::Bridge { remote: n.remote, codec: n.codec, payload_type: n.payload_type, telephone_event: n.telephone_event, telephone_event_rate: n.telephone_event_rate },
+                        None => MediaCommand::Bridge { remote: None, codec, payload_type: codec.payload_type(), telephone_event: None, telephone_event_rate: 8000 },
                     };
                     if self.dial_outs.contains(call) {
                         // A call back: the number is called now, bridged when it answers.

@@ -94,6 +94,8 @@ pub enum MediaCommand {
         payload_type: u8,
         /// The RFC 4733 payload type, if the caller offered telephone-event.
         telephone_event: Option<u8>,
+        /// Its RTP clock: 8000, or 48000 for an Opus caller that offered it.
+        telephone_event_rate: u32,
     },
     /// Play this prompt now, replacing any prompt still playing.
     Play {
@@ -116,6 +118,8 @@ pub enum MediaCommand {
         payload_type: u8,
         /// The operator leg's RFC 4733 payload type, if any.
         telephone_event: Option<u8>,
+        /// Its RTP clock (8000, or 48000 on Opus).
+        telephone_event_rate: u32,
     },
 }
 

@@ -823,7 +823,7 @@ fn answered_call_starts_media_and_plays_the_greeting_in_indonesian() {
     let mut h = Harness::new();
     let (_, out) = ivr_call(&mut h, "ivr-start", "sip:112@gw");
     let cmds = media_cmds(&out);
-    assert!(matches!(cmds[0], MediaCommand::Start { codec: Codec::Pcmu, payload_type: 0, telephone_event: Some(101), remote: Some(_) }), "{cmds:?}");
+    assert!(matches!(cmds[0], MediaCommand::Start { codec: Codec::Pcmu, payload_type: 0, telephone_event: Some(101), telephone_event_rate: 8000, remote: Some(_) }), "{cmds:?}");
     assert_eq!(played(&out), vec!["id/greeting"]);
 }
 

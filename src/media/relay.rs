@@ -27,6 +27,13 @@
 //!   silence) keep their real length on the other side. A packet that cannot be
 //!   transcoded (an invalid Opus packet, a G.711 packet of a duration Opus cannot
 //!   code, like 30 ms) is dropped and counted in [`DirectionCounters::malformed`].
+//! - **Opus loss and DTX**: when an Opus source skips exactly one sequence number, the
+//!   packet after the hole brings the lost frame back from its in-band FEC (libopus
+//!   conceals it when there is none) and both go out in one payload whose timestamp is
+//!   the lost packet's (counted in [`DirectionCounters::fec_recovered`]; the lost packet,
+//!   should it arrive late after all, is dropped). A timestamp jump with consecutive
+//!   sequence numbers is DTX (RFC 7587 §3.1.3): not loss, nothing is made up, the pause
+//!   keeps its length.
 //! - **RFC 4733 telephone-event** (§2.1) is relayed with its payload type rewritten to
 //!   the other leg's negotiated one (dynamic payload types are per leg, RFC 3264 §5.1),
 //!   payload untouched; dropped and counted when the other leg did not negotiate it.
@@ -120,6 +127,8 @@ pub struct LegConfig<T> {
     pub payload_type: u8,
     /// This leg's telephone-event payload type, `None` when it does not do RFC 4733.
     pub telephone_event: Option<u8>,
+    /// Its RTP clock (8000, or 48000 on an Opus leg that negotiated it).
+    pub telephone_event_rate: u32,
     /// Our outgoing stream to this leg.
     pub start: StreamStart<T>,
 }
@@ -131,6 +140,7 @@ impl<T> LegConfig<T> {
             codec: negotiated.codec,
             payload_type: negotiated.payload_type,
             telephone_event: negotiated.telephone_event,
+            telephone_event_rate: negotiated.telephone_event_rate,
             start,
         }
     }
@@ -154,6 +164,9 @@ pub enum RelayDrop {
     /// Audio that could not be transcoded (invalid Opus, a duration Opus cannot code).
     #[error("audio could not be transcoded")]
     Untranscodable,
+    /// A packet that arrived after its audio was rebuilt from the next one's FEC.
+    #[error("late packet already rebuilt from FEC")]
+    AlreadyRecovered,
 }
 
 /// Counters for one direction (packets arriving from one leg).
@@ -175,6 +188,11 @@ pub struct DirectionCounters {
     pub malformed: u64,
     /// Times the output was rebased on a new source (the first one included).
     pub source_changes: u64,
+    /// Lost Opus packets whose audio was rebuilt from the next packet (FEC or, without
+    /// it, libopus' concealment) and sent.
+    pub fec_recovered: u64,
+    /// Packets that arrived after their audio had been rebuilt, dropped.
+    pub late_after_recovery: u64,
 }
 
 /// Both directions' counters.
@@ -192,6 +210,7 @@ struct LegMedia {
     codec: Codec,
     payload_type: u8,
     telephone_event: Option<u8>,
+    telephone_event_rate: u32,
 }
 
 /// The source stream currently relayed in one direction and how it maps onto ours.
@@ -236,6 +255,8 @@ struct Stream<T> {
     source_clock: u32,
     last: Option<Sent<T>>,
     source: Option<Source>,
+    /// The last packet (SSRC, sequence) whose audio was rebuilt from its successor.
+    recovered: Option<(u32, u16)>,
     counters: DirectionCounters,
 }
 
@@ -247,6 +268,7 @@ impl<T: Moment> Stream<T> {
             source_clock,
             last: None,
             source: None,
+            recovered: None,
             counters: DirectionCounters::default(),
         }
     }
@@ -266,6 +288,15 @@ impl<T: Moment> Stream<T> {
                     .wrapping_add(samples_since(now, last.at, self.clock).max(last.samples)),
             ),
         }
+    }
+
+    /// The source timestamp units between the newest packet and `h` when exactly one
+    /// packet of the current source is missing between them (not DTX: that skips time,
+    /// not sequence numbers).
+    fn gap_after_one_lost(&self, h: &RtpHeader) -> Option<u32> {
+        let s = self.source.filter(|s| s.ssrc == h.ssrc && h.sequence == s.max_seq.wrapping_add(2))?;
+        let gap = h.timestamp.wrapping_sub(s.anchor_source_ts);
+        (gap > 0 && gap < self.source_clock).then_some(gap)
     }
 
     /// Our sequence number and timestamp for a packet of the source with header `h`,
@@ -384,6 +415,7 @@ impl<T: Moment> Relay<T> {
             codec: c.codec,
             payload_type: c.payload_type,
             telephone_event: c.telephone_event,
+            telephone_event_rate: c.telephone_event_rate,
         };
         let (c, o) = (caller.codec, operator.codec);
         Relay {
@@ -403,6 +435,7 @@ impl<T: Moment> Relay<T> {
             codec: negotiated.codec,
             payload_type: negotiated.payload_type,
             telephone_event: negotiated.telephone_event,
+            telephone_event_rate: negotiated.telephone_event_rate,
         };
         match leg {
             Leg::Caller => self.caller = m,
@@ -455,16 +488,33 @@ impl<T: Moment> Relay<T> {
                 return Err(drop);
             }
         };
+        let h = pkt.header;
+        if matches!(kind, Kind::Audio) && stream.recovered == Some((h.ssrc, h.sequence)) {
+            stream.counters.late_after_recovery += 1;
+            return Err(RelayDrop::AlreadyRecovered);
+        }
         // The payload first, behind room for the header: a transcoding failure must not
         // advance our numbering.
-        let Some((samples, transcoded)) = carry_payload(&kind, src.codec, dst.codec, pcm.as_mut(), pkt.payload, out) else {
+        let lost = match (&kind, src.codec, pcm.as_mut()) {
+            (Kind::Audio, Codec::Opus, Some(t)) => stream.gap_after_one_lost(&h).map(|gap| (t, gap)),
+            _ => None,
+        };
+        let carried = match lost {
+            Some((t, gap)) => recover_payload(t, gap, pkt.payload, out),
+            None => carry_payload(&kind, src.codec, dst.codec, pcm.as_mut(), pkt.payload, out).map(|(u, t)| (u, t, 0)),
+        };
+        let Some((samples, transcoded, recovered_units)) = carried else {
             out.clear();
             stream.counters.malformed += 1;
             close_hole(stream, &pkt.header);
             return Err(RelayDrop::Untranscodable);
         };
-        let h = pkt.header;
+        if recovered_units > 0 {
+            stream.counters.fec_recovered += 1;
+            stream.recovered = Some((h.ssrc, h.sequence.wrapping_sub(1)));
+        }
         let (seq, timestamp, new_source) = stream.renumber(now, &h, samples);
+        let timestamp = timestamp.wrapping_sub(recovered_units);
         let payload_type = match kind {
             Kind::Audio => dst.payload_type,
             Kind::Event(out_pt) => out_pt,
@@ -485,6 +535,7 @@ impl<T: Moment> Relay<T> {
         }
         if let Kind::Event(_) = kind {
             stream.counters.events += 1;
+            rescale_event(out, src.telephone_event_rate, dst.telephone_event_rate);
         }
         Ok(())
     }
@@ -563,6 +614,28 @@ fn carry_payload(
         }
         Carry::Pcm(t) => t.transcode(payload, out).ok().map(|units| (units, true)),
         Carry::Broken => None,
+    }
+}
+
+/// Writes, after room for the header, the audio of the packet lost before `payload`
+/// (rebuilt by `t` from `payload`'s FEC) followed by `payload`'s own. Returns the units
+/// of the whole, that it was transcoded, and the units rebuilt.
+fn recover_payload(t: &mut Transcoder, gap: u32, payload: &[u8], out: &mut Vec<u8>) -> Option<(u32, bool, u32)> {
+    out.resize(RTP_HEADER_LEN, 0);
+    let r = t.transcode_after_loss(payload, gap, out).ok()?;
+    Some((r.units, true, r.recovered_units))
+}
+
+/// An event's duration (RFC 4733 §2.3.5, octets 2–3 of the payload) from one leg's
+/// telephone-event clock to the other's (48 kHz on an Opus leg that asked for it).
+fn rescale_event(datagram: &mut [u8], from: u32, to: u32) {
+    if from == to || from == 0 {
+        return;
+    }
+    let field = datagram.get_mut(RTP_HEADER_LEN + 2..RTP_HEADER_LEN + 4).and_then(|d| <&mut [u8; 2]>::try_from(d).ok());
+    if let Some(d) = field {
+        let units = u64::from(u16::from_be_bytes(*d)) * u64::from(to) / u64::from(from);
+        *d = u16::try_from(units).unwrap_or(u16::MAX).to_be_bytes();
     }
 }
 

@@ -57,10 +57,14 @@ pub struct Negotiated {
     /// Where to send RTP; `None` when c= is 0.0.0.0 (old-style hold), absent, or not a
     /// unicast IP literal (we resolve no names in the media path).
     pub remote: Option<SocketAddr>,
-    /// The REMOTE's payload type for telephone-event/8000: RFC 4733 digits we send use it
+    /// The REMOTE's payload type for telephone-event: RFC 4733 digits we send use it
     /// and digits we receive arrive on it. `None` when the remote does not do RFC 4733,
     /// so DTMF can only be detected in-band.
     pub telephone_event: Option<u8>,
+    /// The clock of `telephone_event`: 8000, or 48000 when the codec is Opus and the
+    /// remote offered telephone-event/48000 (RFC 4733 §2.1: the event clock is the
+    /// audio's; we prefer it on Opus, and take /8000 when that is all there is).
+    pub telephone_event_rate: u32,
     /// Our direction, i.e. the remote's attribute mirrored: `SendOnly` means we send and
     /// do not expect to receive.
     pub direction: Direction,
@@ -156,9 +160,9 @@ pub fn answer(
                 local.port,
                 md.media_name.protos.clone(),
                 &[(chosen.codec, chosen.payload_type)],
-                chosen
-                    .telephone_event
-                    .map(|pt| (pt, te_events_for(offered_md, pt))),
+                chosen.telephone_event.map(|pt| {
+                    (pt, chosen.telephone_event_rate, te_events_for(offered_md, pt))
+                }),
                 chosen.direction,
             ));
         } else {
@@ -177,7 +181,7 @@ pub fn offer(local: &LocalMedia, prefs: &[Codec]) -> String {
         local.port,
         vec!["RTP".into(), "AVP".into()],
         &codecs,
-        Some((TELEPHONE_EVENT_PT, "0-16")),
+        Some((TELEPHONE_EVENT_PT, 8000, "0-16")),
         Direction::SendRecv,
     );
     render(local, vec![media])
@@ -322,11 +326,13 @@ fn choose_stream(
         let remote = connection_addr(md, sdp)
             .and_then(|ip| u16::try_from(name.port.value).ok().map(|p| (ip, p)))
             .map(|(ip, p)| SocketAddr::new(ip, p));
+        let te = telephone_event_pt(md, codec);
         let negotiated = Negotiated {
             codec,
             payload_type,
             remote,
-            telephone_event: telephone_event_pt(md),
+            telephone_event: te.map(|(pt, _)| pt),
+            telephone_event_rate: te.map_or(8000, |(_, rate)| rate),
             direction,
             ptime_ms: ptime(md, sdp),
         };
@@ -401,14 +407,21 @@ fn codec_for(md: &MediaDescription, pt: u8) -> Option<Codec> {
     }
 }
 
-/// The m-line's payload type for telephone-event/8000 (RFC 4733), if offered.
-fn telephone_event_pt(md: &MediaDescription) -> Option<u8> {
+/// The m-line's payload type for telephone-event (RFC 4733) and its clock, if offered:
+/// at 48 kHz for Opus when offered (the audio's clock), else at 8 kHz.
+fn telephone_event_pt(md: &MediaDescription, codec: Codec) -> Option<(u8, u32)> {
     let codecs = md.codecs();
-    payload_types(md).find(|pt| {
-        codecs
-            .get(pt)
-            .is_some_and(|c| c.name.eq_ignore_ascii_case("telephone-event") && c.clock_rate == 8000)
-    })
+    let at = |rate: u32| {
+        payload_types(md)
+            .find(|pt| {
+                codecs.get(pt).is_some_and(|c| {
+                    c.name.eq_ignore_ascii_case("telephone-event") && c.clock_rate == rate
+                })
+            })
+            .map(|pt| (pt, rate))
+    };
+    let wide = if codec == Codec::Opus { at(48000) } else { None };
+    wide.or_else(|| at(8000))
 }
 
 /// The events we accept on telephone-event: 0-16 (digits, *, #, A-D, flash), or 0-15 when
@@ -513,7 +526,7 @@ fn audio_media(
     port: u16,
     protos: Vec<String>,
     codecs: &[(Codec, u8)],
-    telephone_event: Option<(u8, &str)>,
+    telephone_event: Option<(u8, u32, &str)>,
     direction: Direction,
 ) -> MediaDescription {
     let mut formats: Vec<String> = codecs.iter().map(|(_, pt)| pt.to_string()).collect();
@@ -533,9 +546,9 @@ fn audio_media(
             ));
         }
     }
-    if let Some((pt, events)) = telephone_event {
+    if let Some((pt, rate, events)) = telephone_event {
         formats.push(pt.to_string());
-        attributes.push(attr("rtpmap", Some(format!("{pt} telephone-event/8000"))));
+        attributes.push(attr("rtpmap", Some(format!("{pt} telephone-event/{rate}"))));
         attributes.push(attr("fmtp", Some(format!("{pt} {events}"))));
     }
     attributes.push(attr("ptime", Some(PTIME_MS.to_string())));

@@ -62,8 +62,6 @@ use super::Codec;
 /// Default for [`SessionConfig::rtp_timeout`]: a caller silent this long is reported.
 pub const DEFAULT_RTP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// RTP clock rate of telephone-event in every narrowband offer (RFC 4733 §7.1.1).
-const TELEPHONE_EVENT_RATE: u32 = 8000;
 
 /// How a session starts: the negotiated media and the stream's random initial values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +72,9 @@ pub struct SessionConfig {
     pub payload_type: u8,
     /// The remote's telephone-event payload type, `None` when it does not do RFC 4733.
     pub telephone_event: Option<u8>,
+    /// Its RTP clock: 8000, or 48000 when an Opus caller offered telephone-event/48000
+    /// (event durations are in these units, RFC 4733 §2.3.5).
+    pub telephone_event_rate: u32,
     /// Where to send, from the SDP; `None` latches to the first source (see module doc).
     pub remote: Option<SocketAddr>,
     /// Our SSRC, random (RFC 3550 §8.1), from the caller's seeded RNG.
@@ -99,6 +100,7 @@ impl SessionConfig {
             codec: negotiated.codec,
             payload_type: negotiated.payload_type,
             telephone_event: negotiated.telephone_event,
+            telephone_event_rate: negotiated.telephone_event_rate,
             remote: negotiated.remote,
             ssrc,
             initial_seq,
@@ -249,7 +251,7 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
                 config.initial_timestamp,
             ),
             current: None,
-            rfc4733: DtmfReceiver::new(TELEPHONE_EVENT_RATE),
+            rfc4733: DtmfReceiver::new(config.telephone_event_rate),
             inband: Inband::Listening {
                 detector: InbandDtmfDetector::new(),
                 frame: Vec::with_capacity(FRAME_SAMPLES),

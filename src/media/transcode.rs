@@ -13,6 +13,11 @@
 //!   encoder belongs to one stream for its life; G.711 has none.
 //! - **Hostile payloads** decode to audio or to a [`TranscodeError`] (counted by the
 //!   caller), never a panic; G.711 and G.722 accept any octets, Opus validates the packet.
+//! - **Loss and DTX** (Opus): a packet that follows a lost one (the relay saw a
+//!   sequence gap of one) brings back the lost frame from its in-band FEC
+//!   ([`Transcoder::transcode_after_loss`]), or libopus conceals it when the packet
+//!   carries no FEC. A timestamp jump without a sequence gap is DTX, not loss: nothing is
+//!   made up for it (the other side hears the silence it is, not a concealment burst).
 //! - **Buffers** are the caller's or kept inside and reused: no allocation per packet
 //!   in the steady state, except inside ezk-g722 (one `Vec` per call of its API).
 
@@ -106,6 +111,25 @@ impl PcmDecoder {
         }
         Ok(())
     }
+
+    /// Decodes `payload` after `missing` samples (at this decoder's rate) were lost just
+    /// before it: Opus first rebuilds them from the payload's in-band FEC (or conceals
+    /// them), the other codecs have no FEC and add nothing. Returns the samples added for
+    /// the loss (0 when nothing could be done: `missing` is not a span Opus can decode).
+    pub fn decode_after_loss(&mut self, payload: &[u8], missing: usize, out: &mut Vec<i16>) -> Result<usize, TranscodeError> {
+        let recovered = match &mut self.inner {
+            Dec::Opus(dec) => {
+                let start = out.len();
+                dec.decode_fec(payload, missing, out).unwrap_or_else(|_| {
+                    out.truncate(start);
+                    0
+                })
+            }
+            Dec::G711 | Dec::G722(..) => 0,
+        };
+        self.decode(payload, out)?;
+        Ok(recovered)
+    }
 }
 
 /// PCM at a chosen rate → payloads of one codec.
@@ -179,6 +203,18 @@ pub struct Transcoder {
     decoder: PcmDecoder,
     encoder: PcmEncoder,
     pcm: Vec<i16>,
+    /// Samples (at the PCM rate) the last payload decoded to: what a timestamp gap is
+    /// measured against when a packet was lost.
+    last_samples: usize,
+}
+
+/// What [`Transcoder::transcode_after_loss`] produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recovered {
+    /// RTP units of the whole output (the lost frame and this packet), destination clock.
+    pub units: u32,
+    /// Of `units`, those rebuilt for the lost packet (0: nothing could be).
+    pub recovered_units: u32,
 }
 
 impl Transcoder {
@@ -189,6 +225,7 @@ impl Transcoder {
             decoder: PcmDecoder::new(from, rate)?,
             encoder: PcmEncoder::new(to, rate)?,
             pcm: Vec::with_capacity(960),
+            last_samples: 0,
         })
     }
 
@@ -202,7 +239,33 @@ impl Transcoder {
     pub fn transcode(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<u32, TranscodeError> {
         self.pcm.clear();
         self.decoder.decode(payload, &mut self.pcm)?;
+        self.last_samples = self.pcm.len();
         self.encoder.encode(&self.pcm, out)
+    }
+
+    /// Like [`transcode`](Self::transcode) for a packet that follows exactly one lost
+    /// packet, `gap` source RTP units after the previous packet received: the lost
+    /// frame (the gap less the previous packet's length) is rebuilt from this packet's
+    /// in-band FEC where the source is Opus, and goes out in the same payload, ahead of
+    /// this packet's audio (the caller moves the output timestamp back by
+    /// `recovered_units`).
+    pub fn transcode_after_loss(&mut self, payload: &[u8], gap: u32, out: &mut Vec<u8>) -> Result<Recovered, TranscodeError> {
+        let rate = u64::from(self.decoder.rate());
+        let clock = u64::from(self.decoder.codec().clock_rate().max(1));
+        let gap_samples = usize::try_from(u64::from(gap) * rate / clock).unwrap_or(usize::MAX);
+        let missing = gap_samples.saturating_sub(self.last_samples);
+        self.pcm.clear();
+        let recovered = if missing > 0 {
+            self.decoder.decode_after_loss(payload, missing, &mut self.pcm)?
+        } else {
+            self.decoder.decode(payload, &mut self.pcm)?;
+            0
+        };
+        self.last_samples = self.pcm.len().saturating_sub(recovered);
+        let units = self.encoder.encode(&self.pcm, out)?;
+        let to_clock = u64::from(self.encoder.codec.clock_rate());
+        let recovered_units = u64::try_from(recovered).unwrap_or(0) * to_clock / rate.max(1);
+        Ok(Recovered { units, recovered_units: u32::try_from(recovered_units).unwrap_or(0) })
     }
 }
 

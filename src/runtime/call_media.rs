@@ -36,7 +36,7 @@ pub(super) struct CallMedia {
     prompts: Arc<PromptStore>,
     session: Option<MediaSession<Instant, PromptRef>>,
     codec: Codec,
-    caller_leg: Option<(u8, Option<u8>)>,
+    caller_leg: Option<(u8, Option<u8>, u32)>,
     bridge: Option<(Relay<Instant>, Option<SocketAddr>)>,
     rtcp_packets: u64,
     /// Datagrams read on the RTP port, and sends the socket refused (for `/metrics`).
@@ -94,14 +94,15 @@ impl CallMedia {
     pub(super) fn on_command(&mut self, now: Instant, cmd: MediaCommand, out: &mut VecDeque<EngineInput>) {
         let call = self.call;
         match cmd {
-            MediaCommand::Start { remote, codec: c, payload_type, telephone_event } => {
+            MediaCommand::Start { remote, codec: c, payload_type, telephone_event, telephone_event_rate } => {
                 self.codec = c;
-                self.caller_leg = Some((payload_type, telephone_event));
+                self.caller_leg = Some((payload_type, telephone_event, telephone_event_rate));
                 let mut rng = rand::thread_rng();
                 let cfg = SessionConfig {
                     codec: c,
                     payload_type,
                     telephone_event,
+                    telephone_event_rate,
                     remote,
                     ssrc: rng.gen(),
                     initial_seq: rng.gen(),
@@ -127,23 +128,23 @@ impl CallMedia {
                     s.stop_inband();
                 }
             }
-            MediaCommand::Bridge { remote, codec: oc, payload_type, telephone_event } => {
+            MediaCommand::Bridge { remote, codec: oc, payload_type, telephone_event, telephone_event_rate } => {
                 if let Some(s) = self.session.as_mut() {
                     s.stop_prompt();
                 }
                 match self.bridge.as_mut() {
                     // The operator changed its media (hold, unhold): same bridge.
                     Some((relay, op)) => {
-                        let n = Negotiated { codec: oc, payload_type, remote, telephone_event, direction: Direction::SendRecv, ptime_ms: None };
+                        let n = Negotiated { codec: oc, payload_type, remote, telephone_event, telephone_event_rate, direction: Direction::SendRecv, ptime_ms: None };
                         relay.reconfigure(Leg::Operator, &n);
                         *op = remote;
                     }
                     None => {
-                        let (cpt, cte) = self.caller_leg.unwrap_or((self.codec.payload_type(), None));
+                        let (cpt, cte, cte_rate) = self.caller_leg.unwrap_or((self.codec.payload_type(), None, 8000));
                         let mut rng = rand::thread_rng();
                         let mut start = || StreamStart { ssrc: rng.gen(), seq: rng.gen(), timestamp: rng.gen(), at: now };
-                        let caller_cfg = LegConfig { codec: self.codec, payload_type: cpt, telephone_event: cte, start: start() };
-                        let op_cfg = LegConfig { codec: oc, payload_type, telephone_event, start: start() };
+                        let caller_cfg = LegConfig { codec: self.codec, payload_type: cpt, telephone_event: cte, telephone_event_rate: cte_rate, start: start() };
+                        let op_cfg = LegConfig { codec: oc, payload_type, telephone_event, telephone_event_rate, start: start() };
                         self.bridge = Some((Relay::new(caller_cfg, op_cfg), remote));
                         debug!(%call, operator_rtp = ?remote, "bridged");
                     }

@@ -517,7 +517,7 @@ mod tests {
         let addr = rtp.local_addr().unwrap();
         let (i, shard) = shards.pick().unwrap();
         assert!(shard.send(ShardInput::Open(Box::new(CallMedia::new(call, rtp, rtcp, store)))));
-        let start = MediaCommand::Start { remote: Some(phone), codec: Codec::Pcmu, payload_type: 0, telephone_event: None };
+        let start = MediaCommand::Start { remote: Some(phone), codec: Codec::Pcmu, payload_type: 0, telephone_event: None, telephone_event_rate: 8000 };
         shards.send(i, ShardInput::Command { call, cmd: start });
         (i, addr)
     }

@@ -1,7 +1,7 @@
 //! G.722 and Opus callers against the real gateway (issue 17): answered in their
 //! codec, they hear the greeting (decoded here and correlated with the prompt), press 1
-//! by RFC 4733 and reach a SIPp operator on PCMU, with audio crossing the bridge both
-//! ways; an in-band digit sent in Opus is heard; a G.729-only offer gets 488 and a
+//! by RFC 4733 and reach an operator (registered by SIPp, its phone then played by the
+//! test) on PCMU, and each side's own tone is heard on the other side (no echo anywhere); an in-band digit sent in Opus is heard; a G.729-only offer gets 488 and a
 //! `rejected` record naming what was offered.
 //!
 //! The test caller encodes and decodes with the gateway's own codec modules (the same
@@ -18,7 +18,7 @@ use cc112::media::{g711, Codec};
 use cc112::sip::{parse, HeaderName, Message};
 use cc112::store::UtcMs;
 
-use crate::harness::{scenario, sipp_from, Gateway};
+use crate::harness::Gateway;
 
 /// A caller speaking one wideband codec.
 struct Caller {
@@ -31,6 +31,8 @@ struct Caller {
     gw_rtp: SocketAddr,
     codec: Codec,
     pt: u8,
+    /// The telephone-event payload type and clock the gateway answered with.
+    te: (u8, u32),
 }
 
 /// The SDP media lines of an offer (after `m=audio PORT RTP/AVP `).
@@ -40,8 +42,8 @@ struct Offer {
 }
 
 const OPUS: Offer = Offer {
-    formats: "107 101",
-    attributes: "a=rtpmap:107 opus/48000/2\r\na=fmtp:107 useinbandfec=1; usedtx=1\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n",
+    formats: "107 101 100",
+    attributes: "a=rtpmap:107 opus/48000/2\r\na=fmtp:107 useinbandfec=1; usedtx=1\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=rtpmap:100 telephone-event/48000\r\na=fmtp:100 0-16\r\n",
 };
 const OPUS_NO_TE: Offer = Offer { formats: "107", attributes: "a=rtpmap:107 opus/48000/2\r\n" };
 const G722: Offer = Offer {
@@ -91,11 +93,16 @@ impl Caller {
         let Ok(Message::Response(r)) = parse(text.as_bytes()) else { panic!() };
         let to = r.head.get(&HeaderName::To).unwrap().to_string();
         let sip_port = sip.local_addr().unwrap().port();
+        // RFC 4733 at the Opus clock when offered (the Opus offer has both), else 8 kHz.
+        let te = [(100u8, 48000u32), (101, 8000)]
+            .into_iter()
+            .find(|(p, r)| text.contains(&format!("a=rtpmap:{p} telephone-event/{r}")))
+            .unwrap_or((101, 8000));
         let ack = format!(
             "ACK sip:cc112@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{sip_port};branch=z9hG4bKa{n}x{sip_port}\r\nMax-Forwards: 70\r\nFrom: <sip:0877{n}@127.0.0.1>;tag=t{n}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
         );
         sip.send_to(ack.as_bytes(), gw).unwrap();
-        Caller { sip, rtp, gw, call_id, tag: format!("t{n}"), to, gw_rtp: SocketAddr::new(gw.ip(), port), codec, pt }
+        Caller { sip, rtp, gw, call_id, tag: format!("t{n}"), to, gw_rtp: SocketAddr::new(gw.ip(), port), codec, pt, te }
     }
 
     /// Everything that arrives for `d`, decoded to 8 kHz PCM (audio packets only).
@@ -136,15 +143,17 @@ impl Caller {
         })
     }
 
-    /// Presses `key` (0-9) by RFC 4733 on payload type 101: 160 ms, three end packets.
+    /// Presses `key` (0-9) by RFC 4733 on the negotiated telephone-event: 160 ms, three
+    /// end packets, durations on its clock.
     fn press(&self, key: u8) {
         let ts = 900_000u32;
+        let (te_pt, te_rate) = self.te;
         for i in 0..11u16 {
             let end = i >= 8;
-            let duration = (i.min(7) + 1) * 160;
+            let duration = (i.min(7) + 1) * (te_rate / 50) as u16;
             let payload = [key, if end { 0x8A } else { 0x0A }, (duration >> 8) as u8, duration as u8];
             let mut datagram = Vec::new();
-            RtpHeader { marker: i == 0, payload_type: 101, sequence: 2000 + i, timestamp: ts, ssrc: 0x5EED }.write(&payload, &mut datagram);
+            RtpHeader { marker: i == 0, payload_type: te_pt, sequence: 2000 + i, timestamp: ts, ssrc: 0x5EED }.write(&payload, &mut datagram);
             self.rtp.send_to(&datagram, self.gw_rtp).unwrap();
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -213,15 +222,115 @@ fn tone(freqs: &[f64], rate: u32, ms: u32, amp: f64) -> Vec<i16> {
         .collect()
 }
 
+/// The operator's phone, played by the test (after SIPp registered it from the same
+/// port): it answers the gateway's INVITE on PCMU, sends its own 1 kHz tone for `talk`
+/// and decodes what it hears, then answers the gateway's BYE. Unlike SIPp's RTP echo,
+/// what the caller hears from it cannot be the caller's own audio sent back.
+struct TestOperator {
+    sip: UdpSocket,
+    rtp: UdpSocket,
+}
+
+/// The operator's tone: distinct from the caller's 700 Hz.
+const OPERATOR_HZ: f64 = 1000.0;
+/// The caller's tone.
+const CALLER_HZ: f64 = 700.0;
+
+/// The value of `name:` in a SIP message's head (full names only: what the gateway sends).
+fn header<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let head = text.split("\r\n\r\n").next()?;
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+impl TestOperator {
+    fn bind(port: u16) -> TestOperator {
+        let sip = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+        sip.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        TestOperator { sip, rtp: UdpSocket::bind("127.0.0.1:0").unwrap() }
+    }
+
+    /// A request `method` from the gateway; responds 200 (with our SDP to an INVITE).
+    fn answer(&self, method: &str) -> String {
+        let mut buf = [0u8; 8192];
+        loop {
+            let (n, from) = self.sip.recv_from(&mut buf).unwrap_or_else(|e| panic!("the gateway's {method}: {e}"));
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if !text.starts_with(method) {
+                continue;
+            }
+            let port = self.sip.local_addr().unwrap().port();
+            let rtp_port = self.rtp.local_addr().unwrap().port();
+            let body = if method == "INVITE" {
+                format!("v=0\r\no=op 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n")
+            } else {
+                String::new()
+            };
+            let to = header(&text, "To").unwrap();
+            let to = if to.contains(";tag=") { to.to_string() } else { format!("{to};tag=op{port}") };
+            let mut resp = String::from("SIP/2.0 200 OK\r\n");
+            for l in text.split("\r\n\r\n").next().unwrap().lines() {
+                if l.to_ascii_lowercase().starts_with("via:") {
+                    resp += &format!("{l}\r\n");
+                }
+            }
+            resp += &format!(
+                "From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\nContact: <sip:op-budi@127.0.0.1:{port}>\r\n",
+                header(&text, "From").unwrap(),
+                header(&text, "Call-ID").unwrap(),
+                header(&text, "CSeq").unwrap()
+            );
+            if body.is_empty() {
+                resp += "Content-Length: 0\r\n\r\n";
+            } else {
+                resp += &format!("Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            }
+            self.sip.send_to(resp.as_bytes(), from).unwrap();
+            return text;
+        }
+    }
+
+    /// Answers the gateway's call, then for `talk` sends the operator's tone on PCMU
+    /// (paced 20 ms packets) to where the INVITE's SDP said, collecting what arrives
+    /// (decoded to 8 kHz PCM); then answers the BYE. Returns what it heard.
+    fn take_call(self, talk: Duration) -> Vec<i16> {
+        let invite = self.answer("INVITE");
+        let sdp = invite.split("\r\n\r\n").nth(1).unwrap();
+        let ip = sdp.lines().find_map(|l| l.strip_prefix("c=IN IP4 ")).unwrap().trim();
+        let port = sdp.lines().find_map(|l| l.strip_prefix("m=audio ")).and_then(|r| r.split(' ').next()).unwrap();
+        let gw_rtp: SocketAddr = format!("{ip}:{port}").parse().unwrap();
+        let pcm = tone(&[OPERATOR_HZ], 8000, talk.as_millis() as u32, 8000.0);
+        self.rtp.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+        let (t0, mut heard, mut buf) = (Instant::now(), Vec::new(), [0u8; 2048]);
+        for (i, frame) in pcm.chunks(160).enumerate() {
+            let mut datagram = Vec::new();
+            RtpHeader { marker: i == 0, payload_type: 0, sequence: 7000 + i as u16, timestamp: 160 * i as u32, ssrc: 0x0BE7 }.write(&[], &mut datagram);
+            g711::encode(Codec::Pcmu, frame, &mut datagram);
+            self.rtp.send_to(&datagram, gw_rtp).unwrap();
+            let due = t0 + Duration::from_millis(20 * (i as u64 + 1));
+            while Instant::now() < due {
+                if let Ok(n) = self.rtp.recv(&mut buf) {
+                    if let Ok(p) = RtpPacket::parse(&buf[..n]) {
+                        if p.header.payload_type == 0 {
+                            g711::decode(Codec::Pcmu, p.payload, &mut heard);
+                        }
+                    }
+                }
+            }
+        }
+        self.answer("BYE");
+        heard
+    }
+}
+
 /// The bridged scenario for one wideband codec (see the module doc).
 fn greeting_digit_operator_and_audio_both_ways(offer: &Offer, codec: Codec, pt: u8, n: u32) {
     let gw = crate::operators::gateway_with_operators();
-    let (op_port, op_media) = crate::operators::register_op_budi(&gw);
-    let target = gw.sip;
-    let operator = std::thread::spawn(move || {
-        sipp_from(target, op_port, op_media, &["-sf", scenario("operator_answer.xml").to_str().unwrap(), "-m", "1", "-rtp_echo"])
-    });
-    std::thread::sleep(Duration::from_millis(300));
+    let (op_port, _) = crate::operators::register_op_budi(&gw);
+    let operator = TestOperator::bind(op_port);
+    let operator = std::thread::spawn(move || operator.take_call(Duration::from_millis(4500)));
     let caller = Caller::call(gw.sip, n, offer, codec, pt);
 
     // The greeting, in the caller's codec, is the prompt.
@@ -231,26 +340,33 @@ fn greeting_digit_operator_and_audio_both_ways(offer: &Offer, codec: Codec, pt: 
     eprintln!("{codec}: greeting correlation {c:.3}");
     assert!(c > 0.8, "{codec}: the greeting correlates {c:.3} with the prompt ({} samples heard)\n{}", heard.len(), gw.log());
 
-    // 1 by RFC 4733: medical, offered to op-budi, who answers on PCMU.
+    // 1 by RFC 4733 (Opus: at 48 kHz, as offered): medical, offered to op-budi, who
+    // answers on PCMU.
+    assert_eq!(caller.te, if codec == Codec::Opus { (100, 48000) } else { (101, 8000) });
     caller.press(1);
     assert!(gw.wait_events("operator_answered", 1, Duration::from_secs(15)), "{}", gw.log());
     let digit = &gw.events("digit")[0]["fields"];
     assert_eq!((digit["key"].as_str(), digit["source"].as_str()), (Some("1"), Some("rfc4733")), "{}", gw.log());
 
-    // A 700 Hz tone from the caller crosses to the operator (PCMU), whose phone sends
-    // it back (SIPp's RTP echo), and crosses again to the caller in its codec.
+    // Each side sends its own tone at once: the caller's 700 Hz must reach the operator
+    // (through PCMU) and the operator's 1 kHz the caller (in its codec). Neither side
+    // echoes, so each tone can only have come from the other side.
     std::thread::sleep(Duration::from_millis(300));
     let rate = codec.audio_rate();
-    let talker = caller.talk(tone(&[700.0], rate, 3000, 8000.0));
+    let talker = caller.talk(tone(&[CALLER_HZ], rate, 3000, 8000.0));
     let back = caller.listen(Duration::from_millis(3300));
     talker.join().unwrap();
-    let windows = tone_windows(&back, 700.0);
-    eprintln!("{codec}: 700 Hz back in {windows} of {} windows", back.len() / 1600);
-    assert!(windows >= 5, "{codec}: 700 Hz came back in {windows} windows of 200 ms ({} samples)\n{}", back.len(), gw.log());
-
     caller.bye();
-    let op = operator.join().unwrap();
-    assert_eq!((op.exit_code, op.failed), (Some(0), 0), "operator: {}\n{}", op.stdout, gw.log());
+    let at_operator = operator.join().unwrap();
+    let windows = |y: &[i16], f: f64| (tone_windows(y, f), y.len() / 1600);
+    let (op_hears, op_total) = windows(&at_operator, CALLER_HZ);
+    let (caller_hears, caller_total) = windows(&back, OPERATOR_HZ);
+    eprintln!("{codec}: the operator heard {CALLER_HZ} Hz in {op_hears} of {op_total} windows, the caller {OPERATOR_HZ} Hz in {caller_hears} of {caller_total}");
+    assert!(op_hears >= 10, "{codec}: the caller's tone reached the operator in {op_hears} windows of 200 ms\n{}", gw.log());
+    assert!(caller_hears >= 10, "{codec}: the operator's tone reached the caller in {caller_hears} windows of 200 ms\n{}", gw.log());
+    // And nothing came back as an echo.
+    assert_eq!(tone_windows(&back, CALLER_HZ), 0, "{codec}: the caller heard its own tone");
+
     assert!(gw.wait_events("ended", 1, Duration::from_secs(5)));
     let answered = &gw.events("answered")[0]["fields"];
     assert_eq!(answered["codec"].as_str(), Some(codec.name()));

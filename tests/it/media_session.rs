@@ -42,6 +42,7 @@ fn attacker() -> SocketAddr {
 
 fn config(codec: Codec, te: Option<u8>, remote: Option<SocketAddr>) -> SessionConfig {
     SessionConfig {
+        telephone_event_rate: 8000,
         codec,
         payload_type: codec.payload_type(),
         telephone_event: te,

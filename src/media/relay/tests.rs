@@ -11,6 +11,7 @@ fn leg(codec: Codec, te: Option<u8>, ssrc: u32, seq: u16, ts: u32) -> LegConfig<
         codec,
         payload_type: codec.payload_type(),
         telephone_event: te,
+        telephone_event_rate: 8000,
         start: StreamStart {
             ssrc,
             seq,
@@ -436,6 +437,7 @@ fn reconfigure_switches_to_transcoding() {
         payload_type: 8,
         remote: None,
         telephone_event: Some(101),
+        telephone_event_rate: 8000,
         direction: crate::media::sdp::Direction::SendRecv,
         ptime_ms: None,
     };
@@ -546,10 +548,13 @@ fn opus_caller_and_pcmu_operator_are_transcoded_on_their_own_clocks() {
     let (h, payload) = parsed(&out);
     assert_eq!((h.payload_type, h.sequence, h.timestamp, h.ssrc), (0, 7, 900, OP_SSRC));
     assert_eq!(payload.len(), 160);
-    // Packet 6 lost: packet 7 is 40 ms later on the caller's 48 kHz clock = 320 units.
+    // Packet 6 lost: packet 7 is 40 ms later on the caller's 48 kHz clock = 320 units;
+    // it brings packet 6's 20 ms back (FEC, or concealment: this packet has no FEC) in
+    // one 40 ms payload at packet 6's timestamp.
     let out = r.relay(40 * MS, Leg::Caller, &pkt(107, 7, 960_000 + 1920, 0xAB, false, &opus)).unwrap();
-    let (h, _) = parsed(&out);
-    assert_eq!((h.sequence, h.timestamp), (9, 900 + 320));
+    let (h, payload) = parsed(&out);
+    assert_eq!((h.sequence, h.timestamp, payload.len()), (9, 900 + 160, 320));
+    assert_eq!(r.counters().from_caller.fec_recovered, 1);
     // An event keeps its payload, with the operator's payload type.
     let ev = [1u8, 0x0A, 0x00, 0xA0];
     let out = r.relay(60 * MS, Leg::Caller, &pkt(101, 8, 960_000 + 2880, 0xAB, false, &ev)).unwrap();
@@ -566,4 +571,89 @@ fn opus_caller_and_pcmu_operator_are_transcoded_on_their_own_clocks() {
     assert_eq!((hb.sequence, hb.timestamp), (101, 48_000 + 960));
     assert!(!pa.is_empty() && pa.len() < 160, "an Opus packet, {} octets", pa.len());
     assert_eq!(r.counters().from_operator.transcoded, 2);
+}
+
+/// Opus loss and DTX across the bridge (module doc). The caller's phone encodes with FEC
+/// and DTX on, as `useinbandfec=1; usedtx=1` phones do: a voiced second, a silent one,
+/// a voiced one. One packet lost in the first: the next brings it back from its FEC and
+/// both go out in one µ-law payload at the lost packet's timestamp; the lost packet
+/// arriving late is dropped. The silence is DTX (sequence numbers go on, timestamps
+/// jump): no loss is counted, nothing is made up, each pause keeps its length.
+#[test]
+fn opus_loss_is_rebuilt_from_fec_and_dtx_is_not_loss() {
+    use crate::media::opus::{OpusEncoder, BRIDGE_SETTINGS};
+    let mut caller = leg(Codec::Opus, None, CALLER_SSRC, 100, 48_000);
+    caller.payload_type = 107;
+    let mut r = Relay::new(caller, leg(Codec::Pcmu, None, OP_SSRC, 7, 900));
+    let mut enc = OpusEncoder::new(BRIDGE_SETTINGS).unwrap();
+    enc.set_inband_fec(true).unwrap();
+    enc.set_dtx(true).unwrap();
+    let voice = crate::media::opus::tests::voiced(16000);
+    let mut x = voice.clone();
+    x.extend(std::iter::repeat_n(0i16, 16000));
+    x.extend(voice);
+    // What the phone sends: (sequence, timestamp, payload), DTX frames left out.
+    let mut sent = Vec::new();
+    for (i, frame) in x.chunks(320).enumerate() {
+        let mut p = Vec::new();
+        enc.encode(frame, &mut p).unwrap();
+        if p.len() > 2 {
+            sent.push((sent.len() as u16 + 1, 960 * i as u32, p));
+        }
+    }
+    assert!(sent.len() < 140, "DTX left the silence out: {} of 150 packets sent", sent.len());
+    let mut outs = Vec::new();
+    for (k, (seq, ts, p)) in sent.iter().enumerate() {
+        let now = Duration::from_micros(u64::from(*ts) * 1000 / 48);
+        if k == 20 {
+            continue; // lost
+        }
+        let out = r.relay(now, Leg::Caller, &pkt(107, *seq, *ts, 0xAB, false, p)).unwrap();
+        outs.push((k, parsed(&out)));
+        if k == 22 {
+            // Packet 20 turns up late, after its audio went out with 21: dropped.
+            let (seq, ts, p) = &sent[20];
+            assert!(r.relay(now, Leg::Caller, &pkt(107, *seq, *ts, 0xAB, false, p)).is_none());
+        }
+    }
+    let c = r.counters().from_caller;
+    assert_eq!((c.fec_recovered, c.late_after_recovery, c.malformed), (1, 1, 0), "{c:?}");
+    for pair in outs.windows(2) {
+        let ((ka, (ha, pa)), (kb, (hb, pb))) = (&pair[0], &pair[1]);
+        // Each output payload spans its source packet, plus the lost one after the loss.
+        let (expect_a, expect_b) = (if *ka == 21 { 320 } else { 160 }, if *kb == 21 { 320 } else { 160 });
+        assert_eq!((pa.len(), pb.len()), (expect_a, expect_b), "packets {ka}, {kb}");
+        // Our timestamps keep the source's spacing on the 8 kHz clock: a DTX pause is as
+        // long on the operator's side, and the rebuilt packet takes the lost one's place.
+        let (src_a, src_b) = (sent[*ka].1, sent[*kb].1);
+        let (back_a, back_b) = (if *ka == 21 { 160 } else { 0 }, if *kb == 21 { 160 } else { 0 });
+        assert_eq!(hb.timestamp.wrapping_sub(ha.timestamp), (src_b - src_a) / 6 + back_a - back_b, "packets {ka}, {kb}");
+    }
+    // The DTX updates inside the silence are comfort noise, not a burst.
+    let mut pcm = Vec::new();
+    for (k, (_, p)) in &outs {
+        let ts = sent[*k].1;
+        if (48_000 + 960 * 15..96_000).contains(&ts) {
+            crate::media::g711::decode(Codec::Pcmu, p, &mut pcm);
+        }
+    }
+    let peak = pcm.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    assert!(peak < 1000, "peak {peak} in the silence");
+}
+
+/// An Opus caller on telephone-event/48000 and a PCMU operator on /8000: the event's
+/// duration is carried to the operator's clock (RFC 4733 §2.3.5), its timestamp too.
+#[test]
+fn a_48_khz_telephone_event_reaches_an_8_khz_operator_rescaled() {
+    let mut caller = leg(Codec::Opus, Some(100), CALLER_SSRC, 100, 48_000);
+    (caller.payload_type, caller.telephone_event_rate) = (111, 48000);
+    let mut r = Relay::new(caller, leg(Codec::Pcmu, Some(101), OP_SSRC, 7, 900));
+    // Key 5, 960 units = 20 ms at 48 kHz.
+    let out = r.relay(Duration::ZERO, Leg::Caller, &pkt(100, 1, 480_000, 0xAB, true, &[5, 0x0A, 0x03, 0xC0])).unwrap();
+    let (h, payload) = parsed(&out);
+    assert_eq!((h.payload_type, h.timestamp), (101, 900));
+    assert_eq!(payload, [5, 0x0A, 0x00, 0xA0], "960 units at 48 kHz are 160 at 8 kHz");
+    // And back: 160 units at 8 kHz are 960 at 48 kHz.
+    let out = r.relay(Duration::ZERO, Leg::Operator, &pkt(101, 1, 8000, 0xCD, true, &[1, 0x8A, 0x00, 0xA0])).unwrap();
+    assert_eq!(parsed(&out).1, [1, 0x8A, 0x03, 0xC0]);
 }

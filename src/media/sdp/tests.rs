@@ -600,3 +600,28 @@ fn our_offer_lists_every_configured_codec() {
     let n = accept_answer(&offer_with(&["m=audio 5004 RTP/AVP 111", "a=rtpmap:111 opus/48000/2"]), ALL).unwrap();
     assert_eq!((n.codec, n.payload_type), (Codec::Opus, 111));
 }
+
+/// RFC 4733 at the Opus clock: an Opus caller that offers telephone-event/48000 gets it
+/// (durations then in 48 kHz units), even next to /8000; one offering only /8000 keeps
+/// it; a G.711 caller never gets /48000.
+#[test]
+fn opus_callers_get_telephone_event_at_48_khz_when_they_offer_it() {
+    let both = offer_with(&[
+        "m=audio 5004 RTP/AVP 111 101 100",
+        "a=rtpmap:111 opus/48000/2",
+        "a=rtpmap:101 telephone-event/8000",
+        "a=rtpmap:100 telephone-event/48000",
+        "a=fmtp:100 0-15",
+    ]);
+    let (text, n) = answer(&both, &local4(), ALL).unwrap();
+    assert_eq!((n.codec, n.telephone_event, n.telephone_event_rate), (Codec::Opus, Some(100), 48000));
+    assert!(text.contains("\r\na=rtpmap:100 telephone-event/48000\r\na=fmtp:100 0-15\r\n"), "{text}");
+    assert_eq!(m_lines(&text), ["m=audio 40000 RTP/AVP 111 100"]);
+    let narrow = offer_with(&["m=audio 5004 RTP/AVP 111 101", "a=rtpmap:111 opus/48000/2", "a=rtpmap:101 telephone-event/8000"]);
+    let (text, n) = answer(&narrow, &local4(), ALL).unwrap();
+    assert_eq!((n.telephone_event, n.telephone_event_rate), (Some(101), 8000));
+    assert!(text.contains("\r\na=rtpmap:101 telephone-event/8000\r\n"), "{text}");
+    let g711 = offer_with(&["m=audio 5004 RTP/AVP 0 100", "a=rtpmap:100 telephone-event/48000"]);
+    let (_, n) = answer(&g711, &local4(), ALL).unwrap();
+    assert_eq!(n.telephone_event, None);
+}
