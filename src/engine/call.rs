@@ -19,6 +19,7 @@ use crate::call::ivr::{Entry, Ivr, IvrAction, PromptRef, Routing};
 use crate::call::CallId;
 use crate::config::{Lang, OperatorId};
 use crate::media::sdp::{self, LocalMedia, Negotiated, SdpError};
+use crate::media::vad::Activity;
 use crate::media::Codec;
 use crate::sip::source::SourceKey;
 use crate::sip::body::sdp_of;
@@ -145,6 +146,9 @@ pub struct Call {
     pub history: Option<String>,
     /// An abandoned call of this number waits in the callback worklist.
     pub callback: bool,
+    /// What the voice-activity detector heard of the caller (from the answer, when
+    /// its media starts, to the bridge): recorded when the call ends.
+    pub heard: Option<Activity>,
     /// The operator leg once an operator answered.
     pub operator: Option<OperatorDialog>,
     /// Who sent the INVITE, as the fair sharing of capacity counts it.
@@ -233,6 +237,7 @@ impl Call {
             caller_name: req.head.from.display.clone(),
             history: None,
             callback: false,
+            heard: None,
             operator: None,
             source: n.source,
             dial_out: None,
@@ -255,6 +260,7 @@ impl Call {
             None => (sdp::offer(&local, codecs), None),
         };
         self.state = CallState::Answered;
+        self.heard = Some(Activity::default());
         self.local_media = Some(local);
         self.negotiated = negotiated.clone();
         let default = codecs.first().copied().unwrap_or(Codec::Pcmu);

@@ -16,6 +16,7 @@ use super::call::{Call, CallState, DialogKey};
 use super::output::{CallEvent, CallEventKind, Effects, MediaCommand, Output, Stats};
 use crate::call::ivr::{Ivr, PromptRef};
 use crate::config::{Config, Lang, PromptId, RoutingPlan};
+use crate::media::vad::Activity;
 use crate::media::Codec;
 use crate::call::CallId;
 use crate::media::ports::PortPool;
@@ -66,9 +67,13 @@ impl Calls {
         self.calls.get(&id)
     }
 
-    /// The caller's media heard speech: the IVR knows it is no silent caller.
-    pub(crate) fn speech(&mut self, now: std::time::Instant, id: CallId) {
-        if let Some(ivr) = self.get_mut(id).and_then(|c| c.ivr.as_mut()) {
+    /// What the caller's media heard so far, kept for the record; when it first heard
+    /// speech the IVR knows it is no silent caller.
+    pub(crate) fn heard(&mut self, now: std::time::Instant, id: CallId, heard: Activity) {
+        let Some(call) = self.get_mut(id) else { return };
+        let spoke_now = heard.spoke && !call.heard.is_some_and(|h| h.spoke);
+        call.heard = Some(heard);
+        if let (true, Some(ivr)) = (spoke_now, call.ivr.as_mut()) {
             ivr.handle_speech(now);
         }
     }

@@ -361,7 +361,7 @@ impl Engine {
                     self.event(id, CallEventKind::RtpTimeout);
                 }
             }
-            MediaInput::Speech => self.calls.speech(now, id),
+            MediaInput::Heard(heard) => self.calls.heard(now, id, heard),
         }
     }
 
@@ -711,6 +711,9 @@ impl Engine {
         ops.call_ended(now, &call, reason, ctx);
         self.stats.calls_ended += 1;
         self.stats.calls.ended(call.routing.as_ref().map(|r| r.queue.as_str()), reason.outcome(call.routing.is_some(), call.operator.is_some()).0);
+        if let Some(heard) = call.heard {
+            self.fx.out.push_back(Output::Event(CallEvent { call: id, sip_call_id: call.sip_call_id.clone(), kind: CallEventKind::Voice { heard } }));
+        }
         self.fx.out.push_back(Output::Event(CallEvent { call: id, sip_call_id: call.sip_call_id, kind: CallEventKind::Ended { reason } }));
         // An INVITE transaction may still name this call: call ids are never reused,
         // so every use of that back-reference finds the call gone and does nothing.

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use crate::call::ivr::{IvrPath, PromptRef, Routing};
 use crate::call::CallId;
 use crate::store::record::{HangupBy, Outcome};
+use crate::media::vad::Activity;
 use crate::media::Codec;
 use crate::sip::{Peer, Transport};
 
@@ -162,8 +163,9 @@ pub enum MediaInput {
     },
     /// No RTP from the caller for a while: reported, never a reason to hang up.
     RtpTimeout,
-    /// The voice-activity detector heard the caller speak (once per call).
-    Speech,
+    /// What the voice-activity detector heard of the caller so far (each second of
+    /// audio while it listens; `spoke` set once, when the caller first speaks).
+    Heard(Activity),
 }
 
 /// One step of one call.
@@ -297,6 +299,12 @@ pub enum CallEventKind {
     },
     /// No RTP from the caller for a while (reported once; the call goes on).
     RtpTimeout,
+    /// What the voice-activity detector heard of the caller between the answer and
+    /// the bridge (or the end): comes just before `Ended` of every answered call.
+    Voice {
+        /// Speech, noise and silence heard, and when the caller first spoke.
+        heard: Activity,
+    },
     /// The call is over.
     Ended {
         /// Why.

@@ -430,6 +430,23 @@ fn cancel_before_the_ok_gets_487_and_frees_the_port() {
 }
 
 #[test]
+fn the_last_thing_the_voice_detector_heard_is_recorded_when_the_call_ends() {
+    let mut h = Harness::new();
+    let tag = answered_call(&mut h, "call-voice");
+    h.send(&in_dialog("ACK", "call-voice", "z9hG4bKa", &tag, 1, ""));
+    let id = h.engine.calls.iter().next().map(|c| c.id).unwrap();
+    let heard = |silence_ms, noise_ms| crate::media::vad::Activity { silence_ms, noise_ms, ..Default::default() };
+    h.engine.handle_media(h.now, id, MediaInput::Heard(heard(1_000, 0)));
+    h.engine.handle_media(h.now, id, MediaInput::Heard(heard(1_500, 1_500)));
+    let out = h.send(&in_dialog("BYE", "call-voice", "z9hG4bKbye", &tag, 2, ""));
+    let ev = events(&out);
+    let voice: Vec<_> = ev.iter().filter_map(|e| if let CallEventKind::Voice { heard } = e { Some(*heard) } else { None }).collect();
+    assert_eq!(voice, [heard(1_500, 1_500)], "{ev:?}");
+    assert_eq!(voice[0].verdict(), "noise");
+    assert!(matches!(ev.last(), Some(CallEventKind::Ended { .. })), "{ev:?}");
+}
+
+#[test]
 fn cancel_after_the_ok_does_not_end_the_call() {
     let mut h = Harness::new();
     answered_call(&mut h, "call-c2");
@@ -452,7 +469,9 @@ fn bye_from_the_caller_ends_the_call_cleanly() {
     assert!(matches!(&ev[0], CallEventKind::IvrPath { path } if path.outcome.is_none()
         && matches!(path.events.last().map(|e| &e.step), Some(crate::call::ivr::PathStep::Abandoned))),
         "a caller hanging up during the greeting is recorded as abandoned in the IVR: {ev:?}");
-    assert_eq!(ev[1], CallEventKind::Ended { reason: EndReason::CallerHangup });
+    // What the caller's audio held comes just before the end: here nothing at all.
+    assert!(matches!(&ev[1], CallEventKind::Voice { heard } if heard.verdict() == "no_audio"), "{ev:?}");
+    assert_eq!(ev[2], CallEventKind::Ended { reason: EndReason::CallerHangup });
     assert!(out.iter().any(|o| matches!(o, Output::CloseMedia { .. })));
     // A retransmitted BYE gets the same 200 from its transaction, not a 481.
     let out = h.send(&in_dialog("BYE", "call-bye", "z9hG4bKbye", &tag, 2, ""));
@@ -861,7 +880,8 @@ fn a_caller_who_speaks_but_presses_nothing_reaches_general_within_20_seconds() {
     let mut h = Harness::new();
     let (id, out) = ivr_call(&mut h, "ivr-silent", "sip:112@gw");
     // The voice detector heard them: no silent prompt (tests/silent.rs has that).
-    h.engine.handle_media(h.now, id, MediaInput::Speech);
+    let spoke = crate::media::vad::Activity { spoke: true, first_speech_ms: Some(800), speech_ms: 96, ..Default::default() };
+    h.engine.handle_media(h.now, id, MediaInput::Heard(spoke));
     let mut out = out;
     let mut routing = None;
     // The media task plays each prompt for 3 s, then reports it finished.

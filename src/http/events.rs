@@ -166,6 +166,7 @@ impl Publisher {
             | CallEventKind::Caller { .. }
             | CallEventKind::CallBack { .. }
             | CallEventKind::RtpTimeout
+            | CallEventKind::Voice { .. }
             | CallEventKind::NoCommonCodec { .. } => return,
         };
         let info = self.calls.get(&ev.call);

@@ -50,7 +50,7 @@ use bytes::Bytes;
 
 use super::g711;
 use super::goertzel::InbandDtmfDetector;
-use super::vad::VoiceActivity;
+use super::vad::{Activity, VoiceActivity};
 use super::moment::Moment;
 use super::prompt::{PlayId, PromptEvent, PromptPlayer, FRAME_SAMPLES};
 use super::transcode::PcmDecoder;
@@ -145,8 +145,10 @@ pub enum MediaEvent<T, I> {
         /// The last valid packet from the caller, or the session's start.
         silent_since: T,
     },
-    /// The caller spoke (voice activity on their audio): reported once.
-    Speech,
+    /// What the voice-activity detector heard of the caller so far: reported after
+    /// each whole second of audio while it listens, and a last time when it stops
+    /// (the caller spoke: `spoke` is set, reported once; or [`MediaSession::stop_listening`]).
+    Heard(Activity),
 }
 
 /// Packet counters of one session, for the call record and metrics.
@@ -219,9 +221,11 @@ pub struct MediaSession<T, I> {
     inband: Inband<T>,
     /// Scratch buffer for decoding one packet (reused: no allocation per packet).
     decoded: Vec<i16>,
-    /// Voice activity on the caller's audio until it first hears speech (reported
-    /// once as [`MediaEvent::Speech`], then dropped: its cost ends there).
+    /// Voice activity on the caller's audio until it first hears speech (reported as
+    /// [`MediaEvent::Heard`] with `spoke`, then dropped: its cost ends there).
     vad: Option<VoiceActivity>,
+    /// Whole seconds of audio the detector has reported so far.
+    heard_secs: u32,
     rtp_timeout: Option<Duration>,
     /// Last valid RTP from the caller, or the session start.
     last_received: T,
@@ -258,6 +262,7 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
             },
             decoded: Vec::with_capacity(FRAME_SAMPLES),
             vad: Some(VoiceActivity::new()),
+            heard_secs: 0,
             rtp_timeout: config.rtp_timeout,
             last_received: now,
             timeout_reported: false,
@@ -469,6 +474,14 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
         self.inband = Inband::Off;
     }
 
+    /// The detector stops listening (the call is bridged: the caller talks to an
+    /// operator now) and reports what it heard a last time, if it was still listening.
+    pub fn stop_listening(&mut self) {
+        if let Some(vad) = self.vad.take() {
+            self.events.push_back(MediaEvent::Heard(vad.activity()));
+        }
+    }
+
     fn handle_telephone_event(&mut self, now: T, packet: &RtpPacket<'_>) {
         if self
             .rfc4733
@@ -499,9 +512,14 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
         }
         if let Some(vad) = &mut self.vad {
             vad.push(&self.decoded);
-            if vad.activity().spoke {
+            let heard = vad.activity();
+            let secs = heard.heard_ms() / 1000;
+            if heard.spoke {
                 self.vad = None;
-                self.events.push_back(MediaEvent::Speech);
+                self.events.push_back(MediaEvent::Heard(heard));
+            } else if secs > self.heard_secs {
+                self.heard_secs = secs;
+                self.events.push_back(MediaEvent::Heard(heard));
             }
         }
         let Inband::Listening { detector, frame } = &mut self.inband else {

@@ -51,11 +51,19 @@ pub struct Activity {
 }
 
 impl Activity {
-    /// `speech`, `noise` or `silence`: what the caller mostly did (speech if they
-    /// spoke at all; else noise if there was at least a second of it).
+    /// Milliseconds of the caller's audio classified so far (speech, noise, silence).
+    pub fn heard_ms(&self) -> u32 {
+        self.speech_ms.saturating_add(self.noise_ms).saturating_add(self.silence_ms)
+    }
+
+    /// `speech`, `noise`, `silence` or `no_audio`: what the caller mostly did (speech
+    /// if they spoke at all; else noise if there was at least a second of it; no audio
+    /// when their phone sent none).
     pub fn verdict(&self) -> &'static str {
         if self.spoke {
             "speech"
+        } else if self.heard_ms() == 0 {
+            "no_audio"
         } else if self.noise_ms >= 1_000 {
             "noise"
         } else {
@@ -148,7 +156,7 @@ impl VoiceActivity {
         let window = self.recent & ((1 << WINDOW) - 1);
         if !a.spoke && window.count_ones() >= SPEECH_FRAMES {
             a.spoke = true;
-            a.first_speech_ms = Some(a.speech_ms.saturating_add(a.noise_ms).saturating_add(a.silence_ms));
+            a.first_speech_ms = Some(a.heard_ms());
         }
     }
 }

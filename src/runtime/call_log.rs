@@ -48,6 +48,14 @@ pub(super) fn log_event(ev: &CallEvent) {
             info!(event = "ivr_path", path = %serde_json::to_string(path).unwrap_or_default(), "IVR path")
         }
         CallEventKind::RtpTimeout => warn!(event = "rtp_timeout", "no RTP from the caller"),
+        CallEventKind::Voice { heard } => info!(
+            event = "voice",
+            verdict = heard.verdict(),
+            first_speech_ms = heard.first_speech_ms,
+            noise_ms = heard.noise_ms,
+            silence_ms = heard.silence_ms,
+            "what the caller's audio held"
+        ),
         CallEventKind::Queued { queue, position } => info!(event = "queued", %queue, position, "queued"),
         CallEventKind::Caller { history, callback } => info!(event = "caller", history = history.as_deref().unwrap_or(""), callback, "caller's history"),
         CallEventKind::CallBack { item, operator, result } => info!(event = "callback", %item, %operator, result = result.as_deref().unwrap_or("placed"), "call back"),

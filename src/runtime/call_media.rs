@@ -131,6 +131,7 @@ impl CallMedia {
             MediaCommand::Bridge { remote, codec: oc, payload_type, telephone_event, telephone_event_rate } => {
                 if let Some(s) = self.session.as_mut() {
                     s.stop_prompt();
+                    s.stop_listening();
                 }
                 match self.bridge.as_mut() {
                     // The operator changed its media (hold, unhold): same bridge.
@@ -171,7 +172,7 @@ impl CallMedia {
                 MediaEvent::PromptFinished(prompt) => MediaInput::PromptFinished { prompt },
                 MediaEvent::PromptStopped(_) => continue,
                 MediaEvent::RtpTimeout { .. } => MediaInput::RtpTimeout,
-                MediaEvent::Speech => MediaInput::Speech,
+                MediaEvent::Heard(heard) => MediaInput::Heard(heard),
             };
             out.push_back(EngineInput::Media { call: self.call, input });
         }

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use crate::call::ivr::{IvrPath, PathEvent, PathStep};
 use crate::call::CallId;
 use crate::engine::{CallEvent, CallEventKind};
-use crate::store::record::{CallEnd, CallPatch, CallStart, Outcome, Record, RecordId, RefusalRow};
+use crate::store::record::{CallEnd, CallPatch, CallStart, Outcome, Record, RecordId, RefusalRow, Voice};
 use crate::store::{CommitError, Submitted};
 use crate::store::{StoreHandle, UtcMs};
 
@@ -165,6 +165,11 @@ fn records_for(open: &mut Open, kind: &CallEventKind, now: UtcMs) -> Vec<Record>
         }
         CallEventKind::IvrPath { path } => vec![patch(ivr_patch(path)), event("ivr_path", serde_json::to_value(path).unwrap_or_default())],
         CallEventKind::RtpTimeout => vec![event("rtp_timeout", json!({}))],
+        CallEventKind::Voice { heard } => {
+            let voice = Voice { verdict: heard.verdict().to_string(), first_speech_ms: heard.first_speech_ms, noise_ms: heard.noise_ms, silence_ms: heard.silence_ms };
+            let details = json!({ "verdict": voice.verdict, "first_speech_ms": voice.first_speech_ms, "noise_ms": voice.noise_ms, "silence_ms": voice.silence_ms });
+            vec![patch(CallPatch { voice: Some(voice), ..CallPatch::default() }), event("voice", details)]
+        }
         CallEventKind::Caller { history, callback } => {
             if *callback {
                 open.flags.push("callback");

@@ -24,6 +24,18 @@ pub fn class_of(flags: Option<&str>) -> &'static str {
     }
 }
 
+/// [`class_of`] in SQL over the `calls.flags` column (stored comma-separated, no
+/// spaces), for queries that group by class without loading rows (the wallboard's
+/// [`super::summary::Summary::classes`]); a test checks the two agree.
+pub const CLASS_SQL: &str = "CASE \
+    WHEN instr(',' || IFNULL(flags, '') || ',', ',callback,') > 0 \
+      OR instr(',' || IFNULL(flags, '') || ',', ',silent_55,') > 0 THEN 'high' \
+    WHEN instr(',' || IFNULL(flags, '') || ',', ',silent,') > 0 THEN 'low' \
+    ELSE 'normal' END";
+
+/// The classes, highest first, as `'static` names.
+pub const CLASSES: [&str; 3] = ["high", "normal", "low"];
+
 /// Answer times of one class in a report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ClassLine {
@@ -62,7 +74,7 @@ impl ClassTally {
 
     /// One line per class that had a call, highest class first.
     pub(crate) fn lines(mut self) -> Vec<ClassLine> {
-        ["high", "normal", "low"]
+        CLASSES
             .into_iter()
             .filter_map(|class| {
                 let mut ms = self.answers.remove(class).unwrap_or_default();
@@ -104,5 +116,15 @@ mod tests {
         let lines = t.lines();
         let got: Vec<String> = lines.iter().map(|l| format!("{} {} {} {:?} {:?}", l.class, l.answered, l.abandoned_queue, l.p50_ms, l.max_ms)).collect();
         assert_eq!(got, ["high 1 0 Some(1000) Some(1000)", "normal 2 0 Some(2000) Some(4000)", "low 1 1 Some(30000) Some(30000)"]);
+    }
+
+    #[test]
+    fn the_sql_class_agrees_with_class_of() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let flags = [None, Some(""), Some("silent"), Some("silent_55"), Some("callback"), Some("callback,silent"), Some("silent,callback"), Some("silent_55,x"), Some("x,silent"), Some("silently"), Some("no_silent"), Some("callbacks")];
+        for f in flags {
+            let sql: String = conn.query_row(&format!("SELECT {CLASS_SQL} FROM (SELECT ?1 AS flags)"), [f], |r| r.get(0)).unwrap();
+            assert_eq!(sql, class_of(f), "flags {f:?}");
+        }
     }
 }

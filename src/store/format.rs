@@ -29,6 +29,18 @@ fn dash(s: &Option<String>) -> &str {
     s.as_deref().unwrap_or("-")
 }
 
+/// `calls show`'s voice line: `speech at 3.2s (noise 1.0s, silence 2.1s before)`,
+/// `silence (noise 0.3s, silence 24.0s)`, `-` for a call never answered.
+fn voice_line(call: &CallRow) -> String {
+    let Some(verdict) = call.voice.as_deref() else { return "-".into() };
+    let s = |ms: Option<i64>| format!("{:.1}s", ms.unwrap_or(0) as f64 / 1000.0);
+    let (noise, silence) = (s(call.voice_noise_ms), s(call.voice_silence_ms));
+    match call.voice_first_speech_ms {
+        Some(at) => format!("{verdict} at {} (noise {noise}, silence {silence} before)", s(Some(at))),
+        None => format!("{verdict} (noise {noise}, silence {silence})"),
+    }
+}
+
 /// Pads by characters, not bytes (caller names may be non-ASCII), and cuts long cells
 /// so one odd value cannot push every column off screen.
 fn cell(s: &str, width: usize) -> String {
@@ -121,6 +133,15 @@ pub struct CallJson<'a> {
     class: Option<&'static str>,
     /// `callback` for a call the gateway placed; `null` for a call that came in.
     direction: Option<&'a str>,
+    /// What the caller's audio held until the bridge: `speech`, `noise`, `silence`,
+    /// `no_audio`; `null` for a call never answered.
+    voice: Option<&'a str>,
+    /// Milliseconds of audio into the call when the caller first spoke.
+    voice_first_speech_ms: Option<i64>,
+    /// Milliseconds of noise heard before that (or until the bridge).
+    voice_noise_ms: Option<i64>,
+    /// Milliseconds of silence heard before that (or until the bridge).
+    voice_silence_ms: Option<i64>,
 }
 
 impl<'a> CallJson<'a> {
@@ -157,6 +178,10 @@ impl<'a> CallJson<'a> {
             flags: r.flags.as_deref(),
             class: r.department.as_ref().map(|_| super::classes::class_of(r.flags.as_deref())),
             direction: r.direction.as_deref(),
+            voice: r.voice.as_deref(),
+            voice_first_speech_ms: r.voice_first_speech_ms,
+            voice_noise_ms: r.voice_noise_ms,
+            voice_silence_ms: r.voice_silence_ms,
         }
     }
 }
@@ -219,6 +244,7 @@ pub fn timeline(call: &CallRow, events: &[EventRow], offset: UtcOffset) -> Strin
     field(&mut out, "end reason", dash(&call.end_reason));
     field(&mut out, "config version", dash(&call.config_version));
     field(&mut out, "flags", dash(&call.flags));
+    field(&mut out, "voice", &voice_line(call));
     if let Some(d) = &call.direction {
         field(&mut out, "direction", d);
     }

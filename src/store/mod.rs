@@ -25,6 +25,7 @@ pub mod callbacks;
 pub mod classes;
 pub mod format;
 pub mod query;
+mod range;
 pub mod record;
 mod rows;
 pub mod schema;

@@ -198,6 +198,22 @@ pub struct CallPatch {
     pub flags: Option<String>,
     /// The caller's recent calls as the operator was shown them (`X-CC112-History`).
     pub history: Option<String>,
+    /// What the caller's audio held until the bridge (or the end).
+    pub voice: Option<Voice>,
+}
+
+/// What the voice-activity detector heard of a caller, between the answer and the
+/// bridge (or the end of the call).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Voice {
+    /// `speech`, `noise`, `silence` or `no_audio` (their phone sent none).
+    pub verdict: String,
+    /// Milliseconds of audio into the call when the caller first spoke.
+    pub first_speech_ms: Option<u32>,
+    /// Milliseconds of noise (above the silence level, not speech) before that.
+    pub noise_ms: u32,
+    /// Milliseconds of silence before that.
+    pub silence_ms: u32,
 }
 
 /// The last record of a call.

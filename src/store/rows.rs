@@ -26,7 +26,11 @@ pub(super) fn update_call(conn: &Connection, id: &str, p: &CallPatch) -> Result<
             operator = COALESCE(?8, operator),
             operator_answered_at = COALESCE(?9, operator_answered_at),
             flags = COALESCE(?10, flags),
-            history = COALESCE(?11, history)
+            history = COALESCE(?11, history),
+            voice = COALESCE(?12, voice),
+            voice_first_speech_ms = COALESCE(?13, voice_first_speech_ms),
+            voice_noise_ms = COALESCE(?14, voice_noise_ms),
+            voice_silence_ms = COALESCE(?15, voice_silence_ms)
          WHERE id = ?1",
     )?
     .execute(params![
@@ -40,7 +44,11 @@ pub(super) fn update_call(conn: &Connection, id: &str, p: &CallPatch) -> Result<
         p.operator,
         p.operator_answered_at.map(UtcMs::millis),
         p.flags,
-        p.history
+        p.history,
+        p.voice.as_ref().map(|v| v.verdict.as_str()),
+        p.voice.as_ref().and_then(|v| v.first_speech_ms),
+        p.voice.as_ref().map(|v| v.noise_ms),
+        p.voice.as_ref().map(|v| v.silence_ms)
     ])?;
     if let Some(at) = p.operator_answered_at {
         super::callbacks::on_operator_answer(conn, id, at)?;

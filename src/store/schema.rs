@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_refusals.sql", include_str!("../../migrations/0002_refusals.sql")),
     ("0003_callbacks.sql", include_str!("../../migrations/0003_callbacks.sql")),
     ("0004_callback_calls.sql", include_str!("../../migrations/0004_callback_calls.sql")),
+    ("0005_voice.sql", include_str!("../../migrations/0005_voice.sql")),
 ];
 
 /// The schema version this build writes.

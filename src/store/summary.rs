@@ -53,6 +53,24 @@ impl ShiftTotals {
     }
 }
 
+/// Answer times of one priority class in a range: the wallboard's line per class
+/// (an average and the longest, aggregated by SQLite; `cc112 report` gives medians).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ClassTotals {
+    /// `high`, `normal` or `low` ([`super::classes::class_of`]).
+    pub class: &'static str,
+    /// Calls of the class an operator answered.
+    pub answered: u64,
+    /// Of those, answered within the threshold.
+    pub answered_within: u64,
+    /// Callers of the class who hung up waiting.
+    pub abandoned_queue: u64,
+    /// INVITE to operator answer, the mean (ms); `None` when none was answered.
+    pub avg_answer_ms: Option<i64>,
+    /// The longest (ms).
+    pub max_answer_ms: Option<i64>,
+}
+
 /// One of the last calls.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecentCall {
@@ -115,6 +133,41 @@ impl Summary {
             abandoned_queue: count(row.3),
             abandoned_ivr: count(row.4),
         })
+    }
+
+    /// Answer times per priority class of the calls started in `range` that reached
+    /// a queue (calls the gateway placed to call back are not waits), highest class
+    /// first; a class without a call is left out.
+    pub fn classes(&self, range: TimeRange, within_seconds: u32) -> Result<Vec<ClassTotals>, StoreError> {
+        let (since, until) = bounds(range);
+        let within_ms = i64::from(within_seconds) * 1000;
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {} AS class,
+                    SUM(operator_answered_at IS NOT NULL),
+                    SUM(operator_answered_at IS NOT NULL AND operator_answered_at - started_at <= ?3),
+                    SUM(outcome = 'abandoned_queue'),
+                    AVG(operator_answered_at - started_at),
+                    MAX(operator_answered_at - started_at)
+             FROM calls WHERE started_at >= ?1 AND started_at < ?2 AND department IS NOT NULL AND direction IS NULL
+             GROUP BY class",
+            super::classes::CLASS_SQL
+        ))?;
+        let rows = st.query_map(params![since, until, within_ms], |r| {
+            let class: String = r.get(0)?;
+            let avg: Option<f64> = r.get(4)?;
+            Ok((class, count(r.get(1)?), count(r.get(2)?), count(r.get(3)?), avg.map(|a| a.round() as i64), r.get::<_, Option<i64>>(5)?))
+        })?;
+        let mut found = Vec::new();
+        for row in rows {
+            found.push(row?);
+        }
+        Ok(super::classes::CLASSES
+            .into_iter()
+            .filter_map(|class| {
+                let (_, answered, answered_within, abandoned_queue, avg_answer_ms, max_answer_ms) = found.iter().find(|f| f.0 == class)?.clone();
+                Some(ClassTotals { class, answered, answered_within, abandoned_queue, avg_answer_ms, max_answer_ms })
+            })
+            .collect())
     }
 
     /// The last `limit` calls started in `range`, newest first.
@@ -215,6 +268,23 @@ mod tests {
         assert_eq!(all.len(), 6);
         let second = all.iter().find(|c| c.id == "R1").unwrap();
         assert_eq!((second.answer_ms, second.caller_name.as_deref()), (Some(15_000), Some("<b>x</b>")));
+    }
+
+    #[test]
+    fn the_classes_agree_with_the_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database(dir.path());
+        let conn = schema::open_writer_connection(&path).unwrap();
+        // R0 (5 s) pressed 5 5; R2 (16 s) and R3 (abandoned) were silent; R1 (15 s) normal.
+        conn.execute_batch("UPDATE calls SET flags = 'silent_55' WHERE id = 'R0'; UPDATE calls SET flags = 'silent' WHERE id IN ('R2', 'R3');").unwrap();
+        let range = TimeRange { since: Some(UtcMs(1_000_000)), until: Some(UtcMs(1_000_000 + 3_600_000)) };
+        let classes = Summary::open(&path).unwrap().classes(range, 15).unwrap();
+        let got: Vec<_> = classes.iter().map(|c| (c.class, c.answered, c.answered_within, c.abandoned_queue, c.avg_answer_ms, c.max_answer_ms)).collect();
+        assert_eq!(got, [("high", 1, 1, 0, Some(5_000), Some(5_000)), ("normal", 1, 1, 0, Some(15_000), Some(15_000)), ("low", 1, 0, 1, Some(16_000), Some(16_000))]);
+        let report = Reader::open(&path).unwrap().report(range, UtcOffset::WIB).unwrap();
+        let lines: Vec<_> = report.by_class.iter().map(|l| (l.class, l.answered as u64, l.abandoned_queue, l.max_ms)).collect();
+        let mine: Vec<_> = classes.iter().map(|c| (c.class, c.answered, c.abandoned_queue, c.max_answer_ms)).collect();
+        assert_eq!(lines, mine, "the wallboard and the report count the same calls per class");
     }
 
     #[test]

@@ -940,15 +940,38 @@ fn the_callers_speech_is_reported_once_and_silence_or_tones_never() {
             s.stop_inband();
         }
         let mut out = Out::default();
-        let speeches = |out: &Out| out.events.iter().filter(|(_, e)| matches!(e, MediaEvent::Speech)).count();
+        let speeches = |out: &Out| out.events.iter().filter(|(_, e)| matches!(e, MediaEvent::Heard(a) if a.spoke)).count();
         let mut now = send_audio(&mut s, &mut out, codec, caller(), ms(0), &vec![0i16; 16_000], 20, 1);
+        // Two seconds of silence: reported after each whole second, as silence.
+        let heard: Vec<_> = out.events.iter().filter_map(|(_, e)| if let MediaEvent::Heard(a) = e { Some(*a) } else { None }).collect();
+        assert_eq!(heard.len(), 2, "{heard:?}");
+        assert!(heard.iter().all(|a| !a.spoke && a.noise_ms == 0 && a.silence_ms >= 992), "{heard:?}");
         now = send_audio(&mut s, &mut out, codec, caller(), now, &tones("55", 100, 100), 20, 200);
         assert_eq!(speeches(&out), 0, "silence and key tones are not speech ({codec}, in-band {inband})");
         let start = now;
         now = send_audio(&mut s, &mut out, codec, caller(), now, &speech, 20, 400);
         send_audio(&mut s, &mut out, codec, caller(), now, &speech, 20, 1000);
         assert_eq!(speeches(&out), 1, "speech reported once ({codec}, in-band {inband})");
-        let at = out.events.iter().find_map(|(t, e)| matches!(e, MediaEvent::Speech).then_some(*t)).unwrap();
+        let (at, a) = out.events.iter().find_map(|(t, e)| if let MediaEvent::Heard(a) = e { a.spoke.then_some((*t, *a)) } else { None }).unwrap();
         assert!(at - start <= ms(1_000), "speech found within a second of its start: {:?}", at - start);
+        assert_eq!(a.verdict(), "speech");
+        let first = a.first_speech_ms.unwrap();
+        assert!((2_000..=3_200).contains(&first), "first speech ~2.2 s into the audio, after silence and keys: {a:?}");
     }
+}
+
+#[test]
+fn stopping_to_listen_reports_what_was_heard_once_and_then_nothing() {
+    let mut s = Session::new(ms(0), config(Codec::Pcmu, Some(101), Some(caller())));
+    let mut out = Out::default();
+    let now = send_audio(&mut s, &mut out, Codec::Pcmu, caller(), ms(0), &vec![0i16; 4_000], 20, 1);
+    let heard = |out: &Out| out.events.iter().filter_map(|(_, e)| if let MediaEvent::Heard(a) = e { Some(*a) } else { None }).collect::<Vec<_>>();
+    assert!(heard(&out).is_empty(), "half a second: nothing reported yet");
+    s.stop_listening();
+    out.drain(&mut s, now);
+    let last = heard(&out);
+    assert_eq!(last.len(), 1, "{last:?}");
+    assert!(!last[0].spoke && last[0].silence_ms >= 480, "{last:?}");
+    send_audio(&mut s, &mut out, Codec::Pcmu, caller(), now, &vec![0i16; 24_000], 20, 300);
+    assert_eq!(heard(&out).len(), 1, "no reports once stopped");
 }

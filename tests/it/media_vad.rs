@@ -16,22 +16,22 @@ use cc112::media::g711::{linear_to_ulaw, ulaw_to_linear};
 use cc112::media::vad::VoiceActivity;
 
 /// Reads a 16-bit mono WAV's samples (the set's own format).
-fn samples(path: &Path) -> Vec<i16> {
+pub(crate) fn samples(path: &Path) -> Vec<i16> {
     let bytes = std::fs::read(path).unwrap();
     let at = bytes.windows(4).position(|w| w == b"data").expect("a data chunk") + 8;
     bytes[at..].chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()
 }
 
-/// The set, made afresh in the test's own directory; `None` (the test skipped) when
-/// espeak-ng or sox is missing outside CI.
-fn make_set() -> Option<PathBuf> {
+/// The set, made afresh in the test's own directory `name` (each test its own); `None`
+/// (the test skipped) when espeak-ng or sox is missing outside CI.
+pub(crate) fn make_set(name: &str) -> Option<PathBuf> {
     let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok();
     if !have("espeak-ng") || !have("sox") {
         assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true and espeak-ng or sox is missing: .ci/run must install them");
-        let _ = writeln!(std::io::stdout(), "SKIPPED: espeak-ng or sox is not installed (apt-get install -y espeak-ng sox); the detector was not measured");
+        let _ = writeln!(std::io::stdout(), "SKIPPED: espeak-ng or sox is not installed (apt-get install -y espeak-ng sox): the labelled audio set could not be made, {name} not tested");
         return None;
     }
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vad-set");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-vad-set");
     let out = Command::new(script).arg(&dir).output().unwrap();
@@ -49,7 +49,7 @@ struct Tally {
 
 #[test]
 fn speech_is_found_within_a_second_and_silence_and_breath_are_not_speech() {
-    let Some(dir) = make_set() else { return };
+    let Some(dir) = make_set("vad-set") else { return };
     let manifest = std::fs::read_to_string(dir.join("manifest.tsv")).unwrap();
     let mut classes: BTreeMap<String, Tally> = BTreeMap::new();
     for line in manifest.lines().skip(1) {

@@ -1,7 +1,8 @@
 //! The silent-call procedure against the real gateway with SIPp callers that send
-//! recorded audio (issue 16): pcaps made here from the shipped speech recordings and
-//! from a line's hiss, played with `play_pcap_audio`; keys are the shared corpus'
-//! RFC 4733 recordings.
+//! recorded audio (issue 16): pcaps made here from clips of the labelled set of
+//! `scripts/make-vad-set` (speech in Indonesian and English, speech under street noise,
+//! breathing), played with `play_pcap_audio`; keys are RFC 4733 events (made here, or
+//! the shared corpus' recordings).
 //!
 //! - A silent caller hears the silent prompt and, with 5 5, joins `general` at the head,
 //!   ahead of 5 callers who spoke and waited longer, and is the first offered to the
@@ -85,24 +86,9 @@ fn write_keys_pcap(path: &Path, keys: &[u8], gap_ms: u32) {
     write_rtp_pcap(path, &packets);
 }
 
-/// A line's hiss at about -60 dBFS, `secs` long (a silent caller's phone still sends).
-fn hiss(secs: usize) -> Vec<i16> {
-    let mut x: u32 = 0x1234_5678;
-    (0..secs * 8000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            ((x % 65) as i16) - 32
-        })
-        .collect()
-}
-
-/// Speech: the shipped Indonesian "no choice" recording (espeak-ng), about 5 s.
-fn speech() -> Vec<i16> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prompts/id/no_choice.wav");
-    cc112::media::wav::parse_wav(&std::fs::read(path).unwrap()).unwrap()
-}
+/// Clips of the labelled set the five speaking callers send, one each: Indonesian and
+/// English voices, and speech under street noise.
+const SPEECH_CLIPS: [&str; 5] = ["speech_id_1", "speech_en_4", "speech_id_7", "speech_en_10", "speech_noise_1"];
 
 /// A caller scenario from `caller_dtmf.xml`: number `number`, the `steps` (pauses in
 /// ms and pcaps to play) after the ACK, then the BYE.
@@ -157,23 +143,27 @@ fn operator_answers_one(gw: &Gateway) -> thread::JoinHandle<crate::harness::Sipp
 
 #[test]
 fn five_five_puts_a_silent_caller_ahead_of_five_who_spoke_and_silence_goes_last() {
+    let Some(set) = crate::media_vad::make_set("vad-set-calls") else { return };
+    let clip = |name: &str| crate::media_vad::samples(&set.join(format!("{name}.wav")));
     let gw = gateway_with_operators();
     let dir = tempfile::tempdir().unwrap();
-    let (talk, quiet) = (dir.path().join("speech.pcap"), dir.path().join("hiss.pcap"));
-    write_pcap(&talk, &speech());
-    write_pcap(&quiet, &hiss(40));
+    // A silent caller's phone still sends: breathing (peak -34 dBFS), looped to 40 s.
+    let quiet = dir.path().join("breathing.pcap");
+    write_pcap(&quiet, &clip("breathing_2").into_iter().cycle().take(40 * 8000).collect::<Vec<i16>>());
     let fives = dir.path().join("five_five.pcap");
     write_keys_pcap(&fives, &[5, 5], 700);
     let mut scenarios = Vec::new();
     // Five callers who speak at 1 s and press nothing: general at ~20 s, normal class.
-    for i in 1..=5 {
-        scenarios.push(caller_scenario(dir.path(), &format!("spoke{i}"), &format!("081100{i}"), &[Step::Pause(1_000), Step::Play(talk.clone()), Step::Pause(50_000)]));
+    for (i, name) in (1..=5).zip(SPEECH_CLIPS) {
+        let talk = dir.path().join(format!("{name}.pcap"));
+        write_pcap(&talk, &clip(name));
+        scenarios.push(caller_scenario(dir.path(), &format!("spoke{i}"), &format!("081100{i}"), &[Step::Pause(1_000), Step::Play(talk), Step::Pause(50_000)]));
     }
     // A silent caller (nothing sent) who presses 5 5 once the silent prompt plays
     // (it starts at 20 s, when the menu gives up).
     scenarios.push(caller_scenario(dir.path(), "silent55", "0812055", &[Step::Pause(22_500), Step::Play(fives), Step::Pause(20_000)]));
-    // A silent caller whose phone sends a line's hiss and who presses nothing.
-    scenarios.push(caller_scenario(dir.path(), "hiss", "0812000", &[Step::Play(quiet), Step::Pause(51_000)]));
+    // A silent caller who breathes into the phone and presses nothing.
+    scenarios.push(caller_scenario(dir.path(), "breathing", "0812000", &[Step::Play(quiet), Step::Pause(51_000)]));
     let callers = call_all(&gw, scenarios);
     // Everybody has joined general by ~34 s.
     assert!(gw.wait_events("queued", 7, Duration::from_secs(60)), "{}", gw.log());
@@ -214,6 +204,30 @@ fn five_five_puts_a_silent_caller_ahead_of_five_who_spoke_and_silence_goes_last(
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     let classes: Vec<(String, u64, u64)> = report["by_class"].as_array().unwrap().iter().map(|c| (c["class"].as_str().unwrap().to_string(), c["answered"].as_u64().unwrap(), c["abandoned_queue"].as_u64().unwrap())).collect();
     assert_eq!(classes, [("high".to_string(), 1, 0), ("normal".to_string(), 0, 5), ("low".to_string(), 0, 1)], "{report}");
+    // Each record says what the caller's audio held: the five spoke, found within a
+    // second of their audio (SIPp sends none before the recording starts); the
+    // breathing caller made noise, never speech, for its whole wait; the 5 5 caller
+    // sent no audio at all (only key events).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cc112"))
+        .args(["calls", "list", "--json", "--since", "2000-01-01 00:00", "--db", gw.db.to_str().unwrap(), "--config", gw.config_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let voice: HashMap<String, serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|c| (c["caller"].as_str().unwrap_or_default().to_string(), c))
+        .collect();
+    for i in 1..=5 {
+        let c = &voice[&format!("081100{i}")];
+        assert_eq!(c["voice"], "speech", "{c}");
+        let first = c["voice_first_speech_ms"].as_i64().unwrap();
+        assert!(first <= 1_000, "speech found within a second of audio: {c}");
+    }
+    let breathing = &voice["0812000"];
+    assert_eq!(breathing["voice"], "noise", "{breathing}");
+    let heard = breathing["voice_noise_ms"].as_i64().unwrap() + breathing["voice_silence_ms"].as_i64().unwrap();
+    assert!(heard >= 30_000 && breathing["voice_first_speech_ms"].is_null(), "{breathing}");
+    assert_eq!(voice["0812055"]["voice"], "no_audio", "{}", voice["0812055"]);
 }
 
 #[test]

@@ -682,7 +682,10 @@ async fn browse(c: &fantoccini::Client, http: SocketAddr, token: &str, leaving: 
     if marker != serde_json::json!(42) {
         return Err("the page was reloaded".into());
     }
-    // The shift's figures have caught up (read every 3 s): one answered, one abandoned.
+    // The shift's figures have caught up (read every 3 s): one answered, one abandoned;
+    // by priority class (issue 16), both normal: 1 of 2 within 15 s.
     wait_text(c, "#stat-abandoned .big", "1", Duration::from_secs(10)).await?;
+    wait_text(c, "#stat-classes .class-normal th", "Biasa", Duration::from_secs(5)).await?;
+    wait_text(c, "#stat-classes .class-normal td", "50 % (1/2)", Duration::from_secs(5)).await?;
     Ok(())
 }

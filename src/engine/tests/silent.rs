@@ -41,7 +41,8 @@ fn run_ivr(h: &mut Harness, id: CallId, out: Vec<Output>, speech_at: Option<u64>
         }
         let t = h.now.saturating_duration_since(start).as_secs();
         if speech_at == Some(t) {
-            h.engine.handle_media(h.now, id, MediaInput::Speech);
+            let spoke = crate::media::vad::Activity { spoke: true, first_speech_ms: Some(800), speech_ms: 96, ..Default::default() };
+            h.engine.handle_media(h.now, id, MediaInput::Heard(spoke));
             next.extend(h.drain());
         }
         if keys.contains(&t) {

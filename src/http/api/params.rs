@@ -120,6 +120,10 @@ mod tests {
             config_version: None,
             flags: None,
             direction: None,
+            voice: None,
+            voice_first_speech_ms: None,
+            voice_noise_ms: None,
+            voice_silence_ms: None,
         };
         let c = cursor_after(&row);
         assert_eq!(parse_cursor(&c), Some((row.started_at, row.id.clone())));

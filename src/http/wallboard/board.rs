@@ -20,7 +20,7 @@ use crate::call::CallId;
 use crate::clock::UtcMs;
 use crate::config::Config;
 use crate::engine::{LiveCall, Snapshot};
-use crate::store::summary::RecentCall;
+use crate::store::summary::{ClassTotals, RecentCall};
 
 /// A wait past this shows red (NENA: answered within 15 s).
 pub(super) const LATE: Duration = Duration::from_secs(15);
@@ -147,6 +147,27 @@ pub(super) struct Shift {
     pub abandoned: u64,
     /// Abandoned in the IVR.
     pub abandoned_ivr: u64,
+    /// Answer times per priority class, highest first; classes without a call left out.
+    pub classes: Vec<ClassFigure>,
+}
+
+/// One priority class's answer times this shift.
+#[derive(Debug, Serialize)]
+pub(super) struct ClassFigure {
+    /// `high`, `normal`, `low`.
+    pub class: &'static str,
+    /// Its word.
+    pub label: &'static str,
+    /// Answered within 15 s.
+    pub answered_within: u64,
+    /// Answered, or abandoned in the queue.
+    pub offered: u64,
+    /// The share in whole percent; `None` when none asked yet.
+    pub percent: Option<u32>,
+    /// Mean INVITE → operator answer, whole seconds.
+    pub avg_answer_s: Option<u64>,
+    /// The longest, whole seconds.
+    pub max_answer_s: Option<u64>,
 }
 
 /// One of the last calls.
@@ -195,7 +216,7 @@ pub(super) fn build(snapshot: &Snapshot, config: &Config, figures: &ShiftFigures
         departments,
         operator_counts,
         operators: operators(snapshot, &calls, config, labels),
-        shift: shift(figures, config),
+        shift: shift(figures, config, labels),
         recent: figures.recent.iter().map(|c| recent(c, config, labels)).collect(),
         labels,
     }
@@ -256,7 +277,7 @@ fn local(t: UtcMs, config: &Config, len: usize) -> String {
     t.local(config.routing.utc_offset).clock().chars().take(len).collect()
 }
 
-fn shift(figures: &ShiftFigures, config: &Config) -> Option<Shift> {
+fn shift(figures: &ShiftFigures, config: &Config, labels: &'static Labels) -> Option<Shift> {
     figures.totals.map(|t| {
         let percent = t.percent().map(|p| p.floor() as u32);
         Shift {
@@ -270,8 +291,23 @@ fn shift(figures: &ShiftFigures, config: &Config) -> Option<Shift> {
             on_target: percent.is_none_or(|p| p >= 90),
             abandoned: t.abandoned_queue,
             abandoned_ivr: t.abandoned_ivr,
+            classes: figures.classes.iter().map(|c| class_figure(c, labels)).collect(),
         }
     })
+}
+
+fn class_figure(c: &ClassTotals, labels: &'static Labels) -> ClassFigure {
+    let offered = c.answered + c.abandoned_queue;
+    let secs = |ms: Option<i64>| ms.map(|ms| u64::try_from(ms.max(0) / 1000).unwrap_or(0));
+    ClassFigure {
+        class: c.class,
+        label: labels.classes.get(c.class),
+        answered_within: c.answered_within,
+        offered,
+        percent: (offered > 0).then(|| (c.answered_within * 100 / offered) as u32),
+        avg_answer_s: secs(c.avg_answer_ms),
+        max_answer_s: secs(c.max_answer_ms),
+    }
 }
 
 fn recent(c: &RecentCall, config: &Config, labels: &'static Labels) -> Recent {

@@ -92,7 +92,7 @@ pub(super) fn shift_name(shift: Option<&Shift>, l: &Labels) -> String {
 fn stats(shift: Option<&Shift>, l: &Labels) -> String {
     let Some(s) = shift else { return format!("<p class=\"note\">{}</p>", escape(l.no_records)) };
     let percent = s.percent.map_or_else(|| "–".to_string(), |p| format!("{p} %"));
-    format!(
+    let mut out = format!(
         "<div class=\"stat{}\" id=\"stat-within\"><span class=\"big\">{}</span><span class=\"label\">{}</span><span class=\"small\">{} / {}</span></div>\
 <div class=\"stat{}\" id=\"stat-abandoned\"><span class=\"big\">{}</span><span class=\"label\">{}</span><span class=\"small\">{} {}</span></div>\
 <div class=\"stat\" id=\"stat-calls\"><span class=\"big\">{}</span><span class=\"label\">{}</span></div>",
@@ -108,7 +108,38 @@ fn stats(shift: Option<&Shift>, l: &Labels) -> String {
         escape(l.abandoned_ivr),
         s.calls,
         escape(l.calls),
-    )
+    );
+    classes(&mut out, s, l);
+    out
+}
+
+/// Answer times per priority class (issue 16): a small table in its own box; nothing
+/// before a call of the shift reached a queue.
+fn classes(out: &mut String, s: &Shift, l: &Labels) {
+    if s.classes.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "<div class=\"stat classes\" id=\"stat-classes\"><span class=\"label\">{}</span><table><thead><tr><th></th><th>≤ 15 s</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+        escape(l.by_class),
+        escape(l.avg_answer),
+        escape(l.max_answer)
+    );
+    let secs = |s: Option<u64>| s.map_or_else(|| "–".to_string(), duration);
+    for c in &s.classes {
+        let percent = c.percent.map_or_else(|| "–".to_string(), |p| format!("{p} % ({}/{})", c.answered_within, c.offered));
+        let _ = write!(
+            out,
+            "<tr class=\"class-{}\"><th>{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(c.class),
+            escape(c.label),
+            escape(&percent),
+            secs(c.avg_answer_s),
+            secs(c.max_answer_s)
+        );
+    }
+    out.push_str("</tbody></table></div>");
 }
 
 fn department(out: &mut String, d: &Department, l: &Labels) {

@@ -163,6 +163,36 @@ pub(super) struct Labels {
     pub states: States,
     /// Call outcomes, by [`crate::store::Outcome::as_str`] (and `open`).
     pub outcomes: Outcomes,
+    /// Heading of the answer times per priority class.
+    pub by_class: &'static str,
+    /// Mean answer time column.
+    pub avg_answer: &'static str,
+    /// Longest answer time column.
+    pub max_answer: &'static str,
+    /// Priority classes, by [`crate::store::classes::class_of`].
+    pub classes: Classes,
+}
+
+/// Priority classes in a queue (issue 16).
+#[derive(Debug, Serialize)]
+pub(super) struct Classes {
+    /// `high`: pressed 5 5, or calling back.
+    pub high: &'static str,
+    /// `normal`.
+    pub normal: &'static str,
+    /// `low`: silent.
+    pub low: &'static str,
+}
+
+impl Classes {
+    /// The word for a class name.
+    pub fn get(&self, class: &str) -> &'static str {
+        match class {
+            "high" => self.high,
+            "low" => self.low,
+            _ => self.normal,
+        }
+    }
 }
 
 /// Operator states.
@@ -273,6 +303,10 @@ static ID: Labels = Labels {
         interrupted: "Terputus",
         open: "Berlangsung",
     },
+    by_class: "Waktu jawab per prioritas",
+    avg_answer: "rata-rata",
+    max_answer: "terlama",
+    classes: Classes { high: "Tinggi (5 5, telepon ulang)", normal: "Biasa", low: "Diam" },
 };
 
 static EN: Labels = Labels {
@@ -318,6 +352,10 @@ static EN: Labels = Labels {
         interrupted: "Interrupted",
         open: "In progress",
     },
+    by_class: "Answer time by priority",
+    avg_answer: "mean",
+    max_answer: "longest",
+    classes: Classes { high: "High (5 5, calling back)", normal: "Normal", low: "Silent" },
 };
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The current shift's figures for the wallboard, from the record store: the
-//! answered-within-15-s share, the abandoned calls and the last calls.
+//! answered-within-15-s share, the abandoned calls, the answer times per priority
+//! class and the last calls.
 //!
 //! Read at most once every [`REFRESH`] (or ten times as long as the last read took,
 //! if longer: a shift of hundreds of thousands of calls, as in a benchmark, keeps a
@@ -20,7 +21,7 @@ use tracing::debug;
 use crate::clock::{ShiftSpan, UtcMs};
 use crate::config::Config;
 use crate::store::query::TimeRange;
-use crate::store::summary::{RecentCall, ShiftTotals, Summary};
+use crate::store::summary::{ClassTotals, RecentCall, ShiftTotals, Summary};
 
 /// The figures are read again when older than this.
 pub(super) const REFRESH: Duration = Duration::from_secs(3);
@@ -38,6 +39,15 @@ pub(super) struct ShiftFigures {
     pub totals: Option<ShiftTotals>,
     /// Its last calls, newest first.
     pub recent: Vec<RecentCall>,
+    /// Answer times per priority class, highest first (issue 16).
+    pub classes: Vec<ClassTotals>,
+}
+
+impl ShiftFigures {
+    /// The figures of a shift whose records could not be read.
+    pub fn unread(span: ShiftSpan) -> ShiftFigures {
+        ShiftFigures { span, totals: None, recent: Vec::new(), classes: Vec::new() }
+    }
 }
 
 /// The figures last read, shared by every wallboard.
@@ -85,21 +95,21 @@ impl ShiftCache {
 /// Reads the figures on a blocking thread.
 async fn read(records: Option<PathBuf>, span: ShiftSpan) -> ShiftFigures {
     let range = TimeRange::of_shift(&span);
-    let Some(path) = records else { return ShiftFigures { span, totals: None, recent: Vec::new() } };
+    let Some(path) = records else { return ShiftFigures::unread(span) };
     let read = tokio::task::spawn_blocking(move || {
         let summary = Summary::open(&path)?;
-        Ok::<_, crate::store::StoreError>((summary.totals(range, WITHIN_SECONDS)?, summary.recent(range, RECENT)?))
+        Ok::<_, crate::store::StoreError>((summary.totals(range, WITHIN_SECONDS)?, summary.recent(range, RECENT)?, summary.classes(range, WITHIN_SECONDS)?))
     })
     .await;
     match read {
-        Ok(Ok((totals, recent))) => ShiftFigures { span, totals: Some(totals), recent },
+        Ok(Ok((totals, recent, classes))) => ShiftFigures { span, totals: Some(totals), recent, classes },
         Ok(Err(e)) => {
             debug!(error = %e, "wallboard: the call records could not be read");
-            ShiftFigures { span, totals: None, recent: Vec::new() }
+            ShiftFigures::unread(span)
         }
         Err(e) => {
             debug!(error = %e, "wallboard: the records reader did not finish");
-            ShiftFigures { span, totals: None, recent: Vec::new() }
+            ShiftFigures::unread(span)
         }
     }
 }

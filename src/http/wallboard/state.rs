@@ -89,7 +89,7 @@ mod tests {
         let config = Arc::new(Config::embedded_default().unwrap());
         let now = crate::clock::UtcMs::now();
         let span = config.store.shifts(config.routing.utc_offset).current(now);
-        let figures = Arc::new(ShiftFigures { span, totals: None, recent: Vec::new() });
+        let figures = Arc::new(ShiftFigures::unread(span));
         let (a, b) = (live(&config), live(&config));
         let cache = BoardCache::default();
         assert!(cache.get(Lang::Id, &a, &figures, &config).is_none());
@@ -100,7 +100,7 @@ mod tests {
         // A new snapshot (equal in content, another publication), new figures or a
         // reloaded config: built again.
         assert!(cache.get(Lang::Id, &b, &figures, &config).is_none());
-        let later = Arc::new(ShiftFigures { span: figures.span.clone(), totals: None, recent: Vec::new() });
+        let later = Arc::new(ShiftFigures::unread(figures.span.clone()));
         assert!(cache.get(Lang::Id, &a, &later, &config).is_none());
         let reloaded = Arc::new(Config::embedded_default().unwrap());
         assert!(cache.get(Lang::Id, &a, &figures, &reloaded).is_none());

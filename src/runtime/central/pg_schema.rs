@@ -26,12 +26,18 @@ CREATE TABLE IF NOT EXISTS calls (
     operator TEXT, operator_answered_at BIGINT, ended_at BIGINT, outcome TEXT, hangup_by TEXT,
     end_reason TEXT, config_version TEXT, flags TEXT, history TEXT,
     direction TEXT, callback_item TEXT,
+    voice TEXT, voice_first_speech_ms BIGINT, voice_noise_ms BIGINT, voice_silence_ms BIGINT,
     taken_over_by TEXT,    -- the node that closed this call when its own node went silent
     taken_over_at BIGINT   -- when (ms since the epoch)
 );
 -- Added by migration 0004 (click to call back): a central view made before has them added.
 ALTER TABLE calls ADD COLUMN IF NOT EXISTS direction TEXT;
 ALTER TABLE calls ADD COLUMN IF NOT EXISTS callback_item TEXT;
+-- Added by migration 0005 (what the caller's audio held).
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS voice TEXT;
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS voice_first_speech_ms BIGINT;
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS voice_noise_ms BIGINT;
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS voice_silence_ms BIGINT;
 CREATE INDEX IF NOT EXISTS calls_started_at ON calls (started_at);
 CREATE INDEX IF NOT EXISTS calls_node_open ON calls (node) WHERE ended_at IS NULL;
 CREATE INDEX IF NOT EXISTS calls_sip_call_id ON calls (sip_call_id);

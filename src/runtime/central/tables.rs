@@ -2,7 +2,7 @@
 //! (SQLite → PostgreSQL) and the central reader (PostgreSQL → in-memory SQLite), so the
 //! two directions cannot disagree about a column.
 //!
-//! The lists are the local schema's columns at migration 0004; a migration that adds a
+//! The lists are the local schema's columns at migration 0005; a migration that adds a
 //! column to one of these tables adds it here and to [`super::pg_schema`] (the unit
 //! test there checks that every column listed has its DDL).
 
@@ -63,6 +63,10 @@ pub(super) const CALLS: Table = Table {
         ("history", Text),
         ("direction", Text),
         ("callback_item", Text),
+        ("voice", Text),
+        ("voice_first_speech_ms", Int),
+        ("voice_noise_ms", Int),
+        ("voice_silence_ms", Int),
     ],
     on_conflict: "(id) DO UPDATE SET node = EXCLUDED.node, sip_call_id = EXCLUDED.sip_call_id, caller = EXCLUDED.caller, \
         caller_name = EXCLUDED.caller_name, dialed = EXCLUDED.dialed, identity = EXCLUDED.identity, started_at = EXCLUDED.started_at, \
@@ -70,7 +74,9 @@ pub(super) const CALLS: Table = Table {
         department = EXCLUDED.department, queue_entered_at = EXCLUDED.queue_entered_at, operator = EXCLUDED.operator, \
         operator_answered_at = EXCLUDED.operator_answered_at, ended_at = EXCLUDED.ended_at, outcome = EXCLUDED.outcome, \
         hangup_by = EXCLUDED.hangup_by, end_reason = EXCLUDED.end_reason, config_version = EXCLUDED.config_version, \
-        flags = EXCLUDED.flags, history = EXCLUDED.history, direction = EXCLUDED.direction, callback_item = EXCLUDED.callback_item",
+        flags = EXCLUDED.flags, history = EXCLUDED.history, direction = EXCLUDED.direction, callback_item = EXCLUDED.callback_item, \
+        voice = EXCLUDED.voice, voice_first_speech_ms = EXCLUDED.voice_first_speech_ms, voice_noise_ms = EXCLUDED.voice_noise_ms, \
+        voice_silence_ms = EXCLUDED.voice_silence_ms",
     ships_rowid: false,
 };
 

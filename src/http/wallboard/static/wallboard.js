@@ -195,7 +195,33 @@
       stat("stat-abandoned", s.abandoned > 0 ? "bad" : "", s.abandoned, labels.abandoned,
         s.abandoned_ivr + " " + labels.abandoned_ivr),
       stat("stat-calls", "", s.calls, labels.calls, null)
-    ];
+    ].concat(classes(s.classes));
+  }
+
+  // Answer times per priority class: a small table in its own box (none before a
+  // call of the shift reached a queue).
+  function classes(list) {
+    if (!list || list.length === 0) {
+      return [];
+    }
+    var d = el("div", "stat classes");
+    d.id = "stat-classes";
+    var table = el("table");
+    var head = el("tr");
+    head.append(el("th"), el("th", null, "\u2264 15 s"), el("th", null, labels.avg_answer), el("th", null, labels.max_answer));
+    var thead = el("thead");
+    thead.append(head);
+    var body = el("tbody");
+    var secs = function (s) { return s === null ? "\u2013" : dur(s); };
+    list.forEach(function (c) {
+      var tr = el("tr", "class-" + c["class"]);
+      var share = c.percent === null ? "\u2013" : c.percent + " % (" + c.answered_within + "/" + c.offered + ")";
+      tr.append(el("th", null, c.label), el("td", null, share), el("td", null, secs(c.avg_answer_s)), el("td", null, secs(c.max_answer_s)));
+      body.append(tr);
+    });
+    table.append(thead, body);
+    d.append(el("span", "label", labels.by_class), table);
+    return [d];
   }
 
   function department(d) {
