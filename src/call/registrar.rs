@@ -63,7 +63,11 @@ use crate::sip::digest::{self, Algorithm, Credentials, NonceKeeper, NonceStatus}
 use crate::sip::Transport;
 use crate::sip::{HeaderName, Request};
 
+mod date;
 mod lockout;
+mod restore;
+
+use date::http_date;
 
 use lockout::{Limits, Lockout};
 pub use lockout::{Lock, MAX_FAILURE_ENTRIES};
@@ -145,6 +149,14 @@ pub enum RegistrarEvent {
         binding: Binding,
         /// The operator had no binding before this one.
         first: bool,
+    },
+    /// A contact registered again (a refresh): its new expiry, for the copy kept
+    /// across a restart.
+    Refreshed {
+        /// Whose contact.
+        operator: OperatorId,
+        /// The binding as it is now.
+        binding: Binding,
     },
     /// Removed by the phone (`Expires: 0`, `Contact: *`) or replaced when over the
     /// cap; `remaining == 0`: the operator is unreachable (`Acd::operator_unregistered`).
@@ -596,6 +608,8 @@ impl Registrar {
                     registered_at,
                     ..binding
                 };
+                let binding = b.clone();
+                self.events.push_back(RegistrarEvent::Refreshed { operator: operator.clone(), binding });
             }
             None => {
                 let first = list.is_empty();
@@ -734,47 +748,6 @@ fn delta_seconds(s: &str) -> Option<u64> {
         return None;
     }
     Some(s.parse::<u64>().unwrap_or(u64::MAX))
-}
-
-/// IMF-fixdate (RFC 7231 §7.1.1.1), the form RFC 3261 §20.17 asks for in Date.
-fn http_date(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {d:02} {} {y} {:02}:{:02}:{:02} GMT",
-        WD.get((days.rem_euclid(7)) as usize)
-            .copied()
-            .unwrap_or("Thu"),
-        MON.get((m as usize).saturating_sub(1))
-            .copied()
-            .unwrap_or("Jan"),
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), H. Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

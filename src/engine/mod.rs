@@ -56,6 +56,7 @@ mod operator_side;
 mod output;
 mod recording;
 mod responses;
+mod restart;
 mod refusals;
 mod relay;
 mod snapshot;
@@ -88,7 +89,7 @@ use self::call::{NewCall, ReInviteError};
 pub use ids::{OfferId, TxId};
 pub use snapshot::{LiveCall, Snapshot, MAX_LISTED_CALLS};
 pub use drain::{HURRY, LINGER};
-pub use output::{CallEvent, CallEventKind, DigitSource, DrainReport, DrainStep, EndReason, MediaCommand, MediaInput, OperatorEventKind, Output, RefusalSummary, Stats};
+pub use output::{CallEvent, CallEventKind, DigitSource, DrainReport, DrainStep, EndReason, MediaCommand, MediaInput, OperatorEventKind, Output, RefusalSummary, RegistrationChange, Stats};
 pub use uas::ALLOW;
 use self::output::Effects;
 

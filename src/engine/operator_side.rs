@@ -13,6 +13,7 @@ use std::time::{Instant, SystemTime};
 use tracing::{info, warn};
 
 mod dial_out;
+mod registrations;
 
 use super::call::Call;
 use super::callers::{CallerBook, PastCall};
@@ -21,7 +22,7 @@ use super::calls::Calls;
 use super::control::{self, Command, Reply};
 use super::ids::{Ids, OfferId};
 use super::legs::{LegEvent, OfferedCall, OperatorLegs};
-use super::output::{CallEventKind, Effects, EndReason, MediaCommand, OperatorEventKind, Output};
+use super::output::{CallEventKind, Effects, EndReason, MediaCommand, OperatorEventKind, Output, RegistrationChange};
 use super::timers::TimerKey;
 use super::transactions::{Answer, Transactions};
 use crate::call::acd::{Acd, AcdAction, OfferFailure, Priority};
@@ -411,13 +412,20 @@ impl OperatorSide {
             match ev {
                 RegistrarEvent::Registered { operator, binding, first } => {
                     info!(%operator, contact = %binding.contact, "operator registered");
+                    let saved = self.saved(&operator, &binding);
+                    ctx.fx.out.push_back(saved);
                     if first {
                         ctx.fx.out.push_back(Output::Operator { operator: operator.to_string(), kind: OperatorEventKind::Login, detail: Some(binding.contact.clone()) });
                         self.acd.operator_registered(now, &operator);
                     }
                 }
+                RegistrarEvent::Refreshed { operator, binding } => {
+                    let saved = self.saved(&operator, &binding);
+                    ctx.fx.out.push_back(saved);
+                }
                 RegistrarEvent::Unregistered { operator, contact, remaining } | RegistrarEvent::Expired { operator, contact, remaining } => {
                     info!(%operator, %contact, remaining, "operator contact removed");
+                    ctx.fx.out.push_back(Output::Registration(RegistrationChange::Removed { operator: operator.to_string(), contact: contact.clone() }));
                     if remaining == 0 {
                         ctx.fx.out.push_back(Output::Operator { operator: operator.to_string(), kind: OperatorEventKind::Logout, detail: Some(contact) });
                         self.acd.operator_unregistered(now, &operator);

@@ -57,6 +57,9 @@ pub enum Output {
     /// Where a drain stands (its start, each minute, a second stop, the grace's end),
     /// for the log.
     Drain(DrainReport),
+    /// An operator's contact registered, refreshed or removed: the store keeps a copy
+    /// so that a restart does not lose it.
+    Registration(RegistrationChange),
     /// An operator's state changed (registration, ACD state), for the history.
     Operator {
         /// The operator's id.
@@ -65,6 +68,20 @@ pub enum Output {
         kind: OperatorEventKind,
         /// The contact (login, logout) or the new ACD state and its reason.
         detail: Option<String>,
+    },
+}
+
+/// A change of the registrar's contacts, for the copy the store keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegistrationChange {
+    /// A contact registered or refreshed: the whole row.
+    Saved(Box<crate::store::registrations::SavedBinding>),
+    /// A contact removed (by its phone, replaced, expired, or its operator removed).
+    Removed {
+        /// The operator.
+        operator: String,
+        /// The Contact URI.
+        contact: String,
     },
 }
 

@@ -112,6 +112,7 @@ pub(super) fn spawn(start: Start) -> Result<(), RuntimeError> {
     if store.is_some() {
         let path = engine.config().store.path.clone();
         super::record::load_callers(&mut engine, &path);
+        super::record::restore_registrations(&mut engine, &path);
     }
     // With a store, a call's 200 OK waits for its first record (see `media_open`).
     engine.set_record_wait(store.as_ref().map(|_| RECORD_WAIT));
@@ -370,6 +371,7 @@ impl EngineTask {
                         p.operator_event(&operator, kind, detail.as_deref());
                     }
                 }
+                Output::Registration(change) => self.recorder.on_registration(change),
                 Output::Event(ev) => self.on_event(&ev),
                 Output::Drain(r) => self.on_drain(r),
                 Output::Refused(summary) => {

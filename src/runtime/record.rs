@@ -115,6 +115,16 @@ impl Recorder {
         store.submit(Record::ExpireCallbacks { before: now.plus_ms(-(keep.as_millis() as i64)), now });
     }
 
+    /// An operator's contact changed: the store's copy follows (taken back at start).
+    pub(super) fn on_registration(&mut self, change: crate::engine::RegistrationChange) {
+        use crate::engine::RegistrationChange as C;
+        let Some(store) = self.store.as_ref() else { return };
+        store.submit(match change {
+            C::Saved(b) => Record::Registration(*b),
+            C::Removed { operator, contact } => Record::Unregistration { operator, contact },
+        });
+    }
+
     pub(super) fn on_refused(&mut self, s: crate::engine::RefusalSummary) {
         let Some(store) = self.store.as_ref() else { return };
         let row = RefusalRow { since: UtcMs::from_system_time(s.since), source: s.source, reason: s.reason.to_string(), count: s.count, callers: s.callers };
@@ -239,6 +249,23 @@ fn step_text(e: &PathEvent) -> String {
         Abandoned => "caller hung up".to_string(),
     };
     format!("{:.1}s {what}", e.at_ms as f64 / 1000.0)
+}
+
+/// Takes back the operators' contacts the store kept (those not expired), so a
+/// restarted node rings its operators at once. A database that cannot be read leaves
+/// the registrar empty (logged): the phones' next REGISTERs fill it.
+pub(super) fn restore_registrations(engine: &mut crate::engine::Engine, path: &std::path::Path) {
+    let read = crate::store::schema::open_read_only(path).and_then(|c| crate::store::registrations::live(&c, UtcMs::now()));
+    match read {
+        Ok(saved) => {
+            let kept = saved.len();
+            let taken = engine.restore_registrations(std::time::Instant::now(), saved);
+            if kept > 0 {
+                tracing::info!(taken, kept, "operators' registrations taken back from the records (only live UDP contacts of configured operators)");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "operators' registrations could not be read back: operators are reachable once their phones register again"),
+    }
 }
 
 /// The caller book's most calls loaded at start (the newest): a centre's week is far

@@ -47,7 +47,7 @@ impl Kind {
     /// The kind of a record.
     pub(crate) fn of(record: &Record) -> Kind {
         match record {
-            Record::Event { .. } | Record::OperatorEvent { .. } | Record::Refused(_) | Record::ExpireCallbacks { .. } => Kind::Timeline,
+            Record::Event { .. } | Record::OperatorEvent { .. } | Record::Refused(_) | Record::ExpireCallbacks { .. } | Record::Registration(_) | Record::Unregistration { .. } => Kind::Timeline,
             Record::CallStarted(_) => Kind::NewCall,
             Record::CallUpdated { .. } | Record::CallEnded(_) | Record::CallbackAttempt { .. } => Kind::CallRow,
         }

@@ -26,6 +26,7 @@ pub mod classes;
 pub mod format;
 pub mod query;
 mod range;
+pub mod registrations;
 pub mod record;
 mod rows;
 pub mod schema;

@@ -318,6 +318,18 @@ pub enum Record {
         /// Now, their closing time.
         now: UtcMs,
     },
+    /// An operator's contact registered or refreshed (kept across a restart, see
+    /// [`super::registrations`]). Droppable like `Event`: a lost refresh only means the
+    /// contact is taken back with an earlier expiry, or not at all.
+    Registration(super::registrations::SavedBinding),
+    /// An operator's contact removed. Droppable like `Event`: a row left behind
+    /// expires by itself.
+    Unregistration {
+        /// The operator.
+        operator: String,
+        /// The Contact URI.
+        contact: String,
+    },
     /// A call back of a worklist item (issue 16): started (`result: None`: the item is
     /// claimed by the operator, the call's row marked `callback`), or over (`Some`: the
     /// attempt is counted; an item not reached is open again). Never dropped.

@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_callbacks.sql", include_str!("../../migrations/0003_callbacks.sql")),
     ("0004_callback_calls.sql", include_str!("../../migrations/0004_callback_calls.sql")),
     ("0005_voice.sql", include_str!("../../migrations/0005_voice.sql")),
+    ("0006_registrations.sql", include_str!("../../migrations/0006_registrations.sql")),
 ];
 
 /// The schema version this build writes.

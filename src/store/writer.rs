@@ -662,6 +662,8 @@ fn apply(conn: &Connection, record: &Record) -> Result<(), rusqlite::Error> {
             Ok(())
         }
         Record::CallbackAttempt { item, call, operator, at, result } => super::callbacks::attempt(conn, item, call.as_str(), operator, *at, result.as_deref()),
+        Record::Registration(b) => super::registrations::save(conn, b, UtcMs::now()),
+        Record::Unregistration { operator, contact } => super::registrations::remove(conn, operator, contact),
     }
 }
 

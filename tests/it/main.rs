@@ -34,6 +34,7 @@ mod operators;
 mod overload;
 mod records;
 mod registrar_lockout;
+mod restart;
 mod silent_calls;
 mod store;
 mod tcp_framing;

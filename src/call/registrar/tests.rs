@@ -602,3 +602,4 @@ fn reconfigure_drops_removed_operators() {
 
 mod lockout;
 mod proxy;
+mod restore;
