@@ -17,7 +17,11 @@
 //!   queue's overflow target (by default the fallback `general`), after twice that
 //!   for the next target in the chain, and so on (`Overflowed` says when).
 //! - Ring timeout, reject or an unreachable phone pause the operator as
-//!   `not_responding`: a missing operator must not be offered every next call.
+//!   `not_responding`: a missing operator must not be offered every next call. A
+//!   phone that says it is busy (`486`, `600`) is not missing: it is on another call
+//!   (another node's, behind one proxy; another line of a desk phone), so its operator
+//!   rests in wrap-up for [`BUSY_BACKOFF`] (or `wrap_up`, if longer) and is offered
+//!   the next call after that, never paused.
 //! - **No timer ends a call.** The queue only ever plays prompts to a waiting
 //!   caller; an emergency caller waits until an operator answers or they hang up.
 //!
@@ -28,12 +32,15 @@
 //! one ordered set, invalidated lazily (a stale entry is skipped when it fires).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
 use crate::call::CallId;
 use crate::config::{AcdConfig, Operator, OperatorId, QueueId, RoutingPlan};
+
+/// The least time an operator whose phone answered busy waits before the next offer.
+pub const BUSY_BACKOFF: Duration = Duration::from_secs(10);
 
 mod lanes;
 mod reserve;
@@ -229,25 +236,32 @@ impl Acd {
         self.dispatch(now);
     }
 
-    /// The operator rejected or could not be reached: paused as not responding, the
-    /// call back to the head of its queue for the next operator.
+    /// The operator rejected or could not be reached: paused as not responding (a busy
+    /// phone: in wrap-up for [`BUSY_BACKOFF`] instead), the call back to the head of
+    /// its queue for the next operator.
     pub fn offer_failed(
         &mut self,
         now: Instant,
         call: CallId,
         operator: &OperatorId,
-        _why: OfferFailure,
+        why: OfferFailure,
     ) {
         let Some(op) = self.ringing(operator, call) else {
             return;
         };
         self.requeue_head(call);
-        self.set_state(
-            op,
-            OpState::Paused {
-                reason: self.cfg.not_responding_reason.clone(),
-            },
-        );
+        if matches!(why, OfferFailure::Rejected(486 | 600)) {
+            let until = now + self.cfg.wrap_up.max(BUSY_BACKOFF);
+            self.timers.insert((until, Timer::WrapUp(op)));
+            self.set_state(op, OpState::WrapUp { until });
+        } else {
+            self.set_state(
+                op,
+                OpState::Paused {
+                    reason: self.cfg.not_responding_reason.clone(),
+                },
+            );
+        }
         self.dispatch(now);
     }
 

@@ -248,9 +248,10 @@ fn reject_and_unreachable_go_to_the_next_operator() {
     w.acd.enqueue(w.at(5), CallId(1), &q("fire"));
     assert_eq!(World::offers(&w.actions()), vec![(CallId(1), oid("a"))]);
     w.acd
-        .offer_failed(w.at(6), CallId(1), &oid("a"), OfferFailure::Rejected(486));
+        .offer_failed(w.at(6), CallId(1), &oid("a"), OfferFailure::Rejected(603));
     let a = w.calls_actions();
     assert_eq!(a, vec![offer(1, "b")], "no CANCEL after a final response");
+    assert!(matches!(w.acd.operator_status(&oid("a")), Some(OperatorStatus::Paused)), "declined: paused as not responding");
     w.acd
         .offer_failed(w.at(7), CallId(1), &oid("b"), OfferFailure::Unreachable);
     assert_eq!(w.calls_actions(), vec![offer(1, "c")]);
@@ -262,6 +263,25 @@ fn reject_and_unreachable_go_to_the_next_operator() {
         w.acd.operator_status(&oid("c")),
         Some(OperatorStatus::Ringing)
     );
+}
+
+#[test]
+fn a_busy_phone_rests_its_operator_in_wrap_up_and_is_offered_again_never_paused() {
+    let mut w = World::new(&[operator("a", &["fire"]), operator("b", &["fire"])]);
+    w.acd.operator_registered(w.at(0), &oid("a"));
+    w.acd.operator_registered(w.at(1), &oid("b"));
+    w.acd.enqueue(w.at(5), CallId(1), &q("fire"));
+    assert_eq!(World::offers(&w.actions()), vec![(CallId(1), oid("a"))]);
+    // a's phone is on another node's call: 486. The call goes to b; a is not paused.
+    w.acd.offer_failed(w.at(6), CallId(1), &oid("a"), OfferFailure::Rejected(486));
+    assert_eq!(w.calls_actions(), vec![offer(1, "b")]);
+    assert_eq!(w.acd.operator_status(&oid("a")), Some(OperatorStatus::WrapUp));
+    // b's phone is busy too: the call waits; a is offered it again after the backoff.
+    w.acd.offer_failed(w.at(7), CallId(1), &oid("b"), OfferFailure::Rejected(600));
+    assert_eq!(w.calls_actions(), vec![]);
+    w.acd.handle_timeout(w.at(6) + BUSY_BACKOFF);
+    assert_eq!(World::offers(&w.actions()), vec![(CallId(1), oid("a"))]);
+    assert_eq!(w.acd.operator_status(&oid("b")), Some(OperatorStatus::WrapUp));
 }
 
 #[test]
