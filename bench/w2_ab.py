@@ -20,14 +20,20 @@ import lib
 import w2
 
 
+# The release binary, taken once: `main` points `lib.BIN` (what `lib.start_gateway` runs)
+# at each side's binary in turn, so side A must not read it back from there (it did: every
+# pair after the first ran the detector-off build on both sides).
+RELEASE = lib.BIN
+
+
 def variant(what, side):
     """(label, release binary, meter args) of side "A" or "B"."""
     if what == "codecs":
-        return ("PCMU", lib.BIN, []) if side == "A" else ("Opus", lib.BIN, ["--codec", "opus"])
+        return ("PCMU", RELEASE, []) if side == "A" else ("Opus", RELEASE, ["--codec", "opus"])
     off = os.environ.get("CC112_BENCH_BIN_OFF") or os.path.join(lib.ROOT, "target/no-vad/release/cc112")
     if not os.path.exists(off):
         sys.exit(f"{off} missing: bench/build-no-vad makes it (or set CC112_BENCH_BIN_OFF)")
-    return ("detector on", lib.BIN, []) if side == "A" else ("detector off", off, [])
+    return ("detector on", RELEASE, []) if side == "A" else ("detector off", off, [])
 
 
 def main():
