@@ -146,6 +146,8 @@ pub struct Call {
     pub history: Option<String>,
     /// An abandoned call of this number waits in the callback worklist.
     pub callback: bool,
+    /// `[routing.nuisance]` lowered this repeat silent caller's class (flag `nuisance`).
+    pub nuisance: bool,
     /// What the voice-activity detector heard of the caller (from the answer, when
     /// its media starts, to the bridge): recorded when the call ends.
     pub heard: Option<Activity>,
@@ -237,6 +239,7 @@ impl Call {
             caller_name: req.head.from.display.clone(),
             history: None,
             callback: false,
+            nuisance: false,
             heard: None,
             operator: None,
             source: n.source,

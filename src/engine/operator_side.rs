@@ -232,6 +232,10 @@ impl OperatorSide {
         let repeat = rule.enabled && class == Priority::Normal && ctx.calls.get(call).is_some_and(|c| self.callers.silent_calls(&c.caller, utc, rule.within) >= rule.silent_calls);
         if repeat {
             info!(%call, "repeat silent caller ([routing.nuisance]): queued in the low class");
+            if let Some(c) = ctx.calls.get_mut(call) {
+                c.nuisance = true;
+            }
+            ctx.calls.event(call, CallEventKind::Nuisance, ctx.fx);
         }
         let class = if repeat { Priority::Low } else { class };
         self.acd.enqueue_with(now, call, queue, class);
@@ -472,10 +476,10 @@ fn local_udp(config: &Config) -> SocketAddr {
 }
 
 /// The flags the operator's phone is shown (`X-CC112-Flags`): `callback`, then the
-/// IVR's (`silent_55`, `silent`), comma-separated; `None` for none.
+/// IVR's (`silent_55`, `silent`), then `nuisance`, comma-separated; `None` for none.
 pub(crate) fn flags(c: &Call) -> Option<String> {
     let ivr = c.routing.as_ref().and_then(|r| r.reason.flag());
-    let all: Vec<&str> = c.callback.then_some("callback").into_iter().chain(ivr).collect();
+    let all: Vec<&str> = c.callback.then_some("callback").into_iter().chain(ivr).chain(c.nuisance.then_some("nuisance")).collect();
     (!all.is_empty()).then(|| all.join(","))
 }
 

@@ -277,6 +277,9 @@ pub enum CallEventKind {
         /// How it went, once over.
         result: Option<String>,
     },
+    /// `[routing.nuisance]` lowered a repeat silent caller to the low class (flag
+    /// `nuisance`, in the record and on the operator's phone); comes before `Queued`.
+    Nuisance,
     /// The call joined its queue.
     Queued {
         /// The queue's id.

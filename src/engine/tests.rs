@@ -1321,5 +1321,11 @@ fn with_the_nuisance_rule_on_a_repeat_silent_caller_waits_in_the_low_class() {
         let snap = h.engine.snapshot(h.now);
         let class = snap.acd.queues.iter().flat_map(|q| q.callers.iter()).next().map(|c| c.class.as_str());
         assert_eq!(class, Some(want), "rule enabled: {enabled}");
+        // Flagged for the record, the report's classes and the operator's phone.
+        let all: Vec<Output> = h.log.iter().map(|(_, o)| o.clone()).collect();
+        assert_eq!(events(&all).contains(&CallEventKind::Nuisance), enabled);
+        let call = h.engine.calls.iter().next().unwrap();
+        assert_eq!(operator_side::flags(call).as_deref(), enabled.then_some("nuisance"));
+        assert_eq!(crate::store::classes::class_of(enabled.then_some("nuisance")), want);
     }
 }

@@ -167,6 +167,7 @@ impl Publisher {
             | CallEventKind::CallBack { .. }
             | CallEventKind::RtpTimeout
             | CallEventKind::Voice { .. }
+            | CallEventKind::Nuisance
             | CallEventKind::NoCommonCodec { .. } => return,
         };
         let info = self.calls.get(&ev.call);

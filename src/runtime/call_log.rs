@@ -56,6 +56,7 @@ pub(super) fn log_event(ev: &CallEvent) {
             silence_ms = heard.silence_ms,
             "what the caller's audio held"
         ),
+        CallEventKind::Nuisance => info!(event = "nuisance", "repeat silent caller: low class ([routing.nuisance])"),
         CallEventKind::Queued { queue, position } => info!(event = "queued", %queue, position, "queued"),
         CallEventKind::Caller { history, callback } => info!(event = "caller", history = history.as_deref().unwrap_or(""), callback, "caller's history"),
         CallEventKind::CallBack { item, operator, result } => info!(event = "callback", %item, %operator, result = result.as_deref().unwrap_or("placed"), "call back"),

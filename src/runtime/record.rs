@@ -192,6 +192,11 @@ fn records_for(open: &mut Open, kind: &CallEventKind, now: UtcMs) -> Vec<Record>
             let attempt = Record::CallbackAttempt { item: item.clone(), call: id.clone(), operator: operator.clone(), at: now, result: result.clone() };
             vec![attempt, event("callback", json!({ "item": item, "operator": operator, "result": result }))]
         }
+        CallEventKind::Nuisance => {
+            open.flags.push("nuisance");
+            let flags = Some(open.flags.join(","));
+            vec![patch(CallPatch { flags, ..CallPatch::default() }), event("nuisance", json!({ "class": "low" }))]
+        }
         CallEventKind::Queued { queue, position } => vec![event("queued", json!({ "queue": queue, "position": position }))],
         CallEventKind::Overflowed { to } => vec![event("overflowed", json!({ "to": to }))],
         CallEventKind::Offered { operator } => vec![event("offered", json!({ "operator": operator }))],

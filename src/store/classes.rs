@@ -1,6 +1,7 @@
 //! Priority classes in the records (issue 16): the class a call waited in, worked out
 //! from its flags as the engine chose it (a caller calling back or a silent caller who
-//! pressed 5 5: `high`; a silent caller: `low`; everyone else `normal`), and the answer
+//! pressed 5 5: `high`; a silent caller, or a repeat silent caller lowered by
+//! `[routing.nuisance]` (`nuisance`): `low`; everyone else `normal`), and the answer
 //! times per class that the shift report gives, so a centre sees whether its silent
 //! callers wait too long.
 //!
@@ -17,7 +18,7 @@ pub fn class_of(flags: Option<&str>) -> &'static str {
     let has = |f: &str| flags.is_some_and(|all| all.split(',').any(|x| x.trim() == f));
     if has("callback") || has("silent_55") {
         "high"
-    } else if has("silent") {
+    } else if has("silent") || has("nuisance") {
         "low"
     } else {
         "normal"
@@ -30,7 +31,8 @@ pub fn class_of(flags: Option<&str>) -> &'static str {
 pub const CLASS_SQL: &str = "CASE \
     WHEN instr(',' || IFNULL(flags, '') || ',', ',callback,') > 0 \
       OR instr(',' || IFNULL(flags, '') || ',', ',silent_55,') > 0 THEN 'high' \
-    WHEN instr(',' || IFNULL(flags, '') || ',', ',silent,') > 0 THEN 'low' \
+    WHEN instr(',' || IFNULL(flags, '') || ',', ',silent,') > 0 \
+      OR instr(',' || IFNULL(flags, '') || ',', ',nuisance,') > 0 THEN 'low' \
     ELSE 'normal' END";
 
 /// The classes, highest first, as `'static` names.
@@ -121,7 +123,7 @@ mod tests {
     #[test]
     fn the_sql_class_agrees_with_class_of() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
-        let flags = [None, Some(""), Some("silent"), Some("silent_55"), Some("callback"), Some("callback,silent"), Some("silent,callback"), Some("silent_55,x"), Some("x,silent"), Some("silently"), Some("no_silent"), Some("callbacks")];
+        let flags = [None, Some(""), Some("silent"), Some("silent_55"), Some("callback"), Some("callback,silent"), Some("silent,callback"), Some("silent_55,x"), Some("x,silent"), Some("silently"), Some("no_silent"), Some("callbacks"), Some("nuisance"), Some("x,nuisance")];
         for f in flags {
             let sql: String = conn.query_row(&format!("SELECT {CLASS_SQL} FROM (SELECT ?1 AS flags)"), [f], |r| r.get(0)).unwrap();
             assert_eq!(sql, class_of(f), "flags {f:?}");

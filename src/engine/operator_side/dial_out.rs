@@ -319,6 +319,7 @@ fn dial_out_call(now: Instant, (id, port): (CallId, u16), record: String, (numbe
         caller_name: None,
         history,
         callback: true,
+        nuisance: false,
         heard: None,
         operator: None,
         source: SourceKey::Network(trunk.next_hop.ip()),
