@@ -256,10 +256,7 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
             ),
             current: None,
             rfc4733: DtmfReceiver::new(config.telephone_event_rate),
-            inband: Inband::Listening {
-                detector: InbandDtmfDetector::new(),
-                frame: Vec::with_capacity(FRAME_SAMPLES),
-            },
+            inband: inband_for(&config),
             decoded: Vec::with_capacity(FRAME_SAMPLES),
             vad: Some(VoiceActivity::new()),
             heard_secs: 0,
@@ -546,6 +543,18 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
             self.events.push_back(digit_event(d, DigitSource::Rfc4733));
         }
     }
+}
+
+/// In-band DTMF detection for a new session: on, except for a G.722 or Opus caller who
+/// negotiated telephone-event. Such a caller's keys come by RFC 4733 (a wideband phone
+/// or a WebRTC gateway that offers it sends them so; tones through Opus barely survive
+/// its coding anyway), and listening for tones would mean decoding every packet of the
+/// call (libopus: most of an Opus caller's cost in W2) where G.711 needs a table.
+fn inband_for<T: Moment>(config: &SessionConfig) -> Inband<T> {
+    if !config.codec.is_g711() && config.telephone_event.is_some() {
+        return Inband::Off;
+    }
+    Inband::Listening { detector: InbandDtmfDetector::new(), frame: Vec::with_capacity(FRAME_SAMPLES) }
 }
 
 fn digit_event<T, I>(d: Digit<T>, source: DigitSource) -> MediaEvent<T, I> {

@@ -975,3 +975,21 @@ fn stopping_to_listen_reports_what_was_heard_once_and_then_nothing() {
     send_audio(&mut s, &mut out, Codec::Pcmu, caller(), now, &vec![0i16; 24_000], 20, 300);
     assert_eq!(heard(&out).len(), 1, "no reports once stopped");
 }
+
+/// A G.722 or Opus caller who negotiated telephone-event sends keys by RFC 4733: no
+/// in-band listening (which would decode every packet); G.711 callers and wideband
+/// callers without telephone-event are still listened to.
+#[test]
+fn in_band_dtmf_is_off_for_wideband_callers_with_telephone_event_only() {
+    for (codec, te, listening) in [
+        (Codec::Pcmu, Some(101), true),
+        (Codec::Pcma, None, true),
+        (Codec::Opus, None, true),
+        (Codec::Opus, Some(101), false),
+        (Codec::G722, Some(101), false),
+        (Codec::G722, None, true),
+    ] {
+        let s = Session::new(ms(0), config(codec, te, Some(caller())));
+        assert_eq!(s.inband_active(), listening, "{codec} with telephone-event {te:?}");
+    }
+}
