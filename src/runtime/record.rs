@@ -175,10 +175,11 @@ fn records_for(open: &mut Open, kind: &CallEventKind, now: UtcMs) -> Vec<Record>
         }
         CallEventKind::IvrPath { path } => vec![patch(ivr_patch(path)), event("ivr_path", serde_json::to_value(path).unwrap_or_default())],
         CallEventKind::RtpTimeout => vec![event("rtp_timeout", json!({}))],
+        // The row's voice columns only: a timeline event would repeat them, one more
+        // write for every answered call.
         CallEventKind::Voice { heard } => {
             let voice = Voice { verdict: heard.verdict().to_string(), first_speech_ms: heard.first_speech_ms, noise_ms: heard.noise_ms, silence_ms: heard.silence_ms };
-            let details = json!({ "verdict": voice.verdict, "first_speech_ms": voice.first_speech_ms, "noise_ms": voice.noise_ms, "silence_ms": voice.silence_ms });
-            vec![patch(CallPatch { voice: Some(voice), ..CallPatch::default() }), event("voice", details)]
+            vec![patch(CallPatch { voice: Some(voice), ..CallPatch::default() })]
         }
         CallEventKind::Caller { history, callback } => {
             if *callback {

@@ -197,26 +197,15 @@ fn five_five_puts_a_silent_caller_ahead_of_five_who_spoke_and_silence_goes_last(
     // high class; the five who spoke (normal) and the silent one (low) hung up waiting.
     assert!(gw.wait_events("ended", 7, Duration::from_secs(10)), "{}", gw.log());
     std::thread::sleep(Duration::from_millis(300));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cc112"))
-        .args(["report", "--json", "--since", "2000-01-01 00:00", "--db", gw.db.to_str().unwrap(), "--config", gw.config_path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let report = crate::records::report_json(&gw, "2000-01-01 00:00");
     let classes: Vec<(String, u64, u64)> = report["by_class"].as_array().unwrap().iter().map(|c| (c["class"].as_str().unwrap().to_string(), c["answered"].as_u64().unwrap(), c["abandoned_queue"].as_u64().unwrap())).collect();
     assert_eq!(classes, [("high".to_string(), 1, 0), ("normal".to_string(), 0, 5), ("low".to_string(), 0, 1)], "{report}");
     // Each record says what the caller's audio held: the five spoke, found within a
     // second of their audio (SIPp sends none before the recording starts); the
     // breathing caller made noise, never speech, for its whole wait; the 5 5 caller
     // sent no audio at all (only key events).
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cc112"))
-        .args(["calls", "list", "--json", "--since", "2000-01-01 00:00", "--db", gw.db.to_str().unwrap(), "--config", gw.config_path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let voice: HashMap<String, serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .map(|c| (c["caller"].as_str().unwrap_or_default().to_string(), c))
-        .collect();
+    let voice: HashMap<String, serde_json::Value> =
+        crate::records::list(&gw, "2000-01-01 00:00").into_iter().map(|c| (c["caller"].as_str().unwrap_or_default().to_string(), c)).collect();
     for i in 1..=5 {
         let c = &voice[&format!("081100{i}")];
         assert_eq!(c["voice"], "speech", "{c}");
