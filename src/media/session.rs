@@ -22,8 +22,8 @@
 //! - **One digit per press.** RFC 4733 telephone-event is read when it was negotiated
 //!   (de-duplicated by [`DtmfReceiver`]); in-band tones are detected by Goertzel on the
 //!   caller's audio decoded to 8 kHz PCM (G.711 by table, G.722 and Opus by their
-//!   decoders, [`PcmDecoder`]) by [`InbandDtmfDetector`] as long as no telephone-event packet
-//!   has arrived. The first telephone-event packet switches in-band detection off for
+//!   decoders, [`PcmDecoder`]; a lost Opus packet rebuilt from the next one's FEC) by
+//!   [`InbandDtmfDetector`] as long as no telephone-event packet has arrived. The first telephone-event packet switches in-band detection off for
 //!   the rest of the call, dropping any tone it was following: senders that do both
 //!   (RFC 4733 §2.6 allows it) would otherwise give every key twice. The start packet of
 //!   an event arrives at key-down, while the in-band detector reports only at key-up, so
@@ -55,7 +55,7 @@ use super::moment::Moment;
 use super::prompt::{PlayId, PromptEvent, PromptPlayer, FRAME_SAMPLES};
 use super::transcode::PcmDecoder;
 use super::rfc4733::{Digit, DtmfReceiver};
-use super::rtp::{parse_rtcp_compound, RtpPacket};
+use super::rtp::{parse_rtcp_compound, RtpHeader, RtpPacket};
 use super::sdp::Negotiated;
 use super::Codec;
 
@@ -165,10 +165,23 @@ pub struct MediaCounters {
     pub unexpected_payload_type: u64,
     /// RTCP multiplexed on the RTP port (RFC 5761 §4) from the caller.
     pub rtcp: u64,
+    /// Lost Opus packets whose audio the detectors got back from the next packet's
+    /// in-band FEC (or libopus' concealment), while they listened.
+    pub fec_recovered: u64,
     /// Prompt packets sent.
     pub sent: u64,
     /// Prompt packets not sent because no remote address is known yet.
     pub unsent_no_remote: u64,
+}
+
+/// The newest audio packet the detectors decoded: its source, number, timestamp and
+/// length in decoded samples.
+#[derive(Debug, Clone, Copy)]
+struct AudioMark {
+    ssrc: u32,
+    sequence: u16,
+    timestamp: u32,
+    samples: usize,
 }
 
 /// Where media goes and comes from.
@@ -221,6 +234,8 @@ pub struct MediaSession<T, I> {
     inband: Inband<T>,
     /// Scratch buffer for decoding one packet (reused: no allocation per packet).
     decoded: Vec<i16>,
+    /// The newest audio packet decoded for the detectors (Opus loss recovery).
+    last_audio: Option<AudioMark>,
     /// Voice activity on the caller's audio until it first hears speech (reported as
     /// [`MediaEvent::Heard`] with `spoke`, then dropped: its cost ends there).
     vad: Option<VoiceActivity>,
@@ -258,6 +273,7 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
             rfc4733: DtmfReceiver::new(config.telephone_event_rate),
             inband: inband_for(&config),
             decoded: Vec::with_capacity(FRAME_SAMPLES),
+            last_audio: None,
             vad: Some(VoiceActivity::new()),
             heard_secs: 0,
             rtp_timeout: config.rtp_timeout,
@@ -370,7 +386,7 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
         if is_event {
             self.handle_telephone_event(now, &packet);
         } else {
-            self.handle_audio(now, packet.payload);
+            self.handle_audio(now, &packet.header, packet.payload);
         }
     }
 
@@ -493,19 +509,13 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
         self.drain_digits();
     }
 
-    fn handle_audio(&mut self, now: T, payload: &[u8]) {
+    fn handle_audio(&mut self, now: T, header: &RtpHeader, payload: &[u8]) {
         if self.vad.is_none() && !self.inband_active() {
             return;
         }
-        self.decoded.clear();
-        match self.decoder.as_mut() {
-            None => g711::decode(self.codec, payload, &mut self.decoded),
-            Some(decoder) => {
-                if decoder.decode(payload, &mut self.decoded).is_err() {
-                    self.counters.malformed += 1;
-                    return;
-                }
-            }
+        if !self.decode_for_detectors(header, payload) {
+            self.counters.malformed += 1;
+            return;
         }
         if let Some(vad) = &mut self.vad {
             vad.push(&self.decoded);
@@ -536,6 +546,47 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
         while let Some(d) = detector.poll_digit() {
             self.events.push_back(digit_event(d, DigitSource::Inband));
         }
+    }
+
+    /// Decodes one audio packet into `decoded` (8 kHz) for the detectors; false when it
+    /// does not decode. An Opus packet that follows exactly one lost packet of the same
+    /// source brings the lost audio back first, from its in-band FEC (RFC 7587 §3.4;
+    /// libopus conceals when it carries none), as the bridge does: a 60 ms key press
+    /// that loses its middle packet is still 60 ms of tone. The span rebuilt is at most
+    /// the previous packet's length, whatever the timestamps claim, so a sender cannot
+    /// make a packet cost more than two.
+    fn decode_for_detectors(&mut self, h: &RtpHeader, payload: &[u8]) -> bool {
+        self.decoded.clear();
+        let Some(decoder) = self.decoder.as_mut() else {
+            g711::decode(self.codec, payload, &mut self.decoded);
+            return true;
+        };
+        let clock = u64::from(self.codec.clock_rate().max(1));
+        let missing = self
+            .last_audio
+            .filter(|m| self.codec == Codec::Opus && m.ssrc == h.ssrc && h.sequence == m.sequence.wrapping_add(2))
+            .map_or(0, |m| {
+                let gap = u64::from(h.timestamp.wrapping_sub(m.timestamp)) * u64::from(decoder.rate()) / clock;
+                let lost = usize::try_from(gap).unwrap_or(0).saturating_sub(m.samples);
+                if lost <= m.samples { lost } else { 0 }
+            });
+        let recovered = if missing > 0 {
+            decoder.decode_after_loss(payload, missing, &mut self.decoded)
+        } else {
+            decoder.decode(payload, &mut self.decoded).map(|()| 0)
+        };
+        let Ok(recovered) = recovered else {
+            return false;
+        };
+        if recovered > 0 {
+            self.counters.fec_recovered += 1;
+        }
+        let newer = self.last_audio.is_none_or(|m| m.ssrc != h.ssrc || (h.sequence.wrapping_sub(m.sequence) as i16) > 0);
+        if newer {
+            let samples = self.decoded.len().saturating_sub(recovered);
+            self.last_audio = Some(AudioMark { ssrc: h.ssrc, sequence: h.sequence, timestamp: h.timestamp, samples });
+        }
+        true
     }
 
     fn drain_digits(&mut self) {

@@ -13,8 +13,9 @@
 //!   encoder belongs to one stream for its life; G.711 has none.
 //! - **Hostile payloads** decode to audio or to a [`TranscodeError`] (counted by the
 //!   caller), never a panic; G.711 and G.722 accept any octets, Opus validates the packet.
-//! - **Loss and DTX** (Opus): a packet that follows a lost one (the relay saw a
-//!   sequence gap of one) brings back the lost frame from its in-band FEC
+//! - **Loss and DTX** (Opus): a packet that follows a lost one (the relay, or the
+//!   session's detectors, saw a sequence gap of one) brings back the lost frame from
+//!   its in-band FEC
 //!   ([`Transcoder::transcode_after_loss`]), or libopus conceals it when the packet
 //!   carries no FEC. A timestamp jump without a sequence gap is DTX, not loss: nothing is
 //!   made up for it (the other side hears the silence it is, not a concealment burst).

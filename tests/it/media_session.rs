@@ -993,3 +993,63 @@ fn in_band_dtmf_is_off_for_wideband_callers_with_telephone_event_only() {
         assert_eq!(s.inband_active(), listening, "{codec} with telephone-event {te:?}");
     }
 }
+
+/// An Opus caller without telephone-event (tones in the audio), whose phone encodes with
+/// in-band FEC as `useinbandfec=1` phones do, presses six keys of 60 ms (above Q.24's
+/// 40 ms minimum), and the middle packet of every press is lost. The packet after each
+/// loss brings the lost 20 ms back from its FEC before the detector hears it, so every
+/// key is read once; the detector alone, on the 40 ms left, misses them. Returns the
+/// keys read and how many losses were recovered.
+fn opus_presses_losing_their_middle_packet(recover: bool) -> (String, u64) {
+    use cc112::media::transcode::PcmEncoder;
+    let mut enc = PcmEncoder::new(Codec::Opus, 8000).unwrap();
+    enc.set_inband_fec(true).unwrap();
+    let mut s = Session::new(ms(0), config(Codec::Opus, None, Some(caller())));
+    let mut out = Out::default();
+    let pcm = tones("1590*#", 60, 100);
+    let mut now = ms(0);
+    // 160 ms per key: packets 0, 1, 2 carry its tone; packet 1 is lost.
+    for (i, frame) in pcm.chunks(160).enumerate() {
+        let mut payload = Vec::new();
+        enc.encode(frame, &mut payload).unwrap();
+        let lost = i % 8 == 1;
+        // Without recovery the same packets arrive, but the loss is hidden from the
+        // session by numbering them as if nothing was missing.
+        let seq = if recover { i as u16 } else { (i - i / 8 - usize::from(i % 8 > 1)) as u16 };
+        if !lost {
+            receive(&mut s, &mut out, now, caller(), &rtp(Codec::Opus.payload_type(), seq, (i * 960) as u32, i == 0, &payload));
+        }
+        now += ms(20);
+    }
+    run_until(&mut s, &mut out, now + ms(200));
+    (out.keys(), s.counters().fec_recovered)
+}
+
+#[test]
+fn an_opus_key_press_that_loses_a_packet_is_read_from_the_next_packets_fec() {
+    assert_eq!(opus_presses_losing_their_middle_packet(true), ("1590*#".to_string(), 6));
+    let (keys, recovered) = opus_presses_losing_their_middle_packet(false);
+    assert_eq!(recovered, 0);
+    println!("without recovery: {keys:?}");
+    assert_ne!(keys, "1590*#", "the detector alone would read them too: this test shows nothing");
+}
+
+/// What the timestamps of a sender claim was lost is rebuilt only up to the length of
+/// the packet before: a sender cannot make one packet cost libopus 120 ms of work.
+#[test]
+fn opus_loss_recovery_is_bounded_by_the_packet_before() {
+    use cc112::media::transcode::PcmEncoder;
+    let mut enc = PcmEncoder::new(Codec::Opus, 8000).unwrap();
+    enc.set_inband_fec(true).unwrap();
+    let mut s = Session::new(ms(0), config(Codec::Opus, None, Some(caller())));
+    let mut out = Out::default();
+    let mut payload = Vec::new();
+    enc.encode(&tones("5", 20, 0), &mut payload).unwrap();
+    let pt = Codec::Opus.payload_type();
+    // (sequence, timestamp): one lost packet claiming 500 ms, then one claiming 20 ms.
+    for (i, (seq, ts)) in [(10u16, 0u32), (12, 24_000), (13, 24_960), (15, 26_880)].into_iter().enumerate() {
+        receive(&mut s, &mut out, ms(20 * i as u64), caller(), &rtp(pt, seq, ts, false, &payload));
+    }
+    assert_eq!(s.counters().fec_recovered, 1, "only the 20 ms loss is rebuilt");
+    assert_eq!(s.counters().malformed, 0);
+}
