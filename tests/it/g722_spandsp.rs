@@ -1,14 +1,13 @@
 //! G.722 bit for bit against SpanDSP (issue 17). `ezk-g722`, the crate cc112 encodes
-//! and decodes G.722 with, is a Rust translation of Steve Underwood's SpanDSP codec;
-//! SpanDSP's own `g722_tests.c` runs the ITU-T G.722 Appendix II test sequences, and
-//! Asterisk and FreeSWITCH carry the same code. The ITU sequences themselves cannot be
-//! run on the crate (they bypass the QMF filters through a test mode `ezk-g722` keeps
-//! private, and they are not distributed with it), so this test holds the crate to the
-//! C it was translated from: Debian's `libspandsp2` (a dependency of baresip, which
-//! `.ci/run` installs), loaded at run time, encodes and decodes the same signals at
-//! 64 kbit/s and 16 kHz, and every octet and every sample must be equal (but for
-//! decoded samples past full scale: SpanDSP 0.0.6 wraps them around, the crate
-//! saturates them, see [`same_but_clipping`]).
+//! and decodes G.722 with, is a Rust translation of Steve Underwood's SpanDSP codec,
+//! which Asterisk and FreeSWITCH carry too. The ITU-T G.722 Appendix II test sequences
+//! (`g722_itu.rs`) check the sub-band ADPCM with the QMF filters bypassed, and run only
+//! where the user supplies them (they are © ITU, with no licence to redistribute them); this
+//! test always runs and covers the whole codec, QMF included, on any signal: Debian's
+//! `libspandsp2` (a dependency of baresip, which `.ci/run` installs), loaded at run time,
+//! encodes and decodes the same signals at 64 kbit/s and 16 kHz, and every octet and
+//! every sample must be equal (but for decoded samples past full scale: SpanDSP 0.0.6
+//! wraps them around, the crate saturates them, see [`same_but_clipping`]).
 //!
 //! Signals: a chirp over the whole wideband (50 Hz to 7.9 kHz), white noise at full
 //! scale, a clipped square wave (the ADPCM's limits), silence, the shipped greeting

@@ -18,6 +18,7 @@ mod config_fixtures;
 mod corpus;
 mod drain;
 mod fuzz_regressions;
+mod g722_itu;
 mod g722_spandsp;
 mod gateway;
 mod ha;

@@ -54,6 +54,14 @@ impl Decoder {
         }
     }
 
+    /// cc112's addition: the ITU-T G.722 Appendix II test configuration, in which the
+    /// QMF filters are bypassed: every code gives two samples, the low
+    /// band's and the high band's (each `<< 1`). Only for running the ITU digital test sequences
+    /// (cc112's `tests/it/g722_itu.rs`); never on a call.
+    pub fn set_itu_test_mode(&mut self, on: bool) {
+        self.itu_test_mode = on;
+    }
+
     pub fn decode(&mut self, g722_data: &[u8]) -> Vec<i16> {
         g722_decode(self, g722_data)
     }

@@ -63,6 +63,14 @@ impl Encoder {
         }
     }
 
+    /// cc112's addition: the ITU-T G.722 Appendix II test configuration, in which the
+    /// QMF filters are bypassed: every input sample feeds both sub-band encoders (as `x >> 1`)
+    /// and gives one code. Only for running the ITU digital test sequences
+    /// (cc112's `tests/it/g722_itu.rs`); never on a call.
+    pub fn set_itu_test_mode(&mut self, on: bool) {
+        self.itu_test_mode = on;
+    }
+
     pub fn encode(&mut self, amp: &[i16]) -> Vec<u8> {
         g722_encode(self, amp)
     }
