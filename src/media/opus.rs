@@ -24,6 +24,11 @@ use thiserror::Error;
 
 /// Longest Opus packet duration (RFC 6716 §3.2.5: 120 ms), in samples at 16 kHz.
 const MAX_FRAME_16K: usize = 1920;
+
+/// 120 ms (the longest Opus packet) in samples at `rate`.
+fn max_frame(rate: u32) -> usize {
+    usize::try_from(rate / 1000 * 120).unwrap_or(MAX_FRAME_16K)
+}
 /// Largest packet we produce (RFC 7587 suggests nothing; 20 ms at 510 kbit/s is 1275).
 const MAX_PACKET: usize = 1275;
 
@@ -217,7 +222,7 @@ impl OpusDecoder {
             // A zero length asks libopus for loss concealment: not what a packet means.
             return Err(OpusError { code: unsafe_libopus::OPUS_INVALID_PACKET });
         }
-        let max = MAX_FRAME_16K * (self.rate as usize).div_ceil(16000);
+        let max = max_frame(self.rate);
         self.run(Some(packet), max, false, out)
     }
 
@@ -242,7 +247,7 @@ impl OpusDecoder {
 
     fn check_span(&self, samples: usize) -> Result<(), OpusError> {
         let step = (self.rate / 400) as usize;
-        let max = MAX_FRAME_16K * (self.rate as usize).div_ceil(16000);
+        let max = max_frame(self.rate);
         if samples == 0 || step == 0 || !samples.is_multiple_of(step) || samples > max {
             return Err(OpusError { code: unsafe_libopus::OPUS_BAD_ARG });
         }

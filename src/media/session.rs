@@ -182,6 +182,21 @@ struct AudioMark {
     sequence: u16,
     timestamp: u32,
     samples: usize,
+    /// The packet before it was lost and rebuilt from this one.
+    rebuilt_before: bool,
+}
+
+/// RFC 3550 A.1: a packet this far behind the newest is a source that started over.
+const MAX_MISORDER: i16 = 100;
+
+/// What [`MediaSession::decode_for_detectors`] made of a packet.
+enum Decoded {
+    /// Its audio (after any rebuilt before it) is in `decoded`.
+    Audio,
+    /// The lost packet, late: its audio was rebuilt already.
+    AlreadyRebuilt,
+    /// Not a payload of the codec.
+    Undecodable,
 }
 
 /// Where media goes and comes from.
@@ -372,6 +387,7 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
                 self.counters.dropped_foreign_source += 1;
             } else {
                 self.counters.unexpected_payload_type += 1;
+                self.last_audio = None;
             }
             return;
         }
@@ -384,6 +400,8 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
         self.last_received = now;
         self.timeout_reported = false;
         if is_event {
+            // It takes a sequence number: the next audio packet's gap is no loss.
+            self.last_audio = None;
             self.handle_telephone_event(now, &packet);
         } else {
             self.handle_audio(now, &packet.header, packet.payload);
@@ -513,9 +531,13 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
         if self.vad.is_none() && !self.inband_active() {
             return;
         }
-        if !self.decode_for_detectors(header, payload) {
-            self.counters.malformed += 1;
-            return;
+        match self.decode_for_detectors(header, payload) {
+            Decoded::Audio => {}
+            Decoded::AlreadyRebuilt => return,
+            Decoded::Undecodable => {
+                self.counters.malformed += 1;
+                return;
+            }
         }
         if let Some(vad) = &mut self.vad {
             vad.push(&self.decoded);
@@ -548,45 +570,48 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
         }
     }
 
-    /// Decodes one audio packet into `decoded` (8 kHz) for the detectors; false when it
-    /// does not decode. An Opus packet that follows exactly one lost packet of the same
-    /// source brings the lost audio back first, from its in-band FEC (RFC 7587 §3.4;
-    /// libopus conceals when it carries none), as the bridge does: a 60 ms key press
-    /// that loses its middle packet is still 60 ms of tone. The span rebuilt is at most
-    /// the previous packet's length, whatever the timestamps claim, so a sender cannot
-    /// make a packet cost more than two.
-    fn decode_for_detectors(&mut self, h: &RtpHeader, payload: &[u8]) -> bool {
+    /// Decodes one audio packet into `decoded` (8 kHz) for the detectors. An Opus packet
+    /// that follows exactly one lost packet of the same source (no other packet of the
+    /// source between them: a telephone-event in the gap is no loss) brings the lost
+    /// audio back first, from its in-band FEC (RFC 7587 §3.4; libopus conceals when it
+    /// carries none), as the bridge does: a 60 ms key press that loses its middle packet
+    /// is still 60 ms of tone. The span rebuilt is at most the previous packet's length,
+    /// whatever the timestamps claim, so a sender cannot make a packet cost more than
+    /// two; the lost packet turning up late after all is not heard a second time.
+    fn decode_for_detectors(&mut self, h: &RtpHeader, payload: &[u8]) -> Decoded {
         self.decoded.clear();
         let Some(decoder) = self.decoder.as_mut() else {
             g711::decode(self.codec, payload, &mut self.decoded);
-            return true;
+            return Decoded::Audio;
         };
+        let same = self.last_audio.filter(|m| m.ssrc == h.ssrc);
+        if same.is_some_and(|m| m.rebuilt_before && h.sequence == m.sequence.wrapping_sub(1)) {
+            return Decoded::AlreadyRebuilt;
+        }
         let clock = u64::from(self.codec.clock_rate().max(1));
-        let missing = self
-            .last_audio
-            .filter(|m| self.codec == Codec::Opus && m.ssrc == h.ssrc && h.sequence == m.sequence.wrapping_add(2))
-            .map_or(0, |m| {
-                let gap = u64::from(h.timestamp.wrapping_sub(m.timestamp)) * u64::from(decoder.rate()) / clock;
-                let lost = usize::try_from(gap).unwrap_or(0).saturating_sub(m.samples);
-                if lost <= m.samples { lost } else { 0 }
-            });
+        let missing = same.filter(|m| self.codec == Codec::Opus && h.sequence == m.sequence.wrapping_add(2)).map_or(0, |m| {
+            let gap = u64::from(h.timestamp.wrapping_sub(m.timestamp)) * u64::from(decoder.rate()) / clock;
+            let lost = usize::try_from(gap).unwrap_or(0).saturating_sub(m.samples);
+            if lost <= m.samples { lost } else { 0 }
+        });
         let recovered = if missing > 0 {
             decoder.decode_after_loss(payload, missing, &mut self.decoded)
         } else {
             decoder.decode(payload, &mut self.decoded).map(|()| 0)
         };
         let Ok(recovered) = recovered else {
-            return false;
+            return Decoded::Undecodable;
         };
         if recovered > 0 {
             self.counters.fec_recovered += 1;
         }
-        let newer = self.last_audio.is_none_or(|m| m.ssrc != h.ssrc || (h.sequence.wrapping_sub(m.sequence) as i16) > 0);
+        // The newest packet, or a source that started over (RFC 3550 A.1: far behind).
+        let newer = same.is_none_or(|m| !(-MAX_MISORDER..=0).contains(&(h.sequence.wrapping_sub(m.sequence) as i16)));
         if newer {
             let samples = self.decoded.len().saturating_sub(recovered);
-            self.last_audio = Some(AudioMark { ssrc: h.ssrc, sequence: h.sequence, timestamp: h.timestamp, samples });
+            self.last_audio = Some(AudioMark { ssrc: h.ssrc, sequence: h.sequence, timestamp: h.timestamp, samples, rebuilt_before: recovered > 0 });
         }
-        true
+        Decoded::Audio
     }
 
     fn drain_digits(&mut self) {

@@ -246,15 +246,18 @@ impl Transcoder {
 
     /// Like [`transcode`](Self::transcode) for a packet that follows exactly one lost
     /// packet, `gap` source RTP units after the previous packet received: the lost
-    /// frame (the gap less the previous packet's length) is rebuilt from this packet's
-    /// in-band FEC where the source is Opus, and goes out in the same payload, ahead of
-    /// this packet's audio (the caller moves the output timestamp back by
-    /// `recovered_units`).
+    /// frame (the gap less the previous packet's length, and no longer than that packet)
+    /// is rebuilt from this packet's in-band FEC where the source is Opus, and goes out
+    /// in the same payload, ahead of this packet's audio (the caller moves the output
+    /// timestamp back by `recovered_units`).
     pub fn transcode_after_loss(&mut self, payload: &[u8], gap: u32, out: &mut Vec<u8>) -> Result<Recovered, TranscodeError> {
         let rate = u64::from(self.decoder.rate());
         let clock = u64::from(self.decoder.codec().clock_rate().max(1));
         let gap_samples = usize::try_from(u64::from(gap) * rate / clock).unwrap_or(usize::MAX);
+        // At most one packet the length of the previous one was lost, whatever the
+        // timestamps claim: a sender cannot make one packet cost more than two.
         let missing = gap_samples.saturating_sub(self.last_samples);
+        let missing = if missing <= self.last_samples { missing } else { 0 };
         self.pcm.clear();
         let recovered = if missing > 0 {
             self.decoder.decode_after_loss(payload, missing, &mut self.pcm)?
@@ -352,6 +355,32 @@ mod tests {
         assert_eq!(d.key, '5');
         assert!(det.poll_digit().is_none());
     }
+    /// The bridge rebuilds at most one packet the length of the one before, whatever
+    /// the timestamps claim; and libopus is never asked for more than 120 ms.
+    #[test]
+    fn a_loss_is_rebuilt_only_up_to_the_length_of_the_packet_before() {
+        let mut src = PcmEncoder::new(Codec::Opus, 16000).unwrap();
+        src.set_inband_fec(true).unwrap();
+        let mut t = Transcoder::new(Codec::Opus, Codec::Pcmu).unwrap();
+        let x = tone(1000.0, 16000.0, 320 * 4);
+        let pkts: Vec<Vec<u8>> = x.chunks(320).map(|f| {
+            let mut p = Vec::new();
+            src.encode(f, &mut p).unwrap();
+            p
+        }).collect();
+        let mut out = Vec::new();
+        t.transcode(&pkts[0], &mut out).unwrap();
+        // 20 ms packets: a gap claiming 100 ms lost is not rebuilt, 20 ms is.
+        let claimed = t.transcode_after_loss(&pkts[1], 960 * 6, &mut out).unwrap();
+        assert_eq!(claimed.recovered_units, 0);
+        let real = t.transcode_after_loss(&pkts[3], 960 * 2, &mut out).unwrap();
+        assert_eq!(real.recovered_units, 160);
+        let mut dec = crate::media::opus::OpusDecoder::new(8000).unwrap();
+        let mut pcm = Vec::new();
+        assert!(dec.decode_fec(&pkts[2], 960, &mut pcm).is_ok(), "120 ms at 8 kHz");
+        assert!(dec.decode_fec(&pkts[2], 1920, &mut pcm).is_err(), "240 ms is no Opus span");
+    }
+
 }
 
 #[cfg(test)]

@@ -1034,22 +1034,63 @@ fn an_opus_key_press_that_loses_a_packet_is_read_from_the_next_packets_fec() {
     assert_ne!(keys, "1590*#", "the detector alone would read them too: this test shows nothing");
 }
 
-/// What the timestamps of a sender claim was lost is rebuilt only up to the length of
-/// the packet before: a sender cannot make one packet cost libopus 120 ms of work.
-#[test]
-fn opus_loss_recovery_is_bounded_by_the_packet_before() {
+/// Opus payloads of 20 ms of a held key, from a phone that sends in-band FEC.
+fn opus_payloads(n: usize) -> Vec<Vec<u8>> {
     use cc112::media::transcode::PcmEncoder;
     let mut enc = PcmEncoder::new(Codec::Opus, 8000).unwrap();
     enc.set_inband_fec(true).unwrap();
-    let mut s = Session::new(ms(0), config(Codec::Opus, None, Some(caller())));
+    tones("5", 20 * n, 0)
+        .chunks(160)
+        .map(|frame| {
+            let mut p = Vec::new();
+            enc.encode(frame, &mut p).unwrap();
+            p
+        })
+        .collect()
+}
+
+/// Sends Opus packets given as (sequence, timestamp) or a telephone-event (`None`) to a
+/// fresh session of an Opus caller; returns its counters and the audio the detectors
+/// heard (ms, reported when they stop listening; the voice detector counts whole 16 ms
+/// frames, so 140 ms of audio is 128 heard).
+fn opus_session(packets: &[Option<(u16, u32)>]) -> (MediaCounters, u32) {
+    let payloads = opus_payloads(packets.len());
+    let mut s = Session::new(ms(0), config(Codec::Opus, Some(TE_PT), Some(caller())));
     let mut out = Out::default();
-    let mut payload = Vec::new();
-    enc.encode(&tones("5", 20, 0), &mut payload).unwrap();
-    let pt = Codec::Opus.payload_type();
-    // (sequence, timestamp): one lost packet claiming 500 ms, then one claiming 20 ms.
-    for (i, (seq, ts)) in [(10u16, 0u32), (12, 24_000), (13, 24_960), (15, 26_880)].into_iter().enumerate() {
-        receive(&mut s, &mut out, ms(20 * i as u64), caller(), &rtp(pt, seq, ts, false, &payload));
+    for (i, p) in packets.iter().enumerate() {
+        let d = match p {
+            Some((seq, ts)) => rtp(Codec::Opus.payload_type(), *seq, *ts, false, &payloads[i]),
+            None => rtp(TE_PT, 500 + i as u16, 0, false, &[5, 10, 0, 160]),
+        };
+        receive(&mut s, &mut out, ms(20 * i as u64), caller(), &d);
     }
-    assert_eq!(s.counters().fec_recovered, 1, "only the 20 ms loss is rebuilt");
-    assert_eq!(s.counters().malformed, 0);
+    s.stop_listening();
+    out.drain(&mut s, ms(20 * packets.len() as u64));
+    let heard = out.events.iter().find_map(|(_, e)| if let MediaEvent::Heard(a) = e { Some(a.heard_ms()) } else { None });
+    (s.counters(), heard.unwrap_or(0))
+}
+
+/// What the timestamps of a sender claim was lost is rebuilt only up to the length of
+/// the packet before: a sender cannot make one packet cost libopus more than two.
+#[test]
+fn opus_loss_recovery_is_bounded_by_the_packet_before() {
+    // (sequence, timestamp): losses claiming 500 ms and 100 ms, then a true 20 ms one.
+    let p = [(10, 0), (12, 24_000), (13, 24_960), (15, 30_720), (16, 31_680), (18, 33_600)];
+    let (c, heard) = opus_session(&p.map(Some));
+    assert_eq!((c.fec_recovered, c.malformed), (1, 0), "only the 20 ms loss is rebuilt");
+    assert_eq!(heard, 128, "six packets and one rebuilt: 140 ms, in whole 16 ms frames");
+}
+
+/// Only a gap of one packet of the same source is a loss: a telephone-event between two
+/// audio packets is none; a source that starts over far behind (RFC 3550 A.1) is
+/// followed; the lost packet turning up late after its audio was rebuilt is not heard
+/// twice.
+#[test]
+fn opus_loss_recovery_follows_the_source_and_hears_nothing_twice() {
+    let (c, _) = opus_session(&[Some((1, 0)), None, Some((3, 1920))]);
+    assert_eq!(c.fec_recovered, 0, "an event took number 2: nothing lost");
+    let (c, _) = opus_session(&[Some((1000, 0)), Some((500, 960)), Some((502, 2880))]);
+    assert_eq!(c.fec_recovered, 1, "the source started over at 500; 501 was lost");
+    let (c, heard) = opus_session(&[Some((1, 0)), Some((3, 1920)), Some((2, 960)), Some((4, 2880))]);
+    assert_eq!((c.fec_recovered, heard), (1, 80), "2 was rebuilt, then came late: 80 ms heard, not 100");
 }
