@@ -29,6 +29,7 @@ const MAX_FRAME_16K: usize = 1920;
 fn max_frame(rate: u32) -> usize {
     usize::try_from(rate / 1000 * 120).unwrap_or(MAX_FRAME_16K)
 }
+
 /// Largest packet we produce (RFC 7587 suggests nothing; 20 ms at 510 kbit/s is 1275).
 const MAX_PACKET: usize = 1275;
 

@@ -62,17 +62,13 @@ use thiserror::Error;
 
 use super::g711;
 use super::moment::Moment;
-use super::rtp::{RtpError, RtpHeader, RtpPacket, RTP_HEADER_LEN};
+use super::rtp::{RtpError, RtpHeader, RtpPacket, MAX_DROPOUT, MAX_MISORDER, RTP_HEADER_LEN};
 use super::sdp::Negotiated;
 use super::transcode::Transcoder;
 use super::Codec;
 
 /// Static payload type of comfort noise (RFC 3389 §4, RFC 3551 table 4).
 pub const COMFORT_NOISE_PT: u8 = 13;
-/// RFC 3550 A.1: a forward sequence jump larger than this starts a new source.
-const MAX_DROPOUT: i16 = 3000;
-/// RFC 3550 A.1: a backward sequence jump larger than this starts a new source.
-const MAX_MISORDER: i16 = 100;
 
 /// µ-law code → A-law code, `linear_to_alaw(ulaw_to_linear(x))`.
 static ULAW_TO_ALAW: LazyLock<[u8; 256]> =

@@ -21,6 +21,10 @@ use thiserror::Error;
 pub const RTP_HEADER_LEN: usize = 12;
 /// The only RTP version in use (RFC 3550 §5.1, `V`).
 pub const RTP_VERSION: u8 = 2;
+/// RFC 3550 A.1: a forward sequence jump larger than this starts a new source.
+pub const MAX_DROPOUT: i16 = 3000;
+/// RFC 3550 A.1: a backward sequence jump larger than this starts a new source.
+pub const MAX_MISORDER: i16 = 100;
 
 /// Why a datagram is not a valid RTP packet. Each variant names the field that lied.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -23,8 +23,8 @@
 //!   (de-duplicated by [`DtmfReceiver`]); in-band tones are detected by Goertzel on the
 //!   caller's audio decoded to 8 kHz PCM (G.711 by table, G.722 and Opus by their
 //!   decoders, [`PcmDecoder`]; a lost Opus packet rebuilt from the next one's FEC) by
-//!   [`InbandDtmfDetector`] as long as no telephone-event packet has arrived. The first telephone-event packet switches in-band detection off for
-//!   the rest of the call, dropping any tone it was following: senders that do both
+//!   [`InbandDtmfDetector`] as long as no telephone-event packet has arrived. The first
+//!   telephone-event packet switches in-band detection off for the rest of the call, dropping any tone it was following: senders that do both
 //!   (RFC 4733 §2.6 allows it) would otherwise give every key twice. The start packet of
 //!   an event arrives at key-down, while the in-band detector reports only at key-up, so
 //!   the first press of such a sender is not doubled either.
@@ -55,7 +55,7 @@ use super::moment::Moment;
 use super::prompt::{PlayId, PromptEvent, PromptPlayer, FRAME_SAMPLES};
 use super::transcode::PcmDecoder;
 use super::rfc4733::{Digit, DtmfReceiver};
-use super::rtp::{parse_rtcp_compound, RtpHeader, RtpPacket};
+use super::rtp::{parse_rtcp_compound, RtpHeader, RtpPacket, MAX_MISORDER};
 use super::sdp::Negotiated;
 use super::Codec;
 
@@ -185,9 +185,6 @@ struct AudioMark {
     /// The packet before it was lost and rebuilt from this one.
     rebuilt_before: bool,
 }
-
-/// RFC 3550 A.1: a packet this far behind the newest is a source that started over.
-const MAX_MISORDER: i16 = 100;
 
 /// What [`MediaSession::decode_for_detectors`] made of a packet.
 enum Decoded {
@@ -588,18 +585,10 @@ impl<T: Moment, I: Clone> MediaSession<T, I> {
         if same.is_some_and(|m| m.rebuilt_before && h.sequence == m.sequence.wrapping_sub(1)) {
             return Decoded::AlreadyRebuilt;
         }
-        let clock = u64::from(self.codec.clock_rate().max(1));
-        let missing = same.filter(|m| self.codec == Codec::Opus && h.sequence == m.sequence.wrapping_add(2)).map_or(0, |m| {
-            let gap = u64::from(h.timestamp.wrapping_sub(m.timestamp)) * u64::from(decoder.rate()) / clock;
-            let lost = usize::try_from(gap).unwrap_or(0).saturating_sub(m.samples);
-            if lost <= m.samples { lost } else { 0 }
-        });
-        let recovered = if missing > 0 {
-            decoder.decode_after_loss(payload, missing, &mut self.decoded)
-        } else {
-            decoder.decode(payload, &mut self.decoded).map(|()| 0)
-        };
-        let Ok(recovered) = recovered else {
+        let missing = same
+            .filter(|m| h.sequence == m.sequence.wrapping_add(2))
+            .map_or(0, |m| decoder.lost_samples(h.timestamp.wrapping_sub(m.timestamp), m.samples));
+        let Ok(recovered) = decoder.decode_after_loss(payload, missing, &mut self.decoded) else {
             return Decoded::Undecodable;
         };
         if recovered > 0 {

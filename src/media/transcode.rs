@@ -113,20 +113,37 @@ impl PcmDecoder {
         Ok(())
     }
 
+    /// The samples (at this decoder's rate) lost between a packet `previous` samples
+    /// long and the next one received, `gap` RTP units after it, when exactly one
+    /// packet was lost between them: the gap less the previous packet, and 0 when that
+    /// is longer than the previous packet (whatever the timestamps claim, one packet
+    /// is not rebuilt into more: a sender cannot make a packet cost more than two) or
+    /// when the codec has no FEC to rebuild it from (all but Opus).
+    pub fn lost_samples(&self, gap: u32, previous: usize) -> usize {
+        if self.codec != Codec::Opus {
+            return 0;
+        }
+        let clock = u64::from(self.codec.clock_rate().max(1));
+        let gap = usize::try_from(u64::from(gap) * u64::from(self.rate) / clock).unwrap_or(usize::MAX);
+        let lost = gap.saturating_sub(previous);
+        if lost <= previous { lost } else { 0 }
+    }
+
     /// Decodes `payload` after `missing` samples (at this decoder's rate) were lost just
     /// before it: Opus first rebuilds them from the payload's in-band FEC (or conceals
-    /// them), the other codecs have no FEC and add nothing. Returns the samples added for
-    /// the loss (0 when nothing could be done: `missing` is not a span Opus can decode).
+    /// them), the other codecs have no FEC and add nothing; with `missing` 0 it is
+    /// [`decode`](Self::decode). Returns the samples added for the loss (0 when nothing
+    /// could be done: `missing` is not a span Opus can decode).
     pub fn decode_after_loss(&mut self, payload: &[u8], missing: usize, out: &mut Vec<i16>) -> Result<usize, TranscodeError> {
         let recovered = match &mut self.inner {
-            Dec::Opus(dec) => {
+            Dec::Opus(dec) if missing > 0 => {
                 let start = out.len();
                 dec.decode_fec(payload, missing, out).unwrap_or_else(|_| {
                     out.truncate(start);
                     0
                 })
             }
-            Dec::G711 | Dec::G722(..) => 0,
+            Dec::Opus(_) | Dec::G711 | Dec::G722(..) => 0,
         };
         self.decode(payload, out)?;
         Ok(recovered)
@@ -251,23 +268,12 @@ impl Transcoder {
     /// in the same payload, ahead of this packet's audio (the caller moves the output
     /// timestamp back by `recovered_units`).
     pub fn transcode_after_loss(&mut self, payload: &[u8], gap: u32, out: &mut Vec<u8>) -> Result<Recovered, TranscodeError> {
-        let rate = u64::from(self.decoder.rate());
-        let clock = u64::from(self.decoder.codec().clock_rate().max(1));
-        let gap_samples = usize::try_from(u64::from(gap) * rate / clock).unwrap_or(usize::MAX);
-        // At most one packet the length of the previous one was lost, whatever the
-        // timestamps claim: a sender cannot make one packet cost more than two.
-        let missing = gap_samples.saturating_sub(self.last_samples);
-        let missing = if missing <= self.last_samples { missing } else { 0 };
+        let missing = self.decoder.lost_samples(gap, self.last_samples);
         self.pcm.clear();
-        let recovered = if missing > 0 {
-            self.decoder.decode_after_loss(payload, missing, &mut self.pcm)?
-        } else {
-            self.decoder.decode(payload, &mut self.pcm)?;
-            0
-        };
+        let recovered = self.decoder.decode_after_loss(payload, missing, &mut self.pcm)?;
         self.last_samples = self.pcm.len().saturating_sub(recovered);
         let units = self.encoder.encode(&self.pcm, out)?;
-        let to_clock = u64::from(self.encoder.codec.clock_rate());
+        let (rate, to_clock) = (u64::from(self.decoder.rate()), u64::from(self.encoder.codec.clock_rate()));
         let recovered_units = u64::try_from(recovered).unwrap_or(0) * to_clock / rate.max(1);
         Ok(Recovered { units, recovered_units: u32::try_from(recovered_units).unwrap_or(0) })
     }
@@ -355,6 +361,7 @@ mod tests {
         assert_eq!(d.key, '5');
         assert!(det.poll_digit().is_none());
     }
+
     /// The bridge rebuilds at most one packet the length of the one before, whatever
     /// the timestamps claim; and libopus is never asked for more than 120 ms.
     #[test]
@@ -363,11 +370,14 @@ mod tests {
         src.set_inband_fec(true).unwrap();
         let mut t = Transcoder::new(Codec::Opus, Codec::Pcmu).unwrap();
         let x = tone(1000.0, 16000.0, 320 * 4);
-        let pkts: Vec<Vec<u8>> = x.chunks(320).map(|f| {
-            let mut p = Vec::new();
-            src.encode(f, &mut p).unwrap();
-            p
-        }).collect();
+        let pkts: Vec<Vec<u8>> = x
+            .chunks(320)
+            .map(|f| {
+                let mut p = Vec::new();
+                src.encode(f, &mut p).unwrap();
+                p
+            })
+            .collect();
         let mut out = Vec::new();
         t.transcode(&pkts[0], &mut out).unwrap();
         // 20 ms packets: a gap claiming 100 ms lost is not rebuilt, 20 ms is.
@@ -380,7 +390,6 @@ mod tests {
         assert!(dec.decode_fec(&pkts[2], 960, &mut pcm).is_ok(), "120 ms at 8 kHz");
         assert!(dec.decode_fec(&pkts[2], 1920, &mut pcm).is_err(), "240 ms is no Opus span");
     }
-
 }
 
 #[cfg(test)]

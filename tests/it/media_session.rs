@@ -1001,23 +1001,17 @@ fn in_band_dtmf_is_off_for_wideband_callers_with_telephone_event_only() {
 /// key is read once; the detector alone, on the 40 ms left, misses them. Returns the
 /// keys read and how many losses were recovered.
 fn opus_presses_losing_their_middle_packet(recover: bool) -> (String, u64) {
-    use cc112::media::transcode::PcmEncoder;
-    let mut enc = PcmEncoder::new(Codec::Opus, 8000).unwrap();
-    enc.set_inband_fec(true).unwrap();
     let mut s = Session::new(ms(0), config(Codec::Opus, None, Some(caller())));
     let mut out = Out::default();
-    let pcm = tones("1590*#", 60, 100);
     let mut now = ms(0);
     // 160 ms per key: packets 0, 1, 2 carry its tone; packet 1 is lost.
-    for (i, frame) in pcm.chunks(160).enumerate() {
-        let mut payload = Vec::new();
-        enc.encode(frame, &mut payload).unwrap();
+    for (i, payload) in opus_payloads(&tones("1590*#", 60, 100)).iter().enumerate() {
         let lost = i % 8 == 1;
         // Without recovery the same packets arrive, but the loss is hidden from the
         // session by numbering them as if nothing was missing.
         let seq = if recover { i as u16 } else { (i - i / 8 - usize::from(i % 8 > 1)) as u16 };
         if !lost {
-            receive(&mut s, &mut out, now, caller(), &rtp(Codec::Opus.payload_type(), seq, (i * 960) as u32, i == 0, &payload));
+            receive(&mut s, &mut out, now, caller(), &rtp(Codec::Opus.payload_type(), seq, (i * 960) as u32, i == 0, payload));
         }
         now += ms(20);
     }
@@ -1034,13 +1028,12 @@ fn an_opus_key_press_that_loses_a_packet_is_read_from_the_next_packets_fec() {
     assert_ne!(keys, "1590*#", "the detector alone would read them too: this test shows nothing");
 }
 
-/// Opus payloads of 20 ms of a held key, from a phone that sends in-band FEC.
-fn opus_payloads(n: usize) -> Vec<Vec<u8>> {
+/// `pcm` (8 kHz) as Opus payloads of 20 ms, from a phone that sends in-band FEC.
+fn opus_payloads(pcm: &[i16]) -> Vec<Vec<u8>> {
     use cc112::media::transcode::PcmEncoder;
     let mut enc = PcmEncoder::new(Codec::Opus, 8000).unwrap();
     enc.set_inband_fec(true).unwrap();
-    tones("5", 20 * n, 0)
-        .chunks(160)
+    pcm.chunks(160)
         .map(|frame| {
             let mut p = Vec::new();
             enc.encode(frame, &mut p).unwrap();
@@ -1054,7 +1047,7 @@ fn opus_payloads(n: usize) -> Vec<Vec<u8>> {
 /// heard (ms, reported when they stop listening; the voice detector counts whole 16 ms
 /// frames, so 140 ms of audio is 128 heard).
 fn opus_session(packets: &[Option<(u16, u32)>]) -> (MediaCounters, u32) {
-    let payloads = opus_payloads(packets.len());
+    let payloads = opus_payloads(&tones("5", 20 * packets.len(), 0));
     let mut s = Session::new(ms(0), config(Codec::Opus, Some(TE_PT), Some(caller())));
     let mut out = Out::default();
     for (i, p) in packets.iter().enumerate() {
